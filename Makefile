@@ -1,0 +1,33 @@
+# Haven — every set-up step lives here so that a fresh clone needs only `make run` / `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HAVEN := $(VENV)/bin/haven
+PHOTOS ?= ../shared/data/photos
+PYTEST_ARGS ?=
+KERNELS := $(wildcard src/haven/*/*.c)
+
+.PHONY: install run test test-slow check lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml setup.py $(KERNELS)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $@
+
+run: install
+	$(HAVEN) hash --summary $(PHOTOS)
+
+test: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+bench: install
+	$(HAVEN) bench hash --photos $(PHOTOS)
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info src/haven/*/*.so .pytest_cache

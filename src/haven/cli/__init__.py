@@ -1,0 +1,1 @@
+"""Command-line shell: one module per subcommand; each parses, calls the core, renders."""

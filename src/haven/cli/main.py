@@ -1,0 +1,93 @@
+"""The ``haven`` command: builds the Typer app from the subcommand modules and maps errors to exit codes.
+
+Exit codes: 0 ok; 1 a match was found (``match``/``triage`` where it applies); 2 usage or input
+error; 3 any other Haven error (storage, remote service …); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from haven.errors import HavenError, InputError, NotFoundError, UsageError
+
+EXIT_OK, EXIT_MATCH, EXIT_INPUT, EXIT_FAILURE = 0, 1, 2, 3
+
+# Class → exit code; the first class in the error's MRO that is listed wins.
+EXIT_CODES: dict[type[HavenError], int] = {
+    UsageError: EXIT_INPUT,
+    InputError: EXIT_INPUT,
+    NotFoundError: EXIT_INPUT,
+    HavenError: EXIT_FAILURE,
+}
+
+# Each module defines ``register(app: typer.Typer, bench: typer.Typer)``.
+SUBCOMMAND_MODULES = [
+    "haven.cli.hash_cmd",
+    "haven.cli.index_cmd",
+    "haven.cli.bank_cmd",
+    "haven.cli.match_cmd",
+    "haven.cli.serve_cmd",
+    "haven.cli.triage_cmd",
+    "haven.cli.report_cmd",
+]
+
+app = typer.Typer(
+    name="haven",
+    help="Haven: hash, match, triage and report known abuse material — from discovery to recovery.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+bench_app = typer.Typer(
+    help="Benchmarks that run Haven and its peers on the same data in the same run and print the ratios.",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print Haven's version and exit.", is_eager=True),
+) -> None:
+    if version:
+        from haven import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+for _name in SUBCOMMAND_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as exc:  # a subcommand whose module is not written yet
+        if exc.name != _name:
+            raise
+        continue
+    _module.register(app, bench_app)
+
+
+def exit_code_for(exc: HavenError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return EXIT_FAILURE
+
+
+def main() -> None:
+    try:
+        app()
+    except HavenError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Every error Haven raises, in one tree.
+
+The core raises these; each shell maps them once (CLI: exit codes in ``haven.cli.main``;
+service: HTTP statuses in ``haven.service.errors``). Errors carry their context as attributes
+so a shell can render them without parsing messages.
+
+    HavenError
+    ├── UsageError                 bad arguments or settings                      (CLI exit 2, HTTP 400)
+    ├── InputError                 one input is unusable; ``path`` and ``code``     (CLI exit 2, HTTP 422)
+    │   ├── FileAccessError        missing, a directory, unreadable, empty
+    │   ├── DecodeError            not an image, corrupt, truncated, unsupported
+    │   ├── ImageTooLargeError     over the pixel or byte limit (decompression bomb)
+    │   ├── ArchiveError           zip bomb, path traversal, too deep, corrupt archive
+    │   └── FormatError            malformed CSV / JSON / XML (``line`` where known)
+    │       └── SchemaError        XML not valid against its XSD (``element`` names it)
+    ├── NotFoundError              a bank, entry, key, report … that does not exist  (HTTP 404)
+    ├── ConflictError              already exists / wrong state                     (HTTP 409)
+    ├── AuthError                  missing or unknown credentials                   (HTTP 401)
+    │   └── PermissionDeniedError  known credentials without the needed scope       (HTTP 403)
+    ├── RateLimitedError                                                            (HTTP 429)
+    ├── StorageError               database or index failure                        (HTTP 503)
+    ├── UnsafeURLError             URL refused by the SSRF guard                    (HTTP 400)
+    └── RemoteError                a remote service failed (e.g. NCMEC)             (HTTP 502)
+        └── RemoteRejectedError    it answered and refused (validation, auth): never retried
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class HavenError(Exception):
+    """Base of every error Haven raises on purpose."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, object]:
+        """The ``{"code", "message"}`` shape used by ``--json`` output and the API."""
+        return {"code": self.code, "message": self.message}
+
+
+class UsageError(HavenError):
+    code = "usage"
+
+
+class InputError(HavenError):
+    """One input (file, row, document) could not be used; the run goes on with the others."""
+
+    code = "bad_input"
+
+    def __init__(self, message: str, *, path: str | Path | None = None, code: str | None = None) -> None:
+        self.path = str(path) if path is not None else None
+        super().__init__(f"{self.path}: {message}" if self.path else message, code=code)
+
+
+class FileAccessError(InputError):
+    code = "unreadable"
+
+
+class DecodeError(InputError):
+    code = "corrupt"
+
+
+class ImageTooLargeError(InputError):
+    code = "too_large"
+
+
+class ArchiveError(InputError):
+    code = "bad_archive"
+
+
+class FormatError(InputError):
+    """Malformed structured input; ``line`` is 1-based where the format has lines."""
+
+    code = "malformed"
+
+    def __init__(
+        self, message: str, *, path: str | Path | None = None, line: int | None = None, code: str | None = None
+    ) -> None:
+        self.line = line
+        if line is not None:
+            message = f"line {line}: {message}"
+        super().__init__(message, path=path, code=code)
+
+
+class SchemaError(FormatError):
+    code = "schema_invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        element: str | None = None,
+    ) -> None:
+        self.element = element
+        super().__init__(message, path=path, line=line)
+
+
+class NotFoundError(HavenError):
+    code = "not_found"
+
+
+class ConflictError(HavenError):
+    code = "conflict"
+
+
+class AuthError(HavenError):
+    code = "unauthorized"
+
+
+class PermissionDeniedError(AuthError):
+    code = "forbidden"
+
+
+class RateLimitedError(HavenError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class StorageError(HavenError):
+    code = "storage"
+
+
+class UnsafeURLError(HavenError):
+    code = "unsafe_url"
+
+
+class RemoteError(HavenError):
+    code = "remote_error"
+
+
+class RemoteRejectedError(RemoteError):
+    code = "remote_rejected"

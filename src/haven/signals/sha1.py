@@ -1,0 +1,13 @@
+"""SHA-1 of the file bytes (Project VIC / VICS lists)."""
+
+from haven.signals.base import HexDigestSignal
+
+
+class Sha1Signal(HexDigestSignal):
+    name = "sha1"
+    hex_length = 40
+    hashlib_name = "sha1"
+
+    @classmethod
+    def examples(cls) -> list[str]:
+        return ["da39a3ee5e6b4b0d3255bfef95601890afd80709"]  # SHA-1 of b""

@@ -1,0 +1,13 @@
+"""SHA-256 of the file bytes (evidence integrity, modern lists)."""
+
+from haven.signals.base import HexDigestSignal
+
+
+class Sha256Signal(HexDigestSignal):
+    name = "sha256"
+    hex_length = 64
+    hashlib_name = "sha256"
+
+    @classmethod
+    def examples(cls) -> list[str]:
+        return ["e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]  # SHA-256 of b""
