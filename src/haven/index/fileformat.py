@@ -1,0 +1,151 @@
+"""The on-disk index format: one file, a JSON header, then 64-byte-aligned little-endian arrays.
+
+Layout (all integers little-endian)::
+
+    offset 0   magic  b"HAVENIDX"            8 bytes
+    offset 8   version                        uint32 (1)
+    offset 12  header length H                uint32
+    offset 16  header                         H bytes of UTF-8 JSON (see below)
+    ...        arrays, each starting at a multiple of 64 bytes, at the offsets the header names
+    end - 16   footer: b"HAVENEND" + uint64 total file length (detects truncated files)
+
+The JSON header: ``{"format": "haven-hamming-index", "version": 1, "count": n, "hash_bytes": 32,
+"widths": [w0, w1, ...], "meta": {...}, "arrays": {name: {"offset", "dtype", "shape"}}}``. Arrays:
+``ids`` (int64, n, strictly increasing), ``hashes`` (uint8, n x 32, rows in id order), and per
+chunk k ``offsets_k`` (uint32, 2**w_k + 1) and ``postings_k`` (uint32, n): the rows whose chunk k
+equals key are ``postings_k[offsets_k[key]:offsets_k[key+1]]``. Chunk k is the w_k bits of the
+256-bit big-endian hash that follow the sum of the earlier widths. Any reader with NumPy (or C)
+can map it; nothing is pickled.
+
+Writes are crash-safe: a temporary file in the same directory, fsync, ``os.replace``, fsync of the
+directory. A reader that already mapped the old file keeps its (unlinked) inode.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from haven.errors import FormatError, StorageError
+from haven.index.segment import HASH_BYTES, Segment
+
+MAGIC = b"HAVENIDX"
+FOOTER_MAGIC = b"HAVENEND"
+VERSION = 1
+ALIGN = 64
+FORMAT_NAME = "haven-hamming-index"
+
+
+def _align(x: int) -> int:
+    return (x + ALIGN - 1) // ALIGN * ALIGN
+
+
+def write_segment(path: str | os.PathLike[str], seg: Segment, meta: dict[str, Any]) -> None:
+    """Atomically write ``seg`` (which must have no dead rows) and ``meta`` to ``path``."""
+    path = Path(path)
+    arrays: list[tuple[str, np.ndarray]] = [("ids", seg.ids), ("hashes", seg.hashes)]
+    for k, (off, post) in enumerate(zip(seg.offsets, seg.postings, strict=True)):
+        arrays += [(f"offsets_{k}", off), (f"postings_{k}", post)]
+    # The header names absolute offsets, which depend on the header's own length: grow until stable.
+    header_len = 4096
+    while True:
+        pos = _align(16 + header_len)
+        table: dict[str, dict[str, Any]] = {}
+        for name, arr in arrays:
+            table[name] = {"offset": pos, "dtype": arr.dtype.str, "shape": list(arr.shape)}
+            pos = _align(pos + arr.nbytes)
+        header = {"format": FORMAT_NAME, "version": VERSION, "count": len(seg), "hash_bytes": HASH_BYTES,
+                  "widths": list(seg.widths), "meta": meta, "arrays": table}
+        blob = json.dumps(header, sort_keys=True).encode()
+        if len(blob) <= header_len:
+            break
+        header_len = _align(len(blob) * 2)
+    total = pos + 16
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(MAGIC + struct.pack("<II", VERSION, len(blob)) + blob)
+            for name, arr in arrays:
+                f.seek(table[name]["offset"])
+                f.write(np.ascontiguousarray(arr).data)
+            f.seek(pos)
+            f.write(FOOTER_MAGIC + struct.pack("<Q", total))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write index {path}: {exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_segment(path: str | os.PathLike[str]) -> tuple[Segment, dict[str, Any]]:
+    """Map ``path`` read-only and return its segment (arrays are views of the mapping) and meta."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < 32:
+                raise FormatError(f"{path}: not a Haven index (too short)")
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError as exc:
+        from haven.errors import NotFoundError
+
+        raise NotFoundError(f"no index at {path}") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot open index {path}: {exc}") from exc
+    buf = np.frombuffer(mm, dtype=np.uint8)
+    if bytes(buf[:8]) != MAGIC:
+        raise FormatError(f"{path}: not a Haven index (bad magic)")
+    version, hlen = struct.unpack("<II", bytes(buf[8:16]))
+    if version != VERSION:
+        raise FormatError(f"{path}: unsupported index version {version}")
+    footer = bytes(buf[size - 16:])
+    if footer[:8] != FOOTER_MAGIC or struct.unpack("<Q", footer[8:])[0] != size:
+        raise FormatError(f"{path}: truncated or damaged index (bad footer)")
+    try:
+        header = json.loads(bytes(buf[16:16 + hlen]))
+    except ValueError as exc:
+        raise FormatError(f"{path}: damaged index header") from exc
+    if header.get("format") != FORMAT_NAME or header.get("hash_bytes") != HASH_BYTES:
+        raise FormatError(f"{path}: not a Haven Hamming index")
+
+    def arr(name: str) -> np.ndarray:
+        spec = header["arrays"][name]
+        dtype = np.dtype(spec["dtype"])
+        shape = tuple(spec["shape"])
+        count = int(np.prod(shape)) * dtype.itemsize
+        start = spec["offset"]
+        if start + count > size - 16:
+            raise FormatError(f"{path}: array {name} runs past the end of the file")
+        return buf[start:start + count].view(dtype).reshape(shape)
+
+    widths = tuple(int(w) for w in header["widths"])
+    seg = Segment(ids=arr("ids"), hashes=arr("hashes"), widths=widths,
+                  offsets=[arr(f"offsets_{k}") for k in range(len(widths))],
+                  postings=[arr(f"postings_{k}") for k in range(len(widths))])
+    if len(seg.ids) != header["count"] or seg.hashes.shape != (header["count"], HASH_BYTES):
+        raise FormatError(f"{path}: array shapes disagree with the header count")
+    return seg, dict(header.get("meta") or {})
