@@ -1,0 +1,138 @@
+"""``haven serve``, ``haven keys create|list|revoke`` and ``haven bench service``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import typer
+from rich.table import Table
+
+from haven.cli.common import emit_json, stderr, stdout
+from haven.config import Settings
+from haven.errors import UsageError
+
+keys_app = typer.Typer(help="Manage API keys for the service (secrets are shown once, stored hashed).",
+                       no_args_is_help=True)
+
+
+def _key_store():  # type: ignore[no-untyped-def]
+    from haven.service.keys import KeyStore
+
+    return KeyStore(Settings.from_env().resolved_database_url)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(..., help="A label for the key (who or what uses it)."),
+    scope: list[str] = typer.Option(..., "--scope", "-s",
+                                    help="match, banks:write, admin (all), review, report; repeat for several."),
+    rate_limit: float = typer.Option(None, "--rate-limit",
+                                     help="Requests/s per worker for this key (0 = unlimited; default: server's)."),
+    json_out: bool = typer.Option(False, "--json", help="Print {key, id, scopes, …} as JSON."),
+) -> None:
+    """Create an API key and print its secret — the only time it is shown."""
+    store = _key_store()
+    try:
+        key, secret = store.create(name, scope, rate_limit=rate_limit)
+    finally:
+        store.close()
+    if json_out:
+        emit_json({"key": secret, **key.to_dict()})
+        return
+    stdout.print(f"created key {key.id} ({key.name}) with scopes {', '.join(key.scopes)}")
+    stdout.print(secret)
+    stderr.print("store it now: the secret is not kept and cannot be shown again")
+
+
+@keys_app.command("list")
+def keys_list(json_out: bool = typer.Option(False, "--json", help="One JSON object per key per line.")) -> None:
+    """List API keys (never their secrets)."""
+    store = _key_store()
+    try:
+        keys = store.list()
+    finally:
+        store.close()
+    if json_out:
+        for k in keys:
+            emit_json(k.to_dict())
+        return
+    table = Table("id", "name", "prefix", "scopes", "rate/s", "created", "revoked", box=None, pad_edge=False)
+    for k in keys:
+        table.add_row(str(k.id), k.name, k.prefix + "…", ",".join(k.scopes),
+                      "" if k.rate_limit is None else f"{k.rate_limit:g}",
+                      k.created_at.strftime("%Y-%m-%d %H:%M"),
+                      k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "")
+    stdout.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: int = typer.Argument(..., help="The key's id (from `haven keys list`)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the revoked key as JSON."),
+) -> None:
+    """Revoke an API key; every worker refuses it within a second."""
+    store = _key_store()
+    try:
+        key = store.revoke(key_id)
+    finally:
+        store.close()
+    if json_out:
+        emit_json(key.to_dict())
+    else:
+        stdout.print(f"revoked key {key.id} ({key.name})")
+
+
+def serve_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes (each has its own index)."),
+    dev_key: bool = typer.Option(False, "--dev-key",
+                                 help="With no active key yet, create and print a local all-scopes key "
+                                      "(also when HAVEN_DEV=1)."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Run the matching service (FastAPI + uvicorn) on the Haven database."""
+    import uvicorn
+
+    from haven.store.db import upgrade_database
+
+    if workers < 1:
+        raise UsageError("--workers must be ≥ 1")
+    settings = Settings.from_env()
+    url = settings.resolved_database_url
+    upgrade_database(url)  # once here, so workers start without racing on migrations
+    if dev_key or os.environ.get("HAVEN_DEV") == "1":
+        store = _key_store()
+        try:
+            if store.count_active() == 0:
+                key, secret = store.create("dev", ["match", "banks:write", "admin"])
+                stdout.print(f"created local API key {key.id} (all scopes): {secret}")
+                stdout.print(f"try: curl -H 'Authorization: Bearer {secret}' http://{host}:{port}/v1/banks")
+        finally:
+            store.close()
+    os.environ["HAVEN_SERVICE_MIGRATE"] = "0"
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="haven-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    shown = f"[{host}]" if ":" in host else host
+    stdout.print(f"Haven service on http://{shown}:{port}  (API docs /docs, UI /ui, {workers} worker(s), "
+                 f"database {url.split('://', 1)[0]})")
+    try:
+        uvicorn.run("haven.service.app:create_app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+    app.add_typer(keys_app, name="keys")
+    try:
+        from haven.cli.bench_service import bench_service_command
+    except ImportError:
+        return
+    bench.command("service")(bench_service_command)

@@ -1,0 +1,93 @@
+"""The FastAPI application factory: ``create_app(settings)`` builds one worker's app.
+
+``haven serve`` runs ``create_app_from_env`` through uvicorn's factory mode so every worker process
+builds its own app (its own matcher and refresh thread) from the same environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from haven import __version__
+from haven.service.errors import install_error_handlers
+from haven.service.keys import KeyStore
+from haven.service.limits import BodyLimitMiddleware
+from haven.service.metrics import MetricsMiddleware
+from haven.service.records import RecordStore
+from haven.service.settings import ServiceSettings
+from haven.service.ssrf import FetchPolicy
+from haven.service.state import ServiceState
+
+log = logging.getLogger("haven.service")
+
+DESCRIPTION = """Match images and hashes against Haven's hash banks.
+
+Every route except `/healthz` and `/readyz` needs an API key (`haven keys create NAME --scope match`)
+sent as `Authorization: Bearer <key>`. Errors are JSON: `{"code": "...", "message": "..."}`.
+"""
+
+
+def _make_backend(settings: ServiceSettings):  # type: ignore[no-untyped-def]
+    try:
+        from haven.service.backend import MatchBackend
+
+        return MatchBackend(settings)
+    except ImportError as exc:  # banks not in this build: hashing still works
+        if not (exc.name or "").startswith(("haven.banks", "haven.matching")):
+            raise
+        log.warning("haven.banks is not available: bank and match routes answer 503")
+        return None
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """Build the app; migrations run here unless ``settings.migrate`` is False (the serve parent did them)."""
+    settings = settings or ServiceSettings.from_env()
+    url = settings.database_url
+    if settings.migrate:
+        from haven.store.db import upgrade_database
+
+        upgrade_database(url)
+    keys = KeyStore(url, migrate=False)
+    backend = _make_backend(settings)
+    state = ServiceState(
+        settings=settings,
+        keys=keys,
+        records=RecordStore(keys.engine),
+        backend=backend,
+        fetch_policy=FetchPolicy(max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout,
+                                 allow=FetchPolicy.parse_allow(settings.fetch_allow)),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if backend is not None:
+            backend.start()
+        try:
+            yield
+        finally:
+            if backend is not None:
+                backend.stop()
+            keys.close()
+
+    app = FastAPI(title="Haven", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+    app.state.haven = state
+    install_error_handlers(app)
+
+    from haven.service.routes import banks, hashing, health, match, ui
+
+    for module in (health, hashing, match, banks, ui):
+        app.include_router(module.router)
+    ui.mount_static(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout)
+    app.add_middleware(MetricsMiddleware)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from the environment."""
+    return create_app(ServiceSettings.from_env())

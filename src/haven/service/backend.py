@@ -1,0 +1,121 @@
+"""What the routes call: the bank store, this worker's matcher kept fresh by a refresh thread, and
+the hashing of uploads — no web imports, so the same object is usable from a script or a test.
+
+Hot updates: a daemon thread calls ``Matcher.refresh()`` every ``refresh_interval`` seconds, which
+applies the bank change log written by any process (API worker or CLI). With the default 0.25 s a
+hash added anywhere is matched by every worker well within one second, with no restart or rebuild.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from haven.errors import HavenError, StorageError
+from haven.hashing import HashResult, hash_bytes
+from haven.service import metrics
+from haven.service.settings import ServiceSettings
+
+log = logging.getLogger("haven.service")
+
+
+class NotReadyError(StorageError):
+    code = "not_ready"
+
+
+class MatchBackend:
+    """One per worker process: ``start()`` loads the index in the background; ``ready`` says when done."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        from haven.banks import BankStore
+        from haven.matching import Matcher
+
+        self.settings = settings
+        self.store = BankStore(settings.database_url, migrate=False)  # create_app or the serve parent migrated
+        self._matcher_cls = Matcher
+        self.matcher: Any = None
+        self._lock = threading.Lock()  # the matcher is refreshed and queried from different threads
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.load_error: str | None = None
+        self.last_refresh = 0.0
+
+    @property
+    def ready(self) -> bool:
+        return self.matcher is not None
+
+    def start(self) -> None:
+        """Load the index and keep refreshing it, in a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name="haven-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            started = time.perf_counter()
+            matcher = self._matcher_cls(self.store)
+            matcher.refresh()
+            self.matcher = matcher
+            self.last_refresh = time.monotonic()
+            metrics.READY.set(1)
+            log.info("index loaded in %.1f s", time.perf_counter() - started)
+        except Exception as exc:  # noqa: BLE001 - reported by /readyz, the worker stays up
+            self.load_error = f"{exc.__class__.__name__}: {exc}"
+            log.exception("index load failed")
+            return
+        while not self._stop.wait(self.settings.refresh_interval):
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001 - a transient database error must not kill hot updates
+                log.exception("index refresh failed; retrying")
+
+    def refresh(self) -> int:
+        """Apply bank changes now (also called by the refresh thread)."""
+        matcher = self._require()
+        with self._lock:
+            changed = int(matcher.refresh() or 0)
+        self.last_refresh = time.monotonic()
+        if changed:
+            metrics.REFRESHES.inc()
+            metrics.REFRESH_CHANGES.inc(changed)
+        return changed
+
+    def _require(self) -> Any:
+        if self.matcher is None:
+            raise NotReadyError(self.load_error or "the index is still loading; retry shortly")
+        return self.matcher
+
+    def match_hashes(self, hashes: Mapping[str, str], threshold: int | None = None) -> list[Any]:
+        """Bank hits for ``{signal: value}``."""
+        matcher = self._require()
+        with self._lock:
+            return list(matcher.match_hashes(hashes, threshold=threshold))
+
+    def match_result(self, result: HashResult, threshold: int | None = None) -> list[Any]:
+        """Bank hits for a hashed upload."""
+        matcher = self._require()
+        with self._lock:
+            return list(matcher.match_result(result, threshold=threshold))
+
+    def hash_upload(self, data: bytes, label: str) -> HashResult:
+        """Hash uploaded bytes under the service's size and pixel limits."""
+        return hash_bytes(data, label, max_pixels=self.settings.max_upload_pixels,
+                          max_file_bytes=self.settings.max_upload_bytes)
+
+
+def match_payload(hashes: Mapping[str, Any], matches: list[Any]) -> dict[str, Any]:
+    """The response object: the hash fields, then ``matches`` as ``haven match --json`` prints them."""
+    out = {k: v for k, v in hashes.items() if v is not None}
+    out["matched"] = bool(matches)
+    out["matches"] = [m.to_dict() for m in matches]
+    return out
+
+
+__all__ = ["HavenError", "MatchBackend", "NotReadyError", "match_payload"]

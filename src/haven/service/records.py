@@ -1,0 +1,36 @@
+"""The record of past match requests, so a caller can look a result up later by content id."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from haven.errors import NotFoundError
+from haven.service.models import MatchRecordRow
+from haven.store.db import make_session_factory
+
+
+class RecordStore:
+    """Append and fetch match records (content id = SHA-256 of an upload, or the caller's own id)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._session = make_session_factory(engine)
+
+    def save(self, content_id: str, kind: str, result: dict[str, Any], *, key_id: int | None = None) -> None:
+        """Store one result."""
+        with self._session.begin() as s:
+            s.add(MatchRecordRow(content_id=content_id, kind=kind, key_id=key_id,
+                                 created_at=datetime.now(UTC), result=result))
+
+    def latest(self, content_id: str) -> dict[str, Any]:
+        """The newest record for ``content_id``; raises ``NotFoundError``."""
+        with self._session() as s:
+            row = s.scalars(select(MatchRecordRow).where(MatchRecordRow.content_id == content_id)
+                            .order_by(MatchRecordRow.id.desc()).limit(1)).first()
+            if row is None:
+                raise NotFoundError(f"no match recorded for content id {content_id!r}")
+            at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+            return {"content_id": row.content_id, "kind": row.kind, "recorded_at": at.isoformat(),
+                    "result": row.result}

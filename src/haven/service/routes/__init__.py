@@ -1,0 +1,1 @@
+"""HTTP routes, one module per area; each only parses, calls the core and renders."""

@@ -1,0 +1,110 @@
+"""Matching: an upload, hash values (single and batch), a URL; and look-up of a past result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from haven.errors import UsageError
+from haven.service import metrics
+from haven.service.backend import MatchBackend, match_payload
+from haven.service.keys import ApiKey
+from haven.service.routes.hashing import hash_in_thread, read_upload
+from haven.service.schemas import ERRORS, BatchResult, HashBatch, HashQuery, MatchRecord, MatchResult, UrlQuery
+from haven.service.ssrf import fetch_url
+from haven.service.state import ServiceState, get_backend, get_state, require
+
+router = APIRouter(prefix="/v1", tags=["matching"])
+SIGNALS = ("pdq", "md5", "sha1", "sha256")
+
+
+def _hashes(q: HashQuery) -> dict[str, str]:
+    values = {s: getattr(q, s).lower() for s in SIGNALS if getattr(q, s)}
+    if not values:
+        raise UsageError("give at least one of pdq, md5, sha1, sha256")
+    return values
+
+
+def _count(kind: str, matches: list[Any]) -> None:
+    metrics.QUERIES.labels(kind).inc()
+    for m in matches:
+        metrics.MATCHES.labels(m.signal).inc()
+
+
+def _record(state: ServiceState, content_id: str | None, kind: str, payload: dict[str, Any], key: ApiKey) -> None:
+    if content_id and state.settings.record_matches:
+        state.records.save(content_id, kind, payload, key_id=key.id)
+
+
+def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: ApiKey) -> dict[str, Any]:
+    hashes = _hashes(q)
+    matches = backend.match_hashes(hashes, threshold=q.threshold)
+    _count("hashes", matches)
+    payload = match_payload(hashes, matches)
+    if q.content_id:
+        payload["content_id"] = q.content_id
+        _record(state, q.content_id, "hashes", payload, key)
+    return payload
+
+
+@router.post("/match/hashes", summary="Match hash values (one item)", response_model=MatchResult, responses=ERRORS)
+def match_hashes(q: HashQuery, request: Request, key: ApiKey = Depends(require("match")),
+                 backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+    return JSONResponse(_match_one(get_state(request), backend, q, key))
+
+
+@router.post("/match/hashes/batch", summary="Match up to 1000 items of hash values", response_model=BatchResult,
+             responses=ERRORS)
+def match_hashes_batch(batch: HashBatch, request: Request, key: ApiKey = Depends(require("match")),
+                       backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+    state = get_state(request)
+    return JSONResponse({"results": [_match_one(state, backend, q, key) for q in batch.items]})
+
+
+async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, label: str, kind: str,
+                       threshold: int | None, content_id: str | None, key: ApiKey,
+                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    state = get_state(request)
+    result = await hash_in_thread(data, label, state.settings)
+    matches = await run_in_threadpool(backend.match_result, result, threshold)
+    _count(kind, matches)
+    payload = match_payload(result.to_dict(), matches)
+    payload["content_id"] = content_id or result.sha256
+    if extra:
+        payload.update(extra)
+    await run_in_threadpool(_record, state, payload["content_id"], kind, payload, key)
+    return payload
+
+
+@router.post("/match", summary="Match an uploaded image", response_model=MatchResult, responses=ERRORS)
+async def match_upload(request: Request, file: UploadFile = File(..., description="The image"),
+                       threshold: int | None = Form(None, ge=0, le=256),
+                       content_id: str | None = Form(None, min_length=1, max_length=200),
+                       key: ApiKey = Depends(require("match")),
+                       backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+    settings = get_state(request).settings
+    data = await read_upload(file, settings)
+    payload = await _match_bytes(request, backend, data, file.filename or "upload", "upload", threshold,
+                                 content_id, key)
+    return JSONResponse(payload)
+
+
+@router.post("/match/url", summary="Fetch an image by URL (SSRF-guarded) and match it", response_model=MatchResult,
+             responses={**ERRORS, 502: {"description": "the remote server failed"},
+                        504: {"description": "the fetch timed out"}})
+async def match_url(q: UrlQuery, request: Request, key: ApiKey = Depends(require("match")),
+                    backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+    state = get_state(request)
+    fetched = await run_in_threadpool(fetch_url, q.url, state.fetch_policy)
+    payload = await _match_bytes(request, backend, fetched.data, q.url, "url", q.threshold, q.content_id, key,
+                                 extra={"url": q.url, "final_url": fetched.final_url})
+    return JSONResponse(payload)
+
+
+@router.get("/matches/{content_id}", summary="Look up the latest recorded match for a content id",
+            response_model=MatchRecord, responses=ERRORS)
+def get_match(content_id: str, request: Request, _key: ApiKey = Depends(require("match"))) -> dict[str, Any]:
+    return get_state(request).records.latest(content_id)

@@ -1,0 +1,129 @@
+"""Request and response bodies (pydantic), which also make the OpenAPI document precise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_HEX = "^[0-9a-fA-F]+$"
+
+
+class HashQuery(BaseModel):
+    """Hash values to match; give at least one."""
+
+    model_config = ConfigDict(extra="forbid")
+    pdq: str | None = Field(None, min_length=64, max_length=64, pattern=_HEX, description="PDQ, 64 hex digits")
+    md5: str | None = Field(None, min_length=32, max_length=32, pattern=_HEX)
+    sha1: str | None = Field(None, min_length=40, max_length=40, pattern=_HEX)
+    sha256: str | None = Field(None, min_length=64, max_length=64, pattern=_HEX)
+    threshold: int | None = Field(None, ge=0, le=256, description="PDQ Hamming threshold (default: bank's, 31)")
+    content_id: str | None = Field(None, min_length=1, max_length=200,
+                                   description="Your id for this content; the result is kept under it")
+
+
+class HashBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[HashQuery] = Field(..., min_length=1, max_length=1000)
+
+
+class MatchOut(BaseModel):
+    """One bank entry that matched (the objects in ``haven match --json``'s ``matches``)."""
+
+    model_config = ConfigDict(extra="allow")
+    bank: str
+    signal: str
+    value: str
+    distance: int
+    entry_id: int
+
+
+class MatchResult(BaseModel):
+    """Hash values of the query (or the upload) and the bank entries they matched."""
+
+    model_config = ConfigDict(extra="allow")
+    matched: bool
+    matches: list[MatchOut]
+    content_id: str | None = None
+    pdq: str | None = None
+    quality: int | None = None
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+
+
+class BatchResult(BaseModel):
+    results: list[MatchResult]
+
+
+class HashOut(BaseModel):
+    """The ``haven hash --json`` object for an upload."""
+
+    model_config = ConfigDict(extra="allow")
+    path: str
+    pdq: str | None = None
+    quality: int | None = None
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    size: int | None = None
+
+
+class UrlQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(..., min_length=1, max_length=4096, description="http(s) URL of an image")
+    threshold: int | None = Field(None, ge=0, le=256)
+    content_id: str | None = Field(None, min_length=1, max_length=200)
+
+
+class BankIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    source: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    thresholds: dict[str, int] | None = None
+
+
+class BankPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
+
+
+class EntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    signal: str = Field(..., description="pdq, md5, sha1 or sha256")
+    value: str = Field(..., min_length=1, max_length=128)
+    quality: int | None = Field(None, ge=0, le=100)
+    category: str | None = Field(None, max_length=64)
+    series: str | None = Field(None, max_length=1000)
+    victim_identified: bool | None = None
+
+
+class EntriesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entries: list[EntryIn] = Field(..., min_length=1, max_length=10_000)
+
+
+class EntriesAdded(BaseModel):
+    ids: list[int]
+
+
+class Problem(BaseModel):
+    """Every error: a short machine code and a human message."""
+
+    code: str
+    message: str
+
+
+class MatchRecord(BaseModel):
+    content_id: str
+    kind: str
+    recorded_at: str
+    result: dict[str, Any]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": Problem} for s in (400, 401, 403, 404, 409, 413, 422, 429, 503)
+}

@@ -1,0 +1,66 @@
+"""Service settings: the shared ``haven.config.Settings`` plus the limits only the API needs.
+
+| variable                    | default      | meaning                                             |
+|-----------------------------|--------------|-----------------------------------------------------|
+| HAVEN_MAX_UPLOAD_BYTES      | 52428800     | largest request body / uploaded file (50 MiB)       |
+| HAVEN_MAX_UPLOAD_PIXELS     | 100000000    | largest uploaded image (pixels, decompression bombs)|
+| HAVEN_UPLOAD_TIMEOUT        | 30           | seconds to receive a body, and again to hash it     |
+| HAVEN_RATE_LIMIT            | 1000         | requests/s per key per worker (0 = unlimited)       |
+| HAVEN_REFRESH_INTERVAL      | 0.25         | seconds between index refreshes (hot updates)       |
+| HAVEN_FETCH_MAX_BYTES       | 52428800     | largest file fetched by URL                         |
+| HAVEN_FETCH_TIMEOUT         | 10           | total seconds for one URL fetch, redirects included |
+| HAVEN_FETCH_ALLOW           | (empty)      | TEST ONLY: networks exempt from the SSRF guard      |
+| HAVEN_RECORD_MATCHES        | 1            | keep each match result for GET /v1/matches/{id}     |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from haven.config import Settings
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    return float(raw) if raw.strip() else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    base: Settings = field(default_factory=Settings)
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_upload_pixels: int = 100_000_000
+    upload_timeout: float = 30.0
+    rate_limit: float = 1000.0
+    refresh_interval: float = 0.25
+    fetch_max_bytes: int = 50 * 1024 * 1024
+    fetch_timeout: float = 10.0
+    fetch_allow: str = ""
+    record_matches: bool = True
+    migrate: bool = True
+
+    @property
+    def database_url(self) -> str:
+        return self.base.resolved_database_url
+
+    @classmethod
+    def from_env(cls) -> ServiceSettings:
+        return cls(
+            base=Settings.from_env(),
+            max_upload_bytes=_env_int("HAVEN_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            max_upload_pixels=_env_int("HAVEN_MAX_UPLOAD_PIXELS", cls.max_upload_pixels),
+            upload_timeout=_env_float("HAVEN_UPLOAD_TIMEOUT", cls.upload_timeout),
+            rate_limit=_env_float("HAVEN_RATE_LIMIT", cls.rate_limit),
+            refresh_interval=_env_float("HAVEN_REFRESH_INTERVAL", cls.refresh_interval),
+            fetch_max_bytes=_env_int("HAVEN_FETCH_MAX_BYTES", cls.fetch_max_bytes),
+            fetch_timeout=_env_float("HAVEN_FETCH_TIMEOUT", cls.fetch_timeout),
+            fetch_allow=os.environ.get("HAVEN_FETCH_ALLOW", ""),
+            record_matches=os.environ.get("HAVEN_RECORD_MATCHES", "1") not in ("0", "false", "no"),
+            migrate=os.environ.get("HAVEN_SERVICE_MIGRATE", "1") not in ("0", "false", "no"),
+        )

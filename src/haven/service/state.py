@@ -1,0 +1,67 @@
+"""The per-worker objects every route needs, kept on ``app.state.haven``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from haven.service.backend import MatchBackend
+from haven.service.keys import ApiKey, KeyStore
+from haven.service.ratelimit import TokenBucketLimiter
+from haven.service.records import RecordStore
+from haven.service.settings import ServiceSettings
+from haven.service.ssrf import FetchPolicy
+
+
+@dataclass
+class ServiceState:
+    settings: ServiceSettings
+    keys: KeyStore
+    records: RecordStore
+    backend: MatchBackend | None
+    fetch_policy: FetchPolicy
+    limiter: TokenBucketLimiter = field(default_factory=TokenBucketLimiter)
+
+    def check_key(self, secret: str | None, scope: str | None) -> ApiKey:
+        """Authenticate, check the scope, take a rate-limit token; raises Auth/PermissionDenied/RateLimited."""
+        key = self.keys.authenticate(secret)
+        if scope is not None:
+            key.require(scope)
+        rate = key.rate_limit if key.rate_limit is not None else self.settings.rate_limit
+        self.limiter.check(key.id, rate)
+        return key
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key from `haven keys create`, sent as `Authorization: Bearer hvn_…`.",
+)
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.haven  # type: ignore[no-any-return]
+
+
+def require(scope: str | None):  # type: ignore[no-untyped-def]
+    """A dependency that admits only keys holding ``scope`` (None: any valid key)."""
+
+    async def dependency(request: Request,
+                         creds: HTTPAuthorizationCredentials | None = Security(bearer)) -> ApiKey:
+        key = get_state(request).check_key(creds.credentials if creds else None, scope)
+        request.state.api_key = key
+        return key
+
+    dependency.__name__ = f"require_{(scope or 'any').replace(':', '_')}"
+    return dependency
+
+
+def get_backend(request: Request) -> MatchBackend:
+    from haven.service.backend import NotReadyError
+
+    backend = get_state(request).backend
+    if backend is None:
+        raise NotReadyError("banks are not available in this service")
+    return backend
