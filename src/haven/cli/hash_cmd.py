@@ -51,7 +51,7 @@ def hash_many(
 
 def hash_command(
     paths: list[Path] = typer.Argument(..., help="Files or folders (searched recursively)."),
-    fast: bool = typer.Option(False, "--fast", help="Decode large JPEGs at reduced size (≈4× faster, a few bits off)."),
+    fast: bool = typer.Option(False, "--fast", help="Decode large JPEGs at reduced size (several times faster; ~3 bits off on average)."),
     dihedral: bool = typer.Option(False, "--dihedral", help="Also output the 8 rotation/flip PDQ variants."),
     algo: str = typer.Option(None, "--algo", help=ALGO_HELP),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per file per line."),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import struct
-import warnings
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -37,10 +36,13 @@ except ImportError:  # pragma: no cover - optional
     HEIF_SUPPORTED = False
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Haven enforces its own, configurable pixel limit in ``open_image`` (so ``--max-pixels`` can raise
+# it past Pillow's fixed one). Every Haven code path opens images through ``open_image``.
+Image.MAX_IMAGE_PIXELS = None
 
 # Side of the JPEG draft (DCT-domain down-scaling) used by the fast path: the decoder
 # skips detail PDQ never sees; measured in BENCHMARKS.md ("fast path deviation").
-FAST_DRAFT_SIDE = 256
+FAST_DRAFT_SIDE = 512
 
 _DECODER_ERRORS = (OSError, ValueError, SyntaxError, struct.error, EOFError, IndexError, KeyError,
                    TypeError, ZeroDivisionError, zlib.error, MemoryError, RuntimeError)
@@ -49,12 +51,7 @@ _DECODER_ERRORS = (OSError, ValueError, SyntaxError, struct.error, EOFError, Ind
 def open_image(source: str | Path | BinaryIO, *, label: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Open an image lazily, refusing non-images and bombs before any pixel is decoded."""
     try:
-        with warnings.catch_warnings():
-            # We apply our own, configurable pixel limit just below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(source)
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(str(exc), path=label, code="decompression_bomb") from exc
+        im = Image.open(source)
     except UnidentifiedImageError as exc:
         raise DecodeError("not a recognised image format", path=label, code="not_image") from exc
     except InputError:
@@ -62,6 +59,8 @@ def open_image(source: str | Path | BinaryIO, *, label: str, max_pixels: int = D
     except _DECODER_ERRORS as exc:
         raise DecodeError(f"cannot read image header: {exc}", path=label, code="corrupt") from exc
     width, height = im.size
+    if width <= 0 or height <= 0 or width * height > max_pixels:
+        im.close()
     if width <= 0 or height <= 0:
         raise DecodeError(f"invalid image size {width}x{height}", path=label, code="corrupt")
     if width * height > max_pixels:
@@ -82,16 +81,9 @@ def load_pixels(im: Image.Image, *, label: str, fast: bool = False) -> np.ndarra
     try:
         if fast and im.format == "JPEG":
             im.draft("RGB" if im.mode not in ("L",) else "L", (FAST_DRAFT_SIDE, FAST_DRAFT_SIDE))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im.load()
-            if im.mode == "L":
-                rgb = im
-            elif im.mode == "RGB":
-                rgb = im
-            else:
-                rgb = im.convert("RGB")
-            arr = np.asarray(rgb)
+        im.load()
+        rgb = im if im.mode in ("L", "RGB") else im.convert("RGB")
+        arr = np.asarray(rgb)
     except InputError:
         raise
     except OSError as exc:
