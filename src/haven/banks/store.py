@@ -1,0 +1,384 @@
+"""``BankStore``: banks and their entries in SQLite or PostgreSQL, with a change log for matchers.
+
+Every write that can change what matches (entries added or removed, feedback, a bank enabled,
+disabled, re-thresholded or deleted) appends to ``bank_changes`` in the same transaction, so a
+``Matcher`` can bring its in-memory PDQ index up to date by reading the rows after its last ``seq``.
+On PostgreSQL, writers take a self-exclusive lock on ``bank_changes`` before logging, so ``seq``
+order is commit order and a reader never skips a change committed late.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from haven.banks.categories import infer_scheme, severity_of
+from haven.banks.models import BankRow, ChangeRow, EntryRow, ImportRow, StoreInfoRow
+from haven.banks.types import (
+    DISABLING_FEEDBACK,
+    FEEDBACK_VALUES,
+    Bank,
+    Change,
+    Entry,
+    EntryIn,
+    ImportRecord,
+    dumps_extra,
+    loads_extra,
+    utc,
+)
+from haven.errors import ConflictError, FormatError, NotFoundError, StorageError, UsageError
+from haven.signals import get_signal
+
+BANKS = BankRow.__table__
+ENTRIES = EntryRow.__table__
+IMPORTS = ImportRow.__table__
+CHANGES = ChangeRow.__table__
+INFO = StoreInfoRow.__table__
+
+BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def active_clause() -> Any:
+    """SQL condition: the entry has no disabling feedback."""
+    return or_(ENTRIES.c.feedback.is_(None), ENTRIES.c.feedback.notin_(sorted(DISABLING_FEEDBACK)))
+
+
+def entry_row(e: EntryIn, *, bank_id: int, import_id: int | None, actor: str | None, at: datetime) -> dict:
+    """Validate one ``EntryIn`` and turn it into a ``bank_entries`` row (raises FormatError)."""
+    try:
+        signal = get_signal(e.signal)
+    except UsageError as exc:
+        raise FormatError(exc.message, code="unknown_signal") from None
+    value = signal.validate(e.value)
+    quality = e.quality
+    if quality is not None and not (0 <= int(quality) <= 100):
+        raise FormatError(f"quality must be 0-100, got {quality!r}")
+    if e.feedback is not None and e.feedback not in FEEDBACK_VALUES:
+        raise FormatError(f"unknown feedback {e.feedback!r}; use one of {', '.join(sorted(FEEDBACK_VALUES))}")
+    category = e.category.strip() if e.category else None
+    scheme = e.category_scheme or infer_scheme(category)
+    return {
+        "bank_id": bank_id, "signal": signal.name, "value": value,
+        "quality": int(quality) if quality is not None else None,
+        "category": category or None, "category_scheme": scheme if category else None,
+        "severity": severity_of(scheme, category),
+        "series": e.series or None, "victim_identified": e.victim_identified,
+        "item": e.item or None, "note": e.note or None, "extra": dumps_extra(e.extra),
+        "feedback": e.feedback, "feedback_by": actor if e.feedback else None,
+        "feedback_at": at if e.feedback else None,
+        "import_id": import_id, "created_at": at, "created_by": actor,
+    }
+
+
+class BankStore:
+    """Banks, entries, imports and the change log on one database (see module docstring)."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+        from haven.config import Settings
+        from haven.store.db import make_engine, upgrade_database
+
+        self.url = url or Settings.from_env().resolved_database_url
+        if migrate:
+            try:
+                upgrade_database(self.url)
+            except SQLAlchemyError as exc:
+                raise StorageError(f"cannot migrate the database: {exc.__class__.__name__}: {exc}") from exc
+        self.engine: Engine = make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _log(self, conn: Connection, op: str, bank_id: int, lo: int | None = None, hi: int | None = None,
+             *, detail: str | None = None, actor: str | None = None) -> None:
+        if self.dialect == "postgresql":
+            conn.execute(text("LOCK TABLE bank_changes IN SHARE ROW EXCLUSIVE MODE"))
+        conn.execute(insert(CHANGES).values(op=op, bank_id=bank_id, lo=lo, hi=hi, detail=detail,
+                                            at=now(), actor=actor))
+
+    def _bank_row(self, conn: Connection, name: str) -> Any:
+        row = conn.execute(select(BANKS).where(BANKS.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"no bank named {name!r}")
+        return row
+
+    @staticmethod
+    def _bank(row: Any) -> Bank:
+        return Bank(id=row.id, name=row.name, description=row.description, source=row.source,
+                    enabled=bool(row.enabled), thresholds=json.loads(row.thresholds or "{}"),
+                    created_at=utc(row.created_at), created_by=row.created_by,  # type: ignore[arg-type]
+                    updated_at=utc(row.updated_at), updated_by=row.updated_by)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _entry(row: Any, bank_name: str) -> Entry:
+        return Entry(id=row.id, bank_id=row.bank_id, bank=bank_name, signal=row.signal, value=row.value,
+                     quality=row.quality, category=row.category, category_scheme=row.category_scheme,
+                     severity=row.severity, series=row.series,
+                     victim_identified=None if row.victim_identified is None else bool(row.victim_identified),
+                     item=row.item, note=row.note, extra=loads_extra(row.extra), feedback=row.feedback,
+                     feedback_by=row.feedback_by, feedback_at=utc(row.feedback_at), import_id=row.import_id,
+                     created_at=utc(row.created_at), created_by=row.created_by)
+
+    @staticmethod
+    def _check_thresholds(thresholds: Mapping[str, int] | None) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for name, t in (thresholds or {}).items():
+            signal = get_signal(name)
+            if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t <= signal.max_threshold:
+                raise UsageError(f"threshold for {signal.name} must be an integer 0-{signal.max_threshold}, "
+                                 f"got {t!r}")
+            out[signal.name] = t
+        return out
+
+    # -- store identity and change log -----------------------------------------------------------------
+
+    def store_id(self) -> str:
+        """A random id created with the schema: a saved index belongs to exactly one database."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(INFO.c.value).where(INFO.c.key == "store_id")).scalar_one()
+
+    def last_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(CHANGES.c.seq), 0))).scalar_one())
+
+    def changes_since(self, seq: int, limit: int = 10_000) -> tuple[int, list[Change]]:
+        """Changes with ``seq`` greater than ``seq`` (oldest first, at most ``limit``) and the new high-water mark."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(CHANGES).where(CHANGES.c.seq > seq).order_by(CHANGES.c.seq)
+                                .limit(limit)).all()
+        changes = [Change(seq=r.seq, op=r.op, bank_id=r.bank_id, lo=r.lo, hi=r.hi, detail=r.detail,
+                          at=utc(r.at), actor=r.actor) for r in rows]
+        return (changes[-1].seq if changes else seq), changes
+
+    # -- banks -----------------------------------------------------------------------------------------
+
+    def create_bank(self, name: str, *, source: str | None = None, description: str | None = None,
+                    thresholds: dict[str, int] | None = None, enabled: bool = True,
+                    actor: str | None = None) -> Bank:
+        """Create a bank; ConflictError when the name is taken."""
+        if not BANK_NAME.match(name or ""):
+            raise UsageError(f"bad bank name {name!r}: use 1-100 letters, digits, '_', '.', '-'")
+        th = self._check_thresholds(thresholds)
+        ts = now()
+        try:
+            with self.engine.begin() as conn:
+                bank_id = conn.execute(insert(BANKS).values(
+                    name=name, source=source, description=description, enabled=enabled,
+                    thresholds=json.dumps(th, sort_keys=True), created_at=ts, created_by=actor,
+                    updated_at=ts, updated_by=actor).returning(BANKS.c.id)).scalar_one()
+                self._log(conn, "bank", bank_id, detail="create", actor=actor)
+        except IntegrityError:
+            raise ConflictError(f"a bank named {name!r} already exists") from None
+        return self.get_bank(name)
+
+    def get_bank(self, name: str) -> Bank:
+        with self.engine.connect() as conn:
+            return self._bank(self._bank_row(conn, name))
+
+    def get_bank_by_id(self, bank_id: int) -> Bank | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(BANKS).where(BANKS.c.id == bank_id)).first()
+        return self._bank(row) if row is not None else None
+
+    def list_banks(self) -> list[Bank]:
+        with self.engine.connect() as conn:
+            return [self._bank(r) for r in conn.execute(select(BANKS).order_by(BANKS.c.name))]
+
+    def update_bank(self, name: str, *, source: str | None = None, description: str | None = None,
+                    thresholds: dict[str, int] | None = None, enabled: bool | None = None,
+                    actor: str | None = None) -> Bank:
+        """Change a bank's settings (only the arguments given); logged for matchers."""
+        values: dict[str, Any] = {"updated_at": now(), "updated_by": actor}
+        if source is not None:
+            values["source"] = source
+        if description is not None:
+            values["description"] = description
+        if enabled is not None:
+            values["enabled"] = bool(enabled)
+        with self.engine.begin() as conn:
+            row = self._bank_row(conn, name)
+            if thresholds is not None:
+                merged = json.loads(row.thresholds or "{}")
+                merged.update(self._check_thresholds(thresholds))
+                values["thresholds"] = json.dumps(merged, sort_keys=True)
+            conn.execute(update(BANKS).where(BANKS.c.id == row.id).values(**values))
+            self._log(conn, "bank", row.id, detail="update", actor=actor)
+        return self.get_bank(name)
+
+    def set_enabled(self, name: str, enabled: bool, *, actor: str | None = None) -> Bank:
+        """Enable or disable matching against a whole bank."""
+        return self.update_bank(name, enabled=enabled, actor=actor)
+
+    def delete_bank(self, name: str, *, actor: str | None = None) -> None:
+        """Delete a bank with all its entries and imports."""
+        with self.engine.begin() as conn:
+            row = self._bank_row(conn, name)
+            conn.execute(delete(ENTRIES).where(ENTRIES.c.bank_id == row.id))
+            conn.execute(delete(IMPORTS).where(IMPORTS.c.bank_id == row.id))
+            conn.execute(delete(BANKS).where(BANKS.c.id == row.id))
+            self._log(conn, "bank", row.id, detail="delete", actor=actor)
+
+    def bank_stats(self, name: str) -> dict[str, Any]:
+        """Entry counts per signal (all and active) and the bank's imports."""
+        with self.engine.connect() as conn:
+            row = self._bank_row(conn, name)
+            counts: dict[str, dict[str, int]] = {}
+            q = (select(ENTRIES.c.signal, func.count(), func.sum(case((active_clause(), 1), else_=0)))
+                 .where(ENTRIES.c.bank_id == row.id).group_by(ENTRIES.c.signal))
+            for signal, total, active in conn.execute(q):
+                counts[signal] = {"total": int(total), "active": int(active or 0)}
+        return {"entries": counts, "imports": [i.to_dict() for i in self.list_imports(name)]}
+
+    # -- entries ---------------------------------------------------------------------------------------
+
+    def add_entries(self, bank: str, entries: Iterable[EntryIn], *, actor: str | None = None) -> list[int]:
+        """Validate and add entries in one transaction; returns their ids (FormatError names the bad one)."""
+        ts = now()
+        with self.engine.begin() as conn:
+            row = self._bank_row(conn, bank)
+            rows = []
+            for n, e in enumerate(entries, 1):
+                try:
+                    rows.append(entry_row(e, bank_id=row.id, import_id=None, actor=actor, at=ts))
+                except FormatError as exc:
+                    raise FormatError(f"entry {n}: {exc.message}", code=exc.code) from None
+            ids = self.insert_rows(conn, row.id, rows, actor=actor)
+        return ids
+
+    def insert_rows(self, conn: Connection, bank_id: int, rows: Sequence[dict], *,
+                    actor: str | None = None) -> list[int]:
+        """Insert validated rows in ``conn``'s transaction and log them; returns ids in row order."""
+        if not rows:
+            return []
+        result = conn.execute(insert(ENTRIES).returning(ENTRIES.c.id, sort_by_parameter_order=True), rows)
+        ids = [r[0] for r in result]
+        self._log(conn, "sync", bank_id, min(ids), max(ids), detail=f"add {len(ids)}", actor=actor)
+        return ids
+
+    def get_entry(self, entry_id: int) -> Entry:
+        got = self.get_entries([entry_id])
+        if not got:
+            raise NotFoundError(f"no bank entry with id {entry_id}")
+        return got[0]
+
+    def get_entries(self, ids: Iterable[int]) -> list[Entry]:
+        """Entries by id (missing ids are left out), in id order."""
+        ids = sorted({int(i) for i in ids})
+        out: list[Entry] = []
+        with self.engine.connect() as conn:
+            for k in range(0, len(ids), 500):
+                q = (select(ENTRIES, BANKS.c.name.label("bank_name"))
+                     .join(BANKS, BANKS.c.id == ENTRIES.c.bank_id)
+                     .where(ENTRIES.c.id.in_(ids[k:k + 500])).order_by(ENTRIES.c.id))
+                out.extend(self._entry(r, r.bank_name) for r in conn.execute(q))
+        return out
+
+    def iter_entries(self, bank: str, *, batch: int = 5000) -> Iterator[Entry]:
+        """Every entry of a bank in id order, read in keyset pages (bounded memory)."""
+        with self.engine.connect() as conn:
+            row = self._bank_row(conn, bank)
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(ENTRIES).where(and_(ENTRIES.c.bank_id == row.id, ENTRIES.c.id > last))
+                                    .order_by(ENTRIES.c.id).limit(batch)).all()
+            if not rows:
+                return
+            for r in rows:
+                yield self._entry(r, row.name)
+            last = rows[-1].id
+
+    def remove_entry(self, entry_id: int, *, actor: str | None = None) -> None:
+        """Delete one entry (use feedback instead to keep it and only stop it matching)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(ENTRIES.c.bank_id).where(ENTRIES.c.id == entry_id)).first()
+            if row is None:
+                raise NotFoundError(f"no bank entry with id {entry_id}")
+            conn.execute(delete(ENTRIES).where(ENTRIES.c.id == entry_id))
+            self._log(conn, "sync", row.bank_id, entry_id, entry_id, detail="remove", actor=actor)
+
+    def set_feedback(self, entry_id: int, opinion: str | None, *, actor: str | None = None) -> Entry:
+        """Record an opinion on an entry; ``false_positive``/``disputed`` stop it matching, ``None`` clears."""
+        if opinion is not None and opinion not in FEEDBACK_VALUES:
+            raise UsageError(f"unknown feedback {opinion!r}; use one of {', '.join(sorted(FEEDBACK_VALUES))} "
+                             "or none")
+        with self.engine.begin() as conn:
+            row = conn.execute(select(ENTRIES.c.bank_id).where(ENTRIES.c.id == entry_id)).first()
+            if row is None:
+                raise NotFoundError(f"no bank entry with id {entry_id}")
+            conn.execute(update(ENTRIES).where(ENTRIES.c.id == entry_id).values(
+                feedback=opinion, feedback_by=actor, feedback_at=now()))
+            self._log(conn, "sync", row.bank_id, entry_id, entry_id, detail=f"feedback {opinion}", actor=actor)
+        return self.get_entry(entry_id)
+
+    def lookup_digest(self, signal: str, value: str, *, only_active: bool = True) -> list[Entry]:
+        """Entries whose exact digest equals ``value`` (through the digest index), optionally only those
+        in enabled banks and without disabling feedback."""
+        sig = get_signal(signal)
+        if sig.name == "pdq":
+            raise UsageError("PDQ values are matched by distance through the Matcher, not looked up exactly")
+        value = sig.validate(value)
+        q = (select(ENTRIES, BANKS.c.name.label("bank_name")).join(BANKS, BANKS.c.id == ENTRIES.c.bank_id)
+             .where(ENTRIES.c.signal == sig.name, ENTRIES.c.value == value, ENTRIES.c.signal != "pdq"))
+        if only_active:
+            q = q.where(BANKS.c.enabled.is_(True), active_clause())
+        with self.engine.connect() as conn:
+            return [self._entry(r, r.bank_name) for r in conn.execute(q.order_by(ENTRIES.c.id))]
+
+    def active_pdq(self, bank_id: int, lo: int | None = None, hi: int | None = None) -> Iterator[tuple[int, str]]:
+        """``(id, pdq hex)`` of a bank's active PDQ entries (optionally only ids ``lo..hi``), in pages."""
+        last = (lo - 1) if lo is not None else 0
+        while True:
+            q = (select(ENTRIES.c.id, ENTRIES.c.value)
+                 .where(ENTRIES.c.bank_id == bank_id, ENTRIES.c.signal == "pdq", ENTRIES.c.id > last, active_clause())
+                 .order_by(ENTRIES.c.id).limit(50_000))
+            if hi is not None:
+                q = q.where(ENTRIES.c.id <= hi)
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            yield from ((r[0], r[1]) for r in rows)
+            last = rows[-1][0]
+
+    # -- imports ---------------------------------------------------------------------------------------
+
+    def list_imports(self, bank: str) -> list[ImportRecord]:
+        with self.engine.connect() as conn:
+            row = self._bank_row(conn, bank)
+            rows = conn.execute(select(IMPORTS).where(IMPORTS.c.bank_id == row.id).order_by(IMPORTS.c.id)).all()
+        return [self._import(r) for r in rows]
+
+    @staticmethod
+    def _import(r: Any) -> ImportRecord:
+        return ImportRecord(id=r.id, bank_id=r.bank_id, path=r.path, size=r.size, sha256=r.sha256,
+                            format=r.format, status=r.status, records_done=r.records_done,
+                            rows_added=r.rows_added, errors=r.errors, warnings=r.warnings,
+                            started_at=utc(r.started_at), finished_at=utc(r.finished_at), actor=r.actor)
+
+    def import_file(self, bank: str, path: Any, fmt: str | None = None, **kwargs: Any) -> Any:
+        """Stream a hash-list file into a bank, resumably (see ``haven.banks.importer.import_file``)."""
+        from haven.banks.importer import import_file
+
+        return import_file(self, bank, path, fmt, **kwargs)
+
+    def export_file(self, bank: str, out: Any, fmt: str = "csv") -> Any:
+        """Write a bank to a file object in a format (see ``haven.banks.exporter.export_bank``)."""
+        from haven.banks.exporter import export_bank
+
+        return export_bank(self, bank, out, fmt)
+
+
+__all__ = ["BankStore", "entry_row"]
