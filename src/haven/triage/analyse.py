@@ -1,0 +1,294 @@
+"""From per-file hashes to a triaged case: known/unknown, duplicate groups, series, priorities with reasons.
+
+Pure function of the stored rows and the banks, so a resumed run and an uninterrupted run
+analyse to the same result (every ordering is by evidence path).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from haven.index import pdq_hex_to_array
+from haven.signals import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY
+from haven.triage.casedb import FileRow
+from haven.triage.cluster import UnionFind, near_pairs
+from haven.triage.exif import has_leads
+from haven.triage.known import Hit, KnownMatcher
+
+#: Default distance for joining unknown images into a series: looser than the 31-bit match
+#: threshold (catches heavier edits) yet far below the ~90+ bits between unrelated photos.
+SERIES_THRESHOLD = 48
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The three PDQ distances triage uses (bits out of 256)."""
+
+    match: int = PDQ_MATCH_THRESHOLD  # file ↔ bank entry: "known"
+    duplicate: int = PDQ_MATCH_THRESHOLD  # file ↔ file: near-duplicate group
+    series: int = SERIES_THRESHOLD  # file ↔ file (single linkage) and unknown ↔ bank: series / "near known"
+    min_quality: int = PDQ_MIN_QUALITY  # PDQ hashes below this quality (flat images) are not compared
+
+
+@dataclass
+class FileResult:
+    row: FileRow
+    status: str  # known | unknown | other | error | container
+    hits: list[Hit] = field(default_factory=list)
+    near: list[Hit] = field(default_factory=list)
+    dup_group: int | None = None
+    representative: bool = False
+    series: int | None = None
+    priority: int | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Series:
+    id: int
+    members: list[str]
+    images: int  # distinct MD5s
+    unknown: int
+    known: int
+    touches_known: bool
+    known_series: list[str]
+    representative: str
+
+
+@dataclass
+class Group:
+    id: int
+    members: list[str]
+    representative: str
+    kind: str  # exact | near
+    priority: int | None
+    reasons: list[str]
+    status: str
+
+
+@dataclass
+class Analysis:
+    files: list[FileResult]
+    groups: list[Group]
+    series: list[Series]
+    problems: list[tuple[str, str, str, bool]]
+    thresholds: Thresholds
+
+    def summary(self) -> dict[str, Any]:
+        """The counts of the ``--json`` summary line (``out`` is added by the caller)."""
+        count: dict[str, int] = defaultdict(int)
+        for f in self.files:
+            count[f.status] += 1
+        non_containers = len(self.files) - count["container"]
+        in_groups = sum(1 for f in self.files if f.dup_group is not None)
+        return {
+            "files": non_containers,
+            "known": count["known"],
+            "unknown": count["unknown"],
+            "other": count["other"],
+            "duplicates": in_groups - len(self.groups_all),
+            "duplicate_groups": sum(1 for g in self.groups if len(g.members) > 1),
+            "series": len(self.series),
+            "series_touching_known": sum(1 for s in self.series if s.touches_known),
+            "errors": count["error"] + sum(1 for p in self.problems if p[3]),
+            "warnings": sum(1 for p in self.problems if not p[3]),
+            "containers": count["container"],
+        }
+
+    @property
+    def groups_all(self) -> list[Group]:
+        return self.groups
+
+
+def _status(row: FileRow, hits: list[Hit]) -> str:
+    if hits:
+        return "known"
+    if row.kind in ("archive", "disk") and not row.error_code:
+        return "container"
+    if row.error_code:
+        return "error"
+    if row.kind == "image" and row.pdq:
+        return "unknown"
+    return "other"
+
+
+def _hits_by_value(matcher: KnownMatcher, signal: str, values: Sequence[str], threshold: int | None = None
+                   ) -> dict[str, list[Hit]]:
+    uniq = sorted(set(values))
+    if not uniq:
+        return {}
+    found = matcher.match_pdq(uniq, threshold) if signal == "pdq" and threshold is not None \
+        else matcher.match_exact(signal, uniq)
+    return {v: sorted(h, key=lambda x: (x.distance, x.bank, x.signal, x.value)) for v, h in zip(uniq, found,
+                                                                                              strict=True) if h}
+
+
+def _label(hit: Hit) -> str:
+    return hit.series or f"{hit.bank} entry {hit.entry_id if hit.entry_id is not None else hit.value[:12]}"
+
+
+def analyse(rows: list[FileRow], problems: list[tuple[str, str, str, bool]], matcher: KnownMatcher | None,
+            thresholds: Thresholds = Thresholds()) -> Analysis:
+    """Triage the stored rows (sorted by path) against the banks behind ``matcher``."""
+    t = thresholds
+    rows = sorted(rows, key=lambda r: r.path)
+    comparable = [i for i, r in enumerate(rows)
+                  if r.pdq and r.kind == "image" and (r.quality or 0) >= t.min_quality and not r.error_code]
+
+    # 1. Known: exact digests and PDQ within the match threshold; near-known for the rest.
+    hits: list[list[Hit]] = [[] for _ in rows]
+    near: list[list[Hit]] = [[] for _ in rows]
+    if matcher is not None:
+        for signal in ("md5", "sha1", "sha256"):
+            table = _hits_by_value(matcher, signal, [getattr(r, signal) for r in rows if getattr(r, signal)])
+            for i, r in enumerate(rows):
+                if getattr(r, signal) in table:
+                    hits[i].extend(table[getattr(r, signal)])
+        pdq_values = [rows[i].pdq or "" for i in comparable]
+        table = _hits_by_value(matcher, "pdq", pdq_values, t.match)
+        for i in comparable:
+            hits[i].extend(table.get(rows[i].pdq or "", []))
+        if t.series > t.match:
+            unknown_pdq = [rows[i].pdq or "" for i in comparable if not hits[i]]
+            table = _hits_by_value(matcher, "pdq", unknown_pdq, t.series)
+            for i in comparable:
+                if not hits[i]:
+                    near[i] = table.get(rows[i].pdq or "", [])
+    results = [FileResult(row=r, status=_status(r, hits[i]), hits=_dedupe(hits[i]), near=near[i])
+               for i, r in enumerate(rows)]
+
+    # 2. Duplicate groups: same MD5, or PDQ within the duplicate threshold (single linkage).
+    members = [i for i, f in enumerate(results) if f.status != "container" and f.row.md5]
+    dup_uf = UnionFind(len(rows))
+    by_md5: dict[str, int] = {}
+    for i in members:
+        first = by_md5.setdefault(rows[i].md5 or "", i)
+        dup_uf.union(first, i)
+    uniq_pdq = sorted({rows[i].pdq or "" for i in comparable})
+    pdq_pos = {v: k for k, v in enumerate(uniq_pdq)}
+    holders: list[list[int]] = [[] for _ in uniq_pdq]
+    for i in comparable:
+        holders[pdq_pos[rows[i].pdq or ""]].append(i)
+    for h in holders:
+        for i in h[1:]:
+            dup_uf.union(h[0], i)
+    hashes = pdq_hex_to_array(uniq_pdq) if uniq_pdq else np.zeros((0, 32), np.uint8)
+    pairs = list(near_pairs(hashes, max(t.duplicate, t.series)))
+    for a, b, d in pairs:
+        if d <= t.duplicate:
+            dup_uf.union(holders[a][0], holders[b][0])
+
+    # 3. Series: single linkage at the (looser) series threshold, on top of the duplicate groups.
+    series_uf = UnionFind(len(rows))
+    for i in members:
+        series_uf.union(dup_uf.find(i), i)
+    for a, b, _ in pairs:
+        series_uf.union(holders[a][0], holders[b][0])
+
+    in_group = set(members)
+    comps: dict[int, list[int]] = defaultdict(list)
+    for i in members:
+        comps[series_uf.find(i)].append(i)
+    series_of: dict[int, int] = {}
+    series: list[Series] = []
+    for comp in sorted(comps.values(), key=lambda c: rows[c[0]].path):
+        images = {rows[i].md5 for i in comp if results[i].status in ("known", "unknown")}
+        unknown = [i for i in comp if results[i].status == "unknown"]
+        if len(images) < 2 or not unknown:
+            continue
+        known = [i for i in comp if results[i].status == "known"]
+        names = sorted({_label(h) for i in comp for h in results[i].hits + results[i].near})
+        rep = _representative(rows, unknown)
+        sid = len(series) + 1
+        series.append(Series(id=sid, members=[rows[i].path for i in comp], images=len(images), unknown=len(unknown),
+                             known=len(known), touches_known=bool(names), known_series=names,
+                             representative=rows[rep].path))
+        for i in comp:
+            series_of[i] = sid
+    by_id = {s.id: s for s in series}
+
+    # 4. Priorities with reasons, then one row per duplicate group.
+    for i, f in enumerate(results):
+        f.series = series_of.get(i)
+        if f.status in ("known", "unknown"):
+            f.priority, f.reasons = _priority(f, by_id.get(f.series) if f.series else None)
+    gcomps: dict[int, list[int]] = defaultdict(list)
+    for i in members:
+        gcomps[dup_uf.find(i)].append(i)
+    groups: list[Group] = []
+    for comp in sorted(gcomps.values(), key=lambda c: rows[c[0]].path):
+        gid = len(groups) + 1
+        rep = _representative(rows, comp)
+        kind = "exact" if len({rows[i].md5 for i in comp}) == 1 else "near"
+        top = max(comp, key=lambda i: (results[i].priority or -1, -i))
+        reasons = list(results[top].reasons)
+        if len(comp) > 1:
+            reasons.append(f"{len(comp)} copies ({kind} duplicates)")
+        status = "known" if any(results[i].status == "known" for i in comp) else results[top].status
+        groups.append(Group(id=gid, members=[rows[i].path for i in comp], representative=rows[rep].path, kind=kind,
+                            priority=results[top].priority, reasons=reasons, status=status))
+        for i in comp:
+            results[i].dup_group = gid
+            results[i].representative = i == rep
+    assert all(i in in_group for i in series_of)
+    return Analysis(files=results, groups=groups, series=series, problems=problems, thresholds=t)
+
+
+def _dedupe(hits: list[Hit]) -> list[Hit]:
+    seen, out = set(), []
+    for h in hits:
+        key = (h.bank, h.signal, h.value, h.entry_id)
+        if key not in seen:
+            seen.add(key)
+            out.append(h)
+    return out
+
+
+def _representative(rows: list[FileRow], idx: list[int]) -> int:
+    """Largest picture, then best PDQ quality, then first path: the copy an examiner would look at."""
+    return min(idx, key=lambda i: (-(rows[i].width or 0) * (rows[i].height or 0), -(rows[i].quality or 0),
+                                   rows[i].path))
+
+
+def _priority(f: FileResult, series: Series | None) -> tuple[int, list[str]]:
+    """The documented score (docs/triage.md, "Priority"); higher = look sooner."""
+    exif = f.row.exif or {}
+    if f.status == "known":
+        victim = [h.victim_identified for h in f.hits]
+        cats = sorted({f"{h.bank}:{h.category}" for h in f.hits if h.category})
+        reasons = [f"known: matches {', '.join(sorted({_label(h) for h in f.hits}))}"
+                   + (f" (category {', '.join(cats)})" if cats else "")]
+        score = 10
+        if not any(v is True for v in victim):
+            score += 10
+            reasons.append("victim not identified in any matching bank")
+        else:
+            reasons.append("victim already identified")
+        return score, reasons
+    score, reasons = 50, ["unknown: in no bank (possible new material)"]
+    if f.near:
+        best = f.near[0]
+        score += 30
+        reasons.append(f"near known series {_label(best)} (PDQ distance {best.distance})")
+    elif series is not None and series.touches_known:
+        score += 30
+        reasons.append(f"in series S{series.id} which touches known {', '.join(series.known_series)}")
+    if "gps_lat" in exif:
+        score += 15
+        reasons.append(f"EXIF GPS {exif['gps_lat']:.5f},{exif['gps_lon']:.5f}")
+    if "serial" in exif or "owner" in exif:
+        score += 10
+        reasons.append("EXIF camera serial/owner " + " / ".join(str(exif[k]) for k in ("serial", "owner") if k in exif))
+    if has_leads(exif) and ("make" in exif or "model" in exif or "datetime_original" in exif):
+        score += 5
+        bits = [str(exif[k]) for k in ("make", "model", "datetime_original") if k in exif]
+        reasons.append("EXIF camera/date " + " ".join(bits))
+    if series is not None:
+        score += 5
+        reasons.append(f"part of series S{series.id} ({series.images} distinct images)")
+    return score, reasons

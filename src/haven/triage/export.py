@@ -1,0 +1,154 @@
+"""Case outputs that other tools read: ``files.csv`` and ``vics.json`` (Project VIC VICS 2.0 case export).
+
+Both are deterministic functions of the analysis: sorted by path / MD5, no timestamps (times
+live in ``run.log``), so a resumed run writes byte-identical files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from typing import Any
+
+from haven.triage.analyse import Analysis, FileResult
+
+CSV_COLUMNS = ("path", "status", "priority", "reasons", "mime", "size", "md5", "sha1", "sha256", "pdq", "quality",
+               "width", "height", "dup_group", "representative", "series", "banks", "categories", "known_series",
+               "victim_identified", "min_distance", "near_known", "exif_make", "exif_model", "exif_serial",
+               "exif_datetime_original", "gps_lat", "gps_lon", "error_code", "error_message")
+
+VICS_CONTEXT = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Cases"
+_HAVEN_NS = uuid.UUID("5f3d0c1e-9b4a-4c55-a7a1-4a6176656e21")  # fixed: CaseID is derived from the sources
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    """Text for one CSV cell; a leading formula character is quoted so spreadsheets never execute it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _csv_row(f: FileResult) -> list[str]:
+    r, exif = f.row, f.row.exif or {}
+    hits = f.hits
+    victim = None if not hits else any(h.victim_identified is True for h in hits)
+    values: dict[str, Any] = {
+        "path": r.path, "status": f.status, "priority": f.priority, "reasons": "; ".join(f.reasons),
+        "mime": r.mime, "size": r.size, "md5": r.md5, "sha1": r.sha1, "sha256": r.sha256, "pdq": r.pdq,
+        "quality": r.quality, "width": r.width, "height": r.height, "dup_group": f.dup_group,
+        "representative": f.representative if f.dup_group is not None else None, "series": f.series,
+        "banks": ";".join(sorted({h.bank for h in hits})),
+        "categories": ";".join(sorted({f"{h.bank}:{h.category}" for h in hits if h.category})),
+        "known_series": ";".join(sorted({h.series for h in hits + f.near if h.series})),
+        "victim_identified": victim, "min_distance": min((h.distance for h in hits), default=None),
+        "near_known": ";".join(sorted({f"{h.bank}:{h.series or h.value}:{h.distance}" for h in f.near})),
+        "exif_make": exif.get("make"), "exif_model": exif.get("model"), "exif_serial": exif.get("serial"),
+        "exif_datetime_original": exif.get("datetime_original"), "gps_lat": exif.get("gps_lat"),
+        "gps_lon": exif.get("gps_lon"), "error_code": r.error_code, "error_message": r.error_message,
+    }
+    return [_cell(values[c]) for c in CSV_COLUMNS]
+
+
+def files_csv(analysis: Analysis) -> str:
+    """One row per file (containers included), sorted by path."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for f in analysis.files:
+        w.writerow(_csv_row(f))
+    return buf.getvalue()
+
+
+def problems_csv(analysis: Analysis) -> str:
+    """Every walking problem (zip bomb, traversal, corrupt archive …) and every file that failed."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(("path", "code", "message", "skipped"))
+    rows = [(p, c, m, s) for p, c, m, s in analysis.problems]
+    rows += [(f.row.path, f.row.error_code, f.row.error_message, False) for f in analysis.files if f.row.error_code]
+    for p, c, m, s in sorted(rows, key=lambda x: (x[0], x[1] or "")):
+        w.writerow([_cell(p), _cell(c), _cell(m), _cell(bool(s))])
+    return buf.getvalue()
+
+
+def case_id(sources: list[str]) -> str:
+    """A stable VICS CaseID (GUID in braces) derived from the sources, so reruns agree."""
+    return "{" + str(uuid.uuid5(_HAVEN_NS, "\n".join(sources))).upper() + "}"
+
+
+def _split(path: str) -> tuple[str, str]:
+    cut = path.rfind("/") + 1
+    return path[cut:], path[:cut]
+
+
+def _category(f: list[FileResult]) -> int | None:
+    cats = [h.category for x in f for h in x.hits if h.category is not None]
+    ints = sorted({int(c) for c in cats if str(c).isdigit()})
+    return ints[0] if ints else None
+
+
+def vics_case(analysis: Analysis, *, sources: list[str], case_number: str | None, version: str) -> dict[str, Any]:
+    """The VICS 2.0 ``#Cases`` document: one Media per distinct MD5, one MediaFiles entry per copy."""
+    by_md5: dict[str, list[FileResult]] = {}
+    for f in analysis.files:
+        if f.row.md5 and f.status in ("known", "unknown", "other"):
+            by_md5.setdefault(f.row.md5, []).append(f)
+    media = []
+    for n, (md5, copies) in enumerate(sorted(by_md5.items()), start=1):
+        first = copies[0]
+        hits = [h for c in copies for h in c.hits]
+        upper = md5.upper()
+        m: dict[str, Any] = {"MediaID": n}
+        category = _category(copies)
+        if category is not None:
+            m["Category"] = category
+        m["MD5"] = upper
+        if first.row.sha1:
+            m["SHA1"] = first.row.sha1.upper()
+        m["MediaSize"] = first.row.size
+        m["IsPrecategorized"] = "true" if hits else "false"
+        if hits:
+            m["PrecategorizationSource"] = ";".join(sorted({h.bank for h in hits}))
+            m["VictimIdentified"] = "true" if any(h.victim_identified is True for h in hits) else "false"
+        series = sorted({h.series for h in hits if h.series})
+        if series:
+            m["Series"] = ";".join(series)
+        priority = max((c.priority for c in copies if c.priority is not None), default=None)
+        tags = [f"haven:{first.status}"]
+        if priority is not None:
+            tags.append(f"haven:priority={priority}")
+        if first.series:
+            tags.append(f"haven:series=S{first.series}")
+        m["Tags"] = ";".join(tags)
+        reasons = next((c.reasons for c in copies if c.reasons), [])
+        if reasons:
+            m["Comments"] = "; ".join(reasons)
+        m["MimeType"] = first.row.mime
+        m["MediaFiles"] = []
+        for c in copies:
+            name, folder = _split(c.row.path)
+            m["MediaFiles"].append({"MD5": upper, "FileName": name, "FilePath": folder,
+                                    "SourceID": f"source-{c.row.source + 1}"})
+        exif = first.row.exif or {}
+        if exif:
+            m["Exifs"] = [{"MD5": upper, "PropertyName": k, "PropertyValue": str(v)} for k, v in sorted(exif.items())]
+        alt = [{"MD5": upper, "HashName": "SHA256", "HashValue": first.row.sha256}]
+        if first.row.pdq:
+            alt.append({"MD5": upper, "HashName": "PDQ", "HashValue": first.row.pdq})
+        m["AlternativeHashes"] = alt
+        media.append(m)
+    case = {"CaseID": case_id(sources), "CaseNumber": case_number or "", "SourceApplicationName": "Haven",
+            "SourceApplicationVersion": version, "TotalMediaFiles": len(media), "Media": media}
+    return {"@odata.context": VICS_CONTEXT, "value": [case]}
+
+
+def vics_json(analysis: Analysis, *, sources: list[str], case_number: str | None, version: str) -> str:
+    """``vics_case`` serialised (indented, UTF-8, key order as written)."""
+    return json.dumps(vics_case(analysis, sources=sources, case_number=case_number, version=version),
+                      indent=1, ensure_ascii=False) + "\n"

@@ -1,0 +1,54 @@
+"""Per-file work, run in worker threads: digests, type by content, PDQ (fast path) and EXIF leads."""
+
+from __future__ import annotations
+
+import hashlib
+
+from haven.config import DEFAULT_MAX_PIXELS
+from haven.errors import InputError
+from haven.hashing import hash_bytes
+from haven.media.walk import Entry
+from haven.triage.casedb import FileRow
+from haven.triage.exif import read_exif
+
+STREAM_ABOVE = 256 * 1024 * 1024  # files on disk bigger than this are digested in blocks, never held whole
+_BLOCK = 1024 * 1024
+
+
+def _digests(data: bytes) -> tuple[str, str, str]:
+    return hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(), hashlib.sha256(data).hexdigest()
+
+
+def _stream_digests(path: str) -> tuple[str, str, str]:
+    md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(_BLOCK):
+            md5.update(block)
+            sha1.update(block)
+            sha256.update(block)
+    return md5.hexdigest(), sha1.hexdigest(), sha256.hexdigest()
+
+
+def process_entry(entry: Entry, source: int, *, fast: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileRow:
+    """Everything triage records about one file; a failure is recorded on the row, never raised."""
+    label = str(entry.path)
+    row = FileRow(path=label, source=source, depth=entry.path.depth, size=entry.size, mime=entry.mime,
+                  kind=entry.kind)
+    try:
+        if entry.os_path is not None and entry.size > STREAM_ABOVE:
+            row.md5, row.sha1, row.sha256 = _stream_digests(entry.os_path)
+            if entry.kind == "image":
+                row.error_code, row.error_message = "file_too_large", f"{label}: image over {STREAM_ABOVE} bytes"
+            return row
+        data = entry.read()
+        row.size = len(data)
+        row.md5, row.sha1, row.sha256 = _digests(data)
+        if entry.kind == "image":
+            result = hash_bytes(data, label, ("pdq",), fast=fast, max_pixels=max_pixels)
+            row.pdq, row.quality, row.width, row.height = result.pdq, result.quality, result.width, result.height
+            row.exif = read_exif(data) or None
+    except InputError as exc:
+        row.error_code, row.error_message = exc.code, exc.message
+    except OSError as exc:
+        row.error_code, row.error_message = "unreadable", f"{label}: {exc}"
+    return row

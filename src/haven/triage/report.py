@@ -1,0 +1,74 @@
+"""The HTML case report: counts, series with heavily blurred thumbnails, the priority list, EXIF leads, errors.
+
+Self-contained (thumbnails are data URIs; a Content-Security-Policy forbids any fetch) and
+deterministic (no timestamps; every list sorted), so a resumed run renders the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import warnings
+from collections import Counter
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from PIL import Image, ImageFilter
+
+from haven.media import EvidencePath, Limits, read_evidence
+from haven.triage.analyse import Analysis
+
+THUMB_SIDE = 48  # pixels before blurring: recognisable as "a photo", never as its content
+BLUR_RADIUS = 6
+MAX_SERIES = 200
+MAX_PRIORITY = 1000
+MAX_ROWS = 1000
+
+
+def blurred_thumbnail(data: bytes) -> str | None:
+    """A tiny, heavily blurred JPEG data URI of an image, or None when it cannot be decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                im.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))
+                im = im.convert("RGB")
+                im.thumbnail((THUMB_SIDE, THUMB_SIDE))
+                im = im.filter(ImageFilter.GaussianBlur(BLUR_RADIUS))
+                buf = io.BytesIO()
+                im.save(buf, "JPEG", quality=40)
+    except Exception:  # noqa: BLE001 - a thumbnail is optional; the report must render regardless
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def render_report(analysis: Analysis, *, summary: dict[str, Any], sources: list[dict[str, Any]], case_id: str,
+                  version: str, thumbnails: bool = True, limits: Limits = Limits()) -> str:
+    """The report as one HTML string."""
+    env = Environment(loader=PackageLoader("haven.triage", "templates"), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    series = sorted(analysis.series, key=lambda s: (not s.touches_known, -s.unknown, s.id))[:MAX_SERIES]
+    thumbs: dict[str, str] = {}
+    if thumbnails and series:
+        wanted = [EvidencePath.parse(s.representative) for s in series]
+        for path, data in read_evidence(wanted, limits).items():
+            uri = blurred_thumbnail(data)
+            if uri:
+                thumbs[str(path)] = uri
+    categories: Counter[str] = Counter()
+    for f in analysis.files:
+        if f.status == "known":
+            labels = sorted({f"{h.bank}: category {h.category or 'none'}" for h in f.hits})
+            categories[labels[0] if len(labels) == 1 else " + ".join(labels)] += 1
+    priority = sorted((g for g in analysis.groups if g.priority is not None),
+                      key=lambda g: (-(g.priority or 0), g.representative))[:MAX_PRIORITY]
+    leads = [f for f in analysis.files if f.row.exif][:MAX_ROWS]
+    errors = sorted([(p, c, m) for p, c, m, _ in analysis.problems]
+                    + [(f.row.path, f.row.error_code, f.row.error_message) for f in analysis.files
+                       if f.row.error_code], key=lambda x: (x[0], x[1] or ""))
+    return env.get_template("report.html").render(
+        summary=summary, sources=sources, case_id=case_id, version=version, thresholds=analysis.thresholds,
+        categories=sorted(categories.items()), series=series, series_total=len(analysis.series), thumbs=thumbs,
+        priority=priority, priority_total=sum(1 for g in analysis.groups if g.priority is not None),
+        leads=leads, leads_total=sum(1 for f in analysis.files if f.row.exif),
+        errors=errors[:MAX_ROWS], errors_total=len(errors))

@@ -1,0 +1,234 @@
+"""Run a triage: walk the sources, hash every file on all cores into the case database, analyse, write outputs.
+
+Resumable: per-file rows are committed in batches; a rerun into the same ``out`` folder skips
+the files already stored and then analyses everything, so its outputs equal an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from haven.config import DEFAULT_MAX_PIXELS
+from haven.errors import UsageError
+from haven.media import Entry, EvidencePath, Limits, Problem, walk
+from haven.triage.analyse import Analysis, Thresholds, analyse
+from haven.triage.casedb import CaseDB, FileRow
+from haven.triage.export import case_id, files_csv, problems_csv, vics_json
+from haven.triage.known import KnownMatcher
+from haven.triage.process import process_entry
+from haven.triage.report import render_report
+
+OUTPUT_FILES = ("files.csv", "problems.csv", "vics.json", "report.html", "summary.json")
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class TriageOptions:
+    out: Path
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    limits: Limits = field(default_factory=Limits)
+    jobs: int = 0
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    fast: bool = True
+    thumbnails: bool = True
+    case_number: str | None = None
+    batch_rows: int = 500
+    batch_seconds: float = 2.0
+    banks: list[str] | None = None
+
+
+def _version() -> str:
+    from haven import __version__
+
+    return str(__version__)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _log(out: Path, event: dict[str, Any]) -> None:
+    """Append one JSON line to ``run.log`` (the examiner's record: times, versions, input hashes)."""
+    with open(out / "run.log", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"time": _now(), **event}, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _count_fs_files(sources: list[str]) -> int:
+    n = 0
+    for s in sources:
+        if os.path.isdir(s):
+            for _, _, files in os.walk(s):
+                n += len(files)
+        else:
+            n += 1
+    return n
+
+
+def _items(sources: list[str], limits: Limits, done: set[str]) -> Iterator[tuple[int, Entry | Problem]]:
+    for idx, src in enumerate(sources):
+        for item in walk([src], limits, want=lambda p: str(p) not in done):
+            yield idx, item
+
+
+def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progress | None = None) -> int:
+    """Hash every file not yet in ``db`` (threads; the decoders and PDQ kernel release the GIL). Returns new rows."""
+    done = db.done_paths()
+    jobs = opts.jobs or os.cpu_count() or 1
+    total = max(_count_fs_files(sources), len(done))
+    finished = len(done)
+    if progress:
+        progress(finished, total)
+    rows: list[FileRow] = []
+    problems: list[tuple[str, str, str, bool]] = []
+    written = 0
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal rows, problems, written, last_flush
+        if rows or problems:
+            db.write(rows, problems)
+            written += len(rows)
+        rows, problems, last_flush = [], [], time.monotonic()
+
+    pending: list[Future[FileRow]] = []
+    window = jobs * 8
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        def drain(keep: int) -> None:
+            nonlocal finished, total
+            while len(pending) > keep:
+                rows.append(pending.pop(0).result())
+                finished += 1
+                total = max(total, finished)
+                if progress:
+                    progress(finished, total)
+                if len(rows) >= opts.batch_rows or time.monotonic() - last_flush > opts.batch_seconds:
+                    flush()
+
+        for idx, item in _items(sources, opts.limits, done):
+            if isinstance(item, Problem):
+                problems.append((str(item.path), item.error.code, item.error.message, item.skipped))
+                continue
+            if item.path.depth > 0:
+                total += 1
+            pending.append(pool.submit(process_entry, item, idx, fast=opts.fast, max_pixels=opts.max_pixels))
+            drain(window)
+        drain(0)
+    flush()
+    return written
+
+
+def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, Any]]:
+    """For the court record: each source's SHA-256 (a file's own; a folder's over its sorted file list)."""
+    out = []
+    for idx, src in enumerate(sources):
+        top = [r for r in rows if r.source == idx and r.depth == 0]
+        if os.path.isdir(src):
+            h = hashlib.sha256()
+            for r in sorted(top, key=lambda r: r.path):
+                h.update(f"{os.path.relpath(r.path, src)}\t{r.sha256}\t{r.size}\n".encode())
+            out.append({"path": src, "kind": "folder", "files": len(top), "bytes": sum(r.size or 0 for r in top),
+                        "sha256": h.hexdigest(), "sha256_of": "sorted lines 'relative path<TAB>sha256<TAB>size'"})
+        else:
+            own = next((r for r in top if r.path == str(EvidencePath.source(src))), None)
+            out.append({"path": src, "kind": "file", "files": 1, "bytes": own.size if own else None,
+                        "sha256": own.sha256 if own else None})
+    return out
+
+
+def finish(sources: list[str], db: CaseDB, matcher: KnownMatcher | None, opts: TriageOptions
+           ) -> tuple[Analysis, dict[str, Any], list[dict[str, Any]]]:
+    """Analyse the stored rows and write every output file (atomically)."""
+    rows = list(db.files())
+    analysis = analyse(rows, db.problems(), matcher, opts.thresholds)
+    summary = analysis.summary()
+    manifest = source_manifest(sources, rows)
+    _store_analysis(db, analysis)
+    cid = case_id(sources)
+    out = opts.out
+    version = _version()
+    _atomic_write(out / "files.csv", files_csv(analysis))
+    _atomic_write(out / "problems.csv", problems_csv(analysis))
+    _atomic_write(out / "vics.json", vics_json(analysis, sources=sources, case_number=opts.case_number,
+                                                 version=version))
+    _atomic_write(out / "report.html", render_report(analysis, summary=summary, sources=manifest, case_id=cid,
+                                                     version=version, thumbnails=opts.thumbnails,
+                                                     limits=opts.limits))
+    _atomic_write(out / "summary.json", json.dumps({**summary, "case_id": cid, "sources": manifest},
+                                                   indent=1, sort_keys=True) + "\n")
+    return analysis, summary, manifest
+
+
+def _store_analysis(db: CaseDB, a: Analysis) -> None:
+    with db.conn:
+        db.conn.execute("BEGIN")
+        for table in ("matches", "analysis", "series"):
+            db.conn.execute(f"DELETE FROM {table}")
+        db.conn.executemany(
+            "INSERT INTO analysis(path, status, dup_group, representative, series, priority, reasons) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(f.row.path, f.status, f.dup_group, int(f.representative), f.series, f.priority,
+              json.dumps(f.reasons) if f.reasons else None) for f in a.files])
+        db.conn.executemany(
+            "INSERT INTO matches(path, bank, signal, value, distance, category, category_scheme, severity, series, "
+            "victim_identified, entry_id, near) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(f.row.path, h.bank, h.signal, h.value, h.distance, h.category, h.category_scheme, h.severity, h.series,
+              None if h.victim_identified is None else int(h.victim_identified), h.entry_id, int(near))
+             for f in a.files for near, hs in ((0, f.hits), (1, f.near)) for h in hs])
+        db.conn.executemany(
+            "INSERT INTO series(id, files, images, unknown, known, touches_known, known_series, representative) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(s.id, len(s.members), s.images, s.unknown, s.known, int(s.touches_known), json.dumps(s.known_series),
+              s.representative) for s in a.series])
+
+
+def run_triage(sources: list[str | Path], opts: TriageOptions, matcher: KnownMatcher | None,
+               progress: Progress | None = None) -> dict[str, Any]:
+    """The whole run; returns the summary (with ``out``). Missing sources are a UsageError."""
+    abs_sources = [os.path.abspath(os.fspath(s)) for s in sources]
+    if not abs_sources:
+        raise UsageError("give at least one SOURCE (a folder, archive or disk image)")
+    missing = [s for s in abs_sources if not os.path.exists(s)]
+    if missing:
+        raise UsageError(f"source not found: {', '.join(missing)}")
+    out = opts.out.resolve()
+    if any(out == Path(s) or Path(s) in out.parents for s in abs_sources if os.path.isdir(s)):
+        raise UsageError("--out must not be inside a source folder (the evidence is never written to)")
+    out.mkdir(parents=True, exist_ok=True)
+    opts.out = out
+    db = CaseDB(out / "case.db")
+    try:
+        resumed = db.claim(abs_sources)
+        started = time.monotonic()
+        _log(out, {"event": "start", "tool": "haven triage", "version": _version(), "python": sys.version.split()[0],
+                   "platform": platform.platform(), "argv": sys.argv, "sources": abs_sources, "resumed": resumed,
+                   "banks": opts.banks, "thresholds": opts.thresholds.__dict__, "limits": opts.limits.__dict__})
+        new_rows = collect(abs_sources, db, opts, progress)
+        hashed = time.monotonic()
+        analysis, summary, manifest = finish(abs_sources, db, matcher, opts)
+        ended = time.monotonic()
+        outputs = {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in OUTPUT_FILES}
+        _log(out, {"event": "end", "new_files": new_rows, "seconds_hashing": round(hashed - started, 3),
+                   "seconds_analysis": round(ended - hashed, 3), "summary": summary, "sources": manifest,
+                   "outputs_sha256": outputs})
+        return {**summary, "out": str(out)}
+    finally:
+        db.close()
