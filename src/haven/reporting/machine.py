@@ -47,6 +47,7 @@ from haven.reporting.client import (
     OutcomeUnknownError,
 )
 from haven.reporting.files import FileSource, facts
+from haven.reporting.schema import validate_bytes
 from haven.reporting.models import Attempt, Event, Report, Upload, aware, utcnow
 
 #: 18 U.S.C. 2258A(h) as amended by the REPORT Act (2024): providers preserve report contents for 1 year.
@@ -218,13 +219,15 @@ class Machine:
                 return
 
     def _open(self, s: Session, report: Report, client: NcmecClient) -> Attempt | None:
+        body = report.report_xml.encode("utf-8")
+        validate_bytes(body)  # never send an invalid report, even one edited in the database
         seq = len(report.attempts) + 1
         attempt = Attempt(report_id=report.id, seq=seq, state="submitting", created_at=utcnow(), updated_at=utcnow())
         report.attempts.append(attempt)
         self._commit(s, report, submit_intent={"attempt": seq})
         crash_point("before_submit")
         try:
-            r = client.submit(report.report_xml.encode("utf-8"))
+            r = client.submit(body)
         except OutcomeUnknownError as exc:
             self._set(attempt, "abandoned")
             self._commit(s, report, abandoned={"attempt": seq, "why": exc.message})
