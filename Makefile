@@ -7,7 +7,7 @@ PHOTOS ?= ../shared/data/photos
 PYTEST_ARGS ?=
 KERNELS := $(wildcard src/haven/*/*.c)
 
-.PHONY: install run test test-slow check lint bench clean
+.PHONY: install run test test-slow check lint bench fuzz clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ test-slow: install
 
 bench: install
 	$(HAVEN) bench hash --photos $(PHOTOS)
+
+fuzz: install
+	mkdir -p .fuzz/decode
+	$(PY) fuzz/fuzz_decode.py .fuzz/decode -max_total_time=60 -rss_limit_mb=2048
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info src/haven/*/*.so .pytest_cache

@@ -98,3 +98,18 @@ def test_crypto_digests_match_hashlib(tmp_path) -> None:
     assert (r.md5, r.sha1, r.sha256) == (hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
                                          hashlib.sha256(data).hexdigest())
     assert r.pdq is None and r.size == len(data)
+
+
+def test_heic_decodes_through_pillow_heif() -> None:
+    from haven.hashing.decode import HEIF_SUPPORTED
+
+    if not HEIF_SUPPORTED:
+        import pytest
+
+        pytest.skip("pillow-heif not installed")
+    rgb = np.random.default_rng(5).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "HEIF")  # lossy: compare with the decoded pixels, not the source
+    decoded = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    r = hash_bytes(buf.getvalue(), "x.heic")
+    assert (r.width, r.height) == (80, 64) and r.pdq == pdq_from_pixels(decoded).hash
