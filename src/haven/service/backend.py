@@ -37,7 +37,6 @@ class MatchBackend:
         self.store = BankStore(settings.database_url, migrate=False)  # create_app or the serve parent migrated
         self._matcher_cls = Matcher
         self.matcher: Any = None
-        self._lock = threading.Lock()  # the matcher is refreshed and queried from different threads
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.load_error: str | None = None
@@ -60,8 +59,9 @@ class MatchBackend:
     def _run(self) -> None:
         try:
             started = time.perf_counter()
-            matcher = self._matcher_cls(self.store)
-            matcher.refresh()
+            # The Matcher is thread-safe; this thread refreshes it, so requests never pay for a refresh.
+            matcher = self._matcher_cls(self.store, index_dir=self.settings.base.data_dir / "index",
+                                        auto_refresh=None)
             self.matcher = matcher
             self.last_refresh = time.monotonic()
             metrics.READY.set(1)
@@ -79,8 +79,7 @@ class MatchBackend:
     def refresh(self) -> int:
         """Apply bank changes now (also called by the refresh thread)."""
         matcher = self._require()
-        with self._lock:
-            changed = int(matcher.refresh() or 0)
+        changed = int(matcher.refresh() or 0)
         self.last_refresh = time.monotonic()
         if changed:
             metrics.REFRESHES.inc()
@@ -95,14 +94,12 @@ class MatchBackend:
     def match_hashes(self, hashes: Mapping[str, str], threshold: int | None = None) -> list[Any]:
         """Bank hits for ``{signal: value}``."""
         matcher = self._require()
-        with self._lock:
-            return list(matcher.match_hashes(hashes, threshold=threshold))
+        return list(matcher.match_hashes(hashes, threshold=threshold))
 
     def match_result(self, result: HashResult, threshold: int | None = None) -> list[Any]:
         """Bank hits for a hashed upload."""
         matcher = self._require()
-        with self._lock:
-            return list(matcher.match_result(result, threshold=threshold))
+        return list(matcher.match_result(result, threshold=threshold))
 
     def hash_upload(self, data: bytes, label: str) -> HashResult:
         """Hash uploaded bytes under the service's size and pixel limits."""

@@ -44,10 +44,10 @@ class ApiKey:
         """True when the key holds ``scope``; ``admin`` holds every scope."""
         return scope in self.scopes or "admin" in self.scopes
 
-    def require(self, scope: str) -> None:
-        """Raise ``PermissionDeniedError`` unless the key holds ``scope``."""
-        if not self.allows(scope):
-            raise PermissionDeniedError(f"this API key lacks the '{scope}' scope")
+    def require(self, *scopes: str) -> None:
+        """Raise ``PermissionDeniedError`` unless the key holds one of ``scopes``."""
+        if not any(self.allows(s) for s in scopes):
+            raise PermissionDeniedError(f"this API key lacks the {' or '.join(repr(s) for s in scopes)} scope")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -30,6 +30,9 @@ def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
+_PID = str(os.getpid()).encode()
+
+
 class MetricsMiddleware:
     """Counts and times every request by route template (not raw path, to bound label cardinality)."""
 
@@ -46,6 +49,9 @@ class MetricsMiddleware:
         async def send_wrapper(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                # Which worker answered: lets operators (and the hot-update test) see the spread.
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-haven-worker", _PID)]
             await send(message)
 
         try:

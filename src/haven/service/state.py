@@ -24,11 +24,12 @@ class ServiceState:
     fetch_policy: FetchPolicy
     limiter: TokenBucketLimiter = field(default_factory=TokenBucketLimiter)
 
-    def check_key(self, secret: str | None, scope: str | None) -> ApiKey:
-        """Authenticate, check the scope, take a rate-limit token; raises Auth/PermissionDenied/RateLimited."""
+    def check_key(self, secret: str | None, scope: str | tuple[str, ...] | None) -> ApiKey:
+        """Authenticate, check the scope (any of a tuple), take a rate-limit token; raises
+        AuthError, PermissionDeniedError or RateLimitedError."""
         key = self.keys.authenticate(secret)
         if scope is not None:
-            key.require(scope)
+            key.require(*((scope,) if isinstance(scope, str) else scope))
         rate = key.rate_limit if key.rate_limit is not None else self.settings.rate_limit
         self.limiter.check(key.id, rate)
         return key
@@ -45,8 +46,8 @@ def get_state(request: Request) -> ServiceState:
     return request.app.state.haven  # type: ignore[no-any-return]
 
 
-def require(scope: str | None):  # type: ignore[no-untyped-def]
-    """A dependency that admits only keys holding ``scope`` (None: any valid key)."""
+def require(scope: str | tuple[str, ...] | None):  # type: ignore[no-untyped-def]
+    """A dependency that admits only keys holding ``scope`` (a tuple: any of them; None: any valid key)."""
 
     async def dependency(request: Request,
                          creds: HTTPAuthorizationCredentials | None = Security(bearer)) -> ApiKey:
@@ -54,7 +55,8 @@ def require(scope: str | None):  # type: ignore[no-untyped-def]
         request.state.api_key = key
         return key
 
-    dependency.__name__ = f"require_{(scope or 'any').replace(':', '_')}"
+    label = "_or_".join((scope,) if isinstance(scope, str) else scope or ("any",))
+    dependency.__name__ = f"require_{label.replace(':', '_')}"
     return dependency
 
 

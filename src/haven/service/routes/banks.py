@@ -17,7 +17,8 @@ from haven.service.schemas import ERRORS, BankIn, BankPatch, EntriesAdded, Entri
 from haven.service.state import get_backend, get_state, require
 
 router = APIRouter(prefix="/v1", tags=["banks"])
-_READ, _WRITE = require("match"), require("banks:write")
+# Reading banks is open to matchers and bank writers; changing them needs banks:write.
+_READ, _WRITE = require(("match", "banks:write")), require("banks:write")
 
 
 def _actor(key: ApiKey) -> str:
