@@ -64,6 +64,8 @@ class EntryRow(Base):
         # so leaving them out keeps bulk PDQ imports fast.
         Index("ix_bank_entries_digest", "signal", "value",
               sqlite_where=text("signal != 'pdq'"), postgresql_where=text("signal != 'pdq'")),
+        # Never reuse a deleted entry's id: ids appear in match results, reports and the change log.
+        {"sqlite_autoincrement": True},
     )
 
 
@@ -90,6 +92,7 @@ class ImportRow(Base):
 
 class ChangeRow(Base):
     __tablename__ = "bank_changes"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     op: Mapped[str] = mapped_column(String(16), nullable=False)  # sync | bank

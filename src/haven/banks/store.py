@@ -10,6 +10,7 @@ order is commit order and a reader never skips a change committed late.
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -41,6 +42,16 @@ IMPORTS = ImportRow.__table__
 CHANGES = ChangeRow.__table__
 INFO = StoreInfoRow.__table__
 
+_ROW_KEYS = ("bank_id", "signal", "value", "quality", "category", "category_scheme", "severity", "series",
+             "victim_identified", "item", "note", "extra", "feedback", "feedback_by", "feedback_at", "import_id",
+             "created_at", "created_by")
+_SQLITE_INSERT = (f"INSERT INTO bank_entries ({', '.join(_ROW_KEYS)}) "
+                  f"VALUES ({', '.join('?' for _ in _ROW_KEYS)})")
+_row_tuple = operator.itemgetter(*_ROW_KEYS)
+# Fast path for canonical (lower-case) hex; anything else goes through the signal's validate().
+_CANONICAL_HEX = {"pdq": re.compile(r"[0-9a-f]{64}"), "md5": re.compile(r"[0-9a-f]{32}"),
+                  "sha1": re.compile(r"[0-9a-f]{40}"), "sha256": re.compile(r"[0-9a-f]{64}")}
+
 BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 
 
@@ -55,11 +66,15 @@ def active_clause() -> Any:
 
 def entry_row(e: EntryIn, *, bank_id: int, import_id: int | None, actor: str | None, at: datetime) -> dict:
     """Validate one ``EntryIn`` and turn it into a ``bank_entries`` row (raises FormatError)."""
-    try:
-        signal = get_signal(e.signal)
-    except UsageError as exc:
-        raise FormatError(exc.message, code="unknown_signal") from None
-    value = signal.validate(e.value)
+    fast = _CANONICAL_HEX.get(e.signal)
+    if fast is not None and fast.fullmatch(e.value):
+        signal_name, value = e.signal, e.value
+    else:
+        try:
+            signal = get_signal(e.signal)
+        except UsageError as exc:
+            raise FormatError(exc.message, code="unknown_signal") from None
+        signal_name, value = signal.name, signal.validate(e.value)
     quality = e.quality
     if quality is not None and not (0 <= int(quality) <= 100):
         raise FormatError(f"quality must be 0-100, got {quality!r}")
@@ -68,7 +83,7 @@ def entry_row(e: EntryIn, *, bank_id: int, import_id: int | None, actor: str | N
     category = e.category.strip() if e.category else None
     scheme = e.category_scheme or infer_scheme(category)
     return {
-        "bank_id": bank_id, "signal": signal.name, "value": value,
+        "bank_id": bank_id, "signal": signal_name, "value": value,
         "quality": int(quality) if quality is not None else None,
         "category": category or None, "category_scheme": scheme if category else None,
         "severity": severity_of(scheme, category),
@@ -262,10 +277,34 @@ class BankStore:
         """Insert validated rows in ``conn``'s transaction and log them; returns ids in row order."""
         if not rows:
             return []
-        result = conn.execute(insert(ENTRIES).returning(ENTRIES.c.id, sort_by_parameter_order=True), rows)
-        ids = [r[0] for r in result]
+        if self.dialect == "sqlite":
+            ids = self._insert_sqlite(conn, rows)
+        else:
+            result = conn.execute(insert(ENTRIES).returning(ENTRIES.c.id, sort_by_parameter_order=True), rows)
+            ids = [r[0] for r in result]
         self._log(conn, "sync", bank_id, min(ids), max(ids), detail=f"add {len(ids)}", actor=actor)
         return ids
+
+    @staticmethod
+    def _insert_sqlite(conn: Connection, rows: Sequence[dict]) -> list[int]:
+        # SQLAlchemy would send one INSERT … RETURNING per row to keep the order; the driver's own
+        # executemany is ~10x faster. bank_entries is AUTOINCREMENT and this transaction holds SQLite's
+        # only write lock, so the new ids are the contiguous run ending at last_insert_rowid().
+        stamps: dict[int, str] = {}
+
+        def stamp(ts: datetime) -> str:
+            key = id(ts)
+            if key not in stamps:
+                stamps[key] = ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            return stamps[key]
+
+        for r in rows:
+            r["created_at"] = stamp(r["created_at"])
+            if r["feedback_at"] is not None:
+                r["feedback_at"] = stamp(r["feedback_at"])
+        conn.exec_driver_sql(_SQLITE_INSERT, list(map(_row_tuple, rows)))  # type: ignore[arg-type]
+        last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+        return list(range(last - len(rows) + 1, last + 1))
 
     def get_entry(self, entry_id: int) -> Entry:
         got = self.get_entries([entry_id])

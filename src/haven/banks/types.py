@@ -24,7 +24,7 @@ def _iso(ts: datetime | None) -> str | None:
     return ts.isoformat() if ts is not None else None
 
 
-@dataclass
+@dataclass(slots=True)
 class EntryIn:
     """One hash to add to a bank, as read from a file or given on the command line / API."""
 

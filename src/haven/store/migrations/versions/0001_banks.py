@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("import_id", sa.Integer, sa.ForeignKey("bank_imports.id", ondelete="SET NULL")),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("created_by", sa.String(200)),
+        sqlite_autoincrement=True,  # ids are never reused (they appear in match results and reports)
     )
     op.create_index("ix_bank_entries_bank", "bank_entries", ["bank_id", "id"])
     op.create_index("ix_bank_entries_digest", "bank_entries", ["signal", "value"],
@@ -87,6 +88,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text),
         sa.Column("at", TS, nullable=False),
         sa.Column("actor", sa.String(200)),
+        sqlite_autoincrement=True,
     )
     info = op.create_table(
         "bank_store_info",

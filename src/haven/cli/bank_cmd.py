@@ -1,0 +1,382 @@
+"""``haven bank …`` (create, list, show, set, enable, disable, delete, add, feedback, remove-entry,
+import, export, demo) and ``haven bench import``."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from haven.banks import FORMATS, BankStore, EntryIn
+from haven.cli.common import emit_json, progress_bar, stderr, stdout
+from haven.errors import FormatError, UsageError
+
+bank_app = typer.Typer(help="Hash banks: create, import, export, enable/disable, feedback.", no_args_is_help=True)
+
+FORMAT_HELP = f"File format: {', '.join(FORMATS)} (default: detected from the content)."
+
+
+def actor() -> str:
+    """Who is acting: HAVEN_ACTOR, else the login name (recorded as created_by / feedback_by)."""
+    try:
+        return os.environ.get("HAVEN_ACTOR") or getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database in some containers
+        return "unknown"
+
+
+def parse_thresholds(specs: list[str] | None) -> dict[str, int] | None:
+    if not specs:
+        return None
+    out: dict[str, int] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise UsageError(f"--threshold wants SIGNAL=INT (e.g. pdq=31), got {spec!r}")
+        out[name.strip().lower()] = int(value)
+    return out
+
+
+def _bank_line(b) -> str:  # type: ignore[no-untyped-def]
+    state = "enabled" if b.enabled else "DISABLED"
+    return f"{b.name} ({state}, source {b.source or '-'})"
+
+
+@bank_app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Bank name: letters, digits, '_', '.', '-'."),
+    source: str = typer.Option(None, "--source", help="Where the hashes come from (NCMEC, IWF, Project VIC, own …)."),
+    description: str = typer.Option(None, "--description", help="Free text."),
+    threshold: list[str] = typer.Option(None, "--threshold", help="Match threshold per signal, e.g. pdq=31."),
+    disabled: bool = typer.Option(False, "--disabled", help="Create it disabled for matching."),
+    json_out: bool = typer.Option(False, "--json", help="Print the bank as JSON."),
+) -> None:
+    """Create a bank (exit 3 if the name is taken)."""
+    bank = BankStore().create_bank(name, source=source, description=description,
+                                   thresholds=parse_thresholds(threshold), enabled=not disabled, actor=actor())
+    emit_json(bank.to_dict()) if json_out else stdout.print(f"created bank {_bank_line(bank)}")
+
+
+@bank_app.command("list")
+def list_(json_out: bool = typer.Option(False, "--json", help="One JSON object per bank.")) -> None:
+    """List banks with their entry counts."""
+    store = BankStore()
+    banks = store.list_banks()
+    table = Table("name", "enabled", "source", "pdq", "md5", "sha1", "sha256", "thresholds", box=None,
+                  pad_edge=False)
+    for b in banks:
+        counts = store.bank_stats(b.name)["entries"]
+        if json_out:
+            emit_json({**b.to_dict(), "entries": counts})
+            continue
+        table.add_row(b.name, "yes" if b.enabled else "no", b.source or "",
+                      *[str(counts.get(s, {}).get("total", 0)) for s in ("pdq", "md5", "sha1", "sha256")],
+                      ", ".join(f"{k}={v}" for k, v in sorted(b.thresholds.items())) or "default")
+    if not json_out:
+        stdout.print(table if banks else "no banks yet: haven bank create NAME")
+
+
+@bank_app.command("show")
+def show(
+    name: str = typer.Argument(...),
+    json_out: bool = typer.Option(False, "--json", help="Print as one JSON object."),
+) -> None:
+    """Show one bank: settings, entry counts (total / active) and imports."""
+    store = BankStore()
+    bank = store.get_bank(name)
+    stats = store.bank_stats(name)
+    if json_out:
+        emit_json({**bank.to_dict(), **stats})
+        return
+    stdout.print(f"bank {_bank_line(bank)}")
+    if bank.description:
+        stdout.print(f"  description: {bank.description}")
+    from haven.signals import all_signals
+
+    stdout.print("  thresholds: " + ", ".join(f"{s.name}={bank.threshold(s.name)}" for s in all_signals()))
+    stdout.print(f"  created {bank.created_at:%Y-%m-%d %H:%M:%S} UTC by {bank.created_by or '-'}; "
+                 f"updated {bank.updated_at:%Y-%m-%d %H:%M:%S} UTC by {bank.updated_by or '-'}")
+    for signal, c in sorted(stats["entries"].items()):
+        stdout.print(f"  {signal}: {c['total']} entries, {c['active']} active")
+    for imp in stats["imports"]:
+        stdout.print(f"  import #{imp['id']} {imp['status']}: {imp['rows_added']} rows, {imp['errors']} errors "
+                     f"from {imp['path']} ({imp['format']})")
+
+
+@bank_app.command("set")
+def set_(
+    name: str = typer.Argument(...),
+    source: str = typer.Option(None, "--source"),
+    description: str = typer.Option(None, "--description"),
+    threshold: list[str] = typer.Option(None, "--threshold", help="Match threshold per signal, e.g. pdq=20."),
+) -> None:
+    """Change a bank's source, description or thresholds."""
+    bank = BankStore().update_bank(name, source=source, description=description,
+                                   thresholds=parse_thresholds(threshold), actor=actor())
+    stdout.print(f"updated bank {_bank_line(bank)}")
+
+
+@bank_app.command("enable")
+def enable(name: str = typer.Argument(...)) -> None:
+    """Enable matching against a bank."""
+    stdout.print(f"bank {_bank_line(BankStore().set_enabled(name, True, actor=actor()))}")
+
+
+@bank_app.command("disable")
+def disable(name: str = typer.Argument(...)) -> None:
+    """Disable matching against a bank (its entries stay)."""
+    stdout.print(f"bank {_bank_line(BankStore().set_enabled(name, False, actor=actor()))}")
+
+
+@bank_app.command("delete")
+def delete(
+    name: str = typer.Argument(...),
+    yes: bool = typer.Option(False, "--yes", help="Really delete the bank and all its entries."),
+) -> None:
+    """Delete a bank with all its entries (needs --yes)."""
+    if not yes:
+        raise UsageError(f"deleting bank {name!r} removes all its entries; pass --yes to confirm")
+    BankStore().delete_bank(name, actor=actor())
+    stdout.print(f"deleted bank {name}")
+
+
+@bank_app.command("add")
+def add(
+    name: str = typer.Argument(...),
+    pdq: list[str] = typer.Option(None, "--pdq", help="PDQ hash (64 hex); repeatable."),
+    md5: list[str] = typer.Option(None, "--md5", help="MD5 (32 hex); repeatable."),
+    sha1: list[str] = typer.Option(None, "--sha1", help="SHA-1 (40 hex); repeatable."),
+    sha256: list[str] = typer.Option(None, "--sha256", help="SHA-256 (64 hex); repeatable."),
+    quality: int = typer.Option(None, "--quality", help="PDQ quality (0-100)."),
+    category: str = typer.Option(None, "--category", help="Category in the source's scheme (A1, B, 1 …)."),
+    scheme: str = typer.Option(None, "--scheme", help="Category scheme: us-industry, uk, projectvic-us …"),
+    series: str = typer.Option(None, "--series"),
+    victim_identified: bool = typer.Option(None, "--victim-identified/--victim-not-identified"),
+    note: str = typer.Option(None, "--note"),
+    json_out: bool = typer.Option(False, "--json", help="Print the new entries as JSON."),
+) -> None:
+    """Add hashes to a bank by hand; matchers pick them up within a second."""
+    pairs = [("pdq", v) for v in pdq or []] + [("md5", v) for v in md5 or []] + \
+        [("sha1", v) for v in sha1 or []] + [("sha256", v) for v in sha256 or []]
+    if not pairs:
+        raise UsageError("give at least one of --pdq, --md5, --sha1, --sha256")
+    store = BankStore()
+    entries = [EntryIn(signal=s, value=v, quality=quality if s == "pdq" else None, category=category,
+                       category_scheme=scheme, series=series, victim_identified=victim_identified, note=note)
+               for s, v in pairs]
+    ids = store.add_entries(name, entries, actor=actor())
+    for e in store.get_entries(ids):
+        if json_out:
+            emit_json(e.to_dict())
+        else:
+            stdout.print(f"added entry {e.id}: {e.signal} {e.value}"
+                         + (f" category {e.category} (severity {e.severity})" if e.category else ""))
+
+
+@bank_app.command("feedback")
+def feedback(
+    entry_id: int = typer.Argument(..., help="Entry id (from haven match --json or bank export)."),
+    opinion: str = typer.Argument(..., help="false_positive | disputed | confirmed | none"),
+) -> None:
+    """Record an opinion on an entry; false_positive and disputed stop it matching (history kept)."""
+    e = BankStore().set_feedback(entry_id, None if opinion.lower() == "none" else opinion.lower(), actor=actor())
+    stdout.print(f"entry {e.id} ({e.bank}, {e.signal}): feedback {e.feedback or 'none'}; "
+                 f"{'matches' if e.active else 'does not match'}")
+
+
+@bank_app.command("remove-entry")
+def remove_entry(entry_id: int = typer.Argument(...)) -> None:
+    """Delete one entry (prefer feedback, which keeps its history)."""
+    BankStore().remove_entry(entry_id, actor=actor())
+    stdout.print(f"removed entry {entry_id}")
+
+
+@bank_app.command("import")
+def import_(
+    name: str = typer.Argument(..., help="Bank to import into (must exist)."),
+    file: Path = typer.Argument(..., help="Hash-list file."),
+    fmt: str = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    again: bool = typer.Option(False, "--again", help="Import a file whose import already finished once more."),
+    batch_size: int = typer.Option(10_000, "--batch-size", help="Rows per transaction (= checkpoint)."),
+    no_index: bool = typer.Option(False, "--no-index", help="Do not update the saved PDQ index afterwards."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no per-row error lines."),
+) -> None:
+    """Import a hash list (streaming, resumable: run it again after a crash to finish it).
+
+    Malformed rows are reported with file and line and skipped. Exit 2 if any row was skipped.
+    """
+    store = BankStore()
+    size = max(file.stat().st_size, 1) if file.is_file() else 1
+    started = time.perf_counter()
+    shown = 0
+
+    def on_error(err: FormatError) -> None:
+        nonlocal shown
+        shown += 1
+        if not quiet and shown <= 50:
+            stderr.print(f"[yellow]skipped[/] {err.message}")
+
+    with progress_bar(enabled=not quiet and not json_out) as bar:
+        task = bar.add_task("importing", total=size, rate="")
+
+        def on_progress(records: int, rows: int, pos: int) -> None:
+            elapsed = time.perf_counter() - started
+            bar.update(task, completed=min(pos, size), rate=f"{rows / elapsed:,.0f} rows/s" if elapsed else "")
+
+        result = store.import_file(name, file, fmt, actor=actor(), batch_size=batch_size, again=again,
+                                   on_progress=on_progress, on_error=on_error)
+        bar.update(task, completed=size)
+    if not no_index and result.rows_added:
+        from haven.matching import Matcher
+
+        Matcher(store, auto_refresh=None).save_index()
+    if json_out:
+        emit_json(result.to_dict())
+    elif result.already_done:
+        stdout.print(f"{file} was already imported into {name} (import #{result.import_id}); "
+                     "pass --again to import it once more")
+    else:
+        if shown > 50 and not quiet:
+            stderr.print(f"… {shown - 50} more skipped rows")
+        resumed = f", resumed after record {result.resumed_from}" if result.resumed_from else ""
+        stdout.print(f"imported {result.rows_added} entries into {name} from {file} ({result.format}{resumed}): "
+                     f"{result.errors} skipped, {result.warnings} warnings, {result.seconds:.1f} s")
+        for w in [m for m in result.messages if ": warning: " in m][:3]:
+            stderr.print(f"[yellow]{w}[/]")
+    if result.errors:
+        raise typer.Exit(2)
+
+
+@bank_app.command("export")
+def export(
+    name: str = typer.Argument(...),
+    output: str = typer.Option(..., "--output", "-o", help="Output file, or - for stdout."),
+    fmt: str = typer.Option(None, "--format", "-f",
+                            help=f"{', '.join(FORMATS)} (default: from the extension, else csv)."),
+) -> None:
+    """Export a bank (lossless in the Haven csv format; other formats skip what they cannot hold)."""
+    if fmt is None:
+        ext = Path(output).suffix.lower()
+        fmt = {".json": "vics", ".jsonl": "hma"}.get(ext, "csv")
+    store = BankStore()
+    if output == "-":
+        stats = store.export_file(name, sys.stdout, fmt)
+    else:
+        tmp = Path(output + ".part")
+        with tmp.open("w", encoding="utf-8", newline="") as out:
+            stats = store.export_file(name, out, fmt)
+        tmp.replace(output)
+    stderr.print(f"exported {stats.written} entries of {name} as {fmt}"
+                 + (f"; skipped {stats.skipped}" if stats.skipped else ""))
+    for w in stats.warnings[:5]:
+        stderr.print(f"[yellow]skipped[/] {w}")
+
+
+@bank_app.command("demo")
+def demo(
+    photos: Path = typer.Option(None, "--photos", help="Folder of benign photos (default ../shared/data/photos)."),
+    count: int = typer.Option(40, "--count", help="How many photos go into the demo bank."),
+    out: Path = typer.Option(None, "--out", help="Folder for the query images (default <data_dir>/demo-queries)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Build the demo bank from benign photos and a folder of queries (transformed copies + unknown photos)."""
+    from haven.demo import build_demo
+
+    summary = build_demo(BankStore(), photos=photos, count=count, out=out)
+    if json_out:
+        emit_json(summary)
+        return
+    stdout.print(f"bank 'demo': {summary['bank_entries']} entries from {summary['count']} photos "
+                 f"({'created' if summary['created'] else 'already there'})")
+    stdout.print(f"queries in {summary['queries']}: {len(summary['expected_hits'])} transformed copies of banked "
+                 f"photos, {len(summary['expected_misses'])} photos not in the bank")
+    stdout.print(f"try: haven match {summary['queries']}")
+
+
+def bench_import_command(
+    rows: int = typer.Option(200_000, "--rows", help="PDQ rows to generate and import."),
+    batch_size: int = typer.Option(10_000, "--batch-size", help="Rows per transaction (both sides)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Import an N-row PDQ CSV into a fresh SQLite bank; peer: plain sqlite3 executemany of the same rows.
+
+    Both sides read the same file and write the same table (same schema and indexes, same pragmas,
+    same batch size). Haven additionally validates every value, computes severity, checkpoints the
+    import and logs changes; the peer only inserts.
+    """
+    import csv
+    import random
+    import sqlite3
+    import tempfile
+    from datetime import UTC, datetime
+
+    from haven.store.db import upgrade_database
+
+    with tempfile.TemporaryDirectory(prefix="haven-bench-import-") as tmp:
+        src = Path(tmp) / "pdq.csv"
+        rng = random.Random(20240601)
+        with src.open("w") as f:
+            f.write("signal,value,quality\n")
+            for _ in range(rows):
+                f.write(f"pdq,{rng.getrandbits(256):064x},{rng.randint(50, 100)}\n")
+        mib = src.stat().st_size / 2**20
+        stderr.print(f"generated {rows:,} PDQ rows ({mib:.0f} MiB) in {src}")
+
+        # Haven
+        store = BankStore(f"sqlite:///{tmp}/haven.db")
+        store.create_bank("bench")
+        t0 = time.perf_counter()
+        result = store.import_file("bench", src, "csv", batch_size=batch_size)
+        haven_s = time.perf_counter() - t0
+        store.close()
+        assert result.rows_added == rows and result.errors == 0, result
+
+        # Peer: plain sqlite3, same schema (migrated the same way), same pragmas and batch size.
+        peer_db = f"{tmp}/peer.db"
+        upgrade_database(f"sqlite:///{peer_db}")
+        conn = sqlite3.connect(peer_db)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("INSERT INTO banks (name, enabled, thresholds, created_at, updated_at) "
+                     "VALUES ('bench', 1, '{}', '2024-01-01 00:00:00', '2024-01-01 00:00:00')")
+        conn.commit()
+        now_s = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        t0 = time.perf_counter()
+        with src.open(newline="") as f:
+            reader = csv.reader(f)
+            next(reader)
+            batch: list[tuple] = []
+            for sig, value, q in reader:
+                batch.append((1, sig, value, int(q), now_s))
+                if len(batch) >= batch_size:
+                    conn.executemany("INSERT INTO bank_entries (bank_id, signal, value, quality, created_at) "
+                                     "VALUES (?, ?, ?, ?, ?)", batch)
+                    conn.commit()
+                    batch = []
+            if batch:
+                conn.executemany("INSERT INTO bank_entries (bank_id, signal, value, quality, created_at) "
+                                 "VALUES (?, ?, ?, ?, ?)", batch)
+                conn.commit()
+        peer_s = time.perf_counter() - t0
+        peer_rows = conn.execute("SELECT count(*) FROM bank_entries").fetchone()[0]
+        conn.close()
+        assert peer_rows == rows
+    out = {"rows": rows, "batch_size": batch_size, "haven_seconds": round(haven_s, 2),
+           "haven_rows_per_min": round(rows / haven_s * 60), "peer_seconds": round(peer_s, 2),
+           "peer_rows_per_min": round(rows / peer_s * 60), "haven_vs_peer": round(peer_s / haven_s, 3)}
+    if json_out:
+        emit_json(out)
+        return
+    stdout.print(f"haven bank import : {rows:,} rows in {haven_s:.1f} s = {out['haven_rows_per_min']:,} rows/min")
+    stdout.print(f"sqlite3 executemany: {rows:,} rows in {peer_s:.1f} s = {out['peer_rows_per_min']:,} rows/min")
+    stdout.print(f"haven / plain sqlite3 speed: {out['haven_vs_peer']:.2f}x")
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    app.add_typer(bank_app, name="bank")
+    bench.command("import")(bench_import_command)

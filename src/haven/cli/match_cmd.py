@@ -1,0 +1,98 @@
+"""``haven match``: hash files and match them against every enabled bank."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from haven.cli.common import emit_json, progress_bar, stderr, stdout
+from haven.config import Settings
+from haven.errors import InputError
+from haven.hashing import iter_input_files
+from haven.signals import PDQ_MIN_QUALITY
+
+
+def match_command(
+    paths: list[Path] = typer.Argument(..., help="Files or folders (searched recursively)."),
+    fast: bool = typer.Option(False, "--fast", help="Decode large JPEGs at reduced size (faster, a few PDQ bits off)."),
+    threshold: int = typer.Option(None, "--threshold", "-t",
+                                  help="PDQ distance threshold for every bank (default: each bank's own, 31)."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per file per line."),
+    progress: bool = typer.Option(False, "--progress", help="Show the progress bar even with --json."),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Hashing threads (default: one per core)."),
+) -> None:
+    """Hash each file (PDQ + MD5/SHA-1/SHA-256) and match it against all enabled banks.
+
+    PDQ matches within the threshold, digests exactly. A PDQ hash with quality below 50 is still
+    matched but flagged ("low_quality": true). Exit 1 when any file matched (even if others failed),
+    else 2 when any file could not be hashed, else 0.
+    """
+    from haven.banks import BankStore
+    from haven.cli.hash_cmd import hash_many
+    from haven.matching import Matcher
+
+    if threshold is not None and not 0 <= threshold <= 128:
+        from haven.errors import UsageError
+
+        raise UsageError("--threshold must be 0-128")
+    settings = Settings.from_env()
+    matcher = Matcher(BankStore(), auto_refresh=None)
+    files = list(iter_input_files(paths))
+    jobs = jobs or os.cpu_count() or 1
+    table = None
+    if not json_out:
+        table = Table(box=None, pad_edge=False)
+        table.add_column("path", overflow="fold")
+        for col in ("result", "bank", "signal", "distance", "category", "entry"):
+            table.add_column(col, no_wrap=True)
+    matched = failed = clean = 0
+    started = time.perf_counter()
+    with progress_bar(enabled=(progress or not json_out) and len(files) > 1) as bar:
+        task = bar.add_task("matching", total=len(files), rate="")
+        for item in hash_many(files, algorithms=("pdq", "md5", "sha1", "sha256"), fast=fast, dihedral=False,
+                              max_pixels=settings.max_pixels, jobs=jobs):
+            if isinstance(item, InputError):
+                failed += 1
+                if json_out:
+                    emit_json({"path": item.path, "error": item.to_dict()})
+                else:
+                    assert table is not None
+                    table.add_row(item.path or "", f"error: {item.code}", "", "", "", "", "")
+            else:
+                matches = matcher.match_result(item, threshold=threshold)
+                low = item.quality is not None and item.quality < PDQ_MIN_QUALITY
+                matched += bool(matches)
+                clean += not matches
+                if json_out:
+                    obj = {"path": item.path, "pdq": item.pdq, "quality": item.quality, "md5": item.md5,
+                           "matches": [m.to_dict() for m in matches]}
+                    if low:
+                        obj["low_quality"] = True
+                    emit_json(obj)
+                else:
+                    assert table is not None
+                    if not matches:
+                        table.add_row(item.path, "no match" + (" (low quality)" if low else ""), "", "", "", "", "")
+                    for k, m in enumerate(matches):
+                        table.add_row(item.path if k == 0 else "", "MATCH" + (" (low quality)" if low else ""),
+                                      m.bank, m.signal, str(m.distance),
+                                      f"{m.category} (severity {m.severity})" if m.category else "",
+                                      str(m.entry_id))
+            elapsed = time.perf_counter() - started
+            bar.update(task, advance=1, rate=f"{(matched + clean + failed) / elapsed:.0f} files/s" if elapsed else "")
+    if table is not None:
+        stdout.print(table)
+        stderr.print(f"{matched} matched, {clean} no match, {failed} failed "
+                     f"in {time.perf_counter() - started:.1f} s")
+    if matched:
+        raise typer.Exit(1)
+    if failed:
+        raise typer.Exit(2)
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    app.command("match")(match_command)
