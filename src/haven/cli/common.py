@@ -9,7 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-stdout = Console(highlight=False, soft_wrap=True)
+# Piped output keeps full hashes and paths on one line instead of folding to 80 columns.
+stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 stderr = Console(stderr=True, highlight=False)
 
 

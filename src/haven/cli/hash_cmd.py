@@ -72,6 +72,7 @@ def hash_command(
     table = Table("path", "pdq", "q", "md5", "error", box=None, pad_edge=False) if not (json_out or summary) else None
     ok = failed = 0
     errors_by_code: dict[str, int] = {}
+    problems: list[str] = []
     started = time.perf_counter()
     with progress_bar(enabled=show_bar) as bar:
         task = bar.add_task("hashing", total=len(files), rate="")
@@ -82,10 +83,10 @@ def hash_command(
                 errors_by_code[item.code] = errors_by_code.get(item.code, 0) + 1
                 if json_out:
                     emit_json({"path": item.path, "error": {"code": item.code, "message": item.message}})
-                elif table is not None:
-                    table.add_row(item.path or "", "", "", "", f"{item.code}: {item.message}")
                 else:
-                    stderr.print(f"[red]{item.code}[/]: {item.message}")
+                    if table is not None:
+                        table.add_row(item.path or "", "", "", "", item.code)
+                    problems.append(f"{item.code}: {item.message}")
             else:
                 ok += 1
                 if json_out:
@@ -98,6 +99,8 @@ def hash_command(
     elapsed = time.perf_counter() - started
     if table is not None:
         stdout.print(table)
+    for line in problems:
+        stderr.print(line, markup=False)
     if summary or (not json_out and len(files) > 1):
         rate = (ok + failed) / elapsed if elapsed > 0 else 0.0
         codes = ", ".join(f"{k}: {v}" for k, v in sorted(errors_by_code.items()))
