@@ -52,19 +52,34 @@ def hit_from_match(m: Any) -> Hit:
 
 
 class BankMatcher:
-    """``KnownMatcher`` over the real ``haven.matching.Matcher`` (optionally restricted to some banks)."""
+    """``KnownMatcher`` over the real ``haven.matching.Matcher`` (optionally restricted to some banks).
+
+    Digests: the store's digest values are read once into a set, so the whole case costs one pass
+    over the banks instead of one query per file; every candidate is then confirmed through
+    ``Matcher.match_hashes`` (which applies enabled banks and feedback).
+    """
 
     def __init__(self, matcher: Any, banks: Iterable[str] | None = None) -> None:
         self.matcher = matcher
         self.banks = set(banks) if banks else None
+        self._digests: set[tuple[str, str]] | None = None
 
     def _keep(self, matches: Iterable[Any]) -> list[Hit]:
         hits = [hit_from_match(m) for m in matches]
         return [h for h in hits if self.banks is None or h.bank in self.banks]
 
+    def _digest_set(self) -> set[tuple[str, str]]:
+        if self._digests is None:
+            store = self.matcher.store
+            self._digests = {(e.signal, e.value.lower()) for b in store.list_banks()
+                             if self.banks is None or b.name in self.banks
+                             for e in store.iter_entries(b.name) if e.signal != "pdq"}
+        return self._digests
+
     def match_exact(self, signal: str, values: Sequence[str]) -> list[list[Hit]]:
+        present = self._digest_set()
         return [[h for h in self._keep(self.matcher.match_hashes({signal: v})) if h.signal == signal]
-                for v in values]
+                if (signal, v.lower()) in present else [] for v in values]
 
     def match_pdq(self, values: Sequence[str], threshold: int) -> list[list[Hit]]:
         if not values:

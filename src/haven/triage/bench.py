@@ -1,0 +1,283 @@
+"""Synthetic seizures with ground truth, for ``haven bench triage`` and the tests.
+
+From benign photos it builds *families*: a distinct base image (a crop window of a photo, in one
+of its 8 rotations/flips) and its variants — resized, recompressed, slightly cropped, resized and
+recompressed, and renamed exact copies — spread over device folders, zip archives and a zip nested
+in a zip. Bases of one photo closer than ``BASE_MIN_DISTANCE`` bits are dropped, so "distinct
+image" is well defined. Everything is written under a temporary folder the caller owns.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from haven.hashing import hash_bytes
+
+BASE_SIDE = 320
+BASE_MIN_DISTANCE = 64
+WINDOWS = [(0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 0.5, 0.5), (0.5, 0.0, 1.0, 0.5), (0.0, 0.5, 0.5, 1.0),
+           (0.5, 0.5, 1.0, 1.0)]
+TRANSPOSE = [None, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.ROTATE_180,
+             Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270, Image.Transpose.TRANSPOSE,
+             Image.Transpose.TRANSVERSE]
+# (variant name, kind) in family order; "copy" = same bytes as the base under another name.
+VARIANTS = [("base", "base"), ("resize75", "resize"), ("resize60", "resize"), ("resize45", "resize"),
+            ("q70", "recompress"), ("q50", "recompress"), ("q30", "recompress"), ("crop2", "crop"),
+            ("crop4", "crop"), ("resize60q50", "resize+recompress"), ("copy1", "copy"), ("copy2", "copy")]
+DEVICES = 11  # the average warrant seizes about 11 devices
+
+
+@dataclass
+class TruthFile:
+    path: str  # the evidence path string triage will report
+    family: int
+    variant: str
+    kind: str
+
+
+def _jpeg(im: Image.Image, quality: int) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _variants(base: Image.Image, base_bytes: bytes) -> Iterator[tuple[str, str, bytes]]:
+    w, h = base.size
+    for name, kind in VARIANTS:
+        if name == "base" or kind == "copy":
+            data = base_bytes
+        elif name.startswith("resize") and "q" not in name:
+            f = int(name[6:]) / 100
+            data = _jpeg(base.resize((max(8, int(w * f)), max(8, int(h * f))), Image.Resampling.BILINEAR), 85)
+        elif name.startswith("q"):
+            data = _jpeg(base, int(name[1:]))
+        elif name.startswith("crop"):
+            b = int(name[4:]) / 100
+            data = _jpeg(base.crop((int(w * b), int(h * b), w - int(w * b), h - int(h * b))), 85)
+        else:
+            data = _jpeg(base.resize((int(w * 0.6), int(h * 0.6)), Image.Resampling.BILINEAR), 50)
+        yield name, kind, data
+
+
+def _photo_families(args: tuple[str, int, int, list[int], str]) -> list[dict[str, Any]]:
+    """Worker: write the families of one photo; returns their truth records and base hashes."""
+    photo, pidx, n_photos, family_ids, root = args
+    with Image.open(photo) as src:
+        src.draft("RGB", (BASE_SIDE * 2, BASE_SIDE * 2))
+        im = src.convert("RGB")
+    im.thumbnail((BASE_SIDE * 2, BASE_SIDE * 2))  # quadrants then come out near BASE_SIDE
+    container = "zip" if pidx % 10 == 3 else ("nested" if pidx % 30 == 7 else "folder")
+    device = f"device{pidx % DEVICES:02d}"
+    records: list[dict[str, Any]] = []
+    bases: list[int] = []
+    files: list[tuple[str, bytes]] = []
+    slot = 0
+    for fam in family_ids:
+        while slot < len(WINDOWS) * len(TRANSPOSE):
+            win, tr = WINDOWS[slot // len(TRANSPOSE)], TRANSPOSE[slot % len(TRANSPOSE)]
+            slot += 1
+            W, H = im.size
+            base = im.crop((int(win[0] * W), int(win[1] * H), int(win[2] * W), int(win[3] * H)))
+            if tr is not None:
+                base = base.transpose(tr)
+            base.thumbnail((BASE_SIDE, BASE_SIDE))
+            base_bytes = _jpeg(base, 90)
+            pdq = int(hash_bytes(base_bytes, "base", ("pdq",), fast=True).pdq or "0", 16)
+            if all(bin(pdq ^ b).count("1") >= BASE_MIN_DISTANCE for b in bases):
+                bases.append(pdq)
+                break
+        else:
+            break  # this photo has no more distinct bases
+        for name, kind, data in _variants(base, base_bytes):
+            folder = f"DCIM/{fam % 97:03d}" if kind != "copy" else f"Downloads/{name}"
+            rel = f"{folder}/IMG_{fam:06d}_{name}.jpg" if kind != "copy" else f"{folder}/f{fam:06d}.jpg"
+            files.append((rel, data))
+            records.append({"rel": rel, "family": fam, "variant": name, "kind": kind, "base": base_bytes
+                            if name == "base" else None})
+    out = Path(root) / device
+    if container == "folder":
+        for rel, data in files:
+            p = out / f"photo{pidx:03d}" / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        prefix = str(out / f"photo{pidx:03d}") + "/"
+        for r in records:
+            r["path"] = prefix + r["rel"]
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+            for rel, data in files:
+                zf.writestr(rel, data)
+        zpath = out / f"photo{pidx:03d}.zip"
+        if container == "zip":
+            zpath.write_bytes(buf.getvalue())
+            for r in records:
+                r["path"] = f"{zpath}!/{r['rel']}"
+        else:
+            with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as outer:
+                outer.writestr("backup/inner.zip", buf.getvalue())
+            for r in records:
+                r["path"] = f"{zpath}!/backup/inner.zip!/{r['rel']}"
+    for r in records:
+        del r["rel"]
+    return records
+
+
+def generate_seizure(photos: Path, root: Path, n_files: int, *, jobs: int = 0) -> list[dict[str, Any]]:
+    """Write about ``n_files`` files under ``root``; returns one truth record per file (path, family, variant, kind).
+
+    The base's bytes are kept on its record (``base``) so a bank can be seeded with originals.
+    """
+    photo_list = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not photo_list:
+        raise FileNotFoundError(f"no photos in {photos}")
+    families = max(1, -(-n_files // len(VARIANTS)))
+    per_photo: list[list[int]] = [[] for _ in photo_list]
+    for f in range(families):
+        per_photo[f % len(photo_list)].append(f)
+    tasks = [(str(p), i, len(photo_list), fams, str(root)) for i, (p, fams) in enumerate(zip(photo_list, per_photo,
+                                                                                         strict=True)) if fams]
+    records: list[dict[str, Any]] = []
+    workers = jobs or os.cpu_count() or 1
+    if workers == 1:
+        for t in tasks:
+            records.extend(_photo_families(t))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for recs in pool.map(_photo_families, tasks, chunksize=1):
+                records.extend(recs)
+    return records
+
+
+def pair_scores(truth: dict[str, int], predicted: dict[str, Any]) -> dict[str, float]:
+    """Pairwise precision/recall of a clustering against true clusters (over the paths in ``truth``)."""
+    from collections import Counter
+
+    def pairs(counter: Counter[Any]) -> int:
+        return sum(n * (n - 1) // 2 for n in counter.values())
+
+    tp = pairs(Counter((truth[p], predicted[p]) for p in truth))
+    pred = pairs(Counter(predicted[p] for p in truth))
+    true = pairs(Counter(truth.values()))
+    return {"precision": tp / pred if pred else 1.0, "recall": tp / true if true else 1.0,
+            "true_pairs": true, "predicted_pairs": pred}
+
+
+def dump_truth(records: list[dict[str, Any]], path: Path) -> None:
+    """Write the ground truth as JSON lines (bases' bytes left out)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps({k: v for k, v in r.items() if k != "base"}) + "\n")
+
+
+def naive_rate(paths: list[str]) -> float:
+    """Files/s of the naive loop an examiner might script: PIL + pdqhash + MD5 per file, sequentially."""
+    import hashlib
+    import time
+
+    import numpy as np
+    import pdqhash
+
+    started = time.perf_counter()
+    for p in paths:
+        data = Path(p).read_bytes()
+        hashlib.md5(data).hexdigest()
+        with Image.open(io.BytesIO(data)) as im:
+            pdqhash.compute(np.asarray(im.convert("RGB")))
+    return len(paths) / (time.perf_counter() - started)
+
+
+def run_bench(photos: Path, n_files: int, work: Path, *, jobs: int = 0, naive_sample: int = 300,
+              progress: Any = None, log: Any = print) -> dict[str, Any]:
+    """Generate a seizure, seed a bank with a third of the originals, triage it, score it against the truth."""
+    import time
+
+    from haven.banks.store import BankStore
+    from haven.banks.types import EntryIn
+    from haven.matching import Matcher
+    from haven.triage.known import BankMatcher
+    from haven.triage.runner import TriageOptions, run_triage
+
+    t0 = time.perf_counter()
+    seizure = work / "seizure"
+    records = generate_seizure(photos, seizure, n_files, jobs=jobs)
+    gen_s = time.perf_counter() - t0
+    log(f"generated {len(records)} files in {gen_s:.0f} s under {seizure}")
+    store = BankStore(f"sqlite:///{work / 'banks.db'}")
+    store.create_bank("BENCH_KNOWN", source="haven bench triage (synthetic)")
+    known_families = {r["family"] for r in records if r["family"] % 3 == 0}
+    entries = []
+    for r in records:
+        if r["variant"] == "base" and r["family"] in known_families:
+            h = hash_bytes(r["base"], "seed")
+            for signal, value in (("md5", h.md5), ("pdq", h.pdq)):
+                entries.append(EntryIn(signal=signal, value=value or "", category="1", series=f"BENCH-F{r['family']}",
+                                       victim_identified=r["family"] % 2 == 0))
+    store.add_entries("BENCH_KNOWN", entries)
+    matcher = BankMatcher(Matcher(store, load_saved=False, auto_refresh=None))
+    out = work / "out"
+    t1 = time.perf_counter()
+    summary = run_triage([seizure], TriageOptions(out=out, jobs=jobs), matcher, progress)
+    triage_s = time.perf_counter() - t1
+    rows = _read_results(out / "case.db")
+    truth = {r["path"]: r for r in records}
+    missing = [p for p in truth if p not in rows]
+    # Known: per variant kind, recall over files of seeded families; precision over all predicted known.
+    by_kind: dict[str, list[int]] = {}
+    for p, r in truth.items():
+        if r["family"] in known_families:
+            hit = rows.get(p, {}).get("status") == "known"
+            by_kind.setdefault(r["kind"], [0, 0])
+            by_kind[r["kind"]][0] += hit
+            by_kind[r["kind"]][1] += 1
+    predicted_known = [p for p, s in rows.items() if s["status"] == "known" and p in truth]
+    true_known = sum(1 for p in predicted_known if truth[p]["family"] in known_families)
+    rr = [k for k in ("base", "copy", "resize", "recompress", "resize+recompress")]
+    rr_hit = sum(by_kind[k][0] for k in rr if k in by_kind)
+    rr_all = sum(by_kind[k][1] for k in rr if k in by_kind)
+    # Series: pairwise scores over the files of unknown families.
+    unknown_truth = {p: r["family"] for p, r in truth.items() if r["family"] not in known_families}
+    predicted = {p: (("s", rows[p]["series"]) if rows.get(p, {}).get("series") else ("g", rows.get(p, {}).get(
+        "dup_group", p))) for p in unknown_truth}
+    series_scores = pair_scores(unknown_truth, predicted)
+    no_crop = {p: f for p, f in unknown_truth.items() if truth[p]["kind"] != "crop"}
+    series_no_crop = pair_scores(no_crop, predicted)
+    sample = [r["path"] for r in records if "!/" not in r["path"]][:: max(1, len(records) // naive_sample)][
+        :naive_sample]
+    naive = naive_rate(sample)
+    rate = len(records) / triage_s
+    return {
+        "files": len(records), "generated_seconds": round(gen_s, 1), "triage_seconds": round(triage_s, 1),
+        "files_per_second": round(rate, 1), "naive_files_per_second": round(naive, 1),
+        "naive_sample": len(sample), "speedup_vs_naive": round(rate / naive, 2),
+        "projected_seconds_for_160000": round(160_000 / rate, 0),
+        "known_precision": round(true_known / len(predicted_known), 4) if predicted_known else None,
+        "known_recall_resize_recompress": round(rr_hit / rr_all, 4) if rr_all else None,
+        "known_recall_by_kind": {k: round(v[0] / v[1], 4) for k, v in sorted(by_kind.items())},
+        "series_precision": round(series_scores["precision"], 4), "series_recall": round(series_scores["recall"], 4),
+        "series_recall_without_crops": round(series_no_crop["recall"], 4),
+        "series_precision_without_crops": round(series_no_crop["precision"], 4),
+        "missing_files": len(missing), "summary": summary, "jobs": jobs or os.cpu_count(),
+    }
+
+
+def _read_results(db: Path) -> dict[str, dict[str, Any]]:
+    import sqlite3
+
+    conn = sqlite3.connect(str(db))
+    try:
+        return {p: {"status": s, "series": se, "dup_group": g} for p, s, se, g in
+                conn.execute("SELECT path, status, series, dup_group FROM analysis")}
+    finally:
+        conn.close()
