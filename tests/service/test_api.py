@@ -218,13 +218,16 @@ def test_bank_management(live) -> None:  # type: ignore[no-untyped-def]
         bank = c.get("/v1/banks/mgmt").json()
         assert bank["name"] == "mgmt" and bank["entries"]["pdq"]["total"] == 1
         assert c.get(f"/v1/entries/{pdq_id}").json()["value"] == made["hash"].pdq
+    with live.client(live.match) as m:
+        assert _eventually(lambda: any(x["bank"] == "mgmt" for x in m.post(
+            "/v1/match/hashes", json={"pdq": made["hash"].pdq}).json()["matches"]))
+    with live.client(live.writer) as c:
         assert c.patch("/v1/banks/mgmt", json={"enabled": False}).json()["enabled"] is False
     with live.client(live.match) as c:
         def mgmt_hits() -> list:  # type: ignore[type-arg]
             r = c.post("/v1/match/hashes", json={"pdq": made["hash"].pdq})
             return [m for m in r.json()["matches"] if m["bank"] == "mgmt"]
 
-        assert mgmt_hits()
         assert _eventually(lambda: not mgmt_hits()), "disabled bank still matched after 2 s"
     with live.client(live.writer) as c:
         c.patch("/v1/banks/mgmt", json={"enabled": True})
