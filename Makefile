@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 HAVEN := $(VENV)/bin/haven
 PHOTOS ?= ../shared/data/photos
 PYTEST_ARGS ?=
+# `make run` keeps its database, index and demo files inside the checkout (git-ignored).
+DATA_DIR ?= $(CURDIR)/.haven
+PORT ?= 8000
 KERNELS := $(wildcard src/haven/*/*.c)
 
 .PHONY: install run test test-slow check lint bench fuzz clean
@@ -18,7 +21,8 @@ $(VENV)/.installed: pyproject.toml setup.py $(KERNELS)
 	touch $@
 
 run: install
-	$(HAVEN) hash --summary $(PHOTOS)
+	HAVEN_DATA_DIR=$(DATA_DIR) $(HAVEN) bank demo --photos $(PHOTOS)
+	HAVEN_DATA_DIR=$(DATA_DIR) $(HAVEN) serve --dev-key --port $(PORT)
 
 test: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
