@@ -148,7 +148,11 @@ def import_file(
                 if len(rows) >= batch_size:
                     flush(final=False)
         except UnicodeDecodeError as exc:
+            flush(final=False)  # keep what was read before the break (resumable like a kill)
             raise FormatError(f"not UTF-8 text near record {records + 1}: {exc.reason}", path=p) from None
+        except FormatError:
+            flush(final=False)
+            raise
         flush(final=True)
     result.seconds = time.perf_counter() - started
     return result

@@ -112,7 +112,14 @@ class BankStore:
         self.dialect = self.engine.dialect.name
 
     def close(self) -> None:
+        """Close every pooled connection (call it, or use ``with BankStore(…) as store``)."""
         self.engine.dispose()
+
+    def __enter__(self) -> BankStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- helpers ---------------------------------------------------------------------------------------
 
