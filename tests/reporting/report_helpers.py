@@ -21,10 +21,10 @@ CASE = {
     "reported_user": {"esp_identifier": "user-000000", "screen_name": "example-user",
                       "ips": [{"ip": "192.0.2.10", "event": "Upload", "time": "2024-01-15T14:29:00Z"}]},
     "files": [
-        {"path": str(PHOTOS / "0001.jpg"), "classification": "A1", "viewed_by_esp": True,
+        {"path": str(PHOTOS / "0105.jpg"), "classification": "A1", "viewed_by_esp": True,
          "publicly_available": False},
-        {"path": str(PHOTOS / "0002.jpg"), "classification": "B2", "annotations": ["viral"],
-         "original_name": "IMG_0002.jpg"},
+        {"path": str(PHOTOS / "0222.png"), "classification": "B2", "annotations": ["viral"],
+         "original_name": "IMG_0222.png"},
     ],
 }
 
