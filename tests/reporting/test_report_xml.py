@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,6 @@ from haven.reporting.safexml import parse_xml
 from haven.reporting.schema import XSD_PATH, validate_bytes, validate_file
 
 EXAMPLES = sorted(NCMEC_REF.glob("example-*.xml"))
-HAVEN = [sys.executable, "-m", "haven.cli.main"]
 
 BOMB = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -104,16 +101,20 @@ def test_element_order_matters() -> None:
 
 
 def test_cli_validate_exit_codes(tmp_path: Path) -> None:
-    ok = subprocess.run([*HAVEN, "report", "validate", *map(str, EXAMPLES)], capture_output=True, text=True)
-    assert ok.returncode == 0, ok.stderr
+    from typer.testing import CliRunner
+
+    from haven.cli.main import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["report", "validate", *map(str, EXAMPLES)])
+    assert ok.exit_code == 0, ok.output
     assert ok.stdout.count("valid <") == len(EXAMPLES)
     broken = tmp_path / "broken.xml"
     broken.write_bytes(_variant("example-full.xml", "legalURL>", "legalUrl>"))
     bomb = tmp_path / "bomb.xml"
     bomb.write_bytes(BOMB)
-    bad = subprocess.run([*HAVEN, "report", "validate", "--json", str(EXAMPLES[0]), str(broken), str(bomb)],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2, bad.stderr
+    bad = runner.invoke(app, ["report", "validate", "--json", str(EXAMPLES[0]), str(broken), str(bomb)])
+    assert bad.exit_code == 2, bad.output
     lines = bad.stdout.splitlines()
     assert '"valid": true' in lines[0]
     assert '"element": "/report/reporter/legalUrl"' in lines[1] and '"code": "schema_invalid"' in lines[1]
