@@ -1,0 +1,65 @@
+"""kill -9 in the middle of a real `haven triage` process, rerun: the outputs equal an uninterrupted run's."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from seizure_builder import PHOTOS, Seizure, seizure  # noqa: F401 - fixture
+
+from haven.triage.bench import generate_seizure
+
+HAVEN = str(Path(sys.executable).with_name("haven"))
+COMPARED = ("files.csv", "problems.csv", "vics.json", "report.html", "summary.json")
+
+
+def _rows(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return int(conn.execute("SELECT count(*) FROM files").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_resume_after_kill_gives_identical_outputs(seizure: Seizure, tmp_path: Path) -> None:  # noqa: F811
+    evidence = tmp_path / "evidence"
+    records = generate_seizure(PHOTOS, evidence, 900, jobs=1)
+    env = {**os.environ, "HAVEN_DATABASE_URL": seizure.bank_url, "HAVEN_DATA_DIR": str(tmp_path / "data")}
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    args = [HAVEN, "triage", str(evidence), "--json", "--no-progress", "-j", "2"]
+
+    proc = subprocess.Popen([*args, "--out", str(resumed)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _rows(resumed / "case.db") == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed; make the seizure bigger"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = _rows(resumed / "case.db")
+    assert 0 < partial < len(records) + 10  # killed mid-run, with committed work to resume from
+    assert not (resumed / "files.csv").exists()
+
+    done = subprocess.run([*args, "--out", str(resumed)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["files"] == len(records) and summary["errors"] == 0
+    log = [json.loads(line) for line in (resumed / "run.log").read_text().splitlines()]
+    assert [e["event"] for e in log] == ["start", "start", "end"] and log[1]["resumed"] is True
+    assert log[2]["new_files"] < summary["files"] + summary["containers"]  # the second run skipped work
+
+    ref = subprocess.run([*args, "--out", str(full)], env=env, capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+    for name in COMPARED:
+        assert (resumed / name).read_bytes() == (full / name).read_bytes(), name
+    # The court record names the tool version and the input's hash.
+    assert log[0]["version"] and log[2]["sources"][0]["sha256"]
