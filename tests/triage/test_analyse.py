@@ -1,0 +1,115 @@
+"""Clustering and analysis units: index-based union-find against brute force, matcher look-ups, EXIF, priorities."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from haven.triage.analyse import Thresholds, analyse
+from haven.triage.casedb import FileRow
+from haven.triage.cluster import UnionFind, cluster, near_pairs
+from haven.triage.exif import read_exif
+from haven.triage.known import HashListMatcher, Hit
+
+
+def planted(rng: np.random.Generator, n_clusters: int, per: int, noise_bits: int) -> np.ndarray:
+    """Random 256-bit centres with members a few bits away (like variants of one image)."""
+    out = []
+    for _ in range(n_clusters):
+        centre = np.unpackbits(rng.integers(0, 256, 32, dtype=np.uint8))
+        for _ in range(per):
+            bits = centre.copy()
+            flip = rng.choice(256, size=int(rng.integers(0, noise_bits + 1)), replace=False)
+            bits[flip] ^= 1
+            out.append(np.packbits(bits))
+    return np.array(out, dtype=np.uint8)
+
+
+def brute_components(h: np.ndarray, t: int) -> list[list[int]]:
+    bits = np.unpackbits(h, axis=1).astype(np.int16)
+    d = (bits[:, None, :] != bits[None, :, :]).sum(-1)
+    uf = UnionFind(len(h))
+    for i, j in zip(*np.nonzero(np.triu(d <= t, 1)), strict=True):
+        uf.union(int(i), int(j))
+    return uf.components()
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.integers(1, 6), st.sampled_from([8, 20, 31, 48]))
+def test_cluster_equals_brute_force(seed: int, clusters: int, per: int, t: int) -> None:
+    h = planted(np.random.default_rng(seed), clusters, per, 30)
+    assert cluster(h, t).components() == brute_components(h, t)
+    pairs = {(i, j) for i, j, _ in near_pairs(h, t)}
+    bits = np.unpackbits(h, axis=1)
+    for i, j in pairs:
+        assert int((bits[i] != bits[j]).sum()) <= t
+
+
+def _row(path: str, pdq: str | None, md5: str, kind: str = "image", exif: dict | None = None) -> FileRow:
+    return FileRow(path=path, source=0, depth=0, size=1, mime="image/jpeg" if kind == "image" else "text/plain",
+                   kind=kind, md5=md5, sha1=None, sha256=None, pdq=pdq, quality=100 if pdq else None, width=10,
+                   height=10, exif=exif)
+
+
+def _flip(hexv: str, n: int, start: int = 0) -> str:
+    """``hexv`` with ``n`` bits flipped, starting at bit ``start`` (exactly ``n`` bits away)."""
+    return f"{int(hexv, 16) ^ (((1 << n) - 1) << start):064x}"
+
+
+def test_analyse_statuses_groups_series_priorities() -> None:
+    rng = np.random.default_rng(7)
+    a, b, c = (rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex() for _ in range(3))
+    rows = [
+        _row("/s/a1.jpg", a, "m1"), _row("/s/a2.jpg", _flip(a, 10), "m2"),  # known by PDQ (10 bits)
+        _row("/s/a3.jpg", a, "m1"),  # exact copy of a1
+        _row("/s/b1.jpg", b, "m3"), _row("/s/b2.jpg", _flip(b, 40), "m4"),  # an unknown series (40 bits apart)
+        _row("/s/c1.jpg", c, "m5", exif={"gps_lat": 1.0, "gps_lon": 2.0}),  # unknown, lone, with GPS
+        _row("/s/c2.jpg", _flip(c, 45), "m6"),  # 45 bits from c1 and from a bank entry
+        _row("/s/t.txt", None, "m7", kind="other"),
+    ]
+    bank = HashListMatcher([Hit("B", "pdq", a, 0, category="1", series="SA", victim_identified=False),
+                            Hit("B", "md5", "m9", 0),
+                            Hit("B", "pdq", _flip(_flip(c, 45), 44, 100), 0, series="SNEAR")])
+    res = analyse(rows, [], bank, Thresholds())
+    by = {f.row.path: f for f in res.files}
+    assert [by[p].status for p in ("/s/a1.jpg", "/s/a2.jpg", "/s/a3.jpg", "/s/b1.jpg", "/s/t.txt")] == \
+        ["known", "known", "known", "unknown", "other"]
+    assert by["/s/a2.jpg"].hits[0].distance == 10
+    assert by["/s/a1.jpg"].dup_group == by["/s/a2.jpg"].dup_group == by["/s/a3.jpg"].dup_group
+    assert by["/s/b1.jpg"].dup_group != by["/s/b2.jpg"].dup_group  # 40 bits: not a duplicate…
+    assert by["/s/b1.jpg"].series == by["/s/b2.jpg"].series is not None  # …but the same series
+    s = res.summary()
+    assert (s["files"], s["known"], s["unknown"], s["other"]) == (8, 3, 4, 1)
+    assert s["duplicates"] == 2 and s["duplicate_groups"] == 1
+    assert s["series"] == 2 and s["series_touching_known"] == 1
+    near = by["/s/c2.jpg"]
+    assert near.near and near.near[0].series == "SNEAR" and near.near[0].distance == 44
+    assert by["/s/c1.jpg"].series == near.series  # the series touching a known one
+    assert near.priority is not None and by["/s/b1.jpg"].priority is not None
+    assert near.priority > by["/s/b1.jpg"].priority > (by["/s/a1.jpg"].priority or 0)
+    assert any("GPS" in r for r in by["/s/c1.jpg"].reasons)
+    assert any("touches known SNEAR" in r for r in by["/s/c1.jpg"].reasons)
+
+
+def test_low_quality_hashes_are_not_compared() -> None:
+    rows = [_row("/s/x.jpg", "0" * 64, "m1"), _row("/s/y.jpg", "0" * 64, "m2")]
+    for r in rows:
+        r.quality = 0  # a flat image: PDQ says nothing about it
+    res = analyse(rows, [], HashListMatcher([Hit("B", "pdq", "0" * 64, 0)]))
+    assert {f.status for f in res.files} == {"unknown"} and res.summary()["duplicate_groups"] == 0
+
+
+def test_read_exif() -> None:
+    ex = Image.Exif()
+    ex[0x010F] = "Cam\x00"
+    gps = ex.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "S", (33.0, 51.0, 0.0), "W", (70.0, 30.0, 0.0)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "JPEG", exif=ex.tobytes())
+    got = read_exif(buf.getvalue())
+    assert got["make"] == "Cam" and got["gps_lat"] == -33.85 and got["gps_lon"] == -70.5
+    assert read_exif(b"not an image") == {}
