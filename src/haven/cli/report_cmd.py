@@ -260,9 +260,12 @@ def ncmec_mock_command(
             raise UsageError(f"--user {item!r}: expected USER:PASSWORD")
         users[name] = password
     mock = MockNcmec(port=port, users=users, expire_after=expire_after, verbose=verbose)
-    stderr.print(f"NCMEC mock on {mock.url} (users: {', '.join(users)}); faults: POST "
-                 f"http://127.0.0.1:{mock.port}/_mock/faults, reports: GET http://127.0.0.1:{mock.port}/_mock/reports")
-    stderr.print(f"use it with: HAVEN_NCMEC_ENV=mock HAVEN_NCMEC_URL={mock.url} haven report …")
+    root = f"http://127.0.0.1:{mock.port}"
+    # Plain writes, not rich: these lines are meant to be copied, so they must not be wrapped.
+    sys.stderr.write(f"NCMEC mock on {mock.url} (users: {', '.join(users)})\n"
+                     f"faults: POST {root}/_mock/faults   reports: GET {root}/_mock/reports\n"
+                     f"use it with: HAVEN_NCMEC_ENV=mock HAVEN_NCMEC_URL={mock.url} haven report …\n")
+    sys.stderr.flush()
     try:
         mock.serve_forever()
     finally:
