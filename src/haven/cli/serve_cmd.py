@@ -122,7 +122,10 @@ def serve_command(
                  f"database {url.split('://', 1)[0]})")
     try:
         uvicorn.run("haven.service.app:create_app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
+                    workers=workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=5,
+                    # Workers import numpy/FastAPI and map the index while starting; on a busy 2-core
+                    # host that can starve the supervisor's 5 s ping and get healthy workers killed.
+                    timeout_worker_healthcheck=60)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
