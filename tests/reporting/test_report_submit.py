@@ -250,13 +250,19 @@ def test_file_changed_after_create_is_refused(sqlite_url: str, make_service: Mak
 def test_create_from_match_results(sqlite_url: str, make_service: Make, mock: MockNcmec) -> None:
     svc = make_service(sqlite_url)
     template = case_from_dict(json.loads(json.dumps(CASE)))
-    matches = [{"path": str(PHOTOS / "0004.jpg"), "matches": [{"bank": "test", "distance": 0}]},
+    # The shape `haven match --json` prints: one object per file, errors and non-matches included.
+    matches = [{"path": str(PHOTOS / "0004.jpg"), "pdq": "0" * 64, "matches": [
+                   {"bank": "test", "distance": 0, "category": "B1", "category_scheme": "us-industry"},
+                   {"bank": "other", "distance": 3, "category": "A2", "category_scheme": "us-industry"}]},
                {"path": str(PHOTOS / "0005.jpg"), "matches": []},
+               {"path": str(PHOTOS / "0007.jpg"), "error": {"code": "corrupt", "message": "x"}},
                {"path": str(PHOTOS / "0006.jpg"), "md5": "0" * 32, "matches": [{"bank": "test"}]}]
-    with pytest.raises(ConflictError, match="md5"):  # the match result's hash disagrees with the file
+    with pytest.raises(ConflictError, match="md5"):  # the match result's digest disagrees with the file
         svc.create_from_match(matches, template.reporter, incident=template.incident)
-    rid = svc.create_from_match(matches[:2], template.reporter, incident=template.incident)
+    rid = svc.create_from_match(matches[:3], template.reporter, incident=template.incident)
     report = svc.get(rid)
     assert report["source"] == "match" and [f["name"] for f in report["files"]] == ["0004.jpg"]
+    assert report["files"][0]["pdq"] != "0" * 64  # recomputed from the file, not taken from the match
     svc.submit(rid)
-    _assert_exactly_one_finished(mock, svc, rid)
+    done = _assert_exactly_one_finished(mock, svc, rid)
+    assert "<industryClassification>A2</industryClassification>" in done["files"][0]["details"]

@@ -147,7 +147,7 @@ def validate_command(
                 emit_json({"path": str(path), "valid": False, "element": element,
                            "line": getattr(exc, "line", None), **exc.to_dict()})
             else:
-                stdout.print(f"{path}: INVALID  {exc.message}")
+                stdout.print(f"{path}: INVALID  {exc.message.removeprefix(f'{path}: ')}")
             continue
         if json_out:
             emit_json({"path": str(path), "valid": True, "root": root.tag})

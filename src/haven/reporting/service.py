@@ -29,6 +29,12 @@ def _iso(value: object) -> str | None:
     return v.isoformat() if v is not None else None
 
 
+def _industry_class(matches: list[Any]) -> str | None:
+    """The most severe US industry class (A1 > A2 > B1 > B2) among the banks' matches, if any bank gives one."""
+    found = {m.get("category") for m in matches if isinstance(m, dict) and m.get("category_scheme") == "us-industry"}
+    return next((c for c in ("A1", "A2", "B1", "B2") if c in found), None)
+
+
 class ReportService:
     """Create, inspect, submit, retract and reconcile CyberTipline reports stored in Haven's database."""
 
@@ -149,8 +155,11 @@ class ReportService:
             if item.get("error"):
                 continue
             base = file_defaults or CaseFile()
-            hashes = {k: str(item[k]).lower() for k in ("md5", "sha1", "sha256", "pdq") if item.get(k)}
-            files.append(replace(base, path=str(item["path"]), hashes=hashes, annotations=list(base.annotations)))
+            # Crypto digests must agree with the file; PDQ is recomputed (a --fast match may differ by a bit).
+            hashes = {k: str(item[k]).lower() for k in ("md5", "sha1", "sha256") if item.get(k)}
+            classification = base.classification or _industry_class(item.get("matches") or [])
+            files.append(replace(base, path=str(item["path"]), hashes=hashes, annotations=list(base.annotations),
+                                 classification=classification))
         if not files:
             raise FormatError("the match results hold no matched file to report", code="bad_match")
         when = (incident.time if incident and incident.time else utcnow().isoformat().replace("+00:00", "Z"))
