@@ -273,10 +273,10 @@ def _priority(f: FileResult, series: Series | None) -> tuple[int, list[str]]:
     score, reasons = 50, ["unknown: in no bank (possible new material)"]
     if f.near:
         best = f.near[0]
-        score += 30
+        score += 40
         reasons.append(f"near known series {_label(best)} (PDQ distance {best.distance})")
     elif series is not None and series.touches_known:
-        score += 30
+        score += 40
         reasons.append(f"in series S{series.id} which touches known {', '.join(series.known_series)}")
     if "gps_lat" in exif:
         score += 15

@@ -29,6 +29,12 @@ def _stream_digests(path: str) -> tuple[str, str, str]:
     return md5.hexdigest(), sha1.hexdigest(), sha256.hexdigest()
 
 
+def _may_have_exif(data: bytes) -> bool:
+    """Cheap pre-check (EXIF sits in the first 64 KiB: JPEG APP1, PNG eXIf, TIFF/WebP/HEIF) before decoding it."""
+    head = data[:65536]
+    return b"Exif" in head or b"eXIf" in head or head[:4] in (b"II*\x00", b"MM\x00*")
+
+
 def process_entry(entry: Entry, source: int, *, fast: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileRow:
     """Everything triage records about one file; a failure is recorded on the row, never raised."""
     label = str(entry.path)
@@ -46,7 +52,8 @@ def process_entry(entry: Entry, source: int, *, fast: bool = True, max_pixels: i
         if entry.kind == "image":
             result = hash_bytes(data, label, ("pdq",), fast=fast, max_pixels=max_pixels)
             row.pdq, row.quality, row.width, row.height = result.pdq, result.quality, result.width, result.height
-            row.exif = read_exif(data) or None
+            if _may_have_exif(data):
+                row.exif = read_exif(data) or None
     except InputError as exc:
         row.error_code, row.error_message = exc.code, exc.message
     except OSError as exc:
