@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from haven.banks import FORMATS, BankStore, EntryIn
@@ -27,6 +28,11 @@ def actor() -> str:
         return os.environ.get("HAVEN_ACTOR") or getpass.getuser()
     except Exception:  # noqa: BLE001 - no user database in some containers
         return "unknown"
+
+
+def say(text: str) -> None:
+    """Print plain text (no rich markup: bank names, paths and notes may hold brackets)."""
+    stdout.print(text, markup=False)
 
 
 def parse_thresholds(specs: list[str] | None) -> dict[str, int] | None:
@@ -58,7 +64,7 @@ def create(
     """Create a bank (exit 3 if the name is taken)."""
     bank = BankStore().create_bank(name, source=source, description=description,
                                    thresholds=parse_thresholds(threshold), enabled=not disabled, actor=actor())
-    emit_json(bank.to_dict()) if json_out else stdout.print(f"created bank {_bank_line(bank)}")
+    emit_json(bank.to_dict()) if json_out else say(f"created bank {_bank_line(bank)}")
 
 
 @bank_app.command("list")
@@ -77,7 +83,10 @@ def list_(json_out: bool = typer.Option(False, "--json", help="One JSON object p
                       *[str(counts.get(s, {}).get("total", 0)) for s in ("pdq", "md5", "sha1", "sha256")],
                       ", ".join(f"{k}={v}" for k, v in sorted(b.thresholds.items())) or "default")
     if not json_out:
-        stdout.print(table if banks else "no banks yet: haven bank create NAME")
+        if banks:
+            stdout.print(table)
+        else:
+            say("no banks yet: haven bank create NAME")
 
 
 @bank_app.command("show")
@@ -92,18 +101,18 @@ def show(
     if json_out:
         emit_json({**bank.to_dict(), **stats})
         return
-    stdout.print(f"bank {_bank_line(bank)}")
+    say(f"bank {_bank_line(bank)}")
     if bank.description:
-        stdout.print(f"  description: {bank.description}")
+        say(f"  description: {bank.description}")
     from haven.signals import all_signals
 
     stdout.print("  thresholds: " + ", ".join(f"{s.name}={bank.threshold(s.name)}" for s in all_signals()))
-    stdout.print(f"  created {bank.created_at:%Y-%m-%d %H:%M:%S} UTC by {bank.created_by or '-'}; "
+    say(f"  created {bank.created_at:%Y-%m-%d %H:%M:%S} UTC by {bank.created_by or '-'}; "
                  f"updated {bank.updated_at:%Y-%m-%d %H:%M:%S} UTC by {bank.updated_by or '-'}")
     for signal, c in sorted(stats["entries"].items()):
-        stdout.print(f"  {signal}: {c['total']} entries, {c['active']} active")
+        say(f"  {signal}: {c['total']} entries, {c['active']} active")
     for imp in stats["imports"]:
-        stdout.print(f"  import #{imp['id']} {imp['status']}: {imp['rows_added']} rows, {imp['errors']} errors "
+        say(f"  import #{imp['id']} {imp['status']}: {imp['rows_added']} rows, {imp['errors']} errors "
                      f"from {imp['path']} ({imp['format']})")
 
 
@@ -117,19 +126,19 @@ def set_(
     """Change a bank's source, description or thresholds."""
     bank = BankStore().update_bank(name, source=source, description=description,
                                    thresholds=parse_thresholds(threshold), actor=actor())
-    stdout.print(f"updated bank {_bank_line(bank)}")
+    say(f"updated bank {_bank_line(bank)}")
 
 
 @bank_app.command("enable")
 def enable(name: str = typer.Argument(...)) -> None:
     """Enable matching against a bank."""
-    stdout.print(f"bank {_bank_line(BankStore().set_enabled(name, True, actor=actor()))}")
+    say(f"bank {_bank_line(BankStore().set_enabled(name, True, actor=actor()))}")
 
 
 @bank_app.command("disable")
 def disable(name: str = typer.Argument(...)) -> None:
     """Disable matching against a bank (its entries stay)."""
-    stdout.print(f"bank {_bank_line(BankStore().set_enabled(name, False, actor=actor()))}")
+    say(f"bank {_bank_line(BankStore().set_enabled(name, False, actor=actor()))}")
 
 
 @bank_app.command("delete")
@@ -141,7 +150,7 @@ def delete(
     if not yes:
         raise UsageError(f"deleting bank {name!r} removes all its entries; pass --yes to confirm")
     BankStore().delete_bank(name, actor=actor())
-    stdout.print(f"deleted bank {name}")
+    say(f"deleted bank {name}")
 
 
 @bank_app.command("add")
@@ -173,7 +182,7 @@ def add(
         if json_out:
             emit_json(e.to_dict())
         else:
-            stdout.print(f"added entry {e.id}: {e.signal} {e.value}"
+            say(f"added entry {e.id}: {e.signal} {e.value}"
                          + (f" category {e.category} (severity {e.severity})" if e.category else ""))
 
 
@@ -184,7 +193,7 @@ def feedback(
 ) -> None:
     """Record an opinion on an entry; false_positive and disputed stop it matching (history kept)."""
     e = BankStore().set_feedback(entry_id, None if opinion.lower() == "none" else opinion.lower(), actor=actor())
-    stdout.print(f"entry {e.id} ({e.bank}, {e.signal}): feedback {e.feedback or 'none'}; "
+    say(f"entry {e.id} ({e.bank}, {e.signal}): feedback {e.feedback or 'none'}; "
                  f"{'matches' if e.active else 'does not match'}")
 
 
@@ -192,7 +201,7 @@ def feedback(
 def remove_entry(entry_id: int = typer.Argument(...)) -> None:
     """Delete one entry (prefer feedback, which keeps its history)."""
     BankStore().remove_entry(entry_id, actor=actor())
-    stdout.print(f"removed entry {entry_id}")
+    say(f"removed entry {entry_id}")
 
 
 @bank_app.command("import")
@@ -219,7 +228,7 @@ def import_(
         nonlocal shown
         shown += 1
         if not quiet and shown <= 50:
-            stderr.print(f"[yellow]skipped[/] {err.message}")
+            stderr.print(f"[yellow]skipped[/] {escape(err.message)}", soft_wrap=True)
 
     with progress_bar(enabled=not quiet and not json_out) as bar:
         task = bar.add_task("importing", total=size, rate="")
@@ -238,16 +247,16 @@ def import_(
     if json_out:
         emit_json(result.to_dict())
     elif result.already_done:
-        stdout.print(f"{file} was already imported into {name} (import #{result.import_id}); "
+        say(f"{file} was already imported into {name} (import #{result.import_id}); "
                      "pass --again to import it once more")
     else:
         if shown > 50 and not quiet:
             stderr.print(f"… {shown - 50} more skipped rows")
         resumed = f", resumed after record {result.resumed_from}" if result.resumed_from else ""
-        stdout.print(f"imported {result.rows_added} entries into {name} from {file} ({result.format}{resumed}): "
+        say(f"imported {result.rows_added} entries into {name} from {file} ({result.format}{resumed}): "
                      f"{result.errors} skipped, {result.warnings} warnings, {result.seconds:.1f} s")
         for w in [m for m in result.messages if ": warning: " in m][:3]:
-            stderr.print(f"[yellow]{w}[/]")
+            stderr.print(f"[yellow]{escape(w)}[/]", soft_wrap=True)
     if result.errors:
         raise typer.Exit(2)
 
@@ -274,7 +283,7 @@ def export(
     stderr.print(f"exported {stats.written} entries of {name} as {fmt}"
                  + (f"; skipped {stats.skipped}" if stats.skipped else ""))
     for w in stats.warnings[:5]:
-        stderr.print(f"[yellow]skipped[/] {w}")
+        stderr.print(f"[yellow]skipped[/] {escape(w)}", soft_wrap=True)
 
 
 @bank_app.command("demo")
@@ -291,11 +300,11 @@ def demo(
     if json_out:
         emit_json(summary)
         return
-    stdout.print(f"bank 'demo': {summary['bank_entries']} entries from {summary['count']} photos "
+    say(f"bank 'demo': {summary['bank_entries']} entries from {summary['count']} photos "
                  f"({'created' if summary['created'] else 'already there'})")
-    stdout.print(f"queries in {summary['queries']}: {len(summary['expected_hits'])} transformed copies of banked "
+    say(f"queries in {summary['queries']}: {len(summary['expected_hits'])} transformed copies of banked "
                  f"photos, {len(summary['expected_misses'])} photos not in the bank")
-    stdout.print(f"try: haven match {summary['queries']}")
+    say(f"try: haven match {summary['queries']}")
 
 
 def bench_import_command(
@@ -372,9 +381,9 @@ def bench_import_command(
     if json_out:
         emit_json(out)
         return
-    stdout.print(f"haven bank import : {rows:,} rows in {haven_s:.1f} s = {out['haven_rows_per_min']:,} rows/min")
-    stdout.print(f"sqlite3 executemany: {rows:,} rows in {peer_s:.1f} s = {out['peer_rows_per_min']:,} rows/min")
-    stdout.print(f"haven / plain sqlite3 speed: {out['haven_vs_peer']:.2f}x")
+    say(f"haven bank import : {rows:,} rows in {haven_s:.1f} s = {out['haven_rows_per_min']:,} rows/min")
+    say(f"sqlite3 executemany: {rows:,} rows in {peer_s:.1f} s = {out['peer_rows_per_min']:,} rows/min")
+    say(f"haven / plain sqlite3 speed: {out['haven_vs_peer']:.2f}x")
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -1,0 +1,64 @@
+"""A real ``haven bank import`` subprocess killed with SIGKILL mid-import leaves only whole batches,
+and running the same import again finishes it exactly once (no duplicates, nothing lost)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bank_fixtures import store  # noqa: F401 (fixture)
+from sqlalchemy import func, select
+
+from haven.banks import BankStore
+from haven.banks.store import ENTRIES, IMPORTS
+
+HAVEN = [sys.executable, "-m", "haven.cli.main"]
+ROWS = 20_000
+
+
+def test_killed_import_resumes_exactly_once(store: BankStore, db_url: str, tmp_path: Path) -> None:
+    rng = random.Random(3)
+    values = [f"{rng.getrandbits(256):064x}" for _ in range(ROWS)]
+    src = tmp_path / "big.csv"
+    src.write_text("signal,value,quality\n" + "".join(f"pdq,{v},90\n" for v in values))
+    store.create_bank("big")
+    env = {**os.environ, "HAVEN_DATABASE_URL": db_url, "HAVEN_DATA_DIR": str(tmp_path / "data")}
+    cmd = [*HAVEN, "bank", "import", "big", str(src), "--batch-size", "250", "--quiet"]
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    done = 0
+    while done < 2_000:
+        assert proc.poll() is None, "import finished before it could be killed"
+        assert time.monotonic() < deadline
+        with store.engine.connect() as conn:
+            done = conn.execute(select(func.coalesce(func.max(IMPORTS.c.records_done), 0))).scalar_one()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    with store.engine.connect() as conn:
+        imp = conn.execute(select(IMPORTS)).one()
+        count = conn.execute(select(func.count()).select_from(ENTRIES)).scalar_one()
+    assert imp.status == "running" and 2_000 <= imp.records_done < ROWS
+    # Only whole batches: the rows present are exactly the checkpointed ones.
+    assert count == imp.rows_added == imp.records_done and count % 250 == 0
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resumed after record {imp.records_done}" in rerun.stdout
+    with store.engine.connect() as conn:
+        got = [r[0] for r in conn.execute(select(ENTRIES.c.value).order_by(ENTRIES.c.id))]
+        imp = conn.execute(select(IMPORTS)).one()
+    assert got == values  # every row once, in file order
+    assert (imp.status, imp.records_done, imp.rows_added) == ("done", ROWS, ROWS)
+
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "already imported" in again.stdout
+    assert len(list(store.iter_entries("big"))) == ROWS

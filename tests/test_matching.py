@@ -1,0 +1,196 @@
+"""Matcher on SQLite and PostgreSQL: PDQ within thresholds, digests exactly, and the PDQ index kept
+in step with the database (add, remove, feedback, disable, delete) through the change log,
+saved and reopened."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "banks"))
+from bank_fixtures import store  # noqa: E402,F401 (fixture)
+
+from haven.banks import BankStore, EntryIn  # noqa: E402
+from haven.errors import FormatError  # noqa: E402
+from haven.hashing import hash_file  # noqa: E402
+from haven.matching import MANIFEST, Matcher  # noqa: E402
+
+RNG = random.Random(7)
+
+
+def rand_pdq() -> str:
+    return f"{RNG.getrandbits(256):064x}"
+
+
+def flip(h: str, bits: int) -> str:
+    """``h`` with its first ``bits`` bits flipped: Hamming distance exactly ``bits``."""
+    v = int(h, 16) ^ (((1 << bits) - 1) << (256 - bits))
+    return f"{v:064x}"
+
+
+@pytest.fixture
+def matcher_factory(store: BankStore, tmp_path: Path):  # type: ignore[no-untyped-def]
+    def make(**kw):  # type: ignore[no-untyped-def]
+        return Matcher(store, index_dir=tmp_path / "index", **kw)
+
+    return make
+
+
+def test_pdq_threshold_digest_and_bank_thresholds(store: BankStore, matcher_factory) -> None:  # type: ignore[no-untyped-def]
+    base = rand_pdq()
+    store.create_bank("a", thresholds={"pdq": 10})
+    store.create_bank("b")
+    (ia,) = store.add_entries("a", [EntryIn("pdq", base, category="A1")])
+    ib, imd5 = store.add_entries("b", [EntryIn("pdq", base, category="B"), EntryIn("md5", "ab" * 16)])
+    store.add_entries("b", [EntryIn("pdq", rand_pdq()) for _ in range(200)])  # noise
+    m = matcher_factory()
+    near = m.match_hashes({"pdq": flip(base, 8)})
+    assert [(x.bank, x.entry_id, x.distance) for x in near] == [("a", ia, 8), ("b", ib, 8)]
+    assert near[0].severity == 4 and near[0].to_dict()["category"] == "A1"
+    mid = m.match_hashes({"pdq": flip(base, 20)})  # beyond a's 10, within b's default 31
+    assert [(x.bank, x.distance) for x in mid] == [("b", 20)]
+    assert m.match_hashes({"pdq": flip(base, 32)}) == []
+    assert [x.bank for x in m.match_hashes({"pdq": flip(base, 32)}, threshold=40)] == ["a", "b"]
+    assert [x.bank for x in m.match_hashes({"pdq": flip(base, 8)}, threshold=5)] == []
+    exact = m.match_hashes({"md5": "AB" * 16, "sha1": "cd" * 20})
+    assert [(x.entry_id, x.signal, x.distance) for x in exact] == [(imd5, "md5", 0)]
+    with pytest.raises(FormatError):
+        m.match_hashes({"pdq": "zz"})
+
+
+def brute_force(store: BankStore, query: str, t: int) -> set[int]:
+    from haven.signals import PdqSignal
+
+    out = set()
+    for bank in store.list_banks():
+        if not bank.enabled:
+            continue
+        for e in store.iter_entries(bank.name):
+            if e.signal == "pdq" and e.active and PdqSignal.distance(e.value, query) <= t:
+                out.add(e.id)
+    return out
+
+
+def test_index_follows_add_remove_feedback_disable_delete(store: BankStore, matcher_factory) -> None:  # type: ignore[no-untyped-def]
+    base = rand_pdq()
+    store.create_bank("a")
+    m = matcher_factory(auto_refresh=None)
+    q = flip(base, 3)
+    assert m.match_hashes({"pdq": q}) == []
+
+    ids = store.add_entries("a", [EntryIn("pdq", base), EntryIn("pdq", flip(base, 6))])
+    assert m.refresh() == 1
+    assert {x.entry_id for x in m.match_hashes({"pdq": q})} == set(ids) == brute_force(store, q, 31)
+
+    store.set_feedback(ids[0], "false_positive")
+    m.refresh()
+    assert {x.entry_id for x in m.match_hashes({"pdq": q})} == {ids[1]} == brute_force(store, q, 31)
+    assert m.stats()["banks"]["a"] == 1  # removed from the index, not only filtered
+    store.set_feedback(ids[0], None)
+    store.remove_entry(ids[1])
+    m.refresh()
+    assert {x.entry_id for x in m.match_hashes({"pdq": q})} == {ids[0]} == brute_force(store, q, 31)
+
+    store.set_enabled("a", False)
+    m.refresh()
+    assert m.match_hashes({"pdq": q}) == [] and brute_force(store, q, 31) == set()
+    store.set_enabled("a", True)
+    m.refresh()
+    assert [x.entry_id for x in m.match_hashes({"pdq": q})] == [ids[0]]
+
+    store.create_bank("b")
+    (ib,) = store.add_entries("b", [EntryIn("pdq", base)])
+    m.refresh()
+    assert {x.bank for x in m.match_hashes({"pdq": q})} == {"a", "b"}
+    store.delete_bank("a")
+    m.refresh()
+    assert [x.entry_id for x in m.match_hashes({"pdq": q})] == [ib]
+    assert set(m.stats()["banks"]) == {"b"}
+
+
+def test_stale_index_never_returns_disabled_entries(store: BankStore, matcher_factory) -> None:  # type: ignore[no-untyped-def]
+    base = rand_pdq()
+    store.create_bank("a")
+    (i,) = store.add_entries("a", [EntryIn("pdq", base)])
+    m = matcher_factory(auto_refresh=None)
+    store.set_feedback(i, "disputed")  # no refresh: the index still holds it, the row check drops it
+    assert m.match_hashes({"pdq": base}) == []
+
+
+def test_hot_update_from_another_store_within_a_second(store: BankStore, matcher_factory, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    base = rand_pdq()
+    store.create_bank("live")
+    m = matcher_factory(auto_refresh=0.2)
+    assert m.match_hashes({"pdq": base}) == []
+    with BankStore(db_url, migrate=False) as other:  # another process/worker writing
+        (i,) = other.add_entries("live", [EntryIn("pdq", base)])
+    deadline = time.monotonic() + 1.0
+    while not m.match_hashes({"pdq": base}):
+        assert time.monotonic() < deadline, "hash added elsewhere not matched within 1 s"
+        time.sleep(0.05)
+    assert m.match_hashes({"pdq": base})[0].entry_id == i
+
+
+def test_save_reopen_and_catch_up(store: BankStore, matcher_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = rand_pdq()
+    store.create_bank("a")
+    first = store.add_entries("a", [EntryIn("pdq", flip(base, k)) for k in range(0, 40, 4)])
+    m = matcher_factory()
+    manifest = m.save_index()
+    assert json.loads(manifest.read_text())["seq"] == m.seq
+    later = store.add_entries("a", [EntryIn("pdq", flip(base, 1))])
+    store.remove_entry(first[0])
+    m2 = matcher_factory()
+    assert m2.loaded_from == str(tmp_path / "index" / MANIFEST)
+    got = {x.entry_id for x in m2.match_hashes({"pdq": base})}
+    assert got == brute_force(store, base, 31) == (set(first[1:8]) | set(later))
+    m2.save_index()
+    files = sorted(p.name for p in (tmp_path / "index").iterdir())
+    assert len(files) == 2 and MANIFEST in files  # the older index file was cleaned up
+
+
+def test_saved_index_of_another_database_is_ignored(store: BankStore, tmp_path: Path) -> None:
+    store.create_bank("a")
+    base = rand_pdq()
+    store.add_entries("a", [EntryIn("pdq", base)])
+    with BankStore(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        other.create_bank("z")
+        other.add_entries("z", [EntryIn("pdq", flip(base, 2))])
+        Matcher(other, index_dir=tmp_path / "idx").save_index()
+    m = Matcher(store, index_dir=tmp_path / "idx")
+    assert m.loaded_from == "database"
+    assert [x.bank for x in m.match_hashes({"pdq": base})] == ["a"]
+
+
+def test_match_many_pdq_equals_single_queries(store: BankStore, matcher_factory) -> None:  # type: ignore[no-untyped-def]
+    store.create_bank("a")
+    bases = [rand_pdq() for _ in range(30)]
+    store.add_entries("a", [EntryIn("pdq", b) for b in bases])
+    m = matcher_factory()
+    queries = [flip(b, k % 40) for k, b in enumerate(bases)] + [rand_pdq() for _ in range(10)]
+    batch = m.match_many_pdq(queries)
+    assert [[x.entry_id for x in r] for r in batch] == \
+        [[x.entry_id for x in m.match_hashes({"pdq": q})] for q in queries]
+    assert sum(bool(r) for r in batch) == sum(1 for k in range(30) if k % 40 <= 31)
+
+
+def test_match_file_finds_a_resized_copy(store: BankStore, matcher_factory, photos: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    src = sorted(photos.glob("*.jpg"))[0]
+    r = hash_file(src)
+    store.create_bank("p")
+    store.add_entries("p", [EntryIn("pdq", r.pdq, quality=r.quality), EntryIn("sha256", r.sha256)])
+    small = tmp_path / "small.jpg"
+    with Image.open(src) as im:
+        im.convert("RGB").resize((im.width // 2, im.height // 2)).save(small, quality=70)
+    m = matcher_factory()
+    result, matches = m.match_file(small)
+    assert result.pdq and [x.signal for x in matches] == ["pdq"] and matches[0].distance <= 31
+    _, exact = m.match_file(src)
+    assert [x.signal for x in exact] == ["pdq", "sha256"] and exact[0].distance == 0
