@@ -266,3 +266,10 @@ def test_create_from_match_results(sqlite_url: str, make_service: Make, mock: Mo
     svc.submit(rid)
     done = _assert_exactly_one_finished(mock, svc, rid)
     assert "<industryClassification>A2</industryClassification>" in done["files"][0]["details"]
+
+
+def test_database_failures_become_storage_errors(tmp_path: Path) -> None:
+    from haven.errors import StorageError
+
+    with pytest.raises(StorageError, match="report database error"):
+        ReportService("postgresql+psycopg://postgres@127.0.0.1:1/nope")

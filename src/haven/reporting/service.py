@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from haven.config import Settings
-from haven.errors import ConflictError, DecodeError, FormatError, HavenError, ImageTooLargeError, NotFoundError
+from haven.errors import (
+    ConflictError,
+    DecodeError,
+    FormatError,
+    HavenError,
+    ImageTooLargeError,
+    NotFoundError,
+    StorageError,
+)
 from haven.reporting.builder import build_file_details, build_report, to_bytes
 from haven.reporting.case import Case, CaseFile, Incident, InternetDetail, Reporter, ReportedUser, check_case
 from haven.reporting.client import NcmecClient, ReportResponse, base_url_for
@@ -29,6 +39,23 @@ def _iso(value: object) -> str | None:
     return v.isoformat() if v is not None else None
 
 
+_T = TypeVar("_T")
+
+
+def _db_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Translate SQLAlchemy failures into ``StorageError`` where they enter Haven."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"report database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") \
+                from exc
+
+    return wrapper
+
+
 def _industry_class(matches: list[Any]) -> str | None:
     """The most severe US industry class (A1 > A2 > B1 > B2) among the banks' matches, if any bank gives one."""
     found = {m.get("category") for m in matches if isinstance(m, dict) and m.get("category_scheme") == "us-industry"}
@@ -38,6 +65,7 @@ def _industry_class(matches: list[Any]) -> str | None:
 class ReportService:
     """Create, inspect, submit, retract and reconcile CyberTipline reports stored in Haven's database."""
 
+    @_db_errors
     def __init__(
         self,
         database_url: str | None = None,
@@ -66,6 +94,7 @@ class ReportService:
     def _store(self) -> CredentialStore:
         return CredentialStore(load_key(self.settings.data_dir))
 
+    @_db_errors
     def save_credentials(self, username: str, password: str, environment: str | None = None) -> None:
         """Encrypt and store the NCMEC username/password for an environment (default: the configured one)."""
         with self.sessions() as s:
@@ -88,6 +117,7 @@ class ReportService:
             return c.status()
 
     # -- create ----------------------------------------------------------------------------------------
+    @_db_errors
     def create_from_case(self, case: Case, *, source: str = "case") -> int:
         """Hash the case's files, build and validate all XML, and store a draft report; returns its id."""
         check_case(case)
@@ -168,6 +198,7 @@ class ReportService:
         return self.create_from_case(case, source="match")
 
     # -- read ------------------------------------------------------------------------------------------
+    @_db_errors
     def get(self, report_id: int, *, events: bool = False) -> dict[str, Any]:
         """Everything about one report (state, NCMEC ids, files, attempts, optionally the audit trail)."""
         with self.sessions() as s:
@@ -188,6 +219,7 @@ class ReportService:
                                  for e in rows]
             return out
 
+    @_db_errors
     def xml(self, report_id: int) -> str:
         """The stored ``<report>`` XML."""
         with self.sessions() as s:
@@ -196,6 +228,7 @@ class ReportService:
                 raise NotFoundError(f"no report {report_id}")
             return report.report_xml
 
+    @_db_errors
     def list(self, *, state: str | None = None) -> list[dict[str, Any]]:
         """Every report's summary, newest first."""
         with self.sessions() as s:
@@ -214,16 +247,19 @@ class ReportService:
                 "last_error": r.last_error}
 
     # -- the state machine -----------------------------------------------------------------------------
+    @_db_errors
     def submit(self, report_id: int) -> dict[str, Any]:
         """File the report with NCMEC, resuming wherever an earlier run stopped; returns the report."""
         self.machine.submit(report_id)
         return self.get(report_id)
 
+    @_db_errors
     def retract(self, report_id: int) -> dict[str, Any]:
         """Cancel an unfinished report at NCMEC."""
         self.machine.retract(report_id)
         return self.get(report_id)
 
+    @_db_errors
     def reconcile(self, max_age: timedelta, *, retract: bool = False) -> list[dict[str, Any]]:
         """Finish (or, with ``retract``, cancel) reports stuck in flight longer than ``max_age``, and retract
         orphan NCMEC reports left behind; returns one outcome per report touched."""
