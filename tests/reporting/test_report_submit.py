@@ -48,6 +48,7 @@ def test_full_report_with_two_files(db_url: str, make_service: Make, mock: MockN
     assert f'<originalFileHash hashType="MD5">{report["files"][0]["md5"]}' in first["details"]
     assert f'<originalFileHash hashType="PDQ">{report["files"][0]["pdq"]}' in first["details"]
     assert "<originalFileName>IMG_0222.png</originalFileName>" in second["details"]
+    assert "<fileName>0222.png</fileName>" in second["details"]
     assert "<viral>true</viral>" in second["details"]
     assert report["preservation_starts_at"] == report["finished_at"]
     from datetime import datetime

@@ -121,11 +121,13 @@ def build_report(case: Case) -> etree._Element:
     return root
 
 
-def build_file_details(report_id: int, file_id: str, f: CaseFile) -> etree._Element:
-    """The ``<fileDetails>`` document for ``/fileinfo`` after ``/upload`` returned ``file_id``."""
+def build_file_details(report_id: int, file_id: str, f: CaseFile, *, file_name: str | None = None) -> etree._Element:
+    """The ``<fileDetails>`` document for ``/fileinfo`` after ``/upload`` returned ``file_id``
+    (``file_name``: the name the file was uploaded under)."""
     root = etree.Element("fileDetails")
     _add(root, "reportId", report_id)
     _add(root, "fileId", file_id)
+    _add(root, "fileName", file_name)
     _add(root, "originalFileName", f.original_name)
     _add(root, "uploadedToEspTimestamp", f.uploaded_at)
     _add(root, "locationOfFile", f.location)

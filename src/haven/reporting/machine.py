@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from haven.errors import ConflictError, HavenError, NotFoundError, RemoteError
 from haven.reporting.builder import build_file_details, to_bytes
-from haven.reporting.case import case_from_dict
+from haven.reporting.case import Case, case_from_dict
 from haven.reporting.client import (
     ALREADY_FINISHED,
     ALREADY_RETRACTED,
@@ -245,7 +245,7 @@ class Machine:
         self._commit(s, report, "submitted", submitted={"attempt": seq, "reportId": r.report_id})
         return attempt
 
-    def _send_files(self, s: Session, report: Report, attempt: Attempt, case: object, client: NcmecClient) -> bool:
+    def _send_files(self, s: Session, report: Report, attempt: Attempt, case: Case, client: NcmecClient) -> bool:
         """Upload and describe every file; False when the attempt became unusable (a new one is needed)."""
         rid = attempt.ncmec_report_id
         assert rid is not None
@@ -287,7 +287,8 @@ class Machine:
                 self._commit(s, report, "files_uploaded" if f.idx == len(report.files) - 1 else None,
                              uploaded={"attempt": attempt.seq, "file": f.idx, "fileId": r.file_id})
             if up.state == "uploaded":
-                details = build_file_details(rid, up.ncmec_file_id or "", case.files[f.idx])  # type: ignore[attr-defined]
+                details = build_file_details(rid, up.ncmec_file_id or "", case.files[f.idx],
+                                             file_name=f.name)
                 try:
                     client.fileinfo(to_bytes(details))
                 except NcmecRejectedError as exc:
