@@ -16,5 +16,6 @@ setup(
             sources=["src/haven/hashing/_pdq.c"],
             extra_compile_args=COMMON_FLAGS,
         ),
+        Extension("haven.index._mih", sources=["src/haven/index/_mih.c"], extra_compile_args=COMMON_FLAGS),
     ],
 )

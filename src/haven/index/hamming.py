@@ -157,7 +157,9 @@ class HammingIndex:
 
     def query(self, hashes: np.ndarray, threshold: int = DEFAULT_THRESHOLD) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each query row: ``(ids int64, distances int32)`` within ``threshold``, by distance then id."""
-        q = _as_hashes(hashes)
+        return self._query(_as_hashes(hashes), threshold)
+
+    def _query(self, q: np.ndarray, threshold: int) -> list[tuple[np.ndarray, np.ndarray]]:
         t = _check_threshold(threshold)
         with self._lock:
             segments = list(self._segments)
@@ -174,7 +176,7 @@ class HammingIndex:
         """``(ids, distances)`` of stored hashes within ``threshold`` of one 32-byte hash."""
         if len(hash32) != HASH_BYTES:
             raise UsageError(f"a hash is {HASH_BYTES} bytes, got {len(hash32)}")
-        return self.query(np.frombuffer(bytes(hash32), np.uint8).reshape(1, HASH_BYTES), threshold)[0]
+        return self._query(np.frombuffer(bytes(hash32), np.uint8).reshape(1, HASH_BYTES), threshold)[0]
 
     # ---- writing ---------------------------------------------------------------------------
 
@@ -305,16 +307,21 @@ def _merge_results(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray
                    ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Combine per-segment grouped results into per-query arrays sorted by (distance, id)."""
     if not parts:
-        empty = (np.zeros(0, np.int64), np.zeros(0, np.int32))
-        return [empty for _ in range(nq)]
-    counts = np.zeros(nq, np.int64)
-    for c, _, _ in parts:
+        return [(np.zeros(0, np.int64), np.zeros(0, np.int32)) for _ in range(nq)]
+    if len(parts) == 1 and nq == 1:  # the common single-query case, kept cheap
+        _, ids, dists = parts[0]
+        if len(ids) > 1:
+            order = np.lexsort((ids, dists))
+            ids, dists = ids[order], dists[order]
+        return [(ids.astype(np.int64, copy=False), dists)]
+    counts = parts[0][0].copy()
+    for c, _, _ in parts[1:]:
         counts += c
     qidx = np.concatenate([np.repeat(np.arange(nq), c) for c, _, _ in parts])
     ids = np.concatenate([p[1] for p in parts]).astype(np.int64, copy=False)
     dists = np.concatenate([p[2] for p in parts]).astype(np.int32, copy=False)
-    if len(parts) > 1 or len(ids) > nq:
+    if len(parts) > 1 or (counts > 1).any():
         order = np.lexsort((ids, dists, qidx))
         ids, dists = ids[order], dists[order]
-    bounds = np.cumsum(counts)[:-1]
+    bounds = np.cumsum(counts)[:-1].tolist()
     return list(zip(np.split(ids, bounds), np.split(dists, bounds), strict=True))

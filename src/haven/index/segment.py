@@ -27,6 +27,7 @@ class Segment:
     postings: list[np.ndarray] = field(default_factory=list)  # per chunk: uint32 (n,) rows by key
     dead: np.ndarray | None = None  # bool (n,): removed rows (in memory, never written to a mapped file)
     n_dead: int = 0
+    _plans: dict[int, list[tuple] | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, ids: np.ndarray, hashes: np.ndarray, widths: tuple[int, ...] | None = None) -> Segment:
@@ -73,6 +74,14 @@ class Segment:
             return self.ids, self.hashes
         keep = ~self.dead
         return self.ids[keep], self.hashes[keep]
+
+    def plan(self, threshold: int) -> list[tuple] | None:
+        """Kernel probe tables for ``threshold`` (None = scan), computed once per threshold."""
+        try:
+            return self._plans[threshold]
+        except KeyError:
+            p = self._plans[threshold] = kernel.plan(self, threshold)
+            return p
 
     def query(self, queries: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(counts (q,), ids, dists)``: the live rows within ``threshold`` of each query, grouped by query."""

@@ -1,0 +1,246 @@
+"""The index benchmark behind ``haven bench index``: Haven vs python-threatexchange vs faiss, same data.
+
+Each contender runs in its own subprocess (so RSS is its own), single-threaded, on data that every
+process regenerates from the same seed. The ground truth is faiss ``IndexBinaryFlat`` (an
+exhaustive scan, independent of Haven's code) when faiss is installed, else Haven's exact scan.
+Peers are imported only here, inside the child process: they are a ``bench`` extra, never a
+runtime dependency.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from haven.errors import UsageError
+
+CONTENDERS = ("haven", "pytx", "faiss_flat")
+#: Clustered data: this many centres; each hash flips each centre bit with this probability.
+CLUSTER_CENTRES = 4096
+CLUSTER_FLIP_P = 0.10
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    n: int
+    queries: int = 2000
+    threshold: int = 31
+    data: str = "random"  # or "clustered"
+    seed: int = 1234
+
+
+def make_data(spec: BenchSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``(hashes (n, 32), queries (q, 32))``: half the queries are 5–30 bit flips of stored hashes, half random."""
+    rng = np.random.default_rng(spec.seed)
+    if spec.data == "random":
+        hashes = rng.integers(0, 256, (spec.n, 32), dtype=np.uint8)
+    elif spec.data == "clustered":
+        centres = np.unpackbits(rng.integers(0, 256, (CLUSTER_CENTRES, 32), dtype=np.uint8), axis=1)
+        hashes = np.empty((spec.n, 32), np.uint8)
+        step = 1 << 18
+        for lo in range(0, spec.n, step):
+            k = min(step, spec.n - lo)
+            which = rng.integers(0, CLUSTER_CENTRES, k)
+            flips = (rng.random((k, 256)) < CLUSTER_FLIP_P).astype(np.uint8)
+            hashes[lo:lo + k] = np.packbits(centres[which] ^ flips, axis=1)
+    else:
+        raise UsageError(f"unknown --data {spec.data!r} (random or clustered)")
+    near = spec.queries // 2
+    picks = rng.integers(0, spec.n, near)
+    bits = np.unpackbits(hashes[picks], axis=1)
+    for row in range(near):
+        k = int(rng.integers(5, 31))
+        bits[row, rng.choice(256, size=k, replace=False)] ^= 1
+    queries = np.concatenate([np.packbits(bits, axis=1),
+                              rng.integers(0, 256, (spec.queries - near, 32), dtype=np.uint8)])
+    return hashes, queries
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _hwm_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_contender(name: str, spec: BenchSpec, out_path: str) -> dict[str, Any]:
+    """Build and query one contender in this process; write its results to ``out_path`` (npz)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    hashes, queries = make_data(spec)
+    ids = np.arange(spec.n, dtype=np.int64)
+    t = spec.threshold
+    base_rss = _rss_mib()
+    res_ids: list[np.ndarray] = []
+    res_d: list[np.ndarray] = []
+    extra: dict[str, Any] = {}
+    if name == "haven":
+        from haven.index import HammingIndex
+
+        t0 = time.perf_counter()
+        idx = HammingIndex()
+        idx.add(ids, hashes)
+        build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for q in queries:
+            i, d = idx.query_one(q.tobytes(), t)
+            res_ids.append(i)
+            res_d.append(d)
+        elapsed = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        idx.query(queries, t)
+        extra["batch_qps"] = len(queries) / (time.perf_counter() - t0)
+        extra["layout"] = idx.stats()["segments"]
+    elif name == "pytx":
+        import faiss
+        from threatexchange.signal_type.pdq.pdq_index import PDQIndex
+
+        faiss.omp_set_num_threads(1)
+
+        class _PDQIndexAtT(PDQIndex):  # PDQIndex's threshold hook, as its PDQFlatIndex subclass uses it
+            @classmethod
+            def get_match_threshold(cls) -> int:
+                return t
+
+        # pytx keeps these (hex, entry) pairs as its id map, so they count as its memory.
+        hx = hashes.tobytes().hex()
+        entries = [(hx[64 * i:64 * i + 64], i) for i in range(len(hashes))]
+        del hx
+        t0 = time.perf_counter()
+        idx = _PDQIndexAtT.build(entries)
+        build = time.perf_counter() - t0
+        del entries
+        qhex = [q.tobytes().hex() for q in queries]
+        t0 = time.perf_counter()
+        for qh in qhex:
+            matches = idx.query(qh)
+            res_ids.append(np.array([m.metadata for m in matches], np.int64))
+            res_d.append(np.array([m.similarity_info.distance for m in matches], np.int32))
+        elapsed = time.perf_counter() - t0
+    elif name == "faiss_flat":
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+        t0 = time.perf_counter()
+        idx = faiss.IndexBinaryFlat(256)
+        idx.add(hashes)
+        build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lims, dist, labels = idx.range_search(queries, t + 1)  # faiss keeps distance < radius
+        elapsed = time.perf_counter() - t0
+        for k in range(len(queries)):
+            res_ids.append(labels[lims[k]:lims[k + 1]].astype(np.int64))
+            res_d.append(dist[lims[k]:lims[k + 1]].astype(np.int32))
+    elif name == "haven_scan":
+        from haven.index import _mih
+
+        t0 = time.perf_counter()
+        c, r, d = _mih.scan(hashes, None, queries, t)
+        elapsed = time.perf_counter() - t0
+        build = 0.0
+        counts = np.frombuffer(c, np.int64)
+        rows = np.frombuffer(r, np.uint32).astype(np.int64)
+        dd = np.frombuffer(d, np.int32)
+        bounds = np.cumsum(counts)[:-1]
+        res_ids, res_d = list(np.split(rows, bounds)), list(np.split(dd, bounds))
+    else:
+        raise UsageError(f"unknown contender {name!r}")
+    # Growth from just after the data was generated: the index's own structures (input arrays not freed).
+    rss = _rss_mib() - base_rss
+    counts = np.array([len(x) for x in res_ids], np.int64)
+    np.savez(out_path, counts=counts,
+             ids=np.concatenate(res_ids) if res_ids else np.zeros(0, np.int64),
+             dists=np.concatenate(res_d) if res_d else np.zeros(0, np.int32))
+    return {"name": name, "build_s": build, "qps": len(queries) / elapsed, "rss_mib": rss,
+            "peak_rss_mib": _hwm_mib(), **extra}
+
+
+def _load(path: str) -> list[dict[int, int]]:
+    z = np.load(path)
+    out, pos = [], 0
+    for c in z["counts"].tolist():
+        out.append(dict(zip(z["ids"][pos:pos + c].tolist(), z["dists"][pos:pos + c].tolist(), strict=True)))
+        pos += c
+    return out
+
+
+def _score(got: list[dict[int, int]], truth: list[dict[int, int]]) -> tuple[float, int]:
+    """``(recall, wrong)``: share of true (id, distance) pairs found, and count of reported pairs not true."""
+    total = sum(len(t) for t in truth)
+    found = sum(sum(1 for i, d in t.items() if g.get(i) == d) for g, t in zip(got, truth, strict=True))
+    wrong = sum(sum(1 for i, d in g.items() if t.get(i) != d) for g, t in zip(got, truth, strict=True))
+    return (found / total if total else 1.0), wrong
+
+
+def available(name: str) -> bool:
+    """Whether a peer's package is importable (checked without importing it here)."""
+    import importlib.util
+
+    mod = {"pytx": "threatexchange", "faiss_flat": "faiss"}.get(name)
+    return mod is None or importlib.util.find_spec(mod) is not None
+
+
+def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS, log=None) -> dict[str, Any]:
+    """Run every available contender in its own subprocess and compare them against the truth."""
+    results: dict[str, dict[str, Any]] = {}
+    outputs: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="haven-bench-index-") as tmp:
+        names = [c for c in contenders if available(c)]
+        skipped = [c for c in contenders if c not in names]
+        truth_name = "faiss_flat" if "faiss_flat" in names else "haven_scan"
+        if truth_name not in names:
+            names.append(truth_name)
+        for name in names:
+            if log:
+                log(f"running {name} …")
+            out = str(Path(tmp) / f"{name}.npz")
+            code = ("import json,sys; from haven.index.bench import BenchSpec, run_contender; "
+                    "a=json.loads(sys.argv[1]); print(json.dumps(run_contender(a['name'], BenchSpec(**a['spec']), a['out'])))")
+            arg = json.dumps({"name": name, "spec": spec.__dict__, "out": out})
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+            proc = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
+            results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+            outputs[name] = out
+            if log:
+                r = results[name]
+                log(f"  {name}: build {r['build_s']:.1f} s, {r['qps']:.0f} queries/s, +{r['rss_mib']:.0f} MiB")
+        truth = _load(outputs[truth_name])
+        for name in names:
+            rec, wrong = _score(_load(outputs[name]), truth)
+            results[name]["recall"] = rec
+            results[name]["wrong"] = wrong
+    summary: dict[str, Any] = {"n": spec.n, "queries": spec.queries, "threshold": spec.threshold,
+                               "data": spec.data, "seed": spec.seed, "truth": truth_name,
+                               "true_pairs": sum(len(t) for t in truth), "skipped": skipped,
+                               "contenders": results}
+    h = results["haven"]
+    summary.update(haven_qps=h["qps"], haven_batch_qps=h.get("batch_qps"), haven_recall=h["recall"],
+                   haven_rss_mib=h["rss_mib"], haven_build_s=h["build_s"])
+    if "pytx" in results:
+        summary.update(pytx_qps=results["pytx"]["qps"], ratio_vs_pytx=h["qps"] / results["pytx"]["qps"],
+                       pytx_recall=results["pytx"]["recall"], pytx_rss_mib=results["pytx"]["rss_mib"])
+    else:
+        summary.update(pytx_qps=None, ratio_vs_pytx=None)
+    if "faiss_flat" in results:
+        summary.update(faiss_flat_qps=results["faiss_flat"]["qps"],
+                       ratio_vs_faiss_flat=h["qps"] / results["faiss_flat"]["qps"])
+    return summary
