@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from haven.errors import SchemaError
 from haven.reporting.case import Case, CaseFile, InternetDetail, IpEvent, Reporter, ReportedUser
 from haven.reporting.schema import validate
 
@@ -19,7 +20,13 @@ def _add(parent: etree._Element, tag: str, value: object | None, **attrs: str) -
     if value is None or value == "":
         return None
     el = etree.SubElement(parent, tag, **attrs)
-    el.text = _text(value)
+    try:
+        el.text = _text(value)
+    except ValueError:  # NUL or control characters: XML 1.0 cannot carry them
+        path = "/" + "/".join(e.tag for e in reversed([el, *el.iterancestors()]))
+        parent.remove(el)
+        raise SchemaError(f"{path}: text contains characters XML cannot carry (NUL or control characters)",
+                          element=path) from None
     return el
 
 
