@@ -114,3 +114,12 @@ def test_minimal_case_matches_the_reference_minimal_example() -> None:
     ours = to_bytes(build_report(case)).decode()
     assert "<incidentType>Child Pornography (possession, manufacture, and distribution)</incidentType>" in ours
     assert "<internetDetails>" not in ours and "<personOrUserReported>" not in ours
+
+
+def test_times_are_normalised_to_xs_datetime() -> None:
+    data = copy.deepcopy(CASE)
+    data["incident"]["time"] = "2024-01-15T14:30+02:00"
+    data["files"][0]["uploaded_at"] = "2024-01-15T12:00Z"
+    case = case_from_dict(data)
+    assert case.incident.time == "2024-01-15T14:30:00+02:00" and case.files[0].uploaded_at == "2024-01-15T12:00:00Z"
+    build_report(case)

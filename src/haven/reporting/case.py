@@ -193,17 +193,19 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _check_time(value: str | None, path: str, *, required: bool = False) -> None:
+def _check_time(value: str | None, path: str, *, required: bool = False) -> str | None:
+    """Check an ISO 8601 date-time with a zone; return it in the canonical form xs:dateTime accepts."""
     if not value:
         if required:
             raise FormatError(f"{path}: required (ISO 8601 date-time with a timezone)", code="bad_case")
-        return
+        return value
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise FormatError(f"{path}: {value!r} is not an ISO 8601 date-time", code="bad_case") from None
     if parsed.tzinfo is None:
         raise FormatError(f"{path}: {value!r} has no timezone (add Z or +hh:mm)", code="bad_case")
+    return _iso(parsed)  # e.g. "2024-01-15T14:30Z" becomes "2024-01-15T14:30:00Z"
 
 
 def _check_choice(value: str | None, choices: tuple[str, ...], path: str) -> None:
@@ -214,7 +216,7 @@ def _check_choice(value: str | None, choices: tuple[str, ...], path: str) -> Non
 def check_case(case: Case) -> Case:
     """Check the values the XSD constrains, with errors that name the case-file key, not the XML element."""
     _check_choice(case.incident.type, INCIDENT_TYPES, "incident.type")
-    _check_time(case.incident.time, "incident.time", required=True)
+    case.incident.time = _check_time(case.incident.time, "incident.time", required=True) or ""
     for a in case.incident.annotations:
         _check_choice(a, REPORT_ANNOTATIONS, "incident.annotations")
     r = case.reporter
@@ -227,18 +229,18 @@ def check_case(case: Case) -> Case:
         if not ev.ip:
             raise FormatError(f"reported_user.ips[{i}].ip: required", code="bad_case")
         _check_choice(ev.event, IP_EVENTS, f"reported_user.ips[{i}].event")
-        _check_time(ev.time, f"reported_user.ips[{i}].time")
+        ev.time = _check_time(ev.time, f"reported_user.ips[{i}].time")
     for i, f in enumerate(case.files):
         where = f"files[{i}]"
         if not f.path:
             raise FormatError(f"{where}.path: required", code="bad_case")
         _check_choice(f.classification, CLASSIFICATIONS, f"{where}.classification")
-        _check_time(f.uploaded_at, f"{where}.uploaded_at")
+        f.uploaded_at = _check_time(f.uploaded_at, f"{where}.uploaded_at")
         for a in f.annotations:
             _check_choice(a, FILE_ANNOTATIONS, f"{where}.annotations")
         if f.ip is not None:
             _check_choice(f.ip.event, IP_EVENTS, f"{where}.ip.event")
-            _check_time(f.ip.time, f"{where}.ip.time")
+            f.ip.time = _check_time(f.ip.time, f"{where}.ip.time")
     return case
 
 
