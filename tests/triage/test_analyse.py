@@ -66,6 +66,7 @@ def test_analyse_statuses_groups_series_priorities() -> None:
     rows = [
         _row("/s/a1.jpg", a, "m1"), _row("/s/a2.jpg", _flip(a, 10), "m2"),  # known by PDQ (10 bits)
         _row("/s/a3.jpg", a, "m1"),  # exact copy of a1
+        _row("/s/a4.jpg", _flip(_flip(a, 10), 24, 100), "m8"),  # 34 bits from the bank, 24 from a2: known via a2
         _row("/s/b1.jpg", b, "m3"), _row("/s/b2.jpg", _flip(b, 40), "m4"),  # an unknown series (40 bits apart)
         _row("/s/c1.jpg", c, "m5", exif={"gps_lat": 1.0, "gps_lon": 2.0}),  # unknown, lone, with GPS
         _row("/s/c2.jpg", _flip(c, 45), "m6"),  # 45 bits from c1 and from a bank entry
@@ -79,12 +80,14 @@ def test_analyse_statuses_groups_series_priorities() -> None:
     assert [by[p].status for p in ("/s/a1.jpg", "/s/a2.jpg", "/s/a3.jpg", "/s/b1.jpg", "/s/t.txt")] == \
         ["known", "known", "known", "unknown", "other"]
     assert by["/s/a2.jpg"].hits[0].distance == 10
+    assert by["/s/a4.jpg"].status == "known" and (by["/s/a4.jpg"].via, by["/s/a4.jpg"].via_distance) == ("/s/a2.jpg", 24)
+    assert by["/s/a2.jpg"].via is None and any("near-duplicate" in r for r in by["/s/a4.jpg"].reasons)
     assert by["/s/a1.jpg"].dup_group == by["/s/a2.jpg"].dup_group == by["/s/a3.jpg"].dup_group
     assert by["/s/b1.jpg"].dup_group != by["/s/b2.jpg"].dup_group  # 40 bits: not a duplicate…
     assert by["/s/b1.jpg"].series == by["/s/b2.jpg"].series is not None  # …but the same series
     s = res.summary()
-    assert (s["files"], s["known"], s["unknown"], s["other"]) == (8, 3, 4, 1)
-    assert s["duplicates"] == 2 and s["duplicate_groups"] == 1
+    assert (s["files"], s["known"], s["unknown"], s["other"]) == (9, 4, 4, 1)
+    assert s["duplicates"] == 3 and s["duplicate_groups"] == 1
     assert s["series"] == 2 and s["series_touching_known"] == 1
     near = by["/s/c2.jpg"]
     assert near.near and near.near[0].series == "SNEAR" and near.near[0].distance == 44

@@ -99,7 +99,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 def bench_triage_command(
     files: int = typer.Option(160_000, "--files", "-n", help="Files in the synthetic seizure."),
     photos: Path = typer.Option(Path("../shared/data/photos"), "--photos", help="Benign photos to derive it from."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker threads/processes (default: one per core)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Triage worker threads and generator processes (default: one per core)."),
     naive_sample: int = typer.Option(300, "--naive-sample", help="Files timed with the naive PIL+pdqhash loop."),
     keep: Path = typer.Option(None, "--keep", help="Generate into this folder and keep it (default: temp, deleted)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
@@ -143,5 +143,8 @@ def bench_triage_command(
     stdout.print(f"projected for 160,000 files at this rate: {s['projected_seconds_for_160000'] / 60:.1f} min")
     stdout.print(f"known: precision {s['known_precision']}, recall (resize/recompress/copies) "
                  f"{s['known_recall_resize_recompress']}; by kind {s['known_recall_by_kind']}")
+    stdout.print(f"known or near known (flagged for review): recall (resize/recompress/copies) "
+                 f"{s['known_or_near_known_recall_resize_recompress']}; by kind "
+                 f"{s['known_or_near_known_recall_by_kind']}")
     stdout.print(f"series: precision {s['series_precision']}, recall {s['series_recall']} "
                  f"(without crops: {s['series_precision_without_crops']} / {s['series_recall_without_crops']})")

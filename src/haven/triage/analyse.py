@@ -46,6 +46,8 @@ class FileResult:
     series: int | None = None
     priority: int | None = None
     reasons: list[str] = field(default_factory=list)
+    via: str | None = None  # known through a near-duplicate of this (directly matched) file
+    via_distance: int | None = None
 
 
 @dataclass
@@ -159,7 +161,37 @@ def analyse(rows: list[FileRow], problems: list[tuple[str, str, str, bool]], mat
             for i in comparable:
                 if not hits[i]:
                     near[i] = table.get(rows[i].pdq or "", [])
-    results = [FileResult(row=r, status=_status(r, hits[i]), hits=_dedupe(hits[i]), near=near[i])
+    uniq_pdq = sorted({rows[i].pdq or "" for i in comparable})
+    pdq_pos = {v: k for k, v in enumerate(uniq_pdq)}
+    holders: list[list[int]] = [[] for _ in uniq_pdq]
+    for i in comparable:
+        holders[pdq_pos[rows[i].pdq or ""]].append(i)
+    hashes = pdq_hex_to_array(uniq_pdq) if uniq_pdq else np.zeros((0, 32), np.uint8)
+    pairs = list(near_pairs(hashes, max(t.duplicate, t.series)))
+
+    # 1b. One hop: a near-duplicate (PDQ within the match threshold) of a file that a bank matched
+    # is the same picture by the match rule itself, so it is known too (e.g. a smaller resize).
+    via: dict[int, tuple[int, int]] = {}
+    direct = {i for i in range(len(rows)) if hits[i]}
+    for a, b, d in pairs:
+        if d > t.match:
+            continue
+        for src, dst in ((a, b), (b, a)):
+            ks = [i for i in holders[src] if i in direct]
+            if not ks:
+                continue
+            k = min(ks, key=lambda i: rows[i].path)
+            for j in holders[dst]:
+                if j in direct:
+                    continue
+                cur = via.get(j)
+                if cur is None or (d, rows[k].path) < (cur[1], rows[cur[0]].path):
+                    via[j] = (k, d)
+    for j, (k, _) in via.items():
+        hits[j], near[j] = list(hits[k]), []
+    results = [FileResult(row=r, status=_status(r, hits[i]), hits=_dedupe(hits[i]), near=near[i],
+                          via=rows[via[i][0]].path if i in via else None,
+                          via_distance=via[i][1] if i in via else None)
                for i, r in enumerate(rows)]
 
     # 2. Duplicate groups: same MD5, or PDQ within the duplicate threshold (single linkage).
@@ -169,16 +201,9 @@ def analyse(rows: list[FileRow], problems: list[tuple[str, str, str, bool]], mat
     for i in members:
         first = by_md5.setdefault(rows[i].md5 or "", i)
         dup_uf.union(first, i)
-    uniq_pdq = sorted({rows[i].pdq or "" for i in comparable})
-    pdq_pos = {v: k for k, v in enumerate(uniq_pdq)}
-    holders: list[list[int]] = [[] for _ in uniq_pdq]
-    for i in comparable:
-        holders[pdq_pos[rows[i].pdq or ""]].append(i)
     for h in holders:
         for i in h[1:]:
             dup_uf.union(h[0], i)
-    hashes = pdq_hex_to_array(uniq_pdq) if uniq_pdq else np.zeros((0, 32), np.uint8)
-    pairs = list(near_pairs(hashes, max(t.duplicate, t.series)))
     for a, b, d in pairs:
         if d <= t.duplicate:
             dup_uf.union(holders[a][0], holders[b][0])
@@ -263,6 +288,8 @@ def _priority(f: FileResult, series: Series | None) -> tuple[int, list[str]]:
         cats = sorted({f"{h.bank}:{h.category}" for h in f.hits if h.category})
         reasons = [f"known: matches {', '.join(sorted({_label(h) for h in f.hits}))}"
                    + (f" (category {', '.join(cats)})" if cats else "")]
+        if f.via is not None:
+            reasons.append(f"through a near-duplicate (PDQ distance {f.via_distance}) of {f.via}")
         score = 10
         if not any(v is True for v in victim):
             score += 10

@@ -235,17 +235,24 @@ def run_bench(photos: Path, n_files: int, work: Path, *, jobs: int = 0, naive_sa
     missing = [p for p in truth if p not in rows]
     # Known: per variant kind, recall over files of seeded families; precision over all predicted known.
     by_kind: dict[str, list[int]] = {}
+    by_variant: dict[str, list[int]] = {}
     for p, r in truth.items():
         if r["family"] in known_families:
-            hit = rows.get(p, {}).get("status") == "known"
-            by_kind.setdefault(r["kind"], [0, 0])
+            got = rows.get(p, {})
+            hit = got.get("status") == "known"
+            by_variant.setdefault(r["variant"], [0, 0])
+            by_variant[r["variant"]][0] += hit
+            by_variant[r["variant"]][1] += 1
+            by_kind.setdefault(r["kind"], [0, 0, 0])
             by_kind[r["kind"]][0] += hit
             by_kind[r["kind"]][1] += 1
+            by_kind[r["kind"]][2] += hit or bool(got.get("near"))
     predicted_known = [p for p, s in rows.items() if s["status"] == "known" and p in truth]
     true_known = sum(1 for p in predicted_known if truth[p]["family"] in known_families)
     rr = [k for k in ("base", "copy", "resize", "recompress", "resize+recompress")]
     rr_hit = sum(by_kind[k][0] for k in rr if k in by_kind)
     rr_all = sum(by_kind[k][1] for k in rr if k in by_kind)
+    rr_near = sum(by_kind[k][2] for k in rr if k in by_kind)
     # Series: pairwise scores over the files of unknown families.
     unknown_truth = {p: r["family"] for p, r in truth.items() if r["family"] not in known_families}
     predicted = {p: (("s", rows[p]["series"]) if rows.get(p, {}).get("series") else ("g", rows.get(p, {}).get(
@@ -265,6 +272,9 @@ def run_bench(photos: Path, n_files: int, work: Path, *, jobs: int = 0, naive_sa
         "known_precision": round(true_known / len(predicted_known), 4) if predicted_known else None,
         "known_recall_resize_recompress": round(rr_hit / rr_all, 4) if rr_all else None,
         "known_recall_by_kind": {k: round(v[0] / v[1], 4) for k, v in sorted(by_kind.items())},
+        "known_recall_by_variant": {k: round(v[0] / v[1], 4) for k, v in sorted(by_variant.items())},
+        "known_or_near_known_recall_by_kind": {k: round(v[2] / v[1], 4) for k, v in sorted(by_kind.items())},
+        "known_or_near_known_recall_resize_recompress": round(rr_near / rr_all, 4) if rr_all else None,
         "series_precision": round(series_scores["precision"], 4), "series_recall": round(series_scores["recall"], 4),
         "series_recall_without_crops": round(series_no_crop["recall"], 4),
         "series_precision_without_crops": round(series_no_crop["precision"], 4),
@@ -277,7 +287,8 @@ def _read_results(db: Path) -> dict[str, dict[str, Any]]:
 
     conn = sqlite3.connect(str(db))
     try:
-        return {p: {"status": s, "series": se, "dup_group": g} for p, s, se, g in
+        near = {p for (p,) in conn.execute("SELECT DISTINCT path FROM matches WHERE near = 1")}
+        return {p: {"status": s, "series": se, "dup_group": g, "near": p in near} for p, s, se, g in
                 conn.execute("SELECT path, status, series, dup_group FROM analysis")}
     finally:
         conn.close()

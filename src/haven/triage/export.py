@@ -16,7 +16,7 @@ from haven.triage.analyse import Analysis, FileResult
 
 CSV_COLUMNS = ("path", "status", "priority", "reasons", "mime", "size", "md5", "sha1", "sha256", "pdq", "quality",
                "width", "height", "dup_group", "representative", "series", "banks", "categories", "known_series",
-               "victim_identified", "min_distance", "near_known", "exif_make", "exif_model", "exif_serial",
+               "victim_identified", "min_distance", "known_via", "near_known", "exif_make", "exif_model", "exif_serial",
                "exif_datetime_original", "gps_lat", "gps_lon", "error_code", "error_message")
 
 VICS_CONTEXT = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Cases"
@@ -46,7 +46,9 @@ def _csv_row(f: FileResult) -> list[str]:
         "banks": ";".join(sorted({h.bank for h in hits})),
         "categories": ";".join(sorted({f"{h.bank}:{h.category}" for h in hits if h.category})),
         "known_series": ";".join(sorted({h.series for h in hits + f.near if h.series})),
-        "victim_identified": victim, "min_distance": min((h.distance for h in hits), default=None),
+        "victim_identified": victim,
+        "min_distance": min((h.distance for h in hits), default=None) if f.via is None else None,
+        "known_via": f"{f.via} (PDQ distance {f.via_distance})" if f.via is not None else None,
         "near_known": ";".join(sorted({f"{h.bank}:{h.series or h.value}:{h.distance}" for h in f.near})),
         "exif_make": exif.get("make"), "exif_model": exif.get("model"), "exif_serial": exif.get("serial"),
         "exif_datetime_original": exif.get("datetime_original"), "gps_lat": exif.get("gps_lat"),
