@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 _HEX = "^[0-9a-fA-F]+$"
+#: Free text may not hold control characters (PostgreSQL refuses NUL; logs and UIs mislead on the rest).
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+ID_TEXT = r"^[^\x00-\x1f]+$"
+BANK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class HashQuery(BaseModel):
@@ -18,7 +22,7 @@ class HashQuery(BaseModel):
     sha1: str | None = Field(None, min_length=40, max_length=40, pattern=_HEX)
     sha256: str | None = Field(None, min_length=64, max_length=64, pattern=_HEX)
     threshold: int | None = Field(None, ge=0, le=256, description="PDQ Hamming threshold (default: bank's, 31)")
-    content_id: str | None = Field(None, min_length=1, max_length=200,
+    content_id: str | None = Field(None, min_length=1, max_length=200, pattern=ID_TEXT,
                                    description="Your id for this content; the result is kept under it")
 
 
@@ -73,31 +77,31 @@ class HashOut(BaseModel):
 
 class UrlQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(..., min_length=1, max_length=4096, description="http(s) URL of an image")
+    url: str = Field(..., min_length=1, max_length=4096, pattern=ID_TEXT, description="http(s) URL of an image")
     threshold: int | None = Field(None, ge=0, le=256)
-    content_id: str | None = Field(None, min_length=1, max_length=200)
+    content_id: str | None = Field(None, min_length=1, max_length=200, pattern=ID_TEXT)
 
 
 class BankIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    source: str | None = Field(None, max_length=200)
-    description: str | None = Field(None, max_length=10_000)
+    name: str = Field(..., min_length=1, max_length=100, pattern=BANK_NAME)
+    source: str | None = Field(None, max_length=200, pattern=TEXT)
+    description: str | None = Field(None, max_length=10_000, pattern=TEXT)
     thresholds: dict[str, int] | None = None
 
 
 class BankPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    enabled: bool
+    enabled: StrictBool
 
 
 class EntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    signal: str = Field(..., description="pdq, md5, sha1 or sha256")
-    value: str = Field(..., min_length=1, max_length=128)
+    signal: Literal["pdq", "md5", "sha1", "sha256"]
+    value: str = Field(..., min_length=1, max_length=128, pattern=_HEX)
     quality: int | None = Field(None, ge=0, le=100)
-    category: str | None = Field(None, max_length=64)
-    series: str | None = Field(None, max_length=1000)
+    category: str | None = Field(None, max_length=64, pattern=TEXT)
+    series: str | None = Field(None, max_length=1000, pattern=TEXT)
     victim_identified: bool | None = None
 
 
@@ -123,6 +127,9 @@ class MatchRecord(BaseModel):
     recorded_at: str
     result: dict[str, Any]
 
+
+#: Entry ids are 64-bit database keys; larger path values are a 422, not a database overflow.
+ENTRY_ID_MAX = 2**63 - 1
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem} for s in (400, 401, 403, 404, 409, 413, 422, 429, 503)

@@ -40,7 +40,8 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics (any valid key)", dependencies=[Depends(require(None))],
-            response_class=Response)
+            response_class=Response, responses={401: {"description": "missing or unknown key"},
+                                                429: {"description": "rate limited"}})
 def prometheus_metrics() -> Response:
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

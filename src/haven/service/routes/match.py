@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -13,7 +13,7 @@ from haven.service import metrics
 from haven.service.backend import MatchBackend, match_payload
 from haven.service.keys import ApiKey
 from haven.service.routes.hashing import hash_in_thread, read_upload
-from haven.service.schemas import ERRORS, BatchResult, HashBatch, HashQuery, MatchRecord, MatchResult, UrlQuery
+from haven.service.schemas import ERRORS, ID_TEXT, BatchResult, HashBatch, HashQuery, MatchRecord, MatchResult, UrlQuery
 from haven.service.ssrf import fetch_url
 from haven.service.state import ServiceState, get_backend, get_state, require
 
@@ -82,7 +82,7 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, lab
 @router.post("/match", summary="Match an uploaded image", response_model=MatchResult, responses=ERRORS)
 async def match_upload(request: Request, file: UploadFile = File(..., description="The image"),
                        threshold: int | None = Form(None, ge=0, le=256),
-                       content_id: str | None = Form(None, min_length=1, max_length=200),
+                       content_id: str | None = Form(None, min_length=1, max_length=200, pattern=ID_TEXT),
                        key: ApiKey = Depends(require("match")),
                        backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
     settings = get_state(request).settings
@@ -106,5 +106,5 @@ async def match_url(q: UrlQuery, request: Request, key: ApiKey = Depends(require
 
 @router.get("/matches/{content_id}", summary="Look up the latest recorded match for a content id",
             response_model=MatchRecord, responses=ERRORS)
-def get_match(content_id: str, request: Request, _key: ApiKey = Depends(require("match"))) -> dict[str, Any]:
+def get_match(content_id: Annotated[str, Path(max_length=200, pattern=ID_TEXT)], request: Request, _key: ApiKey = Depends(require("match"))) -> dict[str, Any]:
     return get_state(request).records.latest(content_id)
