@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from haven.index import pdq_hex_to_array
+from haven.media import EvidencePath
 from haven.signals import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY
 from haven.triage.casedb import FileRow
 from haven.triage.cluster import UnionFind, near_pairs
@@ -93,7 +94,7 @@ class Analysis:
             "known": count["known"],
             "unknown": count["unknown"],
             "other": count["other"],
-            "duplicates": in_groups - len(self.groups_all),
+            "duplicates": in_groups - len(self.groups),
             "duplicate_groups": sum(1 for g in self.groups if len(g.members) > 1),
             "series": len(self.series),
             "series_touching_known": sum(1 for s in self.series if s.touches_known),
@@ -102,15 +103,11 @@ class Analysis:
             "containers": count["container"],
         }
 
-    @property
-    def groups_all(self) -> list[Group]:
-        return self.groups
 
-
-def _status(row: FileRow, hits: list[Hit]) -> str:
+def _status(row: FileRow, hits: list[Hit], parents: set[str]) -> str:
     if hits:
         return "known"
-    if row.kind in ("archive", "disk") and not row.error_code:
+    if row.path in parents:
         return "container"
     if row.error_code:
         return "error"
@@ -189,7 +186,8 @@ def analyse(rows: list[FileRow], problems: list[tuple[str, str, str, bool]], mat
                     via[j] = (k, d)
     for j, (k, _) in via.items():
         hits[j], near[j] = list(hits[k]), []
-    results = [FileResult(row=r, status=_status(r, hits[i]), hits=_dedupe(hits[i]), near=near[i],
+    parents = {str(EvidencePath.parse(r.path).parent) for r in rows if r.depth > 0}
+    results = [FileResult(row=r, status=_status(r, hits[i], parents), hits=_dedupe(hits[i]), near=near[i],
                           via=rows[via[i][0]].path if i in via else None,
                           via_distance=via[i][1] if i in via else None)
                for i, r in enumerate(rows)]
@@ -215,7 +213,6 @@ def analyse(rows: list[FileRow], problems: list[tuple[str, str, str, bool]], mat
     for a, b, _ in pairs:
         series_uf.union(holders[a][0], holders[b][0])
 
-    in_group = set(members)
     comps: dict[int, list[int]] = defaultdict(list)
     for i in members:
         comps[series_uf.find(i)].append(i)
@@ -260,7 +257,6 @@ def analyse(rows: list[FileRow], problems: list[tuple[str, str, str, bool]], mat
         for i in comp:
             results[i].dup_group = gid
             results[i].representative = i == rep
-    assert all(i in in_group for i in series_of)
     return Analysis(files=results, groups=groups, series=series, problems=problems, thresholds=t)
 
 
