@@ -48,6 +48,7 @@ _ROW_KEYS = ("bank_id", "signal", "value", "quality", "category", "category_sche
 _SQLITE_INSERT = (f"INSERT INTO bank_entries ({', '.join(_ROW_KEYS)}) "
                   f"VALUES ({', '.join('?' for _ in _ROW_KEYS)})")
 _row_tuple = operator.itemgetter(*_ROW_KEYS)
+_PG_COPY = f"COPY bank_entries (id, {', '.join(_ROW_KEYS)}) FROM STDIN"
 # Fast path for canonical (lower-case) hex; anything else goes through the signal's validate().
 _CANONICAL_HEX = {"pdq": re.compile(r"[0-9a-f]{64}"), "md5": re.compile(r"[0-9a-f]{32}"),
                   "sha1": re.compile(r"[0-9a-f]{40}"), "sha256": re.compile(r"[0-9a-f]{64}")}
@@ -286,10 +287,25 @@ class BankStore:
             return []
         if self.dialect == "sqlite":
             ids = self._insert_sqlite(conn, rows)
+        elif self.dialect == "postgresql":
+            ids = self._insert_postgres(conn, rows)
         else:
             result = conn.execute(insert(ENTRIES).returning(ENTRIES.c.id, sort_by_parameter_order=True), rows)
             ids = [r[0] for r in result]
         self._log(conn, "sync", bank_id, min(ids), max(ids), detail=f"add {len(ids)}", actor=actor)
+        return ids
+
+    @staticmethod
+    def _insert_postgres(conn: Connection, rows: Sequence[dict]) -> list[int]:
+        # COPY is ~20x faster than INSERT … RETURNING for big batches. Ids are drawn from the column's
+        # sequence first (sorted, so file order = id order) and written explicitly, in this transaction.
+        ids = sorted(r[0] for r in conn.execute(
+            text("SELECT nextval(pg_get_serial_sequence('bank_entries', 'id')) FROM generate_series(1, :n)"),
+            {"n": len(rows)}))
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(_PG_COPY) as copy:  # type: ignore[union-attr]
+            for i, r in zip(ids, map(_row_tuple, rows), strict=True):
+                copy.write_row((i, *r))
         return ids
 
     @staticmethod
