@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -221,13 +223,13 @@ def test_lease_keeps_two_processes_apart(sqlite_url: str, make_service: Make, mo
     from haven.reporting.models import utcnow
     with svc.sessions() as s:  # a live process (our parent) holds the lease
         s.execute(update(Report).where(Report.id == rid).values(
-            lease_owner=f"{os.uname().nodename}:{os.getppid()}", lease_until=utcnow() + timedelta(minutes=5)))
+            lease_owner=f"{socket.gethostname()}:{os.getppid()}/1", lease_until=utcnow() + timedelta(minutes=5)))
         s.commit()
     with pytest.raises(ConflictError, match="being submitted"):
         svc.submit(rid)
     assert mock.state.calls == []
     with svc.sessions() as s:  # a dead process's lease is taken over at once
-        s.execute(update(Report).where(Report.id == rid).values(lease_owner=f"{os.uname().nodename}:999999999"))
+        s.execute(update(Report).where(Report.id == rid).values(lease_owner=f"{socket.gethostname()}:999999999/1"))
         s.commit()
     assert svc.submit(rid)["state"] == "finished"
 
@@ -274,3 +276,37 @@ def test_database_failures_become_storage_errors(tmp_path: Path) -> None:
 
     with pytest.raises(StorageError, match="report database error"):
         ReportService("postgresql+psycopg://postgres@127.0.0.1:1/nope")
+
+
+def test_concurrent_submits_file_once(db_url: str, make_service: Make, mock: MockNcmec, case_file: Path) -> None:
+    svc = make_service(db_url)
+    rid = svc.create_from_case(load_case(case_file))
+    mock.inject("submit", "delay", delay=0.4)  # the first submit holds the lease while the second arrives
+    results: list[object] = []
+
+    def run() -> None:
+        try:
+            results.append(svc.submit(rid)["state"])
+        except ConflictError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert "finished" in results
+    assert sum(isinstance(r, ConflictError) for r in results) == 1
+    _assert_exactly_one_finished(mock, svc, rid)
+    assert mock.state.calls.count("POST /submit") == 1
+
+
+def test_faults_on_postgres(postgres_url: str, make_service: Make, mock: MockNcmec, case_file: Path) -> None:
+    """The richest recovery path (taint → retract → new attempt, then a lost /finish answer) on PostgreSQL."""
+    svc = make_service(postgres_url)
+    rid = svc.create_from_case(load_case(case_file))
+    mock.inject("upload", "drop", skip=1)
+    mock.inject("finish", "drop")
+    svc.submit(rid)
+    _assert_exactly_one_finished(mock, svc, rid)
+    assert sorted(r["state"] for r in mock.reports()) == ["finished", "retracted"]

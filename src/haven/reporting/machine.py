@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -76,11 +77,13 @@ def crash_point(name: str) -> None:
 
 
 def _me() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    # host:pid/thread — threads of one process must not share a lease either.
+    return f"{socket.gethostname()}:{os.getpid()}/{threading.get_ident()}"
 
 
 def _pid_alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
+    host, _, rest = owner.rpartition(":")
+    pid = rest.split("/", 1)[0]
     if host != socket.gethostname() or not pid.isdigit():
         return True  # another machine: trust its lease until it expires
     try:
