@@ -116,6 +116,11 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[Segment, dict[str, Any]]
         raise NotFoundError(f"no index at {path}") from exc
     except OSError as exc:
         raise StorageError(f"cannot open index {path}: {exc}") from exc
+    if hasattr(mmap, "MADV_WILLNEED"):
+        try:  # start reading the file in the background: the first queries fault in fewer pages
+            mm.madvise(mmap.MADV_WILLNEED)
+        except OSError:
+            pass
     buf = np.frombuffer(mm, dtype=np.uint8)
     if bytes(buf[:8]) != MAGIC:
         raise FormatError(f"{path}: not a Haven index (bad magic)")

@@ -188,11 +188,12 @@ class HammingIndex:
             raise UsageError(f"{len(ids)} ids but {len(h)} hashes")
         if len(ids) == 0:
             return
-        # Last occurrence wins inside one batch.
-        _, last = np.unique(ids[::-1], return_index=True)
-        if len(last) != len(ids):
-            keep = np.sort(len(ids) - 1 - last)
-            ids, h = ids[keep], h[keep]
+        # Last occurrence wins inside one batch (strictly increasing ids, the bulk-load case, skip the sort).
+        if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            _, last = np.unique(ids[::-1], return_index=True)
+            if len(last) != len(ids):
+                keep = np.sort(len(ids) - 1 - last)
+                ids, h = ids[keep], h[keep]
         with self._lock:
             self._remove_locked(ids)
             if len(ids) >= BUFFER_ROWS:

@@ -32,9 +32,17 @@ class Segment:
     @classmethod
     def build(cls, ids: np.ndarray, hashes: np.ndarray, widths: tuple[int, ...] | None = None) -> Segment:
         """Sort rows by id and build the bucket tables (``widths=None`` picks them from the row count)."""
-        order = np.argsort(ids, kind="stable")
-        ids = np.ascontiguousarray(ids[order], dtype=np.int64)
-        hashes = np.ascontiguousarray(hashes[order], dtype=np.uint8)
+        ids = np.asarray(ids, dtype=np.int64)
+        out_ids = kernel.empty((len(ids),), np.int64)
+        out_hashes = kernel.empty((len(ids), HASH_BYTES), np.uint8)
+        if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            order = np.argsort(ids, kind="stable")
+            np.take(ids, order, out=out_ids)
+            np.take(hashes, order, axis=0, out=out_hashes)
+        else:
+            out_ids[...] = ids
+            out_hashes[...] = hashes
+        ids, hashes = out_ids, out_hashes
         if widths is None:
             widths = kernel.choose_widths(len(ids))
         offsets, postings = kernel.build_tables(hashes, widths) if widths else ([], [])

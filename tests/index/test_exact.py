@@ -1,0 +1,90 @@
+"""Exactness: the multi-index search returns exactly the brute-force answer, for every threshold."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from helpers import brute, flip
+
+from haven.index import HammingIndex, kernel
+from haven.index.segment import Segment
+
+THRESHOLDS = [0, 1, 7, 15, 16, 30, 31, 32, 33, 40, 52, 64, 128, 256]
+
+
+def check(idx: HammingIndex, ids: np.ndarray, hashes: np.ndarray, queries: np.ndarray, ts=THRESHOLDS) -> None:
+    dists = [np.unpackbits(hashes ^ q, axis=1).sum(axis=1) for q in queries]  # brute force, once per query
+    for t in ts:
+        got = idx.query(queries, t)
+        for d, (gi, gd) in zip(dists, got, strict=True):
+            keep = d <= t
+            order = np.lexsort((ids[keep], d[keep]))
+            np.testing.assert_array_equal(gi, ids[keep][order], err_msg=f"t={t}")
+            np.testing.assert_array_equal(gd, d[keep][order], err_msg=f"t={t}")
+            assert gi.dtype == np.int64 and gd.dtype == np.int32
+
+
+def test_random_and_planted_with_tables() -> None:
+    rng = np.random.default_rng(5)
+    n = 20_000  # large enough for real tables (default widths)
+    ids = rng.choice(10**12, size=n, replace=False).astype(np.int64)
+    hashes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    idx = HammingIndex()
+    idx.add(ids, hashes)
+    assert idx.stats()["segments"][0]["widths"], "expected multi-index tables at this size"
+    queries = np.stack([flip(hashes[rng.integers(n)], int(rng.integers(0, 60)), rng) for _ in range(30)]
+                       + [rng.integers(0, 256, 32, dtype=np.uint8) for _ in range(5)])
+    check(idx, ids, hashes, queries)
+
+
+def test_adversarial_near_identical_zero_and_boundary(small_tables) -> None:
+    rng = np.random.default_rng(6)
+    zero = np.zeros(32, np.uint8)
+    rows = [zero] * 50  # many identical all-zero hashes: one huge bucket in every table
+    rows += [flip(zero, k, rng) for k in range(0, 60) for _ in range(4)]  # a dense ball around zero
+    for t in (15, 31, 52):  # exactly t and t+1 bits away, in every chunk-aligned and spread pattern
+        rows.append(np.packbits(np.r_[np.ones(t, np.uint8), np.zeros(256 - t, np.uint8)]))
+        rows.append(np.packbits(np.r_[np.zeros(256 - t - 1, np.uint8), np.ones(t + 1, np.uint8)]))
+        rows.append(flip(zero, t, rng))
+        rows.append(flip(zero, t + 1, rng))
+    rows.append(np.full(32, 255, np.uint8))
+    hashes = np.stack(rows)
+    ids = np.arange(len(hashes), dtype=np.int64) * 7 - 100  # negative ids too
+    idx = HammingIndex()
+    idx.add(ids, hashes)
+    assert any(s["widths"] for s in idx.stats()["segments"])
+    queries = np.stack([zero, np.full(32, 255, np.uint8), flip(zero, 31, rng), flip(zero, 3, rng)])
+    check(idx, ids, hashes, queries)
+
+
+@pytest.mark.parametrize("widths", [(16,) * 16, (8,) * 32, (21,) * 12, (23,) * 11, (20, 21, 22, 23, 24, 25)])
+def test_every_chunk_layout_is_exact_at_its_pigeonhole_limits(widths) -> None:
+    """Probe radii come from the refined pigeonhole bound: check t around each radius step."""
+    rng = np.random.default_rng(sum(widths))
+    centre = rng.integers(0, 256, 32, dtype=np.uint8)
+    hashes = np.stack([flip(centre, int(k), rng) for k in rng.integers(0, 70, 3000)])
+    ids = np.arange(len(hashes), dtype=np.int64)
+    seg = Segment.build(ids, hashes, widths)
+    m = len(widths)
+    for t in sorted({0, m - 1, m, m + 1, 2 * m - 1, 2 * m, 31, 52}):
+        c, got_ids, got_d = seg.query(centre[None, :], t)
+        ei, ed = brute(ids, hashes, centre, t)
+        order = np.lexsort((got_ids, got_d))
+        np.testing.assert_array_equal(got_ids[order], ei, err_msg=f"widths={widths} t={t}")
+        np.testing.assert_array_equal(got_d[order], ed)
+
+
+def test_radii_satisfy_pigeonhole() -> None:
+    """If every chunk distance exceeded its radius, the total would exceed t (so some chunk is probed)."""
+    for m, t in itertools.product(range(1, 33), range(0, 80)):
+        r = kernel.radii((8,) * m, t)
+        assert sum(x + 1 for x in r) > t
+
+
+def test_flip_masks_count_and_order() -> None:
+    masks = kernel.flip_masks(10, 2)
+    assert len(masks) == 1 + 10 + 45 and len(set(masks.tolist())) == len(masks)
+    pops = [bin(x).count("1") for x in masks.tolist()]
+    assert pops == sorted(pops) and max(pops) == 2
