@@ -1,0 +1,28 @@
+"""docs/triage.md covers every `haven triage` option, every summary key and every CSV column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer.main
+
+from haven.cli.main import app
+from haven.triage.export import CSV_COLUMNS
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "triage.md").read_text()
+
+
+def test_every_option_is_documented() -> None:
+    group = typer.main.get_command(app)
+    command = group.commands["triage"]  # type: ignore[attr-defined]
+    for param in command.params:
+        if param.param_type_name == "option" and param.name != "help":
+            names = [*param.opts, *getattr(param, "secondary_opts", [])]
+            assert any(opt in DOC for opt in names), names
+
+
+def test_summary_keys_and_csv_columns_are_documented() -> None:
+    for key in ("files", "known", "unknown", "other", "duplicates", "duplicate_groups", "series",
+                "series_touching_known", "errors", "warnings", "out"):
+        assert f"| `{key}` |" in DOC, key
+    assert ",".join(CSV_COLUMNS) in DOC
