@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from typing import Any
 
 from PIL import Image
@@ -39,27 +38,26 @@ def _degrees(dms: Any, ref: Any) -> float | None:
 
 def read_exif(data: bytes) -> dict[str, Any]:
     """The EXIF leads in an image's bytes (only keys that are present); {} when none or unreadable."""
+    # No warnings.catch_warnings() here: it swaps process-wide state and this runs in worker threads.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as im:
-                exif = im.getexif()
-                if not exif:
-                    return {}
-                out: dict[str, Any] = {}
-                for tag, key in _BASE_TAGS.items():
-                    if (v := _text(exif.get(tag))) is not None:
-                        out[key] = v
-                sub = exif.get_ifd(_IFD_EXIF)
-                for tag, key in _EXIF_TAGS.items():
-                    if (v := _text(sub.get(tag))) is not None:
-                        out[key] = v
-                gps = exif.get_ifd(_IFD_GPS)
-                if gps:
-                    lat, lon = _degrees(gps.get(2), gps.get(1)), _degrees(gps.get(4), gps.get(3))
-                    if lat is not None and lon is not None and abs(lat) <= 90:
-                        out["gps_lat"], out["gps_lon"] = lat, lon
-                return out
+        with Image.open(io.BytesIO(data)) as im:
+            exif = im.getexif()
+            if not exif:
+                return {}
+            out: dict[str, Any] = {}
+            for tag, key in _BASE_TAGS.items():
+                if (v := _text(exif.get(tag))) is not None:
+                    out[key] = v
+            sub = exif.get_ifd(_IFD_EXIF)
+            for tag, key in _EXIF_TAGS.items():
+                if (v := _text(sub.get(tag))) is not None:
+                    out[key] = v
+            gps = exif.get_ifd(_IFD_GPS)
+            if gps:
+                lat, lon = _degrees(gps.get(2), gps.get(1)), _degrees(gps.get(4), gps.get(3))
+                if lat is not None and lon is not None and abs(lat) <= 90:
+                    out["gps_lat"], out["gps_lon"] = lat, lon
+            return out
     except Exception:  # noqa: BLE001 - EXIF is a bonus; a broken block must never fail the file
         return {}
 
