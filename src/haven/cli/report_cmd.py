@@ -161,10 +161,15 @@ def validate_command(
 def submit_command(
     report_id: int = typer.Argument(..., help="Haven report id."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Don't print each step on stderr."),
 ) -> None:
     """Send the report to NCMEC (or resume an interrupted submission); never files it twice."""
     svc = _service()
     stderr.print(f"submitting report {report_id} to the {svc.reporting.environment!r} environment …")
+    if not quiet:
+        svc.machine.on_event = lambda _rid, kind, detail: stderr.print(
+            f"  {kind} {json.dumps(detail) if detail is not None else ''}", highlight=False, markup=False,
+            soft_wrap=True)
     r = svc.submit(report_id)
     if json_out:
         emit_json(r)

@@ -104,6 +104,8 @@ class Machine:
         self.source = source
         self.client_for = client_for
         self.environment = environment
+        #: Called with (report id, event kind, detail) after each step is committed — for progress output.
+        self.on_event: Callable[[int, str, object], None] | None = None
 
     # -- plumbing -------------------------------------------------------------------------------------
     @contextmanager
@@ -146,6 +148,9 @@ class Machine:
         for kind, detail in log.items():
             self._log(s, report, kind, detail)
         s.commit()
+        if self.on_event is not None:
+            for kind, detail in log.items():
+                self.on_event(report.id, kind, detail)
 
     @staticmethod
     def _set(attempt: Attempt, state: str, **values: object) -> None:
