@@ -15,7 +15,7 @@ from typing import Any
 from haven.triage.analyse import Analysis, FileResult
 
 CSV_COLUMNS = ("path", "status", "priority", "reasons", "mime", "size", "md5", "sha1", "sha256", "pdq", "quality",
-               "width", "height", "dup_group", "representative", "series", "banks", "categories", "known_series",
+               "width", "height", "dup_group", "representative", "series", "banks", "categories", "severity", "known_series",
                "victim_identified", "min_distance", "known_via", "near_known", "exif_make", "exif_model", "exif_serial",
                "exif_datetime_original", "gps_lat", "gps_lon", "error_code", "error_message")
 
@@ -45,6 +45,7 @@ def _csv_row(f: FileResult) -> list[str]:
         "representative": f.representative if f.dup_group is not None else None, "series": f.series,
         "banks": ";".join(sorted({h.bank for h in hits})),
         "categories": ";".join(sorted({f"{h.bank}:{h.category}" for h in hits if h.category})),
+        "severity": max((h.severity for h in hits if h.severity is not None), default=None),
         "known_series": ";".join(sorted({h.series for h in hits + f.near if h.series})),
         "victim_identified": victim,
         "min_distance": min((h.distance for h in hits), default=None) if f.via is None else None,
