@@ -138,10 +138,10 @@ def seed_bank(url: str, s: Seizure) -> None:
     entries = []
     for fam, victim, category in ((0, True, "1"), (1, False, "2")):
         h = hash_bytes(s.images[fam]["base"], "seed")
-        entries += [EntryIn(signal="md5", value=h.md5 or "", category=category, series=f"SERIES-F{fam}",
-                            victim_identified=victim),
-                    EntryIn(signal="pdq", value=h.pdq or "", category=category, series=f"SERIES-F{fam}",
-                            victim_identified=victim)]
+        entries += [EntryIn(signal="md5", value=h.md5 or "", category=category, category_scheme="projectvic-us",
+                            series=f"SERIES-F{fam}", victim_identified=victim),
+                    EntryIn(signal="pdq", value=h.pdq or "", category=category, category_scheme="projectvic-us",
+                            series=f"SERIES-F{fam}", victim_identified=victim)]
     s.near_pdq = flip_bits(hash_bytes(s.images[2]["base"], "near").pdq or "", 44)
     entries.append(EntryIn(signal="pdq", value=s.near_pdq, category="1", series="SERIES-NEAR"))
     store.add_entries("TEST_BANK", entries)

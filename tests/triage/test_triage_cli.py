@@ -74,6 +74,7 @@ def test_per_file_results(triaged: tuple[Path, dict], seizure: Seizure) -> None:
         if t["family"] in KNOWN_FAMILIES:
             assert row["status"] == "known", path
             assert row["banks"] == "TEST_BANK" and row["known_series"] == f"SERIES-F{t['family']}"
+            assert row["severity"] == {0: "2", 1: "1"}[int(t["family"])]  # Project VIC US: CAM 2, age difficult 1
         elif t["family"] is not None:
             assert row["status"] == "unknown", path
             assert row["series"], path

@@ -124,6 +124,7 @@ def vics_case(analysis: Analysis, *, sources: list[str], case_number: str | None
             m["Series"] = ";".join(series)
         priority = max((c.priority for c in copies if c.priority is not None), default=None)
         tags = [f"haven:{first.status}"]
+        tags += sorted({f"category:{h.bank}:{h.category}" for h in hits if h.category and not h.category.isdigit()})
         if priority is not None:
             tags.append(f"haven:priority={priority}")
         if first.series:
