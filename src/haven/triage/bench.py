@@ -222,8 +222,8 @@ def run_bench(photos: Path, n_files: int, work: Path, *, jobs: int = 0, naive_sa
         if r["variant"] == "base" and r["family"] in known_families:
             h = hash_bytes(r["base"], "seed")
             for signal, value in (("md5", h.md5), ("pdq", h.pdq)):
-                entries.append(EntryIn(signal=signal, value=value or "", category="1", category_scheme="projectvic-us",
-                                       series=f"BENCH-F{r['family']}",
+                entries.append(EntryIn(signal=signal, value=value or "", category="1",
+                                       category_scheme="projectvic-us", series=f"BENCH-F{r['family']}",
                                        victim_identified=r["family"] % 2 == 0))
     store.add_entries("BENCH_KNOWN", entries)
     matcher = BankMatcher(Matcher(store, load_saved=False, auto_refresh=None))
