@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 
 import httpx
 import pytest
 from report_helpers import NCMEC_REF, PASSWORD, USER
 
+from haven.errors import RemoteError
 from haven.reporting.client import parse_response
 from haven.reporting.mock import MockNcmec
 
@@ -69,3 +71,34 @@ def test_control_endpoints_and_expiry(http: httpx.Client, mock: MockNcmec) -> No
 def test_mock_refuses_non_loopback() -> None:
     with pytest.raises(ValueError):
         MockNcmec(host="0.0.0.0")
+
+
+class _Unseekable(io.RawIOBase):
+    """A stream of unknown length that cannot be rewound (an evidence-vault download, say)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._buf = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        chunk = self._buf.read(min(len(b), 7))
+        b[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_upload_of_a_stream_of_unknown_length(mock: MockNcmec) -> None:
+    from haven.reporting.client import NcmecClient
+    from haven.reporting.credentials import Credentials
+
+    data = bytes(range(256)) * 100
+    with NcmecClient(mock.url, Credentials(USER, PASSWORD), timeout=5, backoff=0.01) as c:
+        rid = c.submit((NCMEC_REF / "example-minimal.xml").read_bytes()).report_id
+        assert rid is not None
+        r = c.upload(rid, "stream.bin", _Unseekable(data))
+        assert r.hash == hashlib.md5(data).hexdigest()
+        mock.inject("upload", "http_500")
+        with pytest.raises(RemoteError, match="cannot be rewound"):
+            c.upload(rid, "stream.bin", _Unseekable(data))
+    assert [f["size"] for f in mock.reports()[0]["files"]] == [len(data)]

@@ -159,7 +159,11 @@ class NcmecClient:
             if attempt:
                 self._sleep(self._delay(attempt - 1))
             for value in kwargs.get("files", {}).values():  # type: ignore[union-attr]
-                value[1].seek(0)  # a retried upload re-sends the file from the start
+                stream = value[1]
+                if attempt and not stream.seekable():
+                    raise RemoteError(f"{last} (not retried: the upload stream cannot be rewound)")
+                if stream.seekable():
+                    stream.seek(0)  # a retried upload re-sends the file from the start
             self.calls.append(f"{method} {path}")
             try:
                 resp = self._http.request(method, url, **kwargs)  # type: ignore[arg-type]

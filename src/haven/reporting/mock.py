@@ -204,10 +204,27 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._chunked()
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             raise _Reply(413, _response(4000, "Invalid request: body too large"))
         return self.rfile.read(length) if length else b""
+
+    def _chunked(self) -> bytes:
+        """Read a chunked body (what clients send when a stream's length is unknown)."""
+        parts, total = [], 0
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            total += size
+            if total > MAX_BODY:
+                raise _Reply(413, _response(4000, "Invalid request: body too large"))
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after each chunk
 
     def _user(self) -> str:
         header = self.headers.get("Authorization", "")
