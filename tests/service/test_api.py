@@ -200,6 +200,15 @@ def test_match_upload_hashes_batch_and_lookup(live) -> None:  # type: ignore[no-
         assert c.post("/v1/match/hashes", json={"pdq": near, "threshold": 2}).json()["matched"] is False
         r = c.post("/v1/match/hashes/batch", json={"items": [{"md5": h.md5}, {"sha256": "a" * 64}, {"pdq": near}]})
         assert [x["matched"] for x in r.json()["results"]] == [True, False, True]
+        # The lean path for single PDQ queries answers exactly as the FastAPI route does.
+        lean = c.post("/v1/match/hashes", json={"pdq": near})
+        assert lean.json() == r.json()["results"][2] and lean.headers["content-type"] == "application/json"
+        no_key = httpx.post(f"{live.url}/v1/match/hashes", json={"pdq": near})
+        assert no_key.status_code == 401 and no_key.headers["www-authenticate"].startswith("Bearer")
+        wrong_scope = httpx.post(f"{live.url}/v1/match/hashes", json={"pdq": near},
+                                 headers={"Authorization": f"Bearer {live.writer}"})
+        assert wrong_scope.status_code == 403
+        assert c.post("/v1/match/hashes", json={"pdq": near, "extra": 1}).json()["code"] == "invalid_request"
         assert c.post("/v1/match/hashes", json={}).status_code == 400
         assert c.post("/v1/match/hashes", json={"pdq": "zz"}).status_code == 422
 

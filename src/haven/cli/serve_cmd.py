@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -131,11 +133,41 @@ def serve_command(
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def bench_service_command(
+    n: int = typer.Option(1_000_000, "--n", help="Random PDQ hashes stored in the bank."),
+    duration: float = typer.Option(10.0, "--duration", help="Seconds of load per scenario (after 2 s warm-up)."),
+    concurrency: int = typer.Option(16, "--concurrency", "-c", help="Connections for hash matching."),
+    upload_concurrency: int = typer.Option(4, "--upload-concurrency", help="Connections for image uploads."),
+    workers: int = typer.Option(2, "--workers", "-w", help="Service worker processes."),
+    photos: Path = typer.Option(Path("../shared/data/photos"), "--photos", help="Benign photos to upload."),
+    max_photos: int = typer.Option(200, "--max-photos", help="Use at most this many photos."),
+    keep: Path = typer.Option(None, "--keep", help="Keep the database and index in this folder."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+) -> None:
+    """Serve N stored hashes and drive the API from a second process over loopback: req/s, p50/p99."""
+    from haven.service.bench import run_service_bench
+
+    report = run_service_bench(n=n, duration=duration, concurrency=concurrency,
+                               upload_concurrency=upload_concurrency, workers=workers, photos=photos,
+                               max_photos=max_photos, keep=keep, log=lambda m: stderr.print(m))
+    if json_out:
+        emit_json(report)
+        return
+    h, u = report["hash_match"], report["upload_match"]
+    table = Table("scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "conns", "statuses", box=None,
+                  pad_edge=False)
+    for name, r in (("hash match (PDQ)", h), ("image upload match", u)):
+        table.add_row(name, f"{r['rps']:,.0f}", f"{r['p50_ms']}", f"{r['p90_ms']}", f"{r['p99_ms']}",
+                      f"{r['max_ms']}", str(r["concurrency"]), json.dumps(r["statuses"]))
+    stdout.print(f"{report['n']:,} stored PDQ hashes, {report['workers']} workers, {report['cpus']} CPUs; "
+                 f"seed {report['seed_seconds']} s, index build {report['index_build_seconds']} s, "
+                 f"start-up {report['startup_seconds']} s, worker RSS {report['worker_rss_mib']} MiB")
+    stdout.print(table)
+    stdout.print(f"CLI hashing of the same {report['photos']} photos: {report['cli_hash_files_per_s']:.0f} files/s; "
+                 f"upload matching / CLI hashing = {report['upload_vs_cli_hashing']:.2f}×")
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command("serve")(serve_command)
     app.add_typer(keys_app, name="keys")
-    try:
-        from haven.cli.bench_service import bench_service_command
-    except ImportError:
-        return
     bench.command("service")(bench_service_command)

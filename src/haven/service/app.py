@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from haven import __version__
 from haven.service.errors import install_error_handlers
+from haven.service.fastpath import FastMatchMiddleware
 from haven.service.keys import KeyStore
 from haven.service.limits import BodyLimitMiddleware
 from haven.service.metrics import MetricsMiddleware
@@ -83,6 +84,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     for module in (health, hashing, match, banks, ui):
         app.include_router(module.router)
     ui.mount_static(app)
+    app.add_middleware(FastMatchMiddleware, fastapi_app=app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout)
     app.add_middleware(MetricsMiddleware)
     return app

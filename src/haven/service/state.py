@@ -60,7 +60,8 @@ def require(scope: str | tuple[str, ...] | None):  # type: ignore[no-untyped-def
     return dependency
 
 
-def get_backend(request: Request) -> MatchBackend:
+async def get_backend(request: Request) -> MatchBackend:
+    """The worker's backend (async: a sync dependency would cost a thread-pool hop per request)."""
     from haven.service.backend import NotReadyError
 
     backend = get_state(request).backend

@@ -51,9 +51,14 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
 
 
 @router.post("/match/hashes", summary="Match hash values (one item)", response_model=MatchResult, responses=ERRORS)
-def match_hashes(q: HashQuery, request: Request, key: ApiKey = Depends(require("match")),
-                 backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
-    return JSONResponse(_match_one(get_state(request), backend, q, key))
+async def match_hashes(q: HashQuery, request: Request, key: ApiKey = Depends(require("match")),
+                       backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+    state = get_state(request)
+    if q.pdq and not (q.md5 or q.sha1 or q.sha256 or q.content_id):
+        # The hot path: an in-memory index query of well under a millisecond runs on the event loop,
+        # which is cheaper than a thread-pool hop; anything that reads or writes the database does not.
+        return JSONResponse(_match_one(state, backend, q, key))
+    return JSONResponse(await run_in_threadpool(_match_one, state, backend, q, key))
 
 
 @router.post("/match/hashes/batch", summary="Match up to 1000 items of hash values", response_model=BatchResult,

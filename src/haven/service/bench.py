@@ -1,0 +1,196 @@
+"""``haven bench service``: N stored PDQ hashes, a real ``haven serve`` process, and a load generator
+in a second process over loopback; reports requests/s and p50/p99 for hash matching and for
+image-upload matching, next to the CLI's own hashing rate on the same photos in the same run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from haven.errors import UsageError
+
+Log = Callable[[str], None]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def seed_random_pdq(store: Any, bank: str, n: int, *, log: Log, chunk: int = 200_000) -> float:
+    """Insert ``n`` random PDQ entries with one bulk INSERT per chunk (no per-row Python objects)."""
+    from sqlalchemy import text
+
+    bank_id = store.get_bank(bank).id
+    rng = np.random.default_rng(20261126)
+    at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    started = time.perf_counter()
+    done = 0
+    sql = text("INSERT INTO bank_entries (bank_id, signal, value, created_at) VALUES (:b, 'pdq', :v, :t)")
+    while done < n:
+        k = min(chunk, n - done)
+        raw = rng.integers(0, 256, size=(k, 32), dtype=np.uint8).tobytes().hex()
+        rows = [{"b": bank_id, "v": raw[i * 64:(i + 1) * 64], "t": at} for i in range(k)]
+        with store.engine.begin() as conn:
+            conn.execute(sql, rows)
+        done += k
+        log(f"  seeded {done:,}/{n:,} ({done / (time.perf_counter() - started):,.0f} rows/s)")
+    return time.perf_counter() - started
+
+
+def _start_server(data: Path, port: int, workers: int, log_file: Any) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HAVEN_DATA_DIR": str(data), "HAVEN_DATABASE_URL": "", "HAVEN_RATE_LIMIT": "0",
+           "HAVEN_RECORD_MATCHES": "0"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    cmd = [sys.executable, "-m", "haven.cli.main", "serve", "--port", str(port), "--workers", str(workers),
+           "--log-level", "warning"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+
+
+def _wait_ready(port: int, workers: int, proc: subprocess.Popen[bytes], timeout: float = 900) -> float:
+    import httpx
+
+    started = time.perf_counter()
+    ready: set[str] = set()
+    while len(ready) < workers:
+        if proc.poll() is not None:
+            raise UsageError("haven serve exited during start-up (see serve.log)")
+        if time.perf_counter() - started > timeout:
+            raise UsageError(f"service not ready after {timeout:.0f} s")
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/readyz", headers={"Connection": "close"}, timeout=5)
+            if r.status_code == 200:
+                ready.add(r.headers.get("x-haven-worker", "?"))
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    return time.perf_counter() - started
+
+
+def _load(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    path = tmp / f"load-{uuid.uuid4().hex[:8]}.json"
+    path.write_text(json.dumps(spec))
+    out = subprocess.run([sys.executable, "-m", "haven.service.loadgen", str(path)], capture_output=True,
+                         text=True, timeout=spec["duration"] + spec.get("warmup", 1) + 120)
+    if out.returncode != 0:
+        raise UsageError(f"load generator failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def _multipart(name: str, data: bytes, boundary: str) -> bytes:
+    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+
+
+def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concurrency: int, workers: int,
+                      photos: Path, max_photos: int, log: Log, keep: Path | None = None) -> dict[str, Any]:
+    """Seed, serve, drive, measure; returns the report (also printed by the CLI)."""
+    from haven.banks import BankStore, EntryIn
+    from haven.cli.hash_cmd import hash_many
+    from haven.hashing import iter_input_files
+    from haven.matching import Matcher
+    from haven.service.keys import KeyStore
+    from haven.store.db import upgrade_database
+
+    files = sorted(iter_input_files([photos]))[:max_photos]
+    if not files:
+        raise UsageError(f"no photos under {photos}")
+    tmpdir = tempfile.TemporaryDirectory(prefix="haven-bench-service-") if keep is None else None
+    data = keep or Path(tmpdir.name)  # type: ignore[union-attr]
+    data.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"n": n, "workers": workers, "cpus": os.cpu_count(), "photos": len(files)}
+    proc = None
+    serve_log = None
+    try:
+        url = f"sqlite:///{data / 'haven.db'}"
+        upgrade_database(url)
+        store = BankStore(url, migrate=False)
+        store.create_bank("bench", source="haven bench service (random PDQ)")
+        log(f"seeding {n:,} random PDQ hashes …")
+        report["seed_seconds"] = round(seed_random_pdq(store, "bench", n, log=log), 1)
+
+        # The CLI's hashing rate on the same photos (all cores, threads), measured here while nothing else runs.
+        t0 = time.perf_counter()
+        hashed = [r for r in hash_many(files, algorithms=("pdq", "md5", "sha1", "sha256"), fast=False,
+                                       dihedral=False, max_pixels=178_956_970, jobs=os.cpu_count() or 1)
+                  if not isinstance(r, Exception)]
+        cli_rate = len(files) / (time.perf_counter() - t0)
+        report["cli_hash_files_per_s"] = round(cli_rate, 1)
+        # A tenth of the photos go into the bank so that upload matching has real hits to assemble.
+        known = hashed[::10]
+        store.add_entries("bench", [EntryIn(signal="pdq", value=h.pdq, category="bench") for h in known if h.pdq])
+
+        log("building and saving the PDQ index (workers map it at start-up) …")
+        t0 = time.perf_counter()
+        matcher = Matcher(store, index_dir=data / "index", auto_refresh=None, load_saved=False)
+        matcher.save_index()
+        report["index_build_seconds"] = round(time.perf_counter() - t0, 1)
+        del matcher
+        keys = KeyStore(url, migrate=False)
+        _, secret = keys.create("bench", ["match"], rate_limit=0)
+        keys.close()
+        store.close()
+
+        port = _free_port()
+        log(f"starting haven serve --workers {workers} …")
+        serve_log = open(data / "serve.log", "wb")  # noqa: SIM115 - closed in finally
+        proc = _start_server(data, port, workers, serve_log)
+        report["startup_seconds"] = round(_wait_ready(port, workers, proc), 1)
+        headers = {"Authorization": f"Bearer {secret}"}
+
+        # Hash matching: 10 % near-duplicates of stored hashes (hits), 90 % random (misses).
+        rng = np.random.default_rng(7)
+        bodies = []
+        for i in range(2000):
+            if i % 10 == 0 and known:
+                value = bytearray(bytes.fromhex(known[(i // 10) % len(known)].pdq or ""))
+                for bit in rng.choice(256, size=5, replace=False):
+                    value[bit // 8] ^= 1 << (bit % 8)
+                pdq = value.hex()
+            else:
+                pdq = secrets.token_hex(32)
+            bodies.append(base64.b64encode(json.dumps({"pdq": pdq}).encode()).decode())
+        spec = {"host": "127.0.0.1", "port": port, "path": "/v1/match/hashes", "headers": headers,
+                "content_type": "application/json", "bodies": bodies, "concurrency": concurrency,
+                "duration": duration, "warmup": 2.0}
+        log(f"hash matching: {concurrency} connections for {duration:g} s …")
+        report["hash_match"] = _load(spec, data)
+
+        boundary = "havenbenchboundary7d1c"
+        up = [base64.b64encode(_multipart(f.name, f.read_bytes(), boundary)).decode() for f in files]
+        spec = {**spec, "path": "/v1/match", "content_type": f"multipart/form-data; boundary={boundary}",
+                "bodies": up, "concurrency": upload_concurrency}
+        log(f"image-upload matching: {upload_concurrency} connections for {duration:g} s …")
+        report["upload_match"] = _load(spec, data)
+        report["upload_vs_cli_hashing"] = round(report["upload_match"]["rps"] / cli_rate, 2)
+        rss = subprocess.run(["ps", "-o", "rss=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+        report["worker_rss_mib"] = [round(int(x) / 1024) for x in rss.split()]
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if serve_log is not None:
+            serve_log.close()
+        if tmpdir is not None:
+            tmpdir.cleanup()
+    return report

@@ -1,0 +1,83 @@
+"""A lean ASGI path for the one route platforms call on every upload: ``POST /v1/match/hashes``.
+
+It does exactly what the FastAPI route does — the same key check, the same pydantic model, the same
+``_match_one`` and error rendering — without FastAPI's per-request dependency solving, which costs
+more CPU than the index query itself. Anything it does not handle plainly (a body that fails
+validation, an unexpected error) is passed on to the FastAPI route, so responses stay identical and
+the route stays the one described in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+from pydantic import ValidationError
+
+from haven.errors import HavenError
+from haven.service.errors import error_response
+from haven.service.schemas import HashQuery
+
+PATH = "/v1/match/hashes"
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+#: What the metrics middleware reads (``route.path``) to label requests by route template.
+_ROUTE_LABEL = SimpleNamespace(path=PATH)
+
+
+class FastMatchMiddleware:
+    """Serves valid ``POST /v1/match/hashes`` requests directly; everything else goes to ``app``."""
+
+    def __init__(self, app: Any, *, fastapi_app: Any) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        from haven.service.routes.match import _match_one
+
+        message = await receive()  # BodyLimitMiddleware (outside) has buffered the whole body
+        body = message.get("body", b"")
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # type: ignore[no-any-return]
+
+        state = self.fastapi_app.state.haven
+        try:
+            # Decide first, so a deferred request takes its rate-limit token only once (in the route).
+            query = HashQuery.model_validate_json(body)
+            backend = state.backend
+            if backend is None or not query.pdq or query.md5 or query.sha1 or query.sha256 or query.content_id:
+                raise _Defer
+            secret = None
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    scheme, _, token = value.decode("latin-1").partition(" ")
+                    secret = token.strip() if scheme.lower() == "bearer" else None
+                    break
+            key = state.check_key(secret, "match")
+            payload = _match_one(state, backend, query, key)
+        except HavenError as exc:
+            scope["route"] = _ROUTE_LABEL
+            response = error_response(exc)
+            await response(scope, replay, send)
+            return
+        except (_Defer, ValidationError, ValueError):
+            await self.app(scope, replay, send)  # the FastAPI route answers (and renders any error)
+            return
+        scope["route"] = _ROUTE_LABEL
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*_JSON_HEADERS, (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+
+
+class _Defer(Exception):
+    """Not a plain single-PDQ query: let the FastAPI route handle it."""
