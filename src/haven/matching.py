@@ -85,7 +85,8 @@ class Matcher:
         self.store = store
         self.index_dir = Path(index_dir) if index_dir is not None else Settings.from_env().data_dir / "index"
         self.auto_refresh = auto_refresh
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # guards the dicts below; held only briefly
+        self._refresh_lock = threading.RLock()  # one refresh / save at a time; matches never wait for it
         self.banks: dict[int, Bank] = {}
         self.indexes: dict[int, Any] = {}
         self.seq = 0
@@ -155,7 +156,7 @@ class Matcher:
     def refresh(self) -> int:
         """Apply the database changes made since the last refresh; returns how many were applied."""
         applied = 0
-        with self._lock:
+        with self._refresh_lock:
             while True:
                 new_seq, changes = self.store.changes_since(self.seq)
                 if not changes:
@@ -163,12 +164,13 @@ class Matcher:
                 for c in changes:
                     if c.op == "bank":
                         bank = self.store.get_bank_by_id(c.bank_id)
-                        if bank is None:
-                            self.banks.pop(c.bank_id, None)
-                            self.indexes.pop(c.bank_id, None)
-                        else:
-                            self.banks[bank.id] = bank
-                            self.indexes.setdefault(bank.id, self._HammingIndex())
+                        with self._lock:
+                            if bank is None:
+                                self.banks.pop(c.bank_id, None)
+                                self.indexes.pop(c.bank_id, None)
+                            else:
+                                self.banks[bank.id] = bank
+                                self.indexes.setdefault(bank.id, self._HammingIndex())
                     elif c.op == "sync" and c.lo is not None and c.hi is not None:
                         self._sync(c.bank_id, c.lo, c.hi)
                 self.seq = new_seq
@@ -181,7 +183,8 @@ class Matcher:
         if index is None:
             if self.store.get_bank_by_id(bank_id) is None:
                 return  # bank deleted later in the log
-            index = self.indexes[bank_id] = self._HammingIndex()
+            with self._lock:
+                index = self.indexes.setdefault(bank_id, self._HammingIndex())
         present = self._add_rows(index, bank_id, lo, hi)
         # Whatever in lo..hi is no longer an active PDQ entry of this bank leaves the index.
         gone = np.setdiff1d(np.arange(lo, hi + 1, dtype=np.int64), present, assume_unique=True)
@@ -194,11 +197,13 @@ class Matcher:
 
     def save_index(self) -> Path:
         """Write every bank's PDQ index and the manifest atomically; returns the manifest path."""
-        with self._lock:
+        with self._refresh_lock:
+            # Catch up first, so a save never moves the shared manifest back behind another worker's.
+            self.refresh()
             self.index_dir.mkdir(parents=True, exist_ok=True)
             manifest_path = self.index_dir / MANIFEST
             names: dict[str, str] = {}
-            for bank_id, index in self.indexes.items():
+            for bank_id, index in list(self.indexes.items()):
                 name = f"pdq-{self.store_id[:8]}-bank{bank_id}-seq{self.seq}.hidx"
                 index.meta = {"store_id": self.store_id, "bank_id": bank_id, "seq": self.seq}
                 index.save(self.index_dir / name)

@@ -393,7 +393,9 @@ class BankStore:
             raise UsageError("PDQ values are matched by distance through the Matcher, not looked up exactly")
         value = sig.validate(value)
         q = (select(ENTRIES, BANKS.c.name.label("bank_name")).join(BANKS, BANKS.c.id == ENTRIES.c.bank_id)
-             .where(ENTRIES.c.signal == sig.name, ENTRIES.c.value == value, ENTRIES.c.signal != "pdq"))
+             # The partial index's predicate, spelled as a literal: PostgreSQL's generic plans (after five
+             # executions of a prepared statement) can only use the index if the query states it verbatim.
+             .where(ENTRIES.c.signal == sig.name, ENTRIES.c.value == value, text("bank_entries.signal != 'pdq'")))
         if only_active:
             q = q.where(BANKS.c.enabled.is_(True), active_clause())
         with self.engine.connect() as conn:
