@@ -154,14 +154,16 @@ def bench_service_command(
         emit_json(report)
         return
     h, u = report["hash_match"], report["upload_match"]
-    table = Table("scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "conns", "statuses", box=None,
-                  pad_edge=False)
+    table = Table("scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "server CPU ms/req", "conns",
+                  "statuses", box=None, pad_edge=False)
     for name, r in (("hash match (PDQ)", h), ("image upload match", u)):
         table.add_row(name, f"{r['rps']:,.0f}", f"{r['p50_ms']}", f"{r['p90_ms']}", f"{r['p99_ms']}",
-                      f"{r['max_ms']}", str(r["concurrency"]), json.dumps(r["statuses"]))
+                      f"{r['max_ms']}", f"{r['server_cpu_ms_per_request']}", str(r["concurrency"]),
+                      json.dumps(r["statuses"]))
     stdout.print(f"{report['n']:,} stored PDQ hashes, {report['workers']} workers, {report['cpus']} CPUs; "
                  f"seed {report['seed_seconds']} s, index build {report['index_build_seconds']} s, "
-                 f"start-up {report['startup_seconds']} s, worker RSS {report['worker_rss_mib']} MiB")
+                 f"start-up {report['startup_seconds']} s, worker RSS {report['worker_rss_mib']} MiB, "
+                 f"host load average {report['host_load_avg_1m']}")
     stdout.print(table)
     stdout.print(f"CLI hashing of the same {report['photos']} photos: {report['cli_hash_files_per_s']:.0f} files/s; "
                  f"upload matching / CLI hashing = {report['upload_vs_cli_hashing']:.2f}×")

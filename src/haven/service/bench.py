@@ -83,14 +83,38 @@ def _wait_ready(port: int, workers: int, proc: subprocess.Popen[bytes], timeout:
     return time.perf_counter() - started
 
 
-def _load(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def _worker_pids(parent: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True).stdout
+    return [parent, *(int(x) for x in out.split())]  # the parent serves too when --workers 1
+
+
+def _load(spec: dict[str, Any], tmp: Path, pids: list[int] | None = None) -> dict[str, Any]:
     path = tmp / f"load-{uuid.uuid4().hex[:8]}.json"
     path.write_text(json.dumps(spec))
+    cpu0 = _cpu_seconds(pids or [])
     out = subprocess.run([sys.executable, "-m", "haven.service.loadgen", str(path)], capture_output=True,
                          text=True, timeout=spec["duration"] + spec.get("warmup", 1) + 120)
+    cpu = _cpu_seconds(pids or []) - cpu0
     if out.returncode != 0:
         raise UsageError(f"load generator failed: {out.stderr[-2000:]}")
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+    result: dict[str, Any] = json.loads(out.stdout)
+    total = result["requests"] * (spec["duration"] + spec.get("warmup", 1.0)) / spec["duration"]
+    # Server CPU per request (warm-up included in both terms): independent of what else the host runs.
+    result["server_cpu_ms_per_request"] = round(cpu * 1000 / total, 3) if total else None
+    return result
 
 
 def _multipart(name: str, data: bytes, boundary: str) -> bytes:
@@ -170,17 +194,20 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
                 "content_type": "application/json", "bodies": bodies, "concurrency": concurrency,
                 "duration": duration, "warmup": 2.0}
         log(f"hash matching: {concurrency} connections for {duration:g} s …")
-        report["hash_match"] = _load(spec, data)
+        pids = _worker_pids(proc.pid)
+        report["hash_match"] = _load(spec, data, pids)
 
         boundary = "havenbenchboundary7d1c"
         up = [base64.b64encode(_multipart(f.name, f.read_bytes(), boundary)).decode() for f in files]
         spec = {**spec, "path": "/v1/match", "content_type": f"multipart/form-data; boundary={boundary}",
                 "bodies": up, "concurrency": upload_concurrency}
         log(f"image-upload matching: {upload_concurrency} connections for {duration:g} s …")
-        report["upload_match"] = _load(spec, data)
+        report["upload_match"] = _load(spec, data, pids)
         report["upload_vs_cli_hashing"] = round(report["upload_match"]["rps"] / cli_rate, 2)
         rss = subprocess.run(["ps", "-o", "rss=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
         report["worker_rss_mib"] = [round(int(x) / 1024) for x in rss.split()]
+        load = os.getloadavg()
+        report["host_load_avg_1m"] = round(load[0], 1)
     finally:
         if proc is not None:
             proc.terminate()
