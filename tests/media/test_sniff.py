@@ -18,8 +18,14 @@ def _img(fmt: str) -> bytes:
 
 
 def test_images() -> None:
-    for fmt, mime in (("JPEG", "image/jpeg"), ("PNG", "image/png"), ("GIF", "image/gif"), ("BMP", "image/bmp"),
-                      ("TIFF", "image/tiff"), ("WEBP", "image/webp")):
+    for fmt, mime in (
+        ("JPEG", "image/jpeg"),
+        ("PNG", "image/png"),
+        ("GIF", "image/gif"),
+        ("BMP", "image/bmp"),
+        ("TIFF", "image/tiff"),
+        ("WEBP", "image/webp"),
+    ):
         assert sniff(_img(fmt)) == mime
         assert kind_of(mime) == "image"
 

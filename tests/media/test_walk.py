@@ -1,4 +1,4 @@
-"""The walker: folders, zip, tar.gz, nesting, and hostile archives (zip bomb, traversal, depth, corruption)."""
+"""The walker: folders, zip, tar.gz, nesting, and hostile archives (bomb, traversal, depth, corruption)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def test_folder_zip_nested_and_tar(tmp_path: Path) -> None:
     (src / "phone" / "DCIM" / "a.jpg").write_bytes(jpeg())
     (src / "phone" / "renamed.txt").write_bytes(jpeg("blue"))  # an image with a lying extension
     inner = zip_bytes({"deep/c.jpg": jpeg("green")})
-    (src / "backup.zip").write_bytes(zip_bytes({"b.jpg": jpeg("white"), "inner.zip": inner}, zipfile.ZIP_DEFLATED))
+    (src / "backup.zip").write_bytes(
+        zip_bytes({"b.jpg": jpeg("white"), "inner.zip": inner}, zipfile.ZIP_DEFLATED)
+    )
     with tarfile.open(src / "old.tar.gz", "w:gz") as tf:
         data = jpeg("black")
         info = tarfile.TarInfo("pics/d.jpg")
@@ -54,15 +56,24 @@ def test_folder_zip_nested_and_tar(tmp_path: Path) -> None:
     got = entries(items)
     root = str(src)
     assert set(got) == {
-        f"{root}/backup.zip", f"{root}/backup.zip!/b.jpg", f"{root}/backup.zip!/inner.zip",
-        f"{root}/backup.zip!/inner.zip!/deep/c.jpg", f"{root}/old.tar.gz", f"{root}/old.tar.gz!/pics/d.jpg",
-        f"{root}/phone/DCIM/a.jpg", f"{root}/phone/renamed.txt"}
+        f"{root}/backup.zip",
+        f"{root}/backup.zip!/b.jpg",
+        f"{root}/backup.zip!/inner.zip",
+        f"{root}/backup.zip!/inner.zip!/deep/c.jpg",
+        f"{root}/old.tar.gz",
+        f"{root}/old.tar.gz!/pics/d.jpg",
+        f"{root}/phone/DCIM/a.jpg",
+        f"{root}/phone/renamed.txt",
+    }
     assert got[f"{root}/phone/renamed.txt"].mime == "image/jpeg"
     assert got[f"{root}/backup.zip!/inner.zip!/deep/c.jpg"].read() == jpeg("green")
     assert got[f"{root}/backup.zip!/inner.zip!/deep/c.jpg"].path.depth == 2
     assert not problems(items)
     # Reading back by address, without extracting anything.
-    wanted = [EvidencePath.parse(f"{root}/backup.zip!/inner.zip!/deep/c.jpg"), EvidencePath.parse(f"{root}/phone/DCIM/a.jpg")]
+    wanted = [
+        EvidencePath.parse(f"{root}/backup.zip!/inner.zip!/deep/c.jpg"),
+        EvidencePath.parse(f"{root}/phone/DCIM/a.jpg"),
+    ]
     back = read_evidence(wanted)
     assert back[wanted[0]] == jpeg("green") and back[wanted[1]] == jpeg()
 
@@ -131,7 +142,9 @@ def test_depth_limit_and_corrupt_archives(tmp_path: Path) -> None:
 
 
 def test_want_skips_reading_done_files_but_reaches_nested_ones(tmp_path: Path) -> None:
-    (tmp_path / "a.zip").write_bytes(zip_bytes({"inner.zip": zip_bytes({"x.jpg": jpeg()}), "y.jpg": jpeg("blue")}))
+    (tmp_path / "a.zip").write_bytes(
+        zip_bytes({"inner.zip": zip_bytes({"x.jpg": jpeg()}), "y.jpg": jpeg("blue")})
+    )
     done = {f"{tmp_path}/a.zip", f"{tmp_path}/a.zip!/inner.zip", f"{tmp_path}/a.zip!/y.jpg"}
     got = entries(list(walk([tmp_path], want=lambda p: str(p) not in done)))
     assert set(got) == {f"{tmp_path}/a.zip!/inner.zip!/x.jpg"}
@@ -148,10 +161,18 @@ def _fat_image(tmp_path: Path) -> Path:
     (tmp_path / "q.zip").write_bytes(zip_bytes({"z.jpg": jpeg("blue", 32)}))
     env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
     subprocess.run(["mmd", "-i", str(img), "::DCIM"], check=True, capture_output=True, env=env)
-    subprocess.run(["mcopy", "-i", str(img), str(tmp_path / "p.jpg"), "::DCIM/P.JPG"], check=True,
-                   capture_output=True, env=env)
-    subprocess.run(["mcopy", "-i", str(img), str(tmp_path / "q.zip"), "::Q.ZIP"], check=True, capture_output=True,
-                   env=env)
+    subprocess.run(
+        ["mcopy", "-i", str(img), str(tmp_path / "p.jpg"), "::DCIM/P.JPG"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    subprocess.run(
+        ["mcopy", "-i", str(img), str(tmp_path / "q.zip"), "::Q.ZIP"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     return img
 
 
@@ -173,8 +194,12 @@ def test_e01_disk_image(tmp_path: Path) -> None:
         pytest.skip("ewfacquire (ewf-tools) not installed")
     raw = _fat_image(tmp_path)
     target = tmp_path / "card"
-    subprocess.run(["ewfacquire", "-u", "-t", str(target), "-f", "encase6", "-c", "none", "-S", "1GiB",
-                    "-q", str(raw)], check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        ["ewfacquire", "-u", "-t", str(target), "-f", "encase6", "-c", "none", "-S", "1GiB", "-q", str(raw)],
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
     e01 = tmp_path / "card.E01"
     items = list(walk([e01]))
     got = entries(items)

@@ -18,7 +18,6 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from haven.hashing import hash_bytes
@@ -57,10 +56,14 @@ def family_images(n: int = FAMILIES) -> list[dict[str, bytes]]:
             src.draft("RGB", (640, 640))
             im = src.convert("RGB")
         im.thumbnail((320, 320))
-        out.append({
-            "base": _jpeg(im), "r75": _jpeg(im.resize((im.width * 3 // 4, im.height * 3 // 4)), 85),
-            "q50": _jpeg(im, 50), "exif": _jpeg(im, exif=_exif_bytes()) if k == 5 else b"",
-        })
+        out.append(
+            {
+                "base": _jpeg(im),
+                "r75": _jpeg(im.resize((im.width * 3 // 4, im.height * 3 // 4)), 85),
+                "q50": _jpeg(im, 50),
+                "exif": _jpeg(im, exif=_exif_bytes()) if k == 5 else b"",
+            }
+        )
     return out
 
 
@@ -97,30 +100,46 @@ def build_seizure(root: Path) -> Seizure:
     phone = root / "phone"
     (phone / "DCIM").mkdir(parents=True)
     (phone / "Download").mkdir()
-    files = {"DCIM/f0_base.jpg": (img[0]["base"], 0, "base"), "DCIM/f0_r75.jpg": (img[0]["r75"], 0, "r75"),
-             "DCIM/f0_q50.jpg": (img[0]["q50"], 0, "q50"), "Download/renamed.dat": (img[0]["base"], 0, "copy"),
-             "DCIM/f2_base.jpg": (img[2]["base"], 2, "base"), "DCIM/f2_r75.jpg": (img[2]["r75"], 2, "r75"),
-             "notes.txt": (b"shopping list\n", None, "other"), "empty.dat": (b"", None, "other"),
-             "broken.jpg": (img[3]["base"][:700], None, "corrupt")}
+    files = {
+        "DCIM/f0_base.jpg": (img[0]["base"], 0, "base"),
+        "DCIM/f0_r75.jpg": (img[0]["r75"], 0, "r75"),
+        "DCIM/f0_q50.jpg": (img[0]["q50"], 0, "q50"),
+        "Download/renamed.dat": (img[0]["base"], 0, "copy"),
+        "DCIM/f2_base.jpg": (img[2]["base"], 2, "base"),
+        "DCIM/f2_r75.jpg": (img[2]["r75"], 2, "r75"),
+        "notes.txt": (b"shopping list\n", None, "other"),
+        "empty.dat": (b"", None, "other"),
+        "broken.jpg": (img[3]["base"][:700], None, "corrupt"),
+    }
     for rel, (data, fam, what) in files.items():
         (phone / rel).write_bytes(data)
         s.add(str(phone / rel), fam, what)
     inner = {"f4_base.jpg": img[4]["base"], "f4_r75.jpg": img[4]["r75"], "f4_q50.jpg": img[4]["q50"]}
-    backup = {"f1_base.jpg": img[1]["base"], "f1_q50.jpg": img[1]["q50"], "f3/f3_base.jpg": img[3]["base"],
-              "f3/f3_r75.jpg": img[3]["r75"], "inner.zip": _zip(inner, zipfile.ZIP_STORED)}
+    backup = {
+        "f1_base.jpg": img[1]["base"],
+        "f1_q50.jpg": img[1]["q50"],
+        "f3/f3_base.jpg": img[3]["base"],
+        "f3/f3_r75.jpg": img[3]["r75"],
+        "inner.zip": _zip(inner, zipfile.ZIP_STORED),
+    }
     (root / "backup.zip").write_bytes(_zip(backup))
     for name in ("f1_base.jpg", "f1_q50.jpg", "f3/f3_base.jpg", "f3/f3_r75.jpg"):
         s.add(f"{root}/backup.zip!/{name}", int(name.split("_")[0][-1]), name.rsplit("_", 1)[1][:-4])
     for name in inner:
         s.add(f"{root}/backup.zip!/inner.zip!/{name}", 4, name.rsplit("_", 1)[1][:-4])
     with tarfile.open(root / "old.tar.gz", "w:gz") as tf:
-        for name, data, fam in (("cam/f5_base.jpg", img[5]["exif"], 5), ("cam/f5_q50.jpg", img[5]["q50"], 5),
-                                ("misc/f2_q50.jpg", img[2]["q50"], 2)):
+        for name, data, fam in (
+            ("cam/f5_base.jpg", img[5]["exif"], 5),
+            ("cam/f5_q50.jpg", img[5]["q50"], 5),
+            ("misc/f2_q50.jpg", img[2]["q50"], 2),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
             s.add(f"{root}/old.tar.gz!/{name}", fam, name.rsplit("_", 1)[1][:-4])
-    (root / "bomb.zip").write_bytes(_zip({"zeros.bin": b"\0" * (20 * 1024 * 1024), "f1_r75.jpg": img[1]["r75"]}))
+    (root / "bomb.zip").write_bytes(
+        _zip({"zeros.bin": b"\0" * (20 * 1024 * 1024), "f1_r75.jpg": img[1]["r75"]})
+    )
     s.add(f"{root}/bomb.zip!/f1_r75.jpg", 1, "r75")
     (root / "evil.zip").write_bytes(_zip({"../../f3_q50.jpg": img[3]["q50"]}))
     s.add(f"{root}/evil.zip!/../../f3_q50.jpg", 3, "q50")
@@ -138,20 +157,25 @@ def seed_bank(url: str, s: Seizure) -> None:
     entries = []
     for fam, victim, category in ((0, True, "1"), (1, False, "2")):
         h = hash_bytes(s.images[fam]["base"], "seed")
-        entries += [EntryIn(signal="md5", value=h.md5 or "", category=category, category_scheme="projectvic-us",
-                            series=f"SERIES-F{fam}", victim_identified=victim),
-                    EntryIn(signal="pdq", value=h.pdq or "", category=category, category_scheme="projectvic-us",
-                            series=f"SERIES-F{fam}", victim_identified=victim)]
+        entries += [
+            EntryIn(
+                signal="md5",
+                value=h.md5 or "",
+                category=category,
+                category_scheme="projectvic-us",
+                series=f"SERIES-F{fam}",
+                victim_identified=victim,
+            ),
+            EntryIn(
+                signal="pdq",
+                value=h.pdq or "",
+                category=category,
+                category_scheme="projectvic-us",
+                series=f"SERIES-F{fam}",
+                victim_identified=victim,
+            ),
+        ]
     s.near_pdq = flip_bits(hash_bytes(s.images[2]["base"], "near").pdq or "", 44)
     entries.append(EntryIn(signal="pdq", value=s.near_pdq, category="1", series="SERIES-NEAR"))
     store.add_entries("TEST_BANK", entries)
     store.close()
-
-
-@pytest.fixture(scope="session")
-def seizure(tmp_path_factory: pytest.TempPathFactory) -> Seizure:
-    root = tmp_path_factory.mktemp("seizure")
-    s = build_seizure(root / "evidence")
-    s.bank_url = f"sqlite:///{root / 'banks.db'}"
-    seed_bank(s.bank_url, s)
-    return s

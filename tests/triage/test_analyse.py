@@ -1,4 +1,4 @@
-"""Clustering and analysis units: index-based union-find against brute force, matcher look-ups, EXIF, priorities."""
+"""Clustering and analysis: index-based union-find against brute force, look-ups, EXIF, priorities."""
 
 from __future__ import annotations
 
@@ -50,9 +50,22 @@ def test_cluster_equals_brute_force(seed: int, clusters: int, per: int, t: int) 
 
 
 def _row(path: str, pdq: str | None, md5: str, kind: str = "image", exif: dict | None = None) -> FileRow:
-    return FileRow(path=path, source=0, depth=0, size=1, mime="image/jpeg" if kind == "image" else "text/plain",
-                   kind=kind, md5=md5, sha1=None, sha256=None, pdq=pdq, quality=100 if pdq else None, width=10,
-                   height=10, exif=exif)
+    return FileRow(
+        path=path,
+        source=0,
+        depth=0,
+        size=1,
+        mime="image/jpeg" if kind == "image" else "text/plain",
+        kind=kind,
+        md5=md5,
+        sha1=None,
+        sha256=None,
+        pdq=pdq,
+        quality=100 if pdq else None,
+        width=10,
+        height=10,
+        exif=exif,
+    )
 
 
 def _flip(hexv: str, n: int, start: int = 0) -> str:
@@ -64,23 +77,39 @@ def test_analyse_statuses_groups_series_priorities() -> None:
     rng = np.random.default_rng(7)
     a, b, c = (rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex() for _ in range(3))
     rows = [
-        _row("/s/a1.jpg", a, "m1"), _row("/s/a2.jpg", _flip(a, 10), "m2"),  # known by PDQ (10 bits)
+        _row("/s/a1.jpg", a, "m1"),
+        _row("/s/a2.jpg", _flip(a, 10), "m2"),  # known by PDQ (10 bits)
         _row("/s/a3.jpg", a, "m1"),  # exact copy of a1
-        _row("/s/a4.jpg", _flip(_flip(a, 10), 24, 100), "m8"),  # 34 bits from the bank, 24 from a2: known via a2
-        _row("/s/b1.jpg", b, "m3"), _row("/s/b2.jpg", _flip(b, 40), "m4"),  # an unknown series (40 bits apart)
+        _row(
+            "/s/a4.jpg", _flip(_flip(a, 10), 24, 100), "m8"
+        ),  # 34 bits from the bank, 24 from a2: known via a2
+        _row("/s/b1.jpg", b, "m3"),
+        _row("/s/b2.jpg", _flip(b, 40), "m4"),  # an unknown series (40 bits apart)
         _row("/s/c1.jpg", c, "m5", exif={"gps_lat": 1.0, "gps_lon": 2.0}),  # unknown, lone, with GPS
         _row("/s/c2.jpg", _flip(c, 45), "m6"),  # 45 bits from c1 and from a bank entry
         _row("/s/t.txt", None, "m7", kind="other"),
     ]
-    bank = HashListMatcher([Hit("B", "pdq", a, 0, category="1", series="SA", victim_identified=False),
-                            Hit("B", "md5", "m9", 0),
-                            Hit("B", "pdq", _flip(_flip(c, 45), 44, 100), 0, series="SNEAR")])
+    bank = HashListMatcher(
+        [
+            Hit("B", "pdq", a, 0, category="1", series="SA", victim_identified=False),
+            Hit("B", "md5", "m9", 0),
+            Hit("B", "pdq", _flip(_flip(c, 45), 44, 100), 0, series="SNEAR"),
+        ]
+    )
     res = analyse(rows, [], bank, Thresholds())
     by = {f.row.path: f for f in res.files}
-    assert [by[p].status for p in ("/s/a1.jpg", "/s/a2.jpg", "/s/a3.jpg", "/s/b1.jpg", "/s/t.txt")] == \
-        ["known", "known", "known", "unknown", "other"]
+    assert [by[p].status for p in ("/s/a1.jpg", "/s/a2.jpg", "/s/a3.jpg", "/s/b1.jpg", "/s/t.txt")] == [
+        "known",
+        "known",
+        "known",
+        "unknown",
+        "other",
+    ]
     assert by["/s/a2.jpg"].hits[0].distance == 10
-    assert by["/s/a4.jpg"].status == "known" and (by["/s/a4.jpg"].via, by["/s/a4.jpg"].via_distance) == ("/s/a2.jpg", 24)
+    assert by["/s/a4.jpg"].status == "known" and (by["/s/a4.jpg"].via, by["/s/a4.jpg"].via_distance) == (
+        "/s/a2.jpg",
+        24,
+    )
     assert by["/s/a2.jpg"].via is None and any("near-duplicate" in r for r in by["/s/a4.jpg"].reasons)
     assert by["/s/a1.jpg"].dup_group == by["/s/a2.jpg"].dup_group == by["/s/a3.jpg"].dup_group
     assert by["/s/b1.jpg"].dup_group != by["/s/b2.jpg"].dup_group  # 40 bits: not a duplicate…

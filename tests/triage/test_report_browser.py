@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from seizure_builder import Seizure, seizure  # noqa: F401 - fixture
+from seizure_builder import Seizure
 
 from haven.cli.triage_cmd import open_matcher
 from haven.triage import TriageOptions, run_triage
@@ -18,20 +18,35 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="headless chromium not installed (apt-get install chromium)")
-def test_report_renders_in_headless_chromium(seizure: Seizure, tmp_path: Path,  # noqa: F811
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_renders_in_headless_chromium(
+    seizure: Seizure,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("HAVEN_DATA_DIR", str(tmp_path / "data"))
     out = tmp_path / "out"
     run_triage(seizure.sources, TriageOptions(out=out), open_matcher(None, seizure.bank_url))
     report = out / "report.html"
     shot = tmp_path / "report.png"
-    common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([*common, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)
+    common = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [*common, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "Priority list" in dom.stdout and "SERIES-NEAR" in dom.stdout
-    done = subprocess.run([*common, f"--screenshot={shot}", "--window-size=1200,1600", report.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*common, f"--screenshot={shot}", "--window-size=1200,1600", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
     with Image.open(shot) as im:
         assert im.size == (1200, 1600)

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from seizure_builder import PHOTOS, Seizure, seizure  # noqa: F401 - fixture
+from seizure_builder import PHOTOS, Seizure
 
 from haven.triage.bench import generate_seizure
 
@@ -30,15 +30,16 @@ def _rows(db: Path) -> int:
         return 0
 
 
-def test_resume_after_kill_gives_identical_outputs(seizure: Seizure, tmp_path: Path) -> None:  # noqa: F811
+def test_resume_after_kill_gives_identical_outputs(seizure: Seizure, tmp_path: Path) -> None:
     evidence = tmp_path / "evidence"
     records = generate_seizure(PHOTOS, evidence, 900, jobs=1)
     env = {**os.environ, "HAVEN_DATABASE_URL": seizure.bank_url, "HAVEN_DATA_DIR": str(tmp_path / "data")}
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     args = [HAVEN, "triage", str(evidence), "--json", "--no-progress", "-j", "2"]
 
-    proc = subprocess.Popen([*args, "--out", str(resumed)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*args, "--out", str(resumed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while _rows(resumed / "case.db") == 0 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -49,7 +50,9 @@ def test_resume_after_kill_gives_identical_outputs(seizure: Seizure, tmp_path: P
     assert 0 < partial < len(records) + 10  # killed mid-run, with committed work to resume from
     assert not (resumed / "files.csv").exists()
 
-    done = subprocess.run([*args, "--out", str(resumed)], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [*args, "--out", str(resumed)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["files"] == len(records) and summary["errors"] == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 from PIL import Image
-from seizure_builder import Seizure, seizure  # noqa: F401 - fixture
+from seizure_builder import Seizure
 from typer.testing import CliRunner
 
 from haven.banks.formats import vics as vics_format
@@ -32,16 +32,17 @@ def run_cli(args: list[str], seizure: Seizure, tmp_path: Path) -> tuple[int, str
 
 
 @pytest.fixture(scope="module")
-def triaged(seizure: Seizure, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # noqa: F811
+def triaged(seizure: Seizure, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     tmp = tmp_path_factory.mktemp("triage")
     out = tmp / "out"
-    code, stdout = run_cli(["triage", *map(str, seizure.sources), "--out", str(out), "--json", "--no-progress"],
-                           seizure, tmp)
+    code, stdout = run_cli(
+        ["triage", *map(str, seizure.sources), "--out", str(out), "--json", "--no-progress"], seizure, tmp
+    )
     assert code == 0, stdout
     return out, json.loads(stdout.strip().splitlines()[-1])
 
 
-def test_summary_counts_match_ground_truth(triaged: tuple[Path, dict], seizure: Seizure) -> None:  # noqa: F811
+def test_summary_counts_match_ground_truth(triaged: tuple[Path, dict], seizure: Seizure) -> None:
     out, summary = triaged
     truth = seizure.truth
     fam = [t["family"] for t in truth.values()]
@@ -58,7 +59,15 @@ def test_summary_counts_match_ground_truth(triaged: tuple[Path, dict], seizure: 
     assert summary["errors"] == 2  # the truncated JPEG and the zip-bomb member
     assert summary["warnings"] == 1  # the path-traversal member (still hashed)
     assert summary["out"] == str(out)
-    for name in ("case.db", "files.csv", "problems.csv", "vics.json", "report.html", "summary.json", "run.log"):
+    for name in (
+        "case.db",
+        "files.csv",
+        "problems.csv",
+        "vics.json",
+        "report.html",
+        "summary.json",
+        "run.log",
+    ):
         assert (out / name).is_file(), name
 
 
@@ -67,14 +76,16 @@ def _csv(out: Path) -> dict[str, dict[str, str]]:
         return {r["path"]: r for r in csv.DictReader(fh)}
 
 
-def test_per_file_results(triaged: tuple[Path, dict], seizure: Seizure) -> None:  # noqa: F811
+def test_per_file_results(triaged: tuple[Path, dict], seizure: Seizure) -> None:
     rows = _csv(triaged[0])
     for path, t in seizure.truth.items():
         row = rows[path]
         if t["family"] in KNOWN_FAMILIES:
             assert row["status"] == "known", path
             assert row["banks"] == "TEST_BANK" and row["known_series"] == f"SERIES-F{t['family']}"
-            assert row["severity"] == {0: "2", 1: "1"}[int(t["family"])]  # Project VIC US: CAM 2, age difficult 1
+            assert (
+                row["severity"] == {0: "2", 1: "1"}[int(t["family"])]
+            )  # Project VIC US: CAM 2, age difficult 1
         elif t["family"] is not None:
             assert row["status"] == "unknown", path
             assert row["series"], path
@@ -102,7 +113,7 @@ def test_per_file_results(triaged: tuple[Path, dict], seizure: Seizure) -> None:
     assert abs(float(f5["gps_lat"]) - 48.8583) < 1e-3 and abs(float(f5["gps_lon"]) - 2.2945) < 1e-3
 
 
-def test_priority_order_and_reasons(triaged: tuple[Path, dict], seizure: Seizure) -> None:  # noqa: F811
+def test_priority_order_and_reasons(triaged: tuple[Path, dict], seizure: Seizure) -> None:
     rows = _csv(triaged[0])
     root = seizure.root
     near = rows[f"{root}/phone/DCIM/f2_base.jpg"]
@@ -118,7 +129,7 @@ def test_priority_order_and_reasons(triaged: tuple[Path, dict], seizure: Seizure
     assert rows[f"{root}/phone/notes.txt"]["priority"] == ""
 
 
-def test_problems_listed(triaged: tuple[Path, dict], seizure: Seizure) -> None:  # noqa: F811
+def test_problems_listed(triaged: tuple[Path, dict], seizure: Seizure) -> None:
     with open(triaged[0] / "problems.csv", newline="") as fh:
         probs = {(r["path"], r["code"]) for r in csv.DictReader(fh)}
     root = seizure.root
@@ -128,14 +139,16 @@ def test_problems_listed(triaged: tuple[Path, dict], seizure: Seizure) -> None: 
     assert not (root.parent / "f3_q50.jpg").exists()  # nothing extracted, anywhere
 
 
-def test_vics_export_parses_back(triaged: tuple[Path, dict], seizure: Seizure) -> None:  # noqa: F811
+def test_vics_export_parses_back(triaged: tuple[Path, dict], seizure: Seizure) -> None:
     out = triaged[0]
     doc = json.loads((out / "vics.json").read_text())
     assert doc["@odata.context"].endswith("/US/$metadata#Cases")
     case = doc["value"][0]
     assert case["CaseID"].startswith("{") and case["SourceApplicationName"] == "Haven"
     rows = _csv(out)
-    md5s = {r["md5"].upper() for r in rows.values() if r["status"] in ("known", "unknown", "other") and r["md5"]}
+    md5s = {
+        r["md5"].upper() for r in rows.values() if r["status"] in ("known", "unknown", "other") and r["md5"]
+    }
     assert {m["MD5"] for m in case["Media"]} == md5s
     assert case["TotalMediaFiles"] == len(case["Media"])
     with open(out / "vics.json", encoding="utf-8") as fh:
@@ -144,18 +157,28 @@ def test_vics_export_parses_back(triaged: tuple[Path, dict], seizure: Seizure) -
     by_md5 = {r.entries[0].value.lower(): r.entries for r in records}
     f0 = rows[f"{seizure.root}/phone/DCIM/f0_base.jpg"]
     entries = by_md5[f0["md5"]]
-    assert entries[0].category == "1" and entries[0].series == "SERIES-F0" and entries[0].victim_identified is True
+    assert (
+        entries[0].category == "1"
+        and entries[0].series == "SERIES-F0"
+        and entries[0].victim_identified is True
+    )
     assert {e.signal for e in entries} >= {"md5", "sha1", "sha256"}
     media = next(m for m in case["Media"] if m["MD5"] == f0["md5"].upper())
     assert {mf["FileName"] for mf in media["MediaFiles"]} == {"f0_base.jpg", "renamed.dat"}
-    unknown = next(m for m in case["Media"] if m["MD5"] == rows[f"{seizure.root}/phone/DCIM/f2_base.jpg"]["md5"].upper())
+    unknown = next(
+        m for m in case["Media"] if m["MD5"] == rows[f"{seizure.root}/phone/DCIM/f2_base.jpg"]["md5"].upper()
+    )
     assert "Category" not in unknown and unknown["IsPrecategorized"] == "false"
 
 
-def test_html_report_structure(triaged: tuple[Path, dict], seizure: Seizure) -> None:  # noqa: F811
+def test_html_report_structure(triaged: tuple[Path, dict], seizure: Seizure) -> None:
     text = (triaged[0] / "report.html").read_text()
     doc = lxml_html.document_fromstring(text)
-    assert doc.xpath("//meta[@http-equiv='Content-Security-Policy']")[0].get("content").startswith("default-src 'none'")
+    assert (
+        doc.xpath("//meta[@http-equiv='Content-Security-Policy']")[0]
+        .get("content")
+        .startswith("default-src 'none'")
+    )
     for section in ("summary", "sources", "categories", "series", "priority", "exif", "errors"):
         assert doc.get_element_by_id(section) is not None
     thumbs = doc.xpath("//img[@class='thumb']")
@@ -169,22 +192,40 @@ def test_html_report_structure(triaged: tuple[Path, dict], seizure: Seizure) -> 
     assert "SN-0042" in text and "zip_bomb" in text and "SERIES-NEAR" in text
 
 
-def test_usage_errors_exit_2(seizure: Seizure, tmp_path: Path) -> None:  # noqa: F811
+def test_usage_errors_exit_2(seizure: Seizure, tmp_path: Path) -> None:
     code, _ = run_cli(["triage", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], seizure, tmp_path)
     assert code == 2
-    code, _ = run_cli(["triage", str(seizure.sources[0]), "--out", str(tmp_path / "o"), "--banks", "NOPE"],
-                      seizure, tmp_path)
+    code, _ = run_cli(
+        ["triage", str(seizure.sources[0]), "--out", str(tmp_path / "o"), "--banks", "NOPE"],
+        seizure,
+        tmp_path,
+    )
     assert code == 2
     code, _ = run_cli(["triage", str(seizure.root), "--out", str(seizure.root / "out")], seizure, tmp_path)
     assert code == 2
-    code, _ = run_cli(["triage", str(seizure.sources[1]), "--out", str(tmp_path / "o2"), "--series-threshold", "10"],
-                      seizure, tmp_path)
+    code, _ = run_cli(
+        ["triage", str(seizure.sources[1]), "--out", str(tmp_path / "o2"), "--series-threshold", "10"],
+        seizure,
+        tmp_path,
+    )
     assert code == 2
 
 
-def test_banks_option_restricts(seizure: Seizure, tmp_path: Path) -> None:  # noqa: F811
-    code, stdout = run_cli(["triage", *map(str, seizure.sources), "--out", str(tmp_path / "o"), "--json",
-                            "--banks", "OTHER_BANK", "--no-thumbnails"], seizure, tmp_path)
+def test_banks_option_restricts(seizure: Seizure, tmp_path: Path) -> None:
+    code, stdout = run_cli(
+        [
+            "triage",
+            *map(str, seizure.sources),
+            "--out",
+            str(tmp_path / "o"),
+            "--json",
+            "--banks",
+            "OTHER_BANK",
+            "--no-thumbnails",
+        ],
+        seizure,
+        tmp_path,
+    )
     assert code == 0
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["known"] == 0 and summary["series_touching_known"] == 0

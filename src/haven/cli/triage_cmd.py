@@ -12,9 +12,9 @@ from haven.cli.common import emit_json, progress_bar, stderr, stdout
 from haven.config import Settings
 from haven.errors import UsageError
 from haven.media import Limits
+from haven.signals import PDQ_MATCH_THRESHOLD
 from haven.triage import BankMatcher, Thresholds, TriageOptions, run_triage
 from haven.triage.analyse import SERIES_THRESHOLD
-from haven.signals import PDQ_MATCH_THRESHOLD
 
 
 def open_matcher(banks: str | None, database_url: str | None = None) -> BankMatcher:
@@ -28,34 +28,56 @@ def open_matcher(banks: str | None, database_url: str | None = None) -> BankMatc
         known = {b.name for b in store.list_banks()}
         unknown = sorted(set(names) - known)
         if unknown:
-            raise UsageError(f"no such bank(s): {', '.join(unknown)}; known: {', '.join(sorted(known)) or '(none)'}")
+            raise UsageError(
+                f"no such bank(s): {', '.join(unknown)}; known: {', '.join(sorted(known)) or '(none)'}"
+            )
     return BankMatcher(Matcher(store, load_saved=False, auto_refresh=None), names)
 
 
 def triage_command(
     sources: list[Path] = typer.Argument(..., help="Folders, zip/tar archives, raw or E01 disk images."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; rerun into it to resume)."),
-    banks: str = typer.Option(None, "--banks", help="Comma-separated bank names (default: all enabled banks)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object (the last line)."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr (default: on a TTY)."),
+    banks: str = typer.Option(
+        None, "--banks", help="Comma-separated bank names (default: all enabled banks)."
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the summary as one JSON object (the last line)."
+    ),
+    progress: bool = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar on stderr (default: on a TTY)."
+    ),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker threads (default: one per core)."),
-    match_threshold: int = typer.Option(PDQ_MATCH_THRESHOLD, "--threshold", help="PDQ distance to a bank entry for 'known'."),
-    dup_threshold: int = typer.Option(PDQ_MATCH_THRESHOLD, "--dup-threshold", help="PDQ distance for near-duplicates."),
-    series_threshold: int = typer.Option(SERIES_THRESHOLD, "--series-threshold",
-                                         help="PDQ distance joining images into a series / near a known series."),
+    match_threshold: int = typer.Option(
+        PDQ_MATCH_THRESHOLD, "--threshold", help="PDQ distance to a bank entry for 'known'."
+    ),
+    dup_threshold: int = typer.Option(
+        PDQ_MATCH_THRESHOLD, "--dup-threshold", help="PDQ distance for near-duplicates."
+    ),
+    series_threshold: int = typer.Option(
+        SERIES_THRESHOLD,
+        "--series-threshold",
+        help="PDQ distance joining images into a series / near a known series.",
+    ),
     max_depth: int = typer.Option(3, "--max-depth", help="Containers opened inside containers."),
-    thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails", help="Blurred series thumbnails in the report."),
+    thumbnails: bool = typer.Option(
+        True, "--thumbnails/--no-thumbnails", help="Blurred series thumbnails in the report."
+    ),
     case_number: str = typer.Option(None, "--case-number", help="Case number written into the VICS export."),
-    exact_decode: bool = typer.Option(False, "--exact-decode", help="Full JPEG decode for PDQ (slower; default fast path)."),
+    exact_decode: bool = typer.Option(
+        False, "--exact-decode", help="Full JPEG decode for PDQ (slower; default fast path)."
+    ),
 ) -> None:
-    """Triage a seizure: hash every file, match the banks, group duplicates and series, rank what to look at first.
+    """Triage a seizure: hash every file, match the banks, group duplicates and series, rank the rest.
 
     Writes case.db, files.csv, problems.csv, vics.json, report.html, summary.json and run.log into
     --out. Exit 0 when the run completed (even with per-file errors, which are reported), 2 on a
     usage error.
     """
-    for name, t in (("--threshold", match_threshold), ("--dup-threshold", dup_threshold),
-                    ("--series-threshold", series_threshold)):
+    for name, t in (
+        ("--threshold", match_threshold),
+        ("--dup-threshold", dup_threshold),
+        ("--series-threshold", series_threshold),
+    ):
         if not 0 <= t <= 256:
             raise UsageError(f"{name} must be between 0 and 256, got {t}")
     if series_threshold < dup_threshold:
@@ -64,10 +86,17 @@ def triage_command(
         raise UsageError("--max-depth must be 0 or more")
     settings = Settings.from_env()
     matcher = open_matcher(banks)
-    opts = TriageOptions(out=out, jobs=jobs, max_pixels=settings.max_pixels, fast=not exact_decode,
-                         thumbnails=thumbnails, case_number=case_number, banks=matcher.banks and sorted(matcher.banks),
-                         thresholds=Thresholds(match=match_threshold, duplicate=dup_threshold, series=series_threshold),
-                         limits=Limits(max_depth=max_depth))
+    opts = TriageOptions(
+        out=out,
+        jobs=jobs,
+        max_pixels=settings.max_pixels,
+        fast=not exact_decode,
+        thumbnails=thumbnails,
+        case_number=case_number,
+        banks=matcher.banks and sorted(matcher.banks),
+        thresholds=Thresholds(match=match_threshold, duplicate=dup_threshold, series=series_threshold),
+        limits=Limits(max_depth=max_depth),
+    )
     show = sys.stderr.isatty() if progress is None else progress
     started = time.perf_counter()
     with progress_bar(enabled=show) as bar:
@@ -75,17 +104,20 @@ def triage_command(
 
         def report(done: int, total: int) -> None:
             elapsed = time.perf_counter() - started
-            bar.update(task, completed=done, total=total,
-                       rate=f"{done / elapsed:.0f} files/s" if elapsed > 0 else "")
+            bar.update(
+                task, completed=done, total=total, rate=f"{done / elapsed:.0f} files/s" if elapsed > 0 else ""
+            )
 
         summary = run_triage(sources, opts, matcher, report)
     if json_out:
         emit_json(summary)
         return
-    stdout.print(f"{summary['files']} files: {summary['known']} known, {summary['unknown']} unknown, "
-                 f"{summary['other']} other; {summary['duplicates']} duplicates in {summary['duplicate_groups']} "
-                 f"groups; {summary['series']} series ({summary['series_touching_known']} touching known); "
-                 f"{summary['errors']} errors, {summary['warnings']} warnings")
+    stdout.print(
+        f"{summary['files']} files: {summary['known']} known, {summary['unknown']} unknown, "
+        f"{summary['other']} other; {summary['duplicates']} duplicates in {summary['duplicate_groups']} "
+        f"groups; {summary['series']} series ({summary['series_touching_known']} touching known); "
+        f"{summary['errors']} errors, {summary['warnings']} warnings"
+    )
     stdout.print(f"outputs in {summary['out']}: report.html, files.csv, vics.json, case.db, run.log")
     if summary["errors"]:
         stderr.print(f"{summary['errors']} files could not be processed; see problems.csv")
@@ -98,10 +130,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
 def bench_triage_command(
     files: int = typer.Option(160_000, "--files", "-n", help="Files in the synthetic seizure."),
-    photos: Path = typer.Option(Path("../shared/data/photos"), "--photos", help="Benign photos to derive it from."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Triage worker threads and generator processes (default: one per core)."),
-    naive_sample: int = typer.Option(300, "--naive-sample", help="Files timed with the naive PIL+pdqhash loop."),
-    keep: Path = typer.Option(None, "--keep", help="Generate into this folder and keep it (default: temp, deleted)."),
+    photos: Path = typer.Option(
+        Path("../shared/data/photos"), "--photos", help="Benign photos to derive it from."
+    ),
+    jobs: int = typer.Option(
+        0, "--jobs", "-j", help="Triage worker threads and generator processes (default: one per core)."
+    ),
+    naive_sample: int = typer.Option(
+        300, "--naive-sample", help="Files timed with the naive PIL+pdqhash loop."
+    ),
+    keep: Path = typer.Option(
+        None, "--keep", help="Generate into this folder and keep it (default: temp, deleted)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Generate a synthetic seizure from benign photos, seed a bank, triage it, score it against the truth.
@@ -125,10 +165,19 @@ def bench_triage_command(
 
             def report(done: int, total: int) -> None:
                 el = time.perf_counter() - t0
-                bar.update(task, completed=done, total=total, rate=f"{done / el:.0f} files/s" if el > 0 else "")
+                bar.update(
+                    task, completed=done, total=total, rate=f"{done / el:.0f} files/s" if el > 0 else ""
+                )
 
-            result = run_bench(photos, files, work, jobs=jobs, naive_sample=naive_sample, progress=report,
-                               log=lambda m: stderr.print(m))
+            result = run_bench(
+                photos,
+                files,
+                work,
+                jobs=jobs,
+                naive_sample=naive_sample,
+                progress=report,
+                log=lambda m: stderr.print(m),
+            )
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -136,15 +185,27 @@ def bench_triage_command(
         emit_json(result)
         return
     s = result
-    stdout.print(f"files: {s['files']}  triage: {s['triage_seconds']} s  = {s['files_per_second']} files/s "
-                 f"({s['jobs']} workers); generation {s['generated_seconds']} s (not counted)")
-    stdout.print(f"naive PIL+pdqhash+md5 loop on {s['naive_sample']} files: {s['naive_files_per_second']} files/s "
-                 f"-> Haven triage is {s['speedup_vs_naive']}x")
-    stdout.print(f"projected for 160,000 files at this rate: {s['projected_seconds_for_160000'] / 60:.1f} min")
-    stdout.print(f"known: precision {s['known_precision']}, recall (resize/recompress/copies) "
-                 f"{s['known_recall_resize_recompress']}; by kind {s['known_recall_by_kind']}")
-    stdout.print(f"known or near known (flagged for review): recall (resize/recompress/copies) "
-                 f"{s['known_or_near_known_recall_resize_recompress']}; by kind "
-                 f"{s['known_or_near_known_recall_by_kind']}")
-    stdout.print(f"series: precision {s['series_precision']}, recall {s['series_recall']} "
-                 f"(without crops: {s['series_precision_without_crops']} / {s['series_recall_without_crops']})")
+    stdout.print(
+        f"files: {s['files']}  triage: {s['triage_seconds']} s  = {s['files_per_second']} files/s "
+        f"({s['jobs']} workers); generation {s['generated_seconds']} s (not counted)"
+    )
+    stdout.print(
+        f"naive PIL+pdqhash+md5 loop on {s['naive_sample']} files: {s['naive_files_per_second']} files/s "
+        f"-> Haven triage is {s['speedup_vs_naive']}x"
+    )
+    stdout.print(
+        f"projected for 160,000 files at this rate: {s['projected_seconds_for_160000'] / 60:.1f} min"
+    )
+    stdout.print(
+        f"known: precision {s['known_precision']}, recall (resize/recompress/copies) "
+        f"{s['known_recall_resize_recompress']}; by kind {s['known_recall_by_kind']}"
+    )
+    stdout.print(
+        f"known or near known (flagged for review): recall (resize/recompress/copies) "
+        f"{s['known_or_near_known_recall_resize_recompress']}; by kind "
+        f"{s['known_or_near_known_recall_by_kind']}"
+    )
+    stdout.print(
+        f"series: precision {s['series_precision']}, recall {s['series_recall']} "
+        f"(without crops: {s['series_precision_without_crops']} / {s['series_recall_without_crops']})"
+    )

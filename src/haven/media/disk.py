@@ -54,8 +54,16 @@ if pytsk3 is not None:
             return self._size
 
 
-def walk_disk(ev: EvidencePath, os_path: str, mime: str, depth: int, limits: Limits, budget: Budget,
-              want: Callable[[EvidencePath], bool], recurse: Recurse) -> Iterator[Any]:
+def walk_disk(
+    ev: EvidencePath,
+    os_path: str,
+    mime: str,
+    depth: int,
+    limits: Limits,
+    budget: Budget,
+    want: Callable[[EvidencePath], bool],
+    recurse: Recurse,
+) -> Iterator[Any]:
     """Files on a disk image that lies on the examiner's file system (E01 segments are globbed)."""
     from haven.media.walk import Problem
 
@@ -66,9 +74,12 @@ def walk_disk(ev: EvidencePath, os_path: str, mime: str, depth: int, limits: Lim
         handle = pyewf.handle()
         try:
             handle.open(pyewf.glob(os_path))
-        except (OSError, IOError) as exc:
-            yield Problem(ev, ArchiveError(f"cannot open E01: {exc}", path=str(ev), code="corrupt_archive"),
-                          skipped=False)
+        except OSError as exc:
+            yield Problem(
+                ev,
+                ArchiveError(f"cannot open E01: {exc}", path=str(ev), code="corrupt_archive"),
+                skipped=False,
+            )
             return
         try:
             yield from _walk_image(ev, handle, handle.get_media_size(), depth, limits, budget, want, recurse)
@@ -81,15 +92,25 @@ def walk_disk(ev: EvidencePath, os_path: str, mime: str, depth: int, limits: Lim
         yield from walk_disk_fileobj(ev, fh, mime, depth, limits, budget, want, recurse, size=size)
 
 
-def walk_disk_fileobj(ev: EvidencePath, fh: BinaryIO, mime: str, depth: int, limits: Limits, budget: Budget,
-                      want: Callable[[EvidencePath], bool], recurse: Recurse, size: int | None = None
-                      ) -> Iterator[Any]:
+def walk_disk_fileobj(
+    ev: EvidencePath,
+    fh: BinaryIO,
+    mime: str,
+    depth: int,
+    limits: Limits,
+    budget: Budget,
+    want: Callable[[EvidencePath], bool],
+    recurse: Recurse,
+    size: int | None = None,
+) -> Iterator[Any]:
     """Files on a raw disk image given as a file object (e.g. an image inside a zip)."""
     if pytsk3 is None:
         yield _unsupported(ev, "disk images need pytsk3")
         return
     if mime == "application/x-ewf":
-        yield _unsupported(ev, "E01 images are opened only from the file system (segments are separate files)")
+        yield _unsupported(
+            ev, "E01 images are opened only from the file system (segments are separate files)"
+        )
         return
     if size is None:
         fh.seek(0, io.SEEK_END)
@@ -100,12 +121,23 @@ def walk_disk_fileobj(ev: EvidencePath, fh: BinaryIO, mime: str, depth: int, lim
 def _unsupported(ev: EvidencePath, why: str) -> Any:
     from haven.media.walk import Problem
 
-    return Problem(ev, ArchiveError(f"disk image not opened: {why}", path=str(ev), code="disk_unsupported"),
-                   skipped=False)
+    return Problem(
+        ev,
+        ArchiveError(f"disk image not opened: {why}", path=str(ev), code="disk_unsupported"),
+        skipped=False,
+    )
 
 
-def _walk_image(ev: EvidencePath, fh: Any, size: int, depth: int, limits: Limits, budget: Budget,
-                want: Callable[[EvidencePath], bool], recurse: Recurse) -> Iterator[Any]:
+def _walk_image(
+    ev: EvidencePath,
+    fh: Any,
+    size: int,
+    depth: int,
+    limits: Limits,
+    budget: Budget,
+    want: Callable[[EvidencePath], bool],
+    recurse: Recurse,
+) -> Iterator[Any]:
     from haven.media.walk import Problem
 
     img = _StreamImage(fh, size)
@@ -124,15 +156,32 @@ def _walk_image(ev: EvidencePath, fh: Any, size: int, depth: int, limits: Limits
                     continue
                 filesystems.append((f"p{part.addr}/", fs))
         except OSError as exc:
-            yield Problem(ev, ArchiveError(f"no file system or partition table found: {exc}", path=str(ev),
-                                           code="corrupt_archive"), skipped=False)
+            yield Problem(
+                ev,
+                ArchiveError(
+                    f"no file system or partition table found: {exc}", path=str(ev), code="corrupt_archive"
+                ),
+                skipped=False,
+            )
             return
     for prefix, fs in filesystems:
-        yield from _walk_dir(ev, fs, fs.open_dir(path="/"), prefix, depth, limits, budget, want, recurse, set())
+        yield from _walk_dir(
+            ev, fs, fs.open_dir(path="/"), prefix, depth, limits, budget, want, recurse, set()
+        )
 
 
-def _walk_dir(ev: EvidencePath, fs: Any, directory: Any, prefix: str, depth: int, limits: Limits, budget: Budget,
-              want: Callable[[EvidencePath], bool], recurse: Recurse, seen: set[int]) -> Iterator[Any]:
+def _walk_dir(
+    ev: EvidencePath,
+    fs: Any,
+    directory: Any,
+    prefix: str,
+    depth: int,
+    limits: Limits,
+    budget: Budget,
+    want: Callable[[EvidencePath], bool],
+    recurse: Recurse,
+    seen: set[int],
+) -> Iterator[Any]:
     from haven.media.walk import Problem, _member, _precheck
 
     entries = []
@@ -149,8 +198,9 @@ def _walk_dir(ev: EvidencePath, fs: Any, directory: Any, prefix: str, depth: int
             if meta.addr in seen or name.startswith("$"):
                 continue  # directory loops; NTFS/FAT system folders
             seen.add(meta.addr)
-            yield from _walk_dir(ev, fs, f.as_directory(), f"{prefix}{name}/", depth, limits, budget, want,
-                                 recurse, seen)
+            yield from _walk_dir(
+                ev, fs, f.as_directory(), f"{prefix}{name}/", depth, limits, budget, want, recurse, seen
+            )
         elif meta.type == pytsk3.TSK_FS_META_TYPE_REG:
             child = ev.child(prefix + name)
             problems = list(_precheck(child, prefix + name, meta.size, None, limits, budget))
@@ -160,8 +210,12 @@ def _walk_dir(ev: EvidencePath, fs: Any, directory: Any, prefix: str, depth: int
             try:
                 data = f.read_random(0, meta.size)
             except OSError as exc:
-                yield Problem(child, ArchiveError(f"cannot read file from image: {exc}", path=str(child),
-                                                  code="corrupt_member"))
+                yield Problem(
+                    child,
+                    ArchiveError(
+                        f"cannot read file from image: {exc}", path=str(child), code="corrupt_member"
+                    ),
+                )
                 continue
             budget.spend(len(data))
             yield from _member(ev, child, data, depth, limits, budget, want)

@@ -1,4 +1,4 @@
-"""Read files back by their EvidencePath (e.g. for the report's blurred thumbnails), never extracting to disk."""
+"""Read files back by their EvidencePath (e.g. the report's thumbnails), never extracting to disk."""
 
 from __future__ import annotations
 

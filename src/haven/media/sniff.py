@@ -53,7 +53,12 @@ def sniff(head: bytes) -> str:
     if head.startswith(b"%PDF"):
         return "application/pdf"
     if len(head) >= 512 and head[510:512] == b"\x55\xaa":
-        if head[3:11] == b"NTFS    " or head[54:59] == b"FAT12" or head[54:59] == b"FAT16" or head[82:87] == b"FAT32":
+        if (
+            head[3:11] == b"NTFS    "
+            or head[54:59] == b"FAT12"
+            or head[54:59] == b"FAT16"
+            or head[82:87] == b"FAT32"
+        ):
             return "application/x-raw-disk-image"
         if head[0x1BE + 4] != 0:  # an MBR with a first partition entry
             return "application/x-raw-disk-image"
@@ -68,8 +73,13 @@ def kind_of(mime: str) -> str:
         return "image"
     if mime.startswith("video/"):
         return "video"
-    if mime in ("application/zip", "application/x-tar", "application/gzip", "application/x-bzip2",
-                "application/x-xz"):
+    if mime in (
+        "application/zip",
+        "application/x-tar",
+        "application/gzip",
+        "application/x-bzip2",
+        "application/x-xz",
+    ):
         return "archive"
     if mime in ("application/x-raw-disk-image", "application/x-ewf"):
         return "disk"

@@ -1,4 +1,4 @@
-"""Walk evidence sources — folders, zip, tar (.gz/.bz2/.xz), nested archives, disk images — without extracting.
+"""Walk evidence — folders, zip, tar (.gz/.bz2/.xz), nested archives, disk images — without extracting.
 
 Nothing is ever written to disk: archive members are read into memory (bounded by ``Limits``)
 and folders' files are left for the caller to read. Each file comes out as an ``Entry``
@@ -51,7 +51,9 @@ class Entry:
             with open(self.os_path, "rb") as fh:
                 return fh.read()
         except OSError as exc:
-            raise FileAccessError(f"cannot read: {exc.strerror}", path=str(self.path), code="unreadable") from exc
+            raise FileAccessError(
+                f"cannot read: {exc.strerror}", path=str(self.path), code="unreadable"
+            ) from exc
 
 
 @dataclass
@@ -65,8 +67,19 @@ class Problem:
 
 Item = Entry | Problem
 
-_ARCHIVE_ERRORS = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, OSError,
-                   ValueError, NotImplementedError, RuntimeError, KeyError, IndexError)
+_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    KeyError,
+    IndexError,
+)
 
 
 def _all(_: EvidencePath) -> bool:
@@ -84,12 +97,16 @@ def walk(sources: Iterable[str | Path], limits: Limits = Limits(), want: Want = 
         try:
             st = os.lstat(root)
         except FileNotFoundError:
-            yield Problem(EvidencePath.source(root), FileAccessError("no such file or folder", path=root,
-                                                                     code="not_found"))
+            yield Problem(
+                EvidencePath.source(root),
+                FileAccessError("no such file or folder", path=root, code="not_found"),
+            )
             continue
         except OSError as exc:
-            yield Problem(EvidencePath.source(root), FileAccessError(f"cannot stat: {exc.strerror}", path=root,
-                                                                     code="unreadable"))
+            yield Problem(
+                EvidencePath.source(root),
+                FileAccessError(f"cannot stat: {exc.strerror}", path=root, code="unreadable"),
+            )
             continue
         if stat.S_ISDIR(st.st_mode):
             for folder, dirs, files in os.walk(root, onerror=None):
@@ -133,12 +150,18 @@ def _fs_file(path: str, limits: Limits, want: Want) -> Iterator[Item]:
             yield Problem(ev, FileAccessError(f"cannot read: {exc.strerror}", path=path, code="unreadable"))
 
 
-def _container(ev: EvidencePath, fh: BinaryIO, mime: str, depth: int, limits: Limits, budget: Budget,
-               want: Want) -> Iterator[Item]:
+def _container(
+    ev: EvidencePath, fh: BinaryIO, mime: str, depth: int, limits: Limits, budget: Budget, want: Want
+) -> Iterator[Item]:
     """The files inside one container whose own address is ``ev`` (at nesting ``depth`` ≥ 1)."""
     if depth > limits.max_depth:
-        yield Problem(ev, ArchiveError(f"nested deeper than {limits.max_depth} containers; not opened",
-                                       path=str(ev), code="too_deep"), skipped=False)
+        yield Problem(
+            ev,
+            ArchiveError(
+                f"nested deeper than {limits.max_depth} containers; not opened", path=str(ev), code="too_deep"
+            ),
+            skipped=False,
+        )
         return
     if mime == "application/zip":
         yield from _zip(ev, fh, depth, limits, budget, want)
@@ -157,8 +180,9 @@ def unsafe_member_name(name: str) -> bool:
     return any(part == ".." for part in name.replace("\\", "/").split("/"))
 
 
-def _member(ev: EvidencePath, child: EvidencePath, data: bytes, depth: int, limits: Limits, budget: Budget,
-            want: Want) -> Iterator[Item]:
+def _member(
+    ev: EvidencePath, child: EvidencePath, data: bytes, depth: int, limits: Limits, budget: Budget, want: Want
+) -> Iterator[Item]:
     """Yield one member read into memory, then whatever it contains when it is itself a container."""
     mime = sniff(data[:HEADER_BYTES])
     if want(child):
@@ -167,55 +191,96 @@ def _member(ev: EvidencePath, child: EvidencePath, data: bytes, depth: int, limi
         yield from _container(child, io.BytesIO(data), mime, depth + 1, limits, budget, want)
 
 
-def _precheck(child: EvidencePath, name: str, size: int, packed: int | None, limits: Limits,
-              budget: Budget) -> Iterator[Problem]:
+def _precheck(
+    child: EvidencePath, name: str, size: int, packed: int | None, limits: Limits, budget: Budget
+) -> Iterator[Problem]:
     """Problems known from a member's header; a skipping one ends the member (caller checks ``skipped``)."""
     if unsafe_member_name(name):
-        yield Problem(child, ArchiveError(f"member name {name!r} points outside the archive (path traversal); "
-                                          "read in memory only", path=str(child), code="path_traversal"),
-                      skipped=False)
+        yield Problem(
+            child,
+            ArchiveError(
+                f"member name {name!r} points outside the archive (path traversal); read in memory only",
+                path=str(child),
+                code="path_traversal",
+            ),
+            skipped=False,
+        )
     if size > limits.max_member_bytes:
-        yield Problem(child, ArchiveError(f"member of {size} bytes exceeds the {limits.max_member_bytes}-byte "
-                                          "limit; skipped", path=str(child), code="member_too_large"))
+        yield Problem(
+            child,
+            ArchiveError(
+                f"member of {size} bytes exceeds the {limits.max_member_bytes}-byte limit; skipped",
+                path=str(child),
+                code="member_too_large",
+            ),
+        )
     elif packed is not None and size >= limits.ratio_min_bytes and size > limits.max_ratio * max(packed, 1):
-        yield Problem(child, ArchiveError(f"compression ratio {size / max(packed, 1):.0f}:1 exceeds "
-                                          f"{limits.max_ratio:.0f}:1 (zip bomb); skipped", path=str(child),
-                                          code="zip_bomb"))
+        yield Problem(
+            child,
+            ArchiveError(
+                f"compression ratio {size / max(packed, 1):.0f}:1 exceeds "
+                f"{limits.max_ratio:.0f}:1 (zip bomb); skipped",
+                path=str(child),
+                code="zip_bomb",
+            ),
+        )
     elif not budget.fits(size):
-        yield Problem(child, ArchiveError(f"source would decompress to more than {limits.max_source_bytes} bytes "
-                                          "(zip bomb); skipped", path=str(child), code="zip_bomb"))
+        yield Problem(
+            child,
+            ArchiveError(
+                f"source would decompress to more than {limits.max_source_bytes} bytes (zip bomb); skipped",
+                path=str(child),
+                code="zip_bomb",
+            ),
+        )
 
 
 def _read_capped(stream: BinaryIO, cap: int, child: EvidencePath) -> bytes:
     data = stream.read(cap + 1)
     if len(data) > cap:  # the header lied about the size
-        raise ArchiveError(f"member decompresses past the {cap}-byte limit (zip bomb); skipped",
-                           path=str(child), code="zip_bomb")
+        raise ArchiveError(
+            f"member decompresses past the {cap}-byte limit (zip bomb); skipped",
+            path=str(child),
+            code="zip_bomb",
+        )
     return data
 
 
-def _zip(ev: EvidencePath, fh: BinaryIO, depth: int, limits: Limits, budget: Budget, want: Want) -> Iterator[Item]:
+def _zip(
+    ev: EvidencePath, fh: BinaryIO, depth: int, limits: Limits, budget: Budget, want: Want
+) -> Iterator[Item]:
     try:
         zf = zipfile.ZipFile(fh)
         infos = [i for i in zf.infolist() if not i.is_dir()]
     except _ARCHIVE_ERRORS as exc:
-        yield Problem(ev, ArchiveError(f"cannot open zip: {exc}", path=str(ev), code="corrupt_archive"),
-                      skipped=False)
+        yield Problem(
+            ev, ArchiveError(f"cannot open zip: {exc}", path=str(ev), code="corrupt_archive"), skipped=False
+        )
         return
     with zf:
         if len(infos) > limits.max_members:
-            yield Problem(ev, ArchiveError(f"{len(infos)} members exceed the limit of {limits.max_members}; "
-                                           "only the first are read", path=str(ev), code="too_many_members"),
-                          skipped=False)
+            yield Problem(
+                ev,
+                ArchiveError(
+                    f"{len(infos)} members exceed the limit of {limits.max_members}; only the first are read",
+                    path=str(ev),
+                    code="too_many_members",
+                ),
+                skipped=False,
+            )
             infos = infos[: limits.max_members]
         for info in sorted(infos, key=lambda i: i.filename):
             child = ev.child(info.filename)
-            problems = list(_precheck(child, info.filename, info.file_size, info.compress_size, limits, budget))
+            problems = list(
+                _precheck(child, info.filename, info.file_size, info.compress_size, limits, budget)
+            )
             yield from problems
             if any(p.skipped for p in problems):
                 continue
             if info.flag_bits & 0x1:
-                yield Problem(child, ArchiveError("encrypted member; not read", path=str(child), code="encrypted"))
+                yield Problem(
+                    child, ArchiveError("encrypted member; not read", path=str(child), code="encrypted")
+                )
                 continue
             try:
                 with zf.open(info) as stream:
@@ -230,26 +295,32 @@ def _zip(ev: EvidencePath, fh: BinaryIO, depth: int, limits: Limits, budget: Bud
                 yield Problem(child, exc)
                 continue
             except _ARCHIVE_ERRORS as exc:
-                yield Problem(child, ArchiveError(f"cannot read member: {exc}", path=str(child),
-                                                  code="corrupt_member"))
+                yield Problem(
+                    child, ArchiveError(f"cannot read member: {exc}", path=str(child), code="corrupt_member")
+                )
                 continue
             budget.spend(len(data))
             yield from _member(ev, child, data, depth, limits, budget, want)
 
 
-def _tar(ev: EvidencePath, fh: BinaryIO, mime: str, depth: int, limits: Limits, budget: Budget,
-         want: Want) -> Iterator[Item]:
+def _tar(
+    ev: EvidencePath, fh: BinaryIO, mime: str, depth: int, limits: Limits, budget: Budget, want: Want
+) -> Iterator[Item]:
     try:
         tf = tarfile.open(fileobj=fh, mode="r|*")  # streaming: works on any file object, never seeks back
     except tarfile.ReadError as exc:
         if mime != "application/x-tar":
             return  # a compressed single file, not a tar: nothing inside to walk
-        yield Problem(ev, ArchiveError(f"cannot open tar: {exc}", path=str(ev), code="corrupt_archive"),
-                      skipped=False)
+        yield Problem(
+            ev, ArchiveError(f"cannot open tar: {exc}", path=str(ev), code="corrupt_archive"), skipped=False
+        )
         return
     except _ARCHIVE_ERRORS as exc:
-        yield Problem(ev, ArchiveError(f"cannot open archive: {exc}", path=str(ev), code="corrupt_archive"),
-                      skipped=False)
+        yield Problem(
+            ev,
+            ArchiveError(f"cannot open archive: {exc}", path=str(ev), code="corrupt_archive"),
+            skipped=False,
+        )
         return
     count = 0
     with tf:
@@ -257,8 +328,13 @@ def _tar(ev: EvidencePath, fh: BinaryIO, mime: str, depth: int, limits: Limits, 
             try:
                 info = tf.next()
             except _ARCHIVE_ERRORS as exc:
-                yield Problem(ev, ArchiveError(f"archive damaged after {count} members: {exc}", path=str(ev),
-                                               code="corrupt_archive"), skipped=False)
+                yield Problem(
+                    ev,
+                    ArchiveError(
+                        f"archive damaged after {count} members: {exc}", path=str(ev), code="corrupt_archive"
+                    ),
+                    skipped=False,
+                )
                 return
             if info is None:
                 return
@@ -266,8 +342,15 @@ def _tar(ev: EvidencePath, fh: BinaryIO, mime: str, depth: int, limits: Limits, 
                 continue  # folders, links and devices hold no content of their own
             count += 1
             if count > limits.max_members:
-                yield Problem(ev, ArchiveError(f"more than {limits.max_members} members; the rest are not read",
-                                               path=str(ev), code="too_many_members"), skipped=False)
+                yield Problem(
+                    ev,
+                    ArchiveError(
+                        f"more than {limits.max_members} members; the rest are not read",
+                        path=str(ev),
+                        code="too_many_members",
+                    ),
+                    skipped=False,
+                )
                 return
             child = ev.child(info.name)
             problems = list(_precheck(child, info.name, info.size, None, limits, budget))
@@ -283,8 +366,9 @@ def _tar(ev: EvidencePath, fh: BinaryIO, mime: str, depth: int, limits: Limits, 
                 yield Problem(child, exc)
                 continue
             except _ARCHIVE_ERRORS as exc:
-                yield Problem(child, ArchiveError(f"cannot read member: {exc}", path=str(child),
-                                                  code="corrupt_member"))
+                yield Problem(
+                    child, ArchiveError(f"cannot read member: {exc}", path=str(child), code="corrupt_member")
+                )
                 continue
             budget.spend(len(data))
             yield from _member(ev, child, data, depth, limits, budget, want)

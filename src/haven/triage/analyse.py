@@ -116,28 +116,42 @@ def _status(row: FileRow, hits: list[Hit], parents: set[str]) -> str:
     return "other"
 
 
-def _hits_by_value(matcher: KnownMatcher, signal: str, values: Sequence[str], threshold: int | None = None
-                   ) -> dict[str, list[Hit]]:
+def _hits_by_value(
+    matcher: KnownMatcher, signal: str, values: Sequence[str], threshold: int | None = None
+) -> dict[str, list[Hit]]:
     uniq = sorted(set(values))
     if not uniq:
         return {}
-    found = matcher.match_pdq(uniq, threshold) if signal == "pdq" and threshold is not None \
+    found = (
+        matcher.match_pdq(uniq, threshold)
+        if signal == "pdq" and threshold is not None
         else matcher.match_exact(signal, uniq)
-    return {v: sorted(h, key=lambda x: (x.distance, x.bank, x.signal, x.value)) for v, h in zip(uniq, found,
-                                                                                              strict=True) if h}
+    )
+    return {
+        v: sorted(h, key=lambda x: (x.distance, x.bank, x.signal, x.value))
+        for v, h in zip(uniq, found, strict=True)
+        if h
+    }
 
 
 def _label(hit: Hit) -> str:
     return hit.series or f"{hit.bank} entry {hit.entry_id if hit.entry_id is not None else hit.value[:12]}"
 
 
-def analyse(rows: list[FileRow], problems: list[tuple[str, str, str, bool]], matcher: KnownMatcher | None,
-            thresholds: Thresholds = Thresholds()) -> Analysis:
+def analyse(
+    rows: list[FileRow],
+    problems: list[tuple[str, str, str, bool]],
+    matcher: KnownMatcher | None,
+    thresholds: Thresholds = Thresholds(),
+) -> Analysis:
     """Triage the stored rows (sorted by path) against the banks behind ``matcher``."""
     t = thresholds
     rows = sorted(rows, key=lambda r: r.path)
-    comparable = [i for i, r in enumerate(rows)
-                  if r.pdq and r.kind == "image" and (r.quality or 0) >= t.min_quality and not r.error_code]
+    comparable = [
+        i
+        for i, r in enumerate(rows)
+        if r.pdq and r.kind == "image" and (r.quality or 0) >= t.min_quality and not r.error_code
+    ]
 
     # 1. Known: exact digests and PDQ within the match threshold; near-known for the rest.
     hits: list[list[Hit]] = [[] for _ in rows]
@@ -187,10 +201,17 @@ def analyse(rows: list[FileRow], problems: list[tuple[str, str, str, bool]], mat
     for j, (k, _) in via.items():
         hits[j], near[j] = list(hits[k]), []
     parents = {str(EvidencePath.parse(r.path).parent) for r in rows if r.depth > 0}
-    results = [FileResult(row=r, status=_status(r, hits[i], parents), hits=_dedupe(hits[i]), near=near[i],
-                          via=rows[via[i][0]].path if i in via else None,
-                          via_distance=via[i][1] if i in via else None)
-               for i, r in enumerate(rows)]
+    results = [
+        FileResult(
+            row=r,
+            status=_status(r, hits[i], parents),
+            hits=_dedupe(hits[i]),
+            near=near[i],
+            via=rows[via[i][0]].path if i in via else None,
+            via_distance=via[i][1] if i in via else None,
+        )
+        for i, r in enumerate(rows)
+    ]
 
     # 2. Duplicate groups: same MD5, or PDQ within the duplicate threshold (single linkage).
     members = [i for i, f in enumerate(results) if f.status != "container" and f.row.md5]
@@ -227,9 +248,18 @@ def analyse(rows: list[FileRow], problems: list[tuple[str, str, str, bool]], mat
         names = sorted({_label(h) for i in comp for h in results[i].hits + results[i].near})
         rep = _representative(rows, unknown)
         sid = len(series) + 1
-        series.append(Series(id=sid, members=[rows[i].path for i in comp], images=len(images), unknown=len(unknown),
-                             known=len(known), touches_known=bool(names), known_series=names,
-                             representative=rows[rep].path))
+        series.append(
+            Series(
+                id=sid,
+                members=[rows[i].path for i in comp],
+                images=len(images),
+                unknown=len(unknown),
+                known=len(known),
+                touches_known=bool(names),
+                known_series=names,
+                representative=rows[rep].path,
+            )
+        )
         for i in comp:
             series_of[i] = sid
     by_id = {s.id: s for s in series}
@@ -252,8 +282,17 @@ def analyse(rows: list[FileRow], problems: list[tuple[str, str, str, bool]], mat
         if len(comp) > 1:
             reasons.append(f"{len(comp)} copies ({kind} duplicates)")
         status = "known" if any(results[i].status == "known" for i in comp) else results[top].status
-        groups.append(Group(id=gid, members=[rows[i].path for i in comp], representative=rows[rep].path, kind=kind,
-                            priority=results[top].priority, reasons=reasons, status=status))
+        groups.append(
+            Group(
+                id=gid,
+                members=[rows[i].path for i in comp],
+                representative=rows[rep].path,
+                kind=kind,
+                priority=results[top].priority,
+                reasons=reasons,
+                status=status,
+            )
+        )
         for i in comp:
             results[i].dup_group = gid
             results[i].representative = i == rep
@@ -272,8 +311,10 @@ def _dedupe(hits: list[Hit]) -> list[Hit]:
 
 def _representative(rows: list[FileRow], idx: list[int]) -> int:
     """Largest picture, then best PDQ quality, then first path: the copy an examiner would look at."""
-    return min(idx, key=lambda i: (-(rows[i].width or 0) * (rows[i].height or 0), -(rows[i].quality or 0),
-                                   rows[i].path))
+    return min(
+        idx,
+        key=lambda i: (-(rows[i].width or 0) * (rows[i].height or 0), -(rows[i].quality or 0), rows[i].path),
+    )
 
 
 def _priority(f: FileResult, series: Series | None) -> tuple[int, list[str]]:
@@ -282,8 +323,10 @@ def _priority(f: FileResult, series: Series | None) -> tuple[int, list[str]]:
     if f.status == "known":
         victim = [h.victim_identified for h in f.hits]
         cats = sorted({f"{h.bank}:{h.category}" for h in f.hits if h.category})
-        reasons = [f"known: matches {', '.join(sorted({_label(h) for h in f.hits}))}"
-                   + (f" (category {', '.join(cats)})" if cats else "")]
+        reasons = [
+            f"known: matches {', '.join(sorted({_label(h) for h in f.hits}))}"
+            + (f" (category {', '.join(cats)})" if cats else "")
+        ]
         if f.via is not None:
             reasons.append(f"through a near-duplicate (PDQ distance {f.via_distance}) of {f.via}")
         score = 10
@@ -306,7 +349,9 @@ def _priority(f: FileResult, series: Series | None) -> tuple[int, list[str]]:
         reasons.append(f"EXIF GPS {exif['gps_lat']:.5f},{exif['gps_lon']:.5f}")
     if "serial" in exif or "owner" in exif:
         score += 10
-        reasons.append("EXIF camera serial/owner " + " / ".join(str(exif[k]) for k in ("serial", "owner") if k in exif))
+        reasons.append(
+            "EXIF camera serial/owner " + " / ".join(str(exif[k]) for k in ("serial", "owner") if k in exif)
+        )
     if has_leads(exif) and ("make" in exif or "model" in exif or "datetime_original" in exif):
         score += 5
         bits = [str(exif[k]) for k in ("make", "model", "datetime_original") if k in exif]

@@ -25,15 +25,38 @@ from haven.hashing import hash_bytes
 
 BASE_SIDE = 320
 BASE_MIN_DISTANCE = 64
-WINDOWS = [(0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 0.5, 0.5), (0.5, 0.0, 1.0, 0.5), (0.0, 0.5, 0.5, 1.0),
-           (0.5, 0.5, 1.0, 1.0)]
-TRANSPOSE = [None, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.ROTATE_180,
-             Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270, Image.Transpose.TRANSPOSE,
-             Image.Transpose.TRANSVERSE]
+WINDOWS = [
+    (0.0, 0.0, 1.0, 1.0),
+    (0.0, 0.0, 0.5, 0.5),
+    (0.5, 0.0, 1.0, 0.5),
+    (0.0, 0.5, 0.5, 1.0),
+    (0.5, 0.5, 1.0, 1.0),
+]
+TRANSPOSE = [
+    None,
+    Image.Transpose.FLIP_LEFT_RIGHT,
+    Image.Transpose.FLIP_TOP_BOTTOM,
+    Image.Transpose.ROTATE_180,
+    Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.TRANSVERSE,
+]
 # (variant name, kind) in family order; "copy" = same bytes as the base under another name.
-VARIANTS = [("base", "base"), ("resize75", "resize"), ("resize60", "resize"), ("resize45", "resize"),
-            ("q70", "recompress"), ("q50", "recompress"), ("q30", "recompress"), ("crop2", "crop"),
-            ("crop4", "crop"), ("resize60q50", "resize+recompress"), ("copy1", "copy"), ("copy2", "copy")]
+VARIANTS = [
+    ("base", "base"),
+    ("resize75", "resize"),
+    ("resize60", "resize"),
+    ("resize45", "resize"),
+    ("q70", "recompress"),
+    ("q50", "recompress"),
+    ("q30", "recompress"),
+    ("crop2", "crop"),
+    ("crop4", "crop"),
+    ("resize60q50", "resize+recompress"),
+    ("copy1", "copy"),
+    ("copy2", "copy"),
+]
 DEVICES = 11  # the average warrant seizes about 11 devices
 
 
@@ -102,8 +125,15 @@ def _photo_families(args: tuple[str, int, int, list[int], str]) -> list[dict[str
             folder = f"DCIM/{fam % 97:03d}" if kind != "copy" else f"Downloads/{name}"
             rel = f"{folder}/IMG_{fam:06d}_{name}.jpg" if kind != "copy" else f"{folder}/f{fam:06d}.jpg"
             files.append((rel, data))
-            records.append({"rel": rel, "family": fam, "variant": name, "kind": kind, "base": base_bytes
-                            if name == "base" else None})
+            records.append(
+                {
+                    "rel": rel,
+                    "family": fam,
+                    "variant": name,
+                    "kind": kind,
+                    "base": base_bytes if name == "base" else None,
+                }
+            )
     out = Path(root) / device
     if container == "folder":
         for rel, data in files:
@@ -135,7 +165,7 @@ def _photo_families(args: tuple[str, int, int, list[int], str]) -> list[dict[str
 
 
 def generate_seizure(photos: Path, root: Path, n_files: int, *, jobs: int = 0) -> list[dict[str, Any]]:
-    """Write about ``n_files`` files under ``root``; returns one truth record per file (path, family, variant, kind).
+    """Write about ``n_files`` files under ``root``; one truth record per file (path, family, variant, kind).
 
     The base's bytes are kept on its record (``base``) so a bank can be seeded with originals.
     """
@@ -146,8 +176,11 @@ def generate_seizure(photos: Path, root: Path, n_files: int, *, jobs: int = 0) -
     per_photo: list[list[int]] = [[] for _ in photo_list]
     for f in range(families):
         per_photo[f % len(photo_list)].append(f)
-    tasks = [(str(p), i, len(photo_list), fams, str(root)) for i, (p, fams) in enumerate(zip(photo_list, per_photo,
-                                                                                         strict=True)) if fams]
+    tasks = [
+        (str(p), i, len(photo_list), fams, str(root))
+        for i, (p, fams) in enumerate(zip(photo_list, per_photo, strict=True))
+        if fams
+    ]
     records: list[dict[str, Any]] = []
     workers = jobs or os.cpu_count() or 1
     if workers == 1:
@@ -170,8 +203,12 @@ def pair_scores(truth: dict[str, int], predicted: dict[str, Any]) -> dict[str, f
     tp = pairs(Counter((truth[p], predicted[p]) for p in truth))
     pred = pairs(Counter(predicted[p] for p in truth))
     true = pairs(Counter(truth.values()))
-    return {"precision": tp / pred if pred else 1.0, "recall": tp / true if true else 1.0,
-            "true_pairs": true, "predicted_pairs": pred}
+    return {
+        "precision": tp / pred if pred else 1.0,
+        "recall": tp / true if true else 1.0,
+        "true_pairs": true,
+        "predicted_pairs": pred,
+    }
 
 
 def dump_truth(records: list[dict[str, Any]], path: Path) -> None:
@@ -198,9 +235,17 @@ def naive_rate(paths: list[str]) -> float:
     return len(paths) / (time.perf_counter() - started)
 
 
-def run_bench(photos: Path, n_files: int, work: Path, *, jobs: int = 0, naive_sample: int = 300,
-              progress: Any = None, log: Any = print) -> dict[str, Any]:
-    """Generate a seizure, seed a bank with a third of the originals, triage it, score it against the truth."""
+def run_bench(
+    photos: Path,
+    n_files: int,
+    work: Path,
+    *,
+    jobs: int = 0,
+    naive_sample: int = 300,
+    progress: Any = None,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Generate a seizure, seed a bank with a third of the originals, triage it, score it against truth."""
     import time
 
     from haven.banks.store import BankStore
@@ -222,9 +267,16 @@ def run_bench(photos: Path, n_files: int, work: Path, *, jobs: int = 0, naive_sa
         if r["variant"] == "base" and r["family"] in known_families:
             h = hash_bytes(r["base"], "seed")
             for signal, value in (("md5", h.md5), ("pdq", h.pdq)):
-                entries.append(EntryIn(signal=signal, value=value or "", category="1",
-                                       category_scheme="projectvic-us", series=f"BENCH-F{r['family']}",
-                                       victim_identified=r["family"] % 2 == 0))
+                entries.append(
+                    EntryIn(
+                        signal=signal,
+                        value=value or "",
+                        category="1",
+                        category_scheme="projectvic-us",
+                        series=f"BENCH-F{r['family']}",
+                        victim_identified=r["family"] % 2 == 0,
+                    )
+                )
     store.add_entries("BENCH_KNOWN", entries)
     matcher = BankMatcher(Matcher(store, load_saved=False, auto_refresh=None))
     out = work / "out"
@@ -256,19 +308,30 @@ def run_bench(photos: Path, n_files: int, work: Path, *, jobs: int = 0, naive_sa
     rr_near = sum(by_kind[k][2] for k in rr if k in by_kind)
     # Series: pairwise scores over the files of unknown families.
     unknown_truth = {p: r["family"] for p, r in truth.items() if r["family"] not in known_families}
-    predicted = {p: (("s", rows[p]["series"]) if rows.get(p, {}).get("series") else ("g", rows.get(p, {}).get(
-        "dup_group", p))) for p in unknown_truth}
+    predicted = {
+        p: (
+            ("s", rows[p]["series"])
+            if rows.get(p, {}).get("series")
+            else ("g", rows.get(p, {}).get("dup_group", p))
+        )
+        for p in unknown_truth
+    }
     series_scores = pair_scores(unknown_truth, predicted)
     no_crop = {p: f for p, f in unknown_truth.items() if truth[p]["kind"] != "crop"}
     series_no_crop = pair_scores(no_crop, predicted)
     sample = [r["path"] for r in records if "!/" not in r["path"]][:: max(1, len(records) // naive_sample)][
-        :naive_sample]
+        :naive_sample
+    ]
     naive = naive_rate(sample)
     rate = len(records) / triage_s
     return {
-        "files": len(records), "generated_seconds": round(gen_s, 1), "triage_seconds": round(triage_s, 1),
-        "files_per_second": round(rate, 1), "naive_files_per_second": round(naive, 1),
-        "naive_sample": len(sample), "speedup_vs_naive": round(rate / naive, 2),
+        "files": len(records),
+        "generated_seconds": round(gen_s, 1),
+        "triage_seconds": round(triage_s, 1),
+        "files_per_second": round(rate, 1),
+        "naive_files_per_second": round(naive, 1),
+        "naive_sample": len(sample),
+        "speedup_vs_naive": round(rate / naive, 2),
         "projected_seconds_for_160000": round(160_000 / rate, 0),
         "known_precision": round(true_known / len(predicted_known), 4) if predicted_known else None,
         "known_recall_resize_recompress": round(rr_hit / rr_all, 4) if rr_all else None,
@@ -276,10 +339,13 @@ def run_bench(photos: Path, n_files: int, work: Path, *, jobs: int = 0, naive_sa
         "known_recall_by_variant": {k: round(v[0] / v[1], 4) for k, v in sorted(by_variant.items())},
         "known_or_near_known_recall_by_kind": {k: round(v[2] / v[1], 4) for k, v in sorted(by_kind.items())},
         "known_or_near_known_recall_resize_recompress": round(rr_near / rr_all, 4) if rr_all else None,
-        "series_precision": round(series_scores["precision"], 4), "series_recall": round(series_scores["recall"], 4),
+        "series_precision": round(series_scores["precision"], 4),
+        "series_recall": round(series_scores["recall"], 4),
         "series_recall_without_crops": round(series_no_crop["recall"], 4),
         "series_precision_without_crops": round(series_no_crop["precision"], 4),
-        "missing_files": len(missing), "summary": summary, "jobs": jobs or os.cpu_count(),
+        "missing_files": len(missing),
+        "summary": summary,
+        "jobs": jobs or os.cpu_count(),
     }
 
 
@@ -289,7 +355,9 @@ def _read_results(db: Path) -> dict[str, dict[str, Any]]:
     conn = sqlite3.connect(str(db))
     try:
         near = {p for (p,) in conn.execute("SELECT DISTINCT path FROM matches WHERE near = 1")}
-        return {p: {"status": s, "series": se, "dup_group": g, "near": p in near} for p, s, se, g in
-                conn.execute("SELECT path, status, series, dup_group FROM analysis")}
+        return {
+            p: {"status": s, "series": se, "dup_group": g, "near": p in near}
+            for p, s, se, g in conn.execute("SELECT path, status, series, dup_group FROM analysis")
+        }
     finally:
         conn.close()

@@ -39,8 +39,24 @@ CREATE TABLE IF NOT EXISTS series (
     touches_known INTEGER, known_series TEXT, representative TEXT);
 """
 
-FILE_COLUMNS = ("path", "source", "depth", "size", "mime", "kind", "md5", "sha1", "sha256", "pdq", "quality",
-                "width", "height", "exif", "error_code", "error_message")
+FILE_COLUMNS = (
+    "path",
+    "source",
+    "depth",
+    "size",
+    "mime",
+    "kind",
+    "md5",
+    "sha1",
+    "sha256",
+    "pdq",
+    "quality",
+    "width",
+    "height",
+    "exif",
+    "error_code",
+    "error_message",
+)
 
 
 @dataclass
@@ -109,8 +125,10 @@ class CaseDB:
             self.set_meta("sources", wanted)
             return False
         if stored != wanted:
-            raise UsageError(f"{self.path.parent} already holds a case for other sources ({stored}); "
-                             "choose a new --out folder")
+            raise UsageError(
+                f"{self.path.parent} already holds a case for other sources ({stored}); "
+                "choose a new --out folder"
+            )
         return True
 
     # --- per-file rows ----------------------------------------------------------------------
@@ -123,9 +141,13 @@ class CaseDB:
             self.conn.execute("BEGIN")
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO files({', '.join(FILE_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(FILE_COLUMNS))})", [r.as_tuple() for r in rows])
-            self.conn.executemany("INSERT OR IGNORE INTO problems(path, code, message, skipped) VALUES (?, ?, ?, ?)",
-                                  [(p, c, m, int(s)) for p, c, m, s in problems])
+                f"VALUES ({', '.join('?' * len(FILE_COLUMNS))})",
+                [r.as_tuple() for r in rows],
+            )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO problems(path, code, message, skipped) VALUES (?, ?, ?, ?)",
+                [(p, c, m, int(s)) for p, c, m, s in problems],
+            )
 
     def files(self) -> Iterator[FileRow]:
         """Every file row, ordered by path (the order every output uses)."""
@@ -134,5 +156,9 @@ class CaseDB:
             yield FileRow.from_row(row)
 
     def problems(self) -> list[tuple[str, str, str, bool]]:
-        return [(p, c, m, bool(s)) for p, c, m, s in
-                self.conn.execute("SELECT path, code, message, skipped FROM problems ORDER BY path, code")]
+        return [
+            (p, c, m, bool(s))
+            for p, c, m, s in self.conn.execute(
+                "SELECT path, code, message, skipped FROM problems ORDER BY path, code"
+            )
+        ]

@@ -51,7 +51,7 @@ def near_pairs(hashes: np.ndarray, threshold: int) -> Iterator[tuple[int, int, i
     index.add(np.arange(n, dtype=np.int64), hashes)
     index.optimize()
     for start in range(0, n, QUERY_CHUNK):
-        results = index.query(hashes[start:start + QUERY_CHUNK], threshold)
+        results = index.query(hashes[start : start + QUERY_CHUNK], threshold)
         for offset, (ids, dists) in enumerate(results):
             i = start + offset
             for j, d in zip(ids.tolist(), dists.tolist(), strict=True):

@@ -9,8 +9,13 @@ from PIL import Image
 
 _IFD_EXIF, _IFD_GPS = 0x8769, 0x8825
 _BASE_TAGS = {0x010F: "make", 0x0110: "model", 0x0131: "software", 0x013B: "artist", 0x0132: "datetime"}
-_EXIF_TAGS = {0x9003: "datetime_original", 0xA431: "serial", 0xA435: "lens_serial", 0xA420: "image_unique_id",
-              0xA430: "owner"}
+_EXIF_TAGS = {
+    0x9003: "datetime_original",
+    0xA431: "serial",
+    0xA435: "lens_serial",
+    0xA420: "image_unique_id",
+    0xA430: "owner",
+}
 _MAX_LEN = 128
 
 
@@ -64,4 +69,6 @@ def read_exif(data: bytes) -> dict[str, Any]:
 
 def has_leads(exif: dict[str, Any]) -> bool:
     """True when the EXIF names a place, a device or a date (what an examiner follows up)."""
-    return any(k in exif for k in ("gps_lat", "serial", "make", "model", "datetime_original", "owner", "artist"))
+    return any(
+        k in exif for k in ("gps_lat", "serial", "make", "model", "datetime_original", "owner", "artist")
+    )

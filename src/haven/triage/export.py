@@ -14,10 +14,40 @@ from typing import Any
 
 from haven.triage.analyse import Analysis, FileResult
 
-CSV_COLUMNS = ("path", "status", "priority", "reasons", "mime", "size", "md5", "sha1", "sha256", "pdq", "quality",
-               "width", "height", "dup_group", "representative", "series", "banks", "categories", "severity", "known_series",
-               "victim_identified", "min_distance", "known_via", "near_known", "exif_make", "exif_model", "exif_serial",
-               "exif_datetime_original", "gps_lat", "gps_lon", "error_code", "error_message")
+CSV_COLUMNS = (
+    "path",
+    "status",
+    "priority",
+    "reasons",
+    "mime",
+    "size",
+    "md5",
+    "sha1",
+    "sha256",
+    "pdq",
+    "quality",
+    "width",
+    "height",
+    "dup_group",
+    "representative",
+    "series",
+    "banks",
+    "categories",
+    "severity",
+    "known_series",
+    "victim_identified",
+    "min_distance",
+    "known_via",
+    "near_known",
+    "exif_make",
+    "exif_model",
+    "exif_serial",
+    "exif_datetime_original",
+    "gps_lat",
+    "gps_lon",
+    "error_code",
+    "error_message",
+)
 
 VICS_CONTEXT = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Cases"
 _HAVEN_NS = uuid.UUID("5f3d0c1e-9b4a-4c55-a7a1-4a6176656e21")  # fixed: CaseID is derived from the sources
@@ -39,10 +69,22 @@ def _csv_row(f: FileResult) -> list[str]:
     hits = f.hits
     victim = None if not hits else any(h.victim_identified is True for h in hits)
     values: dict[str, Any] = {
-        "path": r.path, "status": f.status, "priority": f.priority, "reasons": "; ".join(f.reasons),
-        "mime": r.mime, "size": r.size, "md5": r.md5, "sha1": r.sha1, "sha256": r.sha256, "pdq": r.pdq,
-        "quality": r.quality, "width": r.width, "height": r.height, "dup_group": f.dup_group,
-        "representative": f.representative if f.dup_group is not None else None, "series": f.series,
+        "path": r.path,
+        "status": f.status,
+        "priority": f.priority,
+        "reasons": "; ".join(f.reasons),
+        "mime": r.mime,
+        "size": r.size,
+        "md5": r.md5,
+        "sha1": r.sha1,
+        "sha256": r.sha256,
+        "pdq": r.pdq,
+        "quality": r.quality,
+        "width": r.width,
+        "height": r.height,
+        "dup_group": f.dup_group,
+        "representative": f.representative if f.dup_group is not None else None,
+        "series": f.series,
         "banks": ";".join(sorted({h.bank for h in hits})),
         "categories": ";".join(sorted({f"{h.bank}:{h.category}" for h in hits if h.category})),
         "severity": max((h.severity for h in hits if h.severity is not None), default=None),
@@ -51,9 +93,14 @@ def _csv_row(f: FileResult) -> list[str]:
         "min_distance": min((h.distance for h in hits), default=None) if f.via is None else None,
         "known_via": f"{f.via} (PDQ distance {f.via_distance})" if f.via is not None else None,
         "near_known": ";".join(sorted({f"{h.bank}:{h.series or h.value}:{h.distance}" for h in f.near})),
-        "exif_make": exif.get("make"), "exif_model": exif.get("model"), "exif_serial": exif.get("serial"),
-        "exif_datetime_original": exif.get("datetime_original"), "gps_lat": exif.get("gps_lat"),
-        "gps_lon": exif.get("gps_lon"), "error_code": r.error_code, "error_message": r.error_message,
+        "exif_make": exif.get("make"),
+        "exif_model": exif.get("model"),
+        "exif_serial": exif.get("serial"),
+        "exif_datetime_original": exif.get("datetime_original"),
+        "gps_lat": exif.get("gps_lat"),
+        "gps_lon": exif.get("gps_lon"),
+        "error_code": r.error_code,
+        "error_message": r.error_message,
     }
     return [_cell(values[c]) for c in CSV_COLUMNS]
 
@@ -74,7 +121,9 @@ def problems_csv(analysis: Analysis) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(("path", "code", "message", "skipped"))
     rows = [(p, c, m, s) for p, c, m, s in analysis.problems]
-    rows += [(f.row.path, f.row.error_code, f.row.error_message, False) for f in analysis.files if f.row.error_code]
+    rows += [
+        (f.row.path, f.row.error_code, f.row.error_message, False) for f in analysis.files if f.row.error_code
+    ]
     for p, c, m, s in sorted(rows, key=lambda x: (x[0], x[1] or "")):
         w.writerow([_cell(p), _cell(c), _cell(m), _cell(bool(s))])
     return buf.getvalue()
@@ -96,7 +145,9 @@ def _category(f: list[FileResult]) -> int | None:
     return ints[0] if ints else None
 
 
-def vics_case(analysis: Analysis, *, sources: list[str], case_number: str | None, version: str) -> dict[str, Any]:
+def vics_case(
+    analysis: Analysis, *, sources: list[str], case_number: str | None, version: str
+) -> dict[str, Any]:
     """The VICS 2.0 ``#Cases`` document: one Media per distinct MD5, one MediaFiles entry per copy."""
     by_md5: dict[str, list[FileResult]] = {}
     for f in analysis.files:
@@ -124,7 +175,9 @@ def vics_case(analysis: Analysis, *, sources: list[str], case_number: str | None
             m["Series"] = ";".join(series)
         priority = max((c.priority for c in copies if c.priority is not None), default=None)
         tags = [f"haven:{first.status}"]
-        tags += sorted({f"category:{h.bank}:{h.category}" for h in hits if h.category and not h.category.isdigit()})
+        tags += sorted(
+            {f"category:{h.bank}:{h.category}" for h in hits if h.category and not h.category.isdigit()}
+        )
         if priority is not None:
             tags.append(f"haven:priority={priority}")
         if first.series:
@@ -137,22 +190,37 @@ def vics_case(analysis: Analysis, *, sources: list[str], case_number: str | None
         m["MediaFiles"] = []
         for c in copies:
             name, folder = _split(c.row.path)
-            m["MediaFiles"].append({"MD5": upper, "FileName": name, "FilePath": folder,
-                                    "SourceID": f"source-{c.row.source + 1}"})
+            m["MediaFiles"].append(
+                {"MD5": upper, "FileName": name, "FilePath": folder, "SourceID": f"source-{c.row.source + 1}"}
+            )
         exif = first.row.exif or {}
         if exif:
-            m["Exifs"] = [{"MD5": upper, "PropertyName": k, "PropertyValue": str(v)} for k, v in sorted(exif.items())]
+            m["Exifs"] = [
+                {"MD5": upper, "PropertyName": k, "PropertyValue": str(v)} for k, v in sorted(exif.items())
+            ]
         alt = [{"MD5": upper, "HashName": "SHA256", "HashValue": first.row.sha256}]
         if first.row.pdq:
             alt.append({"MD5": upper, "HashName": "PDQ", "HashValue": first.row.pdq})
         m["AlternativeHashes"] = alt
         media.append(m)
-    case = {"CaseID": case_id(sources), "CaseNumber": case_number or "", "SourceApplicationName": "Haven",
-            "SourceApplicationVersion": version, "TotalMediaFiles": len(media), "Media": media}
+    case = {
+        "CaseID": case_id(sources),
+        "CaseNumber": case_number or "",
+        "SourceApplicationName": "Haven",
+        "SourceApplicationVersion": version,
+        "TotalMediaFiles": len(media),
+        "Media": media,
+    }
     return {"@odata.context": VICS_CONTEXT, "value": [case]}
 
 
 def vics_json(analysis: Analysis, *, sources: list[str], case_number: str | None, version: str) -> str:
     """``vics_case`` serialised (indented, UTF-8, key order as written)."""
-    return json.dumps(vics_case(analysis, sources=sources, case_number=case_number, version=version),
-                      indent=1, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            vics_case(analysis, sources=sources, case_number=case_number, version=version),
+            indent=1,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )

@@ -45,10 +45,18 @@ class KnownMatcher(Protocol):
 
 def hit_from_match(m: Any) -> Hit:
     """A ``Hit`` from anything shaped like ``haven.matching.Match``."""
-    return Hit(bank=str(m.bank), signal=str(m.signal), value=str(m.value), distance=int(m.distance or 0),
-               category=getattr(m, "category", None), category_scheme=getattr(m, "category_scheme", None),
-               severity=getattr(m, "severity", None), series=getattr(m, "series", None),
-               victim_identified=getattr(m, "victim_identified", None), entry_id=getattr(m, "entry_id", None))
+    return Hit(
+        bank=str(m.bank),
+        signal=str(m.signal),
+        value=str(m.value),
+        distance=int(m.distance or 0),
+        category=getattr(m, "category", None),
+        category_scheme=getattr(m, "category_scheme", None),
+        severity=getattr(m, "severity", None),
+        series=getattr(m, "series", None),
+        victim_identified=getattr(m, "victim_identified", None),
+        entry_id=getattr(m, "entry_id", None),
+    )
 
 
 class BankMatcher:
@@ -71,15 +79,23 @@ class BankMatcher:
     def _digest_set(self) -> set[tuple[str, str]]:
         if self._digests is None:
             store = self.matcher.store
-            self._digests = {(e.signal, e.value.lower()) for b in store.list_banks()
-                             if self.banks is None or b.name in self.banks
-                             for e in store.iter_entries(b.name) if e.signal != "pdq"}
+            self._digests = {
+                (e.signal, e.value.lower())
+                for b in store.list_banks()
+                if self.banks is None or b.name in self.banks
+                for e in store.iter_entries(b.name)
+                if e.signal != "pdq"
+            }
         return self._digests
 
     def match_exact(self, signal: str, values: Sequence[str]) -> list[list[Hit]]:
         present = self._digest_set()
-        return [[h for h in self._keep(self.matcher.match_hashes({signal: v})) if h.signal == signal]
-                if (signal, v.lower()) in present else [] for v in values]
+        return [
+            [h for h in self._keep(self.matcher.match_hashes({signal: v})) if h.signal == signal]
+            if (signal, v.lower()) in present
+            else []
+            for v in values
+        ]
 
     def match_pdq(self, values: Sequence[str], threshold: int) -> list[list[Hit]]:
         if not values:
@@ -100,8 +116,9 @@ class HashListMatcher:
                 self.exact.setdefault((e.signal, e.value.lower()), []).append(e)
         self.index = HammingIndex()
         if self.pdq:
-            self.index.add(np.arange(len(self.pdq), dtype=np.int64),
-                           pdq_hex_to_array([e.value for e in self.pdq]))
+            self.index.add(
+                np.arange(len(self.pdq), dtype=np.int64), pdq_hex_to_array([e.value for e in self.pdq])
+            )
 
     def match_exact(self, signal: str, values: Sequence[str]) -> list[list[Hit]]:
         return [list(self.exact.get((signal, v.lower()), [])) for v in values]
@@ -112,6 +129,9 @@ class HashListMatcher:
         queries = pdq_hex_to_array(list(values))
         out = []
         for ids, dists in self.index.query(queries, threshold):
-            hits = [Hit(**{**self.pdq[int(i)].__dict__, "distance": int(d)}) for i, d in zip(ids, dists, strict=True)]
+            hits = [
+                Hit(**{**self.pdq[int(i)].__dict__, "distance": int(d)})
+                for i, d in zip(ids, dists, strict=True)
+            ]
             out.append(sorted(hits, key=lambda h: (h.distance, h.bank, h.value)))
         return out

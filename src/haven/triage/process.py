@@ -30,28 +30,39 @@ def _stream_digests(path: str) -> tuple[str, str, str]:
 
 
 def _may_have_exif(data: bytes) -> bool:
-    """Cheap pre-check (EXIF sits in the first 64 KiB: JPEG APP1, PNG eXIf, TIFF/WebP/HEIF) before decoding it."""
+    """Cheap pre-check before decoding EXIF (it sits in the first 64 KiB: JPEG APP1, PNG eXIf, TIFF)."""
     head = data[:65536]
     return b"Exif" in head or b"eXIf" in head or head[:4] in (b"II*\x00", b"MM\x00*")
 
 
-def process_entry(entry: Entry, source: int, *, fast: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileRow:
+def process_entry(
+    entry: Entry, source: int, *, fast: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> FileRow:
     """Everything triage records about one file; a failure is recorded on the row, never raised."""
     label = str(entry.path)
-    row = FileRow(path=label, source=source, depth=entry.path.depth, size=entry.size, mime=entry.mime,
-                  kind=entry.kind)
+    row = FileRow(
+        path=label, source=source, depth=entry.path.depth, size=entry.size, mime=entry.mime, kind=entry.kind
+    )
     try:
         if entry.os_path is not None and entry.size > STREAM_ABOVE:
             row.md5, row.sha1, row.sha256 = _stream_digests(entry.os_path)
             if entry.kind == "image":
-                row.error_code, row.error_message = "file_too_large", f"{label}: image over {STREAM_ABOVE} bytes"
+                row.error_code, row.error_message = (
+                    "file_too_large",
+                    f"{label}: image over {STREAM_ABOVE} bytes",
+                )
             return row
         data = entry.read()
         row.size = len(data)
         row.md5, row.sha1, row.sha256 = _digests(data)
         if entry.kind == "image":
             result = hash_bytes(data, label, ("pdq",), fast=fast, max_pixels=max_pixels)
-            row.pdq, row.quality, row.width, row.height = result.pdq, result.quality, result.width, result.height
+            row.pdq, row.quality, row.width, row.height = (
+                result.pdq,
+                result.quality,
+                result.width,
+                result.height,
+            )
             if _may_have_exif(data):
                 row.exif = read_exif(data) or None
     except InputError as exc:

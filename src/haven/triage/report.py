@@ -1,4 +1,4 @@
-"""The HTML case report: counts, series with heavily blurred thumbnails, the priority list, EXIF leads, errors.
+"""The HTML case report: counts, series with blurred thumbnails, the priority list, EXIF leads, errors.
 
 Self-contained (thumbnails are data URIs; a Content-Security-Policy forbids any fetch) and
 deterministic (no timestamps; every list sorted), so a resumed run renders the same bytes.
@@ -42,11 +42,23 @@ def blurred_thumbnail(data: bytes) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def render_report(analysis: Analysis, *, summary: dict[str, Any], sources: list[dict[str, Any]], case_id: str,
-                  version: str, thumbnails: bool = True, limits: Limits = Limits()) -> str:
+def render_report(
+    analysis: Analysis,
+    *,
+    summary: dict[str, Any],
+    sources: list[dict[str, Any]],
+    case_id: str,
+    version: str,
+    thumbnails: bool = True,
+    limits: Limits = Limits(),
+) -> str:
     """The report as one HTML string."""
-    env = Environment(loader=PackageLoader("haven.triage", "templates"), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("haven.triage", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     series = sorted(analysis.series, key=lambda s: (not s.touches_known, -s.unknown, s.id))[:MAX_SERIES]
     thumbs: dict[str, str] = {}
     if thumbnails and series:
@@ -60,15 +72,30 @@ def render_report(analysis: Analysis, *, summary: dict[str, Any], sources: list[
         if f.status == "known":
             labels = sorted({f"{h.bank}: category {h.category or 'none'}" for h in f.hits})
             categories[labels[0] if len(labels) == 1 else " + ".join(labels)] += 1
-    priority = sorted((g for g in analysis.groups if g.priority is not None),
-                      key=lambda g: (-(g.priority or 0), g.representative))[:MAX_PRIORITY]
+    priority = sorted(
+        (g for g in analysis.groups if g.priority is not None),
+        key=lambda g: (-(g.priority or 0), g.representative),
+    )[:MAX_PRIORITY]
     leads = [f for f in analysis.files if f.row.exif][:MAX_ROWS]
-    errors = sorted([(p, c, m) for p, c, m, _ in analysis.problems]
-                    + [(f.row.path, f.row.error_code, f.row.error_message) for f in analysis.files
-                       if f.row.error_code], key=lambda x: (x[0], x[1] or ""))
+    errors = sorted(
+        [(p, c, m) for p, c, m, _ in analysis.problems]
+        + [(f.row.path, f.row.error_code, f.row.error_message) for f in analysis.files if f.row.error_code],
+        key=lambda x: (x[0], x[1] or ""),
+    )
     return env.get_template("report.html").render(
-        summary=summary, sources=sources, case_id=case_id, version=version, thresholds=analysis.thresholds,
-        categories=sorted(categories.items()), series=series, series_total=len(analysis.series), thumbs=thumbs,
-        priority=priority, priority_total=sum(1 for g in analysis.groups if g.priority is not None),
-        leads=leads, leads_total=sum(1 for f in analysis.files if f.row.exif),
-        errors=errors[:MAX_ROWS], errors_total=len(errors))
+        summary=summary,
+        sources=sources,
+        case_id=case_id,
+        version=version,
+        thresholds=analysis.thresholds,
+        categories=sorted(categories.items()),
+        series=series,
+        series_total=len(analysis.series),
+        thumbs=thumbs,
+        priority=priority,
+        priority_total=sum(1 for g in analysis.groups if g.priority is not None),
+        leads=leads,
+        leads_total=sum(1 for f in analysis.files if f.row.exif),
+        errors=errors[:MAX_ROWS],
+        errors_total=len(errors),
+    )

@@ -1,4 +1,4 @@
-"""Run a triage: walk the sources, hash every file on all cores into the case database, analyse, write outputs.
+"""Run a triage: walk the sources, hash every file on all cores into the case database, analyse, output.
 
 Resumable: per-file rows are committed in batches; a rerun into the same ``out`` folder skips
 the files already stored and then analyses everything, so its outputs equal an uninterrupted run's.
@@ -90,7 +90,7 @@ def _items(sources: list[str], limits: Limits, done: set[str]) -> Iterator[tuple
 
 
 def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progress | None = None) -> int:
-    """Hash every file not yet in ``db`` (threads; the decoders and PDQ kernel release the GIL). Returns new rows."""
+    """Hash every file not yet in ``db`` (threads: decoders and the PDQ kernel release the GIL); new rows."""
     done = db.done_paths()
     jobs = opts.jobs or os.cpu_count() or 1
     total = max(_count_fs_files(sources), len(done))
@@ -112,6 +112,7 @@ def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progr
     pending: list[Future[FileRow]] = []
     window = jobs * 8
     with ThreadPoolExecutor(max_workers=jobs) as pool:
+
         def drain(keep: int) -> None:
             nonlocal finished, total
             while len(pending) > keep:
@@ -145,17 +146,33 @@ def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, A
             h = hashlib.sha256()
             for r in sorted(top, key=lambda r: r.path):
                 h.update(f"{os.path.relpath(r.path, src)}\t{r.sha256}\t{r.size}\n".encode())
-            out.append({"path": src, "kind": "folder", "files": len(top), "bytes": sum(r.size or 0 for r in top),
-                        "sha256": h.hexdigest(), "sha256_of": "sorted lines 'relative path<TAB>sha256<TAB>size'"})
+            out.append(
+                {
+                    "path": src,
+                    "kind": "folder",
+                    "files": len(top),
+                    "bytes": sum(r.size or 0 for r in top),
+                    "sha256": h.hexdigest(),
+                    "sha256_of": "sorted lines 'relative path<TAB>sha256<TAB>size'",
+                }
+            )
         else:
             own = next((r for r in top if r.path == str(EvidencePath.source(src))), None)
-            out.append({"path": src, "kind": "file", "files": 1, "bytes": own.size if own else None,
-                        "sha256": own.sha256 if own else None})
+            out.append(
+                {
+                    "path": src,
+                    "kind": "file",
+                    "files": 1,
+                    "bytes": own.size if own else None,
+                    "sha256": own.sha256 if own else None,
+                }
+            )
     return out
 
 
-def finish(sources: list[str], db: CaseDB, matcher: KnownMatcher | None, opts: TriageOptions
-           ) -> tuple[Analysis, dict[str, Any], list[dict[str, Any]]]:
+def finish(
+    sources: list[str], db: CaseDB, matcher: KnownMatcher | None, opts: TriageOptions
+) -> tuple[Analysis, dict[str, Any], list[dict[str, Any]]]:
     """Analyse the stored rows and write every output file (atomically)."""
     rows = list(db.files())
     analysis = analyse(rows, db.problems(), matcher, opts.thresholds)
@@ -167,13 +184,25 @@ def finish(sources: list[str], db: CaseDB, matcher: KnownMatcher | None, opts: T
     version = _version()
     _atomic_write(out / "files.csv", files_csv(analysis))
     _atomic_write(out / "problems.csv", problems_csv(analysis))
-    _atomic_write(out / "vics.json", vics_json(analysis, sources=sources, case_number=opts.case_number,
-                                                 version=version))
-    _atomic_write(out / "report.html", render_report(analysis, summary=summary, sources=manifest, case_id=cid,
-                                                     version=version, thumbnails=opts.thumbnails,
-                                                     limits=opts.limits))
-    _atomic_write(out / "summary.json", json.dumps({**summary, "case_id": cid, "sources": manifest},
-                                                   indent=1, sort_keys=True) + "\n")
+    _atomic_write(
+        out / "vics.json", vics_json(analysis, sources=sources, case_number=opts.case_number, version=version)
+    )
+    _atomic_write(
+        out / "report.html",
+        render_report(
+            analysis,
+            summary=summary,
+            sources=manifest,
+            case_id=cid,
+            version=version,
+            thumbnails=opts.thumbnails,
+            limits=opts.limits,
+        ),
+    )
+    _atomic_write(
+        out / "summary.json",
+        json.dumps({**summary, "case_id": cid, "sources": manifest}, indent=1, sort_keys=True) + "\n",
+    )
     return analysis, summary, manifest
 
 
@@ -185,23 +214,67 @@ def _store_analysis(db: CaseDB, a: Analysis) -> None:
         db.conn.executemany(
             "INSERT INTO analysis(path, status, dup_group, representative, series, priority, reasons) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(f.row.path, f.status, f.dup_group, int(f.representative), f.series, f.priority,
-              json.dumps(f.reasons) if f.reasons else None) for f in a.files])
+            [
+                (
+                    f.row.path,
+                    f.status,
+                    f.dup_group,
+                    int(f.representative),
+                    f.series,
+                    f.priority,
+                    json.dumps(f.reasons) if f.reasons else None,
+                )
+                for f in a.files
+            ],
+        )
         db.conn.executemany(
-            "INSERT INTO matches(path, bank, signal, value, distance, category, category_scheme, severity, series, "
-            "victim_identified, entry_id, near) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(f.row.path, h.bank, h.signal, h.value, h.distance, h.category, h.category_scheme, h.severity, h.series,
-              None if h.victim_identified is None else int(h.victim_identified), h.entry_id, int(near))
-             for f in a.files for near, hs in ((0, f.hits), (1, f.near)) for h in hs])
+            "INSERT INTO matches(path, bank, signal, value, distance, category, category_scheme, severity, "
+            "series, victim_identified, entry_id, near) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    f.row.path,
+                    h.bank,
+                    h.signal,
+                    h.value,
+                    h.distance,
+                    h.category,
+                    h.category_scheme,
+                    h.severity,
+                    h.series,
+                    None if h.victim_identified is None else int(h.victim_identified),
+                    h.entry_id,
+                    int(near),
+                )
+                for f in a.files
+                for near, hs in ((0, f.hits), (1, f.near))
+                for h in hs
+            ],
+        )
         db.conn.executemany(
-            "INSERT INTO series(id, files, images, unknown, known, touches_known, known_series, representative) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(s.id, len(s.members), s.images, s.unknown, s.known, int(s.touches_known), json.dumps(s.known_series),
-              s.representative) for s in a.series])
+            "INSERT INTO series(id, files, images, unknown, known, touches_known, known_series, "
+            "representative) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    s.id,
+                    len(s.members),
+                    s.images,
+                    s.unknown,
+                    s.known,
+                    int(s.touches_known),
+                    json.dumps(s.known_series),
+                    s.representative,
+                )
+                for s in a.series
+            ],
+        )
 
 
-def run_triage(sources: list[str | Path], opts: TriageOptions, matcher: KnownMatcher | None,
-               progress: Progress | None = None) -> dict[str, Any]:
+def run_triage(
+    sources: list[str | Path],
+    opts: TriageOptions,
+    matcher: KnownMatcher | None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """The whole run; returns the summary (with ``out``). Missing sources are a UsageError."""
     abs_sources = [os.path.abspath(os.fspath(s)) for s in sources]
     if not abs_sources:
@@ -218,17 +291,39 @@ def run_triage(sources: list[str | Path], opts: TriageOptions, matcher: KnownMat
     try:
         resumed = db.claim(abs_sources)
         started = time.monotonic()
-        _log(out, {"event": "start", "tool": "haven triage", "version": _version(), "python": sys.version.split()[0],
-                   "platform": platform.platform(), "argv": sys.argv, "sources": abs_sources, "resumed": resumed,
-                   "banks": opts.banks, "thresholds": opts.thresholds.__dict__, "limits": opts.limits.__dict__})
+        _log(
+            out,
+            {
+                "event": "start",
+                "tool": "haven triage",
+                "version": _version(),
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+                "argv": sys.argv,
+                "sources": abs_sources,
+                "resumed": resumed,
+                "banks": opts.banks,
+                "thresholds": opts.thresholds.__dict__,
+                "limits": opts.limits.__dict__,
+            },
+        )
         new_rows = collect(abs_sources, db, opts, progress)
         hashed = time.monotonic()
         analysis, summary, manifest = finish(abs_sources, db, matcher, opts)
         ended = time.monotonic()
         outputs = {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in OUTPUT_FILES}
-        _log(out, {"event": "end", "new_files": new_rows, "seconds_hashing": round(hashed - started, 3),
-                   "seconds_analysis": round(ended - hashed, 3), "summary": summary, "sources": manifest,
-                   "outputs_sha256": outputs})
+        _log(
+            out,
+            {
+                "event": "end",
+                "new_files": new_rows,
+                "seconds_hashing": round(hashed - started, 3),
+                "seconds_analysis": round(ended - hashed, 3),
+                "summary": summary,
+                "sources": manifest,
+                "outputs_sha256": outputs,
+            },
+        )
         return {**summary, "out": str(out)}
     finally:
         db.close()
