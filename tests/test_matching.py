@@ -194,3 +194,40 @@ def test_match_file_finds_a_resized_copy(store: BankStore, matcher_factory, phot
     assert result.pdq and [x.signal for x in matches] == ["pdq"] and matches[0].distance <= 31
     _, exact = m.match_file(src)
     assert [x.signal for x in exact] == ["pdq", "sha256"] and exact[0].distance == 0
+
+
+def test_matching_from_threads_while_refreshing(store: BankStore, matcher_factory) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    base = rand_pdq()
+    store.create_bank("a")
+    (keep,) = store.add_entries("a", [EntryIn("pdq", base)])
+    m = matcher_factory(auto_refresh=None)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    seen = []
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                got = {x.entry_id for x in m.match_hashes({"pdq": base})}
+                assert keep in got
+                seen.append(len(got))
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for k in range(15):
+            ids = store.add_entries("a", [EntryIn("pdq", flip(base, 1 + (k % 20))) for _ in range(20)])
+            m.refresh()
+            store.remove_entry(ids[0])
+            m.refresh()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == [] and seen
+    assert {x.entry_id for x in m.match_hashes({"pdq": base})} == brute_force(store, base, 31)
