@@ -193,6 +193,18 @@ def test_match_upload_hashes_batch_and_lookup(live) -> None:  # type: ignore[no-
         m = next(m for m in body["matches"] if m["signal"] == "pdq")
         assert m["distance"] == 0 and m["bank"] == "test-bank" and m["category"] == "A1"
 
+        # The same fields and match objects as `haven match --json` (which prints path, hashes, matches).
+        from haven.banks import BankStore
+        from haven.matching import Matcher
+
+        store = BankStore(live.settings.database_url, migrate=False)
+        try:
+            cli_matches = [m.to_dict() for m in Matcher(store, auto_refresh=None, load_saved=False).match_result(h)]
+        finally:
+            store.close()
+        assert body["matches"] == cli_matches
+        assert {"path", "pdq", "quality", "md5", "matches"} <= set(body)
+
         r = c.post("/v1/match/hashes", json={"pdq": h.pdq, "content_id": "case-42"})
         assert r.status_code == 200 and r.json()["matched"] and r.json()["content_id"] == "case-42"
         near = format(int(h.pdq, 16) ^ 0b1011, "064x")  # 3 bits away
