@@ -165,7 +165,10 @@ def bench_service_command(
                  f"start-up {report['startup_seconds']} s, worker RSS {report['worker_rss_mib']} MiB, "
                  f"host load average {report['host_load_avg_1m']}")
     stdout.print(table)
-    stdout.print(f"CLI hashing of the same {report['photos']} photos: {report['cli_hash_files_per_s']:.0f} files/s; "
+    stdout.print(f"peer: Matcher.match_hashes in-process, one thread, no HTTP: "
+                 f"{report['inprocess_match_per_s']:,.0f} queries/s; HTTP / in-process = "
+                 f"{report['http_vs_inprocess_match']:.2f}×")
+    stdout.print(f"peer: CLI hashing of the same {report['photos']} photos: {report['cli_hash_files_per_s']:.0f} files/s; "
                  f"upload matching / CLI hashing = {report['upload_vs_cli_hashing']:.2f}×")
 
 

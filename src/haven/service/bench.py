@@ -165,6 +165,12 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
         matcher = Matcher(store, index_dir=data / "index", auto_refresh=None, load_saved=False)
         matcher.save_index()
         report["index_build_seconds"] = round(time.perf_counter() - t0, 1)
+        # Peer for the HTTP numbers: the same kind of query straight into the Matcher, one thread, no HTTP.
+        probe = [{"pdq": secrets.token_hex(32)} for _ in range(2000)]
+        t0 = time.perf_counter()
+        for q in probe:
+            matcher.match_hashes(q)
+        report["inprocess_match_per_s"] = round(len(probe) / (time.perf_counter() - t0), 1)
         del matcher
         keys = KeyStore(url, migrate=False)
         _, secret = keys.create("bench", ["match"], rate_limit=0)
@@ -204,6 +210,7 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
         log(f"image-upload matching: {upload_concurrency} connections for {duration:g} s …")
         report["upload_match"] = _load(spec, data, pids)
         report["upload_vs_cli_hashing"] = round(report["upload_match"]["rps"] / cli_rate, 2)
+        report["http_vs_inprocess_match"] = round(report["hash_match"]["rps"] / report["inprocess_match_per_s"], 2)
         rss = subprocess.run(["ps", "-o", "rss=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
         report["worker_rss_mib"] = [round(int(x) / 1024) for x in rss.split()]
         load = os.getloadavg()

@@ -1,0 +1,43 @@
+"""The service benchmark's parts: the load generator against a live server, and (slow) the whole bench."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+from urllib.parse import urlsplit
+
+import pytest
+from service_live import PHOTOS, live, wait_ready  # noqa: F401
+
+
+def test_loadgen_counts_what_the_server_answers(live) -> None:  # type: ignore[no-untyped-def]
+    from haven.service.loadgen import run
+
+    wait_ready(live.url)
+    u = urlsplit(live.url)
+    ok = base64.b64encode(json.dumps({"pdq": secrets.token_hex(32)}).encode()).decode()
+    bad = base64.b64encode(b'{"pdq": "nope"}').decode()
+    spec = {"host": u.hostname, "port": u.port, "path": "/v1/match/hashes",
+            "headers": {"Authorization": f"Bearer {live.match}"}, "content_type": "application/json",
+            "bodies": [ok, ok, ok, bad], "concurrency": 2, "duration": 1.0, "warmup": 0.2}
+    result = asyncio.run(run(spec))
+    assert result["requests"] > 10
+    assert set(result["statuses"]) == {"200", "422"}
+    assert abs(result["statuses"]["200"] / result["requests"] - 0.75) < 0.1
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    assert "invalid_request" in result["non_200_samples"][0]
+
+
+@pytest.mark.slow
+def test_bench_service_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from haven.service.bench import run_service_bench
+
+    report = run_service_bench(n=5000, duration=2, concurrency=4, upload_concurrency=2, workers=2,
+                               photos=PHOTOS, max_photos=10, log=lambda m: None, keep=tmp_path / "b")
+    for scenario in ("hash_match", "upload_match"):
+        r = report[scenario]
+        assert r["requests"] > 0 and set(r["statuses"]) == {"200"}, r
+        assert r["server_cpu_ms_per_request"] > 0
+    assert report["inprocess_match_per_s"] > 0 and report["cli_hash_files_per_s"] > 0
