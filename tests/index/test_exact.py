@@ -59,7 +59,7 @@ def test_adversarial_near_identical_zero_and_boundary(small_tables) -> None:
     check(idx, ids, hashes, queries)
 
 
-@pytest.mark.parametrize("widths", [(16,) * 16, (8,) * 32, (21,) * 12, (23,) * 11, (20, 21, 22, 23, 24, 25)])
+@pytest.mark.parametrize("widths", [(16,) * 16, (8,) * 32, (21,) * 12, (23,) * 11, (13, 14, 15, 17, 19, 24)])
 def test_every_chunk_layout_is_exact_at_its_pigeonhole_limits(widths) -> None:
     """Probe radii come from the refined pigeonhole bound: check t around each radius step."""
     rng = np.random.default_rng(sum(widths))

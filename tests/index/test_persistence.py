@@ -24,9 +24,10 @@ def make(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(n, dtype=np.int64), rng.integers(0, 256, (n, 32), dtype=np.uint8)
 
 
-def test_layout_is_readable_with_plain_numpy(tmp_path, small_tables) -> None:
+@pytest.mark.parametrize("n", [300, 70_000])  # full uint32 offsets (12-bit chunks) and compact form (16-bit)
+def test_layout_is_readable_with_plain_numpy(tmp_path, small_tables, n) -> None:
     """A reader that knows only the documented layout finds ids, hashes and a consistent CSR table."""
-    ids, hashes = make(300)
+    ids, hashes = make(n)
     idx = HammingIndex()
     idx.add(ids[::-1].copy(), hashes[::-1].copy())
     idx.meta["seq"] = 7
@@ -37,7 +38,7 @@ def test_layout_is_readable_with_plain_numpy(tmp_path, small_tables) -> None:
     assert struct.unpack("<Q", raw[-8:])[0] == len(raw)
     version, hlen = struct.unpack("<II", raw[8:16])
     header = json.loads(raw[16:16 + hlen])
-    assert version == 1 and header["count"] == 300 and header["meta"] == {"seq": 7}
+    assert version == 1 and header["count"] == n and header["meta"] == {"seq": 7}
 
     def arr(name):
         spec = header["arrays"][name]
@@ -48,11 +49,18 @@ def test_layout_is_readable_with_plain_numpy(tmp_path, small_tables) -> None:
     np.testing.assert_array_equal(arr("ids"), ids)  # stored in id order
     np.testing.assert_array_equal(arr("hashes"), hashes)
     widths = header["widths"]
-    assert widths
-    off, post = arr("offsets_0"), arr("postings_0")
-    w = widths[0]
-    keys = np.unpackbits(hashes, axis=1)[:, :w].dot(1 << np.arange(w - 1, -1, -1))
-    for key in np.unique(keys)[:20]:
+    assert widths and sum(widths) <= 256
+    k = len(widths) - 1  # the last chunk: exercises the start-bit arithmetic
+    if f"offsets_{k}" in header["arrays"]:
+        off = arr(f"offsets_{k}")
+    else:
+        off = arr(f"base_{k}").astype(np.int64).repeat(64)[: len(arr(f"rel_{k}"))] + arr(f"rel_{k}")
+    assert ("base_0" in header["arrays"]) == (n > 1000)
+    post = arr(f"postings_{k}")
+    w, start = widths[k], sum(widths[:k])
+    keys = np.unpackbits(hashes, axis=1)[:, start:start + w].astype(np.int64).dot(1 << np.arange(w - 1, -1, -1))
+    assert off[0] == 0 and off[-1] == n
+    for key in np.unique(keys)[:50]:
         np.testing.assert_array_equal(post[off[key]:off[key + 1]], np.flatnonzero(keys == key))
 
 

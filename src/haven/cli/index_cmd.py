@@ -119,6 +119,8 @@ def bench_index_command(
         stdout.print(f"haven vs python-threatexchange PDQIndex: {res['ratio_vs_pytx']:.1f}x queries/s")
     if res.get("ratio_vs_faiss_flat"):
         stdout.print(f"haven vs faiss IndexBinaryFlat: {res['ratio_vs_faiss_flat']:.1f}x queries/s")
+    for name, why in res["failed"].items():
+        stderr.print(f"[red]{name} crashed[/]: {why}")
     if res["skipped"]:
         stderr.print(f"skipped (not installed): {', '.join(res['skipped'])}")
     if json_out:

@@ -74,10 +74,37 @@ static inline uint32_t chunk_key(const uint8_t *h, int start, int width) {
     return (uint32_t)(((w0 << off) >> (64 - width)) | (w1 >> (64 - lo)));
 }
 
+/*
+ * A chunk's bucket table. Full form: offsets[key] (uint32, 2**w + 1 entries). Compact form, used
+ * when every block of 64 keys holds fewer than 65536 rows: offset(key) = base[key >> 6] + rel[key]
+ * with rel uint16 (2**w + 1 entries) and base uint32 (2**w / 64 + 1 entries): half the memory.
+ */
 typedef struct {
-    Py_buffer offsets, postings, masks;
-    int start, width;
+    Py_buffer offsets, base, postings, masks;
+    int start, width, compact;
 } Table;
+
+static inline void bucket(const Table *t, uint32_t key, uint32_t *lo, uint32_t *hi) {
+    if (t->compact) {
+        const uint16_t *rel = t->offsets.buf;
+        const uint32_t *base = t->base.buf;
+        *lo = base[key >> 6] + rel[key];
+        *hi = base[(key + 1) >> 6] + rel[key + 1];
+    } else {
+        const uint32_t *off = t->offsets.buf;
+        *lo = off[key];
+        *hi = off[key + 1];
+    }
+}
+
+static inline void prefetch_bucket(const Table *t, uint32_t key) {
+    if (t->compact) {
+        __builtin_prefetch((const uint16_t *)t->offsets.buf + key);
+        __builtin_prefetch((const uint32_t *)t->base.buf + (key >> 6));
+    } else {
+        __builtin_prefetch((const uint32_t *)t->offsets.buf + key);
+    }
+}
 
 static int get_buf(PyObject *obj, Py_buffer *view, int writable, const char *what) {
     if (PyObject_GetBuffer(obj, view, writable ? (PyBUF_SIMPLE | PyBUF_WRITABLE) : PyBUF_SIMPLE) < 0) {
@@ -146,6 +173,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
 static void release_tables(Table *t, Py_ssize_t m) {
     for (Py_ssize_t k = 0; k < m; k++) {
         if (t[k].offsets.obj) PyBuffer_Release(&t[k].offsets);
+        if (t[k].base.obj) PyBuffer_Release(&t[k].base);
         if (t[k].postings.obj) PyBuffer_Release(&t[k].postings);
         if (t[k].masks.obj) PyBuffer_Release(&t[k].masks);
     }
@@ -154,7 +182,8 @@ static void release_tables(Table *t, Py_ssize_t m) {
 
 /*
  * search(hashes, dead|None, queries, threshold, tables) -> (counts, rows, dists)
- * tables: sequence of (offsets uint32[2**w+1], postings uint32[n], start_bit, width, masks uint32[])
+ * tables: sequence of (offsets, base|None, postings uint32[n], start_bit, width, masks uint32[]);
+ * offsets is uint32[2**w+1] when base is None, else the compact uint16 rel[2**w+1].
  * masks: the XOR flip masks to probe for that chunk (empty = chunk not probed).
  */
 static PyObject *py_search(PyObject *self, PyObject *args) {
@@ -174,15 +203,24 @@ static PyObject *py_search(PyObject *self, PyObject *args) {
     Hits all = {0};
     if (!tab) { Py_DECREF(seq); return PyErr_NoMemory(); }
     for (Py_ssize_t k = 0; k < m; k++) {
-        PyObject *o, *p, *mk;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k), "OOiiO", &o, &p, &tab[k].start, &tab[k].width, &mk))
+        PyObject *o, *b, *p, *mk;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k), "OOOiiO", &o, &b, &p, &tab[k].start, &tab[k].width,
+                              &mk))
             goto done;
+        tab[k].compact = b != Py_None;
         if (get_buf(o, &tab[k].offsets, 0, "offsets") < 0 || get_buf(p, &tab[k].postings, 0, "postings") < 0 ||
-            get_buf(mk, &tab[k].masks, 0, "masks") < 0)
+            get_buf(mk, &tab[k].masks, 0, "masks") < 0 || (tab[k].compact && get_buf(b, &tab[k].base, 0, "base") < 0))
             goto done;
-        if (tab[k].width < 1 || tab[k].width > 32 || tab[k].start < 0 || tab[k].start + tab[k].width > 256 ||
-            (size_t)tab[k].offsets.len != (((size_t)1 << tab[k].width) + 1) * sizeof(uint32_t)) {
+        if (tab[k].width < 1 || tab[k].width > 32 || tab[k].start < 0 || tab[k].start + tab[k].width > 256) {
             PyErr_SetString(PyExc_ValueError, "bad table geometry");
+            goto done;
+        }
+        size_t nkeys = (size_t)1 << tab[k].width;
+        int ok = tab[k].compact ? (tab[k].width >= 6 && (size_t)tab[k].offsets.len == (nkeys + 1) * sizeof(uint16_t) &&
+                                   (size_t)tab[k].base.len == ((nkeys >> 6) + 1) * sizeof(uint32_t))
+                                : (size_t)tab[k].offsets.len == (nkeys + 1) * sizeof(uint32_t);
+        if (!ok) {
+            PyErr_SetString(PyExc_ValueError, "offsets size disagrees with the table geometry");
             goto done;
         }
     }
@@ -204,12 +242,13 @@ static PyObject *py_search(PyObject *self, PyObject *args) {
     const uint8_t *H = hb.buf, *Q = qb.buf, *D = has_dead ? db.buf : NULL;
     size_t nprobe = 0;
     for (Py_ssize_t k = 0; k < m; k++) nprobe += (size_t)tab[k].masks.len / sizeof(uint32_t);
-    const uint32_t **probe = malloc((nprobe ? nprobe : 1) * sizeof(uint32_t *));
+    uint32_t *pkey = malloc((nprobe ? nprobe : 1) * sizeof(uint32_t));
+    uint32_t *ptab = malloc((nprobe ? nprobe : 1) * sizeof(uint32_t));
     uint32_t *plo = malloc((nprobe ? nprobe : 1) * sizeof(uint32_t));
     uint32_t *phi = malloc((nprobe ? nprobe : 1) * sizeof(uint32_t));
     const uint32_t **ppost = malloc((nprobe ? nprobe : 1) * sizeof(uint32_t *));
-    if (!probe || !plo || !phi || !ppost) {
-        free(probe); free(plo); free(phi); free(ppost);
+    if (!pkey || !ptab || !plo || !phi || !ppost) {
+        free(pkey); free(ptab); free(plo); free(phi); free(ppost);
         PyErr_NoMemory();
         goto done;
     }
@@ -225,25 +264,25 @@ static PyObject *py_search(PyObject *self, PyObject *args) {
         /* Stage 1: the offsets slot of every probed key (all prefetched; a few thousand lines fit in L2). */
         size_t np = 0;
         for (Py_ssize_t k = 0; k < m; k++) {
-            const uint32_t *off = tab[k].offsets.buf, *masks = tab[k].masks.buf;
+            const uint32_t *masks = tab[k].masks.buf;
             size_t nm = (size_t)tab[k].masks.len / sizeof(uint32_t);
             uint32_t key = chunk_key(qh, tab[k].start, tab[k].width);
             for (size_t i = 0; i < nm; i++) {
-                const uint32_t *slot = off + (key ^ masks[i]);
-                __builtin_prefetch(slot);
-                probe[np] = slot;
-                ppost[np] = tab[k].postings.buf;
+                prefetch_bucket(&tab[k], key ^ masks[i]);
+                pkey[np] = key ^ masks[i];
+                ptab[np] = (uint32_t)k;
                 np++;
             }
         }
-        /* Stage 2: bucket ranges; prefetch the start of each non-empty postings range. */
+        /* Stage 2: bucket ranges of the non-empty buckets. */
         size_t nr = 0, nc = 0;
         for (size_t i = 0; i < np; i++) {
-            uint32_t lo = probe[i][0], hi = probe[i][1];
+            uint32_t lo, hi;
+            bucket(&tab[ptab[i]], pkey[i], &lo, &hi);
             if (lo == hi) continue;
             plo[nr] = lo;
             phi[nr] = hi;
-            ppost[nr] = ppost[i];
+            ppost[nr] = tab[ptab[i]].postings.buf;
             nr++;
             nc += hi - lo;
         }
@@ -277,7 +316,8 @@ static PyObject *py_search(PyObject *self, PyObject *args) {
         counts[qi] = (int64_t)(all.n - before);
     }
     Py_END_ALLOW_THREADS;
-    free(probe);
+    free(pkey);
+    free(ptab);
     free(plo);
     free(phi);
     free(ppost);

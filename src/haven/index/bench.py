@@ -201,6 +201,7 @@ def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS, log=Non
     """Run every available contender in its own subprocess and compare them against the truth."""
     results: dict[str, dict[str, Any]] = {}
     outputs: dict[str, str] = {}
+    failed: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="haven-bench-index-") as tmp:
         names = [c for c in contenders if available(c)]
         skipped = [c for c in contenders if c not in names]
@@ -215,22 +216,29 @@ def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS, log=Non
                     "a=json.loads(sys.argv[1]); print(json.dumps(run_contender(a['name'], BenchSpec(**a['spec']), a['out'])))")
             arg = json.dumps({"name": name, "spec": spec.__dict__, "out": out})
             env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-            proc = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True, env=env)
+            proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code, arg], capture_output=True,
+                                  text=True, env=env)
             if proc.returncode != 0:
-                raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
+                if name in ("haven", truth_name):
+                    raise RuntimeError(f"{name} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+                # A peer that crashes is reported, not hidden: the rest of the run still compares.
+                failed[name] = f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:] or ''}"
+                if log:
+                    log(f"  {name} FAILED ({failed[name]})")
+                continue
             results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
             outputs[name] = out
             if log:
                 r = results[name]
                 log(f"  {name}: build {r['build_s']:.1f} s, {r['qps']:.0f} queries/s, +{r['rss_mib']:.0f} MiB")
         truth = _load(outputs[truth_name])
-        for name in names:
+        for name in results:
             rec, wrong = _score(_load(outputs[name]), truth)
             results[name]["recall"] = rec
             results[name]["wrong"] = wrong
     summary: dict[str, Any] = {"n": spec.n, "queries": spec.queries, "threshold": spec.threshold,
                                "data": spec.data, "seed": spec.seed, "truth": truth_name,
-                               "true_pairs": sum(len(t) for t in truth), "skipped": skipped,
+                               "true_pairs": sum(len(t) for t in truth), "skipped": skipped, "failed": failed,
                                "contenders": results}
     h = results["haven"]
     summary.update(haven_qps=h["qps"], haven_batch_qps=h.get("batch_qps"), haven_recall=h["recall"],

@@ -12,10 +12,13 @@ Layout (all integers little-endian)::
 The JSON header: ``{"format": "haven-hamming-index", "version": 1, "count": n, "hash_bytes": 32,
 "widths": [w0, w1, ...], "meta": {...}, "arrays": {name: {"offset", "dtype", "shape"}}}``. Arrays:
 ``ids`` (int64, n, strictly increasing), ``hashes`` (uint8, n x 32, rows in id order), and per
-chunk k ``offsets_k`` (uint32, 2**w_k + 1) and ``postings_k`` (uint32, n): the rows whose chunk k
-equals key are ``postings_k[offsets_k[key]:offsets_k[key+1]]``. Chunk k is the w_k bits of the
-256-bit big-endian hash that follow the sum of the earlier widths. Any reader with NumPy (or C)
-can map it; nothing is pickled.
+chunk k ``postings_k`` (uint32, n) plus either ``offsets_k`` (uint32, 2**w_k + 1) or the compact
+pair ``base_k`` (uint32, 2**w_k / 64 + 1) and ``rel_k`` (uint16, 2**w_k + 1), where
+``offsets_k[key] = base_k[key // 64] + rel_k[key]``. The rows whose chunk k equals key are
+``postings_k[offsets_k[key]:offsets_k[key+1]]``, ascending. Chunk k is the w_k bits of the 256-bit
+big-endian hash (bit 0 = most significant bit of byte 0) that follow the sum of the earlier
+widths; bits after the last chunk are not indexed. Any reader with NumPy (or C) can map it;
+nothing is pickled.
 
 Writes are crash-safe: a temporary file in the same directory, fsync, ``os.replace``, fsync of the
 directory. A reader that already mapped the old file keeps its (unlinked) inode.
@@ -50,8 +53,11 @@ def write_segment(path: str | os.PathLike[str], seg: Segment, meta: dict[str, An
     """Atomically write ``seg`` (which must have no dead rows) and ``meta`` to ``path``."""
     path = Path(path)
     arrays: list[tuple[str, np.ndarray]] = [("ids", seg.ids), ("hashes", seg.hashes)]
-    for k, (off, post) in enumerate(zip(seg.offsets, seg.postings, strict=True)):
-        arrays += [(f"offsets_{k}", off), (f"postings_{k}", post)]
+    for k, (off, base, post) in enumerate(zip(seg.offsets, seg.bases, seg.postings, strict=True)):
+        if base is None:
+            arrays += [(f"offsets_{k}", off), (f"postings_{k}", post)]
+        else:
+            arrays += [(f"base_{k}", base), (f"rel_{k}", off), (f"postings_{k}", post)]
     # The header names absolute offsets, which depend on the header's own length: grow until stable.
     header_len = 4096
     while True:
@@ -148,8 +154,10 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[Segment, dict[str, Any]]
         return buf[start:start + count].view(dtype).reshape(shape)
 
     widths = tuple(int(w) for w in header["widths"])
+    compact = [f"base_{k}" in header["arrays"] for k in range(len(widths))]
     seg = Segment(ids=arr("ids"), hashes=arr("hashes"), widths=widths,
-                  offsets=[arr(f"offsets_{k}") for k in range(len(widths))],
+                  offsets=[arr(f"rel_{k}" if c else f"offsets_{k}") for k, c in enumerate(compact)],
+                  bases=[arr(f"base_{k}") if c else None for k, c in enumerate(compact)],
                   postings=[arr(f"postings_{k}") for k in range(len(widths))])
     if len(seg.ids) != header["count"] or seg.hashes.shape != (header["count"], HASH_BYTES):
         raise FormatError(f"{path}: array shapes disagree with the header count")

@@ -206,7 +206,7 @@ class HammingIndex:
 
     def remove(self, ids: Iterable[int] | np.ndarray) -> None:
         """Remove ids now; unknown ids are ignored."""
-        arr = _as_ids(list(ids) if not isinstance(ids, np.ndarray) else ids)
+        arr = np.unique(_as_ids(list(ids) if not isinstance(ids, np.ndarray) else ids))
         with self._lock:
             self._remove_locked(arr)
 
@@ -236,13 +236,13 @@ class HammingIndex:
         """Fold the buffer and every segment into one (dead rows dropped); queries get fastest."""
         with self._lock:
             parts = list(self._segments)
+            clean = len(parts) == 1 and parts[0].n_dead == 0 and parts[0].widths == _widths_for(parts[0])
             if self._buffer.live:
                 ids, h = self._buffer.live_rows()
-                parts.append(Segment(ids=ids, hashes=h))
+                parts.append(Segment(ids=ids, hashes=h))  # unsorted: only ever an input to _merge
+                clean = False
             self._buffer = _Buffer()
-            if len(parts) == 1 and parts[0].n_dead == 0 and parts[0].widths == _widths_for(parts[0]):
-                self._segments = parts
-            else:
+            if not clean:
                 self._segments = [_merge(parts)] if parts else []
 
     # ---- persistence ----------------------------------------------------------------------

@@ -104,19 +104,40 @@ def empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     return np.frombuffer(mm, dtype=dt, count=nbytes // dt.itemsize).reshape(shape)
 
 
-def build_tables(hashes: np.ndarray, widths: tuple[int, ...]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """One CSR table (offsets, postings) per chunk."""
+#: Keys per block in the compact offsets form (a uint32 base per block, a uint16 offset per key).
+COMPACT_BLOCK = 64
+COMPACT_MIN_WIDTH = 16
+
+
+def build_tables(hashes: np.ndarray, widths: tuple[int, ...]
+                 ) -> tuple[list[np.ndarray], list[np.ndarray | None], list[np.ndarray]]:
+    """Per chunk: ``(offsets, base, postings)``; ``base`` is None for the full uint32 offsets form.
+
+    The compact form (uint16 offsets relative to a uint32 base per 64 keys) halves the largest
+    structure; it is used unless some 64-key block holds 65536 rows or more (heavy clusters).
+    """
     assert _mih is not None
-    offsets, postings = [], []
+    offsets: list[np.ndarray] = []
+    bases: list[np.ndarray | None] = []
+    postings: list[np.ndarray] = []
     start = 0
     for w in widths:
         off = empty(((1 << w) + 1,), np.uint32)
         post = empty((len(hashes),), np.uint32)
         _mih.build(hashes, start, w, off, post)
+        base = None
+        if w >= COMPACT_MIN_WIDTH:
+            b = np.ascontiguousarray(off[::COMPACT_BLOCK])
+            rel = off - np.repeat(b, COMPACT_BLOCK)[: len(off)]
+            if int(rel.max()) < 1 << 16:
+                base = b
+                off = empty((len(off),), np.uint16)
+                off[...] = rel
         offsets.append(off)
+        bases.append(base)
         postings.append(post)
         start += w
-    return offsets, postings
+    return offsets, bases, postings
 
 
 def plan(seg: Segment, threshold: int) -> list[tuple] | None:
@@ -126,9 +147,10 @@ def plan(seg: Segment, threshold: int) -> list[tuple] | None:
         return None
     tables = []
     start = 0
-    for w, r, off, post in zip(seg.widths, radii(seg.widths, threshold), seg.offsets, seg.postings, strict=True):
+    for w, r, off, base, post in zip(seg.widths, radii(seg.widths, threshold), seg.offsets, seg.bases,
+                                     seg.postings, strict=True):
         masks = flip_masks(w, r) if r >= 0 else flip_masks(w, 0)[:0]
-        tables.append((off, post, start, w, masks))
+        tables.append((off, base, post, start, w, masks))
         start += w
     return tables
 

@@ -23,7 +23,8 @@ class Segment:
     ids: np.ndarray  # int64 (n,), strictly increasing
     hashes: np.ndarray  # uint8 (n, 32), C-contiguous
     widths: tuple[int, ...] = ()  # chunk widths in bits; () = no tables, queries scan
-    offsets: list[np.ndarray] = field(default_factory=list)  # per chunk: uint32 (2**w + 1,)
+    offsets: list[np.ndarray] = field(default_factory=list)  # per chunk: uint32 (2**w + 1,), or uint16 if compact
+    bases: list[np.ndarray | None] = field(default_factory=list)  # per chunk: compact-form block bases, or None
     postings: list[np.ndarray] = field(default_factory=list)  # per chunk: uint32 (n,) rows by key
     dead: np.ndarray | None = None  # bool (n,): removed rows (in memory, never written to a mapped file)
     n_dead: int = 0
@@ -45,8 +46,8 @@ class Segment:
         ids, hashes = out_ids, out_hashes
         if widths is None:
             widths = kernel.choose_widths(len(ids))
-        offsets, postings = kernel.build_tables(hashes, widths) if widths else ([], [])
-        return cls(ids=ids, hashes=hashes, widths=tuple(widths), offsets=offsets, postings=postings)
+        offsets, bases, postings = kernel.build_tables(hashes, widths) if widths else ([], [], [])
+        return cls(ids=ids, hashes=hashes, widths=tuple(widths), offsets=offsets, bases=bases, postings=postings)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -68,11 +69,13 @@ class Segment:
         return pos, rows_c[pos].astype(np.int64)
 
     def kill(self, rows: np.ndarray) -> None:
-        """Tombstone rows (they must be live)."""
+        """Tombstone rows (duplicates and already-dead rows are ignored)."""
         if len(rows) == 0:
             return
         if self.dead is None:
             self.dead = np.zeros(len(self.ids), dtype=bool)
+        rows = np.unique(rows)
+        rows = rows[~self.dead[rows]]
         self.dead[rows] = True
         self.n_dead += len(rows)
 
