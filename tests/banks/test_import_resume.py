@@ -62,3 +62,36 @@ def test_killed_import_resumes_exactly_once(store: BankStore, db_url: str, tmp_p
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "already imported" in again.stdout
     assert len(list(store.iter_entries("big"))) == ROWS
+
+
+def test_two_runs_of_the_same_import_never_double_insert(store: BankStore, tmp_path: Path) -> None:
+    """Two runs interleaved batch by batch: the second fails at its first checkpoint, rows stay exact."""
+    from haven.errors import ConflictError
+
+    rng = random.Random(5)
+    values = [f"{rng.getrandbits(256):064x}" for _ in range(50)]
+    src = tmp_path / "x.csv"
+    src.write_text("signal,value\n" + "".join(f"pdq,{v}\n" for v in values))
+    store.create_bank("b")
+    clashes = []
+
+    def second_run(records: int, rows: int, pos: int) -> None:
+        if not clashes:  # while the first run is between batches, a second run starts and commits
+            try:
+                store.import_file("b", src, batch_size=10)
+            except ConflictError as exc:
+                clashes.append(exc)
+            else:
+                clashes.append(None)
+
+    try:
+        store.import_file("b", src, batch_size=10, on_progress=second_run)
+    except ConflictError as exc:
+        clashes.append(exc)
+    # Exactly one of the two runs stopped on the checkpoint clash; no value was inserted twice.
+    got = [e.value for e in store.iter_entries("b")]
+    assert len(got) == len(set(got)) and set(got) <= set(values)
+    assert any(isinstance(c, ConflictError) for c in clashes)
+    store.import_file("b", src, batch_size=10)  # finishing it afterwards still gives each row once
+    got = [e.value for e in store.iter_entries("b")]
+    assert sorted(got) == sorted(values)

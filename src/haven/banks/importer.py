@@ -20,7 +20,7 @@ from haven.banks.formats import detect_format, get_format, open_text
 from haven.banks.formats.base import Record
 from haven.banks.store import BANKS, IMPORTS, BankStore, entry_row, now
 from haven.banks.types import ImportResult
-from haven.errors import FileAccessError, FormatError, NotFoundError
+from haven.errors import ConflictError, FileAccessError, FormatError, NotFoundError
 
 MAX_MESSAGES = 100
 
@@ -92,15 +92,23 @@ def import_file(
         if len(result.messages) < MAX_MESSAGES:
             result.messages.append(msg)
 
+    committed = skip
+
     def flush(final: bool) -> None:
-        nonlocal rows, batch_errors, batch_warnings
+        nonlocal rows, batch_errors, batch_warnings, committed
         with store.engine.begin() as conn:
-            store.insert_rows(conn, bank_row.id, rows, actor=actor)
             values = {"records_done": records, "rows_added": IMPORTS.c.rows_added + len(rows),
                       "errors": IMPORTS.c.errors + batch_errors, "warnings": IMPORTS.c.warnings + batch_warnings}
             if final:
                 values.update(status="done", finished_at=now())
-            conn.execute(update(IMPORTS).where(IMPORTS.c.id == import_id).values(**values))
+            # Compare-and-set on the checkpoint: if another process runs the same import at the same
+            # time, one of them fails here and rolls back its batch instead of adding rows twice.
+            moved = conn.execute(update(IMPORTS).where(IMPORTS.c.id == import_id, IMPORTS.c.records_done == committed,
+                                                       IMPORTS.c.status == "running").values(**values)).rowcount
+            if moved != 1:
+                raise ConflictError(f"import #{import_id} of {p} is being run by another process")
+            store.insert_rows(conn, bank_row.id, rows, actor=actor)
+        committed = records
         result.rows_added += len(rows)
         rows = []
         batch_errors = batch_warnings = 0
