@@ -220,7 +220,7 @@ def test_matching_from_threads_while_refreshing(store: BankStore, matcher_factor
     for t in threads:
         t.start()
     try:
-        for k in range(15):
+        for k in range(6):
             ids = store.add_entries("a", [EntryIn("pdq", flip(base, 1 + (k % 20))) for _ in range(20)])
             m.refresh()
             store.remove_entry(ids[0])

@@ -76,9 +76,9 @@ def test_import_reports_bad_rows_and_exit_codes(env: dict[str, str], tmp_path: P
 
 
 def test_demo_then_match_finds_transformed_copies_only(env: dict[str, str]) -> None:
-    code, out = run("bank", "demo", "--photos", str(PHOTOS), "--count", "16", "--json")
+    code, out = run("bank", "demo", "--photos", str(PHOTOS), "--count", "8", "--json")
     demo = json.loads(out)
-    assert demo["created"] and demo["bank_entries"] == 32
+    assert demo["created"] and demo["bank_entries"] == 16
     assert len(demo["expected_hits"]) == 6 and len(demo["expected_misses"]) == 5
     # The real command line, for the real exit code.
     r = subprocess.run([*HAVEN, "match", "--json", demo["queries"]], env=env, capture_output=True, text=True)
@@ -93,8 +93,8 @@ def test_demo_then_match_finds_transformed_copies_only(env: dict[str, str]) -> N
     exact = next(n for n in demo["expected_hits"] if n.startswith("hit-exact"))
     assert {m["signal"] for m in results[exact]["matches"]} == {"pdq", "md5"}
     # Idempotent: a second run keeps the bank as it is.
-    again = json.loads(run("bank", "demo", "--photos", str(PHOTOS), "--count", "16", "--json")[1])
-    assert again["created"] is False and again["bank_entries"] == 32
+    again = json.loads(run("bank", "demo", "--photos", str(PHOTOS), "--count", "8", "--json")[1])
+    assert again["created"] is False and again["bank_entries"] == 16
     miss = Path(demo["queries"]) / demo["expected_misses"][0]
     code, out = run("match", str(miss))
     assert code == 0 and "no match" in out
