@@ -7,8 +7,8 @@
  * t = m*r + a, one of the first a+1 chunks differs in <= r bits or one of the others in <= r-1).
  * Each chunk has a table in CSR form: offsets[key]..offsets[key+1] index a postings array of
  * row numbers. A query probes every key within its chunk's radius (key XOR a precomputed flip
- * mask), gathers the candidate rows, and verifies each with a 256-bit popcount. A bitmap of
- * reported rows keeps a row reached through several chunks from being reported twice.
+ * mask), gathers the candidate rows, and verifies each with a 256-bit popcount. A row reached
+ * through several chunks is reported once (the few hits of a query are sorted and de-duplicated).
  *
  * The stages issue their loads as prefetches before consuming them because the cost is memory latency:
  * offsets, postings and the hash rows are all random accesses into arrays far larger than cache.
@@ -127,6 +127,39 @@ static PyObject *results_tuple(Hits *all, int64_t *counts, Py_ssize_t nq) {
     return Py_BuildValue("(NNN)", c, r, d);
 }
 
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sort one query's hits by row and drop repeats (the same row found through several chunks). */
+static size_t dedupe(uint32_t *rows, int32_t *dists, size_t n) {
+    if (n < 2) return n;
+    uint64_t small[64];
+    uint64_t *tmp = n <= 64 ? small : malloc(n * sizeof(uint64_t));
+    if (!tmp) { /* out of memory: quadratic but allocation-free */
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t j = 0;
+            while (j < k && rows[j] != rows[i]) j++;
+            if (j == k) { rows[k] = rows[i]; dists[k] = dists[i]; k++; }
+        }
+        return k;
+    }
+    for (size_t i = 0; i < n; i++) tmp[i] = ((uint64_t)rows[i] << 32) | (uint32_t)dists[i];
+    qsort(tmp, n, sizeof(uint64_t), cmp_u64);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t r = (uint32_t)(tmp[i] >> 32);
+        if (k && rows[k - 1] == r) continue;
+        rows[k] = r;
+        dists[k] = (int32_t)(uint32_t)tmp[i];
+        k++;
+    }
+    if (tmp != small) free(tmp);
+    return k;
+}
+
 /* scan(hashes, dead|None, queries, threshold) -> (counts, rows, dists): exact linear scan. */
 static PyObject *py_scan(PyObject *self, PyObject *args) {
     PyObject *ho, *deado, *qo;
@@ -198,7 +231,6 @@ static PyObject *py_search(PyObject *self, PyObject *args) {
     int has_dead = deado != Py_None;
     PyObject *res = NULL;
     int64_t *counts = NULL;
-    uint64_t *seen = NULL;
     uint32_t *cand = NULL;
     Hits all = {0};
     if (!tab) { Py_DECREF(seq); return PyErr_NoMemory(); }
@@ -234,10 +266,9 @@ static PyObject *py_search(PyObject *self, PyObject *args) {
         }
     }
     counts = calloc(nq ? nq : 1, sizeof(int64_t));
-    seen = calloc(n / 64 + 1, sizeof(uint64_t));
     size_t cand_cap = 4096;
     cand = malloc(cand_cap * sizeof(uint32_t));
-    if (!counts || !seen || !cand) { PyErr_NoMemory(); goto done; }
+    if (!counts || !cand) { PyErr_NoMemory(); goto done; }
     int oom = 0;
     const uint8_t *H = hb.buf, *Q = qb.buf, *D = has_dead ? db.buf : NULL;
     size_t nprobe = 0;
@@ -307,12 +338,9 @@ static PyObject *py_search(PyObject *self, PyObject *args) {
             uint32_t row = cand[i];
             int d = hamming256(H + (size_t)row * HASH_BYTES, q);
             if (d > threshold || (D && D[row])) continue;
-            uint64_t bit = (uint64_t)1 << (row & 63);
-            if (seen[row >> 6] & bit) continue;
-            seen[row >> 6] |= bit;
             if (hits_push(&all, row, d) < 0) oom = 1;
         }
-        for (size_t i = before; i < all.n; i++) seen[all.rows[i] >> 6] = 0;
+        if (!oom) all.n = before + dedupe(all.rows + before, all.dists + before, all.n - before);
         counts[qi] = (int64_t)(all.n - before);
     }
     Py_END_ALLOW_THREADS;
@@ -325,7 +353,6 @@ static PyObject *py_search(PyObject *self, PyObject *args) {
     res = results_tuple(&all, counts, (Py_ssize_t)nq);
 done:
     free(counts);
-    free(seen);
     free(cand);
     free(all.rows);
     free(all.dists);
