@@ -237,3 +237,20 @@ def test_detection_and_unknown_format(tmp_path: Path) -> None:
     g = tmp_path / "h.csv"
     g.write_text("signal,value\n")
     assert detect_format(g) == "csv"
+
+
+def test_hma_json_array_and_bare_pytx_lines(sqlite_store: BankStore, tmp_path: Path) -> None:
+    arr = tmp_path / "list.json"
+    arr.write_text(json.dumps([{"id": 7, "signals": {"pdq": PDQ}}, {"id": 8, "signals": {"raw_text": "x"}}],
+                              indent=2))
+    sqlite_store.create_bank("h")
+    res = sqlite_store.import_file("h", arr, "hma")
+    assert (res.rows_added, res.errors) == (1, 1)
+    assert res.messages[0].startswith(f"{arr}: line 8: no signal Haven supports")  # where object 2 starts
+    bare = tmp_path / "bare.txt"
+    bare.write_text(f"# comment\n{PDQ}\n70a5336e89dd389482ebf618386ccc0b\n\nnot a hash line at all\n")
+    sqlite_store.create_bank("p")
+    errs: list[FormatError] = []
+    res = sqlite_store.import_file("p", bare, "pytx", on_error=errs.append)
+    assert res.rows_added == 2 and [e.line for e in errs] == [5]
+    assert [e.signal for e in sqlite_store.iter_entries("p")] == ["pdq", "md5"]
