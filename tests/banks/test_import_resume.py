@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from bank_fixtures import store  # noqa: F401 (fixture)
+import pytest
+from bank_fixtures import sqlite_store, store  # noqa: F401 (fixtures)
 from sqlalchemy import func, select
 
 from haven.banks import BankStore
@@ -94,3 +95,37 @@ def test_two_runs_of_the_same_import_never_double_insert(store: BankStore, tmp_p
     store.import_file("b", src, batch_size=10)  # finishing it afterwards still gives each row once
     got = [e.value for e in store.iter_entries("b")]
     assert sorted(got) == sorted(values)
+
+
+def test_resume_skips_exactly_with_blank_lines_and_bad_rows(sqlite_store: BankStore, tmp_path: Path) -> None:
+    rng = random.Random(9)
+    lines, good = ["signal,value"], []
+    for k in range(300):
+        if k % 7 == 3:
+            lines.append("pdq,bad")
+        elif k % 11 == 5:
+            lines.append("")
+        else:
+            v = f"{rng.getrandbits(256):064x}"
+            good.append(v)
+            lines.append(f"pdq,{v}")
+    src = tmp_path / "mixed.csv"
+    src.write_text("\n".join(lines) + "\n")
+    sqlite_store.create_bank("m")
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_two(records: int, rows: int, pos: int) -> None:
+        if rows >= 40:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        sqlite_store.import_file("m", src, batch_size=20, on_progress=stop_after_two)
+    first = sqlite_store.list_imports("m")[0]
+    assert first.status == "running" and first.rows_added == 40
+    result = sqlite_store.import_file("m", src, batch_size=20)
+    assert result.resumed_from == first.records_done
+    assert [e.value for e in sqlite_store.iter_entries("m")] == good
+    final = sqlite_store.list_imports("m")[0]
+    assert final.errors == sum(1 for x in lines if x == "pdq,bad") and final.rows_added == len(good)

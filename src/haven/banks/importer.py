@@ -10,6 +10,7 @@ Bad records are reported with file and line and skipped; the good ones are kept.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -122,11 +123,14 @@ def import_file(
             except (OSError, ValueError):
                 return 0
 
-        reader = module.read(stream, str(p))
+        # Records before the checkpoint were committed by an earlier, interrupted run: skip them
+        # (unparsed where the reader supports it, which the big-file CSV reader does).
+        fast_skip = "skip" in inspect.signature(module.read).parameters
+        reader = module.read(stream, str(p), skip=skip) if fast_skip else module.read(stream, str(p))
         try:
-            for n, item in enumerate(reader):
+            for n, item in enumerate(reader, skip if fast_skip else 0):
                 if n < skip:
-                    continue  # committed by an earlier, interrupted run
+                    continue
                 records += 1
                 result.records_read += 1
                 if isinstance(item, FormatError):

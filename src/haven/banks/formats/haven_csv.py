@@ -32,7 +32,8 @@ def looks_like(head: str) -> bool:
     return "signal" in cols and "value" in cols
 
 
-def read(stream: IO[str], path: str) -> Iterator[Record | FormatError]:
+def read(stream: IO[str], path: str, skip: int = 0) -> Iterator[Record | FormatError]:
+    """Records in file order; the first ``skip`` records (non-blank rows) are passed over unparsed."""
     head = stream.readline()
     if not head:
         return
@@ -54,6 +55,9 @@ def read(stream: IO[str], path: str) -> Iterator[Record | FormatError]:
         line = prev + 1
         prev = reader.line_num + 1  # header was consumed by readline
         if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if skip:
+            skip -= 1  # committed by an earlier run: counted, not parsed
             continue
         if len(row) != width:
             yield FormatError(f"expected {width} fields, got {len(row)}", path=path, line=line)
