@@ -168,6 +168,10 @@ def bench_service_command(
     stdout.print(f"peer: Matcher.match_hashes in-process, one thread, no HTTP: "
                  f"{report['inprocess_match_per_s']:,.0f} queries/s; HTTP / in-process = "
                  f"{report['http_vs_inprocess_match']:.2f}×")
+    a = report["app_paths"]
+    stdout.print(f"peer: in-process ASGI, same queries: lean path {a['lean_us']:.0f} µs/request, FastAPI route "
+                 f"{a['fastapi_us']:.0f} µs/request (= {a['fastapi_vs_lean']:.2f}× the lean path), "
+                 f"matcher alone {a['matcher_us']:.0f} µs")
     stdout.print(f"peer: CLI hashing of the same {report['photos']} photos: {report['cli_hash_files_per_s']:.0f} files/s; "
                  f"upload matching / CLI hashing = {report['upload_vs_cli_hashing']:.2f}×")
 

@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from haven.errors import HavenError, StorageError
-from haven.hashing import HashResult, hash_bytes
+from haven.errors import StorageError
+from haven.hashing import HashResult
 from haven.service import metrics
 from haven.service.settings import ServiceSettings
 
@@ -101,11 +101,6 @@ class MatchBackend:
         matcher = self._require()
         return list(matcher.match_result(result, threshold=threshold))
 
-    def hash_upload(self, data: bytes, label: str) -> HashResult:
-        """Hash uploaded bytes under the service's size and pixel limits."""
-        return hash_bytes(data, label, max_pixels=self.settings.max_upload_pixels,
-                          max_file_bytes=self.settings.max_upload_bytes)
-
 
 def match_payload(hashes: Mapping[str, Any], matches: list[Any]) -> dict[str, Any]:
     """The response object: the hash fields, then ``matches`` as ``haven match --json`` prints them."""
@@ -114,5 +109,3 @@ def match_payload(hashes: Mapping[str, Any], matches: list[Any]) -> dict[str, An
     out["matches"] = [m.to_dict() for m in matches]
     return out
 
-
-__all__ = ["HavenError", "MatchBackend", "NotReadyError", "match_payload"]

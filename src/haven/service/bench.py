@@ -122,6 +122,70 @@ def _multipart(name: str, data: bytes, boundary: str) -> bytes:
             f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
 
 
+def compare_app_paths(data: Path, secret: str, *, n: int = 1000) -> dict[str, float]:
+    """Per-request time of the lean single-PDQ path vs the plain FastAPI route, in-process (ASGI calls,
+    no sockets), on the same queries and index, plus the matcher alone: the peer for ``fastpath.py``."""
+    import asyncio
+
+    from haven.config import Settings
+    from haven.service.app import create_app
+    from haven.service.fastpath import FastMatchMiddleware
+    from haven.service.settings import ServiceSettings
+
+    settings = ServiceSettings(base=Settings(data_dir=data), rate_limit=0, record_matches=False, migrate=False)
+    lean, plain = create_app(settings), create_app(settings)
+    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not FastMatchMiddleware]
+    bodies = [json.dumps({"pdq": secrets.token_hex(32)}).encode() for _ in range(n + 100)]
+    headers = [(b"host", b"bench"), (b"content-type", b"application/json"),
+               (b"authorization", f"Bearer {secret}".encode())]
+
+    async def call(app: Any, body: bytes) -> bytes:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/v1/match/hashes", "raw_path": b"/v1/match/hashes",
+                 "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+                 "headers": [*headers, (b"content-length", str(len(body)).encode())], "state": {}}
+        await app(scope, receive, send)
+        if sent[0]["status"] != 200:
+            raise UsageError(f"in-process request failed: {sent}")
+        return b"".join(m.get("body", b"") for m in sent[1:])
+
+    async def main() -> dict[str, float]:
+        for app in (lean, plain):
+            app.state.haven.backend.start()
+            while not app.state.haven.backend.ready:
+                await asyncio.sleep(0.05)
+        if await call(lean, bodies[0]) != await call(plain, bodies[0]):
+            raise UsageError("the lean path and the FastAPI route answered differently")
+        out: dict[str, float] = {}
+        for name, app in (("lean_us", lean), ("fastapi_us", plain)):
+            for b in bodies[:100]:
+                await call(app, b)
+            t0 = time.perf_counter()
+            for b in bodies[100:]:
+                await call(app, b)
+            out[name] = round((time.perf_counter() - t0) / n * 1e6, 1)
+        backend = lean.state.haven.backend
+        t0 = time.perf_counter()
+        for b in bodies[100:]:
+            backend.match_hashes(json.loads(b))
+        out["matcher_us"] = round((time.perf_counter() - t0) / n * 1e6, 1)
+        for app in (lean, plain):
+            app.state.haven.backend.stop()
+            app.state.haven.keys.close()
+        out["fastapi_vs_lean"] = round(out["fastapi_us"] / out["lean_us"], 2)
+        return out
+
+    return asyncio.run(main())
+
+
 def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concurrency: int, workers: int,
                       photos: Path, max_photos: int, log: Log, keep: Path | None = None) -> dict[str, Any]:
     """Seed, serve, drive, measure; returns the report (also printed by the CLI)."""
@@ -176,6 +240,8 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
         _, secret = keys.create("bench", ["match"], rate_limit=0)
         keys.close()
         store.close()
+        log("comparing the lean path with the FastAPI route in-process …")
+        report["app_paths"] = compare_app_paths(data, secret)
 
         port = _free_port()
         log(f"starting haven serve --workers {workers} …")
