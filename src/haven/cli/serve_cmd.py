@@ -112,6 +112,9 @@ def serve_command(
                 key, secret = store.create("dev", ["match", "banks:write", "admin"])
                 stdout.print(f"created local API key {key.id} (all scopes): {secret}")
                 stdout.print(f"try: curl -H 'Authorization: Bearer {secret}' http://{host}:{port}/v1/banks")
+            else:  # secrets are never stored, so an earlier dev key cannot be shown again
+                stdout.print("API keys already exist (their secrets are shown only once); for a new one: "
+                             "haven keys create dev --scope admin")
         finally:
             store.close()
     os.environ["HAVEN_SERVICE_MIGRATE"] = "0"
