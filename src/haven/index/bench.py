@@ -97,6 +97,7 @@ def run_contender(name: str, spec: BenchSpec, out_path: str) -> dict[str, Any]:
         t0 = time.perf_counter()
         idx = HammingIndex()
         idx.add(ids, hashes)
+        idx.optimize()  # place the rows now (add() defers it to the next read)
         build = time.perf_counter() - t0
         t0, c0 = time.perf_counter(), time.process_time()
         for q in queries:

@@ -110,6 +110,9 @@ class HammingIndex:
     def __init__(self) -> None:
         self._segments: list[Segment] = []
         self._buffer = _Buffer()
+        # Additions not yet placed: consecutive add() calls coalesce here, so a bulk load in many
+        # batches builds one segment at the next read instead of one per batch.
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._lock = threading.RLock()
         self._path: Path | None = None
         self._writable = True
@@ -119,12 +122,14 @@ class HammingIndex:
 
     def __len__(self) -> int:
         with self._lock:
+            self._settle_locked()
             return sum(s.live for s in self._segments) + self._buffer.live
 
     def __contains__(self, id: object) -> bool:
         if not isinstance(id, (int, np.integer)):
             return False
         with self._lock:
+            self._settle_locked()
             if int(id) in self._buffer.row_of:
                 return True
             one = np.array([id], np.int64)
@@ -133,6 +138,7 @@ class HammingIndex:
     def ids(self) -> np.ndarray:
         """All live ids, ascending."""
         with self._lock:
+            self._settle_locked()
             parts = [s.live_rows()[0] for s in self._segments] + [self._buffer.live_rows()[0]]
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
@@ -142,6 +148,7 @@ class HammingIndex:
         out = np.zeros((len(ids), HASH_BYTES), np.uint8)
         found = np.zeros(len(ids), bool)
         with self._lock:
+            self._settle_locked()
             for s in self._segments:
                 pos, rows = s.find(ids)
                 out[pos] = s.hashes[rows]
@@ -162,6 +169,7 @@ class HammingIndex:
     def _query(self, q: np.ndarray, threshold: int) -> list[tuple[np.ndarray, np.ndarray]]:
         t = _check_threshold(threshold)
         with self._lock:
+            self._settle_locked()
             segments = list(self._segments)
             buf = self._buffer
             snap = (buf.ids, buf.hashes, buf.dead, buf.n, buf.n_dead)
@@ -181,33 +189,50 @@ class HammingIndex:
     # ---- writing ---------------------------------------------------------------------------
 
     def add(self, ids: np.ndarray, hashes: np.ndarray) -> None:
-        """Add rows; an id already present is replaced (within one call, the last row wins)."""
+        """Add rows; an id already present is replaced (the last row added for an id wins).
+
+        Rows are placed at the next read (query, len, save …), so many add() calls in a row cost one
+        table build, not one each; every read sees every completed add().
+        """
         ids = _as_ids(ids)
         h = _as_hashes(hashes) if len(ids) else np.zeros((0, HASH_BYTES), np.uint8)
         if len(ids) != len(h):
             raise UsageError(f"{len(ids)} ids but {len(h)} hashes")
         if len(ids) == 0:
             return
-        # Last occurrence wins inside one batch (strictly increasing ids, the bulk-load case, skip the sort).
+        with self._lock:
+            self._pending.append((ids.copy(), h.copy()))  # copies: the caller may reuse its arrays
+
+    def _settle_locked(self) -> None:
+        """Place pending additions: into the scanned buffer when few, as a new indexed segment when many."""
+        if not self._pending:
+            return
+        if len(self._pending) == 1:
+            ids, h = self._pending[0]
+        else:
+            ids = np.concatenate([p[0] for p in self._pending])
+            h = np.concatenate([p[1] for p in self._pending])
+        self._pending = []
+        # Last occurrence wins (strictly increasing ids, the bulk-load case, skip the sort).
         if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
             _, last = np.unique(ids[::-1], return_index=True)
             if len(last) != len(ids):
                 keep = np.sort(len(ids) - 1 - last)
                 ids, h = ids[keep], h[keep]
-        with self._lock:
-            self._remove_locked(ids)
-            if len(ids) >= BUFFER_ROWS:
-                self._segments.append(Segment.build(ids, h))
-                self._compact_locked()
-            else:
-                self._buffer.append(ids, h)
-                if self._buffer.n >= BUFFER_ROWS:
-                    self._seal_locked()
+        self._remove_locked(ids)
+        if len(ids) >= BUFFER_ROWS:
+            self._segments.append(Segment.build(ids, h))
+            self._compact_locked()
+        else:
+            self._buffer.append(ids, h)
+            if self._buffer.n >= BUFFER_ROWS:
+                self._seal_locked()
 
     def remove(self, ids: Iterable[int] | np.ndarray) -> None:
         """Remove ids now; unknown ids are ignored."""
         arr = np.unique(_as_ids(list(ids) if not isinstance(ids, np.ndarray) else ids))
         with self._lock:
+            self._settle_locked()
             self._remove_locked(arr)
 
     def _remove_locked(self, ids: np.ndarray) -> None:
@@ -235,6 +260,7 @@ class HammingIndex:
     def optimize(self) -> None:
         """Fold the buffer and every segment into one (dead rows dropped); queries get fastest."""
         with self._lock:
+            self._settle_locked()
             parts = list(self._segments)
             clean = len(parts) == 1 and parts[0].n_dead == 0 and parts[0].widths == _widths_for(parts[0])
             if self._buffer.live:
@@ -284,6 +310,7 @@ class HammingIndex:
     def stats(self) -> dict[str, Any]:
         """Counts and layout, for ``haven index stats`` and monitoring."""
         with self._lock:
+            self._settle_locked()
             return {
                 "count": len(self),
                 "segments": [{"rows": len(s), "dead": s.n_dead, "widths": list(s.widths)} for s in self._segments],
