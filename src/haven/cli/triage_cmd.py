@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -178,16 +179,22 @@ def bench_triage_command(
                 progress=report,
                 log=lambda m: stderr.print(m),
             )
+            _print_bench(result, json_out)  # before the (slow) clean-up of the generated files
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _print_bench(s: dict[str, Any], json_out: bool) -> None:
     if json_out:
-        emit_json(result)
+        emit_json(s)
         return
-    s = result
     stdout.print(
         f"files: {s['files']}  triage: {s['triage_seconds']} s  = {s['files_per_second']} files/s "
         f"({s['jobs']} workers); generation {s['generated_seconds']} s (not counted)"
+    )
+    stdout.print(
+        f"  of which hashing {s['hashing_seconds']} s, analysis + outputs {s['analysis_and_outputs_seconds']} s"
     )
     stdout.print(
         f"naive PIL+pdqhash+md5 loop on {s['naive_sample']} files: {s['naive_files_per_second']} files/s "

@@ -4,7 +4,9 @@ From benign photos it builds *families*: a distinct base image (a crop window of
 of its 8 rotations/flips) and its variants — resized, recompressed, slightly cropped, resized and
 recompressed, and renamed exact copies — spread over device folders, zip archives and a zip nested
 in a zip. Bases of one photo closer than ``BASE_MIN_DISTANCE`` bits are dropped, so "distinct
-image" is well defined. Everything is written under a temporary folder the caller owns.
+image" is well defined, and so are bases with PDQ quality under ``BASE_MIN_QUALITY`` (featureless
+crops whose variants fall under PDQ's quality 50 cut-off, which no PDQ matcher compares).
+Everything is written under a temporary folder the caller owns.
 """
 
 from __future__ import annotations
@@ -25,12 +27,19 @@ from haven.hashing import hash_bytes
 
 BASE_SIDE = 320
 BASE_MIN_DISTANCE = 64
+BASE_MIN_QUALITY = 80  # variants of a base lose PDQ quality; keep them all well above the 50 cut-off
 WINDOWS = [
     (0.0, 0.0, 1.0, 1.0),
     (0.0, 0.0, 0.5, 0.5),
     (0.5, 0.0, 1.0, 0.5),
     (0.0, 0.5, 0.5, 1.0),
     (0.5, 0.5, 1.0, 1.0),
+    # More candidates for big --files; bases closer than BASE_MIN_DISTANCE to an earlier one are dropped.
+    (0.25, 0.25, 0.75, 0.75),
+    (0.0, 0.25, 0.5, 0.75),
+    (0.5, 0.25, 1.0, 0.75),
+    (0.25, 0.0, 0.75, 0.5),
+    (0.25, 0.5, 0.75, 1.0),
 ]
 TRANSPOSE = [
     None,
@@ -115,7 +124,10 @@ def _photo_families(args: tuple[str, int, int, list[int], str]) -> list[dict[str
                 base = base.transpose(tr)
             base.thumbnail((BASE_SIDE, BASE_SIDE))
             base_bytes = _jpeg(base, 90)
-            pdq = int(hash_bytes(base_bytes, "base", ("pdq",), fast=True).pdq or "0", 16)
+            h = hash_bytes(base_bytes, "base", ("pdq",), fast=True)
+            if (h.quality or 0) < BASE_MIN_QUALITY:
+                continue  # featureless (sky, wall): PDQ by design matches no such image, so no truth to test
+            pdq = int(h.pdq or "0", 16)
             if all(bin(pdq ^ b).count("1") >= BASE_MIN_DISTANCE for b in bases):
                 bases.append(pdq)
                 break
@@ -284,6 +296,7 @@ def run_bench(
     summary = run_triage([seizure], TriageOptions(out=out, jobs=jobs), matcher, progress)
     triage_s = time.perf_counter() - t1
     rows = _read_results(out / "case.db")
+    end = json.loads((out / "run.log").read_text().splitlines()[-1])
     truth = {r["path"]: r for r in records}
     missing = [p for p in truth if p not in rows]
     # Known: per variant kind, recall over files of seeded families; precision over all predicted known.
@@ -326,6 +339,8 @@ def run_bench(
     rate = len(records) / triage_s
     return {
         "files": len(records),
+        "hashing_seconds": end.get("seconds_hashing"),
+        "analysis_and_outputs_seconds": end.get("seconds_analysis"),
         "generated_seconds": round(gen_s, 1),
         "triage_seconds": round(triage_s, 1),
         "files_per_second": round(rate, 1),
