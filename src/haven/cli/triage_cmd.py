@@ -194,7 +194,8 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
         f"({s['jobs']} workers); generation {s['generated_seconds']} s (not counted)"
     )
     stdout.print(
-        f"  of which hashing {s['hashing_seconds']} s, analysis + outputs {s['analysis_and_outputs_seconds']} s"
+        f"  of which hashing {s['hashing_seconds']} s, "
+        f"analysis + outputs {s['analysis_and_outputs_seconds']} s"
     )
     stdout.print(
         f"naive PIL+pdqhash+md5 loop on {s['naive_sample']} files: {s['naive_files_per_second']} files/s "
