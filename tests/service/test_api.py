@@ -285,3 +285,57 @@ def test_metrics_and_openapi(live) -> None:  # type: ignore[no-untyped-def]
     assert spec["paths"]["/v1/match/hashes"]["post"]["security"] == [{"ApiKey": []}]
     assert "security" not in spec["paths"]["/healthz"]["get"]
     assert httpx.get(f"{live.url}/docs").status_code == 200
+
+
+@pytest.fixture
+def url_service(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A service whose SSRF guard lets 127.0.0.1 through (the test-only allow-list setting)."""
+    server, svc = start_service(service_settings(tmp_path, fetch_allow="127.0.0.1/32", fetch_timeout=5.0))
+    with server:
+        yield svc
+    svc.keys.close()
+
+
+def test_match_by_url(url_service) -> None:  # type: ignore[no-untyped-def]
+    import http.server
+    import threading
+
+    data = PHOTO.read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/photo.jpg":
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            else:
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        wait_ready(url_service.url)
+        _bank_with_photo(url_service, "url-bank")
+        with url_service.client(url_service.match) as c:
+            r = _eventually(lambda: (x := c.post("/v1/match/url", json={"url": f"{base}/photo.jpg"})).json().get(
+                "matched") and x)
+            assert r, "URL match did not match within 2 s"
+            body = r.json()
+            assert body["url"] == f"{base}/photo.jpg" and body["sha256"] == hash_file(PHOTO).sha256
+            refused = c.post("/v1/match/url", json={"url": f"{base}/redirect"})
+            assert refused.status_code == 400 and refused.json()["code"] == "unsafe_url"
+            assert "169.254.169.254" in refused.json()["message"]
+            assert c.post("/v1/match/url", json={"url": "http://10.0.0.1/x"}).status_code == 400
+            assert c.post("/v1/match/url", json={"url": "ftp://127.0.0.1/x"}).status_code == 400
+    finally:
+        srv.shutdown()
+        srv.server_close()
