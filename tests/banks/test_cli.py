@@ -101,3 +101,12 @@ def test_demo_then_match_finds_transformed_copies_only(env: dict[str, str]) -> N
     assert run("match", str(miss.with_name("missing.jpg")))[0] == 2
     code, out = run("match", "--json", str(Path(demo["queries"]) / exact), str(miss.with_name("missing.jpg")))
     assert code == 1  # a match wins over an input error
+
+
+def test_bench_import_small(env: dict[str, str]) -> None:
+    code, out = run("bench", "import", "--rows", "3000", "--batch-size", "1000", "--json")
+    assert code == 0
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["rows"] == 3000 and res["haven_seconds"] > 0 and res["peer_seconds"] > 0
+    assert res["haven_vs_peer"] == pytest.approx(res["peer_seconds"] / res["haven_seconds"], rel=0.05, abs=0.01)
+    assert res["haven_rows_per_min"] == pytest.approx(3000 / res["haven_seconds"] * 60, rel=0.05)
