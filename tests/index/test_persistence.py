@@ -228,3 +228,29 @@ print(len(seen))
         out, _ = r.communicate(timeout=60)
         assert r.returncode == 0, out
         assert int(out.strip()) >= 1
+
+
+@pytest.mark.parametrize("n", [300, 70_000])
+def test_verify_catches_crafted_tables(tmp_path, small_tables, n) -> None:
+    """Files that pass the bounds checks but hold bad table contents are refused by verify=True."""
+    ids, hashes = make(n, 12)
+    idx = HammingIndex()
+    idx.add(ids, hashes)
+    path = tmp_path / "v.hidx"
+    idx.save(path)
+    HammingIndex.open(path, verify=True)  # a genuine file passes
+    raw = bytearray(path.read_bytes())
+    header = json.loads(raw[16:16 + struct.unpack("<I", raw[12:16])[0]])
+    post = header["arrays"]["postings_0"]["offset"]
+    bad = bytearray(raw)
+    bad[post:post + 4] = struct.pack("<I", 10**9)  # a posting far outside the rows
+    (tmp_path / "p.hidx").write_bytes(bad)
+    HammingIndex.open(tmp_path / "p.hidx")  # bounds checks alone cannot see it ...
+    with pytest.raises(FormatError, match="postings"):
+        HammingIndex.open(tmp_path / "p.hidx", verify=True)  # ... verify does
+    bad = bytearray(raw)
+    ids_off = header["arrays"]["ids"]["offset"]
+    bad[ids_off:ids_off + 8] = struct.pack("<q", 10**12)
+    (tmp_path / "i.hidx").write_bytes(bad)
+    with pytest.raises(FormatError, match="increasing"):
+        HammingIndex.open(tmp_path / "i.hidx", verify=True)

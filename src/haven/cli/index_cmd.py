@@ -78,10 +78,11 @@ def query_command(
 
 def stats_command(
     index: Path = typer.Argument(..., help="Index file."),
+    verify: bool = typer.Option(False, "--verify", help="Also check every table's contents (exit 2 if damaged)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show an index file's size, layout and metadata."""
-    idx = HammingIndex.open(index)
+    idx = HammingIndex.open(index, verify=verify)
     stats = {**idx.stats(), "meta": idx.meta, "bytes": index.stat().st_size}
     if json_out:
         emit_json(stats)

@@ -162,3 +162,29 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[Segment, dict[str, Any]]
     if len(seg.ids) != header["count"] or seg.hashes.shape != (header["count"], HASH_BYTES):
         raise FormatError(f"{path}: array shapes disagree with the header count")
     return seg, dict(header.get("meta") or {})
+
+
+def verify_segment(seg: Segment, path: str | os.PathLike[str] = "index") -> None:
+    """Check a mapped segment's invariants (O(n * chunks)): ids increasing, offsets monotone, postings in range.
+
+    ``read_segment`` only bounds-checks the arrays; a crafted file could still hold postings that
+    point outside the hash array. Run this on files from elsewhere before searching them.
+    """
+    n = len(seg.ids)
+    if n > 1 and not bool(np.all(seg.ids[1:] > seg.ids[:-1])):
+        raise FormatError(f"{path}: ids are not strictly increasing")
+    start = 0
+    for k, (w, off, base, post) in enumerate(zip(seg.widths, seg.offsets, seg.bases, seg.postings, strict=True)):
+        if not 1 <= w <= 32 or start + w > 256:
+            raise FormatError(f"{path}: chunk {k} has a bad width {w}")
+        start += w
+        full = off.astype(np.int64)
+        if base is not None:
+            if len(base) != (len(off) - 1) // 64 + 1:
+                raise FormatError(f"{path}: chunk {k} compact offsets have the wrong shape")
+            full += np.repeat(base.astype(np.int64), 64)[: len(off)]
+        if len(full) != (1 << w) + 1 or full[0] != 0 or full[-1] != n or bool(np.any(np.diff(full) < 0)):
+            raise FormatError(f"{path}: chunk {k} offsets are not a valid bucket table")
+        if len(post) != n or (n and int(post.max()) >= n):
+            raise FormatError(f"{path}: chunk {k} postings point outside the index")
+

@@ -294,12 +294,16 @@ class HammingIndex:
                 self._path = path
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, writable: bool = False) -> HammingIndex:
+    def open(cls, path: str | os.PathLike[str], *, writable: bool = False, verify: bool = False) -> HammingIndex:
         """Map a saved index; additions and removals stay in memory until ``save``.
 
         ``writable`` allows ``save()`` with no path to replace the file this index came from.
+        ``verify`` checks every table's contents too (a second or so per 10 M rows): use it for
+        index files that did not come from this Haven installation.
         """
         seg, meta = fileformat.read_segment(path)
+        if verify:
+            fileformat.verify_segment(seg, path)
         idx = cls()
         idx._segments = [seg] if len(seg) else []
         idx.meta = meta
