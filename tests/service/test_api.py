@@ -339,3 +339,20 @@ def test_match_by_url(url_service) -> None:  # type: ignore[no-untyped-def]
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_service_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """The same service on PostgreSQL: keys, a bank, a hot-updated match, a recorded result."""
+    server, svc = start_service(service_settings(tmp_path, postgres_url))
+    with server:
+        wait_ready(svc.url)
+        made = _bank_with_photo(svc, "pg-bank")
+        with svc.client(svc.match) as c:
+            r = _eventually(lambda: (x := c.post("/v1/match/hashes", json={"pdq": made["hash"].pdq,
+                                                                             "content_id": "pg-1"})).json()["matched"] and x)
+            assert r, "no match on PostgreSQL within 2 s"
+            assert c.get("/v1/matches/pg-1").json()["result"]["matches"][0]["bank"] == "pg-bank"
+            assert c.post("/v1/banks", json={"name": "x", "source": "a\u0000b"}).status_code in (403, 422)
+        with svc.client(svc.writer) as c:
+            assert c.post("/v1/banks", json={"name": "y", "source": "a\u0000b"}).status_code == 422
+    svc.keys.close()

@@ -52,9 +52,11 @@ class MatchBackend:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop refreshing and release the database connections."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.store.close()
 
     def _run(self) -> None:
         try:
