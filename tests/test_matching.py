@@ -231,3 +231,24 @@ def test_matching_from_threads_while_refreshing(store: BankStore, matcher_factor
             t.join()
     assert errors == [] and seen
     assert {x.entry_id for x in m.match_hashes({"pdq": base})} == brute_force(store, base, 31)
+
+
+def test_index_newer_than_the_database_is_not_used(store: BankStore, tmp_path: Path) -> None:
+    """After restoring an older database backup, a saved index from 'the future' must not hide new changes."""
+    import shutil
+
+    store.create_bank("a")
+    base = rand_pdq()
+    store.add_entries("a", [EntryIn("pdq", base)])
+    m = Matcher(store, index_dir=tmp_path / "idx")
+    m.save_index()
+    manifest = tmp_path / "idx" / MANIFEST
+    data = json.loads(manifest.read_text())
+    data["seq"] += 1000  # as if the index had seen changes the (restored) database no longer has
+    manifest.write_text(json.dumps(data))
+    m2 = Matcher(store, index_dir=tmp_path / "idx")
+    assert m2.loaded_from == "database"
+    (j,) = store.add_entries("a", [EntryIn("pdq", flip(base, 40))])
+    m2.refresh()
+    assert [x.entry_id for x in m2.match_hashes({"pdq": flip(base, 40)}, threshold=0)] == [j]
+    shutil.rmtree(tmp_path / "idx")

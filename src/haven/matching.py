@@ -107,6 +107,8 @@ class Matcher:
             return False
         if manifest.get("store_id") != self.store_id:
             return False
+        if int(manifest.get("seq", -1)) > self.store.last_seq():
+            return False  # the database was restored from an older backup: the index is from its future
         try:
             indexes = {int(b): self._HammingIndex.open(self.index_dir / f) for b, f in manifest["banks"].items()}
         except (OSError, ValueError, KeyError, StorageError, FormatError):
