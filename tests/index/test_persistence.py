@@ -54,7 +54,9 @@ def test_layout_is_readable_with_plain_numpy(tmp_path, small_tables, n) -> None:
     if f"offsets_{k}" in header["arrays"]:
         off = arr(f"offsets_{k}")
     else:
-        off = arr(f"base_{k}").astype(np.int64).repeat(64)[: len(arr(f"rel_{k}"))] + arr(f"rel_{k}")
+        rel = arr(f"rel_{k}")
+        block = {1: 16, 2: 64}[rel.dtype.itemsize]  # documented: uint8 → 16 keys per base, uint16 → 64
+        off = arr(f"base_{k}").astype(np.int64).repeat(block)[: len(rel)] + rel
     assert ("base_0" in header["arrays"]) == (n > 1000)
     post = arr(f"postings_{k}")
     w, start = widths[k], sum(widths[:k])

@@ -75,19 +75,24 @@ static inline uint32_t chunk_key(const uint8_t *h, int start, int width) {
 }
 
 /*
- * A chunk's bucket table. Full form: offsets[key] (uint32, 2**w + 1 entries). Compact form, used
- * when every block of 64 keys holds fewer than 65536 rows: offset(key) = base[key >> 6] + rel[key]
- * with rel uint16 (2**w + 1 entries) and base uint32 (2**w / 64 + 1 entries): half the memory.
+ * A chunk's bucket table. Full form: offsets[key] (uint32, 2**w + 1 entries). Compact forms:
+ * offset(key) = base[key / B] + rel[key], with rel uint8 and B = 16 (when every 16-key block holds
+ * fewer than 256 rows) or rel uint16 and B = 64 (fewer than 65536 rows per 64 keys); base is uint32
+ * with 2**w / B + 1 entries. They take a quarter or half the memory of the full form.
  */
 typedef struct {
     Py_buffer offsets, base, postings, masks;
-    int start, width, compact;
+    int start, width, compact; /* compact: 0 full, 1 uint16 rel / 64 keys, 2 uint8 rel / 16 keys */
 } Table;
 
 static inline void bucket(const Table *t, uint32_t key, uint32_t *lo, uint32_t *hi) {
-    if (t->compact) {
+    const uint32_t *base = t->base.buf;
+    if (t->compact == 2) {
+        const uint8_t *rel = t->offsets.buf;
+        *lo = base[key >> 4] + rel[key];
+        *hi = base[(key + 1) >> 4] + rel[key + 1];
+    } else if (t->compact == 1) {
         const uint16_t *rel = t->offsets.buf;
-        const uint32_t *base = t->base.buf;
         *lo = base[key >> 6] + rel[key];
         *hi = base[(key + 1) >> 6] + rel[key + 1];
     } else {
@@ -98,7 +103,10 @@ static inline void bucket(const Table *t, uint32_t key, uint32_t *lo, uint32_t *
 }
 
 static inline void prefetch_bucket(const Table *t, uint32_t key) {
-    if (t->compact) {
+    if (t->compact == 2) {
+        __builtin_prefetch((const uint8_t *)t->offsets.buf + key);
+        __builtin_prefetch((const uint32_t *)t->base.buf + (key >> 4));
+    } else if (t->compact == 1) {
         __builtin_prefetch((const uint16_t *)t->offsets.buf + key);
         __builtin_prefetch((const uint32_t *)t->base.buf + (key >> 6));
     } else {
@@ -239,18 +247,28 @@ static PyObject *py_search(PyObject *self, PyObject *args) {
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k), "OOOiiO", &o, &b, &p, &tab[k].start, &tab[k].width,
                               &mk))
             goto done;
-        tab[k].compact = b != Py_None;
+        int has_base = b != Py_None;
         if (get_buf(o, &tab[k].offsets, 0, "offsets") < 0 || get_buf(p, &tab[k].postings, 0, "postings") < 0 ||
-            get_buf(mk, &tab[k].masks, 0, "masks") < 0 || (tab[k].compact && get_buf(b, &tab[k].base, 0, "base") < 0))
+            get_buf(mk, &tab[k].masks, 0, "masks") < 0 || (has_base && get_buf(b, &tab[k].base, 0, "base") < 0))
             goto done;
-        if (tab[k].width < 1 || tab[k].width > 32 || tab[k].start < 0 || tab[k].start + tab[k].width > 256) {
+        if (tab[k].width < (has_base ? 6 : 1) || tab[k].width > 32 || tab[k].start < 0 ||
+            tab[k].start + tab[k].width > 256) {
             PyErr_SetString(PyExc_ValueError, "bad table geometry");
             goto done;
         }
         size_t nkeys = (size_t)1 << tab[k].width;
-        int ok = tab[k].compact ? (tab[k].width >= 6 && (size_t)tab[k].offsets.len == (nkeys + 1) * sizeof(uint16_t) &&
-                                   (size_t)tab[k].base.len == ((nkeys >> 6) + 1) * sizeof(uint32_t))
-                                : (size_t)tab[k].offsets.len == (nkeys + 1) * sizeof(uint32_t);
+        size_t olen = (size_t)tab[k].offsets.len, blen = has_base ? (size_t)tab[k].base.len : 0;
+        int ok;
+        if (!has_base) {
+            tab[k].compact = 0;
+            ok = olen == (nkeys + 1) * sizeof(uint32_t);
+        } else if (olen == nkeys + 1) {
+            tab[k].compact = 2;
+            ok = blen == ((nkeys >> 4) + 1) * sizeof(uint32_t);
+        } else {
+            tab[k].compact = 1;
+            ok = olen == (nkeys + 1) * sizeof(uint16_t) && blen == ((nkeys >> 6) + 1) * sizeof(uint32_t);
+        }
         if (!ok) {
             PyErr_SetString(PyExc_ValueError, "offsets size disagrees with the table geometry");
             goto done;

@@ -13,8 +13,9 @@ The JSON header: ``{"format": "haven-hamming-index", "version": 1, "count": n, "
 "widths": [w0, w1, ...], "meta": {...}, "arrays": {name: {"offset", "dtype", "shape"}}}``. Arrays:
 ``ids`` (int64, n, strictly increasing), ``hashes`` (uint8, n x 32, rows in id order), and per
 chunk k ``postings_k`` (uint32, n) plus either ``offsets_k`` (uint32, 2**w_k + 1) or the compact
-pair ``base_k`` (uint32, 2**w_k / 64 + 1) and ``rel_k`` (uint16, 2**w_k + 1), where
-``offsets_k[key] = base_k[key // 64] + rel_k[key]``. The rows whose chunk k equals key are
+pair ``base_k`` (uint32, 2**w_k / B + 1) and ``rel_k`` (2**w_k + 1), where
+``offsets_k[key] = base_k[key // B] + rel_k[key]`` and B = 16 when ``rel_k`` is uint8, 64 when
+it is uint16. The rows whose chunk k equals key are
 ``postings_k[offsets_k[key]:offsets_k[key+1]]``, ascending. Chunk k is the w_k bits of the 256-bit
 big-endian hash (bit 0 = most significant bit of byte 0) that follow the sum of the earlier
 widths; bits after the last chunk are not indexed. Any reader with NumPy (or C) can map it;
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from haven.errors import FormatError, StorageError
+from haven.index import kernel
 from haven.index.segment import HASH_BYTES, Segment
 
 MAGIC = b"HAVENIDX"
@@ -180,9 +182,12 @@ def verify_segment(seg: Segment, path: str | os.PathLike[str] = "index") -> None
         start += w
         full = off.astype(np.int64)
         if base is not None:
-            if len(base) != (len(off) - 1) // 64 + 1:
+            if off.dtype.itemsize not in (1, 2):
+                raise FormatError(f"{path}: chunk {k} compact offsets have a bad type")
+            block = kernel.compact_block(off)
+            if len(base) != (len(off) - 1) // block + 1:
                 raise FormatError(f"{path}: chunk {k} compact offsets have the wrong shape")
-            full += np.repeat(base.astype(np.int64), 64)[: len(off)]
+            full += np.repeat(base.astype(np.int64), block)[: len(off)]
         if len(full) != (1 << w) + 1 or full[0] != 0 or full[-1] != n or bool(np.any(np.diff(full) < 0)):
             raise FormatError(f"{path}: chunk {k} offsets are not a valid bucket table")
         if len(post) != n or (n and int(post.max()) >= n):

@@ -104,17 +104,23 @@ def empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     return np.frombuffer(mm, dtype=dt, count=nbytes // dt.itemsize).reshape(shape)
 
 
-#: Keys per block in the compact offsets form (a uint32 base per block, a uint16 offset per key).
-COMPACT_BLOCK = 64
+#: Compact offsets forms, tried in order: (rel dtype, keys per block); see ``_mih.c``.
+COMPACT_FORMS = ((np.uint8, 16), (np.uint16, 64))
 COMPACT_MIN_WIDTH = 16
+
+
+def compact_block(rel: np.ndarray) -> int:
+    """Keys per block of a compact offsets array (from its element type)."""
+    return {1: 16, 2: 64}[rel.dtype.itemsize]
 
 
 def build_tables(hashes: np.ndarray, widths: tuple[int, ...]
                  ) -> tuple[list[np.ndarray], list[np.ndarray | None], list[np.ndarray]]:
     """Per chunk: ``(offsets, base, postings)``; ``base`` is None for the full uint32 offsets form.
 
-    The compact form (uint16 offsets relative to a uint32 base per 64 keys) halves the largest
-    structure; it is used unless some 64-key block holds 65536 rows or more (heavy clusters).
+    The compact forms store a uint32 base per block of keys plus a small per-key offset: uint8
+    per 16 keys (a quarter of the memory) when every block holds < 256 rows, else uint16 per 64
+    keys (half) when every block holds < 65536 rows, else the full form (heavy clusters).
     """
     assert _mih is not None
     offsets: list[np.ndarray] = []
@@ -127,12 +133,14 @@ def build_tables(hashes: np.ndarray, widths: tuple[int, ...]
         _mih.build(hashes, start, w, off, post)
         base = None
         if w >= COMPACT_MIN_WIDTH:
-            b = np.ascontiguousarray(off[::COMPACT_BLOCK])
-            rel = off - np.repeat(b, COMPACT_BLOCK)[: len(off)]
-            if int(rel.max()) < 1 << 16:
-                base = b
-                off = empty((len(off),), np.uint16)
-                off[...] = rel
+            for dtype, block in COMPACT_FORMS:
+                b = np.ascontiguousarray(off[::block])
+                rel = off - np.repeat(b, block)[: len(off)]
+                if int(rel.max()) <= np.iinfo(dtype).max:
+                    base = b
+                    off = empty((len(off),), dtype)
+                    off[...] = rel
+                    break
         offsets.append(off)
         bases.append(base)
         postings.append(post)

@@ -23,7 +23,7 @@ class Segment:
     ids: np.ndarray  # int64 (n,), strictly increasing
     hashes: np.ndarray  # uint8 (n, 32), C-contiguous
     widths: tuple[int, ...] = ()  # chunk widths in bits; () = no tables, queries scan
-    offsets: list[np.ndarray] = field(default_factory=list)  # per chunk: uint32 (2**w + 1,), or uint16 if compact
+    offsets: list[np.ndarray] = field(default_factory=list)  # per chunk: uint32 (2**w + 1,); uint8/uint16 if compact
     bases: list[np.ndarray | None] = field(default_factory=list)  # per chunk: compact-form block bases, or None
     postings: list[np.ndarray] = field(default_factory=list)  # per chunk: uint32 (n,) rows by key
     dead: np.ndarray | None = None  # bool (n,): removed rows (in memory, never written to a mapped file)
