@@ -14,12 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-PHOTOS = SHARED / "data" / "photos"
-PDQ_REF = SHARED / "reference" / "pdq"
-NCMEC_REF = SHARED / "reference" / "ncmec"
-FORMATS_REF = SHARED / "reference" / "formats"
+from haven_testdata import FORMATS_REF, NCMEC_REF, PDQ_REF, PHOTOS, REPO, SHARED  # noqa: F401 (re-exported)
 
 POSTGRES_URL = os.environ.get("HAVEN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

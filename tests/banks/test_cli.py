@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FORMATS_REF, PHOTOS
+from haven_testdata import FORMATS_REF, PHOTOS
 from typer.testing import CliRunner
 
 from haven.cli.main import app, exit_code_for

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FORMATS_REF
+from haven_testdata import FORMATS_REF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PHOTOS
+from haven_testdata import PHOTOS
 from PIL import Image
 
 from haven.hashing import pdq_from_pixels

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from conftest import PHOTOS
+from haven_testdata import PHOTOS
 
 from haven.hashing import hash_file
 

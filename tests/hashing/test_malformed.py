@@ -8,7 +8,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS
+from haven_testdata import PHOTOS
 
 from haven.errors import DecodeError, FileAccessError, ImageTooLargeError, InputError
 from haven.hashing import hash_bytes, hash_file

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pdqhash
-from conftest import PHOTOS
+from haven_testdata import PHOTOS
 from PIL import Image
 
 from haven.hashing import hash_bytes, hash_file, pdq_from_pixels

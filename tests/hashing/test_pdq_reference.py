@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
-from conftest import PDQ_REF
+from haven_testdata import PDQ_REF
 
 from haven.hashing import DIHEDRAL_NAMES, hash_file
 
