@@ -14,9 +14,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from haven.errors import HavenError
-from haven.service.errors import error_response
+from haven.service.errors import error_response, plain_error
 from haven.service.schemas import HashQuery
 
 PATH = "/v1/match/hashes"
@@ -68,6 +69,10 @@ class FastMatchMiddleware:
             scope["route"] = _ROUTE_LABEL
             response = error_response(exc)
             await response(scope, replay, send)
+            return
+        except SQLAlchemyError:  # as the route's handler does: the database, not the request, failed
+            scope["route"] = _ROUTE_LABEL
+            await plain_error(503, "storage", "the database is unavailable; try again")(scope, replay, send)
             return
         except (_Defer, ValidationError, ValueError):
             await self.app(scope, replay, send)  # the FastAPI route answers (and renders any error)
