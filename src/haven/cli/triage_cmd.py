@@ -138,7 +138,9 @@ def bench_triage_command(
         0, "--jobs", "-j", help="Triage worker threads and generator processes (default: one per core)."
     ),
     naive_sample: int = typer.Option(
-        300, "--naive-sample", help="Files timed with the naive PIL+pdqhash loop."
+        1000,
+        "--naive-sample",
+        help="Files timed with the naive PIL+pdqhash loop (and Haven's per-file work).",
     ),
     keep: Path = typer.Option(
         None, "--keep", help="Generate into this folder and keep it (default: temp, deleted)."
@@ -199,7 +201,13 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
     )
     stdout.print(
         f"naive PIL+pdqhash+md5 loop on {s['naive_sample']} files: {s['naive_files_per_second']} files/s "
-        f"-> Haven triage is {s['speedup_vs_naive']}x"
+        f"-> Haven triage end to end is {s['speedup_vs_naive']}x"
+    )
+    r = s["per_file_rates_on_sample"]
+    stdout.print(
+        f"same sample, interleaved rounds: naive {r['naive']}, Haven per-file work sequential "
+        f"{r['haven_sequential']} ({s['per_file_speedup_sequential']}x), {s['jobs']} threads "
+        f"{r['haven_threads']} ({s['per_file_speedup_threads']}x) files/s"
     )
     stdout.print(
         f"projected for 160,000 files at this rate: {s['projected_seconds_for_160000'] / 60:.1f} min"
