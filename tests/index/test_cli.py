@@ -38,7 +38,7 @@ def test_build_query_stats(tmp_path: Path) -> None:
     proc = run("index", "query", str(out), "1" * 64)
     assert proc.returncode == 0 and "no match" in proc.stdout
 
-    proc = run("index", "stats", "--json", str(out))
+    proc = run("index", "stats", "--json", "--verify", str(out))
     assert proc.returncode == 0 and json.loads(proc.stdout)["count"] == 3
 
 
