@@ -291,16 +291,18 @@ def _zip(
                         data = head + _read_capped(stream, limits.max_member_bytes - len(head), child)
                     else:
                         data = _read_capped(stream, limits.max_member_bytes, child)
-            except ArchiveError as exc:
-                yield Problem(child, exc)
-                continue
-            except _ARCHIVE_ERRORS as exc:
-                yield Problem(
-                    child, ArchiveError(f"cannot read member: {exc}", path=str(child), code="corrupt_member")
-                )
+            except (ArchiveError, *_ARCHIVE_ERRORS) as exc:
+                yield _unreadable_member(child, exc)
                 continue
             budget.spend(len(data))
             yield from _member(ev, child, data, depth, limits, budget, want)
+
+
+def _unreadable_member(child: EvidencePath, exc: BaseException) -> Problem:
+    """A member that cannot be read becomes a problem naming it; the walk goes on with the next."""
+    if isinstance(exc, ArchiveError):
+        return Problem(child, exc)
+    return Problem(child, ArchiveError(f"cannot read member: {exc}", path=str(child), code="corrupt_member"))
 
 
 def _tar(
@@ -362,13 +364,8 @@ def _tar(
                 if stream is None:
                     continue
                 data = _read_capped(stream, limits.max_member_bytes, child)
-            except ArchiveError as exc:
-                yield Problem(child, exc)
-                continue
-            except _ARCHIVE_ERRORS as exc:
-                yield Problem(
-                    child, ArchiveError(f"cannot read member: {exc}", path=str(child), code="corrupt_member")
-                )
+            except (ArchiveError, *_ARCHIVE_ERRORS) as exc:
+                yield _unreadable_member(child, exc)
                 continue
             budget.spend(len(data))
             yield from _member(ev, child, data, depth, limits, budget, want)
