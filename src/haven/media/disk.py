@@ -75,11 +75,7 @@ def walk_disk(
         try:
             handle.open(pyewf.glob(os_path))
         except OSError as exc:
-            yield Problem(
-                ev,
-                ArchiveError(f"cannot open E01: {exc}", path=str(ev), code="corrupt_archive"),
-                skipped=False,
-            )
+            yield Problem.warning(ev, f"cannot open E01: {exc}", "corrupt_archive")
             return
         try:
             yield from _walk_image(ev, handle, handle.get_media_size(), depth, limits, budget, want, recurse)
@@ -121,11 +117,7 @@ def walk_disk_fileobj(
 def _unsupported(ev: EvidencePath, why: str) -> Any:
     from haven.media.walk import Problem
 
-    return Problem(
-        ev,
-        ArchiveError(f"disk image not opened: {why}", path=str(ev), code="disk_unsupported"),
-        skipped=False,
-    )
+    return Problem.warning(ev, f"disk image not opened: {why}", "disk_unsupported")
 
 
 def _walk_image(
@@ -156,13 +148,7 @@ def _walk_image(
                     continue
                 filesystems.append((f"p{part.addr}/", fs))
         except OSError as exc:
-            yield Problem(
-                ev,
-                ArchiveError(
-                    f"no file system or partition table found: {exc}", path=str(ev), code="corrupt_archive"
-                ),
-                skipped=False,
-            )
+            yield Problem.warning(ev, f"no file system or partition table found: {exc}", "corrupt_archive")
             return
     for prefix, fs in filesystems:
         yield from _walk_dir(

@@ -64,6 +64,11 @@ class Problem:
     error: InputError
     skipped: bool = True
 
+    @classmethod
+    def warning(cls, path: EvidencePath, message: str, code: str) -> Problem:
+        """An archive-level problem at ``path`` that does not leave the file itself out."""
+        return cls(path, ArchiveError(message, path=str(path), code=code), skipped=False)
+
 
 Item = Entry | Problem
 
@@ -155,13 +160,7 @@ def _container(
 ) -> Iterator[Item]:
     """The files inside one container whose own address is ``ev`` (at nesting ``depth`` ≥ 1)."""
     if depth > limits.max_depth:
-        yield Problem(
-            ev,
-            ArchiveError(
-                f"nested deeper than {limits.max_depth} containers; not opened", path=str(ev), code="too_deep"
-            ),
-            skipped=False,
-        )
+        yield Problem.warning(ev, f"nested deeper than {limits.max_depth} containers; not opened", "too_deep")
         return
     if mime == "application/zip":
         yield from _zip(ev, fh, depth, limits, budget, want)
@@ -196,14 +195,10 @@ def _precheck(
 ) -> Iterator[Problem]:
     """Problems known from a member's header; a skipping one ends the member (caller checks ``skipped``)."""
     if unsafe_member_name(name):
-        yield Problem(
+        yield Problem.warning(
             child,
-            ArchiveError(
-                f"member name {name!r} points outside the archive (path traversal); read in memory only",
-                path=str(child),
-                code="path_traversal",
-            ),
-            skipped=False,
+            f"member name {name!r} points outside the archive (path traversal); read in memory only",
+            "path_traversal",
         )
     if size > limits.max_member_bytes:
         yield Problem(
@@ -253,20 +248,14 @@ def _zip(
         zf = zipfile.ZipFile(fh)
         infos = [i for i in zf.infolist() if not i.is_dir()]
     except _ARCHIVE_ERRORS as exc:
-        yield Problem(
-            ev, ArchiveError(f"cannot open zip: {exc}", path=str(ev), code="corrupt_archive"), skipped=False
-        )
+        yield Problem.warning(ev, f"cannot open zip: {exc}", "corrupt_archive")
         return
     with zf:
         if len(infos) > limits.max_members:
-            yield Problem(
+            yield Problem.warning(
                 ev,
-                ArchiveError(
-                    f"{len(infos)} members exceed the limit of {limits.max_members}; only the first are read",
-                    path=str(ev),
-                    code="too_many_members",
-                ),
-                skipped=False,
+                f"{len(infos)} members exceed the limit of {limits.max_members}; only the first are read",
+                "too_many_members",
             )
             infos = infos[: limits.max_members]
         for info in sorted(infos, key=lambda i: i.filename):
@@ -313,16 +302,10 @@ def _tar(
     except tarfile.ReadError as exc:
         if mime != "application/x-tar":
             return  # a compressed single file, not a tar: nothing inside to walk
-        yield Problem(
-            ev, ArchiveError(f"cannot open tar: {exc}", path=str(ev), code="corrupt_archive"), skipped=False
-        )
+        yield Problem.warning(ev, f"cannot open tar: {exc}", "corrupt_archive")
         return
     except _ARCHIVE_ERRORS as exc:
-        yield Problem(
-            ev,
-            ArchiveError(f"cannot open archive: {exc}", path=str(ev), code="corrupt_archive"),
-            skipped=False,
-        )
+        yield Problem.warning(ev, f"cannot open archive: {exc}", "corrupt_archive")
         return
     count = 0
     with tf:
@@ -330,13 +313,7 @@ def _tar(
             try:
                 info = tf.next()
             except _ARCHIVE_ERRORS as exc:
-                yield Problem(
-                    ev,
-                    ArchiveError(
-                        f"archive damaged after {count} members: {exc}", path=str(ev), code="corrupt_archive"
-                    ),
-                    skipped=False,
-                )
+                yield Problem.warning(ev, f"archive damaged after {count} members: {exc}", "corrupt_archive")
                 return
             if info is None:
                 return
@@ -344,14 +321,8 @@ def _tar(
                 continue  # folders, links and devices hold no content of their own
             count += 1
             if count > limits.max_members:
-                yield Problem(
-                    ev,
-                    ArchiveError(
-                        f"more than {limits.max_members} members; the rest are not read",
-                        path=str(ev),
-                        code="too_many_members",
-                    ),
-                    skipped=False,
+                yield Problem.warning(
+                    ev, f"more than {limits.max_members} members; the rest are not read", "too_many_members"
                 )
                 return
             child = ev.child(info.name)
