@@ -96,7 +96,9 @@ def empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     advice = getattr(mmap, "MADV_HUGEPAGE", None)
     if nbytes < HUGE_ARRAY_BYTES or advice is None:
         return np.empty(shape, dt)
-    mm = mmap.mmap(-1, nbytes)
+    # Private, not the default shared mapping: shared anonymous memory is shmem, whose huge pages
+    # are governed by shmem_enabled (usually "never"), so MADV_HUGEPAGE would silently do nothing.
+    mm = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     try:
         mm.madvise(advice)
     except OSError:
