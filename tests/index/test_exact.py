@@ -90,15 +90,15 @@ def test_flip_masks_count_and_order() -> None:
     assert pops == sorted(pops) and max(pops) == 2
 
 
-@pytest.mark.parametrize("copies,form", [(0, np.uint8), (1000, np.uint16), (70_000, np.uint32)])
-def test_every_offsets_form_is_exact(copies, form) -> None:
-    """Heavy buckets (many identical hashes) push tables from uint8 to uint16 to full uint32 offsets."""
+@pytest.mark.parametrize("copies,form", [(0, 8), (1000, 16), (70_000, 0)])
+def test_every_table_form_is_exact(copies, form) -> None:
+    """Heavy buckets (many identical hashes) push tables from uint8 to uint16 lines to full uint32 offsets."""
     rng = np.random.default_rng(copies)
     hashes = rng.integers(0, 256, (20_000 + copies, 32), dtype=np.uint8)
     hashes[:copies] = hashes[-1]
     ids = np.arange(len(hashes), dtype=np.int64)
     seg = Segment.build(ids, hashes, (16,) * 16)
-    assert seg.offsets[0].dtype == form
+    assert kernel.table_form(seg.tables[0]) == form
     queries = np.stack([hashes[-1], flip(hashes[-1], 9, rng), flip(hashes[5], 20, rng)])
     for t in (0, 9, 31):
         c, got_ids, got_d = seg.query(queries, t)

@@ -24,7 +24,7 @@ def make(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(n, dtype=np.int64), rng.integers(0, 256, (n, 32), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("n", [300, 70_000])  # full uint32 offsets (12-bit chunks) and compact form (16-bit)
+@pytest.mark.parametrize("n", [300, 70_000])  # full uint32 offsets (12-bit chunks) and line form (16-bit)
 def test_layout_is_readable_with_plain_numpy(tmp_path, small_tables, n) -> None:
     """A reader that knows only the documented layout finds ids, hashes and a consistent CSR table."""
     ids, hashes = make(n)
@@ -38,7 +38,7 @@ def test_layout_is_readable_with_plain_numpy(tmp_path, small_tables, n) -> None:
     assert struct.unpack("<Q", raw[-8:])[0] == len(raw)
     version, hlen = struct.unpack("<II", raw[8:16])
     header = json.loads(raw[16:16 + hlen])
-    assert version == 1 and header["count"] == n and header["meta"] == {"seq": 7}
+    assert version == 2 and header["count"] == n and header["meta"] == {"seq": 7}
 
     def arr(name):
         spec = header["arrays"][name]
@@ -54,10 +54,15 @@ def test_layout_is_readable_with_plain_numpy(tmp_path, small_tables, n) -> None:
     if f"offsets_{k}" in header["arrays"]:
         off = arr(f"offsets_{k}")
     else:
-        rel = arr(f"rel_{k}")
-        block = {1: 16, 2: 64}[rel.dtype.itemsize]  # documented: uint8 → 16 keys per base, uint16 → 64
-        off = arr(f"base_{k}").astype(np.int64).repeat(block)[: len(rel)] + rel
-    assert ("base_0" in header["arrays"]) == (n > 1000)
+        # Documented: 64-byte lines, a uint32 base then per-key cumulative counts (60 uint8 or 30 uint16).
+        lines = arr(f"lines_{k}")
+        raw_lines = lines.view(np.uint8)
+        per = 60 if lines.dtype == np.uint8 else 30
+        base = raw_lines[:, :4].copy().view("<u4").astype(np.int64)
+        ends = raw_lines[:, 4:].copy().view(lines.dtype.newbyteorder("<")).astype(np.int64) + base
+        off = np.concatenate([[0], ends.reshape(-1)[: 1 << widths[k]]])
+        assert np.all(base[1:, 0] == ends[:-1, -1])  # each line starts where the previous one ended
+    assert ("lines_0" in header["arrays"]) == (n > 1000)
     post = arr(f"postings_{k}")
     w, start = widths[k], sum(widths[:k])
     keys = np.unpackbits(hashes, axis=1)[:, start:start + w].astype(np.int64).dot(1 << np.arange(w - 1, -1, -1))
@@ -250,6 +255,13 @@ def test_verify_catches_crafted_tables(tmp_path, small_tables, n) -> None:
     HammingIndex.open(tmp_path / "p.hidx")  # bounds checks alone cannot see it ...
     with pytest.raises(FormatError, match="postings"):
         HammingIndex.open(tmp_path / "p.hidx", verify=True)  # ... verify does
+    table = "lines_0" if "lines_0" in header["arrays"] else "offsets_0"
+    at = header["arrays"][table]["offset"] + 5  # a count in the first line, or the second offset
+    bad = bytearray(raw)
+    bad[at] = 250  # the bucket now claims rows past its neighbour's start
+    (tmp_path / "t.hidx").write_bytes(bad)
+    with pytest.raises(FormatError, match="bucket table"):
+        HammingIndex.open(tmp_path / "t.hidx", verify=True)
     bad = bytearray(raw)
     ids_off = header["arrays"]["ids"]["offset"]
     bad[ids_off:ids_off + 8] = struct.pack("<q", 10**12)

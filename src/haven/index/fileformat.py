@@ -3,19 +3,21 @@
 Layout (all integers little-endian)::
 
     offset 0   magic  b"HAVENIDX"            8 bytes
-    offset 8   version                        uint32 (1)
+    offset 8   version                        uint32 (2)
     offset 12  header length H                uint32
     offset 16  header                         H bytes of UTF-8 JSON (see below)
     ...        arrays, each starting at a multiple of 64 bytes, at the offsets the header names
     end - 16   footer: b"HAVENEND" + uint64 total file length (detects truncated files)
 
-The JSON header: ``{"format": "haven-hamming-index", "version": 1, "count": n, "hash_bytes": 32,
+The JSON header: ``{"format": "haven-hamming-index", "version": 2, "count": n, "hash_bytes": 32,
 "widths": [w0, w1, ...], "meta": {...}, "arrays": {name: {"offset", "dtype", "shape"}}}``. Arrays:
 ``ids`` (int64, n, strictly increasing), ``hashes`` (uint8, n x 32, rows in id order), and per
-chunk k ``postings_k`` (uint32, n) plus either ``offsets_k`` (uint32, 2**w_k + 1) or the compact
-pair ``base_k`` (uint32, 2**w_k / B + 1) and ``rel_k`` (2**w_k + 1), where
-``offsets_k[key] = base_k[key // B] + rel_k[key]`` and B = 16 when ``rel_k`` is uint8, 64 when
-it is uint16. The rows whose chunk k equals key are
+chunk k ``postings_k`` (uint32, n) plus a bucket table, either ``offsets_k`` (uint32, 2**w_k + 1)
+or ``lines_k``: 64-byte lines (dtype uint8, shape (L, 64), or uint16, shape (L, 32)), each
+covering B = 60 (uint8) or 30 (uint16) consecutive keys: bytes 0–3 hold a uint32 ``base`` and
+then one count per key, ``end[j]`` = rows of the line's keys up to and including key j. So
+``offsets_k[key] = base + (end[j-1] if j else 0)`` and ``offsets_k[key+1] = base + end[j]`` with
+line = key // B, j = key % B. The rows whose chunk k equals key are
 ``postings_k[offsets_k[key]:offsets_k[key+1]]``, ascending. Chunk k is the w_k bits of the 256-bit
 big-endian hash (bit 0 = most significant bit of byte 0) that follow the sum of the earlier
 widths; bits after the last chunk are not indexed. Any reader with NumPy (or C) can map it;
@@ -42,7 +44,9 @@ from haven.index.segment import HASH_BYTES, Segment
 
 MAGIC = b"HAVENIDX"
 FOOTER_MAGIC = b"HAVENEND"
-VERSION = 1
+#: 2: bucket tables in 64-byte lines (version 1's separate base/rel arrays are no longer read;
+#: an index is a cache of its bank, so the matcher rebuilds it, and `haven index build` remakes one).
+VERSION = 2
 ALIGN = 64
 FORMAT_NAME = "haven-hamming-index"
 
@@ -55,11 +59,9 @@ def write_segment(path: str | os.PathLike[str], seg: Segment, meta: dict[str, An
     """Atomically write ``seg`` (which must have no dead rows) and ``meta`` to ``path``."""
     path = Path(path)
     arrays: list[tuple[str, np.ndarray]] = [("ids", seg.ids), ("hashes", seg.hashes)]
-    for k, (off, base, post) in enumerate(zip(seg.offsets, seg.bases, seg.postings, strict=True)):
-        if base is None:
-            arrays += [(f"offsets_{k}", off), (f"postings_{k}", post)]
-        else:
-            arrays += [(f"base_{k}", base), (f"rel_{k}", off), (f"postings_{k}", post)]
+    for k, (table, post) in enumerate(zip(seg.tables, seg.postings, strict=True)):
+        name = "offsets" if kernel.table_form(table) == 0 else "lines"
+        arrays += [(f"{name}_{k}", table), (f"postings_{k}", post)]
     # The header names absolute offsets, which depend on the header's own length: grow until stable.
     header_len = 4096
     while True:
@@ -134,7 +136,8 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[Segment, dict[str, Any]]
         raise FormatError(f"{path}: not a Haven index (bad magic)")
     version, hlen = struct.unpack("<II", bytes(buf[8:16]))
     if version != VERSION:
-        raise FormatError(f"{path}: unsupported index version {version}")
+        raise FormatError(f"{path}: index format version {version}, this Haven reads version {VERSION}; "
+                          "rebuild the index")
     footer = bytes(buf[size - 16:])
     if footer[:8] != FOOTER_MAGIC or struct.unpack("<Q", footer[8:])[0] != size:
         raise FormatError(f"{path}: truncated or damaged index (bad footer)")
@@ -156,14 +159,28 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[Segment, dict[str, Any]]
         return buf[start:start + count].view(dtype).reshape(shape)
 
     widths = tuple(int(w) for w in header["widths"])
-    compact = [f"base_{k}" in header["arrays"] for k in range(len(widths))]
-    seg = Segment(ids=arr("ids"), hashes=arr("hashes"), widths=widths,
-                  offsets=[arr(f"rel_{k}" if c else f"offsets_{k}") for k, c in enumerate(compact)],
-                  bases=[arr(f"base_{k}") if c else None for k, c in enumerate(compact)],
+    tables = []
+    for k, w in enumerate(widths):
+        table = arr(f"lines_{k}" if f"lines_{k}" in header["arrays"] else f"offsets_{k}")
+        if not 1 <= w <= 32 or table.nbytes != _table_bytes(table, w):
+            raise FormatError(f"{path}: chunk {k} bucket table does not match its width {w}")
+        tables.append(table)
+    seg = Segment(ids=arr("ids"), hashes=arr("hashes"), widths=widths, tables=tables,
                   postings=[arr(f"postings_{k}") for k in range(len(widths))])
     if len(seg.ids) != header["count"] or seg.hashes.shape != (header["count"], HASH_BYTES):
         raise FormatError(f"{path}: array shapes disagree with the header count")
     return seg, dict(header.get("meta") or {})
+
+
+def _table_bytes(table: np.ndarray, width: int) -> int:
+    """The size a bucket table of this dtype and shape must have for ``width``-bit keys (-1: bad type)."""
+    nkeys = 1 << width
+    form = kernel.table_form(table)
+    if form == 0:
+        return (nkeys + 1) * 4 if table.dtype == np.uint32 else -1
+    if table.dtype not in (np.uint8, np.uint16) or table.ndim != 2:
+        return -1
+    return -(-nkeys // kernel.line_keys(table)) * kernel.LINE_BYTES
 
 
 def verify_segment(seg: Segment, path: str | os.PathLike[str] = "index") -> None:
@@ -176,19 +193,14 @@ def verify_segment(seg: Segment, path: str | os.PathLike[str] = "index") -> None
     if n > 1 and not bool(np.all(seg.ids[1:] > seg.ids[:-1])):
         raise FormatError(f"{path}: ids are not strictly increasing")
     start = 0
-    for k, (w, off, base, post) in enumerate(zip(seg.widths, seg.offsets, seg.bases, seg.postings, strict=True)):
+    for k, (w, table, post) in enumerate(zip(seg.widths, seg.tables, seg.postings, strict=True)):
         if not 1 <= w <= 32 or start + w > 256:
             raise FormatError(f"{path}: chunk {k} has a bad width {w}")
         start += w
-        full = off.astype(np.int64)
-        if base is not None:
-            if off.dtype.itemsize not in (1, 2):
-                raise FormatError(f"{path}: chunk {k} compact offsets have a bad type")
-            block = kernel.compact_block(off)
-            if len(base) != (len(off) - 1) // block + 1:
-                raise FormatError(f"{path}: chunk {k} compact offsets have the wrong shape")
-            full += np.repeat(base.astype(np.int64), block)[: len(off)]
-        if len(full) != (1 << w) + 1 or full[0] != 0 or full[-1] != n or bool(np.any(np.diff(full) < 0)):
+        if table.nbytes != _table_bytes(table, w):
+            raise FormatError(f"{path}: chunk {k} bucket table does not match its width {w}")
+        lo, hi = kernel.bucket_bounds(table, w)  # what the kernel will read, key by key
+        if (lo[0] != 0 or hi[-1] != n or bool(np.any(hi < lo)) or bool(np.any(lo[1:] != hi[:-1]))):
             raise FormatError(f"{path}: chunk {k} offsets are not a valid bucket table")
         if len(post) != n or (n and int(post.max()) >= n):
             raise FormatError(f"{path}: chunk {k} postings point outside the index")

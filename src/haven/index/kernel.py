@@ -86,7 +86,7 @@ HUGE_ARRAY_BYTES = 8 << 20
 
 
 def empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
-    """An uninitialised array; big ones on anonymous memory advised to use huge pages.
+    """An uninitialised 64-byte-aligned array; big ones on anonymous memory advised to use huge pages.
 
     Probes and verification are random accesses over hundreds of MiB: with 4 KiB pages nearly
     every one is also a TLB miss, and 2 MiB pages removed a measured 10–20 % of query time.
@@ -95,7 +95,10 @@ def empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     nbytes = int(np.prod(shape)) * dt.itemsize
     advice = getattr(mmap, "MADV_HUGEPAGE", None)
     if nbytes < HUGE_ARRAY_BYTES or advice is None:
-        return np.empty(shape, dt)
+        # 64-byte aligned, so a bucket line never straddles two cache lines.
+        raw = np.empty(nbytes + 64, np.uint8)
+        skip = (-raw.ctypes.data) % 64
+        return raw[skip:skip + nbytes].view(dt).reshape(shape)
     # Private, not the default shared mapping: shared anonymous memory is shmem, whose huge pages
     # are governed by shmem_enabled (usually "never"), so MADV_HUGEPAGE would silently do nothing.
     mm = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -106,48 +109,88 @@ def empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     return np.frombuffer(mm, dtype=dt, count=nbytes // dt.itemsize).reshape(shape)
 
 
-#: Compact offsets forms, tried in order: (rel dtype, keys per block); see ``_mih.c``.
-COMPACT_FORMS = ((np.uint8, 16), (np.uint16, 64))
-COMPACT_MIN_WIDTH = 16
+#: Bucket-table forms (see ``_mih.c``): 64-byte lines of a uint32 base plus per-key cumulative
+#: counts, tried in order (uint8 counts for 60 keys, then uint16 for 30), else full uint32 offsets.
+LINE_BYTES = 64
+LINE_FORMS = ((np.uint8, 60), (np.uint16, 30))
+#: Narrower chunks (small segments) keep the full form: their tables are small anyway.
+LINE_MIN_WIDTH = 16
+#: Keys converted per step when packing lines (bounds the temporary memory at wide chunks).
+_PACK_KEYS = 1 << 20
 
 
-def compact_block(rel: np.ndarray) -> int:
-    """Keys per block of a compact offsets array (from its element type)."""
-    return {1: 16, 2: 64}[rel.dtype.itemsize]
+def table_form(table: np.ndarray) -> int:
+    """The kernel's form code of a bucket table: 0 full offsets, 8 or 16 lines of uint8/uint16 counts."""
+    if table.ndim == 1:
+        return 0
+    return 8 * table.dtype.itemsize
 
 
-def build_tables(hashes: np.ndarray, widths: tuple[int, ...]
-                 ) -> tuple[list[np.ndarray], list[np.ndarray | None], list[np.ndarray]]:
-    """Per chunk: ``(offsets, base, postings)``; ``base`` is None for the full uint32 offsets form.
+def line_keys(table: np.ndarray) -> int:
+    """Keys per line of a line-form table."""
+    return (LINE_BYTES - 4) // table.dtype.itemsize
 
-    The compact forms store a uint32 base per block of keys plus a small per-key offset: uint8
-    per 16 keys (a quarter of the memory) when every block holds < 256 rows, else uint16 per 64
-    keys (half) when every block holds < 65536 rows, else the full form (heavy clusters).
+
+def pack_lines(offsets: np.ndarray) -> np.ndarray | None:
+    """Full CSR offsets (uint32, 2**w + 1) → the smallest line form that holds them, or None."""
+    nkeys = len(offsets) - 1
+    for dtype, per in LINE_FORMS:
+        nb = -(-nkeys // per)
+        lines = empty((nb, LINE_BYTES), np.uint8)
+        ok = True
+        step = max(1, _PACK_KEYS // per)
+        for b0 in range(0, nb, step):
+            b1 = min(nb, b0 + step)
+            base = offsets[b0 * per: b1 * per: per].astype(np.int64)
+            ends = np.full((b1 - b0) * per, int(offsets[-1]), np.int64)
+            got = offsets[b0 * per + 1: min(b1 * per, nkeys) + 1]
+            ends[: len(got)] = got
+            rel = ends.reshape(b1 - b0, per) - base[:, None]
+            if int(rel.max()) > np.iinfo(dtype).max:
+                ok = False
+                break
+            lines[b0:b1, :4] = base.astype("<u4").view(np.uint8).reshape(-1, 4)
+            lines[b0:b1, 4:] = rel.astype(np.dtype(dtype).newbyteorder("<")).view(np.uint8).reshape(-1, LINE_BYTES - 4)
+        if ok:
+            return lines.view(dtype)
+    return None
+
+
+def bucket_bounds(table: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` int64 per key, read exactly as the kernel reads them (for verification)."""
+    nkeys = 1 << width
+    if table_form(table) == 0:
+        full = table.astype(np.int64)
+        return full[:-1], full[1:]
+    per = line_keys(table)
+    raw = table.view(np.uint8)
+    base = raw[:, :4].copy().view("<u4").astype(np.int64)  # (nb, 1)
+    rel = raw[:, 4:].copy().view(np.dtype(table.dtype).newbyteorder("<")).astype(np.int64)  # (nb, per)
+    hi = (base + rel).reshape(-1)[:nkeys]
+    prev = np.concatenate([np.zeros((len(rel), 1), np.int64), rel[:, :-1]], axis=1)
+    lo = (base + prev).reshape(-1)[:nkeys]
+    return lo, hi
+
+
+def build_tables(hashes: np.ndarray, widths: tuple[int, ...]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per chunk: ``(table, postings)``; the table in line form where it fits, else full offsets.
+
+    Line forms need every line's rows to fit its count type; heavy clusters of identical chunks
+    push a table to uint16 counts and then to the full uint32 form.
     """
     assert _mih is not None
-    offsets: list[np.ndarray] = []
-    bases: list[np.ndarray | None] = []
+    tables: list[np.ndarray] = []
     postings: list[np.ndarray] = []
     start = 0
     for w in widths:
         off = empty(((1 << w) + 1,), np.uint32)
         post = empty((len(hashes),), np.uint32)
         _mih.build(hashes, start, w, off, post)
-        base = None
-        if w >= COMPACT_MIN_WIDTH:
-            for dtype, block in COMPACT_FORMS:
-                b = np.ascontiguousarray(off[::block])
-                rel = off - np.repeat(b, block)[: len(off)]
-                if int(rel.max()) <= np.iinfo(dtype).max:
-                    base = b
-                    off = empty((len(off),), dtype)
-                    off[...] = rel
-                    break
-        offsets.append(off)
-        bases.append(base)
+        lines = pack_lines(off) if w >= LINE_MIN_WIDTH else None
+        tables.append(off if lines is None else lines)
         postings.append(post)
         start += w
-    return offsets, bases, postings
+    return tables, postings
 
 
 def plan(seg: Segment, threshold: int) -> list[tuple] | None:
@@ -157,10 +200,9 @@ def plan(seg: Segment, threshold: int) -> list[tuple] | None:
         return None
     tables = []
     start = 0
-    for w, r, off, base, post in zip(seg.widths, radii(seg.widths, threshold), seg.offsets, seg.bases,
-                                     seg.postings, strict=True):
+    for w, r, table, post in zip(seg.widths, radii(seg.widths, threshold), seg.tables, seg.postings, strict=True):
         masks = flip_masks(w, r) if r >= 0 else flip_masks(w, 0)[:0]
-        tables.append((off, base, post, start, w, masks))
+        tables.append((table, table_form(table), post, start, w, masks))
         start += w
     return tables
 

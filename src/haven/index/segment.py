@@ -23,8 +23,7 @@ class Segment:
     ids: np.ndarray  # int64 (n,), strictly increasing
     hashes: np.ndarray  # uint8 (n, 32), C-contiguous
     widths: tuple[int, ...] = ()  # chunk widths in bits; () = no tables, queries scan
-    offsets: list[np.ndarray] = field(default_factory=list)  # per chunk: uint32 (2**w + 1,); uint8/uint16 if compact
-    bases: list[np.ndarray | None] = field(default_factory=list)  # per chunk: compact-form block bases, or None
+    tables: list[np.ndarray] = field(default_factory=list)  # per chunk: bucket table (kernel.build_tables)
     postings: list[np.ndarray] = field(default_factory=list)  # per chunk: uint32 (n,) rows by key
     dead: np.ndarray | None = None  # bool (n,): removed rows (in memory, never written to a mapped file)
     n_dead: int = 0
@@ -46,8 +45,8 @@ class Segment:
         ids, hashes = out_ids, out_hashes
         if widths is None:
             widths = kernel.choose_widths(len(ids))
-        offsets, bases, postings = kernel.build_tables(hashes, widths) if widths else ([], [], [])
-        return cls(ids=ids, hashes=hashes, widths=tuple(widths), offsets=offsets, bases=bases, postings=postings)
+        tables, postings = kernel.build_tables(hashes, widths) if widths else ([], [])
+        return cls(ids=ids, hashes=hashes, widths=tuple(widths), tables=tables, postings=postings)
 
     def __len__(self) -> int:
         return len(self.ids)
