@@ -11,7 +11,8 @@ Layout (all integers little-endian)::
 
 The JSON header: ``{"format": "haven-hamming-index", "version": 2, "count": n, "hash_bytes": 32,
 "widths": [w0, w1, ...], "meta": {...}, "arrays": {name: {"offset", "dtype", "shape"}}}``. Arrays:
-``ids`` (int64, n, strictly increasing), ``hashes`` (uint8, n x 32, rows in id order), and per
+``ids`` (strictly increasing: int64, or uint32 offsets from the header's ``id_base``),
+``hashes`` (uint8, n x 32, rows in id order), and per
 chunk k ``postings_k`` (uint32, n) plus a bucket table, either ``offsets_k`` (uint32, 2**w_k + 1)
 or ``lines_k``: 64-byte lines (dtype uint8, shape (L, 64), or uint16, shape (L, 32)), each
 covering B = 60 (uint8) or 30 (uint16) consecutive keys: bytes 0–3 hold a uint32 ``base`` and
@@ -71,7 +72,7 @@ def write_segment(path: str | os.PathLike[str], seg: Segment, meta: dict[str, An
             table[name] = {"offset": pos, "dtype": arr.dtype.str, "shape": list(arr.shape)}
             pos = _align(pos + arr.nbytes)
         header = {"format": FORMAT_NAME, "version": VERSION, "count": len(seg), "hash_bytes": HASH_BYTES,
-                  "widths": list(seg.widths), "meta": meta, "arrays": table}
+                  "widths": list(seg.widths), "id_base": seg.id_base, "meta": meta, "arrays": table}
         blob = json.dumps(header, sort_keys=True).encode()
         if len(blob) <= header_len:
             break
@@ -165,7 +166,11 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[Segment, dict[str, Any]]
         if not 1 <= w <= 32 or table.nbytes != _table_bytes(table, w):
             raise FormatError(f"{path}: chunk {k} bucket table does not match its width {w}")
         tables.append(table)
-    seg = Segment(ids=arr("ids"), hashes=arr("hashes"), widths=widths, tables=tables,
+    ids, id_base = arr("ids"), header.get("id_base", 0)
+    if (ids.dtype not in (np.int64, np.uint32) or type(id_base) is not int
+            or not -(2**63) <= id_base <= 2**63 - 1 - 2**32 or (ids.dtype == np.int64 and id_base)):
+        raise FormatError(f"{path}: ids have a bad type or base")
+    seg = Segment(ids=ids, hashes=arr("hashes"), widths=widths, tables=tables, id_base=id_base,
                   postings=[arr(f"postings_{k}") for k in range(len(widths))])
     if len(seg.ids) != header["count"] or seg.hashes.shape != (header["count"], HASH_BYTES):
         raise FormatError(f"{path}: array shapes disagree with the header count")

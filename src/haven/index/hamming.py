@@ -221,7 +221,7 @@ class HammingIndex:
                 ids, h = ids[keep], h[keep]
         self._remove_locked(ids)
         if len(ids) >= BUFFER_ROWS:
-            self._segments.append(Segment.build(ids, h))
+            self._segments.append(Segment.build(ids, h, owned=True))  # private copies made by add()
             self._compact_locked()
         else:
             self._buffer.append(ids, h)
@@ -247,7 +247,7 @@ class HammingIndex:
         ids, h = self._buffer.live_rows()
         self._buffer = _Buffer()
         if len(ids):
-            self._segments.append(Segment.build(ids, h))
+            self._segments.append(Segment.build(ids, h, owned=True))  # live_rows() copied them
             self._compact_locked()
 
     def _compact_locked(self) -> None:
@@ -332,7 +332,7 @@ def _widths_for(seg: Segment) -> tuple[int, ...]:
 def _merge(parts: list[Segment]) -> Segment:
     ids = [p.live_rows()[0] for p in parts]
     hashes = [p.live_rows()[1] for p in parts]
-    return Segment.build(np.concatenate(ids), np.concatenate(hashes))
+    return Segment.build(np.concatenate(ids), np.concatenate(hashes), owned=True)
 
 
 def _merge_results(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
