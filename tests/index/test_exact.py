@@ -110,3 +110,29 @@ def test_every_table_form_is_exact(copies, form) -> None:
             order = np.lexsort((gi, gd))
             np.testing.assert_array_equal(gi[order], ei)
             np.testing.assert_array_equal(gd[order], ed)
+
+
+@pytest.mark.parametrize("copies", [0, 1000, 70_000])
+def test_first_and_last_keys_of_every_table_form(copies) -> None:
+    """Keys 0 and 2**w - 1 sit at the start of the first line and in the last, partial line."""
+    rng = np.random.default_rng(copies + 1)
+    hashes = rng.integers(0, 256, (20_000 + copies, 32), dtype=np.uint8)
+    hashes[:copies] = hashes[-1]
+    edge = rng.integers(0, 256, (64, 32), dtype=np.uint8)
+    edge[:32, :2] = 0x00  # chunk 0 (the first 16 bits) = key 0
+    edge[32:, :2] = 0xFF  # chunk 0 = key 65535, in the last line (65536 = 1092 * 60 + 16)
+    edge[::2, 2:4] = edge[::2, 0:2]  # and chunk 1 the same, for half of them
+    hashes = np.concatenate([hashes, edge])
+    ids = np.arange(len(hashes), dtype=np.int64)
+    seg = Segment.build(ids, hashes, (16,) * 16)
+    queries = np.concatenate([edge[::7], [flip(edge[3], 2, rng), flip(edge[40], 2, rng)]])
+    for t in (0, 2, 17, 31):
+        c, got_ids, got_d = seg.query(queries, t)
+        pos = 0
+        for qi, q in enumerate(queries):
+            gi, gd = got_ids[pos:pos + c[qi]], got_d[pos:pos + c[qi]]
+            pos += c[qi]
+            ei, ed = brute(ids, hashes, q, t)
+            order = np.lexsort((gi, gd))
+            np.testing.assert_array_equal(gi[order], ei, err_msg=f"t={t}")
+            np.testing.assert_array_equal(gd[order], ed, err_msg=f"t={t}")
