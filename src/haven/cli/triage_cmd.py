@@ -47,7 +47,9 @@ def triage_command(
     progress: bool = typer.Option(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: on a TTY)."
     ),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker threads (default: one per core)."),
+    jobs: int = typer.Option(
+        0, "--jobs", "-j", help="Worker processes for the per-file work (default: one per core; 1: none)."
+    ),
     match_threshold: int = typer.Option(
         PDQ_MATCH_THRESHOLD, "--threshold", help="PDQ distance to a bank entry for 'known'."
     ),
@@ -207,7 +209,12 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
     stdout.print(
         f"same sample, interleaved rounds: naive {r['naive']}, Haven per-file work sequential "
         f"{r['haven_sequential']} ({s['per_file_speedup_sequential']}x), {s['jobs']} threads "
-        f"{r['haven_threads']} ({s['per_file_speedup_threads']}x) files/s"
+        f"{r['haven_threads']} ({s['per_file_speedup_threads']}x), {s['jobs']} processes "
+        f"{r['haven_processes']} ({s['per_file_speedup_processes']}x) files/s"
+    )
+    stdout.print(
+        f"  worker processes vs sequential: {s['process_scaling_vs_sequential']}x "
+        f"(pool start-up {s['process_pool_start_seconds']} s, not in the rate)"
     )
     stdout.print(
         f"projected for 160,000 files at this rate: {s['projected_seconds_for_160000'] / 60:.1f} min"
