@@ -8,6 +8,8 @@ in, one small ``FileRow`` per entry out, in the same order.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 from collections.abc import Sequence
 
 from haven.config import DEFAULT_MAX_PIXELS
@@ -17,6 +19,9 @@ from haven.media.walk import Entry
 from haven.triage.casedb import FileRow
 from haven.triage.exif import read_exif
 
+# Tests only: a worker process that reaches a file with this name dies at once (``os._exit``), as
+# if a decoder had crashed, to exercise the pool's recovery. Never set in normal use.
+_CRASH_ON = os.environ.get("HAVEN_TEST_WORKER_CRASH_ON")
 STREAM_ABOVE = 256 * 1024 * 1024  # files on disk bigger than this are digested in blocks, never held whole
 _BLOCK = 1024 * 1024
 
@@ -85,6 +90,8 @@ def process_batch(
     unexpected exception (a decoder bug, MemoryError) becomes that file's error row."""
     rows = []
     for entry, source in batch:
+        if _CRASH_ON is not None and entry.path.name == _CRASH_ON and multiprocessing.parent_process():
+            os._exit(70)
         try:
             rows.append(process_entry(entry, source, fast=fast, max_pixels=max_pixels))
         except Exception as exc:  # noqa: BLE001 - one bad file must not end the triage
