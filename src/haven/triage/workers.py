@@ -16,6 +16,7 @@ that kills a worker again is recorded as a ``worker_crashed`` error row; the tri
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import select
@@ -64,9 +65,28 @@ def _watch_parent(pid: int) -> None:
     os._exit(1)
 
 
+# glibc malloc: keep up to this much freed memory instead of giving it back to the OS at once.
+# A fresh worker's adaptive thresholds stay near its first images' buffer sizes, so it returned
+# and re-faulted every decode buffer: about 160 page faults per file, and 1.75x the CPU time per
+# file of an in-process loop that had seen big images before (measured; see BENCHMARKS.md).
+_MALLOC_TRIM_THRESHOLD = 256 * 1024 * 1024
+_MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's own ceiling for the adaptive threshold
+
+
+def _tune_malloc() -> None:
+    """Raise glibc's trim and mmap thresholds in this process (a no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-1, _MALLOC_TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
+        libc.mallopt(-3, _MALLOC_MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_init(parent: int) -> None:
     # Ctrl-C goes to the whole process group: the parent stops the run; workers just end with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _tune_malloc()
     # A pool's workers do not notice their parent's death by themselves (each holds the task
     # queue's write end, and the forkserver's liveness pipe): after ``kill -9`` of triage they would
     # wait forever. Each one watches the triage process and exits with it.
@@ -115,6 +135,8 @@ class FileWorkers:
     def __enter__(self) -> FileWorkers:
         if self.jobs > 1:
             self._pool = self._new_pool()
+        else:
+            _tune_malloc()  # this process does the per-file work itself
         return self
 
     def __exit__(self, *exc: object) -> None:
