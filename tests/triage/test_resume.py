@@ -30,6 +30,32 @@ def _rows(db: Path) -> int:
         return 0
 
 
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (the worker pool and its forkserver), from /proc."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    found, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            found.add(c)
+            todo.append(c)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def test_resume_after_kill_gives_identical_outputs(seizure: Seizure, tmp_path: Path) -> None:
     evidence = tmp_path / "evidence"
     records = generate_seizure(PHOTOS, evidence, 900, jobs=1)
@@ -44,8 +70,15 @@ def test_resume_after_kill_gives_identical_outputs(seizure: Seizure, tmp_path: P
     while _rows(resumed / "case.db") == 0 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed; make the seizure bigger"
+    helpers = _descendants(proc.pid)
+    assert helpers, "-j 2 runs the per-file work in worker processes"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    # The worker processes notice and end too: nothing is left running after a kill -9.
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in helpers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in helpers if _alive(p)], "worker processes outlived the killed triage"
     partial = _rows(resumed / "case.db")
     assert 0 < partial < len(records) + 10  # killed mid-run, with committed work to resume from
     assert not (resumed / "files.csv").exists()

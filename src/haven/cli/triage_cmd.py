@@ -47,7 +47,9 @@ def triage_command(
     progress: bool = typer.Option(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: on a TTY)."
     ),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker threads (default: one per core)."),
+    jobs: int = typer.Option(
+        0, "--jobs", "-j", help="Worker processes for the per-file work (default: one per core; 1: none)."
+    ),
     match_threshold: int = typer.Option(
         PDQ_MATCH_THRESHOLD, "--threshold", help="PDQ distance to a bank entry for 'known'."
     ),
@@ -142,6 +144,14 @@ def bench_triage_command(
         "--naive-sample",
         help="Files timed with the naive PIL+pdqhash loop (and Haven's per-file work).",
     ),
+    base_side: int = typer.Option(
+        320,
+        "--base-side",
+        help="Longest side of the base images in pixels (never upscaled past the photo; 320 = earlier runs).",
+    ),
+    exact_decode: bool = typer.Option(
+        False, "--exact-decode", help="Triage with the full JPEG decode for PDQ (as `haven triage --exact-decode`)."
+    ),
     keep: Path = typer.Option(
         None, "--keep", help="Generate into this folder and keep it (default: temp, deleted)."
     ),
@@ -159,6 +169,8 @@ def bench_triage_command(
 
     if not photos.is_dir():
         raise UsageError(f"--photos {photos} is not a folder")
+    if not 64 <= base_side <= 4096:
+        raise UsageError("--base-side must be between 64 and 4096 pixels")
     work = keep or Path(tempfile.mkdtemp(prefix="haven-bench-triage-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -178,6 +190,8 @@ def bench_triage_command(
                 work,
                 jobs=jobs,
                 naive_sample=naive_sample,
+                base_side=base_side,
+                exact_decode=exact_decode,
                 progress=report,
                 log=lambda m: stderr.print(m),
             )
@@ -196,6 +210,11 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
         f"({s['jobs']} workers); generation {s['generated_seconds']} s (not counted)"
     )
     stdout.print(
+        f"  PDQ decode: {'exact' if s['exact_decode'] else 'fast path'}; bases: --base-side {s['base_side']}, "
+        "longest side min/25%/50%/75%/max "
+        f"{'/'.join(map(str, s['base_longest_side_quartiles']))} px; {s['generated_mib']} MiB generated"
+    )
+    stdout.print(
         f"  of which hashing {s['hashing_seconds']} s, "
         f"analysis + outputs {s['analysis_and_outputs_seconds']} s"
     )
@@ -207,7 +226,13 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
     stdout.print(
         f"same sample, interleaved rounds: naive {r['naive']}, Haven per-file work sequential "
         f"{r['haven_sequential']} ({s['per_file_speedup_sequential']}x), {s['jobs']} threads "
-        f"{r['haven_threads']} ({s['per_file_speedup_threads']}x) files/s"
+        f"{r['haven_threads']} ({s['per_file_speedup_threads']}x), {s['jobs']} processes "
+        f"{r['haven_processes']} ({s['per_file_speedup_processes']}x) files/s"
+    )
+    stdout.print(
+        f"  worker processes vs sequential: {s['process_scaling_vs_sequential']}x "
+        f"(pool start-up {s['process_pool_start_seconds']} s, not in the rate); {s['jobs']} busy processes "
+        f"got {'-'.join(map(str, s['cores_available_before_after']))} cores then (the ceiling)"
     )
     stdout.print(
         f"projected for 160,000 files at this rate: {s['projected_seconds_for_160000'] / 60:.1f} min"
@@ -216,6 +241,7 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
         f"known: precision {s['known_precision']}, recall (resize/recompress/copies) "
         f"{s['known_recall_resize_recompress']}; by kind {s['known_recall_by_kind']}"
     )
+    stdout.print(f"known recall of resize variants by the base's longest side (px): {s['known_recall_resize_by_base_side']}")
     stdout.print(
         f"known or near known (flagged for review): recall (resize/recompress/copies) "
         f"{s['known_or_near_known_recall_resize_recompress']}; by kind "

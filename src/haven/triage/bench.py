@@ -25,7 +25,7 @@ from PIL import Image
 
 from haven.hashing import hash_bytes
 
-BASE_SIDE = 320
+BASE_SIDE = 320  # default longest side of a base; --base-side changes it (never upscaled past the photo)
 BASE_MIN_DISTANCE = 64
 BASE_MIN_QUALITY = 80  # variants of a base lose PDQ quality; keep them all well above the 50 cut-off
 WINDOWS = [
@@ -101,13 +101,13 @@ def _variants(base: Image.Image, base_bytes: bytes) -> Iterator[tuple[str, str, 
         yield name, kind, data
 
 
-def _photo_families(args: tuple[str, int, int, list[int], str]) -> list[dict[str, Any]]:
+def _photo_families(args: tuple[str, int, int, list[int], str, int]) -> list[dict[str, Any]]:
     """Worker: write the families of one photo; returns their truth records and base hashes."""
-    photo, pidx, n_photos, family_ids, root = args
+    photo, pidx, n_photos, family_ids, root, side = args
     with Image.open(photo) as src:
-        src.draft("RGB", (BASE_SIDE * 2, BASE_SIDE * 2))
+        src.draft("RGB", (side * 2, side * 2))
         im = src.convert("RGB")
-    im.thumbnail((BASE_SIDE * 2, BASE_SIDE * 2))  # quadrants then come out near BASE_SIDE
+    im.thumbnail((side * 2, side * 2))  # quadrants then come out near ``side`` (if the photo is that big)
     container = "zip" if pidx % 10 == 3 else ("nested" if pidx % 30 == 7 else "folder")
     device = f"device{pidx % DEVICES:02d}"
     records: list[dict[str, Any]] = []
@@ -122,7 +122,7 @@ def _photo_families(args: tuple[str, int, int, list[int], str]) -> list[dict[str
             base = im.crop((int(win[0] * W), int(win[1] * H), int(win[2] * W), int(win[3] * H)))
             if tr is not None:
                 base = base.transpose(tr)
-            base.thumbnail((BASE_SIDE, BASE_SIDE))
+            base.thumbnail((side, side))
             base_bytes = _jpeg(base, 90)
             h = hash_bytes(base_bytes, "base", ("pdq",), fast=True)
             if (h.quality or 0) < BASE_MIN_QUALITY:
@@ -176,10 +176,14 @@ def _photo_families(args: tuple[str, int, int, list[int], str]) -> list[dict[str
     return records
 
 
-def generate_seizure(photos: Path, root: Path, n_files: int, *, jobs: int = 0) -> list[dict[str, Any]]:
+def generate_seizure(
+    photos: Path, root: Path, n_files: int, *, jobs: int = 0, base_side: int = BASE_SIDE
+) -> list[dict[str, Any]]:
     """Write about ``n_files`` files under ``root``; one truth record per file (path, family, variant, kind).
 
-    The base's bytes are kept on its record (``base``) so a bank can be seeded with originals.
+    Bases are at most ``base_side`` pixels on their longest side (smaller when the photo or its
+    crop window is smaller: nothing is upscaled). The base's bytes are kept on its record
+    (``base``) so a bank can be seeded with originals.
     """
     photo_list = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not photo_list:
@@ -189,7 +193,7 @@ def generate_seizure(photos: Path, root: Path, n_files: int, *, jobs: int = 0) -
     for f in range(families):
         per_photo[f % len(photo_list)].append(f)
     tasks = [
-        (str(p), i, len(photo_list), fams, str(root))
+        (str(p), i, len(photo_list), fams, str(root), base_side)
         for i, (p, fams) in enumerate(zip(photo_list, per_photo, strict=True))
         if fams
     ]
@@ -242,41 +246,90 @@ def _naive_one(path: str) -> None:
         pdqhash.compute(np.asarray(im.convert("RGB")))
 
 
+def _spin(seconds: float) -> float:
+    """Busy-loop for ``seconds`` of wall time; the CPU seconds this process actually got."""
+    import time
+
+    t, c = time.perf_counter(), time.process_time()
+    while time.perf_counter() - t < seconds:
+        pass
+    return time.process_time() - c
+
+
+def cores_available(jobs: int, seconds: float = 1.0) -> float:
+    """How many cores ``jobs`` busy processes get right now (≤ jobs; less on a shared, loaded box).
+
+    The ceiling of any ``jobs``-worker speed-up measured at the same moment."""
+    from haven.triage.workers import start_pool
+
+    if jobs == 1:
+        return round(_spin(seconds) / seconds, 2)
+    pool = start_pool(jobs)
+    try:
+        pool.submit(_spin, 0.05).result()
+        return round(sum(pool.map(_spin, [seconds] * jobs)) / seconds, 2)
+    finally:
+        pool.shutdown()
+
+
 def per_file_rates(paths: list[str], jobs: int, rounds: int = 2) -> dict[str, float]:
     """Files/s on the same sample, interleaved rounds, best kept: the naive loop (PIL + pdqhash + MD5,
-    sequential) against Haven's per-file work (MD5/SHA-1/SHA-256, type, PDQ, EXIF) sequential and threaded."""
+    sequential) against Haven's per-file work (MD5/SHA-1/SHA-256, type, PDQ, EXIF) sequential, on
+    ``jobs`` threads (the old design, kept for comparison) and on ``jobs`` worker processes exactly
+    as triage runs it (``FileWorkers``, batches of 32). The process pool is started and warmed up
+    once before the rounds; its start-up time is reported separately (``process_pool_start_s``)."""
     import time
     from concurrent.futures import ThreadPoolExecutor
 
     from haven.media.evidence import EvidencePath
     from haven.media.sniff import sniff
     from haven.media.walk import Entry
-    from haven.triage.process import process_entry
+    from haven.triage.process import process_batch, process_entry
+    from haven.triage.workers import FileWorkers
 
     entries = []
     for p in paths:
         with open(p, "rb") as fh:
             head = fh.read(4096)
         entries.append(Entry(EvidencePath.source(p), sniff(head), os.path.getsize(p), os_path=p))
+    batches = [[(e, 0) for e in entries[i : i + 32]] for i in range(0, len(entries), 32)]
 
     def naive() -> None:
         for p in paths:
             _naive_one(p)
 
     def haven_seq() -> None:
-        for e in entries:
-            process_entry(e, 0)
+        for b in batches:
+            process_batch(b)
 
     def haven_threads() -> None:
         with ThreadPoolExecutor(jobs) as pool:
             list(pool.map(lambda e: process_entry(e, 0), entries))
 
     best: dict[str, float] = {}
-    for _ in range(rounds):
-        for name, fn in (("naive", naive), ("haven_sequential", haven_seq), ("haven_threads", haven_threads)):
-            t = time.perf_counter()
-            fn()
-            best[name] = max(best.get(name, 0.0), len(paths) / (time.perf_counter() - t))
+    t = time.perf_counter()
+    with FileWorkers(jobs) as workers:  # jobs=1: in this process, like triage -j 1
+        workers.result(workers.submit(batches[0][:1]))  # every worker imports on its first task
+        best["process_pool_start_s"] = time.perf_counter() - t
+
+        def haven_processes() -> None:
+            pend = [workers.submit(b) for b in batches]
+            for p in pend:
+                workers.result(p)
+
+        cores = [cores_available(jobs)]
+        for _ in range(rounds):
+            for name, fn in (
+                ("naive", naive),
+                ("haven_sequential", haven_seq),
+                ("haven_threads", haven_threads),
+                ("haven_processes", haven_processes),
+            ):
+                t = time.perf_counter()
+                fn()
+                best[name] = max(best.get(name, 0.0), len(paths) / (time.perf_counter() - t))
+        cores.append(cores_available(jobs))
+    best["cores_before"], best["cores_after"] = cores
     return best
 
 
@@ -287,6 +340,8 @@ def run_bench(
     *,
     jobs: int = 0,
     naive_sample: int = 1000,
+    base_side: int = BASE_SIDE,
+    exact_decode: bool = False,
     progress: Any = None,
     log: Any = print,
 ) -> dict[str, Any]:
@@ -301,9 +356,12 @@ def run_bench(
 
     t0 = time.perf_counter()
     seizure = work / "seizure"
-    records = generate_seizure(photos, seizure, n_files, jobs=jobs)
+    records = generate_seizure(photos, seizure, n_files, jobs=jobs, base_side=base_side)
     gen_s = time.perf_counter() - t0
-    log(f"generated {len(records)} files in {gen_s:.0f} s under {seizure}")
+    gen_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(seizure) for f in fs)
+    side_of = {r["family"]: max(Image.open(io.BytesIO(r["base"])).size) for r in records if r["variant"] == "base"}
+    base_sides = sorted(side_of.values())
+    log(f"generated {len(records)} files ({gen_bytes / 2**20:.0f} MiB) in {gen_s:.0f} s under {seizure}")
     store = BankStore(f"sqlite:///{work / 'banks.db'}")
     store.create_bank("BENCH_KNOWN", source="haven bench triage (synthetic)")
     known_families = {r["family"] for r in records if r["family"] % 3 == 0}
@@ -326,7 +384,7 @@ def run_bench(
     matcher = BankMatcher(Matcher(store, load_saved=False, auto_refresh=None))
     out = work / "out"
     t1 = time.perf_counter()
-    summary = run_triage([seizure], TriageOptions(out=out, jobs=jobs), matcher, progress)
+    summary = run_triage([seizure], TriageOptions(out=out, jobs=jobs, fast=not exact_decode), matcher, progress)
     triage_s = time.perf_counter() - t1
     rows = _read_results(out / "case.db")
     end = json.loads((out / "run.log").read_text().splitlines()[-1])
@@ -346,6 +404,15 @@ def run_bench(
             by_kind[r["kind"]][0] += hit
             by_kind[r["kind"]][1] += 1
             by_kind[r["kind"]][2] += hit or bool(got.get("near"))
+    # Resize variants (resize, resize+recompress) by their base's longest side: PDQ drifts more on small images.
+    by_side: dict[str, list[int]] = {}
+    for p, r in truth.items():
+        if r["family"] in known_families and r["kind"] in ("resize", "resize+recompress"):
+            side = side_of[r["family"]]
+            bucket = "<400" if side < 400 else ("400-799" if side < 800 else ">=800")
+            by_side.setdefault(bucket, [0, 0])
+            by_side[bucket][0] += rows.get(p, {}).get("status") == "known"
+            by_side[bucket][1] += 1
     predicted_known = [p for p, s in rows.items() if s["status"] == "known" and p in truth]
     true_known = sum(1 for p in predicted_known if truth[p]["family"] in known_families)
     rr = [k for k in ("base", "copy", "resize", "recompress", "resize+recompress")]
@@ -369,6 +436,8 @@ def run_bench(
         :naive_sample
     ]
     rates = per_file_rates(sample, jobs or os.cpu_count() or 1)
+    pool_start = rates.pop("process_pool_start_s")
+    cores = (rates.pop("cores_before"), rates.pop("cores_after"))
     naive = rates["naive"]
     rate = len(records) / triage_s
     return {
@@ -382,13 +451,20 @@ def run_bench(
         "naive_sample": len(sample),
         "speedup_vs_naive": round(rate / naive, 2),
         "per_file_rates_on_sample": {k: round(v, 1) for k, v in rates.items()},
+        "process_pool_start_seconds": round(pool_start, 2),
+        "cores_available_before_after": list(cores),
         "per_file_speedup_sequential": round(rates["haven_sequential"] / naive, 2),
         "per_file_speedup_threads": round(rates["haven_threads"] / naive, 2),
+        "per_file_speedup_processes": round(rates["haven_processes"] / naive, 2),
+        "process_scaling_vs_sequential": round(rates["haven_processes"] / rates["haven_sequential"], 2),
         "projected_seconds_for_160000": round(160_000 / rate, 0),
         "known_precision": round(true_known / len(predicted_known), 4) if predicted_known else None,
         "known_recall_resize_recompress": round(rr_hit / rr_all, 4) if rr_all else None,
         "known_recall_by_kind": {k: round(v[0] / v[1], 4) for k, v in sorted(by_kind.items())},
         "known_recall_by_variant": {k: round(v[0] / v[1], 4) for k, v in sorted(by_variant.items())},
+        "known_recall_resize_by_base_side": {
+            k: f"{v[0] / v[1]:.4f} of {v[1]}" for k, v in sorted(by_side.items()) if v[1]
+        },
         "known_or_near_known_recall_by_kind": {k: round(v[2] / v[1], 4) for k, v in sorted(by_kind.items())},
         "known_or_near_known_recall_resize_recompress": round(rr_near / rr_all, 4) if rr_all else None,
         "series_precision": round(series_scores["precision"], 4),
@@ -398,6 +474,10 @@ def run_bench(
         "missing_files": len(missing),
         "summary": summary,
         "jobs": jobs or os.cpu_count(),
+        "base_side": base_side,
+        "exact_decode": exact_decode,
+        "base_longest_side_quartiles": [base_sides[len(base_sides) * q // 4] for q in (0, 1, 2, 3)] + [base_sides[-1]],
+        "generated_mib": round(gen_bytes / 2**20),
     }
 
 

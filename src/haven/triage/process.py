@@ -1,8 +1,16 @@
-"""Per-file work, run in worker threads: digests, type by content, PDQ (fast path) and EXIF leads."""
+"""Per-file work, run in worker processes: digests, type by content, PDQ (fast path) and EXIF leads.
+
+``process_batch`` is what a worker runs: a list of entries (a folder's file by path, which the
+worker reads itself; an archive member by its bytes, already read in memory by the parent's walk)
+in, one small ``FileRow`` per entry out, in the same order.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+from collections.abc import Sequence
 
 from haven.config import DEFAULT_MAX_PIXELS
 from haven.errors import InputError
@@ -11,6 +19,9 @@ from haven.media.walk import Entry
 from haven.triage.casedb import FileRow
 from haven.triage.exif import read_exif
 
+# Tests only: a worker process that reaches a file with this name dies at once (``os._exit``), as
+# if a decoder had crashed, to exercise the pool's recovery. Never set in normal use.
+_CRASH_ON = os.environ.get("HAVEN_TEST_WORKER_CRASH_ON")
 STREAM_ABOVE = 256 * 1024 * 1024  # files on disk bigger than this are digested in blocks, never held whole
 _BLOCK = 1024 * 1024
 
@@ -70,3 +81,33 @@ def process_entry(
     except OSError as exc:
         row.error_code, row.error_message = "unreadable", f"{label}: {exc}"
     return row
+
+
+def process_batch(
+    batch: Sequence[tuple[Entry, int]], fast: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> list[FileRow]:
+    """``process_entry`` for each ``(entry, source)``, in order. Never raises for one file: an
+    unexpected exception (a decoder bug, MemoryError) becomes that file's error row."""
+    rows = []
+    for entry, source in batch:
+        if _CRASH_ON is not None and entry.path.name == _CRASH_ON and multiprocessing.parent_process():
+            os._exit(70)
+        try:
+            rows.append(process_entry(entry, source, fast=fast, max_pixels=max_pixels))
+        except Exception as exc:  # noqa: BLE001 - one bad file must not end the triage
+            rows.append(failed_row(entry, source, "failed", f"{entry.path}: {type(exc).__name__}: {exc}"))
+    return rows
+
+
+def failed_row(entry: Entry, source: int, code: str, message: str) -> FileRow:
+    """The row for a file whose processing failed outside the per-file error handling."""
+    return FileRow(
+        path=str(entry.path),
+        source=source,
+        depth=entry.path.depth,
+        size=entry.size,
+        mime=entry.mime,
+        kind=entry.kind,
+        error_code=code,
+        error_message=message,
+    )

@@ -1,5 +1,8 @@
 """Run a triage: walk the sources, hash every file on all cores into the case database, analyse, output.
 
+The walk (folders, archives read in memory) stays in this process; the per-file work runs in
+worker processes (``workers.FileWorkers``), fed batches in walk order and answered in that order.
+
 Resumable: per-file rows are committed in batches; a rerun into the same ``out`` folder skips
 the files already stored and then analyses everything, so its outputs equal an uninterrupted run's.
 """
@@ -13,7 +16,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +29,7 @@ from haven.triage.analyse import Analysis, Thresholds, analyse
 from haven.triage.casedb import CaseDB, FileRow
 from haven.triage.export import case_id, files_csv, problems_csv, vics_json
 from haven.triage.known import KnownMatcher
-from haven.triage.process import process_entry
+from haven.triage.workers import FileWorkers, Pending
 from haven.triage.report import render_report
 
 OUTPUT_FILES = ("files.csv", "problems.csv", "vics.json", "report.html", "summary.json")
@@ -44,6 +47,8 @@ class TriageOptions:
     thumbnails: bool = True
     case_number: str | None = None
     batch_rows: int = 500
+    batch_files: int = 32  # files per task sent to a worker process
+    batch_bytes: int = 16 * 1024 * 1024  # archive members' bytes per task, at most (one bigger member goes alone)
     batch_seconds: float = 2.0
     banks: list[str] | None = None
 
@@ -90,7 +95,7 @@ def _items(sources: list[str], limits: Limits, done: set[str]) -> Iterator[tuple
 
 
 def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progress | None = None) -> int:
-    """Hash every file not yet in ``db`` (threads: decoders and the PDQ kernel release the GIL); new rows."""
+    """Hash every file not yet in ``db`` on ``opts.jobs`` worker processes; returns the new rows' count."""
     done = db.done_paths()
     jobs = opts.jobs or os.cpu_count() or 1
     total = max(_count_fs_files(sources), len(done))
@@ -109,20 +114,30 @@ def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progr
             written += len(rows)
         rows, problems, last_flush = [], [], time.monotonic()
 
-    pending: list[Future[FileRow]] = []
-    window = jobs * 8
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pending: deque[Pending] = deque()
+    window = jobs * 3  # batches in flight: keeps every worker busy, bounds the members' bytes held
+    batch: list[tuple[Entry, int]] = []
+    batch_bytes = 0
+    with FileWorkers(jobs, fast=opts.fast, max_pixels=opts.max_pixels) as workers:
 
         def drain(keep: int) -> None:
             nonlocal finished, total
             while len(pending) > keep:
-                rows.append(pending.pop(0).result())
-                finished += 1
-                total = max(total, finished)
-                if progress:
-                    progress(finished, total)
+                for row in workers.result(pending.popleft()):
+                    rows.append(row)
+                    finished += 1
+                    total = max(total, finished)
+                    if progress:
+                        progress(finished, total)
                 if len(rows) >= opts.batch_rows or time.monotonic() - last_flush > opts.batch_seconds:
                     flush()
+
+        def send() -> None:
+            nonlocal batch, batch_bytes
+            if batch:
+                pending.append(workers.submit(batch))
+                batch, batch_bytes = [], 0
+                drain(window)
 
         for idx, item in _items(sources, opts.limits, done):
             if isinstance(item, Problem):
@@ -130,8 +145,14 @@ def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progr
                 continue
             if item.path.depth > 0:
                 total += 1
-            pending.append(pool.submit(process_entry, item, idx, fast=opts.fast, max_pixels=opts.max_pixels))
-            drain(window)
+            size = len(item.data) if item.data is not None else 0
+            if batch and batch_bytes + size > opts.batch_bytes:
+                send()
+            batch.append((item, idx))
+            batch_bytes += size
+            if len(batch) >= opts.batch_files:
+                send()
+        send()
         drain(0)
     flush()
     return written
