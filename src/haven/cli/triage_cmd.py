@@ -137,7 +137,7 @@ def bench_triage_command(
         Path("../shared/data/photos"), "--photos", help="Benign photos to derive it from."
     ),
     jobs: int = typer.Option(
-        0, "--jobs", "-j", help="Triage worker threads and generator processes (default: one per core)."
+        0, "--jobs", "-j", help="Triage worker processes and generator processes (default: one per core)."
     ),
     naive_sample: int = typer.Option(
         1000,

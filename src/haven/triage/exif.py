@@ -43,7 +43,7 @@ def _degrees(dms: Any, ref: Any) -> float | None:
 
 def read_exif(data: bytes) -> dict[str, Any]:
     """The EXIF leads in an image's bytes (only keys that are present); {} when none or unreadable."""
-    # No warnings.catch_warnings() here: it swaps process-wide state and this runs in worker threads.
+    # No warnings.catch_warnings() here: it swaps process-wide state and this may run in threads.
     try:
         with Image.open(io.BytesIO(data)) as im:
             exif = im.getexif()
