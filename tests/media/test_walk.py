@@ -151,12 +151,14 @@ def test_want_skips_reading_done_files_but_reaches_nested_ones(tmp_path: Path) -
 
 
 def _fat_image(tmp_path: Path) -> Path:
-    if not (shutil.which("mkfs.vfat") and shutil.which("mcopy")):
+    # mkfs.vfat lives in /usr/sbin, which a non-login PATH may leave out.
+    mkfs = shutil.which("mkfs.vfat", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+    if not (mkfs and shutil.which("mcopy")):
         pytest.skip("mkfs.vfat / mcopy (dosfstools, mtools) not installed")
     img = tmp_path / "card.dd"
     with open(img, "wb") as fh:
         fh.truncate(4 * 1024 * 1024)
-    subprocess.run(["mkfs.vfat", "-n", "CARD", str(img)], check=True, capture_output=True)
+    subprocess.run([mkfs, "-n", "CARD", str(img)], check=True, capture_output=True)
     (tmp_path / "p.jpg").write_bytes(jpeg("red", 32))
     (tmp_path / "q.zip").write_bytes(zip_bytes({"z.jpg": jpeg("blue", 32)}))
     env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
