@@ -151,6 +151,9 @@ def test_vics_export_parses_back(triaged: tuple[Path, dict], seizure: Seizure) -
     }
     assert {m["MD5"] for m in case["Media"]} == md5s
     assert case["TotalMediaFiles"] == len(case["Media"])
+    assert list(case)[-1] == "Media"  # key order as VICS writes it
+    lines = (out / "vics.json").read_text().splitlines()
+    assert [json.loads(line.rstrip(",")) for line in lines[1:-1]] == case["Media"]  # one Media per line
     with open(out / "vics.json", encoding="utf-8") as fh:
         records = list(vics_format.read(fh, str(out / "vics.json")))
     assert all(not isinstance(r, Exception) for r in records)

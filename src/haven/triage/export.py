@@ -215,12 +215,15 @@ def vics_case(
 
 
 def vics_json(analysis: Analysis, *, sources: list[str], case_number: str | None, version: str) -> str:
-    """``vics_case`` serialised (indented, UTF-8, key order as written)."""
-    return (
-        json.dumps(
-            vics_case(analysis, sources=sources, case_number=case_number, version=version),
-            indent=1,
-            ensure_ascii=False,
-        )
-        + "\n"
-    )
+    """``vics_case`` serialised as UTF-8 JSON, key order as written, one Media object per line.
+
+    Not ``json.dumps(indent=...)``: any indent makes the standard library fall back from its C
+    encoder to the pure-Python one (measured on a 19,716-file case, 16,430 Media: 1.18 s
+    indented, 0.39 s this way). One object per line stays readable and diffable.
+    """
+    doc = vics_case(analysis, sources=sources, case_number=case_number, version=version)
+    case = doc["value"][0]
+    head = json.dumps({**doc, "value": [{k: v for k, v in case.items() if k != "Media"}]}, ensure_ascii=False)
+    assert head.endswith("}]}") and list(case)[-1] == "Media"  # Media goes back in as the case's last key
+    media = ",\n".join(json.dumps(m, ensure_ascii=False) for m in case["Media"])
+    return f'{head[:-3]}, "Media": [\n{media}\n]}}]}}\n'
