@@ -90,6 +90,20 @@ def test_flip_masks_count_and_order() -> None:
     assert pops == sorted(pops) and max(pops) == 2
 
 
+def check_segment(seg: Segment, ids: np.ndarray, hashes: np.ndarray, queries: np.ndarray, ts) -> None:
+    """One segment's grouped answers equal brute force for every query and threshold."""
+    for t in ts:
+        c, got_ids, got_d = seg.query(queries, t)
+        pos = 0
+        for qi, q in enumerate(queries):
+            gi, gd = got_ids[pos:pos + c[qi]], got_d[pos:pos + c[qi]]
+            pos += c[qi]
+            ei, ed = brute(ids, hashes, q, t)
+            order = np.lexsort((gi, gd))
+            np.testing.assert_array_equal(gi[order], ei, err_msg=f"t={t}")
+            np.testing.assert_array_equal(gd[order], ed, err_msg=f"t={t}")
+
+
 @pytest.mark.parametrize("copies,form", [(0, 8), (1000, 16), (70_000, 0)])
 def test_every_table_form_is_exact(copies, form) -> None:
     """Heavy buckets (many identical hashes) push tables from uint8 to uint16 lines to full uint32 offsets."""
@@ -100,16 +114,7 @@ def test_every_table_form_is_exact(copies, form) -> None:
     seg = Segment.build(ids, hashes, (16,) * 16)
     assert kernel.table_form(seg.tables[0]) == form
     queries = np.stack([hashes[-1], flip(hashes[-1], 9, rng), flip(hashes[5], 20, rng)])
-    for t in (0, 9, 31):
-        c, got_ids, got_d = seg.query(queries, t)
-        pos = 0
-        for qi, q in enumerate(queries):
-            gi, gd = got_ids[pos:pos + c[qi]], got_d[pos:pos + c[qi]]
-            pos += c[qi]
-            ei, ed = brute(ids, hashes, q, t)
-            order = np.lexsort((gi, gd))
-            np.testing.assert_array_equal(gi[order], ei)
-            np.testing.assert_array_equal(gd[order], ed)
+    check_segment(seg, ids, hashes, queries, (0, 9, 31))
 
 
 @pytest.mark.parametrize("copies", [0, 1000, 70_000])
@@ -126,13 +131,4 @@ def test_first_and_last_keys_of_every_table_form(copies) -> None:
     ids = np.arange(len(hashes), dtype=np.int64)
     seg = Segment.build(ids, hashes, (16,) * 16)
     queries = np.concatenate([edge[::7], [flip(edge[3], 2, rng), flip(edge[40], 2, rng)]])
-    for t in (0, 2, 17, 31):
-        c, got_ids, got_d = seg.query(queries, t)
-        pos = 0
-        for qi, q in enumerate(queries):
-            gi, gd = got_ids[pos:pos + c[qi]], got_d[pos:pos + c[qi]]
-            pos += c[qi]
-            ei, ed = brute(ids, hashes, q, t)
-            order = np.lexsort((gi, gd))
-            np.testing.assert_array_equal(gi[order], ei, err_msg=f"t={t}")
-            np.testing.assert_array_equal(gd[order], ed, err_msg=f"t={t}")
+    check_segment(seg, ids, hashes, queries, (0, 2, 17, 31))
