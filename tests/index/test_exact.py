@@ -132,3 +132,21 @@ def test_first_and_last_keys_of_every_table_form(copies) -> None:
     seg = Segment.build(ids, hashes, (16,) * 16)
     queries = np.concatenate([edge[::7], [flip(edge[3], 2, rng), flip(edge[40], 2, rng)]])
     check_segment(seg, ids, hashes, queries, (0, 2, 17, 31))
+
+
+def test_kernel_refuses_tables_that_disagree_with_their_geometry() -> None:
+    """Defence in depth under the file checks: the C kernel re-checks sizes before reading anything."""
+    from haven.index import _mih
+
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 256, (5000, 32), dtype=np.uint8)
+    seg = Segment.build(np.arange(5000, dtype=np.int64), hashes, (16,) * 16)
+    table, post, masks = seg.tables[0], seg.postings[0], kernel.flip_masks(16, 1)
+    ok = (table, kernel.table_form(table), post, 0, 16, masks)
+    _mih.prepare([ok])
+    with pytest.raises(ValueError, match="form and width"):
+        _mih.prepare([(table, kernel.table_form(table), post, 0, 17, masks)])  # width says 2x the keys
+    with pytest.raises(ValueError, match="geometry"):
+        _mih.prepare([(table, kernel.table_form(table), post, 250, 16, masks)])  # runs past bit 255
+    with pytest.raises(ValueError, match="postings length"):
+        _mih.search_plan(hashes[:4000], None, hashes[:1], 31, _mih.prepare([ok]))  # fewer rows than postings

@@ -201,8 +201,11 @@ def build_tables(hashes: np.ndarray, widths: tuple[int, ...]) -> tuple[list[np.n
     return tables, postings
 
 
-def plan(seg: Segment, threshold: int) -> list[tuple] | None:
-    """The probe tables to pass to the kernel for ``threshold``, or None when a scan is cheaper."""
+def plan(seg: Segment, threshold: int) -> object | None:
+    """The kernel's prepared probe tables for ``threshold`` (an opaque capsule), or None when a scan is cheaper.
+
+    The capsule keeps buffers on the segment's arrays, so each query skips re-taking them.
+    """
     n = len(seg.ids)
     if not seg.widths or _mih is None or probe_cost(n, seg.widths, threshold) >= SCAN_ROW_COST * n:
         return None
@@ -212,7 +215,7 @@ def plan(seg: Segment, threshold: int) -> list[tuple] | None:
         masks = flip_masks(w, r) if r >= 0 else flip_masks(w, 0)[:0]
         tables.append((table, table_form(table), post, start, w, masks))
         start += w
-    return tables
+    return _mih.prepare(tables)
 
 
 def search(seg: Segment, queries: np.ndarray, threshold: int, dead: np.ndarray | None
@@ -220,9 +223,9 @@ def search(seg: Segment, queries: np.ndarray, threshold: int, dead: np.ndarray |
     """``(counts, rows, dists)`` for each query against one segment, exact for every threshold."""
     if _mih is None:
         return _numpy_kernel.scan(seg.hashes, dead, queries, threshold)
-    tables = seg.plan(threshold)
-    if tables is not None:
-        c, r, d = _mih.search(seg.hashes, dead, queries, threshold, tables)
+    prepared = seg.plan(threshold)
+    if prepared is not None:
+        c, r, d = _mih.search_plan(seg.hashes, dead, queries, threshold, prepared)
     else:
         c, r, d = _mih.scan(seg.hashes, dead, queries, threshold)
     return np.frombuffer(c, np.int64), np.frombuffer(r, np.uint32), np.frombuffer(d, np.int32)

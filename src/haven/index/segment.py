@@ -28,7 +28,7 @@ class Segment:
     dead: np.ndarray | None = None  # bool (n,): removed rows (in memory, never written to a mapped file)
     n_dead: int = 0
     id_base: int = 0  # added to every stored id (non-zero only with uint32 ids)
-    _plans: dict[int, list[tuple] | None] = field(default_factory=dict, repr=False)
+    _plans: dict[int, object | None] = field(default_factory=dict, repr=False)  # threshold -> kernel.plan
 
     @classmethod
     def build(cls, ids: np.ndarray, hashes: np.ndarray, widths: tuple[int, ...] | None = None, *,
@@ -114,8 +114,8 @@ class Segment:
         keep = ~self.dead
         return self.ids_at(keep), self.hashes[keep]
 
-    def plan(self, threshold: int) -> list[tuple] | None:
-        """Kernel probe tables for ``threshold`` (None = scan), computed once per threshold."""
+    def plan(self, threshold: int) -> object | None:
+        """The kernel's prepared probe tables for ``threshold`` (None = scan), made once per threshold."""
         try:
             return self._plans[threshold]
         except KeyError:
