@@ -163,8 +163,7 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[Segment, dict[str, Any]]
     tables = []
     for k, w in enumerate(widths):
         table = arr(f"lines_{k}" if f"lines_{k}" in header["arrays"] else f"offsets_{k}")
-        if not 1 <= w <= 32 or table.nbytes != _table_bytes(table, w):
-            raise FormatError(f"{path}: chunk {k} bucket table does not match its width {w}")
+        _check_table_size(path, k, w, table)
         tables.append(table)
     ids, id_base = arr("ids"), header.get("id_base", 0)
     if (ids.dtype not in (np.int64, np.uint32) or type(id_base) is not int
@@ -175,6 +174,12 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[Segment, dict[str, Any]]
     if len(seg.ids) != header["count"] or seg.hashes.shape != (header["count"], HASH_BYTES):
         raise FormatError(f"{path}: array shapes disagree with the header count")
     return seg, dict(header.get("meta") or {})
+
+
+def _check_table_size(path: str | os.PathLike[str], k: int, width: int, table: np.ndarray) -> None:
+    """FormatError unless chunk ``k``'s bucket table has the type and size its width calls for."""
+    if not 1 <= width <= 32 or table.nbytes != _table_bytes(table, width):
+        raise FormatError(f"{path}: chunk {k} bucket table does not match its width {width}")
 
 
 def _table_bytes(table: np.ndarray, width: int) -> int:
@@ -202,8 +207,7 @@ def verify_segment(seg: Segment, path: str | os.PathLike[str] = "index") -> None
         if not 1 <= w <= 32 or start + w > 256:
             raise FormatError(f"{path}: chunk {k} has a bad width {w}")
         start += w
-        if table.nbytes != _table_bytes(table, w):
-            raise FormatError(f"{path}: chunk {k} bucket table does not match its width {w}")
+        _check_table_size(path, k, w, table)
         lo, hi = kernel.bucket_bounds(table, w)  # what the kernel will read, key by key
         if (lo[0] != 0 or hi[-1] != n or bool(np.any(hi < lo)) or bool(np.any(lo[1:] != hi[:-1]))):
             raise FormatError(f"{path}: chunk {k} offsets are not a valid bucket table")

@@ -330,9 +330,8 @@ def _widths_for(seg: Segment) -> tuple[int, ...]:
 
 
 def _merge(parts: list[Segment]) -> Segment:
-    ids = [p.live_rows()[0] for p in parts]
-    hashes = [p.live_rows()[1] for p in parts]
-    return Segment.build(np.concatenate(ids), np.concatenate(hashes), owned=True)
+    rows = [p.live_rows() for p in parts]  # once per part: each call builds int64 ids (and masks dead rows)
+    return Segment.build(np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows]), owned=True)
 
 
 def _merge_results(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]

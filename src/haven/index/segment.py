@@ -108,7 +108,7 @@ class Segment:
         self.n_dead += len(rows)
 
     def live_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(ids, hashes)`` of the live rows (views when nothing is dead)."""
+        """``(int64 ids, hashes)`` of the live rows (hashes are a view when nothing is dead)."""
         if self.dead is None or self.n_dead == 0:
             return self.ids_at(slice(None)), self.hashes
         keep = ~self.dead
