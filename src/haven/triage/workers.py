@@ -134,7 +134,7 @@ class FileWorkers:
 
     def __enter__(self) -> FileWorkers:
         if self.jobs > 1:
-            self._pool = self._new_pool()
+            self._pool = start_pool(self.jobs)
         else:
             _tune_malloc()  # this process does the per-file work itself
         return self
@@ -147,14 +147,11 @@ class FileWorkers:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return start_pool(self.jobs)
-
     def _renew(self) -> ProcessPoolExecutor:
         """A fresh pool in place of a broken one (whose futures have all failed already)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = self._new_pool()
+        self._pool = start_pool(self.jobs)
         return self._pool
 
     def submit(self, batch: Batch) -> Pending:
