@@ -145,3 +145,31 @@ def test_read_exif() -> None:
     got = read_exif(buf.getvalue())
     assert got["make"] == "Cam" and got["gps_lat"] == -33.85 and got["gps_lon"] == -70.5
     assert read_exif(b"not an image") == {}
+
+
+def test_small_images_are_also_looked_up_by_their_upscaled_pdq() -> None:
+    """A thumbnail whose own PDQ drifted past the threshold, but whose upscaled value (the ladder)
+    is within it, is known, says how; without the ladder it is only near known. A file whose own
+    PDQ matches keeps its own match."""
+    rng = np.random.default_rng(11)
+    entry = rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex()
+    other = rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex()
+    bank = HashListMatcher([Hit("B", "pdq", entry, 0, series="S1"), Hit("B", "pdq", other, 0, series="S2")])
+    thumb = _row("/s/thumb.jpg", _flip(entry, 40), "m1")
+    thumb.width, thumb.height = 144, 96
+    thumb.pdq_upscaled = f"256:{_flip(entry, 12, 100)} 384:{_flip(entry, 9, 200)} 512:{_flip(entry, 20)}"
+    direct = _row("/s/direct.jpg", _flip(other, 5), "m2")
+    direct.pdq_upscaled = f"256:{_flip(entry, 2)}"  # its own PDQ matches S2: the ladder is not consulted
+    lone = _row("/s/lone.jpg", _flip(entry, 60, 150), "m3")  # far from the thumbnail too
+    lone.pdq_upscaled = f"256:{_flip(entry, 45)}"  # only within the series threshold: near known
+    with_ladder = {f.row.path: f for f in analyse([thumb, direct, lone], [], bank).files}
+    t = with_ladder["/s/thumb.jpg"]
+    assert t.status == "known" and t.upscaled_side == 384 and t.hits[0].distance == 9
+    assert any("upscaled to 384 px (distance 9)" in r and "144x96" in r for r in t.reasons)
+    d = with_ladder["/s/direct.jpg"]
+    assert d.status == "known" and [h.series for h in d.hits] == ["S2"] and d.upscaled_side is None
+    lone_result = with_ladder["/s/lone.jpg"]
+    assert lone_result.status == "unknown" and lone_result.near[0].distance == 45
+    plain = {f.row.path: f for f in analyse([thumb, direct, lone], [], bank, Thresholds(upscaled=False)).files}
+    assert plain["/s/thumb.jpg"].status == "unknown" and plain["/s/thumb.jpg"].near[0].distance == 40
+    assert plain["/s/lone.jpg"].near == []

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from seizure_builder import PHOTOS, Seizure
 
 from haven.triage.bench import generate_seizure
@@ -99,3 +100,18 @@ def test_resume_after_kill_gives_identical_outputs(seizure: Seizure, tmp_path: P
         assert (resumed / name).read_bytes() == (full / name).read_bytes(), name
     # The court record names the tool version and the input's hash.
     assert log[0]["version"] and log[2]["sources"][0]["sha256"]
+
+
+def test_a_case_from_another_case_schema_is_refused(tmp_path: Path) -> None:
+    """Resuming into a case database another Haven version wrote (other columns) is a usage error."""
+    from haven.errors import UsageError
+    from haven.triage.casedb import CaseDB
+
+    db = CaseDB(tmp_path / "case.db")
+    assert db.claim(["/evidence"]) is False
+    db.set_meta("schema", "1")
+    db.close()
+    db = CaseDB(tmp_path / "case.db")
+    with pytest.raises(UsageError, match="another Haven version .*case schema 1"):
+        db.claim(["/evidence"])
+    db.close()

@@ -61,6 +61,11 @@ def triage_command(
         "--series-threshold",
         help="PDQ distance joining images into a series / near a known series.",
     ),
+    upscaled: bool = typer.Option(
+        True,
+        "--upscaled/--no-upscaled",
+        help="Also look up images under 768 px by their PDQ as if upscaled (PDQ drifts on thumbnails).",
+    ),
     max_depth: int = typer.Option(3, "--max-depth", help="Containers opened inside containers."),
     thumbnails: bool = typer.Option(
         True, "--thumbnails/--no-thumbnails", help="Blurred series thumbnails in the report."
@@ -97,7 +102,9 @@ def triage_command(
         thumbnails=thumbnails,
         case_number=case_number,
         banks=matcher.banks and sorted(matcher.banks),
-        thresholds=Thresholds(match=match_threshold, duplicate=dup_threshold, series=series_threshold),
+        thresholds=Thresholds(
+            match=match_threshold, duplicate=dup_threshold, series=series_threshold, upscaled=upscaled
+        ),
         limits=Limits(max_depth=max_depth),
     )
     show = sys.stderr.isatty() if progress is None else progress
@@ -241,7 +248,15 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
         f"known: precision {s['known_precision']}, recall (resize/recompress/copies) "
         f"{s['known_recall_resize_recompress']}; by kind {s['known_recall_by_kind']}"
     )
+    stdout.print(f"known recall by variant: {s['known_recall_by_variant']}")
     stdout.print(f"known recall of resize variants by the base's longest side (px): {s['known_recall_resize_by_base_side']}")
+    p = s["without_upscaled"]
+    stdout.print(
+        f"same case without the upscaled look-ups (--no-upscaled): precision {p['known_precision']}, recall "
+        f"(resize/recompress/copies) {p['known_recall_resize_recompress']}; by variant {p['known_recall_by_variant']}; "
+        f"resize variants by base side {p['known_recall_resize_by_base_side']}; "
+        f"{s['known_via_upscaled_only']} files known only through them"
+    )
     stdout.print(
         f"known or near known (flagged for review): recall (resize/recompress/copies) "
         f"{s['known_or_near_known_recall_resize_recompress']}; by kind "

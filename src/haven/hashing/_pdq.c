@@ -351,6 +351,27 @@ static PyObject *py_hash(PyObject *self, PyObject *args, PyObject *kwargs) {
     return Py_BuildValue("(Ni)", tuple, quality);
 }
 
+/* PDQ's last steps (quality, DCT, median split) on a 64x64 float buffer someone else sampled:
+ * haven.hashing.ladder builds that buffer for a small image as if it had been upscaled. */
+static PyObject *py_hash64(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
+    if (buf.len != (Py_ssize_t)(sizeof(float) * 64 * 64)) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "expected 64*64 float32 values");
+        return NULL;
+    }
+    float a64[64][64], d16[16][16];
+    uint8_t out[32];
+    int quality;
+    memcpy(a64, buf.buf, sizeof(a64));
+    PyBuffer_Release(&buf);
+    quality = quality_metric(a64);
+    dct64_to_16(a64, d16);
+    to_bits(d16, out);
+    return Py_BuildValue("(y#i)", (const char *)out, (Py_ssize_t)32, quality);
+}
+
 static PyMethodDef methods[] = {
     {"hash", (PyCFunction)(void (*)(void))py_hash, METH_VARARGS | METH_KEYWORDS,
      "hash(pixels, width, height, channels, dihedral=False) -> (hash32 | tuple of 8 hash32, quality)\n\n"
@@ -358,6 +379,10 @@ static PyMethodDef methods[] = {
      "(hex of them is the standard PDQ hex). Images under 5 px on a side give zero hashes and\n"
      "quality 0, as the reference does. Dihedral order: original, rot90, rot180, rot270, flipx,\n"
      "flipy, flipplus1, flipminus1."},
+    {"hash64", (PyCFunction)py_hash64, METH_VARARGS,
+     "hash64(buffer) -> (hash32, quality)\n\n"
+     "PDQ's quality, DCT and median split on 64*64 float32 values (row-major), already blurred and\n"
+     "sampled; the blur and decimation of ``hash`` are skipped."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pdq", "PDQ hashing kernel (see _pdq.c).", -1,

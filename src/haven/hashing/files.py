@@ -15,6 +15,7 @@ from haven.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS
 from haven.errors import FileAccessError, ImageTooLargeError, UsageError
 from haven.hashing.crypto import CRYPTO_ALGORITHMS, digest_stream
 from haven.hashing.decode import load_pixels, open_image
+from haven.hashing.ladder import upscaled_pdq
 from haven.hashing.pdq import pdq_from_pixels
 
 ALGORITHMS = ("pdq", *CRYPTO_ALGORITHMS)
@@ -34,6 +35,7 @@ class HashResult:
     height: int | None = None
     size: int | None = None
     dihedral: dict[str, str] | None = None
+    pdq_upscaled: dict[int, str] | None = None  # look-up values for small images (hashing/ladder.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,6 +45,8 @@ class HashResult:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        if self.pdq_upscaled:
+            out["pdq_upscaled"] = {str(side): value for side, value in self.pdq_upscaled.items()}
         out.update(self.extra)
         return out
 
@@ -81,12 +85,14 @@ def hash_file(
     *,
     fast: bool = False,
     dihedral: bool = False,
+    upscaled: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> HashResult:
     """Hash a file on disk. Raises an ``InputError`` subclass naming the file on any problem.
 
     Crypto digests stream the bytes (bounded memory for any size); PDQ decodes the image.
+    ``upscaled`` adds the PDQ look-up values of a small image (``haven.hashing.ladder``).
     """
     path = Path(path)
     label = str(path)
@@ -95,7 +101,9 @@ def hash_file(
         raise FileAccessError("empty file (0 bytes)", path=label, code="empty")
     try:
         with open(path, "rb") as fh:
-            return _hash_open_file(fh, label, st.st_size, algorithms, fast, dihedral, max_pixels, max_file_bytes)
+            return _hash_open_file(
+                fh, label, st.st_size, algorithms, fast, dihedral, upscaled, max_pixels, max_file_bytes
+            )
     except PermissionError as exc:
         raise FileAccessError("permission denied", path=label, code="permission_denied") from exc
     except IsADirectoryError as exc:
@@ -113,13 +121,16 @@ def hash_bytes(
     *,
     fast: bool = False,
     dihedral: bool = False,
+    upscaled: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> HashResult:
     """``hash_file`` for bytes already in memory (an upload, an archive member)."""
     if not data:
         raise FileAccessError("empty file (0 bytes)", path=label, code="empty")
-    return _hash_open_file(io.BytesIO(data), label, len(data), algorithms, fast, dihedral, max_pixels, max_file_bytes)
+    return _hash_open_file(
+        io.BytesIO(data), label, len(data), algorithms, fast, dihedral, upscaled, max_pixels, max_file_bytes
+    )
 
 
 def _hash_open_file(
@@ -129,6 +140,7 @@ def _hash_open_file(
     algorithms: Sequence[str],
     fast: bool,
     dihedral: bool,
+    upscaled: bool,
     max_pixels: int,
     max_file_bytes: int,
 ) -> HashResult:
@@ -150,6 +162,8 @@ def _hash_open_file(
             pixels = load_pixels(im, label=label, fast=fast)
         pdq = pdq_from_pixels(pixels, dihedral=dihedral)
         result.pdq, result.quality, result.dihedral = pdq.hash, pdq.quality, pdq.dihedral
+        if upscaled and pixels.shape[:2] == (result.height, result.width):  # (a JPEG draft is never upscaled)
+            result.pdq_upscaled = upscaled_pdq(pixels)
     return result
 
 

@@ -28,12 +28,15 @@ SERIES_THRESHOLD = 48
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The three PDQ distances triage uses (bits out of 256)."""
+    """The PDQ match rules triage uses (distances in bits out of 256)."""
 
     match: int = PDQ_MATCH_THRESHOLD  # file ↔ bank entry: "known"
     duplicate: int = PDQ_MATCH_THRESHOLD  # file ↔ file: near-duplicate group
     series: int = SERIES_THRESHOLD  # file ↔ file (single linkage) and unknown ↔ bank: series / "near known"
     min_quality: int = PDQ_MIN_QUALITY  # PDQ hashes below this quality (flat images) are not compared
+    # Small images whose own PDQ is not within ``match`` (or ``series``) of a bank entry are also
+    # looked up by their upscaled values (haven.hashing.ladder): PDQ drifts on thumbnails.
+    upscaled: bool = True
 
 
 @dataclass
@@ -49,6 +52,7 @@ class FileResult:
     reasons: list[str] = field(default_factory=list)
     via: str | None = None  # known through a near-duplicate of this (directly matched) file
     via_distance: int | None = None
+    upscaled_side: int | None = None  # known through this image's PDQ as if upscaled to this side
 
 
 @dataclass
@@ -156,6 +160,7 @@ def analyse(
     # 1. Known: exact digests and PDQ within the match threshold; near-known for the rest.
     hits: list[list[Hit]] = [[] for _ in rows]
     near: list[list[Hit]] = [[] for _ in rows]
+    upscaled_side: dict[int, int | None] = {}
     if matcher is not None:
         for signal in ("md5", "sha1", "sha256"):
             table = _hits_by_value(matcher, signal, [getattr(r, signal) for r in rows if getattr(r, signal)])
@@ -166,12 +171,22 @@ def analyse(
         table = _hits_by_value(matcher, "pdq", pdq_values, t.match)
         for i in comparable:
             hits[i].extend(table.get(rows[i].pdq or "", []))
+        ladder = {i: rows[i].upscaled_values() for i in comparable if t.upscaled and rows[i].pdq_upscaled}
+        missed = {i: ladder[i] for i in comparable if not hits[i] and i in ladder}
+        table = _hits_by_value(matcher, "pdq", [v for vals in missed.values() for v in vals.values()], t.match)
+        for i, vals in missed.items():
+            found = _best_hits([(h, side) for side, v in vals.items() for h in table.get(v, [])])
+            if found:
+                hits[i] = [h for h, _ in found]
+                upscaled_side[i] = found[0][1]
         if t.series > t.match:
-            unknown_pdq = [rows[i].pdq or "" for i in comparable if not hits[i]]
-            table = _hits_by_value(matcher, "pdq", unknown_pdq, t.series)
-            for i in comparable:
-                if not hits[i]:
-                    near[i] = table.get(rows[i].pdq or "", [])
+            unknown = [i for i in comparable if not hits[i]]
+            values = [rows[i].pdq or "" for i in unknown] + [v for i in unknown for v in ladder.get(i, {}).values()]
+            table = _hits_by_value(matcher, "pdq", values, t.series)
+            for i in unknown:
+                own = [(h, None) for h in table.get(rows[i].pdq or "", [])]
+                scaled = [(h, side) for side, v in ladder.get(i, {}).items() for h in table.get(v, [])]
+                near[i] = [h for h, _ in _best_hits(own + scaled)]
     uniq_pdq = sorted({rows[i].pdq or "" for i in comparable})
     pdq_pos = {v: k for k, v in enumerate(uniq_pdq)}
     holders: list[list[int]] = [[] for _ in uniq_pdq]
@@ -209,6 +224,7 @@ def analyse(
             near=near[i],
             via=rows[via[i][0]].path if i in via else None,
             via_distance=via[i][1] if i in via else None,
+            upscaled_side=upscaled_side.get(i),
         )
         for i, r in enumerate(rows)
     ]
@@ -309,6 +325,18 @@ def _dedupe(hits: list[Hit]) -> list[Hit]:
     return out
 
 
+def _best_hits(found: list[tuple[Hit, int | None]]) -> list[tuple[Hit, int | None]]:
+    """Each bank entry once, at its smallest distance over a file's look-up values, nearest first."""
+    found = sorted(found, key=lambda f: (f[0].distance, f[0].bank, f[0].signal, f[0].value, f[1] or 0))
+    seen, out = set(), []
+    for hit, side in found:
+        key = (hit.bank, hit.signal, hit.value, hit.entry_id)
+        if key not in seen:
+            seen.add(key)
+            out.append((hit, side))
+    return out
+
+
 def _representative(rows: list[FileRow], idx: list[int]) -> int:
     """Largest picture, then best PDQ quality, then first path: the copy an examiner would look at."""
     return min(
@@ -329,6 +357,11 @@ def _priority(f: FileResult, series: Series | None) -> tuple[int, list[str]]:
         ]
         if f.via is not None:
             reasons.append(f"through a near-duplicate (PDQ distance {f.via_distance}) of {f.via}")
+        if f.upscaled_side is not None:
+            reasons.append(
+                f"small image ({f.row.width}x{f.row.height}): matched by its PDQ as if upscaled to "
+                f"{f.upscaled_side} px (distance {f.hits[0].distance})"
+            )
         score = 10
         if not any(v is True for v in victim):
             score += 10

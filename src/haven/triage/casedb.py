@@ -15,13 +15,13 @@ from typing import Any
 
 from haven.errors import StorageError, UsageError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: files.pdq_upscaled
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, source INTEGER NOT NULL, depth INTEGER NOT NULL, size INTEGER,
-    mime TEXT, kind TEXT, md5 TEXT, sha1 TEXT, sha256 TEXT, pdq TEXT, quality INTEGER,
+    mime TEXT, kind TEXT, md5 TEXT, sha1 TEXT, sha256 TEXT, pdq TEXT, pdq_upscaled TEXT, quality INTEGER,
     width INTEGER, height INTEGER, exif TEXT, error_code TEXT, error_message TEXT);
 CREATE INDEX IF NOT EXISTS files_md5 ON files(md5);
 CREATE TABLE IF NOT EXISTS problems (
@@ -50,6 +50,7 @@ FILE_COLUMNS = (
     "sha1",
     "sha256",
     "pdq",
+    "pdq_upscaled",
     "quality",
     "width",
     "height",
@@ -73,12 +74,17 @@ class FileRow:
     sha1: str | None = None
     sha256: str | None = None
     pdq: str | None = None
+    pdq_upscaled: str | None = None  # "side:hex side:hex", small images only (haven.hashing.ladder)
     quality: int | None = None
     width: int | None = None
     height: int | None = None
     exif: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
+
+    def upscaled_values(self) -> dict[int, str]:
+        """``pdq_upscaled`` as ``{side: hex}``."""
+        return {int(k): v for k, v in (p.split(":") for p in (self.pdq_upscaled or "").split())}
 
     def as_tuple(self) -> tuple[Any, ...]:
         values = [getattr(self, c) for c in FILE_COLUMNS]
@@ -124,6 +130,12 @@ class CaseDB:
             self.set_meta("schema", SCHEMA_VERSION)
             self.set_meta("sources", wanted)
             return False
+        schema = self.get_meta("schema")
+        if schema != SCHEMA_VERSION:
+            raise UsageError(
+                f"{self.path.parent} holds a case from another Haven version (case schema {schema}, "
+                f"this one writes {SCHEMA_VERSION}); choose a new --out folder"
+            )
         if stored != wanted:
             raise UsageError(
                 f"{self.path.parent} already holds a case for other sources ({stored}); "

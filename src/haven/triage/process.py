@@ -1,4 +1,5 @@
-"""Per-file work, run in worker processes: digests, type by content, PDQ (fast path) and EXIF leads.
+"""Per-file work, run in worker processes: digests, type by content, PDQ (fast path, and the
+upscaled look-up values of small images) and EXIF leads.
 
 ``process_batch`` is what a worker runs: a list of entries (a folder's file by path, which the
 worker reads itself; an archive member by its bytes, already read in memory by the parent's walk)
@@ -67,13 +68,15 @@ def process_entry(
         row.size = len(data)
         row.md5, row.sha1, row.sha256 = _digests(data)
         if entry.kind == "image":
-            result = hash_bytes(data, label, ("pdq",), fast=fast, max_pixels=max_pixels)
+            result = hash_bytes(data, label, ("pdq",), fast=fast, upscaled=True, max_pixels=max_pixels)
             row.pdq, row.quality, row.width, row.height = (
                 result.pdq,
                 result.quality,
                 result.width,
                 result.height,
             )
+            if result.pdq_upscaled:
+                row.pdq_upscaled = " ".join(f"{side}:{value}" for side, value in result.pdq_upscaled.items())
             if _may_have_exif(data):
                 row.exif = read_exif(data) or None
     except InputError as exc:
