@@ -33,4 +33,8 @@ def test_run_bench_reports_processes_cores_and_recall_by_base_side(tmp_path: Pat
     assert len(r["cores_available_before_after"]) == 2
     assert all(0 < c <= 2.2 for c in r["cores_available_before_after"])
     assert r["known_precision"] == 1.0 and r["base_side"] == 320 and not r["exact_decode"]
-    assert set(r["known_recall_resize_by_base_side"]) <= {"<400", "400-799", ">=800"}
+    assert set(r["known_recall_resize_by_base_side"]) <= {"<200", "200-399", "400-799", ">=800"}
+    # The same case analysed without the upscaled look-ups: they only ever add known files.
+    plain = r["without_upscaled"]
+    assert plain["known_recall_resize_recompress"] <= r["known_recall_resize_recompress"]
+    assert r["known_via_upscaled_only"] >= 0 and plain["known_precision"] in (None, 1.0)

@@ -496,7 +496,7 @@ def score_known(
         by_kind[r["kind"]][2] += hit or bool(got.get("near"))
         if r["kind"] in ("resize", "resize+recompress"):  # PDQ drifts more on small images
             side = side_of[r["family"]]
-            bucket = "<400" if side < 400 else ("400-799" if side < 800 else ">=800")
+            bucket = "<200" if side < 200 else "200-399" if side < 400 else "400-799" if side < 800 else ">=800"
             by_side.setdefault(bucket, [0, 0])
             by_side[bucket][0] += hit
             by_side[bucket][1] += 1
