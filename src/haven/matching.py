@@ -66,11 +66,6 @@ def _sort(matches: list[Match]) -> list[Match]:
     return sorted(matches, key=lambda m: (m.distance, -(m.severity if m.severity is not None else -1), m.entry_id))
 
 
-def _pdq_array(values: Sequence[str]) -> np.ndarray:
-    from haven.signals import PdqSignal
-
-    canon = [PdqSignal.validate(v) for v in values]
-    return np.frombuffer(bytes.fromhex("".join(canon)), np.uint8).reshape(len(canon), 32)
 
 
 class Matcher:
@@ -238,9 +233,10 @@ class Matcher:
             if not bank.enabled or not len(index):
                 continue
             t = bank.threshold("pdq") if threshold is None else threshold
-            for k, (ids, dists) in enumerate(index.query(arr, t)):
-                for i, d in zip(ids.tolist(), dists.tolist(), strict=True):
-                    hits[k][i] = d
+            counts, ids, dists = index.query_flat(arr, t)
+            rows = np.repeat(np.arange(len(arr)), counts)  # one pass over the hits, not over every query
+            for k, i, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
+                hits[k][i] = d
         return hits
 
     def _entries(self, ids: set[int]) -> dict[int, Entry]:
@@ -256,7 +252,9 @@ class Matcher:
         self._maybe_refresh()
         if not hashes:
             return []
-        hits = self._pdq_hits(_pdq_array(hashes), threshold)
+        from haven.index import pdq_hex_to_array
+
+        hits = self._pdq_hits(pdq_hex_to_array(hashes), threshold)
         entries = self._entries({i for h in hits for i in h})
         return [_sort([_match(entries[i], d) for i, d in h.items() if i in entries]) for h in hits]
 

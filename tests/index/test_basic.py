@@ -104,3 +104,36 @@ def test_pdq_signal_index() -> None:
     assert s.query(a, 31) == [(2, 4)]
     with pytest.raises(FormatError):
         s.add([3], ["zz"])
+
+
+def test_query_flat_is_query_concatenated() -> None:
+    """Across segments, the buffer and tombstones, ``query_flat`` is ``query`` without the split."""
+    rng = np.random.default_rng(5)
+    hashes = rng.integers(0, 256, (21000, 32), dtype=np.uint8)
+    idx = HammingIndex()
+    idx.add(np.arange(20000), hashes[:20000])
+    len(idx)  # settle: a big add becomes a segment
+    idx.add(np.arange(20000, 21000), hashes[20000:])  # a small one after it stays in the buffer
+    idx.remove(np.arange(0, 21000, 7))
+    assert len(idx._segments) == 1 and idx._buffer.n == 1000
+    queries = np.stack([flip(hashes[i], int(rng.integers(0, 40)), rng) for i in rng.integers(0, 21000, 60)])
+    for t in (0, 31, 60):
+        counts, ids, dists = idx.query_flat(queries, t)
+        per_query = idx.query(queries, t)
+        assert counts.tolist() == [len(i) for i, _ in per_query]
+        np.testing.assert_array_equal(ids, np.concatenate([i for i, _ in per_query]))
+        np.testing.assert_array_equal(dists, np.concatenate([d for _, d in per_query]))
+    empty = HammingIndex().query_flat(queries, 31)
+    assert empty[0].tolist() == [0] * len(queries) and len(empty[1]) == len(empty[2]) == 0
+
+
+def test_pdq_hex_to_array_fast_path_is_as_strict_as_the_slow_one() -> None:
+    from haven.index import pdq_hex_to_array
+
+    a, b = "ab" * 32, "0f" * 32
+    np.testing.assert_array_equal(pdq_hex_to_array([a, b.upper()]), [[0xAB] * 32, [0x0F] * 32])
+    # 64 characters each with whitespace, which bytes.fromhex skips: never silently shifted rows.
+    for bad in (["ab" * 31 + " a", b], [a, "0f" * 31 + "  "], [a, "zz" * 32], [a, "ab" * 33], [a, 7]):
+        with pytest.raises(FormatError, match="64 hex digits"):
+            pdq_hex_to_array(bad)  # type: ignore[arg-type]
+    assert pdq_hex_to_array([]).shape == (0, 32)

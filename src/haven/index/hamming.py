@@ -166,7 +166,18 @@ class HammingIndex:
         """For each query row: ``(ids int64, distances int32)`` within ``threshold``, by distance then id."""
         return self._query(_as_hashes(hashes), threshold)
 
+    def query_flat(self, hashes: np.ndarray, threshold: int = DEFAULT_THRESHOLD
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``query`` for many rows at once without a pair of arrays per row: ``(counts, ids, distances)``,
+        where the first ``counts[0]`` ids and distances belong to row 0, the next ``counts[1]`` to row 1,
+        and so on, each row's by distance then id."""
+        return _merge_flat(*self._parts(_as_hashes(hashes), threshold))
+
     def _query(self, q: np.ndarray, threshold: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        return _merge_results(*self._parts(q, threshold))
+
+    def _parts(self, q: np.ndarray, threshold: int) -> tuple[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Every live segment's (and the buffer's) grouped results for the query rows ``q``."""
         t = _check_threshold(threshold)
         with self._lock:
             self._settle_locked()
@@ -178,7 +189,7 @@ class HammingIndex:
         if b_n - b_ndead > 0:
             bseg = Segment(ids=b_ids[:b_n], hashes=b_hashes[:b_n], dead=b_dead[:b_n], n_dead=b_ndead)
             parts.append(bseg.query(q, t))
-        return _merge_results(len(q), parts)
+        return len(q), parts
 
     def query_one(self, hash32: bytes, threshold: int = DEFAULT_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, distances)`` of stored hashes within ``threshold`` of one 32-byte hash."""
@@ -334,6 +345,24 @@ def _merge(parts: list[Segment]) -> Segment:
     return Segment.build(np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows]), owned=True)
 
 
+def _merge_flat(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Combine per-segment grouped results into ``(counts per query, ids, distances)``, the ids and
+    distances grouped by query in query order, each group sorted by (distance, id)."""
+    if not parts:
+        return np.zeros(nq, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32)
+    counts = parts[0][0].astype(np.int64, copy=True)
+    for c, _, _ in parts[1:]:
+        counts += c
+    ids = np.concatenate([p[1] for p in parts]).astype(np.int64, copy=False)
+    dists = np.concatenate([p[2] for p in parts]).astype(np.int32, copy=False)
+    if len(parts) > 1 or (counts > 1).any():
+        qidx = np.concatenate([np.repeat(np.arange(nq), c) for c, _, _ in parts])
+        order = np.lexsort((ids, dists, qidx))
+        ids, dists = ids[order], dists[order]
+    return counts, ids, dists
+
+
 def _merge_results(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
                    ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Combine per-segment grouped results into per-query arrays sorted by (distance, id)."""
@@ -345,14 +374,6 @@ def _merge_results(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray
             order = np.lexsort((ids, dists))
             ids, dists = ids[order], dists[order]
         return [(ids.astype(np.int64, copy=False), dists)]
-    counts = parts[0][0].copy()
-    for c, _, _ in parts[1:]:
-        counts += c
-    qidx = np.concatenate([np.repeat(np.arange(nq), c) for c, _, _ in parts])
-    ids = np.concatenate([p[1] for p in parts]).astype(np.int64, copy=False)
-    dists = np.concatenate([p[2] for p in parts]).astype(np.int32, copy=False)
-    if len(parts) > 1 or (counts > 1).any():
-        order = np.lexsort((ids, dists, qidx))
-        ids, dists = ids[order], dists[order]
+    counts, ids, dists = _merge_flat(nq, parts)
     bounds = np.cumsum(counts)[:-1].tolist()
     return list(zip(np.split(ids, bounds), np.split(dists, bounds), strict=True))
