@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from haven.hashing import _pdq, hash_bytes, pdq_from_pixels
-from haven.hashing.ladder import LADDER_SIDES, axis_operator, rung_sides, upscaled_pdq
+from haven.hashing.ladder import LADDER_SIDES, axis_band, rung_sides, upscaled_pdq
 
 
 def bits(a: str, b: str) -> int:
@@ -37,18 +37,16 @@ PHOTO_NAMES = sorted(p.name for p in PHOTOS.glob("*.jpg"))
 
 
 def test_operator_at_the_image_own_size_is_pdq_bit_for_bit() -> None:
-    """The linear-operator form of PDQ's blur and decimation, at the image's own size, fed to the
-    kernel's last steps, gives exactly the kernel's hash: the box windows, edges and sample
-    positions are PDQ's."""
+    """The banded-operator form of PDQ's blur and decimation, at the image's own size (no
+    upscaling), gives exactly the kernel's hash: the box windows, edges and sample positions are
+    PDQ's."""
     images = sorted(PDQ_REF.rglob("*.jpg")) + sorted(PDQ_REF.rglob("*.png"))
     assert images, f"no reference images in {PDQ_REF}"
     for path in images[:: max(1, len(images) // 12)]:
         with Image.open(path) as im:
             px = np.asarray(im.convert("RGB"))
         h, w = px.shape[:2]
-        luma = (px @ np.array([0.299, 0.587, 0.114])).astype(np.float32)  # PDQ's luma: float64, then cast
-        sample = axis_operator(h, h) @ luma @ axis_operator(w, w).T
-        raw, _ = _pdq.hash64(np.ascontiguousarray(sample, dtype=np.float32).tobytes())
+        (raw,) = _pdq.ladder(px, w, h, 3, [axis_band(h, h) + axis_band(w, w)])
         assert raw.hex() == pdq_from_pixels(px).hash, path.name
 
 
@@ -81,9 +79,17 @@ def test_rungs_only_for_small_images() -> None:
         assert bits(value, upscaled_pdq(rgb)[side]) <= 2
 
 
-def test_hash64_refuses_a_wrong_buffer() -> None:
-    with pytest.raises(ValueError, match="64\\*64"):
-        _pdq.hash64(bytes(100))
+def test_ladder_kernel_refuses_bands_outside_the_image() -> None:
+    px = np.zeros((20, 30, 3), np.uint8)
+    good_y, good_x = axis_band(20, 256), axis_band(30, 384)
+    assert len(_pdq.ladder(px, 30, 20, 3, [good_y + good_x])) == 1
+    starts = np.full(64, 28, np.int32).tobytes()  # 28 + 6 taps runs past the 30 columns
+    with pytest.raises(ValueError, match="inside the image"):
+        _pdq.ladder(px, 30, 20, 3, [good_y + (starts, bytes(64 * 6 * 4), 6)])
+    with pytest.raises(ValueError, match="inside the image"):
+        _pdq.ladder(px, 30, 20, 3, [good_y + (good_x[0], good_x[1][:-4], good_x[2])])  # short weights
+    with pytest.raises(ValueError, match="width\\*height"):
+        _pdq.ladder(px, 31, 20, 3, [good_y + good_x])
 
 
 def test_hash_bytes_reports_the_values_only_when_asked() -> None:

@@ -246,14 +246,16 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
     )
     stdout.print(
         f"known: precision {s['known_precision']}, recall (resize/recompress/copies) "
-        f"{s['known_recall_resize_recompress']}; by kind {s['known_recall_by_kind']}"
+        f"{s['known_recall_resize_recompress']} (resized/recompressed files only: "
+        f"{s['known_recall_resized_or_recompressed_only']}); by kind {s['known_recall_by_kind']}"
     )
     stdout.print(f"known recall by variant: {s['known_recall_by_variant']}")
     stdout.print(f"known recall of resize variants by the base's longest side (px): {s['known_recall_resize_by_base_side']}")
     p = s["without_upscaled"]
     stdout.print(
         f"same case without the upscaled look-ups (--no-upscaled): precision {p['known_precision']}, recall "
-        f"(resize/recompress/copies) {p['known_recall_resize_recompress']}; by variant {p['known_recall_by_variant']}; "
+        f"(resize/recompress/copies) {p['known_recall_resize_recompress']} (resized/recompressed files only: "
+        f"{p['known_recall_resized_or_recompressed_only']}); by variant {p['known_recall_by_variant']}; "
         f"resize variants by base side {p['known_recall_resize_by_base_side']}; "
         f"{s['known_via_upscaled_only']} files known only through them"
     )

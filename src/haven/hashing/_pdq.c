@@ -29,13 +29,14 @@
 #define ROW_BLOCK 8
 
 static float DCT[16][64];
+static float DCT_T[64][16]; /* DCT transposed, for the second product's contiguous inner loop */
 
 static void init_dct(void) {
     const double pi = 3.14159265358979323846;
     const float scale = (float)sqrt(2.0 / 64.0);
     for (int i = 0; i < 16; i++)
         for (int j = 0; j < 64; j++)
-            DCT[i][j] = (float)(scale * cos((pi / 2.0 / 64.0) * (i + 1) * (2 * j + 1)));
+            DCT_T[j][i] = DCT[i][j] = (float)(scale * cos((pi / 2.0 / 64.0) * (i + 1) * (2 * j + 1)));
 }
 
 static int window_size(int old_dim) { return (old_dim + 2 * 64 - 1) / (2 * 64); }
@@ -216,20 +217,24 @@ static int quality_metric(float a[64][64]) {
     return q > 100 ? 100 : q;
 }
 
+/* The loops run i, k, j so the innermost one is over contiguous j and vectorises; each output
+ * still sums its 64 products in k order starting from 0, exactly as the reference's i, j, k loops. */
 static void dct64_to_16(float a[64][64], float out[16][16]) {
     float t[16][64];
-    for (int i = 0; i < 16; i++)
-        for (int j = 0; j < 64; j++) {
-            float s = 0.0f;
-            for (int k = 0; k < 64; k++) s += DCT[i][k] * a[k][j];
-            t[i][j] = s;
+    for (int i = 0; i < 16; i++) {
+        for (int j = 0; j < 64; j++) t[i][j] = 0.0f;
+        for (int k = 0; k < 64; k++) {
+            const float c = DCT[i][k];
+            for (int j = 0; j < 64; j++) t[i][j] += c * a[k][j];
         }
-    for (int i = 0; i < 16; i++)
-        for (int j = 0; j < 16; j++) {
-            float s = 0.0f;
-            for (int k = 0; k < 64; k++) s += t[i][k] * DCT[j][k];
-            out[i][j] = s;
+    }
+    for (int i = 0; i < 16; i++) {
+        for (int j = 0; j < 16; j++) out[i][j] = 0.0f;
+        for (int k = 0; k < 64; k++) {
+            const float c = t[i][k];
+            for (int j = 0; j < 16; j++) out[i][j] += c * DCT_T[k][j];
         }
+    }
 }
 
 /* Torben's median (returns an element of m, as the reference does for even n). */
@@ -351,25 +356,139 @@ static PyObject *py_hash(PyObject *self, PyObject *args, PyObject *kwargs) {
     return Py_BuildValue("(Ni)", tuple, quality);
 }
 
-/* PDQ's last steps (quality, DCT, median split) on a 64x64 float buffer someone else sampled:
- * haven.hashing.ladder builds that buffer for a small image as if it had been upscaled. */
-static PyObject *py_hash64(PyObject *self, PyObject *args) {
+/*
+ * The upscaled-PDQ "ladder" (haven/hashing/ladder.py): PDQ of the image as if upscaled to a few sizes.
+ * Upscaling, PDQ's blur and its 64-point sampling are linear and separable, so each rung is one
+ * banded 64 x n operator per axis, built in Python: output k = sum over t < T of
+ * weight[k*T + t] * input[start[k] + t]. Here they are applied to the luma (rows, then columns),
+ * and the DCT and median split finish each hash. No upscaled image is ever made.
+ */
+typedef struct {
+    const int32_t *start;
+    const float *weight;
+    int taps;
+} band_t;
+
+static int parse_band(PyObject *start, PyObject *weight, int taps, int n, Py_buffer *sb, Py_buffer *wb,
+                      band_t *out) {
+    if (PyObject_GetBuffer(start, sb, PyBUF_SIMPLE) < 0) return -1;
+    if (PyObject_GetBuffer(weight, wb, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(sb);
+        return -1;
+    }
+    out->start = (const int32_t *)sb->buf;
+    out->weight = (const float *)wb->buf;
+    out->taps = taps;
+    int ok = taps > 0 && taps <= n && sb->len == (Py_ssize_t)(64 * sizeof(int32_t)) &&
+             wb->len == (Py_ssize_t)(64 * (size_t)taps * sizeof(float));
+    for (int k = 0; ok && k < 64; k++)
+        ok = out->start[k] >= 0 && out->start[k] + taps <= n;
+    if (!ok) {
+        PyBuffer_Release(sb);
+        PyBuffer_Release(wb);
+        PyErr_SetString(PyExc_ValueError, "band: 64 int32 starts and 64*taps float32 weights inside the image");
+        return -1;
+    }
+    return 0;
+}
+
+/* a64 = Y . luma . X^T with banded Y (64 x h) and X (64 x w); tmp holds 64 x w floats. */
+static void apply_bands(const float *luma, int w, const band_t *y, const band_t *x, float *tmp,
+                        float a64[64][64]) {
+    for (int k = 0; k < 64; k++) {
+        float *restrict dst = tmp + (size_t)k * w;
+        memset(dst, 0, sizeof(float) * (size_t)w);
+        for (int t = 0; t < y->taps; t++) {
+            const float c = y->weight[k * y->taps + t];
+            const float *restrict src = luma + (size_t)(y->start[k] + t) * w;
+            if (c != 0.0f)
+                for (int j = 0; j < w; j++) dst[j] += c * src[j];
+        }
+    }
+    for (int k = 0; k < 64; k++) {
+        const float *row = tmp + (size_t)k * w;
+        for (int j = 0; j < 64; j++) {
+            const float *wt = x->weight + j * x->taps;
+            const float *src = row + x->start[j];
+            float acc = 0.0f;
+            for (int t = 0; t < x->taps; t++) acc += wt[t] * src[t];
+            a64[k][j] = acc;
+        }
+    }
+}
+
+static PyObject *py_ladder(PyObject *self, PyObject *args) {
     Py_buffer buf;
-    if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
-    if (buf.len != (Py_ssize_t)(sizeof(float) * 64 * 64)) {
+    int w, h, channels;
+    PyObject *rungs;
+    if (!PyArg_ParseTuple(args, "y*iiiO", &buf, &w, &h, &channels, &rungs)) return NULL;
+    PyObject *seq = PySequence_Fast(rungs, "rungs must be a sequence");
+    if (!seq) {
         PyBuffer_Release(&buf);
-        PyErr_SetString(PyExc_ValueError, "expected 64*64 float32 values");
         return NULL;
     }
-    float a64[64][64], d16[16][16];
-    uint8_t out[32];
-    int quality;
-    memcpy(a64, buf.buf, sizeof(a64));
+    Py_ssize_t nr = PySequence_Fast_GET_SIZE(seq);
+    if ((channels != 1 && channels != 3) || w < PDQ_MIN_DIM || h < PDQ_MIN_DIM ||
+        buf.len != (Py_ssize_t)w * (Py_ssize_t)h * (Py_ssize_t)channels || nr > 16) {
+        Py_DECREF(seq);
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "pixels must be width*height*channels bytes (sides >= 5), <= 16 rungs");
+        return NULL;
+    }
+    band_t ys[16], xs[16];
+    Py_buffer held[64];
+    int nheld = 0, failed = 0;
+    for (Py_ssize_t r = 0; r < nr && !failed; r++) {
+        PyObject *ysb, *ywb, *xsb, *xwb;
+        int ty, tx;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, r), "OOiOOi", &ysb, &ywb, &ty, &xsb, &xwb, &tx) ||
+            parse_band(ysb, ywb, ty, h, &held[nheld], &held[nheld + 1], &ys[r]) < 0) {
+            failed = 1;
+            break;
+        }
+        nheld += 2;
+        if (parse_band(xsb, xwb, tx, w, &held[nheld], &held[nheld + 1], &xs[r]) < 0) {
+            failed = 1;
+            break;
+        }
+        nheld += 2;
+    }
+    uint8_t hashes[16][32];
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS;
+        float *luma = malloc(sizeof(float) * (size_t)h * (size_t)w);
+        float *tmp = malloc(sizeof(float) * 64 * (size_t)w);
+        if (!luma || !tmp) {
+            failed = 2;
+        } else {
+            float a64[64][64], d16[16][16];
+            fill_luma((const uint8_t *)buf.buf, h, w, channels, luma);
+            for (Py_ssize_t r = 0; r < nr; r++) {
+                apply_bands(luma, w, &ys[r], &xs[r], tmp, a64);
+                dct64_to_16(a64, d16);
+                to_bits(d16, hashes[r]);
+            }
+        }
+        free(luma);
+        free(tmp);
+        Py_END_ALLOW_THREADS;
+    }
+    for (int i = 0; i < nheld; i++) PyBuffer_Release(&held[i]);
+    Py_DECREF(seq);
     PyBuffer_Release(&buf);
-    quality = quality_metric(a64);
-    dct64_to_16(a64, d16);
-    to_bits(d16, out);
-    return Py_BuildValue("(y#i)", (const char *)out, (Py_ssize_t)32, quality);
+    if (failed == 1) return NULL;
+    if (failed == 2) return PyErr_NoMemory();
+    PyObject *out = PyList_New(nr);
+    if (!out) return NULL;
+    for (Py_ssize_t r = 0; r < nr; r++) {
+        PyObject *b = PyBytes_FromStringAndSize((const char *)hashes[r], 32);
+        if (!b) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, r, b);
+    }
+    return out;
 }
 
 static PyMethodDef methods[] = {
@@ -379,10 +498,11 @@ static PyMethodDef methods[] = {
      "(hex of them is the standard PDQ hex). Images under 5 px on a side give zero hashes and\n"
      "quality 0, as the reference does. Dihedral order: original, rot90, rot180, rot270, flipx,\n"
      "flipy, flipplus1, flipminus1."},
-    {"hash64", (PyCFunction)py_hash64, METH_VARARGS,
-     "hash64(buffer) -> (hash32, quality)\n\n"
-     "PDQ's quality, DCT and median split on 64*64 float32 values (row-major), already blurred and\n"
-     "sampled; the blur and decimation of ``hash`` are skipped."},
+    {"ladder", (PyCFunction)py_ladder, METH_VARARGS,
+     "ladder(pixels, width, height, channels, rungs) -> list of hash32\n\n"
+     "PDQ hashes of the pixels through banded 64 x n operators, one (y_start, y_weights, y_taps,\n"
+     "x_start, x_weights, x_taps) tuple per rung (int32[64] starts, float32[64*taps] weights, as\n"
+     "bytes): the blur and decimation of ``hash`` replaced by the operators (haven.hashing.ladder)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pdq", "PDQ hashing kernel (see _pdq.c).", -1,

@@ -12,10 +12,11 @@ through a ladder value says so (``side``). Each rung is one more value looked up
 an unrelated image coming within the threshold grows with the number of rungs (at most 4).
 
 How: PDQ's blur and 64×64 decimation are linear and separable, and so is bicubic interpolation, so
-"upscale to side S, then blur and sample as PDQ does at S" is one 64×n matrix per axis. It is built
-once per (n, S) and applied to the image's luma with two matrix products; PDQ's DCT and median
-split then run in the C kernel (``_pdq.hash64``). The upscaled image is never materialised: a rung
-costs about as much as hashing the small image itself. Pillow's BICUBIC filter is followed (Keys
+"upscale to side S, then blur and sample as PDQ does at S" is one 64×n matrix per axis, and each of
+its rows is a short run of weights (a band). The bands are built here once per (n, S); the C kernel
+(``_pdq.ladder``) applies them to the image's luma and finishes each hash with PDQ's DCT and median
+split. The upscaled image is never materialised: four rungs cost about as much as hashing the small
+image itself. Pillow's BICUBIC filter is followed (Keys
 cubic, a = -0.5), without its rounding to 8 bits, so a rung agrees with ``pdq_from_pixels`` of the
 Pillow-upscaled image within a few bits (tested), not bit for bit.
 """
@@ -31,7 +32,6 @@ from haven.hashing import _pdq
 #: Longest sides a small image is hashed at, besides its own. An image gets the rungs above its own
 #: longest side; from 768 px up it gets none.
 LADDER_SIDES = (256, 384, 512, 768)
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -67,12 +67,11 @@ def _box_window(o: np.ndarray, size: int, full: int) -> tuple[np.ndarray, np.nda
     return np.minimum(idx, size - 1), idx <= hi[..., None]
 
 
-@lru_cache(maxsize=256)  # at most 256 × 64 × 768 float32 = 48 MiB; a miss costs ~0.4 ms
 def axis_operator(n: int, size: int) -> np.ndarray:
-    """``64 × n`` float32: upscale n samples to ``size``, blur twice and sample 64, as PDQ does at ``size``.
+    """``64 × n``: upscale n samples to ``size``, blur twice and sample 64, as PDQ does at ``size``.
 
     Only the samples the 64 outputs depend on are visited (64 × window² × 5 weights), never the
-    ``size × n`` matrices, so a new (n, size) costs well under a millisecond."""
+    ``size × n`` matrices."""
     full = (size + 2 * 64 - 1) // (2 * 64)
     rows = np.array([int(((k + 0.5) * size) / 64) for k in range(64)])
     q, q_in = _box_window(rows, size, full)  # 64 × full: the second pass averages these
@@ -82,7 +81,24 @@ def axis_operator(n: int, size: int) -> np.ndarray:
     weight = weight.reshape(64, -1, 1) * tap_weight.reshape(64, -1, 5)
     flat = (np.arange(64)[:, None, None] * (n + 5) + taps.reshape(64, -1, 5)).ravel()
     out = np.bincount(flat, weights=weight.ravel(), minlength=64 * (n + 5)).reshape(64, n + 5)
-    return np.ascontiguousarray(out[:, :n], dtype=np.float32)
+    return out[:, :n]
+
+
+Band = tuple[bytes, bytes, int]
+
+
+@lru_cache(maxsize=1024)  # a band is at most 64 × 32 floats: the cache stays under 10 MiB
+def axis_band(n: int, size: int) -> Band:
+    """``axis_operator`` as the kernel takes it: each output's weights are one run of ``taps``
+    consecutive inputs from ``start`` (int32[64], float32[64 × taps], as bytes), zero-padded."""
+    op = axis_operator(n, size)
+    nonzero = op != 0
+    first = nonzero.argmax(axis=1)
+    last = n - 1 - nonzero[:, ::-1].argmax(axis=1)
+    taps = int((last - first).max()) + 1
+    start = np.minimum(first, n - taps)
+    weights = op[np.arange(64)[:, None], start[:, None] + np.arange(taps)[None, :]]
+    return start.astype(np.int32).tobytes(), weights.astype(np.float32).tobytes(), taps
 
 
 def rung_sides(width: int, height: int, sides: tuple[int, ...] = LADDER_SIDES) -> list[int]:
@@ -97,14 +113,12 @@ def upscaled_pdq(pixels: np.ndarray, sides: tuple[int, ...] = LADDER_SIDES) -> d
     rungs = rung_sides(width, height, sides)
     if not rungs or min(width, height) < 5:
         return {}
-    luma = pixels.astype(np.float32) @ _LUMA if pixels.ndim == 3 else pixels.astype(np.float32)
     longest = max(width, height)
-    scaled = [(side, round(height * side / longest), round(width * side / longest)) for side in rungs]
-    # Columns of every rung in one product, then each rung's rows: fewer, larger products.
-    across = luma @ np.hstack([axis_operator(width, w).T for _, _, w in scaled])
-    out: dict[int, str] = {}
-    for k, (side, h, _) in enumerate(scaled):
-        sample = axis_operator(height, h) @ across[:, 64 * k : 64 * (k + 1)]
-        raw, _quality = _pdq.hash64(np.ascontiguousarray(sample).tobytes())
-        out[side] = raw.hex()
-    return out
+    bands = [
+        axis_band(height, round(height * side / longest)) + axis_band(width, round(width * side / longest))
+        for side in rungs
+    ]
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    channels = 1 if pixels.ndim == 2 else 3
+    hashes = _pdq.ladder(pixels, width, height, channels, bands)
+    return {side: raw.hex() for side, raw in zip(rungs, hashes, strict=True)}

@@ -83,20 +83,10 @@ def _tune_malloc() -> None:
         pass
 
 
-def _one_blas_thread() -> None:
-    """One BLAS thread in this process. The upscaled-PDQ products (hashing/ladder.py) are big enough
-    for OpenBLAS to start a thread per core: with a worker per core that is cores² spinning threads,
-    and the per-file rate fell 5× (measured: 58.8 files/s for 2 workers against 301 for one loop)."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1, user_api="blas")
-
-
 def _worker_init(parent: int) -> None:
     # Ctrl-C goes to the whole process group: the parent stops the run; workers just end with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _tune_malloc()
-    _one_blas_thread()
     # A pool's workers do not notice their parent's death by themselves (each holds the task
     # queue's write end, and the forkserver's liveness pipe): after ``kill -9`` of triage they would
     # wait forever. Each one watches the triage process and exits with it.
@@ -147,7 +137,6 @@ class FileWorkers:
             self._pool = start_pool(self.jobs)
         else:
             _tune_malloc()  # this process does the per-file work itself
-            _one_blas_thread()
         return self
 
     def __exit__(self, *exc: object) -> None:
