@@ -258,6 +258,13 @@ class Matcher:
         entries = self._entries({i for h in hits for i in h})
         return [_sort([_match(entries[i], d) for i, d in h.items() if i in entries]) for h in hits]
 
+    def match_many_digests(self, signal: str, values: Sequence[str]) -> list[list[Match]]:
+        """Exact matches of a batch of digests of one signal (md5, sha1, sha256), in input order."""
+        self._maybe_refresh()
+        sig = get_signal(signal)
+        found = self.store.lookup_digests(sig.name, values)
+        return [_sort([_match(e, 0) for e in found.get(sig.validate(v), [])]) for v in values]
+
     def match_hashes(self, hashes: Mapping[str, str], *, threshold: int | None = None) -> list[Match]:
         """Match ``{"pdq": hex, "md5": hex, …}``: PDQ within the threshold, digests exactly."""
         self._maybe_refresh()
@@ -269,7 +276,7 @@ class Matcher:
             if sig.name == "pdq":
                 matches.extend(self.match_many_pdq([value], threshold=threshold)[0])
             else:
-                matches.extend(_match(e, 0) for e in self.store.lookup_digest(sig.name, value))
+                matches.extend(self.match_many_digests(sig.name, [value])[0])
         return _sort(matches)
 
     def match_result(self, result: HashResult, *, threshold: int | None = None) -> list[Match]:

@@ -141,3 +141,25 @@ def test_ids_are_not_reused_after_delete(store: BankStore) -> None:
 def test_store_ids_differ_between_databases(sqlite_url: str, tmp_path) -> None:
     with BankStore(sqlite_url) as one, BankStore(f"sqlite:///{tmp_path / 'other.db'}") as two:
         assert one.store_id() != two.store_id() and len(one.store_id()) == 32
+
+
+def test_lookup_digests_in_batches_across_banks(store: BankStore) -> None:
+    """Over more values than one IN (...) query takes: each value's entries, any case in, canonical
+    out; absent, disabled-bank and false-positive entries left out; bad values refused."""
+    store.create_bank("one")
+    store.create_bank("two")
+    values = [f"{k:032x}" for k in range(1200)]
+    ids_one = store.add_entries("one", [EntryIn("md5", v) for v in values])
+    ids_two = store.add_entries("two", [EntryIn("md5", v) for v in values[::100]])
+    store.set_feedback(ids_one[5], "false_positive")
+    asked = [v.upper() for v in values] + ["f" * 32]
+    found = store.lookup_digests("md5", asked)
+    assert set(found) == set(values) - {values[5]}
+    assert [e.id for e in found[values[100]]] == [ids_one[100], ids_two[1]]
+    assert [e.bank for e in found[values[7]]] == ["one"]
+    store.set_enabled("two", False)
+    assert [e.bank for e in store.lookup_digests("md5", [values[100]])[values[100]]] == ["one"]
+    with pytest.raises(FormatError):
+        store.lookup_digests("md5", ["not-hex"])
+    with pytest.raises(UsageError):
+        store.lookup_digests("pdq", [PDQ_A])

@@ -60,6 +60,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+_DIGEST_CHUNK = 500  # values per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
+
 def active_clause() -> Any:
     """SQL condition: the entry has no disabling feedback."""
     return or_(ENTRIES.c.feedback.is_(None), ENTRIES.c.feedback.notin_(sorted(DISABLING_FEEDBACK)))
@@ -388,18 +390,31 @@ class BankStore:
     def lookup_digest(self, signal: str, value: str, *, only_active: bool = True) -> list[Entry]:
         """Entries whose exact digest equals ``value`` (through the digest index), optionally only those
         in enabled banks and without disabling feedback."""
+        found = self.lookup_digests(signal, [value], only_active=only_active)
+        return next(iter(found.values()), [])
+
+    def lookup_digests(self, signal: str, values: Sequence[str], *, only_active: bool = True
+                       ) -> dict[str, list[Entry]]:
+        """``lookup_digest`` for many values, a few hundred per query: ``{canonical value: entries}``
+        for the values that have entries (each list in id order)."""
         sig = get_signal(signal)
         if sig.name == "pdq":
             raise UsageError("PDQ values are matched by distance through the Matcher, not looked up exactly")
-        value = sig.validate(value)
-        q = (select(ENTRIES, BANKS.c.name.label("bank_name")).join(BANKS, BANKS.c.id == ENTRIES.c.bank_id)
-             # The partial index's predicate, spelled as a literal: PostgreSQL's generic plans (after five
-             # executions of a prepared statement) can only use the index if the query states it verbatim.
-             .where(ENTRIES.c.signal == sig.name, ENTRIES.c.value == value, text("bank_entries.signal != 'pdq'")))
-        if only_active:
-            q = q.where(BANKS.c.enabled.is_(True), active_clause())
+        wanted = sorted({sig.validate(v) for v in values})
+        out: dict[str, list[Entry]] = {}
         with self.engine.connect() as conn:
-            return [self._entry(r, r.bank_name) for r in conn.execute(q.order_by(ENTRIES.c.id))]
+            for lo in range(0, len(wanted), _DIGEST_CHUNK):
+                q = (select(ENTRIES, BANKS.c.name.label("bank_name")).join(BANKS, BANKS.c.id == ENTRIES.c.bank_id)
+                     # The partial index's predicate, spelled as a literal: PostgreSQL's generic plans (after
+                     # five executions of a prepared statement) can only use the index if the query states it
+                     # verbatim.
+                     .where(ENTRIES.c.signal == sig.name, ENTRIES.c.value.in_(wanted[lo:lo + _DIGEST_CHUNK]),
+                            text("bank_entries.signal != 'pdq'")))
+                if only_active:
+                    q = q.where(BANKS.c.enabled.is_(True), active_clause())
+                for r in conn.execute(q.order_by(ENTRIES.c.id)):
+                    out.setdefault(r.value, []).append(self._entry(r, r.bank_name))
+        return out
 
     def active_pdq(self, bank_id: int, lo: int | None = None, hi: int | None = None) -> Iterator[tuple[int, str]]:
         """``(id, pdq hex)`` of a bank's active PDQ entries (optionally only ids ``lo..hi``), in pages."""

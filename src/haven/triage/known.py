@@ -63,8 +63,8 @@ class BankMatcher:
     """``KnownMatcher`` over the real ``haven.matching.Matcher`` (optionally restricted to some banks).
 
     Digests: the store's digest values are read once into a set, so the whole case costs one pass
-    over the banks instead of one query per file; every candidate is then confirmed through
-    ``Matcher.match_hashes`` (which applies enabled banks and feedback).
+    over the banks instead of one query per file; the candidates are then confirmed in batches
+    through ``Matcher.match_many_digests`` (which applies enabled banks and feedback).
     """
 
     def __init__(self, matcher: Any, banks: Iterable[str] | None = None) -> None:
@@ -90,12 +90,9 @@ class BankMatcher:
 
     def match_exact(self, signal: str, values: Sequence[str]) -> list[list[Hit]]:
         present = self._digest_set()
-        return [
-            [h for h in self._keep(self.matcher.match_hashes({signal: v})) if h.signal == signal]
-            if (signal, v.lower()) in present
-            else []
-            for v in values
-        ]
+        candidates = sorted({v for v in values if (signal, v.lower()) in present})
+        found = dict(zip(candidates, self.matcher.match_many_digests(signal, candidates), strict=True))
+        return [self._keep(found[v]) if v in found else [] for v in values]
 
     def match_pdq(self, values: Sequence[str], threshold: int) -> list[list[Hit]]:
         if not values:
