@@ -252,3 +252,72 @@ def test_index_newer_than_the_database_is_not_used(store: BankStore, tmp_path: P
     m2.refresh()
     assert [x.entry_id for x in m2.match_hashes({"pdq": flip(base, 40)}, threshold=0)] == [j]
     shutil.rmtree(tmp_path / "idx")
+
+
+def _drifted_thumbnail(photos: Path, tmp_path: Path) -> tuple[str, Path]:
+    """A 320-px picture's PDQ and a file of its 45 % resize whose own PDQ is past 31 bits from it but
+    whose upscaled values are within: the first such among the shared photos' quarter crops."""
+    import io
+
+    from PIL import Image
+
+    from haven.hashing import hash_bytes
+
+    for src in sorted(photos.glob("*.jpg")):
+        with Image.open(src) as im:
+            whole = im.convert("RGB")
+        whole.thumbnail((640, 640))
+        w, h = whole.size
+        for box in ((0, 0, w // 2, h // 2), (w // 2, h // 2, w, h)):
+            pic = whole.crop(box)
+            pic.thumbnail((320, 320))
+            buf = io.BytesIO()
+            pic.save(buf, "JPEG", quality=90)
+            original = hash_bytes(buf.getvalue(), "original", ("pdq",))
+            if (original.quality or 0) < 80:
+                continue
+            buf = io.BytesIO()
+            pic.resize((int(pic.width * 0.45), int(pic.height * 0.45)), Image.Resampling.BILINEAR).save(
+                buf, "JPEG", quality=85)
+            thumb = hash_bytes(buf.getvalue(), "thumb", ("pdq",), upscaled=True)
+            own = (int(thumb.pdq or "0", 16) ^ int(original.pdq or "0", 16)).bit_count()
+            ladder = min((int(v, 16) ^ int(original.pdq or "0", 16)).bit_count()
+                         for v in (thumb.pdq_upscaled or {}).values())
+            if own > 31 and ladder <= 31:
+                path = tmp_path / "thumb.jpg"
+                path.write_bytes(buf.getvalue())
+                return original.pdq or "", path
+    raise AssertionError("no drifted thumbnail among the shared photos")
+
+
+def test_match_file_upscaled_finds_a_drifted_thumbnail(store: BankStore, matcher_factory, photos: Path,  # type: ignore[no-untyped-def]
+                                                       tmp_path: Path) -> None:
+    original, thumb = _drifted_thumbnail(photos, tmp_path)
+    store.create_bank("p")
+    store.add_entries("p", [EntryIn("pdq", original, quality=100)])
+    m = matcher_factory()
+    _, plain = m.match_file(thumb)
+    assert plain == []
+    result, found = m.match_file(thumb, upscaled=True)
+    assert [x.signal for x in found] == ["pdq"] and found[0].distance <= 31
+    assert found[0].upscaled_to in (result.pdq_upscaled or {}) and found[0].to_dict()["upscaled_to"] > 0
+
+
+def test_haven_match_upscaled_option(store: BankStore, db_url: str, photos: Path, tmp_path: Path) -> None:
+    """`haven match --upscaled`: exit 1 and ``upscaled_to`` in the JSON line; without it, exit 0."""
+    from typer.testing import CliRunner
+
+    from haven.cli.main import app
+
+    original, thumb = _drifted_thumbnail(photos, tmp_path)
+    store.create_bank("p")
+    store.add_entries("p", [EntryIn("pdq", original, quality=100)])
+    env = {"HAVEN_DATABASE_URL": db_url, "HAVEN_DATA_DIR": str(tmp_path / "data")}
+    plain = CliRunner().invoke(app, ["match", str(thumb), "--json"], env=env)
+    assert plain.exit_code == 0 and json.loads(plain.stdout.splitlines()[-1])["matches"] == []
+    up = CliRunner().invoke(app, ["match", str(thumb), "--json", "--upscaled"], env=env)
+    assert up.exit_code == 1, up.stdout
+    (m,) = json.loads(up.stdout.splitlines()[-1])["matches"]
+    assert m["signal"] == "pdq" and m["distance"] <= 31 and m["upscaled_to"] in (256, 384, 512, 768)
+    table = CliRunner().invoke(app, ["match", str(thumb), "--upscaled"], env=env)
+    assert table.exit_code == 1 and "upscaled to" in table.stdout

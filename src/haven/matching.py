@@ -48,12 +48,16 @@ class Match:
     series: str | None = None
     victim_identified: bool | None = None
     category_scheme: str | None = None
+    upscaled_to: int | None = None  # found by the image's PDQ as if upscaled to this side (hashing/ladder.py)
 
     def to_dict(self) -> dict[str, Any]:
-        """The match object of ``haven match --json`` and the API."""
-        return {"bank": self.bank, "signal": self.signal, "distance": self.distance, "category": self.category,
-                "category_scheme": self.category_scheme, "severity": self.severity, "entry_id": self.entry_id,
-                "value": self.value, "series": self.series, "victim_identified": self.victim_identified}
+        """The match object of ``haven match --json`` and the API (``upscaled_to`` only when set)."""
+        out = {"bank": self.bank, "signal": self.signal, "distance": self.distance, "category": self.category,
+               "category_scheme": self.category_scheme, "severity": self.severity, "entry_id": self.entry_id,
+               "value": self.value, "series": self.series, "victim_identified": self.victim_identified}
+        if self.upscaled_to is not None:
+            out["upscaled_to"] = self.upscaled_to
+        return out
 
 
 def _match(entry: Entry, distance: int) -> Match:
@@ -280,12 +284,26 @@ class Matcher:
         return _sort(matches)
 
     def match_result(self, result: HashResult, *, threshold: int | None = None) -> list[Match]:
-        """Match every hash a ``HashResult`` carries."""
+        """Match every hash a ``HashResult`` carries. When its own PDQ matches nothing and it carries
+        upscaled PDQ values (a small image hashed with ``upscaled=True``), those are looked up too, at
+        the same threshold; each entry they find is reported once, at its smallest distance, with
+        ``upscaled_to`` set."""
         hashes = {s: getattr(result, s) for s in ("pdq", *DIGEST_SIGNALS) if getattr(result, s, None)}
-        return self.match_hashes(hashes, threshold=threshold)
+        matches = self.match_hashes(hashes, threshold=threshold)
+        if result.pdq_upscaled and not any(m.signal == "pdq" for m in matches):
+            sides = list(result.pdq_upscaled)
+            found = self.match_many_pdq([result.pdq_upscaled[s] for s in sides], threshold=threshold)
+            best: dict[int, Match] = {}
+            for side, ms in zip(sides, found, strict=True):
+                for m in ms:
+                    if m.entry_id not in best or m.distance < best[m.entry_id].distance:
+                        m.upscaled_to = side
+                        best[m.entry_id] = m
+            matches = _sort(matches + list(best.values()))
+        return matches
 
-    def match_file(self, path: str | Path, *, fast: bool = False,
+    def match_file(self, path: str | Path, *, fast: bool = False, upscaled: bool = False,
                    threshold: int | None = None) -> tuple[HashResult, list[Match]]:
         """Hash one file (PDQ + digests) and match it; InputError if it cannot be hashed."""
-        result = hash_file(path, fast=fast)
+        result = hash_file(path, fast=fast, upscaled=upscaled)
         return result, self.match_result(result, threshold=threshold)

@@ -16,7 +16,7 @@ from haven.hashing.ladder import LADDER_SIDES, axis_band, rung_sides, upscaled_p
 
 
 def bits(a: str, b: str) -> int:
-    return bin(int(a, 16) ^ int(b, 16)).count("1")
+    return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
 def photo(name: str, side: int) -> Image.Image:

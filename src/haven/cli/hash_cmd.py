@@ -20,7 +20,8 @@ ALGO_HELP = "Comma-separated algorithms: pdq,md5,sha1,sha256 (default: all)."
 
 
 def hash_many(
-    paths: list[Path], *, algorithms: tuple[str, ...], fast: bool, dihedral: bool, max_pixels: int, jobs: int
+    paths: list[Path], *, algorithms: tuple[str, ...], fast: bool, dihedral: bool, max_pixels: int, jobs: int,
+    upscaled: bool = False,
 ) -> Iterator[HashResult | InputError]:
     """Hash files in order with ``jobs`` threads (decoders and the PDQ kernel release the GIL).
 
@@ -29,7 +30,7 @@ def hash_many(
 
     def one(p: Path) -> HashResult | InputError:
         try:
-            return hash_file(p, algorithms, fast=fast, dihedral=dihedral, max_pixels=max_pixels)
+            return hash_file(p, algorithms, fast=fast, dihedral=dihedral, upscaled=upscaled, max_pixels=max_pixels)
         except InputError as exc:
             return exc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -24,6 +25,10 @@ def match_command(
     json_out: bool = typer.Option(False, "--json", help="One JSON object per file per line."),
     progress: bool = typer.Option(False, "--progress", help="Show the progress bar even with --json."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Hashing threads (default: one per core)."),
+    upscaled: bool = typer.Option(
+        False, "--upscaled",
+        help="Images under 768 px whose PDQ matches nothing: also look up their PDQ as if upscaled "
+             "(PDQ drifts on thumbnails; a match says upscaled_to)."),
 ) -> None:
     """Hash each file (PDQ + MD5/SHA-1/SHA-256) and match it against all enabled banks.
 
@@ -32,15 +37,30 @@ def match_command(
     else 2 when any file could not be hashed, else 0.
     """
     from haven.banks import BankStore
-    from haven.cli.hash_cmd import hash_many
     from haven.matching import Matcher
 
     if threshold is not None and not 0 <= threshold <= 128:
         from haven.errors import UsageError
 
         raise UsageError("--threshold must be 0-128")
-    settings = Settings.from_env()
-    matcher = Matcher(BankStore(), auto_refresh=None)
+    store = BankStore()
+    try:
+        matched, _clean, failed = _match_all(
+            Matcher(store, auto_refresh=None), paths, fast=fast, threshold=threshold, json_out=json_out,
+            progress=progress, jobs=jobs, upscaled=upscaled, max_pixels=Settings.from_env().max_pixels)
+    finally:
+        store.close()  # its connection pool: a PostgreSQL connection left to the garbage collector warns
+    if matched:
+        raise typer.Exit(1)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _match_all(matcher: Any, paths: list[Path], *, fast: bool, threshold: int | None, json_out: bool,
+               progress: bool, jobs: int, upscaled: bool, max_pixels: int) -> tuple[int, int, int]:
+    """Hash and match every file, printing as it goes; ``(matched, no match, failed)`` counts."""
+    from haven.cli.hash_cmd import hash_many
+
     files = list(iter_input_files(paths))
     jobs = jobs or os.cpu_count() or 1
     table = None
@@ -54,7 +74,7 @@ def match_command(
     with progress_bar(enabled=(progress or not json_out) and len(files) > 1) as bar:
         task = bar.add_task("matching", total=len(files), rate="")
         for item in hash_many(files, algorithms=("pdq", "md5", "sha1", "sha256"), fast=fast, dihedral=False,
-                              max_pixels=settings.max_pixels, jobs=jobs):
+                              max_pixels=max_pixels, jobs=jobs, upscaled=upscaled):
             if isinstance(item, InputError):
                 failed += 1
                 if json_out:
@@ -79,7 +99,8 @@ def match_command(
                         table.add_row(item.path, "no match" + (" (low quality)" if low else ""), "", "", "", "", "")
                     for k, m in enumerate(matches):
                         table.add_row(item.path if k == 0 else "", "MATCH" + (" (low quality)" if low else ""),
-                                      m.bank, m.signal, str(m.distance),
+                                      m.bank, m.signal,
+                                      str(m.distance) + (f" (upscaled to {m.upscaled_to} px)" if m.upscaled_to else ""),
                                       f"{m.category} (severity {m.severity})" if m.category else "",
                                       str(m.entry_id))
             elapsed = time.perf_counter() - started
@@ -88,10 +109,7 @@ def match_command(
         stdout.print(table)
         stderr.print(f"{matched} matched, {clean} no match, {failed} failed "
                      f"in {time.perf_counter() - started:.1f} s")
-    if matched:
-        raise typer.Exit(1)
-    if failed:
-        raise typer.Exit(2)
+    return matched, clean, failed
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
