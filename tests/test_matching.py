@@ -15,6 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "banks"))
 from bank_fixtures import store  # noqa: E402,F401 (fixture)
 
+from haven_testdata import drifted_thumbnail  # noqa: E402
+
 from haven.banks import BankStore, EntryIn  # noqa: E402
 from haven.errors import FormatError  # noqa: E402
 from haven.hashing import hash_file  # noqa: E402
@@ -254,45 +256,9 @@ def test_index_newer_than_the_database_is_not_used(store: BankStore, tmp_path: P
     shutil.rmtree(tmp_path / "idx")
 
 
-def _drifted_thumbnail(photos: Path, tmp_path: Path) -> tuple[str, Path]:
-    """A 320-px picture's PDQ and a file of its 45 % resize whose own PDQ is past 31 bits from it but
-    whose upscaled values are within: the first such among the shared photos' quarter crops."""
-    import io
-
-    from PIL import Image
-
-    from haven.hashing import hash_bytes
-
-    for src in sorted(photos.glob("*.jpg")):
-        with Image.open(src) as im:
-            whole = im.convert("RGB")
-        whole.thumbnail((640, 640))
-        w, h = whole.size
-        for box in ((0, 0, w // 2, h // 2), (w // 2, h // 2, w, h)):
-            pic = whole.crop(box)
-            pic.thumbnail((320, 320))
-            buf = io.BytesIO()
-            pic.save(buf, "JPEG", quality=90)
-            original = hash_bytes(buf.getvalue(), "original", ("pdq",))
-            if (original.quality or 0) < 80:
-                continue
-            buf = io.BytesIO()
-            pic.resize((int(pic.width * 0.45), int(pic.height * 0.45)), Image.Resampling.BILINEAR).save(
-                buf, "JPEG", quality=85)
-            thumb = hash_bytes(buf.getvalue(), "thumb", ("pdq",), upscaled=True)
-            own = (int(thumb.pdq or "0", 16) ^ int(original.pdq or "0", 16)).bit_count()
-            ladder = min((int(v, 16) ^ int(original.pdq or "0", 16)).bit_count()
-                         for v in (thumb.pdq_upscaled or {}).values())
-            if own > 31 and ladder <= 31:
-                path = tmp_path / "thumb.jpg"
-                path.write_bytes(buf.getvalue())
-                return original.pdq or "", path
-    raise AssertionError("no drifted thumbnail among the shared photos")
-
-
 def test_match_file_upscaled_finds_a_drifted_thumbnail(store: BankStore, matcher_factory, photos: Path,  # type: ignore[no-untyped-def]
                                                        tmp_path: Path) -> None:
-    original, thumb = _drifted_thumbnail(photos, tmp_path)
+    original, thumb = drifted_thumbnail(photos, tmp_path)
     store.create_bank("p")
     store.add_entries("p", [EntryIn("pdq", original, quality=100)])
     m = matcher_factory()
@@ -309,7 +275,7 @@ def test_haven_match_upscaled_option(store: BankStore, db_url: str, photos: Path
 
     from haven.cli.main import app
 
-    original, thumb = _drifted_thumbnail(photos, tmp_path)
+    original, thumb = drifted_thumbnail(photos, tmp_path)
     store.create_bank("p")
     store.add_entries("p", [EntryIn("pdq", original, quality=100)])
     env = {"HAVEN_DATABASE_URL": db_url, "HAVEN_DATA_DIR": str(tmp_path / "data")}

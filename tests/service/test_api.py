@@ -362,3 +362,28 @@ def test_service_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
         with svc.client(svc.writer) as c:
             assert c.post("/v1/banks", json={"name": "y", "source": "a\u0000b"}).status_code == 422
     svc.keys.close()
+
+
+def test_match_upload_upscaled_finds_a_drifted_thumbnail(live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``upscaled=true`` (form field, and in a URL query's body schema): a thumbnail whose own PDQ
+    drifted past the threshold matches by its upscaled PDQ, and the match says so."""
+    from haven_testdata import drifted_thumbnail
+
+    wait_ready(live.url)
+    original, thumb = drifted_thumbnail(PHOTOS, tmp_path)
+    with live.client(live.writer) as c:
+        assert c.post("/v1/banks", json={"name": "thumbs", "source": "tests"}).status_code == 201
+        r = c.post("/v1/banks/thumbs/entries", json={"entries": [{"signal": "pdq", "value": original}]})
+        assert r.status_code == 201, r.text
+    with live.client(live.match) as c:
+        def upscaled_match():  # type: ignore[no-untyped-def]
+            x = c.post("/v1/match", files=upload(thumb, name="thumb.jpg"), data={"upscaled": "true"})
+            return x.status_code == 200 and x.json()["matched"] and x
+        r = _eventually(upscaled_match)
+        assert r, "the thumbnail did not match through its upscaled PDQ within 2 s"
+        (m,) = r.json()["matches"]
+        assert m["bank"] == "thumbs" and m["distance"] <= 31 and m["upscaled_to"] in (256, 384, 512, 768)
+        plain = c.post("/v1/match", files=upload(thumb, name="thumb.jpg"))
+        assert plain.status_code == 200 and plain.json()["matches"] == []
+    props = httpx.get(f"{live.url}/openapi.json").json()["components"]["schemas"]["UrlQuery"]["properties"]
+    assert props["upscaled"]["type"] == "boolean"

@@ -40,6 +40,7 @@ class MatchOut(BaseModel):
     value: str
     distance: int
     entry_id: int
+    upscaled_to: int | None = Field(None, description="Found by the image's PDQ as if upscaled to this side (px)")
 
 
 class MatchResult(BaseModel):
@@ -75,11 +76,16 @@ class HashOut(BaseModel):
     size: int | None = None
 
 
+UPSCALED_TEXT = ("Images under 768 px whose PDQ matches nothing: also look up their PDQ as if upscaled "
+                 "(PDQ drifts on thumbnails); such matches carry upscaled_to")
+
+
 class UrlQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(..., min_length=1, max_length=4096, pattern=ID_TEXT, description="http(s) URL of an image")
     threshold: int | None = Field(None, ge=0, le=256)
     content_id: str | None = Field(None, min_length=1, max_length=200, pattern=ID_TEXT)
+    upscaled: bool = Field(False, description=UPSCALED_TEXT)
 
 
 class BankIn(BaseModel):

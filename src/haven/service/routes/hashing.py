@@ -29,12 +29,14 @@ async def read_upload(upload: UploadFile, settings: ServiceSettings) -> bytes:
     return data
 
 
-async def hash_in_thread(data: bytes, label: str, settings: ServiceSettings) -> HashResult:
-    """Hash off the event loop, within the upload time limit."""
+async def hash_in_thread(data: bytes, label: str, settings: ServiceSettings, *, upscaled: bool = False) -> HashResult:
+    """Hash off the event loop, within the upload time limit (``upscaled``: with a small image's
+    upscaled PDQ values, hashing/ladder.py)."""
     started = time.monotonic()
 
     def work() -> HashResult:
-        return hash_bytes(data, label, max_pixels=settings.max_upload_pixels, max_file_bytes=settings.max_upload_bytes)
+        return hash_bytes(data, label, upscaled=upscaled, max_pixels=settings.max_upload_pixels,
+                          max_file_bytes=settings.max_upload_bytes)
 
     try:
         return await asyncio.wait_for(run_in_threadpool(work), timeout=settings.upload_timeout)

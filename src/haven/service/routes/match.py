@@ -13,7 +13,7 @@ from haven.service import metrics
 from haven.service.backend import MatchBackend, match_payload
 from haven.service.keys import ApiKey
 from haven.service.routes.hashing import hash_in_thread, read_upload
-from haven.service.schemas import ERRORS, ID_TEXT, BatchResult, HashBatch, HashQuery, MatchRecord, MatchResult, UrlQuery
+from haven.service.schemas import ERRORS, ID_TEXT, UPSCALED_TEXT, BatchResult, HashBatch, HashQuery, MatchRecord, MatchResult, UrlQuery
 from haven.service.ssrf import fetch_url
 from haven.service.state import ServiceState, get_backend, get_state, require
 
@@ -71,9 +71,9 @@ def match_hashes_batch(batch: HashBatch, request: Request, key: ApiKey = Depends
 
 async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, label: str, kind: str,
                        threshold: int | None, content_id: str | None, key: ApiKey,
-                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                       extra: dict[str, Any] | None = None, upscaled: bool = False) -> dict[str, Any]:
     state = get_state(request)
-    result = await hash_in_thread(data, label, state.settings)
+    result = await hash_in_thread(data, label, state.settings, upscaled=upscaled)
     matches = await run_in_threadpool(backend.match_result, result, threshold)
     _count(kind, matches)
     payload = match_payload(result.to_dict(), matches)
@@ -88,12 +88,13 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, lab
 async def match_upload(request: Request, file: UploadFile = File(..., description="The image"),
                        threshold: int | None = Form(None, ge=0, le=256),
                        content_id: str | None = Form(None, min_length=1, max_length=200, pattern=ID_TEXT),
+                       upscaled: bool = Form(False, description=UPSCALED_TEXT),
                        key: ApiKey = Depends(require("match")),
                        backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
     settings = get_state(request).settings
     data = await read_upload(file, settings)
     payload = await _match_bytes(request, backend, data, file.filename or "upload", "upload", threshold,
-                                 content_id, key)
+                                 content_id, key, upscaled=upscaled)
     return JSONResponse(payload)
 
 
@@ -105,7 +106,7 @@ async def match_url(q: UrlQuery, request: Request, key: ApiKey = Depends(require
     state = get_state(request)
     fetched = await run_in_threadpool(fetch_url, q.url, state.fetch_policy)
     payload = await _match_bytes(request, backend, fetched.data, q.url, "url", q.threshold, q.content_id, key,
-                                 extra={"url": q.url, "final_url": fetched.final_url})
+                                 extra={"url": q.url, "final_url": fetched.final_url}, upscaled=q.upscaled)
     return JSONResponse(payload)
 
 
