@@ -34,8 +34,8 @@ class Thresholds:
     duplicate: int = PDQ_MATCH_THRESHOLD  # file ↔ file: near-duplicate group
     series: int = SERIES_THRESHOLD  # file ↔ file (single linkage) and unknown ↔ bank: series / "near known"
     min_quality: int = PDQ_MIN_QUALITY  # PDQ hashes below this quality (flat images) are not compared
-    # Small images whose own PDQ is not within ``match`` (or ``series``) of a bank entry are also
-    # looked up by their upscaled values (haven.hashing.ladder): PDQ drifts on thumbnails.
+    # Small images whose own PDQ is not within ``match`` of a bank entry are also looked up by their
+    # upscaled values (haven.hashing.ladder) at ``match``: PDQ drifts on thumbnails.
     upscaled: bool = True
 
 
@@ -180,13 +180,13 @@ def analyse(
                 hits[i] = [h for h, _ in found]
                 upscaled_side[i] = found[0][1]
         if t.series > t.match:
-            unknown = [i for i in comparable if not hits[i]]
-            values = [rows[i].pdq or "" for i in unknown] + [v for i in unknown for v in ladder.get(i, {}).values()]
-            table = _hits_by_value(matcher, "pdq", values, t.series)
-            for i in unknown:
-                own = [(h, None) for h in table.get(rows[i].pdq or "", [])]
-                scaled = [(h, side) for side, v in ladder.get(i, {}).items() for h in table.get(v, [])]
-                near[i] = [h for h, _ in _best_hits(own + scaled)]
+            # Near known: the file's own PDQ only. At the series threshold a look-up costs ~20x one
+            # at 31 in a big bank (BENCHMARKS.md), and the upscaled values would multiply the count.
+            unknown_pdq = [rows[i].pdq or "" for i in comparable if not hits[i]]
+            table = _hits_by_value(matcher, "pdq", unknown_pdq, t.series)
+            for i in comparable:
+                if not hits[i]:
+                    near[i] = table.get(rows[i].pdq or "", [])
     uniq_pdq = sorted({rows[i].pdq or "" for i in comparable})
     pdq_pos = {v: k for k, v in enumerate(uniq_pdq)}
     holders: list[list[int]] = [[] for _ in uniq_pdq]
