@@ -228,7 +228,7 @@ class Matcher:
 
     # -- matching ----------------------------------------------------------------------------------------
 
-    def _pdq_hits(self, arr: np.ndarray, threshold: int | None) -> list[dict[int, int]]:
+    def _pdq_hits(self, arr: np.ndarray, threshold: int | None, threads: int = 1) -> list[dict[int, int]]:
         """For each query row, ``{entry_id: distance}`` over every enabled bank."""
         hits: list[dict[int, int]] = [{} for _ in range(len(arr))]
         with self._lock:
@@ -237,7 +237,7 @@ class Matcher:
             if not bank.enabled or not len(index):
                 continue
             t = bank.threshold("pdq") if threshold is None else threshold
-            counts, ids, dists = index.query_flat(arr, t)
+            counts, ids, dists = index.query_flat(arr, t, threads=threads)
             rows = np.repeat(np.arange(len(arr)), counts)  # one pass over the hits, not over every query
             for k, i, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
                 hits[k][i] = d
@@ -251,14 +251,16 @@ class Matcher:
             enabled = {b.id for b in self.banks.values() if b.enabled}
         return {e.id: e for e in self.store.get_entries(ids) if e.active and e.bank_id in enabled}
 
-    def match_many_pdq(self, hashes: Sequence[str], *, threshold: int | None = None) -> list[list[Match]]:
-        """Match a batch of PDQ hashes (one index query per bank for the whole batch)."""
+    def match_many_pdq(self, hashes: Sequence[str], *, threshold: int | None = None, threads: int = 1
+                       ) -> list[list[Match]]:
+        """Match a batch of PDQ hashes (one index query per bank for the whole batch, split over
+        ``threads`` threads when it is large)."""
         self._maybe_refresh()
         if not hashes:
             return []
         from haven.index import pdq_hex_to_array
 
-        hits = self._pdq_hits(pdq_hex_to_array(hashes), threshold)
+        hits = self._pdq_hits(pdq_hex_to_array(hashes), threshold, threads)
         entries = self._entries({i for h in hits for i in h})
         return [_sort([_match(entries[i], d) for i, d in h.items() if i in entries]) for h in hits]
 

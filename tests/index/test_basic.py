@@ -123,6 +123,17 @@ def test_query_flat_is_query_concatenated() -> None:
         assert counts.tolist() == [len(i) for i, _ in per_query]
         np.testing.assert_array_equal(ids, np.concatenate([i for i, _ in per_query]))
         np.testing.assert_array_equal(dists, np.concatenate([d for _, d in per_query]))
+    # Split over threads (chunks of at least MIN_THREAD_ROWS): the same answer, in the same order.
+    many = np.stack([flip(hashes[i], int(rng.integers(0, 40)), rng) for i in rng.integers(0, 21000, 1500)])
+    for t in (31, 48):
+        one = idx.query_flat(many, t)
+        for threads in (2, 3):
+            split = idx.query_flat(many, t, threads=threads)
+            for a, b in zip(one, split, strict=True):
+                np.testing.assert_array_equal(a, b)
+            per_query = idx.query(many, t, threads=threads)
+            assert [len(i) for i, _ in per_query] == one[0].tolist()
+            np.testing.assert_array_equal(np.concatenate([i for i, _ in per_query]), one[1])
     empty = HammingIndex().query_flat(queries, 31)
     assert empty[0].tolist() == [0] * len(queries) and len(empty[1]) == len(empty[2]) == 0
 

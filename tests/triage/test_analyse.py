@@ -173,3 +173,24 @@ def test_small_images_are_also_looked_up_by_their_upscaled_pdq() -> None:
     plain = {f.row.path: f for f in analyse([thumb, direct, lone], [], bank, Thresholds(upscaled=False)).files}
     assert plain["/s/thumb.jpg"].status == "unknown" and plain["/s/thumb.jpg"].near[0].distance == 40
     assert plain["/s/lone.jpg"].near[0].distance == 44
+
+
+def test_analysis_does_not_depend_on_threads() -> None:
+    """Over 512 images (so the index queries really are split): statuses, hits, groups, series and
+    priorities are the same with 1, 2 and 3 threads."""
+    rng = np.random.default_rng(3)
+    hashes = planted(rng, 150, 5, 40)
+    rows = [_row(f"/s/{k:04d}.jpg", bytes(h).hex(), f"m{k}") for k, h in enumerate(hashes)]
+    bank = HashListMatcher([Hit("B", "pdq", bytes(h).hex(), 0, series=f"S{k}") for k, h in enumerate(hashes[::15])])
+
+    def digest(a):  # type: ignore[no-untyped-def]
+        return (
+            [(f.row.path, f.status, [(h.value, h.distance) for h in f.hits], [(h.value, h.distance) for h in f.near],
+              f.dup_group, f.series, f.priority, f.reasons, f.via) for f in a.files],
+            [(s.id, s.members) for s in a.series],
+        )
+
+    one = digest(analyse(rows, [], bank))
+    assert sum(1 for f in one[0] if f[1] == "known") > 50 and len(one[1]) > 10
+    for threads in (2, 3):
+        assert digest(analyse(rows, [], bank, threads=threads)) == one

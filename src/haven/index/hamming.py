@@ -29,6 +29,8 @@ from haven.index import fileformat
 from haven.index.segment import HASH_BYTES, Segment
 
 DEFAULT_THRESHOLD = 31
+#: A batch query is split over threads only in chunks of at least this many rows.
+MIN_THREAD_ROWS = 256
 #: Rows kept in the linearly scanned buffer before it is sealed into an indexed segment.
 BUFFER_ROWS = 16384
 
@@ -162,34 +164,55 @@ class HammingIndex:
             raise KeyError(int(ids[np.flatnonzero(~found)[0]]))
         return out
 
-    def query(self, hashes: np.ndarray, threshold: int = DEFAULT_THRESHOLD) -> list[tuple[np.ndarray, np.ndarray]]:
-        """For each query row: ``(ids int64, distances int32)`` within ``threshold``, by distance then id."""
-        return self._query(_as_hashes(hashes), threshold)
+    def query(self, hashes: np.ndarray, threshold: int = DEFAULT_THRESHOLD, *, threads: int = 1
+              ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each query row: ``(ids int64, distances int32)`` within ``threshold``, by distance then id.
 
-    def query_flat(self, hashes: np.ndarray, threshold: int = DEFAULT_THRESHOLD
+        ``threads`` > 1 splits a large batch over that many threads (the kernel releases the GIL)."""
+        q = _as_hashes(hashes)
+        if threads <= 1 or len(q) < 2 * MIN_THREAD_ROWS:
+            return self._query(q, threshold)
+        counts, ids, dists = self.query_flat(q, threshold, threads=threads)
+        bounds = np.cumsum(counts)[:-1].tolist()
+        return list(zip(np.split(ids, bounds), np.split(dists, bounds), strict=True))
+
+    def query_flat(self, hashes: np.ndarray, threshold: int = DEFAULT_THRESHOLD, *, threads: int = 1
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``query`` for many rows at once without a pair of arrays per row: ``(counts, ids, distances)``,
         where the first ``counts[0]`` ids and distances belong to row 0, the next ``counts[1]`` to row 1,
-        and so on, each row's by distance then id."""
-        return _merge_flat(*self._parts(_as_hashes(hashes), threshold))
+        and so on, each row's by distance then id. ``threads`` as for ``query``."""
+        q = _as_hashes(hashes)
+        t = _check_threshold(threshold)
+        parts = self._snapshot()
+        if threads <= 1 or len(q) < 2 * MIN_THREAD_ROWS:
+            return _merge_flat(len(q), [p.query(q, t) for p in parts])
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Contiguous chunks, several per thread (queries differ in cost), all on one snapshot;
+        # each chunk's results are grouped by query in order, so concatenating them keeps the order.
+        step = max(MIN_THREAD_ROWS, -(-len(q) // (4 * threads)))
+        chunks = [q[i : i + step] for i in range(0, len(q), step)]
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            done = list(pool.map(lambda c: _merge_flat(len(c), [p.query(c, t) for p in parts]), chunks))
+        return (np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done]),
+                np.concatenate([d[2] for d in done]))
 
     def _query(self, q: np.ndarray, threshold: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        return _merge_results(*self._parts(q, threshold))
-
-    def _parts(self, q: np.ndarray, threshold: int) -> tuple[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-        """Every live segment's (and the buffer's) grouped results for the query rows ``q``."""
         t = _check_threshold(threshold)
+        return _merge_results(len(q), [p.query(q, t) for p in self._snapshot()])
+
+    def _snapshot(self) -> list[Segment]:
+        """The live segments, and the buffer as one more segment, as they are now (queries never
+        block writers beyond this short lock)."""
         with self._lock:
             self._settle_locked()
-            segments = list(self._segments)
+            segments = [s for s in self._segments if s.live]
             buf = self._buffer
             snap = (buf.ids, buf.hashes, buf.dead, buf.n, buf.n_dead)
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [s.query(q, t) for s in segments if s.live]
         b_ids, b_hashes, b_dead, b_n, b_ndead = snap
         if b_n - b_ndead > 0:
-            bseg = Segment(ids=b_ids[:b_n], hashes=b_hashes[:b_n], dead=b_dead[:b_n], n_dead=b_ndead)
-            parts.append(bseg.query(q, t))
-        return len(q), parts
+            segments.append(Segment(ids=b_ids[:b_n], hashes=b_hashes[:b_n], dead=b_dead[:b_n], n_dead=b_ndead))
+        return segments
 
     def query_one(self, hash32: bytes, threshold: int = DEFAULT_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, distances)`` of stored hashes within ``threshold`` of one 32-byte hash."""

@@ -121,13 +121,13 @@ def _status(row: FileRow, hits: list[Hit], parents: set[str]) -> str:
 
 
 def _hits_by_value(
-    matcher: KnownMatcher, signal: str, values: Sequence[str], threshold: int | None = None
+    matcher: KnownMatcher, signal: str, values: Sequence[str], threshold: int | None = None, threads: int = 1
 ) -> dict[str, list[Hit]]:
     uniq = sorted(set(values))
     if not uniq:
         return {}
     found = (
-        matcher.match_pdq(uniq, threshold)
+        matcher.match_pdq(uniq, threshold, threads=threads)
         if signal == "pdq" and threshold is not None
         else matcher.match_exact(signal, uniq)
     )
@@ -147,8 +147,13 @@ def analyse(
     problems: list[tuple[str, str, str, bool]],
     matcher: KnownMatcher | None,
     thresholds: Thresholds = Thresholds(),
+    *,
+    threads: int = 1,
 ) -> Analysis:
-    """Triage the stored rows (sorted by path) against the banks behind ``matcher``."""
+    """Triage the stored rows (sorted by path) against the banks behind ``matcher``.
+
+    ``threads``: the PDQ look-ups and the near-duplicate queries are split over that many threads
+    (the index kernel releases the GIL); the result does not depend on it."""
     t = thresholds
     rows = sorted(rows, key=lambda r: r.path)
     comparable = [
@@ -168,12 +173,13 @@ def analyse(
                 if getattr(r, signal) in table:
                     hits[i].extend(table[getattr(r, signal)])
         pdq_values = [rows[i].pdq or "" for i in comparable]
-        table = _hits_by_value(matcher, "pdq", pdq_values, t.match)
+        table = _hits_by_value(matcher, "pdq", pdq_values, t.match, threads)
         for i in comparable:
             hits[i].extend(table.get(rows[i].pdq or "", []))
         ladder = {i: rows[i].upscaled_values() for i in comparable if t.upscaled and rows[i].pdq_upscaled}
         missed = {i: ladder[i] for i in comparable if not hits[i] and i in ladder}
-        table = _hits_by_value(matcher, "pdq", [v for vals in missed.values() for v in vals.values()], t.match)
+        scaled_values = [v for vals in missed.values() for v in vals.values()]
+        table = _hits_by_value(matcher, "pdq", scaled_values, t.match, threads)
         for i, vals in missed.items():
             found = _best_hits([(h, side) for side, v in vals.items() for h in table.get(v, [])])
             if found:
@@ -183,7 +189,7 @@ def analyse(
             # Near known: the file's own PDQ only. At the series threshold a look-up costs ~20x one
             # at 31 in a big bank (BENCHMARKS.md), and the upscaled values would multiply the count.
             unknown_pdq = [rows[i].pdq or "" for i in comparable if not hits[i]]
-            table = _hits_by_value(matcher, "pdq", unknown_pdq, t.series)
+            table = _hits_by_value(matcher, "pdq", unknown_pdq, t.series, threads)
             for i in comparable:
                 if not hits[i]:
                     near[i] = table.get(rows[i].pdq or "", [])
@@ -193,7 +199,7 @@ def analyse(
     for i in comparable:
         holders[pdq_pos[rows[i].pdq or ""]].append(i)
     hashes = pdq_hex_to_array(uniq_pdq) if uniq_pdq else np.zeros((0, 32), np.uint8)
-    pairs = list(near_pairs(hashes, max(t.duplicate, t.series)))
+    pairs = list(near_pairs(hashes, max(t.duplicate, t.series), threads=threads))
 
     # 1b. One hop: a near-duplicate (PDQ within the match threshold) of a file that a bank matched
     # is the same picture by the match rule itself, so it is known too (e.g. a smaller resize).

@@ -42,26 +42,26 @@ class UnionFind:
         return sorted(groups.values(), key=lambda g: g[0])
 
 
-def near_pairs(hashes: np.ndarray, threshold: int) -> Iterator[tuple[int, int, int]]:
-    """Every pair ``(i, j, distance)`` with ``i < j`` whose hashes differ in at most ``threshold`` bits."""
+def near_pairs(hashes: np.ndarray, threshold: int, *, threads: int = 1) -> Iterator[tuple[int, int, int]]:
+    """Every pair ``(i, j, distance)`` with ``i < j`` whose hashes differ in at most ``threshold`` bits,
+    in order of ``i`` then distance then ``j`` (``threads``: index queries split over that many)."""
     n = len(hashes)
     if n < 2:
         return
     index = HammingIndex()
     index.add(np.arange(n, dtype=np.int64), hashes)
     index.optimize()
-    for start in range(0, n, QUERY_CHUNK):
-        results = index.query(hashes[start : start + QUERY_CHUNK], threshold)
-        for offset, (ids, dists) in enumerate(results):
-            i = start + offset
-            for j, d in zip(ids.tolist(), dists.tolist(), strict=True):
-                if j > i:
-                    yield i, j, d
+    chunk = QUERY_CHUNK * max(1, threads)
+    for start in range(0, n, chunk):
+        counts, ids, dists = index.query_flat(hashes[start : start + chunk], threshold, threads=threads)
+        rows = start + np.repeat(np.arange(len(counts)), counts)
+        keep = ids > rows  # each pair once, from its smaller end (self-matches dropped)
+        yield from zip(rows[keep].tolist(), ids[keep].tolist(), dists[keep].tolist(), strict=True)
 
 
-def cluster(hashes: np.ndarray, threshold: int, uf: UnionFind | None = None) -> UnionFind:
+def cluster(hashes: np.ndarray, threshold: int, uf: UnionFind | None = None, *, threads: int = 1) -> UnionFind:
     """Join every pair of hashes within ``threshold`` bits (into ``uf`` when given)."""
     uf = uf or UnionFind(len(hashes))
-    for i, j, _ in near_pairs(hashes, threshold):
+    for i, j, _ in near_pairs(hashes, threshold, threads=threads):
         uf.union(i, j)
     return uf

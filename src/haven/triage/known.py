@@ -38,8 +38,8 @@ class KnownMatcher(Protocol):
         """Hits for each digest (md5, sha1, sha256), in input order."""
         ...
 
-    def match_pdq(self, values: Sequence[str], threshold: int) -> list[list[Hit]]:
-        """Hits within ``threshold`` bits for each PDQ hex, in input order."""
+    def match_pdq(self, values: Sequence[str], threshold: int, *, threads: int = 1) -> list[list[Hit]]:
+        """Hits within ``threshold`` bits for each PDQ hex, in input order (``threads`` for a big batch)."""
         ...
 
 
@@ -94,10 +94,11 @@ class BankMatcher:
         found = dict(zip(candidates, self.matcher.match_many_digests(signal, candidates), strict=True))
         return [self._keep(found[v]) if v in found else [] for v in values]
 
-    def match_pdq(self, values: Sequence[str], threshold: int) -> list[list[Hit]]:
+    def match_pdq(self, values: Sequence[str], threshold: int, *, threads: int = 1) -> list[list[Hit]]:
         if not values:
             return []
-        return [self._keep(ms) for ms in self.matcher.match_many_pdq(list(values), threshold=threshold)]
+        found = self.matcher.match_many_pdq(list(values), threshold=threshold, threads=threads)
+        return [self._keep(ms) for ms in found]
 
 
 class HashListMatcher:
@@ -120,12 +121,12 @@ class HashListMatcher:
     def match_exact(self, signal: str, values: Sequence[str]) -> list[list[Hit]]:
         return [list(self.exact.get((signal, v.lower()), [])) for v in values]
 
-    def match_pdq(self, values: Sequence[str], threshold: int) -> list[list[Hit]]:
+    def match_pdq(self, values: Sequence[str], threshold: int, *, threads: int = 1) -> list[list[Hit]]:
         if not values or not self.pdq:
             return [[] for _ in values]
         queries = pdq_hex_to_array(list(values))
         out = []
-        for ids, dists in self.index.query(queries, threshold):
+        for ids, dists in self.index.query(queries, threshold, threads=threads):
             hits = [
                 Hit(**{**self.pdq[int(i)].__dict__, "distance": int(d)})
                 for i, d in zip(ids, dists, strict=True)

@@ -196,7 +196,7 @@ def finish(
 ) -> tuple[Analysis, dict[str, Any], list[dict[str, Any]]]:
     """Analyse the stored rows and write every output file (atomically)."""
     rows = list(db.files())
-    analysis = analyse(rows, db.problems(), matcher, opts.thresholds)
+    analysis = analyse(rows, db.problems(), matcher, opts.thresholds, threads=opts.jobs or os.cpu_count() or 1)
     summary = analysis.summary()
     manifest = source_manifest(sources, rows)
     _store_analysis(db, analysis)
