@@ -115,3 +115,28 @@ def test_a_case_from_another_case_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="another Haven version .*case schema 1"):
         db.claim(["/evidence"])
     db.close()
+
+
+def test_source_manifest_hash_is_over_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder's SHA-256 is over 'relative path<TAB>sha256<TAB>size' lines, whether the folder
+    was given as an absolute or a relative path (the fast prefix path and os.path.relpath agree)."""
+    import hashlib
+
+    from haven.triage.casedb import FileRow
+    from haven.triage.runner import source_manifest
+
+    (tmp_path / "ev" / "sub").mkdir(parents=True)
+    names = ["a.jpg", "sub/b.jpg", "sub/c d.jpg"]
+    expected = hashlib.sha256(
+        "".join(f"{n}\t{k:064x}\t{k}\n" for k, n in enumerate(sorted(names))).encode()
+    ).hexdigest()
+
+    def rows(folder: str) -> list[FileRow]:
+        return [FileRow(path=os.path.join(folder, n), source=0, depth=0, size=sorted(names).index(n),
+                        sha256=f"{sorted(names).index(n):064x}") for n in names]
+
+    absolute = str(tmp_path / "ev")
+    assert source_manifest([absolute], rows(absolute))[0]["sha256"] == expected
+    monkeypatch.chdir(tmp_path)
+    assert source_manifest(["ev"], rows("ev"))[0]["sha256"] == expected
+    assert source_manifest(["ev/"], rows("ev/"))[0]["sha256"] == expected

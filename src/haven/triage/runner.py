@@ -165,8 +165,13 @@ def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, A
         top = [r for r in rows if r.source == idx and r.depth == 0]
         if os.path.isdir(src):
             h = hashlib.sha256()
+            base = os.path.abspath(src) + os.sep
             for r in sorted(top, key=lambda r: r.path):
-                h.update(f"{os.path.relpath(r.path, src)}\t{r.sha256}\t{r.size}\n".encode())
+                # os.path.relpath normalises both paths on every call (a third of this function's
+                # time); a path already under the folder, in normal form, just loses the prefix.
+                clean = r.path.startswith(base) and os.path.normpath(r.path) == r.path
+                rel = r.path[len(base):] if clean else os.path.relpath(r.path, src)
+                h.update(f"{rel}\t{r.sha256}\t{r.size}\n".encode())
             out.append(
                 {
                     "path": src,
