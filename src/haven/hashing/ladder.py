@@ -4,11 +4,11 @@ Why: PDQ blurs with a box of about side/128 px (an integer, so 1–3 px under 38
 64×64 grid. On a small copy of a picture that blur differs from what the original got, and the
 copy's hash drifts: on Haven's synthetic seizure, 17 % of 0.45× resizes of 320-px pictures were
 more than 31 bits from their original. Hashing the small copy *as if* it had been bicubic-upscaled
-to a few sizes (the "ladder") gives values that land near the original's hash again (measured in
-BENCHMARKS.md, "Small images").
+to a few sizes (the "ladder") gives values that land near the original's hash again (BENCHMARKS.md,
+triage Runs 6–11: known recall of resized and recompressed files 97.3 % → 99.1 %, precision 1.0).
 
 These values are for look-ups only. A file's PDQ is always its own standard hash; a match found
-through a ladder value says so (``side``). Each rung is one more value looked up, so the chance of
+through a ladder value says so (``upscaled_to`` on a match, ``upscaled_side`` in triage). Each rung is one more value looked up, so the chance of
 an unrelated image coming within the threshold grows with the number of rungs (at most 4).
 
 How: PDQ's blur and 64×64 decimation are linear and separable, and so is bicubic interpolation, so
@@ -16,9 +16,9 @@ How: PDQ's blur and 64×64 decimation are linear and separable, and so is bicubi
 its rows is a short run of weights (a band). The bands are built here once per (n, S); the C kernel
 (``_pdq.ladder``) applies them to the image's luma and finishes each hash with PDQ's DCT and median
 split. The upscaled image is never materialised: four rungs cost about as much as hashing the small
-image itself. Pillow's BICUBIC filter is followed (Keys
-cubic, a = -0.5), without its rounding to 8 bits, so a rung agrees with ``pdq_from_pixels`` of the
-Pillow-upscaled image within a few bits (tested), not bit for bit.
+image itself. Pillow's BICUBIC filter is followed (Keys cubic, a = -0.5), without its rounding to
+8 bits, so a rung agrees with ``pdq_from_pixels`` of the Pillow-upscaled image within a few bits
+(tested), not bit for bit.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def axis_operator(n: int, size: int) -> np.ndarray:
 Band = tuple[bytes, bytes, int]
 
 
-@lru_cache(maxsize=1024)  # a band is at most 64 × 32 floats: the cache stays under 10 MiB
+@lru_cache(maxsize=1024)  # a rung's band is about 64 × 12 floats: the cache stays near 3 MiB
 def axis_band(n: int, size: int) -> Band:
     """``axis_operator`` as the kernel takes it: each output's weights are one run of ``taps``
     consecutive inputs from ``start`` (int32[64], float32[64 × taps], as bytes), zero-padded."""
