@@ -117,6 +117,11 @@ def bench_index_command(
     stdout.print(table)
     if res.get("haven_batch_qps"):
         stdout.print(f"haven batch query: {res['haven_batch_qps']:,.0f} queries/s")
+    if res.get("haven_batch_qps_threads"):
+        stdout.print(f"haven batch query on {res['haven_batch_threads']} threads: "
+                     f"{res['haven_batch_qps_threads']:,.0f} queries/s "
+                     f"({res['haven_batch_qps_threads'] / res['haven_batch_qps']:.2f}x one thread; "
+                     f"same answer: {'yes' if res['haven_batch_threads_same'] else 'NO'})")
     if res.get("ratio_vs_pytx"):
         stdout.print(f"haven vs python-threatexchange PDQIndex: {res['ratio_vs_pytx']:.1f}x queries/s "
                      f"({res['ratio_vs_pytx_cpu']:.1f}x per CPU-second)")

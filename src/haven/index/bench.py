@@ -106,8 +106,15 @@ def run_contender(name: str, spec: BenchSpec, out_path: str) -> dict[str, Any]:
             res_d.append(d)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         t0 = time.perf_counter()
-        idx.query(queries, t)
+        one = idx.query_flat(queries, t)
         extra["batch_qps"] = len(queries) / (time.perf_counter() - t0)
+        # The same batch split over every core (what triage's analysis does), checked equal.
+        threads = os.cpu_count() or 1
+        t0 = time.perf_counter()
+        split = idx.query_flat(queries, t, threads=threads)
+        extra["batch_qps_threads"] = len(queries) / (time.perf_counter() - t0)
+        extra["batch_threads"] = threads
+        extra["batch_threads_same"] = all(np.array_equal(a, b) for a, b in zip(one, split, strict=True))
         extra["layout"] = idx.stats()["segments"]
     elif name == "pytx":
         import faiss
@@ -245,7 +252,9 @@ def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS, log=Non
                                "true_pairs": sum(len(t) for t in truth), "skipped": skipped, "failed": failed,
                                "contenders": results}
     h = results["haven"]
-    summary.update(haven_qps=h["qps"], haven_qps_cpu=h["qps_cpu"], haven_batch_qps=h.get("batch_qps"), haven_recall=h["recall"],
+    summary.update(haven_qps=h["qps"], haven_qps_cpu=h["qps_cpu"], haven_batch_qps=h.get("batch_qps"),
+                   haven_batch_qps_threads=h.get("batch_qps_threads"), haven_batch_threads=h.get("batch_threads"),
+                   haven_batch_threads_same=h.get("batch_threads_same"), haven_recall=h["recall"],
                    haven_rss_mib=h["rss_mib"], haven_build_s=h["build_s"])
     if "pytx" in results:
         summary.update(pytx_qps=results["pytx"]["qps"], ratio_vs_pytx=h["qps"] / results["pytx"]["qps"],
