@@ -162,7 +162,14 @@ def test_small_images_are_also_looked_up_by_their_upscaled_pdq() -> None:
     direct.pdq_upscaled = f"256:{_flip(entry, 2)}"  # its own PDQ matches S2: the ladder is not consulted
     lone = _row("/s/lone.jpg", _flip(entry, 44, 150), "m3")  # far from the thumbnail too
     lone.pdq_upscaled = f"256:{_flip(entry, 40)}"  # within the series threshold only: not consulted
-    with_ladder = {f.row.path: f for f in analyse([thumb, direct, lone], [], bank).files}
+    result = analyse([thumb, direct, lone], [], bank)
+    assert result.summary()["known"] == 2 and result.summary()["known_upscaled"] == 1
+    from haven.triage.export import vics_case
+
+    media = vics_case(result, sources=["/s"], case_number=None, version="test")["value"][0]["Media"]
+    tags = {m["MediaFiles"][0]["FileName"]: m["Tags"] for m in media}
+    assert "haven:upscaled=384" in tags["thumb.jpg"] and "upscaled" not in tags["direct.jpg"]
+    with_ladder = {f.row.path: f for f in result.files}
     t = with_ladder["/s/thumb.jpg"]
     assert t.status == "known" and t.upscaled_side == 384 and t.hits[0].distance == 9
     assert any("upscaled to 384 px (distance 9)" in r and "144x96" in r for r in t.reasons)

@@ -96,6 +96,7 @@ class Analysis:
         return {
             "files": non_containers,
             "known": count["known"],
+            "known_upscaled": sum(1 for f in self.files if f.upscaled_side is not None),
             "unknown": count["unknown"],
             "other": count["other"],
             "duplicates": in_groups - len(self.groups),

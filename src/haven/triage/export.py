@@ -184,6 +184,9 @@ def vics_case(
             tags.append(f"haven:priority={priority}")
         if first.series:
             tags.append(f"haven:series=S{first.series}")
+        upscaled = min((c.upscaled_side for c in copies if c.upscaled_side is not None), default=None)
+        if upscaled is not None:
+            tags.append(f"haven:upscaled={upscaled}")  # known only through the upscaled PDQ of a small copy
         m["Tags"] = ";".join(tags)
         reasons = next((c.reasons for c in copies if c.reasons), [])
         if reasons:
