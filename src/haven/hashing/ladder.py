@@ -87,7 +87,8 @@ def axis_operator(n: int, size: int) -> np.ndarray:
 Band = tuple[bytes, bytes, int]
 
 
-@lru_cache(maxsize=1024)  # a rung's band is about 64 × 12 floats: the cache stays near 3 MiB
+@lru_cache(maxsize=4096)  # a band is about 3.5 KiB (64 × ~12 floats), so at most ~14 MiB; a 39 k-file
+# seizure used 5,778 distinct (n, size) pairs, and a miss costs ~0.3 ms
 def axis_band(n: int, size: int) -> Band:
     """``axis_operator`` as the kernel takes it: each output's weights are one run of ``taps``
     consecutive inputs from ``start`` (int32[64], float32[64 × taps], as bytes), zero-padded."""
