@@ -182,9 +182,12 @@ def analyse(
         scaled_values = [v for vals in missed.values() for v in vals.values()]
         table = _hits_by_value(matcher, "pdq", scaled_values, t.match, threads)
         for i, vals in missed.items():
-            found = _best_hits([(h, side) for side, v in vals.items() for h in table.get(v, [])])
-            if found:
-                hits[i] = [h for h, _ in found]
+            found = sorted(
+                ((h, side) for side, v in vals.items() for h in table.get(v, [])),
+                key=lambda f: (f[0].distance, f[0].bank, f[0].signal, f[0].value, f[1]),
+            )
+            if found:  # each entry once (``_dedupe``), at its smallest distance over the rungs
+                hits[i] = _dedupe([h for h, _ in found])
                 upscaled_side[i] = found[0][1]
         if t.series > t.match:
             # Near known: the file's own PDQ only. At the series threshold a look-up costs ~20x one
@@ -329,18 +332,6 @@ def _dedupe(hits: list[Hit]) -> list[Hit]:
         if key not in seen:
             seen.add(key)
             out.append(h)
-    return out
-
-
-def _best_hits(found: list[tuple[Hit, int | None]]) -> list[tuple[Hit, int | None]]:
-    """Each bank entry once, at its smallest distance over a file's look-up values, nearest first."""
-    found = sorted(found, key=lambda f: (f[0].distance, f[0].bank, f[0].signal, f[0].value, f[1] or 0))
-    seen, out = set(), []
-    for hit, side in found:
-        key = (hit.bank, hit.signal, hit.value, hit.entry_id)
-        if key not in seen:
-            seen.add(key)
-            out.append((hit, side))
     return out
 
 
