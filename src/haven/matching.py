@@ -70,8 +70,6 @@ def _sort(matches: list[Match]) -> list[Match]:
     return sorted(matches, key=lambda m: (m.distance, -(m.severity if m.severity is not None else -1), m.entry_id))
 
 
-
-
 class Matcher:
     """Matches hashes against every enabled bank of a ``BankStore`` (see module docstring)."""
 
