@@ -62,6 +62,7 @@ def now() -> datetime:
 
 _DIGEST_CHUNK = 500  # values per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
 
+
 def active_clause() -> Any:
     """SQL condition: the entry has no disabling feedback."""
     return or_(ENTRIES.c.feedback.is_(None), ENTRIES.c.feedback.notin_(sorted(DISABLING_FEEDBACK)))

@@ -172,9 +172,7 @@ class HammingIndex:
         q = _as_hashes(hashes)
         if threads <= 1 or len(q) < 2 * MIN_THREAD_ROWS:
             return self._query(q, threshold)
-        counts, ids, dists = self.query_flat(q, threshold, threads=threads)
-        bounds = np.cumsum(counts)[:-1].tolist()
-        return list(zip(np.split(ids, bounds), np.split(dists, bounds), strict=True))
+        return _split_flat(*self.query_flat(q, threshold, threads=threads))
 
     def query_flat(self, hashes: np.ndarray, threshold: int = DEFAULT_THRESHOLD, *, threads: int = 1
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -397,6 +395,10 @@ def _merge_results(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray
             order = np.lexsort((ids, dists))
             ids, dists = ids[order], dists[order]
         return [(ids.astype(np.int64, copy=False), dists)]
-    counts, ids, dists = _merge_flat(nq, parts)
+    return _split_flat(*_merge_flat(nq, parts))
+
+
+def _split_flat(counts: np.ndarray, ids: np.ndarray, dists: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Flat ``(counts, ids, distances)`` as one ``(ids, distances)`` pair per query."""
     bounds = np.cumsum(counts)[:-1].tolist()
     return list(zip(np.split(ids, bounds), np.split(dists, bounds), strict=True))

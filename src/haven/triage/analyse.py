@@ -177,8 +177,10 @@ def analyse(
         table = _hits_by_value(matcher, "pdq", pdq_values, t.match, threads)
         for i in comparable:
             hits[i].extend(table.get(rows[i].pdq or "", []))
-        ladder = {i: rows[i].upscaled_values() for i in comparable if t.upscaled and rows[i].pdq_upscaled}
-        missed = {i: ladder[i] for i in comparable if not hits[i] and i in ladder}
+        # Small images their own PDQ left unmatched: their upscaled values (haven.hashing.ladder).
+        missed = {
+            i: rows[i].upscaled_values() for i in comparable if t.upscaled and not hits[i] and rows[i].pdq_upscaled
+        }
         scaled_values = [v for vals in missed.values() for v in vals.values()]
         table = _hits_by_value(matcher, "pdq", scaled_values, t.match, threads)
         for i, vals in missed.items():

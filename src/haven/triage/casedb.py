@@ -86,6 +86,10 @@ class FileRow:
         """``pdq_upscaled`` as ``{side: hex}``."""
         return {int(k): v for k, v in (p.split(":") for p in (self.pdq_upscaled or "").split())}
 
+    def set_upscaled_values(self, values: dict[int, str] | None) -> None:
+        """Store ``{side: hex}`` in ``pdq_upscaled`` as "side:hex side:hex" (None when empty)."""
+        self.pdq_upscaled = " ".join(f"{side}:{value}" for side, value in values.items()) if values else None
+
     def as_tuple(self) -> tuple[Any, ...]:
         values = [getattr(self, c) for c in FILE_COLUMNS]
         values[FILE_COLUMNS.index("exif")] = json.dumps(self.exif, sort_keys=True) if self.exif else None

@@ -75,8 +75,7 @@ def process_entry(
                 result.width,
                 result.height,
             )
-            if result.pdq_upscaled:
-                row.pdq_upscaled = " ".join(f"{side}:{value}" for side, value in result.pdq_upscaled.items())
+            row.set_upscaled_values(result.pdq_upscaled)
             if _may_have_exif(data):
                 row.exif = read_exif(data) or None
     except InputError as exc:
