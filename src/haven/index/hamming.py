@@ -209,7 +209,9 @@ class HammingIndex:
             snap = (buf.ids, buf.hashes, buf.dead, buf.n, buf.n_dead)
         b_ids, b_hashes, b_dead, b_n, b_ndead = snap
         if b_n - b_ndead > 0:
-            segments.append(Segment(ids=b_ids[:b_n], hashes=b_hashes[:b_n], dead=b_dead[:b_n], n_dead=b_ndead))
+            segments.append(
+                Segment(ids=b_ids[:b_n], hashes=b_hashes[:b_n], dead=b_dead[:b_n], n_dead=b_ndead)
+            )
         return segments
 
     def query_one(self, hash32: bytes, threshold: int = DEFAULT_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
@@ -363,7 +365,8 @@ def _widths_for(seg: Segment) -> tuple[int, ...]:
 
 def _merge(parts: list[Segment]) -> Segment:
     rows = [p.live_rows() for p in parts]  # once per part: each call builds int64 ids (and masks dead rows)
-    return Segment.build(np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows]), owned=True)
+    ids, hashes = np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
+    return Segment.build(ids, hashes, owned=True)
 
 
 def _merge_flat(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -398,7 +401,8 @@ def _merge_results(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray
     return _split_flat(*_merge_flat(nq, parts))
 
 
-def _split_flat(counts: np.ndarray, ids: np.ndarray, dists: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def _split_flat(counts: np.ndarray, ids: np.ndarray, dists: np.ndarray
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Flat ``(counts, ids, distances)`` as one ``(ids, distances)`` pair per query."""
     bounds = np.cumsum(counts)[:-1].tolist()
     return list(zip(np.split(ids, bounds), np.split(dists, bounds), strict=True))

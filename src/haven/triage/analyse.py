@@ -179,7 +179,9 @@ def analyse(
             hits[i].extend(table.get(rows[i].pdq or "", []))
         # Small images their own PDQ left unmatched: their upscaled values (haven.hashing.ladder).
         missed = {
-            i: rows[i].upscaled_values() for i in comparable if t.upscaled and not hits[i] and rows[i].pdq_upscaled
+            i: rows[i].upscaled_values()
+            for i in comparable
+            if t.upscaled and not hits[i] and rows[i].pdq_upscaled
         }
         scaled_values = [v for vals in missed.values() for v in vals.values()]
         table = _hits_by_value(matcher, "pdq", scaled_values, t.match, threads)
