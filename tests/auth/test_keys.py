@@ -8,9 +8,9 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from haven.errors import AuthError, NotFoundError, PermissionDeniedError, UsageError
 from haven.auth.keys import KEY_PREFIX, KeyStore, hash_secret
 from haven.auth.models import ApiKeyRow
+from haven.errors import AuthError, NotFoundError, PermissionDeniedError, UsageError
 
 
 def test_create_authenticate_revoke(db_url: str) -> None:

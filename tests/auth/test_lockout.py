@@ -91,7 +91,8 @@ def test_totp_failures_count_towards_the_lock(db_url: str) -> None:
             clock.advance(31)
             p = auth.login.start("staff", "ada", PASSWORD)
             with pytest.raises(AuthError):
-                auth.login.verify_totp(p.token, "000000" if code_at(secret, clock.now) != "000000" else "111111")
+                wrong = "000000" if code_at(secret, clock.now) != "000000" else "111111"
+                auth.login.verify_totp(p.token, wrong)
         with pytest.raises(RateLimitedError):
             auth.login.start("staff", "ada", PASSWORD)
     finally:

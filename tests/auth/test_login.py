@@ -120,7 +120,8 @@ def test_events_default_to_logging(caplog: pytest.LogCaptureFixture) -> None:
     seen = []
     undo = hub.subscribe(seen.append)
     with caplog.at_level(logging.INFO, logger="haven.auth.events"):
-        hub.emit("login_failed", realm="staff", username="x", client="127.0.0.1", detail={"reason": "password"})
+        hub.emit("login_failed", realm="staff", username="x", client="127.0.0.1",
+                 detail={"reason": "password"})
     assert "login_failed realm=staff user=x" in caplog.text and len(seen) == 1
     undo()
     hub.emit("logout", realm="staff")

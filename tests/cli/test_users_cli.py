@@ -14,7 +14,6 @@ from haven.auth import Auth, AuthPolicy
 from haven.secrets import create_key_file
 
 
-
 class Ran:
     def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr

@@ -79,9 +79,9 @@ class Auth:
         if session is None:
             return False
         user = self.users.by_id(session.user_id)
-        self.events.emit("logout", realm=session.realm, username=user.username if user else None,
-                         user_id=session.user_id, actor=f"user:{session.user_id}:{user.username if user else ''}",
-                         client=client)
+        name = user.username if user else None
+        self.events.emit("logout", realm=session.realm, username=name, user_id=session.user_id,
+                         actor=f"user:{session.user_id}:{name or ''}", client=client)
         return True
 
     # -- account administration -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""API keys for machines: create, list, revoke, authenticate. Secrets are shown once and stored only as SHA-256.
+"""API keys for machines: create, list, revoke, authenticate. Secrets are shown once, stored only as SHA-256.
 
 A key is ``hvn_`` + 43 url-safe characters (256 random bits). Because the secret is high-entropy
 and random, a single fast SHA-256 is enough to make the stored hash useless to a thief: there is
@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from haven.errors import AuthError, NotFoundError, PermissionDeniedError, UsageError
 from haven.auth.clock import as_utc
 from haven.auth.models import ApiKeyRow
+from haven.errors import AuthError, NotFoundError, PermissionDeniedError, UsageError
 from haven.store.db import make_engine, make_session_factory, upgrade_database
 
 KEY_PREFIX = "hvn_"
@@ -48,7 +48,8 @@ class ApiKey:
     def require(self, *scopes: str) -> None:
         """Raise ``PermissionDeniedError`` unless the key holds one of ``scopes``."""
         if not any(self.allows(s) for s in scopes):
-            raise PermissionDeniedError(f"this API key lacks the {' or '.join(repr(s) for s in scopes)} scope")
+            wanted = " or ".join(repr(s) for s in scopes)
+            raise PermissionDeniedError(f"this API key lacks the {wanted} scope")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,8 +104,9 @@ class KeyStore:
             raise UsageError("--rate-limit must be ≥ 0 (0 = unlimited)")
         checked = validate_scopes(scopes)
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
-        row = ApiKeyRow(name=name.strip(), prefix=secret[:12], key_hash=hash_secret(secret), scopes=list(checked),
-                        rate_limit=rate_limit, created_at=datetime.now(UTC), revoked_at=None)
+        row = ApiKeyRow(name=name.strip(), prefix=secret[:12], key_hash=hash_secret(secret),
+                        scopes=list(checked), rate_limit=rate_limit, created_at=datetime.now(UTC),
+                        revoked_at=None)
         with self._session.begin() as s:
             s.add(row)
             s.flush()

@@ -22,7 +22,7 @@ from haven.auth.realms import get_realm
 from haven.auth.sessions import ACTIVE, Session, SessionStore
 from haven.auth.throttle import LoginThrottle, address_key, user_key
 from haven.auth.totp import new_secret, qr_svg, secret_to_base32
-from haven.auth.users import User, UserStore, totp_context
+from haven.auth.users import User, UserStore
 from haven.errors import AuthError, LoginRequiredError, UsageError
 
 STEPS = ("totp", "password", "enrol", ACTIVE)
@@ -154,7 +154,8 @@ class LoginFlow:
         step = self.users.totp.match_step(secret, code, self._clock().timestamp())
         if step is None:
             self._failed(user.realm, user.username, user.id, client, "totp_enrol", keys)
-            raise AuthError("that code does not match the secret; check the app's clock and try the next code")
+            raise AuthError("that code does not match the secret; check the app's clock and try the next "
+                            "code")
         user = self.users.set_totp(user.id, secret, step)
         self.events.emit("totp_enrolled", realm=user.realm, username=user.username, user_id=user.id,
                          actor=f"user:{user.id}:{user.username}", client=client)

@@ -13,16 +13,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from haven import __version__
+from haven.auth.core import Auth
+from haven.secrets import KeyRing
 from haven.service.errors import install_error_handlers
 from haven.service.fastpath import FastMatchMiddleware
-from haven.auth.core import Auth
 from haven.service.limits import BodyLimitMiddleware
 from haven.service.metrics import MetricsMiddleware
 from haven.service.records import RecordStore
 from haven.service.settings import ServiceSettings
 from haven.service.ssrf import FetchPolicy
 from haven.service.state import ServiceState
-from haven.secrets import KeyRing
 
 log = logging.getLogger("haven.service")
 

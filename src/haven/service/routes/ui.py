@@ -74,8 +74,9 @@ async def match(request: Request, file: UploadFile = File(...),
 
 
 @router.post("/hashes", response_class=HTMLResponse)
-async def add_hash(request: Request, bank: str = Form(..., max_length=200), signal: str = Form(..., max_length=20),
-                   value: str = Form(..., max_length=200), category: str = Form("", max_length=200),
+async def add_hash(request: Request, bank: str = Form(..., max_length=200),
+                   signal: str = Form(..., max_length=20), value: str = Form(..., max_length=200),
+                   category: str = Form("", max_length=200),
                    actor: Actor = Depends(web.require(*WRITE_ROLES))) -> Response:
     state = get_state(request)
     if state.backend is None:
