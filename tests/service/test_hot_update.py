@@ -30,7 +30,9 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     store = BankStore(url, migrate=False)
     store.create_bank("hot")
     port = free_port()
-    env = {**os.environ, "HAVEN_DATA_DIR": str(data), "HAVEN_DATABASE_URL": "", "HAVEN_REFRESH_INTERVAL": "0.25"}
+    env = {**os.environ, "HAVEN_DATA_DIR": str(data), "HAVEN_DATABASE_URL": "", "HAVEN_REFRESH_INTERVAL": "0.25",
+           # --dev-key makes a master key file: here, not in the home folder (and outside the data folder)
+           "XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("hot-config"))}
     log = open(data / "serve.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "haven.cli.main", "serve", "--workers", "2", "--port", str(port),
                              "--dev-key", "--log-level", "warning"], env=env, stdout=subprocess.PIPE, stderr=log)
