@@ -89,7 +89,7 @@ def test_cli_keys(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     assert [k["id"] for k in listed] == [made["id"]] and "key" not in listed[0]
     assert made["key"] not in run("keys", "list").stdout
     assert run("keys", "revoke", str(made["id"])).returncode == 0
-    store = KeyStore(f"sqlite:///{tmp_path / 'haven.db'}", migrate=False)
+    store = KeyStore(f"sqlite:///{tmp_path / 'haven.db'}")
     with pytest.raises(AuthError):
         store.authenticate(made["key"])
     store.close()

@@ -59,7 +59,7 @@ def test_rehash_on_login(db_url: str) -> None:
     user, _ = old.add_user("staff", "rita", ["reviewer"], password=PASSWORD)
     old.close()
     newer = AuthPolicy(argon2_time_cost=2, argon2_memory_kib=16 * 1024, argon2_parallelism=1)
-    auth = Auth(db_url, policy=newer, migrate=False)
+    auth = Auth(db_url, policy=newer)
     try:
         def stored() -> str:
             with auth.engine.connect() as conn:

@@ -44,7 +44,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
 
 
 def _auth(tmp_path: Path) -> Auth:
-    return Auth(f"sqlite:///{tmp_path / 'data' / 'haven.db'}", policy=AuthPolicy(), migrate=False)
+    return Auth(f"sqlite:///{tmp_path / 'data' / 'haven.db'}", policy=AuthPolicy())
 
 
 def test_users_lifecycle(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

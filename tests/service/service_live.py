@@ -127,14 +127,13 @@ def service_settings(data_dir: Path, url: str | None = None, **overrides: object
 
 def start_service(settings: ServiceSettings) -> tuple[ThreadedServer, LiveService]:
     app = create_app(settings)
-    keys = KeyStore(settings.database_url, migrate=False)
+    keys = KeyStore(settings.database_url)
     admin = keys.create("admin", ["admin"])[1]
     match = keys.create("matcher", ["match"])[1]
     writer = keys.create("writer", ["banks:write"])[1]
     port = free_port()
     server = ThreadedServer(app, port)
-    auth = Auth(settings.database_url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base),
-                migrate=False)
+    auth = Auth(settings.database_url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base))
     return server, LiveService(f"http://127.0.0.1:{port}", settings, keys, admin, match, writer, app, auth)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from haven.auth.clock import as_utc
 from haven.auth.models import ApiKeyRow
 from haven.errors import AuthError, NotFoundError, PermissionDeniedError, UsageError
-from haven.store.db import make_engine, make_session_factory, upgrade_database
+from haven.store.db import make_engine, make_session_factory
 
 KEY_PREFIX = "hvn_"
 SCOPES = ("match", "banks:write", "admin", "review", "report")
@@ -87,9 +87,8 @@ def validate_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 class KeyStore:
     """API keys in the Haven database, with a short per-process cache for authentication."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
-        if migrate:
-            upgrade_database(url)
+    def __init__(self, url: str) -> None:
+        # The database must be at the current schema: shells migrate, core objects never do.
         self.engine = make_engine(url)
         self._session = make_session_factory(self.engine)
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}

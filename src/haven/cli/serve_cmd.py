@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from haven.cli.common import emit_json, stderr, stdout
+from haven.cli.common import settings as cli_settings
 from haven.config import Settings
 from haven.errors import UsageError
 
@@ -21,8 +22,11 @@ keys_app = typer.Typer(help="Manage API keys for the service (secrets are shown 
 
 def _key_store():  # type: ignore[no-untyped-def]
     from haven.auth.keys import KeyStore
+    from haven.store.db import upgrade_database
 
-    return KeyStore(Settings.from_env().resolved_database_url)
+    url = cli_settings().resolved_database_url
+    upgrade_database(url)  # the CLI is the shell: it migrates
+    return KeyStore(url)
 
 
 @keys_app.command("create")
@@ -94,7 +98,7 @@ def _demo_admin(settings: Settings, ui_url: str) -> None:
 
     # Admins sign in with TOTP, whose secrets are sealed with the master key: make the key file now.
     KeyRing.load(settings, create=True)
-    auth = Auth(settings.resolved_database_url, policy=auth_policy_from_env(), migrate=False)
+    auth = Auth(settings.resolved_database_url, policy=auth_policy_from_env())
     try:
         if auth.users.list("staff"):
             stdout.print(f"web UI {ui_url}: staff accounts exist; for a new one-time password: "
@@ -126,7 +130,7 @@ def serve_command(
 
     if workers < 1:
         raise UsageError("--workers must be ≥ 1")
-    settings = Settings.from_env()
+    settings = cli_settings()
     url = settings.resolved_database_url
     upgrade_database(url)  # once here, so workers start without racing on migrations
     shown = f"[{host}]" if ":" in host else host

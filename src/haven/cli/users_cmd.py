@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from haven.cli.common import emit_json, stderr, stdout
+from haven.cli.common import emit_json, settings, stderr, stdout
 
 if TYPE_CHECKING:
     from haven.auth.core import Auth
@@ -25,13 +25,14 @@ REALM_HELP = ("Population: staff (web UI, review console: reviewer, lead, admin)
 
 def _auth() -> Auth:
     from haven.auth.core import Auth
-    from haven.config import Settings
     from haven.secrets import KeyRing
     from haven.service.settings import auth_policy_from_env
 
-    settings = Settings.from_env()
-    return Auth(settings.resolved_database_url, policy=auth_policy_from_env(),
-                key_ring=lambda: KeyRing.load(settings))
+    from haven.store.db import upgrade_database
+
+    config = settings()
+    upgrade_database(config.resolved_database_url)  # the CLI is the shell: it migrates
+    return Auth(config.resolved_database_url, policy=auth_policy_from_env(), key_ring=lambda: KeyRing.load(config))
 
 
 def _show_once(label: str, password: str, json_out: bool, user: dict[str, object]) -> None:

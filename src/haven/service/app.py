@@ -53,7 +53,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         from haven.store.db import upgrade_database
 
         upgrade_database(url)
-    auth = Auth(url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base), migrate=False)
+    auth = Auth(url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base))
     keys = auth.keys
     backend = _make_backend(settings)
     state = ServiceState(
