@@ -35,8 +35,8 @@ class Auth:
     """Users, sessions, sign-in, throttling, API keys and security events on the database at ``url``.
 
     The database must be at the current schema (shells call ``haven.store.db.upgrade_database``; this
-    object never migrates). ``key_ring`` is called the first time a TOTP secret is sealed or opened (so a deployment without
-    privileged users needs no master key); ``clock`` is for tests.
+    object never migrates). ``key_ring`` is called the first time a TOTP secret is sealed or opened (so a
+    deployment without privileged users needs no master key); ``clock`` is for tests.
     """
 
     def __init__(self, url: str, *, policy: AuthPolicy | None = None,

@@ -27,12 +27,12 @@ def _auth() -> Auth:
     from haven.auth.core import Auth
     from haven.secrets import KeyRing
     from haven.service.settings import auth_policy_from_env
-
     from haven.store.db import upgrade_database
 
     config = settings()
     upgrade_database(config.resolved_database_url)  # the CLI is the shell: it migrates
-    return Auth(config.resolved_database_url, policy=auth_policy_from_env(), key_ring=lambda: KeyRing.load(config))
+    return Auth(config.resolved_database_url, policy=auth_policy_from_env(),
+                key_ring=lambda: KeyRing.load(config))
 
 
 def _show_once(label: str, password: str, json_out: bool, user: dict[str, object]) -> None:
