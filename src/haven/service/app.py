@@ -89,7 +89,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     ui.mount_static(app)
     ui.web.install(app, auth)
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout
+    )
     app.add_middleware(MetricsMiddleware)
     return app
 
