@@ -102,7 +102,7 @@ def triage_command(
             )
 
         try:
-            summary = run_triage(sources, opts, matcher, report)
+            summary = run_triage(list(sources), opts, matcher, report)
         finally:
             store.close()
     if json_out:
