@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 from haven.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS
 from haven.errors import FileAccessError, ImageTooLargeError, UsageError
 from haven.hashing.crypto import CRYPTO_ALGORITHMS, digest_stream
-from haven.hashing.decode import load_pixels, open_image
+from haven.hashing.decode import decode_cost, load_pixels, open_image
 from haven.hashing.ladder import upscaled_pdq
 from haven.hashing.pdq import pdq_from_pixels
 
@@ -124,12 +124,18 @@ def hash_bytes(
     upscaled: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    max_decode_bytes: int | None = None,
 ) -> HashResult:
-    """``hash_file`` for bytes already in memory (an upload, an archive member)."""
+    """``hash_file`` for bytes already in memory (an upload, an archive member).
+
+    ``max_decode_bytes`` refuses an image whose decoding would take more memory than that
+    (``decode.decode_cost``, from its header) with an ``ImageTooLargeError``.
+    """
     if not data:
         raise FileAccessError("empty file (0 bytes)", path=label, code="empty")
     return _hash_open_file(
-        io.BytesIO(data), label, len(data), algorithms, fast, dihedral, upscaled, max_pixels, max_file_bytes
+        io.BytesIO(data), label, len(data), algorithms, fast, dihedral, upscaled, max_pixels, max_file_bytes,
+        max_decode_bytes,
     )
 
 
@@ -143,6 +149,7 @@ def _hash_open_file(
     upscaled: bool,
     max_pixels: int,
     max_file_bytes: int,
+    max_decode_bytes: int | None = None,
 ) -> HashResult:
     result = HashResult(path=label, size=size)
     crypto = [a for a in algorithms if a in CRYPTO_ALGORITHMS]
@@ -159,6 +166,12 @@ def _hash_open_file(
         im = open_image(fh, label=label, max_pixels=max_pixels)
         with im:
             result.width, result.height = im.size
+            cost = decode_cost(im, fast=fast)
+            if max_decode_bytes is not None and cost > max_decode_bytes:
+                raise ImageTooLargeError(
+                    f"{im.size[0]}x{im.size[1]} {im.mode} image: decoding it takes about {cost >> 20:,} MiB, "
+                    f"over the {max_decode_bytes >> 20:,} MiB allowed (raise --max-memory to decode it)",
+                    path=label, code="too_large_to_decode")
             pixels = load_pixels(im, label=label, fast=fast)
         pdq = pdq_from_pixels(pixels, dihedral=dihedral)
         result.pdq, result.quality, result.dihedral = pdq.hash, pdq.quality, pdq.dihedral

@@ -215,7 +215,11 @@ def _member(
     if declared <= hold:
         data = head + read_up_to(stream, max(0, hold - len(head)) + 1)
         if len(data) <= hold:
-            if wanted:
+            if wanted and kind in ("archive", "disk"):  # digested here: only images travel to be decoded
+                hashers = Hashers()
+                hashers.update(data)
+                yield Entry(child, mime, len(data), digests=hashers.digests())
+            elif wanted:
                 yield Entry(child, mime, len(data), data=data)
             if kind in ("archive", "disk"):
                 yield from _container(child, io.BytesIO(data), len(data), mime, depth + 1, limits, budget, want)
@@ -234,15 +238,8 @@ def _member(
             "not_opened",
         )
     tee.drain()
-    if wanted:
+    if wanted:  # an image this big gets its digests only (its row says why)
         yield Entry(child, mime, tee.hashers.size, digests=tee.hashers.digests())
-    if kind == "image":
-        yield Problem.warning(
-            child,
-            f"image of {tee.hashers.size:,} bytes inside a container is over the {hold:,}-byte limit for "
-            "decoding; digests only (no PDQ)",
-            "file_too_large",
-        )
 
 
 def _zip(

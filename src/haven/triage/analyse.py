@@ -112,7 +112,7 @@ class Analysis:
 def _status(row: FileRow, hits: list[Hit], parents: set[str]) -> str:
     if hits:
         return "known"
-    if row.path in parents:
+    if row.path in parents and not (row.kind == "image" and row.pdq):  # an image with a zip appended stays an image
         return "container"
     if row.error_code:
         return "error"

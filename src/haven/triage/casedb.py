@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from haven.errors import StorageError, UsageError
+from haven.media.evidence import display
 
-SCHEMA_VERSION = "2"  # 2: files.pdq_upscaled
+SCHEMA_VERSION = "3"  # 2: files.pdq_upscaled; 3: evidence paths escape '#' and undecodable bytes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -81,6 +82,9 @@ class FileRow:
     exif: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # Not a column: findings about the file that do not stop it being processed (trailing data …);
+    # the run stores them in ``problems`` with the row, in the same transaction.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def upscaled_values(self) -> dict[int, str]:
         """``pdq_upscaled`` as ``{side: hex}``."""
@@ -91,7 +95,7 @@ class FileRow:
         self.pdq_upscaled = " ".join(f"{side}:{value}" for side, value in values.items()) if values else None
 
     def as_tuple(self) -> tuple[Any, ...]:
-        values = [getattr(self, c) for c in FILE_COLUMNS]
+        values = [_text(getattr(self, c)) for c in FILE_COLUMNS]
         values[FILE_COLUMNS.index("exif")] = json.dumps(self.exif, sort_keys=True) if self.exif else None
         return tuple(values)
 
@@ -100,6 +104,16 @@ class FileRow:
         values = dict(zip(FILE_COLUMNS, row, strict=True))
         values["exif"] = json.loads(values["exif"]) if values["exif"] else None
         return cls(**values)
+
+
+def _text(value: Any) -> Any:
+    """A string that SQLite (UTF-8) can store: undecodable bytes kept as surrogates are written ``%XX``."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return display(value)
+    return value
 
 
 class CaseDB:
@@ -162,7 +176,7 @@ class CaseDB:
             )
             self.conn.executemany(
                 "INSERT OR IGNORE INTO problems(path, code, message, skipped) VALUES (?, ?, ?, ?)",
-                [(p, c, m, int(s)) for p, c, m, s in problems],
+                [(_text(p), c, _text(m), int(s)) for p, c, m, s in problems],
             )
 
     def files(self) -> Iterator[FileRow]:
