@@ -37,6 +37,7 @@ __all__ = ["Entry", "Item", "Problem", "unsafe_member_name", "walk"]
 
 INLINE_BYTES = 4 * 1024 * 1024  # other members up to this size travel as bytes; bigger ones are hashed here
 TAIL_BYTES = 4096  # the end of a file searched for an appended zip's end record
+TAR_BUFFER = 64 * 1024
 
 
 def _all(_: EvidencePath) -> bool:
@@ -171,11 +172,11 @@ def _appended_zip(
     ev: EvidencePath, fh: BinaryIO, size: int, depth: int, limits: Limits, budget: Budget, want: Want
 ) -> Iterator[Item]:
     """A zip appended to a file of another type (a JPEG with a zip after it): walked as an archive too."""
-    if size < HEADER_BYTES or depth > limits.max_depth:
+    if size < zipread.END_SIZE or depth > limits.max_depth:
         return
     try:
         fh.seek(max(0, size - TAIL_BYTES))
-        if zipread._END not in fh.read(TAIL_BYTES):
+        if zipread.END_SIGNATURE not in fh.read(TAIL_BYTES):
             return
         directory = zipread.read_directory(fh, size, 1)
         if directory.prefix <= 0 or not directory.members:
@@ -331,7 +332,9 @@ def _tar(
     """A tar (or a gzip/bzip2/xz-compressed one), read as a stream: every byte is decompressed once, metered."""
     stream = Metered(decompressed(fh, mime), budget, ev)
     try:
-        tf = tarfile.open(fileobj=stream, mode="r|")  # type: ignore[call-overload]
+        # 64 KiB records: tarfile copies what is left of its buffer on every header read, so a
+        # bigger buffer costs a copy per member; a smaller one, a Python call per 10 KiB of data.
+        tf = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFFER)  # type: ignore[call-overload]
     except tarfile.ReadError as exc:
         if mime != "application/x-tar":
             return  # a single compressed file, not a tar: nothing inside to walk

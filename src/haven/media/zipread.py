@@ -32,12 +32,12 @@ from typing import BinaryIO
 
 from haven.errors import ArchiveError
 
-_END = b"PK\x05\x06"
+END_SIGNATURE = _END = b"PK\x05\x06"
 _END64 = b"PK\x06\x06"
 _LOCATOR64 = b"PK\x06\x07"
 _CENTRAL = b"PK\x01\x02"
 _LOCAL = b"PK\x03\x04"
-_END_SIZE = 22
+END_SIZE = _END_SIZE = 22
 _LOCATOR64_SIZE = 20
 _END64_SIZE = 56
 _CENTRAL_SIZE = 46
