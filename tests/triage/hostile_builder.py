@@ -18,7 +18,7 @@ import subprocess
 import tarfile
 import zipfile
 import zlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from PIL import Image
@@ -36,12 +36,12 @@ def jpeg(color: str = "red", size: int = 32) -> bytes:
 # --- compressed zeros --------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bz2_zeros(chunk: int) -> bytes:
     return bz2.compress(bytes(chunk), 9)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _xz_zeros(chunk: int) -> bytes:
     return lzma.compress(bytes(chunk), preset=0)
 
@@ -81,7 +81,7 @@ def tar_xz_of_zeros(members: list[tuple[str, int]], chunk: int = 16 * MiB) -> by
                       chunk)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _deflated_zeros_block(chunk: int) -> bytes:
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     # From a fresh compressor, up to a full flush: refers to nothing before it, so copies can follow it.

@@ -90,7 +90,7 @@ class DieOn:
 def test_a_worker_that_dies_costs_only_its_own_file(
     evidence: tuple[list[str], dict[str, str], Path], seizure: Seizure, tmp_path: Path
 ) -> None:
-    sources, env, one = evidence
+    sources, _, one = evidence
     rows_one = {r[0]: r for r in _file_rows(one / "case.db")}
     victim = sorted(p for p in rows_one if p.endswith("_q50.jpg") and "!/" not in p)[3]
     out = tmp_path / "crash"

@@ -44,7 +44,7 @@ def available() -> bool:
 
 if pytsk3 is not None:
 
-    class _StreamImage(pytsk3.Img_Info):  # type: ignore[misc, name-defined]
+    class _StreamImage(pytsk3.Img_Info):  # type: ignore[misc]
         """A TSK image over any seekable Python file object (a file, a BytesIO, an EWF handle)."""
 
         def __init__(self, fh: Any, size: int) -> None:

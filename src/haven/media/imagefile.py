@@ -30,9 +30,9 @@ def image_end(data: bytes, mime: str) -> int | None:
         if mime == "image/png":
             return _png_end(data)
         if mime == "image/webp" and len(data) >= 8:
-            return min(len(data), 8 + struct.unpack_from("<L", data, 4)[0] + (data[4] & 1))
+            return min(len(data), 8 + int(struct.unpack_from("<L", data, 4)[0]) + (data[4] & 1))
         if mime == "image/bmp" and len(data) >= 6:
-            end = struct.unpack_from("<L", data, 2)[0]
+            end = int(struct.unpack_from("<L", data, 2)[0])
             return end if 0 < end <= len(data) else None
     except (struct.error, IndexError):
         return None
@@ -58,7 +58,7 @@ def _jpeg_end(data: bytes) -> int | None:
             continue
         if pos + 2 > n:
             return None
-        pos += struct.unpack_from(">H", data, pos)[0]
+        pos += int(struct.unpack_from(">H", data, pos)[0])
         if marker == 0xDA:  # start of scan: entropy-coded data runs to the next marker that is not RSTn
             while True:
                 pos = data.find(b"\xff", pos)

@@ -27,7 +27,7 @@ class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-def decompressed(fh: BinaryIO, mime: str) -> BinaryIO:
+def decompressed(fh: BinaryIO, mime: str) -> Readable:
     """The decompressed content of a gzip/bzip2/xz stream (concatenated streams included)."""
     if mime == "application/gzip":
         return gzip.GzipFile(fileobj=fh, mode="rb")

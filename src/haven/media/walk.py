@@ -334,7 +334,7 @@ def _tar(
     try:
         # 64 KiB records: tarfile copies what is left of its buffer on every header read, so a
         # bigger buffer costs a copy per member; a smaller one, a Python call per 10 KiB of data.
-        tf = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFFER)  # type: ignore[call-overload]
+        tf = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFFER)
     except tarfile.ReadError as exc:
         if mime != "application/x-tar":
             return  # a single compressed file, not a tar: nothing inside to walk

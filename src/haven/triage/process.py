@@ -84,10 +84,10 @@ def _image_bytes(entry: Entry, row: FileRow, work: Work) -> bytes | None:
     if entry.os_path is not None and entry.digests is None:
         _stream_digests(entry.os_path, row)
     if entry.kind == "image":
-        row.error_code, row.error_message = (
-            "file_too_large",
+        row.error_code = "file_too_large"
+        row.error_message = (
             f"{label}: image of {row.size:,} bytes is over the {work.hold_bytes:,}-byte limit for decoding "
-            "(see --max-memory); digests only",
+            "(see --max-memory); digests only"
         )
     return None
 
@@ -112,13 +112,11 @@ def _hash_image(data: bytes, label: str, mime: str, row: FileRow, work: Work) ->
             raise
     # Pillow refuses PNGs whose text or ICC chunks exceed its safety limits; browsers ignore them.
     result = run(slim[0])
-    row.warnings.append(
-        (
-            "ancillary_chunks_skipped",
-            f"{label}: {slim[1]:,} bytes of ancillary PNG chunks (text, ICC profile, private data) were "
-            "over the decoder's limits and were skipped to hash the pixels",
-        )
+    message = (
+        f"{label}: {slim[1]:,} bytes of ancillary PNG chunks (text, ICC profile, private data) were "
+        "over the decoder's limits and were skipped to hash the pixels"
     )
+    row.warnings.append(("ancillary_chunks_skipped", message))
     return result
 
 
@@ -129,13 +127,11 @@ def _trailing(data: bytes, mime: str, label: str, row: FileRow) -> None:
     rest = data[end:]
     if not rest.strip(b"\x00\xff"):
         return  # padding
-    row.warnings.append(
-        (
-            "trailing_data",
-            f"{label}: {len(rest):,} bytes after the image's end at byte {end:,} "
-            f"(they look like {sniff(rest[:4096])}); an appended zip is walked as an archive",
-        )
+    message = (
+        f"{label}: {len(rest):,} bytes after the image's end at byte {end:,} "
+        f"(they look like {sniff(rest[:4096])}); an appended zip is walked as an archive"
     )
+    row.warnings.append(("trailing_data", message))
 
 
 def process_entry(entry: Entry, source: int, work: Work = Work()) -> FileRow:
@@ -157,10 +153,8 @@ def process_entry(entry: Entry, source: int, work: Work = Work()) -> FileRow:
     except InputError as exc:
         row.error_code, row.error_message = exc.code, exc.message
     except MemoryError:
-        row.error_code, row.error_message = (
-            "out_of_memory",
-            f"{label}: processing it needed more memory than this worker may use (see --max-memory)",
-        )
+        row.error_code = "out_of_memory"
+        row.error_message = f"{label}: processing it needed more memory than this worker may use (see --max-memory)"
     except OSError as exc:
         row.error_code, row.error_message = "unreadable", f"{label}: {os_error_text(exc)}"
     return row

@@ -15,8 +15,8 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +32,8 @@ from haven.triage.export import case_id, files_csv, problems_csv, vics_json
 from haven.triage.known import KnownMatcher
 from haven.triage.memory import MemoryPlan, default_max_memory, plan_memory
 from haven.triage.process import Work, WorkerHook
-from haven.triage.workers import FileWorkers, Pending, note_temp_folder, remove_stale_temp_folder
 from haven.triage.report import render_report
+from haven.triage.workers import FileWorkers, Pending, note_temp_folder, remove_stale_temp_folder
 
 OUTPUT_FILES = ("files.csv", "problems.csv", "vics.json", "report.html", "summary.json")
 Progress = Callable[[int, int], None]

@@ -95,7 +95,7 @@ def _status_kib(field: str) -> int:
     """A ``VmData``/``VmRSS``-style field of this process's ``/proc/self/status``, in KiB (0 if absent)."""
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
-            found = re.search(rf"^{field}:\s+(\d+) kB", fh.read(), re.M)
+            found = re.search(rf"^{field}:\s+(\d+) kB", fh.read(), re.MULTILINE)
     except OSError:
         return 0
     return int(found.group(1)) if found else 0
