@@ -1,6 +1,6 @@
 """`haven triage` on evidence built by someone who expects it to be examined (issue 23).
 
-Each hostile input is built here (``hostile_builder``), small on disk, and triaged by a real
+Each hostile input is built here (``tests/hostile_evidence.py``), small on disk, and triaged by a real
 `haven triage` process beside a folder of benign photos. For every run the test states and checks
 a time limit and a memory bound measured for the whole process tree (the triage process, its
 forkserver and its workers: resident memory summed, sampled every 20 ms), that every benign photo
@@ -26,10 +26,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hostile_builder as hb
 import psutil
 import pytest
 from seizure_builder import PHOTOS
+
+import hostile_evidence as hb
 
 HAVEN = str(Path(sys.executable).with_name("haven"))
 BENIGN = 12  # photos in the benign folder beside every hostile input
