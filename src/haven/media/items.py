@@ -6,7 +6,6 @@ other's private names.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,35 +13,32 @@ from dataclasses import dataclass
 from haven.errors import ArchiveError, BombError, FileAccessError, HavenError, InputError
 from haven.media.evidence import EvidencePath
 from haven.media.sniff import kind_of
+from haven.signals import BytesHasher, Input, all_signals
 
 Want = Callable[[EvidencePath], bool]
 BLOCK = 1024 * 1024  # bytes per read when streaming a file or member through the hashers
 
 
-@dataclass(frozen=True)
-class Digests:
-    """MD5, SHA-1 and SHA-256 of one file's bytes (hex)."""
-
-    md5: str
-    sha1: str
-    sha256: str
+Digests = dict[str, str]  # signal name → hex digest of a file's bytes
 
 
 class Hashers:
-    """MD5, SHA-1 and SHA-256 fed together, block by block (one read of a file feeds all three)."""
+    """Every byte signal of the registry (MD5, SHA-1, SHA-256 …), fed together block by block: one
+    read of a member feeds all of them, as ``haven.hashing`` does for a file."""
 
     def __init__(self) -> None:
-        self._all = (hashlib.md5(), hashlib.sha1(), hashlib.sha256())
+        self._all = {
+            s.name: s.new_digest() for s in all_signals() if s.input is Input.BYTES and issubclass(s, BytesHasher)
+        }
         self.size = 0
 
     def update(self, block: bytes | memoryview) -> None:
-        for h in self._all:
+        for h in self._all.values():
             h.update(block)
         self.size += len(block)
 
     def digests(self) -> Digests:
-        md5, sha1, sha256 = (h.hexdigest() for h in self._all)
-        return Digests(md5, sha1, sha256)
+        return {name: h.hexdigest() for name, h in self._all.items()}
 
 
 @dataclass

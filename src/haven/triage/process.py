@@ -1,5 +1,6 @@
-"""Per-file work, run in worker processes: digests, type by content, PDQ (fast path, and the
-upscaled look-up values of small images), EXIF leads, and what the file hides after its image.
+"""Per-file work, run in worker processes: the digests of every file, the image signals of images
+(PDQ on the fast path, with the upscaled look-up values of small images), EXIF leads, and what a
+file hides after its image.
 
 ``process_batch`` is what a worker runs: a list of entries (a folder's file by path, which the
 worker reads itself; an archive member by its bytes, held in memory by the parent's walk; or a
@@ -19,12 +20,13 @@ from typing import Protocol
 
 from haven.config import DEFAULT_MAX_PIXELS
 from haven.errors import DecodeError, InputError
-from haven.hashing import HashResult, hash_bytes
+from haven.hashing import HashResult, hash_bytes, hash_file
 from haven.media import Entry, sniff
 from haven.media.imagefile import image_end, png_pixels_only
-from haven.media.items import BLOCK, Hashers, os_error_text
+from haven.media.items import os_error_text
 from haven.media.limits import MiB
-from haven.triage.casedb import FileRow
+from haven.signals import Input
+from haven.triage.casedb import FileRow, case_signals
 from haven.triage.exif import read_exif
 
 
@@ -45,13 +47,11 @@ class Work:
     hook: WorkerHook | None = None  # tests only; must be picklable to reach worker processes
 
 
-def _stream_digests(path: str, row: FileRow) -> None:
-    hashers = Hashers()
-    with open(path, "rb") as fh:
-        while block := fh.read(BLOCK):
-            hashers.update(block)
-    d = hashers.digests()
-    row.md5, row.sha1, row.sha256, row.size = d.md5, d.sha1, d.sha256, hashers.size
+def _signal_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The case's signals computed from the bytes of every file, and from the pixels of images."""
+    signals = case_signals()
+    return (tuple(s.name for s in signals if s.input is Input.BYTES),
+            tuple(s.name for s in signals if s.input is Input.IMAGE))
 
 
 def _may_have_exif(data: bytes) -> bool:
@@ -60,29 +60,24 @@ def _may_have_exif(data: bytes) -> bool:
     return b"Exif" in head or b"eXIf" in head or head[:4] in (b"II*\x00", b"MM\x00*")
 
 
-def _image_bytes(entry: Entry, row: FileRow, work: Work) -> bytes | None:
-    """The image's bytes when it may be decoded (digests set on ``row`` either way), else None."""
+def _image_bytes(entry: Entry, row: FileRow, work: Work, digests: tuple[str, ...]) -> bytes | None:
+    """The image's bytes when it may be decoded (the byte signals set on ``row`` either way), else None."""
     label = str(entry.path)
+    data = None
     if entry.digests is not None:  # a member too big to hold: the walk streamed it through the hashers
-        d = entry.digests
-        row.md5, row.sha1, row.sha256 = d.md5, d.sha1, d.sha256
-        data = None
+        row.hashes.update(entry.digests)
     elif entry.data is not None:
         data = entry.data
     elif entry.kind == "image" and entry.size <= work.hold_bytes:
         data = entry.read(work.hold_bytes + 1)
         if len(data) > work.hold_bytes:  # it grew since it was listed
             data = None
-    else:
-        data = None
     if data is not None:
-        hashers = Hashers()
-        hashers.update(data)
-        d = hashers.digests()
-        row.md5, row.sha1, row.sha256, row.size = d.md5, d.sha1, d.sha256, len(data)
+        row.size = len(data)
+        row.set_hashes(hash_bytes(data, label, digests))  # first, so a file that fails to decode keeps them
         return data if entry.kind == "image" else None
     if entry.os_path is not None and entry.digests is None:
-        _stream_digests(entry.os_path, row)
+        row.set_hashes(hash_file(entry.os_path, digests))  # streamed in blocks, whatever the size
     if entry.kind == "image":
         row.error_code = "file_too_large"
         row.error_message = (
@@ -92,12 +87,12 @@ def _image_bytes(entry: Entry, row: FileRow, work: Work) -> bytes | None:
     return None
 
 
-def _hash_image(data: bytes, label: str, mime: str, row: FileRow, work: Work) -> HashResult:
+def _hash_image(data: bytes, label: str, mime: str, row: FileRow, work: Work, images: tuple[str, ...]) -> HashResult:
     def run(pixels_from: bytes) -> HashResult:
         return hash_bytes(
             pixels_from,
             label,
-            ("pdq",),
+            images,
             fast=work.fast,
             upscaled=True,
             max_pixels=work.max_pixels,
@@ -140,13 +135,14 @@ def process_entry(entry: Entry, source: int, work: Work = Work()) -> FileRow:
     row = FileRow(
         path=label, source=source, depth=entry.path.depth, size=entry.size, mime=entry.mime, kind=entry.kind
     )
+    digests, images = _signal_names()
     try:
-        data = _image_bytes(entry, row, work)
+        data = _image_bytes(entry, row, work, digests)
         if data is None:
             return row
-        result = _hash_image(data, label, entry.mime, row, work)
-        row.pdq, row.quality, row.width, row.height = result.pdq, result.quality, result.width, result.height
-        row.set_upscaled_values(result.pdq_upscaled)
+        result = _hash_image(data, label, entry.mime, row, work, images)
+        row.set_hashes(result)
+        row.width, row.height = result.width, result.height
         if _may_have_exif(data):
             row.exif = read_exif(data) or None
         _trailing(data, entry.mime, label, row)
