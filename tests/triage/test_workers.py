@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from seizure_builder import PHOTOS, Seizure
 
-from haven.cli.triage_cmd import open_matcher
+from haven.banks.store import BankStore
+from haven.matching import Matcher
 from haven.media import Entry
 from haven.triage import TriageOptions, run_triage
 from haven.triage.bench import generate_seizure
@@ -95,7 +96,8 @@ def test_a_worker_that_dies_costs_only_its_own_file(
     victim = sorted(p for p in rows_one if p.endswith("_q50.jpg") and "!/" not in p)[3]
     out = tmp_path / "crash"
     opts = TriageOptions(out=out, jobs=2, hook=DieOn(Path(victim).name))
-    summary = run_triage(sources, opts, open_matcher(None, seizure.bank_url))
+    with BankStore(seizure.bank_url) as store:
+        summary = run_triage(sources, opts, Matcher(store, auto_refresh=None))
     assert summary["errors"] == 3  # the two real ones, and the file its worker died on
     rows = {r[0]: r for r in _file_rows(out / "case.db")}
     assert rows.keys() == rows_one.keys()
