@@ -14,15 +14,14 @@ recorded, never followed.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from haven.errors import BombError
 from haven.media.evidence import EvidencePath
-from haven.media.items import BLOCK, Item, MemberNames, Problem, Want, guarded, os_error_text
+from haven.media.items import Item, MemberNames, Problem, Want, guarded, os_error_text
 from haven.media.limits import Budget, Limits, check_member
-from haven.media.streams import Metered
+from haven.media.streams import ByteReader, Metered
 
 try:
     import pytsk3
@@ -63,7 +62,7 @@ if pytsk3 is not None:
             return self._size
 
 
-class _TskFile(io.RawIOBase):
+class _TskFile(ByteReader):
     """One file of a disk image as a stream, read in blocks (``read_random`` of at most ``BLOCK``)."""
 
     def __init__(self, f: Any, size: int) -> None:
@@ -72,11 +71,8 @@ class _TskFile(io.RawIOBase):
         self._size = size
         self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1, /) -> bytes:
-        n = min(BLOCK if size is None or size < 0 else size, self._size - self._pos)
+    def read_block(self, size: int) -> bytes:
+        n = min(size, self._size - self._pos)
         if n <= 0:
             return b""
         data = bytes(self._f.read_random(self._pos, n))

@@ -38,7 +38,27 @@ def decompressed(fh: BinaryIO, mime: str) -> Readable:
     return fh
 
 
-class Metered(io.RawIOBase):
+class ByteReader(io.RawIOBase):
+    """A read-only stream defined by its ``read``, which returns at most ``BLOCK`` bytes a call
+    (never everything at once: a bomb would be inflated before it is counted)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self.read_block(BLOCK if size is None or size < 0 else min(size, BLOCK))
+
+    def read_block(self, size: int) -> bytes:
+        """Up to ``size`` (1 to ``BLOCK``) bytes; empty at the end."""
+        raise NotImplementedError
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class Metered(ByteReader):
     """A read-only view of ``inner`` that spends every byte it passes from ``budget`` (charged to ``where``)."""
 
     def __init__(self, inner: Readable, budget: Budget, where: EvidencePath) -> None:
@@ -47,24 +67,14 @@ class Metered(io.RawIOBase):
         self._budget = budget
         self.where = where
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1, /) -> bytes:
-        if size is None or size < 0:
-            size = BLOCK  # never everything at once: a bomb would be inflated before it is counted
-        data = self._inner.read(min(size, BLOCK))
+    def read_block(self, size: int) -> bytes:
+        data = self._inner.read(size)
         if data:
             self._budget.spend(len(data), self.where)
         return data
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
-
-class Tee(io.RawIOBase):
+class Tee(ByteReader):
     """``head`` then the rest of ``inner``, every byte passed also fed to ``hashers``; ``drain`` reads what is left."""
 
     def __init__(self, head: bytes, inner: Readable, hashers: Hashers) -> None:
@@ -73,23 +83,13 @@ class Tee(io.RawIOBase):
         self._inner = inner
         self.hashers = hashers
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1, /) -> bytes:
-        if size is None or size < 0:
-            size = BLOCK
+    def read_block(self, size: int) -> bytes:
         if self._head:
             data, self._head = self._head[:size], self._head[size:]
         else:
-            data = self._inner.read(min(size, BLOCK))
+            data = self._inner.read(size)
         self.hashers.update(data)
         return data
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def drain(self) -> None:
         while self.read(BLOCK):

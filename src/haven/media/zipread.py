@@ -21,7 +21,6 @@ does: its offsets are then relative to where the zip starts.
 from __future__ import annotations
 
 import bz2
-import io
 import lzma
 import stat
 import struct
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from haven.errors import ArchiveError
+from haven.media.streams import ByteReader
 
 END_SIGNATURE = _END = b"PK\x05\x06"
 _END64 = b"PK\x06\x06"
@@ -221,7 +221,7 @@ def open_member(fh: BinaryIO, member: ZipMember) -> MemberStream:
     return MemberStream(fh, start, member)
 
 
-class MemberStream(io.RawIOBase):
+class MemberStream(ByteReader):
     """The uncompressed bytes of one member. Each ``read(n)`` decompresses at most ``n`` bytes.
 
     More bytes than the central directory declares is a lying header (``zip_bomb``); fewer, or a
@@ -251,9 +251,6 @@ class MemberStream(io.RawIOBase):
         else:
             raise ArchiveError(f"compression method {method} is not supported; not read", code="unsupported")
 
-    def readable(self) -> bool:
-        return True
-
     def _raw(self, n: int) -> bytes:
         n = min(n, self._left)
         if n <= 0:
@@ -268,10 +265,8 @@ class MemberStream(io.RawIOBase):
                 raise ArchiveError("member data cut short (truncated archive)", code="corrupt_member")
         return data
 
-    def read(self, size: int = -1, /) -> bytes:
-        if size is None or size < 0:
-            size = _CHUNK
-        if self._done or size == 0:
+    def read_block(self, size: int) -> bytes:
+        if self._done:
             return b""
         m = self._member
         if m.method == LZMA and self._d is None:
@@ -297,11 +292,6 @@ class MemberStream(io.RawIOBase):
             )
         self._crc = zlib.crc32(data, self._crc)
         return data
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def _finish(self) -> None:
         self._done = True
