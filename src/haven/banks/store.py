@@ -216,14 +216,22 @@ class BankStore:
 
     @staticmethod
     def _check_thresholds(thresholds: Mapping[str, int] | None) -> dict[str, int]:
+        """``{signal: threshold}`` and ``{"signal.option": value}`` (a signal's ``options``), checked."""
         out: dict[str, int] = {}
-        for name, t in (thresholds or {}).items():
+        for key, t in (thresholds or {}).items():
+            name, _, option = key.partition(".")
             signal = get_signal(name)
-            if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t <= signal.max_threshold:
-                raise UsageError(
-                    f"threshold for {signal.name} must be an integer 0-{signal.max_threshold}, got {t!r}"
-                )
-            out[signal.name] = t
+            if option:
+                opt = signal.options.get(option)
+                if opt is None:
+                    raise UsageError(f"signal {signal.name} has no option {option!r}; options: "
+                                     f"{', '.join(signal.options) or '(none)'}")
+                lo, hi, what = opt.lo, opt.hi, f"{signal.name}.{option}"
+            else:
+                lo, hi, what = 0, signal.max_threshold, f"threshold for {signal.name}"
+            if not isinstance(t, int) or isinstance(t, bool) or not lo <= t <= hi:
+                raise UsageError(f"{what} must be an integer {lo}-{hi}, got {t!r}")
+            out[f"{signal.name}.{option}" if option else signal.name] = t
         return out
 
     # -- store identity and change log -----------------------------------------------------------------

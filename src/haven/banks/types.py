@@ -60,7 +60,7 @@ class Bank:
     description: str | None
     source: str | None
     enabled: bool
-    thresholds: dict[str, int]
+    thresholds: dict[str, int]  # {signal: threshold, "signal.option": value}
     created_at: datetime
     created_by: str | None
     updated_at: datetime

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +13,10 @@ from haven.signals import Variant, get_signal
 
 @dataclass(frozen=True)
 class Match:
-    """One bank entry matched by a hash (``distance`` 0 for exact signals). ``variant`` is set when the
-    entry was found through another value of the query (a rotation, the image as if upscaled)."""
+    """One bank entry matched by a hash (``distance`` 0 for exact signals; for frame-set signals the share
+    of frames left unmatched, 0-100). ``variant`` is set when the entry was found through another value of
+    the query (a rotation, the image as if upscaled); ``detail`` holds what a frame-set match measured
+    (``query_pct``, ``compared_pct``, ``matched_frames`` …)."""
 
     bank: str
     signal: str
@@ -27,13 +29,15 @@ class Match:
     victim_identified: bool | None = None
     category_scheme: str | None = None
     variant: Variant | None = None
+    detail: Mapping[str, Any] | None = None
 
     @classmethod
-    def from_entry(cls, entry: Entry, distance: int, variant: Variant | None = None) -> Match:
+    def from_entry(cls, entry: Entry, distance: int, variant: Variant | None = None,
+                   detail: Mapping[str, Any] | None = None) -> Match:
         return cls(bank=entry.bank, signal=entry.signal, value=entry.value, distance=distance,
                    category=entry.category, severity=entry.severity, entry_id=entry.id, series=entry.series,
                    victim_identified=entry.victim_identified, category_scheme=entry.category_scheme,
-                   variant=variant)
+                   variant=variant, detail=detail)
 
     def to_dict(self) -> dict[str, Any]:
         """The match object of ``haven match --json`` and the API (variant members only when set, in the
@@ -44,6 +48,8 @@ class Match:
             "value": self.value, "series": self.series, "victim_identified": self.victim_identified}
         if self.variant is not None:
             out.update(get_signal(self.signal).variant_match_fields(self.variant))
+        if self.detail:
+            out.update(self.detail)
         return out
 
 

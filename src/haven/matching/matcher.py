@@ -5,6 +5,9 @@ How a value is looked up is its signal's business (``SignalType.lookup``), keyed
 - ``EXACT`` (MD5, SHA-1, SHA-256 …): the store's digest index, always fresh;
 - ``DISTANCE`` (PDQ …): one in-memory index per (bank, signal), within the bank's threshold for that
   signal (or the caller's), kept in step with the database through the change log (``BankIndexes``).
+- ``FRAMES`` (vPDQ …): the same per-bank indexes, over every banked video's frames
+  (``haven.index.frames.FrameSetIndex``); each bank's frame-set rule (``haven.signals.frames``: its
+  per-frame threshold and options) decides, and a match carries the percentages in ``detail``.
   Match calls refresh at most every ``auto_refresh`` seconds, so a hash added by any process is matched
   by every matcher within about that long.
 
@@ -20,7 +23,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -30,7 +33,8 @@ from haven.errors import NotFoundError, UsageError
 from haven.hashing import HashResult, hash_file
 from haven.matching.indexes import BankIndexes
 from haven.matching.match import Match, sort_matches
-from haven.signals import LookupKind, SignalType, Variant, get_signal
+from haven.index.frames import FrameSetIndex
+from haven.signals import FrameSetMatch, FrameSetSignal, LookupKind, SignalType, Variant, get_signal
 
 
 class Hashed(Protocol):
@@ -113,7 +117,9 @@ class Matcher:
             return self._exact(sig, values)
         if sig.lookup is LookupKind.DISTANCE:
             return self._by_distance(sig, values, threshold, threads)
-        raise UsageError(f"signal {sig.name!r}: the Matcher has no look-up for {sig.lookup} signals yet")
+        if sig.lookup is LookupKind.FRAMES:
+            return self._by_frames(sig, values, threshold, threads)
+        raise UsageError(f"signal {sig.name!r}: the Matcher has no look-up for {sig.lookup} signals")
 
     def _exact(self, sig: type[SignalType], values: Sequence[str]) -> list[list[Match]]:
         found = self.store.lookup_digests(sig.name, values)
@@ -139,6 +145,27 @@ class Matcher:
         entries = self._entries({i for h in hits for i in h})
         return [
             sort_matches(Match.from_entry(entries[i], d) for i, d in h.items() if i in entries) for h in hits
+        ]
+
+    def _by_frames(
+        self, sig: type[SignalType], values: Sequence[str], threshold: int | None, threads: int
+    ) -> list[list[Match]]:
+        if threshold is not None and not 0 <= threshold <= sig.max_threshold:
+            raise UsageError(f"{sig.name} threshold must be 0-{sig.max_threshold}, got {threshold}")
+        assert issubclass(sig, FrameSetSignal)
+        hits: list[dict[int, FrameSetMatch]] = [{} for _ in values]
+        for bank, index in self.indexes.targets(sig.name):
+            if self.only is not None and bank.name not in self.only:
+                continue
+            t = bank.threshold(sig.name) if threshold is None else threshold
+            rule = sig.frame_rule(t, bank.thresholds)
+            for k, found in enumerate(cast(FrameSetIndex, index).match(values, rule, threads=threads)):
+                hits[k].update(found)
+        entries = self._entries({i for h in hits for i in h})
+        return [
+            sort_matches(Match.from_entry(entries[i], m.distance, detail=m.fields())
+                         for i, m in h.items() if i in entries)
+            for h in hits
         ]
 
     def _wanted(self, entry: Entry) -> bool:

@@ -17,9 +17,14 @@ from haven.signals.base import (
     LookupKind,
     SignalHash,
     SignalIndex,
+    SignalOption,
     SignalType,
     Variant,
+    VideoFrame,
+    VideoHasher,
+    VideoInfo,
 )
+from haven.signals.frames import Frame, FrameRule, FrameSetMatch, FrameSetSignal
 from haven.signals.md5 import Md5Signal
 from haven.signals.pdq import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY, PdqSignal
 from haven.signals.registry import (
@@ -35,8 +40,9 @@ from haven.signals.registry import (
 )
 from haven.signals.sha1 import Sha1Signal
 from haven.signals.sha256 import Sha256Signal
+from haven.signals.vpdq import VpdqSignal
 
-for _signal in (PdqSignal, Md5Signal, Sha1Signal, Sha256Signal):
+for _signal in (PdqSignal, Md5Signal, Sha1Signal, Sha256Signal, VpdqSignal):
     register(_signal)
 
 __all__ = [
@@ -45,6 +51,10 @@ __all__ = [
     "PDQ_MIN_QUALITY",
     "BytesHasher",
     "DecodedImage",
+    "Frame",
+    "FrameRule",
+    "FrameSetMatch",
+    "FrameSetSignal",
     "HashOptions",
     "HexDigestSignal",
     "ImageHasher",
@@ -56,8 +66,13 @@ __all__ = [
     "Sha256Signal",
     "SignalHash",
     "SignalIndex",
+    "SignalOption",
     "SignalType",
     "Variant",
+    "VideoFrame",
+    "VideoHasher",
+    "VideoInfo",
+    "VpdqSignal",
     "aliases",
     "all_signals",
     "get_signal",

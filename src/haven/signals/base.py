@@ -11,14 +11,19 @@ A signal declares:
 - how to validate, compare, encode and index its values, and ``examples()`` for the test battery.
 
 Capabilities come as mixins, as python-threatexchange's ``signal_base`` does: a ``BytesHasher``
-streams the file's bytes (``new_digest``), an ``ImageHasher`` hashes decoded pixels (``hash_image``).
+streams the file's bytes (``new_digest``), an ``ImageHasher`` hashes decoded pixels (``hash_image``), a
+``VideoHasher`` hashes the sampled frames of a decoded video (``new_video_hasher``).
+
+A ``FRAMES`` signal's value is a set of frame hashes of another signal (``frame_signal``: vPDQ's frames
+are PDQ values); ``frames()`` lists them and the frame-set rule (``haven.signals.frames``) decides a match.
+Settings a bank may give a signal beyond its threshold are declared in ``options`` (``SignalOption``).
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
@@ -69,6 +74,7 @@ class HashOptions:
 
     dihedral: bool = False  # the 8 rotations and flips, as extra look-up values
     upscaled: bool = False  # a small image's value as if upscaled (look-up fallbacks)
+    frame_interval: float = 1.0  # video: seconds between sampled frames (0: every frame)
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,48 @@ class DecodedImage:
     @property
     def full_size(self) -> bool:
         return tuple(self.pixels.shape[:2]) == (self.height, self.width)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video's header says, checked against the limits before any frame is decoded."""
+
+    width: int
+    height: int
+    frame_rate: float  # frames per second (average rate; the stream's base rate when none is given)
+    duration: float | None  # seconds, when the container says
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One sampled frame: its number in the video (from 0, decode order of shown frames), its time in
+    seconds (``number / frame_rate``, as the vPDQ reference computes it), and its luma — full-range
+    ``H×W`` uint8, the grey PDQ hashes (``rgb()`` gives the colour pixels for signals that want them)."""
+
+    number: int
+    timestamp: float
+    luma: np.ndarray
+    rgb: Callable[[], np.ndarray]
+
+
+class VideoAccumulator(Protocol):
+    """Takes a video's sampled frames in order and gives the signal's value at the end."""
+
+    def add(self, frame: VideoFrame) -> None: ...
+
+    def finish(self) -> SignalHash: ...
+
+
+@dataclass(frozen=True)
+class SignalOption:
+    """A per-bank setting of a signal's match rule beyond its threshold (an integer in ``lo..hi``),
+    stored in the bank's thresholds as ``"<signal>.<name>"``."""
+
+    name: str
+    default: int
+    lo: int
+    hi: int
+    help: str = ""
 
 
 class SignalIndex(Protocol):
@@ -131,6 +179,8 @@ class SignalType(ABC):
     in_tables: ClassVar[bool] = True
     #: This signal's names in other systems' files and APIs: ``{"pytx": "video_md5", "hma": …}``.
     aliases: ClassVar[Mapping[str, str]] = {}
+    #: Per-bank settings of the match rule beyond ``threshold`` (``SignalOption``), by name.
+    options: ClassVar[Mapping[str, SignalOption]] = {}
 
     @classmethod
     @abstractmethod
@@ -201,6 +251,40 @@ class SignalType(ABC):
         """How a person is told a match came through ``variant`` (tables, reports)."""
         return f"via {variant.label}"
 
+    @classmethod
+    def value_output(cls, value: str) -> dict[str, Any]:
+        """Members that describe a value beside it in a hash result's JSON object (a video's frames)."""
+        return {}
+
+    @classmethod
+    def short_value(cls, value: str) -> str:
+        """The value as a person reads it in a table or report line (long values abbreviated)."""
+        return value
+
+    # -- other systems' forms of a value ----------------------------------------------------------------
+
+    @classmethod
+    def to_external(cls, system: str, value: str) -> str:
+        """``value`` as ``system`` (one of ``aliases``' keys: "pytx", "hma") writes it."""
+        return value
+
+    # -- frame sets (``LookupKind.FRAMES``) ---------------------------------------------------------------
+
+    #: The signal each frame hash is a value of (PDQ for vPDQ): its distance and index serve the frames.
+    frame_signal: ClassVar[type[SignalType] | None] = None
+
+    @classmethod
+    def frames(cls, value: str) -> list[Any]:
+        """A canonical value's frames (``haven.signals.frames.Frame``), for ``FRAMES`` signals."""
+        raise NotImplementedError(f"signal {cls.name!r} has no frames (lookup {cls.lookup})")
+
+    @classmethod
+    def option(cls, name: str, settings: Mapping[str, int] | None = None) -> int:
+        """Option ``name`` from a bank's ``settings`` (its thresholds), else the option's default."""
+        opt = cls.options[name]
+        v = (settings or {}).get(f"{cls.name}.{name}")
+        return opt.default if v is None else v
+
 
 class BytesHasher:
     """Capability: computed by streaming the file's bytes through ``new_digest()``."""
@@ -216,6 +300,14 @@ class ImageHasher:
 
     @classmethod
     def hash_image(cls, image: DecodedImage, options: HashOptions) -> SignalHash:
+        raise NotImplementedError
+
+
+class VideoHasher:
+    """Capability: computed from the sampled frames of a decoded video (``HashOptions.frame_interval``)."""
+
+    @classmethod
+    def new_video_hasher(cls, info: VideoInfo, options: HashOptions) -> VideoAccumulator:
         raise NotImplementedError
 
 

@@ -11,7 +11,8 @@ import threading
 from importlib.metadata import entry_points
 
 from haven.errors import UsageError
-from haven.signals.base import NAME, BytesHasher, ImageHasher, Input, LookupKind, SignalType
+from haven.signals.base import NAME, BytesHasher, ImageHasher, Input, LookupKind, SignalType, VideoHasher
+from haven.signals.frames import FrameSetSignal
 
 ENTRY_POINT_GROUP = "haven.signals"
 
@@ -36,11 +37,21 @@ def register(signal: type[SignalType]) -> type[SignalType]:
         raise UsageError(f"signal type {name!r} registered twice ({_REGISTRY[name]!r} and {signal!r})")
     if not isinstance(getattr(signal, "lookup", None), LookupKind):
         raise UsageError(f"signal {name!r}: lookup must be a LookupKind")
-    wants = {Input.BYTES: BytesHasher, Input.IMAGE: ImageHasher}.get(getattr(signal, "input", None))  # type: ignore[arg-type]
+    wants = {Input.BYTES: BytesHasher, Input.IMAGE: ImageHasher, Input.VIDEO: VideoHasher}.get(
+        getattr(signal, "input", None))  # type: ignore[arg-type]
     if wants is not None and not issubclass(signal, wants):
         raise UsageError(f"signal {name!r}: input {signal.input} needs the {wants.__name__} capability")
     if signal.lookup is LookupKind.DISTANCE and signal.make_index is SignalType.make_index:
         raise UsageError(f"signal {name!r}: a distance signal must provide make_index()")
+    if signal.lookup is LookupKind.FRAMES and not (
+        issubclass(signal, FrameSetSignal) and signal.frame_signal is not None
+        and signal.frame_signal.lookup is LookupKind.DISTANCE
+    ):
+        raise UsageError(f"signal {name!r}: a frames signal must be a FrameSetSignal with a distance "
+                         "signal as its frame_signal")
+    for opt in signal.options:
+        if not NAME.match(opt):
+            raise UsageError(f"signal {name!r}: option name {opt!r} must match {NAME.pattern}")
     _REGISTRY[name] = signal
     return signal
 
