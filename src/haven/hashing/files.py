@@ -2,8 +2,10 @@
 service's uploads, triage's workers and `haven match`.
 
 One read of the bytes feeds every byte signal (MD5, SHA-1, SHA-256 …); one decode feeds every image
-signal (PDQ …). Which signals exist, and how each computes its value, is the signal registry's
-business (``haven.signals``): nothing here knows a signal by name.
+signal (PDQ …), or, when the content is a video (by its first bytes), every video signal (vPDQ …) from
+one pass over its sampled frames (``haven.hashing.video``). Which signals exist, and how each computes
+its value, is the signal registry's business (``haven.signals``): nothing here knows a signal by name.
+Asked for every signal (the default), a file gets its byte signals and those of its kind of media.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from haven.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS
-from haven.errors import FileAccessError, ImageTooLargeError, InputError, UsageError
+from haven.errors import DecodeError, FileAccessError, ImageTooLargeError, InputError, UsageError
 from haven.hashing.crypto import stream_digests
 from haven.hashing.decode import decode_cost, load_pixels, open_image
+from haven.hashing.video import VideoLimits, open_video
+from haven.media.sniff import HEADER_BYTES, kind_of, sniff
 from haven.signals import (
     BytesHasher,
     DecodedImage,
@@ -30,14 +34,15 @@ from haven.signals import (
     Input,
     SignalType,
     Variant,
+    VideoHasher,
     all_signals,
     get_signal,
 )
 
 
 def algorithm_names() -> tuple[str, ...]:
-    """Every signal a file can be hashed with here (bytes and image signals), in registry order."""
-    return tuple(s.name for s in all_signals() if s.input in (Input.BYTES, Input.IMAGE))
+    """Every signal a file can be hashed with here (bytes, image and video signals), in registry order."""
+    return tuple(s.name for s in all_signals() if s.input in (Input.BYTES, Input.IMAGE, Input.VIDEO))
 
 
 @dataclass
@@ -86,6 +91,8 @@ class HashResult:
             if self.variants.get(sig.name):
                 out.update(sig.variants_output(self.hashes[sig.name], self.variants[sig.name]))
         out.update(self.extra)
+        for sig in signals:  # long descriptions (a video's frames) last
+            out.update(sig.value_output(self.hashes[sig.name]))
         return out
 
 
@@ -127,21 +134,25 @@ def hash_file(
     upscaled: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    frame_interval: float = 1.0,
+    video_limits: VideoLimits | None = None,
 ) -> HashResult:
     """Hash a file on disk with ``algorithms`` (default: every signal). Raises an ``InputError``
     subclass naming the file on any problem.
 
-    Byte signals stream the file (bounded memory for any size); image signals decode it once.
+    Byte signals stream the file (bounded memory for any size); image signals decode it once; video
+    signals sample a frame every ``frame_interval`` seconds (0: every frame) within ``video_limits``.
     ``fast`` lets a large JPEG decode at reduced size; ``dihedral`` and ``upscaled`` add look-up
     variants (``HashOptions``).
     """
     path = Path(path)
     label = str(path)
     st = _check_regular_file(path)
-    options = HashOptions(dihedral=dihedral, upscaled=upscaled)
+    options = HashOptions(dihedral=dihedral, upscaled=upscaled, frame_interval=frame_interval)
     try:
         with open(path, "rb") as fh:
-            return _hash_stream(fh, label, st.st_size, algorithms, fast, options, max_pixels, max_file_bytes)
+            return _hash_stream(fh, label, st.st_size, algorithms, fast, options, max_pixels, max_file_bytes,
+                                video_limits=video_limits, source_path=path)
     except PermissionError as exc:
         raise FileAccessError("permission denied", path=label, code="permission_denied") from exc
     except IsADirectoryError as exc:
@@ -163,6 +174,8 @@ def hash_bytes(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     max_decode_bytes: int | None = None,
+    frame_interval: float = 1.0,
+    video_limits: VideoLimits | None = None,
 ) -> HashResult:
     """``hash_file`` for bytes already in memory (an upload, an archive member).
 
@@ -170,8 +183,8 @@ def hash_bytes(
     (``decode.decode_cost``, from its header) with an ``ImageTooLargeError``.
     """
     return _hash_stream(io.BytesIO(data), label, len(data), algorithms, fast,
-                        HashOptions(dihedral=dihedral, upscaled=upscaled), max_pixels, max_file_bytes,
-                        max_decode_bytes)
+                        HashOptions(dihedral=dihedral, upscaled=upscaled, frame_interval=frame_interval),
+                        max_pixels, max_file_bytes, max_decode_bytes, video_limits=video_limits)
 
 
 def _hash_stream(
@@ -184,6 +197,9 @@ def _hash_stream(
     max_pixels: int,
     max_file_bytes: int,
     max_decode_bytes: int | None = None,
+    *,
+    video_limits: VideoLimits | None = None,
+    source_path: Path | None = None,
 ) -> HashResult:
     signals = [get_signal(a) for a in (algorithm_names() if algorithms is None else algorithms)]
     result = HashResult(path=label, size=size)
@@ -192,6 +208,24 @@ def _hash_stream(
         digests, _ = stream_digests(fh, {name: s.new_digest() for name, s in by_bytes.items()})
         result.hashes.update(digests)
     by_image = [s for s in signals if issubclass(s, ImageHasher) and s.input is Input.IMAGE]
+    by_video = [s for s in signals if issubclass(s, VideoHasher) and s.input is Input.VIDEO]
+    if by_video or by_image:
+        if size == 0:  # (the digests of no bytes are well defined; an image or video of none is not)
+            raise FileAccessError("empty file (0 bytes)", path=label, code="empty")
+        fh.seek(0)
+        is_video = kind_of(sniff(fh.read(HEADER_BYTES))) == "video"
+        fh.seek(0)
+        if is_video and by_video:
+            _hash_video(result, by_video, source_path or fh, label, size, options,
+                        video_limits or VideoLimits())
+            by_image = []
+        elif is_video and not by_bytes:
+            raise DecodeError(f"a video, not an image (its signals: {', '.join(_names(Input.VIDEO))})",
+                              path=label, code="not_image")
+        elif is_video:
+            by_image = []  # asked for image signals only besides the bytes: a video has none
+        elif by_video and not by_image and not by_bytes:
+            raise DecodeError("not a recognised video format", path=label, code="not_video")
     if by_image:
         if size == 0:  # (the digests of no bytes are well defined; an image of none is not)
             raise FileAccessError("empty file (0 bytes)", path=label, code="empty")
@@ -216,6 +250,31 @@ def _hash_stream(
     order = {s.name: k for k, s in enumerate(signals)}
     result.hashes = dict(sorted(result.hashes.items(), key=lambda kv: order[kv[0]]))
     return result
+
+
+def _names(kind: Input) -> list[str]:
+    return [s.name for s in all_signals() if s.input is kind]
+
+
+def _hash_video(result: HashResult, signals: list[type[SignalType]], source: Path | BinaryIO, label: str,
+                size: int, options: HashOptions, limits: VideoLimits) -> None:
+    """Every video signal from one pass over the sampled frames."""
+    if size == 0:
+        raise FileAccessError("empty file (0 bytes)", path=label, code="empty")
+    with open_video(source, label=label, limits=limits) as video:
+        info = video.info
+        hashers = [(sig, cast(VideoHasher, sig).new_video_hasher(info, options)) for sig in signals]
+        for frame in video.frames(options.frame_interval):
+            for _, hasher in hashers:
+                hasher.add(frame)
+    result.width, result.height = info.width, info.height
+    result.extra.update({"duration": None if info.duration is None else round(info.duration, 3),
+                         "frame_rate": round(info.frame_rate, 3)})
+    for sig, hasher in hashers:
+        try:
+            _add(result, sig, hasher.finish())
+        except InputError as exc:
+            raise DecodeError(exc.message, path=label, code=exc.code) from None
 
 
 def _add(result: HashResult, sig: type[SignalType], h: Any) -> None:

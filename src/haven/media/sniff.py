@@ -36,6 +36,14 @@ def sniff(head: bytes) -> str:
         return "video/mp4"
     if head.startswith(b"\x1aE\xdf\xa3"):
         return "video/x-matroska"
+    if head.startswith(b"FLV\x01"):
+        return "video/x-flv"
+    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+        return "video/x-ms-asf"
+    if head.startswith(b"\x00\x00\x01\xba") or head.startswith(b"\x00\x00\x01\xb3"):
+        return "video/mpeg"
+    if len(head) > 376 and head[0] == head[188] == head[376] == 0x47:  # MPEG-TS: a sync byte every 188
+        return "video/mp2t"
     if head[:2] == b"BM" and len(head) >= 14 and head[6:10] == b"\x00\x00\x00\x00":
         return "image/bmp"
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):

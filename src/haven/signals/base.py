@@ -113,8 +113,9 @@ class VideoInfo:
 @dataclass(frozen=True)
 class VideoFrame:
     """One sampled frame: its number in the video (from 0, decode order of shown frames), its time in
-    seconds (``number / frame_rate``, as the vPDQ reference computes it), and its luma — full-range
-    ``H×W`` uint8, the grey PDQ hashes (``rgb()`` gives the colour pixels for signals that want them)."""
+    seconds (``number / frame_rate``, as the vPDQ reference computes it), and its ``luma``: full-range
+    ``H×W`` uint8 grey — what PDQ hashes — or, for the rare pixel formats without a usable Y plane, the
+    ``H×W×3`` RGB FFmpeg converts it to (``rgb()`` gives colour pixels for signals that want them)."""
 
     number: int
     timestamp: float
