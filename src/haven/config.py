@@ -6,6 +6,9 @@
 | HAVEN_DATABASE_URL    | ``sqlite:///<HAVEN_DATA_DIR>/haven.db``    |
 | HAVEN_MAX_PIXELS      | 178956970 (same as Pillow's bomb error limit: 2 × 89.5 MP) |
 | HAVEN_MAX_FILE_BYTES  | 2 GiB (images larger than this are refused before decoding) |
+| HAVEN_MAX_VIDEO_SECONDS | 14400 (4 h: longer videos, by header or by decoded time, are refused) |
+| HAVEN_MAX_VIDEO_FRAMES  | 864000 (frames decoded from one video at most) |
+| HAVEN_MAX_VIDEO_PIXELS  | 33177600 (8K UHD: larger frames are refused from the header) |
 | HAVEN_MASTER_KEY      | — (base64 master key(s), newest first, comma-separated; see ``haven.secrets``) |
 | HAVEN_MASTER_KEY_FILE | ``$XDG_CONFIG_HOME/haven/master.key`` or ``~/.config/haven/master.key`` |
 """
@@ -15,9 +18,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_MAX_PIXELS = 178_956_970
 DEFAULT_MAX_FILE_BYTES = 2 * 1024**3
+DEFAULT_MAX_VIDEO_SECONDS = 4 * 3600
+DEFAULT_MAX_VIDEO_FRAMES = 4 * 3600 * 60
+DEFAULT_MAX_VIDEO_PIXELS = 7680 * 4320
 
 
 def _default_data_dir() -> Path:
@@ -37,8 +44,18 @@ class Settings:
     database_url: str = ""
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_video_seconds: float = DEFAULT_MAX_VIDEO_SECONDS
+    max_video_frames: int = DEFAULT_MAX_VIDEO_FRAMES
+    max_video_pixels: int = DEFAULT_MAX_VIDEO_PIXELS
     master_key: str | None = field(default=None, repr=False)
     master_key_file: Path | None = None
+
+    def video_limits(self) -> Any:
+        """The ``haven.hashing.video.VideoLimits`` these settings give."""
+        from haven.hashing.video import VideoLimits
+
+        return VideoLimits(max_pixels=self.max_video_pixels, max_seconds=self.max_video_seconds,
+                           max_frames=self.max_video_frames)
 
     @property
     def resolved_database_url(self) -> str:
@@ -56,6 +73,9 @@ class Settings:
             database_url=env.get("HAVEN_DATABASE_URL", ""),
             max_pixels=int(env.get("HAVEN_MAX_PIXELS", DEFAULT_MAX_PIXELS)),
             max_file_bytes=int(env.get("HAVEN_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES)),
+            max_video_seconds=float(env.get("HAVEN_MAX_VIDEO_SECONDS", DEFAULT_MAX_VIDEO_SECONDS)),
+            max_video_frames=int(env.get("HAVEN_MAX_VIDEO_FRAMES", DEFAULT_MAX_VIDEO_FRAMES)),
+            max_video_pixels=int(env.get("HAVEN_MAX_VIDEO_PIXELS", DEFAULT_MAX_VIDEO_PIXELS)),
             master_key=env.get("HAVEN_MASTER_KEY") or None,
             master_key_file=Path(env["HAVEN_MASTER_KEY_FILE"]) if env.get("HAVEN_MASTER_KEY_FILE") else None,
         )

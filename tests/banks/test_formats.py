@@ -17,6 +17,14 @@ from haven.errors import FormatError
 from haven_testdata import FORMATS_REF
 
 PDQ = "c4c8ea717e051345376f69602e6758980037f7e176337ad8e9f9bd4a8f76c88c"
+# A vPDQ value as python-threatexchange writes it (vpdq_util.vpdq_to_json: "pdq_hex,quality,timestamp"
+# strings; its timestamps use Python's ".3" format, "1.0", "1.23e+02"): frames of the reference's
+# pattern-sd-grey-bar sample hashes.
+VPDQ_PYTX = json.dumps([
+    "b2dc981be36c994787bc16811edcda81d20b855627b6bff86e8ba1050b44ff86,100,0.0",
+    "92de981be52e894783bc92854edcda89f24b955627b6dff82a8b81052554dbc6,100,1.0",
+    "c0a3efc9a963f0a91e9a62392afc65013ba5421f529aafb9af4fa013157467e2,100,1.23e+02",
+])
 
 
 def export(store: BankStore, bank: str, fmt: str) -> str:
@@ -117,7 +125,8 @@ def test_hma_jsonl(store: BankStore, tmp_path: Path) -> None:
         "signals": {
             "pdq": PDQ.replace("c4", "d4"),
             "video_md5": "70a5336e89dd389482ebf618386ccc0b",
-            "vpdq": "x",
+            "vpdq": VPDQ_PYTX,
+            "tmk_pdqf": "opaque",
         },
         "note": "two",
     }
@@ -125,16 +134,51 @@ def test_hma_jsonl(store: BankStore, tmp_path: Path) -> None:
     assert detect_format(f) == "hma"
     store.create_bank("hma")
     res = store.import_file("hma", f)
-    assert (res.errors, res.rows_added, res.warnings) == (0, 3, 1)  # vpdq is not supported → warning
-    a, b, c = store.iter_entries("hma")
+    assert (res.errors, res.rows_added, res.warnings) == (0, 4, 1)  # tmk_pdqf is not supported → warning
+    a, b, c, d = store.iter_entries("hma")
     assert (a.signal, a.note, a.item) == ("pdq", "fictional example", "hma:1")
     assert a.extra["hma"]["metadata"]["content_id"] == "example-123"
-    assert (b.item, c.item, c.signal) == ("hma:2", "hma:2", "md5")
+    assert (b.item, c.item, c.signal, d.signal, d.item) == ("hma:2", "hma:2", "md5", "vpdq", "hma:2")
+    assert d.value.endswith(",100,c0a3efc9a963f0a91e9a62392afc65013ba5421f529aafb9af4fa013157467e2,123.000")
     text = round_trip(store, "hma", "hma", tmp_path)
-    assert json.loads(text.splitlines()[1])["signals"] == {
-        "pdq": two["signals"]["pdq"],
-        "video_md5": two["signals"]["video_md5"],
-    }
+    signals = json.loads(text.splitlines()[1])["signals"]
+    assert set(signals) == {"pdq", "video_md5", "vpdq"} and signals["pdq"] == two["signals"]["pdq"]
+    frames = json.loads(signals["vpdq"])  # back in python-threatexchange's form, times with 3 decimals
+    assert frames[2] == "c0a3efc9a963f0a91e9a62392afc65013ba5421f529aafb9af4fa013157467e2,100,123.000"
+
+
+def test_pytx_vpdq_rows(store: BankStore, tmp_path: Path) -> None:
+    """vPDQ rows of a python-threatexchange dataset (before, skipped with a report) import, match and export
+    in pytx's own form; file-collab lines carry them too."""
+    f = tmp_path / "tx.csv"
+    with f.open("w", newline="") as fh:
+        import csv
+
+        w = csv.writer(fh)
+        w.writerow(["signal_type", "signal_str", "collab", "category", "tags"])
+        w.writerow(["vpdq", VPDQ_PYTX, "c", "POSITIVE_CLASS", ""])
+        w.writerow(["video_md5", "70a5336e89dd389482ebf618386ccc0b", "c", "POSITIVE_CLASS", ""])
+    store.create_bank("tx")
+    res = store.import_file("tx", f, "pytx")
+    assert (res.errors, res.rows_added) == (0, 2), res.messages
+    v, m = store.iter_entries("tx")
+    assert (v.signal, m.signal) == ("vpdq", "md5") and v.value.startswith(",100,b2dc981b")
+    text = round_trip(store, "tx", "pytx", tmp_path)
+    assert json.loads(next(csv_rows(text))[1])[0] == (
+        "b2dc981be36c994787bc16811edcda81d20b855627b6bff86e8ba1050b44ff86,100,0.000")
+    lines = tmp_path / "collab.txt"
+    lines.write_text(f"vpdq {VPDQ_PYTX}\n")
+    store.create_bank("fc")
+    assert store.import_file("fc", lines, "pytx").rows_added == 1
+    assert [e.value for e in store.iter_entries("fc")] == [v.value]
+
+
+def csv_rows(text: str):  # type: ignore[no-untyped-def]
+    import csv
+
+    rows = csv.reader(io.StringIO(text))
+    next(rows)
+    return rows
 
 
 def test_haven_csv_lossless_for_every_field(store: BankStore, tmp_path: Path) -> None:

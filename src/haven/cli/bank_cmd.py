@@ -25,7 +25,7 @@ from haven.cli.common import (
     with_signal_options,
 )
 from haven.errors import FormatError, UsageError
-from haven.signals import all_signals, signal_names
+from haven.signals import all_signals, get_signal, signal_names
 
 bank_app = typer.Typer(
     help="Hash banks: create, import, export, enable/disable, feedback.", no_args_is_help=True
@@ -54,7 +54,8 @@ def parse_thresholds(specs: list[str] | None) -> dict[str, int] | None:
     for spec in specs:
         name, sep, value = spec.partition("=")
         if not sep or not value.strip().isdigit():
-            raise UsageError(f"--threshold wants SIGNAL=INT (e.g. pdq=31), got {spec!r}")
+            raise UsageError(f"--threshold wants SIGNAL=INT or SIGNAL.OPTION=INT (e.g. pdq=31, "
+                             f"vpdq.query_pct=80), got {spec!r}")
         out[name.strip().lower()] = int(value)
     return out
 
@@ -71,7 +72,7 @@ def create(
         None, "--source", help="Where the hashes come from (NCMEC, IWF, Project VIC, own …)."
     ),
     description: str = typer.Option(None, "--description", help="Free text."),
-    threshold: list[str] = typer.Option(None, "--threshold", help="Match threshold per signal, e.g. pdq=31."),
+    threshold: list[str] = typer.Option(None, "--threshold", help="Match threshold per signal or a rule option, e.g. pdq=31, vpdq.query_pct=80."),
     disabled: bool = typer.Option(False, "--disabled", help="Create it disabled for matching."),
     json_out: bool = typer.Option(False, "--json", help="Print the bank as JSON."),
 ) -> None:
@@ -130,7 +131,9 @@ def show(
         say(f"  description: {bank.description}")
     from haven.signals import all_signals
 
-    stdout.print("  thresholds: " + ", ".join(f"{s.name}={bank.threshold(s.name)}" for s in all_signals()))
+    stdout.print("  thresholds: " + ", ".join(
+        [f"{s.name}={bank.threshold(s.name)}" for s in all_signals()]
+        + [f"{s.name}.{o}={s.option(o, bank.thresholds)}" for s in all_signals() for o in s.options]))
     say(
         f"  created {bank.created_at:%Y-%m-%d %H:%M:%S} UTC by {bank.created_by or '-'}; "
         f"updated {bank.updated_at:%Y-%m-%d %H:%M:%S} UTC by {bank.updated_by or '-'}"
@@ -149,7 +152,7 @@ def set_(
     name: str = typer.Argument(...),
     source: str = typer.Option(None, "--source"),
     description: str = typer.Option(None, "--description"),
-    threshold: list[str] = typer.Option(None, "--threshold", help="Match threshold per signal, e.g. pdq=20."),
+    threshold: list[str] = typer.Option(None, "--threshold", help="Match threshold per signal or a rule option, e.g. pdq=20, vpdq.both=1."),
 ) -> None:
     """Change a bank's source, description or thresholds."""
     bank = open_store().update_bank(
@@ -221,7 +224,7 @@ def add(
             emit_json(e.to_dict())
         else:
             say(
-                f"added entry {e.id}: {e.signal} {e.value}"
+                f"added entry {e.id}: {e.signal} {get_signal(e.signal).short_value(e.value)}"
                 + (f" category {e.category} (severity {e.severity})" if e.category else "")
             )
 

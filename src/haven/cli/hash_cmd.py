@@ -39,8 +39,11 @@ def hash_command(
     summary: bool = typer.Option(False, "--summary", help="Print only a summary, not a row per file."),
     max_pixels: int = typer.Option(None, "--max-pixels", help="Refuse images with more pixels (bomb guard)."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Threads (default: one per core)."),
+    frame_interval: float = typer.Option(
+        1.0, "--vpdq-interval", "--frame-interval", min=0.0,
+        help="Videos: seconds between sampled frames (0: every frame)."),
 ) -> None:
-    """Hash images: PDQ (perceptual) and MD5/SHA-1/SHA-256 of the bytes.
+    """Hash images and videos: PDQ (perceptual) of images, vPDQ of videos, MD5/SHA-1/SHA-256 of the bytes.
 
     Exit 0 when every input hashed, 2 when any failed (the others are still reported).
     """
@@ -64,6 +67,8 @@ def hash_command(
             fast=fast,
             dihedral=dihedral,
             max_pixels=max_pixels or settings().max_pixels,
+            frame_interval=frame_interval,
+            video_limits=settings().video_limits(),
         ):
             if isinstance(item, InputError):
                 failed += 1

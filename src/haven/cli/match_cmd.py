@@ -36,12 +36,17 @@ def match_command(
         help="Images under 768 px whose PDQ matches nothing: also look up their PDQ as if upscaled "
         "(PDQ drifts on thumbnails; a match says upscaled_to).",
     ),
+    frame_interval: float = typer.Option(
+        1.0, "--vpdq-interval", "--frame-interval", min=0.0,
+        help="Videos: seconds between sampled frames (0: every frame)."),
 ) -> None:
-    """Hash each file (PDQ + MD5/SHA-1/SHA-256) and match it against all enabled banks.
+    """Hash each file (PDQ of images, vPDQ of videos, MD5/SHA-1/SHA-256) and match it against all
+    enabled banks.
 
-    PDQ matches within the threshold, digests exactly. A PDQ hash with quality below 50 is still
-    matched but flagged ("low_quality": true). Exit 1 when any file matched (even if others failed),
-    else 2 when any file could not be hashed, else 0.
+    PDQ matches within the threshold, digests exactly; a video by the share of its frames found in a
+    banked video or the banked video's found in it (query_pct, compared_pct; each bank's rule). A PDQ hash
+    with quality below 50 is still matched but flagged ("low_quality": true). Exit 1 when any file matched
+    (even if others failed), else 2 when any file could not be hashed, else 0.
     """
     if threshold is not None and not 0 <= threshold <= 128:
         from haven.errors import UsageError
@@ -59,6 +64,7 @@ def match_command(
             jobs=jobs,
             upscaled=upscaled,
             max_pixels=settings().max_pixels,
+            frame_interval=frame_interval,
         )
     finally:
         store.close()  # its connection pool: a PostgreSQL connection left to the garbage collector warns
@@ -79,6 +85,7 @@ def _match_all(
     jobs: int,
     upscaled: bool,
     max_pixels: int,
+    frame_interval: float = 1.0,
 ) -> tuple[int, int, int]:
     """Hash and match every file, printing as it goes; ``(matched, no match, failed)`` counts."""
     files = list(iter_input_files(paths))
@@ -93,7 +100,8 @@ def _match_all(
     started = time.perf_counter()
     with progress_bar(enabled=(progress or not json_out) and len(files) > 1) as bar:
         task = bar.add_task("matching", total=len(files), rate="")
-        for item in hash_many(files, jobs=jobs, fast=fast, upscaled=upscaled, max_pixels=max_pixels):
+        for item in hash_many(files, jobs=jobs, fast=fast, upscaled=upscaled, max_pixels=max_pixels,
+                              frame_interval=frame_interval, video_limits=settings().video_limits()):
             if isinstance(item, InputError):
                 failed += 1
                 if json_out:
@@ -131,6 +139,8 @@ def _add_rows(table: Table, path: str, matches: list[Match], flag: str) -> None:
         table.add_row(path, "no match" + flag, "", "", "", "", "")
     for k, m in enumerate(matches):
         via = f" ({get_signal(m.signal).variant_text(m.variant)})" if m.variant is not None else ""
+        if m.detail and "query_pct" in m.detail:  # a frame-set match: how much of each side was found
+            via += f" (query {m.detail['query_pct']:g}%, banked {m.detail['compared_pct']:g}%)"
         table.add_row(
             path if k == 0 else "",
             "MATCH" + flag,

@@ -30,14 +30,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from haven.config import DEFAULT_MAX_VIDEO_FRAMES, DEFAULT_MAX_VIDEO_PIXELS, DEFAULT_MAX_VIDEO_SECONDS
 from haven.errors import DecodeError, ImageTooLargeError, InputError
 from haven.signals import VideoFrame, VideoInfo
-
-#: Largest frame decoded by default: 8K UHD (7680 × 4320).
-DEFAULT_MAX_VIDEO_PIXELS = 7680 * 4320
-#: Longest video hashed by default (seconds) and most frames decoded from one video.
-DEFAULT_MAX_VIDEO_SECONDS = 4 * 3600
-DEFAULT_MAX_VIDEO_FRAMES = 4 * 3600 * 60
 #: Frames around a sampled time decoded in full when skipping (covers B-frame reordering jitter).
 _SKIP_MARGIN = 2
 #: Skipping only pays when sampled frames are this far apart.

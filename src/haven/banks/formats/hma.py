@@ -4,7 +4,8 @@ HMA has no bulk file export; its curation API returns one *bank content* object 
 (``GET /c/bank/<name>/content/<id>``: ``id``, ``signals {type: value}``, ``metadata``, ``note``,
 ``disable_until_ts`` …). This format is one such object per line (a JSON array of them is also read).
 Each signal becomes one entry; the object's other fields are kept so the export gives them back.
-Signal names come from each signal's ``aliases["hma"]`` (``pdq`` ↔ pdq, ``video_md5`` ↔ md5).
+Signal names come from each signal's ``aliases["hma"]`` (``pdq`` ↔ pdq, ``video_md5`` ↔ md5, ``vpdq`` ↔
+vpdq, whose value is python-threatexchange's JSON list of ``"pdq_hex,quality,timestamp"``).
 Source: facebook/ThreatExchange
 hasher-matcher-actioner/src/OpenMediaMatch/blueprints/curation.py.
 """
@@ -19,7 +20,7 @@ from haven.banks.formats.base import Record, WriteStats
 from haven.banks.formats.jsonstream import ArrayStream
 from haven.banks.types import Entry, EntryIn
 from haven.errors import FormatError
-from haven.signals import aliases
+from haven.signals import aliases, get_signal
 
 name = "hma"
 description = "HMA bank content objects, one JSON object per line"
@@ -110,7 +111,7 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
             return
         head = group[0]
         obj: dict[str, Any] = dict((head.extra or {}).get("hma") or {"id": head.id})
-        obj["signals"] = {from_haven()[e.signal]: e.value for e in group}
+        obj["signals"] = {from_haven()[e.signal]: get_signal(e.signal).to_external("hma", e.value) for e in group}
         if head.note:
             obj["note"] = head.note
         out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")

@@ -6,7 +6,9 @@ Reads both
   (category = aggregate opinion name, tags space-joined), and
 - the file-collab text of ``LocalFileSignalExchangeAPI``: ``<type> <signal>`` per line (or a bare signal).
 Writes the dataset CSV. Signal names: ``pdq`` ↔ pdq, ``video_md5`` ↔ md5 (pytx has no photo MD5 type;
-it is the same MD5 of the file bytes). SHA-1/SHA-256 have no pytx type and are skipped on export.
+it is the same MD5 of the file bytes), ``vpdq`` ↔ vpdq (pytx's value: a JSON list of
+``"pdq_hex,quality,timestamp"``, written back in that form). SHA-1/SHA-256 have no pytx type and are
+skipped on export.
 Opinions: NEGATIVE_CLASS ↔ feedback ``false_positive``, DISPUTED ↔ ``disputed``.
 Source: facebook/ThreatExchange python-threatexchange (cli/dataset_cmd.py, exchanges/impl/file_api.py).
 """
@@ -110,7 +112,7 @@ def read(stream: IO[str], path: str) -> Iterator[Record | FormatError]:
         s = raw.strip()
         if not s or s.startswith("#"):
             continue
-        parts = s.split()
+        parts = s.split(None, 1)  # (a vPDQ signal is JSON with spaces in it)
         try:
             if len(parts) == 2:
                 yield Record(line, [_entry(parts[0], parts[1])])
@@ -135,6 +137,7 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
         tags = pytx.get("tags")
         if tags is None:
             tags = e.category if e.category_scheme == "us-industry" and e.category else ""
-        w.writerow([from_haven()[e.signal], e.value, pytx.get("collab", bank), category, tags])
+        value = get_signal(e.signal).to_external("pytx", e.value)  # vPDQ: pytx's JSON form
+        w.writerow([from_haven()[e.signal], value, pytx.get("collab", bank), category, tags])
         stats.written += 1
     return stats
