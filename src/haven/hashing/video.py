@@ -17,12 +17,14 @@ file, within bounded time and memory.
   through FFmpeg's conversion to RGB, as the reference does for every frame.
 - Refused from the header, before any frame is decoded: no video stream (audio only), a frame over
   ``max_pixels``, a stated duration over ``max_seconds``. While decoding: more than ``max_frames``
-  frames or a frame time past ``max_seconds`` (a stream whose header lies, or an endless one).
+  frames or a frame time past ``max_seconds`` (a stream whose header lies, or an endless one), or more
+  than ``max_wall_seconds`` spent (the service's upload time limit).
 """
 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,7 @@ class VideoLimits:
     max_seconds: float = DEFAULT_MAX_VIDEO_SECONDS
     max_frames: int = DEFAULT_MAX_VIDEO_FRAMES
     skip: bool = True  # skip unreferenced frames between sampled ones
+    max_wall_seconds: float | None = None  # give up (``hash_timeout``) after this long decoding
 
 
 def _av() -> Any:
@@ -150,6 +153,7 @@ class VideoDecoder:
         mode = "DEFAULT"
         count = 0  # frames the decoder gave
         wanted = 0  # number of the next frame to sample
+        deadline = None if limits.max_wall_seconds is None else time.monotonic() + limits.max_wall_seconds
         for packet in self.container.demux(stream):
             if skip and packet.pts is not None:
                 if origin is None:
@@ -168,6 +172,9 @@ class VideoDecoder:
                     raise ImageTooLargeError(
                         f"more than {limits.max_frames} frames or {limits.max_seconds:.0f} s decoded "
                         "(the video limits)", path=self.label, code="video_too_long")
+                if deadline is not None and time.monotonic() > deadline:
+                    raise InputError(f"decoding took longer than {limits.max_wall_seconds:g} s",
+                                     path=self.label, code="hash_timeout")
                 if number < wanted:
                     continue
                 yield VideoFrame(number=number, timestamp=number / fps, luma=_luma(frame),

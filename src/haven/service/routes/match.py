@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path as PathLike
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
@@ -12,7 +13,7 @@ from haven.auth.keys import ApiKey
 from haven.errors import UsageError
 from haven.service import metrics
 from haven.service.backend import MatchBackend, match_payload
-from haven.service.routes.hashing import hash_in_thread, read_upload
+from haven.service.routes.hashing import discard, hash_in_thread, save_upload
 from haven.service.schemas import (
     ERRORS,
     ID_TEXT,
@@ -106,7 +107,7 @@ def match_hashes_batch(
 async def _match_bytes(
     request: Request,
     backend: MatchBackend,
-    data: bytes,
+    data: bytes | PathLike,
     label: str,
     kind: str,
     threshold: int | None,
@@ -127,10 +128,11 @@ async def _match_bytes(
     return payload
 
 
-@router.post("/match", summary="Match an uploaded image", response_model=MatchResult, responses=ERRORS)
+@router.post("/match", summary="Match an uploaded image or video", response_model=MatchResult,
+             responses=ERRORS)
 async def match_upload(
     request: Request,
-    file: UploadFile = File(..., description="The image"),
+    file: UploadFile = File(..., description="The image or video (streamed to a temporary file)"),
     threshold: int | None = Form(None, ge=0, le=256),
     content_id: str | None = Form(None, min_length=1, max_length=200, pattern=ID_TEXT),
     upscaled: bool = Form(False, description=UPSCALED_TEXT),
@@ -138,18 +140,21 @@ async def match_upload(
     backend: MatchBackend = Depends(get_backend),
 ) -> JSONResponse:
     settings = get_state(request).settings
-    data = await read_upload(file, settings)
-    payload = await _match_bytes(
-        request,
-        backend,
-        data,
-        file.filename or "upload",
-        "upload",
-        threshold,
-        content_id,
-        key,
-        upscaled=upscaled,
-    )
+    path = await save_upload(file, settings)
+    try:
+        payload = await _match_bytes(
+            request,
+            backend,
+            path,
+            file.filename or "upload",
+            "upload",
+            threshold,
+            content_id,
+            key,
+            upscaled=upscaled,
+        )
+    finally:
+        discard(path)
     return JSONResponse(payload)
 
 
