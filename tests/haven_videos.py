@@ -17,7 +17,10 @@ from haven_testdata import PHOTOS
 
 
 def photos(first: int, count: int) -> list[Path]:
-    return sorted(PHOTOS.glob("*.jpg"))[first:first + count]
+    """``count`` of the shared photos (JPEG and PNG, in name order) from the ``first``."""
+    chosen = sorted(p for p in PHOTOS.iterdir() if p.suffix in (".jpg", ".png"))[first:first + count]
+    assert len(chosen) == count, f"only {len(chosen)} shared photos from {first}"
+    return chosen
 
 
 def _frames(pictures: Sequence[Path], seconds_each: float, fps: int, size: tuple[int, int], pan: bool = False
