@@ -71,6 +71,9 @@ def triage_command(
     exact_decode: bool = typer.Option(
         False, "--exact-decode", help="Full JPEG decode for PDQ (slower; default fast path)."
     ),
+    frame_interval: float = typer.Option(
+        1.0, "--vpdq-interval", "--frame-interval", min=0.0,
+        help="Videos: seconds between sampled frames (0: every frame)."),
     max_memory: str = typer.Option(
         None,
         "--max-memory",
@@ -111,6 +114,8 @@ def triage_command(
         ),
         limits=Limits(max_depth=max_depth),
         max_memory=parse_size(max_memory) if max_memory else None,
+        frame_interval=frame_interval,
+        video=settings().video_limits(),
     )
     show = sys.stderr.isatty() if progress is None else progress
     started = time.perf_counter()

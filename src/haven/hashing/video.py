@@ -209,3 +209,30 @@ def open_video(source: str | Path | bytes | BinaryIO, *, label: str, limits: Vid
     if isinstance(source, bytes | bytearray):
         source = io.BytesIO(source)
     return VideoDecoder(source, label=label, limits=limits)
+
+
+def keyframes(source: str | Path | bytes | BinaryIO, *, label: str, count: int = 4,
+              limits: VideoLimits = VideoLimits()) -> list[np.ndarray]:
+    """Up to ``count`` key frames (RGB) spread over the video, for a report's (blurred) strip: a seek to
+    each spot and the first key frame there; only the video stream is read, never sound."""
+    out: list[np.ndarray] = []
+    seen: set[int] = set()
+    with open_video(source, label=label, limits=limits) as video:
+        stream, container = video.stream, video.container
+        stream.codec_context.skip_frame = "NONKEY"
+        duration = video.info.duration or 0.0
+        try:
+            for k in range(count):
+                if duration and stream.time_base:
+                    target = int(duration * (k + 0.5) / count / float(stream.time_base))
+                    container.seek(target + (stream.start_time or 0), stream=stream, backward=True)
+                frame = next(iter(container.decode(stream)), None)
+                if frame is not None and (frame.pts or 0) not in seen:
+                    seen.add(frame.pts or 0)
+                    out.append(np.asarray(frame.to_ndarray(format="rgb24")))
+                if not duration:
+                    break
+        except _errors(video._av) as exc:
+            if not out:
+                raise DecodeError(f"no frame to show: {_why(exc)}", path=label, code="truncated") from exc
+    return out

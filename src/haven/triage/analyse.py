@@ -15,7 +15,8 @@ import numpy as np
 from haven.index import pdq_hex_to_array
 from haven.matching import Match, Matcher
 from haven.media import EvidencePath
-from haven.signals import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY, Variant
+from haven.signals import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY, FrameSetSignal, Input, LookupKind, Variant, \
+    all_signals, get_signal
 from haven.signals.pdq import UPSCALED
 from haven.triage.casedb import MD5, PDQ, FileRow
 from haven.triage.cluster import UnionFind, near_pairs
@@ -109,17 +110,40 @@ class Analysis:
         }
 
 
+def _is_video(row: FileRow) -> bool:
+    """A video that gave its video signals (vPDQ …)."""
+    return row.kind == "video" and any(v and get_signal(s).input is Input.VIDEO for s, v in row.hashes.items())
+
+
 def _status(row: FileRow, hits: list[Match], parents: set[str]) -> str:
     if hits:
         return "known"
-    image = row.kind == "image" and row.get(PDQ)
-    if row.path in parents and not image:  # an image with a zip appended to it stays an image
+    media = (row.kind == "image" and row.get(PDQ)) or _is_video(row)
+    if row.path in parents and not media:  # an image with a zip appended to it stays an image
         return "container"
     if row.error_code:
         return "error"
-    if image:
+    if media:
         return "unknown"
     return "other"
+
+
+def _video_pairs(rows: list[FileRow], t: Thresholds, threads: int) -> list[tuple[int, int]]:
+    """Pairs of videos of the case that match each other by their frame-set signals' rule (the duplicate
+    threshold as the per-frame distance): the same video re-encoded, resized, or cut from the other."""
+    pairs = []
+    for sig in all_signals():
+        if sig.lookup is not LookupKind.FRAMES or not issubclass(sig, FrameSetSignal):
+            continue
+        idx = [i for i, r in enumerate(rows) if r.kind == "video" and r.get(sig.name) and not r.error_code]
+        if len(idx) < 2:
+            continue
+        values = [rows[i].hashes[sig.name] for i in idx]
+        index = sig.make_index()
+        index.add(idx, values)
+        for i, found in zip(idx, index.match(values, sig.frame_rule(t.duplicate), threads=threads), strict=True):
+            pairs += [(i, j) for j, _ in found if j > i]
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -235,7 +259,8 @@ def analyse(
         for i, r in enumerate(rows)
     ]
 
-    # 2. Duplicate groups: same MD5, or PDQ within the duplicate threshold (single linkage).
+    # 2. Duplicate groups: same MD5, or PDQ within the duplicate threshold (single linkage), or videos that
+    # match by their frames.
     members = [i for i, f in enumerate(results) if f.status != "container" and f.row.get(MD5)]
     dup_uf = UnionFind(len(rows))
     by_md5: dict[str, int] = {}
@@ -248,6 +273,8 @@ def analyse(
     for a, b, d in pairs:
         if d <= t.duplicate:
             dup_uf.union(holders[a][0], holders[b][0])
+    for a, b in _video_pairs(rows, t, threads):
+        dup_uf.union(a, b)
 
     # 3. Series: single linkage at the (looser) series threshold, on top of the duplicate groups.
     series_uf = UnionFind(len(rows))

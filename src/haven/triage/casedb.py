@@ -26,8 +26,9 @@ from haven.signals import (
     all_signals,
 )
 
-SCHEMA_VERSION = "4"  # 3: one column per signal (and per signal quality), variants as JSON;
-# 4: evidence paths escape '#' in member names and bytes that are not UTF-8 ("%FF"), and number duplicates
+SCHEMA_VERSION = "5"  # 3: one column per signal (and per signal quality), variants as JSON;
+# 4: evidence paths escape '#' in member names and bytes that are not UTF-8 ("%FF"), and number duplicates;
+# 5: video signals (vPDQ) have columns too
 
 #: Which signals triage's analysis leans on: near-duplicates and series are PDQ distances (in bits of
 #: 256), identical copies share an MD5 (what VICS keys media by), and the court record uses SHA-256.
@@ -35,8 +36,9 @@ PDQ, MD5, SHA1, SHA256 = (s.name for s in (PdqSignal, Md5Signal, Sha1Signal, Sha
 
 
 def case_signals() -> list[type[SignalType]]:
-    """The signals a case records, from the registry: digests of the bytes first, then image signals."""
-    rank = {Input.BYTES: 0, Input.IMAGE: 1}
+    """The signals a case records, from the registry: digests of the bytes first, then image and video
+    signals."""
+    rank = {Input.BYTES: 0, Input.IMAGE: 1, Input.VIDEO: 2}
     return sorted((s for s in all_signals() if s.input in rank), key=lambda s: rank[s.input])
 
 

@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from haven.signals import SignalType
+from haven.signals import Input, SignalType, all_signals
 from haven.triage.analyse import Analysis, FileResult
 from haven.triage.casedb import MD5, PDQ, SHA1, SHA256, signal_columns
 
@@ -159,6 +159,7 @@ def vics_case(
         if f.row.get(MD5) and f.status in ("known", "unknown", "other"):
             by_md5.setdefault(f.row.hashes[MD5], []).append(f)
     media = []
+    video_signals = [s for s in all_signals() if s.input is Input.VIDEO]
     for n, (md5, copies) in enumerate(sorted(by_md5.items()), start=1):
         first = copies[0]
         hits = [h for c in copies for h in c.hits]
@@ -209,6 +210,10 @@ def vics_case(
         alt = [{"MD5": upper, "HashName": "SHA256", "HashValue": first.row.get(SHA256)}]
         if first.row.get(PDQ):
             alt.append({"MD5": upper, "HashName": "PDQ", "HashValue": first.row.hashes[PDQ]})
+        for sig in video_signals:  # a video's vPDQ …, named as the signal is in VICS files, else by name
+            if first.row.get(sig.name):
+                alt.append({"MD5": upper, "HashName": sig.aliases.get("vics", sig.name.upper()),
+                            "HashValue": first.row.hashes[sig.name]})
         m["AlternativeHashes"] = alt
         media.append(m)
     case = {

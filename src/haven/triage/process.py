@@ -1,5 +1,6 @@
 """Per-file work, run in worker processes: the digests of every file, the image signals of images
-(PDQ on the fast path, with the upscaled look-up values of small images), EXIF leads, and what a
+(PDQ on the fast path, with the upscaled look-up values of small images), the video signals of videos
+(vPDQ, from the file or the member's bytes, within ``Work.video``'s limits), EXIF leads, and what a
 file hides after its image.
 
 ``process_batch`` is what a worker runs: a list of entries (a folder's file by path, which the
@@ -21,6 +22,7 @@ from typing import Protocol
 from haven.config import DEFAULT_MAX_PIXELS
 from haven.errors import DecodeError, InputError
 from haven.hashing import HashResult, hash_bytes, hash_file
+from haven.hashing.video import VideoLimits
 from haven.media import Entry, sniff
 from haven.media.imagefile import image_end, png_pixels_only
 from haven.media.items import os_error_text
@@ -44,14 +46,35 @@ class Work:
     max_pixels: int = DEFAULT_MAX_PIXELS
     hold_bytes: int = 512 * MiB  # the biggest image read whole to be decoded; bigger ones get digests only
     decode_bytes: int | None = None  # an image whose decoding takes more (estimated) is refused
+    frame_interval: float = 1.0  # videos: seconds between sampled frames
+    video: VideoLimits = VideoLimits()
     hook: WorkerHook | None = None  # tests only; must be picklable to reach worker processes
 
 
-def _signal_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The case's signals computed from the bytes of every file, and from the pixels of images."""
+def _signal_names() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The case's signals computed from the bytes of every file, from the pixels of images, and from the
+    frames of videos."""
     signals = case_signals()
     return (tuple(s.name for s in signals if s.input is Input.BYTES),
-            tuple(s.name for s in signals if s.input is Input.IMAGE))
+            tuple(s.name for s in signals if s.input is Input.IMAGE),
+            tuple(s.name for s in signals if s.input is Input.VIDEO))
+
+
+def _hash_video(entry: Entry, row: FileRow, work: Work, videos: tuple[str, ...]) -> None:
+    """The video signals of a video, from its file or its member's bytes (never sound: the decoder reads
+    the video stream only)."""
+    label = str(entry.path)
+    options = dict(frame_interval=work.frame_interval, video_limits=work.video)
+    if entry.data is not None:
+        result = hash_bytes(entry.data, label, videos, **options)  # type: ignore[arg-type]
+    elif entry.os_path is not None:
+        result = hash_file(entry.os_path, videos, **options)  # type: ignore[arg-type]
+    else:  # a member too big to hold in memory: the walk gave its digests only
+        row.error_code = "file_too_large"
+        row.error_message = f"{label}: video of {row.size:,} bytes is too big to hold for decoding; digests only"
+        return
+    row.set_hashes(result)
+    row.width, row.height = result.width, result.height
 
 
 def _may_have_exif(data: bytes) -> bool:
@@ -137,9 +160,12 @@ def process_entry(entry: Entry, source: int, work: Work = Work()) -> FileRow:
     row = FileRow(
         path=label, source=source, depth=entry.path.depth, size=entry.size, mime=entry.mime, kind=entry.kind
     )
-    digests, images = _signal_names()
+    digests, images, videos = _signal_names()
     try:
         data = _image_bytes(entry, row, work, digests)
+        if entry.kind == "video" and videos:
+            _hash_video(entry, row, work, videos)
+            return row
         if data is None:
             return row
         result = _hash_image(data, label, entry.mime, row, work, images)

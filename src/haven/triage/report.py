@@ -1,4 +1,5 @@
-"""The HTML case report: counts, series with blurred thumbnails, the priority list, EXIF leads, errors.
+"""The HTML case report: counts, series with blurred thumbnails, videos with a blurred key-frame strip
+(pictures only: the sound is never read), the priority list, EXIF leads, errors.
 
 Self-contained (thumbnails are data URIs; a Content-Security-Policy forbids any fetch) and
 deterministic (no timestamps; every list sorted), so a resumed run renders the same bytes.
@@ -23,6 +24,8 @@ BLUR_RADIUS = 6
 MAX_SERIES = 200
 MAX_PRIORITY = 1000
 MAX_ROWS = 1000
+MAX_VIDEOS = 200
+STRIP_FRAMES = 4
 
 
 def blurred_thumbnail(data: bytes) -> str | None:
@@ -40,6 +43,42 @@ def blurred_thumbnail(data: bytes) -> str | None:
     except Exception:  # noqa: BLE001 - a thumbnail is optional; the report must render regardless
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _blurred(im: Image.Image) -> Image.Image:
+    im = im.convert("RGB")
+    im.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    return im.filter(ImageFilter.GaussianBlur(BLUR_RADIUS))
+
+
+def blurred_strip(data: bytes, label: str = "video") -> str | None:
+    """A strip of a video's key frames (up to ``STRIP_FRAMES``, each as tiny and blurred as a series
+    thumbnail) as a JPEG data URI, or None when none can be decoded."""
+    from haven.hashing.video import keyframes
+
+    try:
+        frames = [_blurred(Image.fromarray(f)) for f in keyframes(data, label=label, count=STRIP_FRAMES)]
+        if not frames:
+            return None
+        strip = Image.new("RGB", (sum(f.width for f in frames) + 2 * (len(frames) - 1),
+                                  max(f.height for f in frames)), (255, 255, 255))
+        x = 0
+        for f in frames:
+            strip.paste(f, (x, 0))
+            x += f.width + 2
+        buf = io.BytesIO()
+        strip.save(buf, "JPEG", quality=40)
+    except Exception:  # noqa: BLE001 - a strip is optional; the report must render regardless
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _video_match(hit: Any) -> str:
+    """How a bank entry matched a video (frame-set percentages where the match has them)."""
+    d = hit.detail or {}
+    found = (f" ({d['query_pct']:g}% of its frames, {d['compared_pct']:g}% of the banked video's)"
+             if "query_pct" in d else "")
+    return f"{hit.bank} entry {hit.entry_id} by {hit.signal}{found}"
 
 
 def render_report(
@@ -68,6 +107,14 @@ def render_report(
             uri = blurred_thumbnail(data)
             if uri:
                 thumbs[str(path)] = uri
+    videos = [f for f in analysis.files if f.row.kind == "video"][:MAX_VIDEOS]
+    strips: dict[str, str] = {}
+    if thumbnails and videos:
+        found, _ = read_evidence([EvidencePath.parse(f.row.path) for f in videos if not f.row.error_code], limits)
+        for path, data in found.items():
+            uri = blurred_strip(data, str(path))
+            if uri:
+                strips[str(path)] = uri
     categories: Counter[str] = Counter()
     for f in analysis.files:
         if f.status == "known":
@@ -93,6 +140,9 @@ def render_report(
         series=series,
         series_total=len(analysis.series),
         thumbs=thumbs,
+        videos=[(f, [_video_match(h) for h in f.hits]) for f in videos],
+        videos_total=sum(1 for f in analysis.files if f.row.kind == "video"),
+        strips=strips,
         priority=priority,
         priority_total=sum(1 for g in analysis.groups if g.priority is not None),
         leads=leads,

@@ -27,6 +27,7 @@ from haven.errors import UsageError
 from haven.matching import Matcher
 from haven.media import Entry, EvidencePath, Limits, Problem, walk
 from haven.media.evidence import display
+from haven.hashing.video import VideoLimits
 from haven.triage.analyse import Analysis, Thresholds, analyse
 from haven.triage.casedb import SHA256, CaseDB, FileRow
 from haven.triage.export import case_id, files_csv, problems_csv, vics_json
@@ -57,6 +58,8 @@ class TriageOptions:
     banks: list[str] | None = None
     max_memory: int | None = None  # bound for the whole process tree (None: half the machine's memory)
     hook: WorkerHook | None = None  # tests only: called with each entry before it is processed
+    frame_interval: float = 1.0  # videos: seconds between sampled frames
+    video: VideoLimits = field(default_factory=VideoLimits)
 
     def memory_plan(self) -> MemoryPlan:
         """How ``max_memory`` is shared between the triage process and its workers (``triage.memory``)."""
@@ -117,6 +120,8 @@ def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progr
         hold_bytes=plan.hold_bytes,
         decode_bytes=plan.decode_bytes,
         hook=opts.hook,
+        frame_interval=opts.frame_interval,
+        video=opts.video,
     )
     total = max(_count_fs_files(sources), len(done))
     finished = len(done)
