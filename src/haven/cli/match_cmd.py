@@ -19,7 +19,8 @@ from haven.signals import get_signal
 def match_command(
     paths: list[Path] = typer.Argument(..., help="Files or folders (searched recursively)."),
     fast: bool = typer.Option(
-        False, "--fast", help="Decode large JPEGs at reduced size (faster, a few PDQ bits off)."
+        False, "--fast", help="Decode large JPEGs at reduced size, videos without the deblocking filter "
+        "(faster, a few PDQ bits off)."
     ),
     threshold: int = typer.Option(
         None,

@@ -142,8 +142,8 @@ def hash_file(
 
     Byte signals stream the file (bounded memory for any size); image signals decode it once; video
     signals sample a frame every ``frame_interval`` seconds (0: every frame) within ``video_limits``.
-    ``fast`` lets a large JPEG decode at reduced size; ``dihedral`` and ``upscaled`` add look-up
-    variants (``HashOptions``).
+    ``fast`` lets a large JPEG decode at reduced size, and a video without its deblocking filter (a few
+    bits off); ``dihedral`` and ``upscaled`` add look-up variants (``HashOptions``).
     """
     path = Path(path)
     label = str(path)
@@ -217,7 +217,7 @@ def _hash_stream(
         fh.seek(0)
         if is_video and by_video:
             _hash_video(result, by_video, source_path or fh, label, size, options,
-                        video_limits or VideoLimits())
+                        video_limits or VideoLimits(), fast)
             by_image = []
         elif is_video and not by_bytes:
             raise DecodeError(f"a video, not an image (its signals: {', '.join(_names(Input.VIDEO))})",
@@ -257,11 +257,11 @@ def _names(kind: Input) -> list[str]:
 
 
 def _hash_video(result: HashResult, signals: list[type[SignalType]], source: Path | BinaryIO, label: str,
-                size: int, options: HashOptions, limits: VideoLimits) -> None:
+                size: int, options: HashOptions, limits: VideoLimits, fast: bool) -> None:
     """Every video signal from one pass over the sampled frames."""
     if size == 0:
         raise FileAccessError("empty file (0 bytes)", path=label, code="empty")
-    with open_video(source, label=label, limits=limits) as video:
+    with open_video(source, label=label, limits=limits, fast=fast) as video:
         info = video.info
         hashers = [(sig, cast(VideoHasher, sig).new_video_hasher(info, options)) for sig in signals]
         for frame in video.frames(options.frame_interval):

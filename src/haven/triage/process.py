@@ -64,7 +64,7 @@ def _hash_video(entry: Entry, row: FileRow, work: Work, videos: tuple[str, ...])
     """The video signals of a video, from its file or its member's bytes (never sound: the decoder reads
     the video stream only)."""
     label = str(entry.path)
-    options = dict(frame_interval=work.frame_interval, video_limits=work.video)
+    options = dict(frame_interval=work.frame_interval, video_limits=work.video, fast=work.fast)
     if entry.data is not None:
         result = hash_bytes(entry.data, label, videos, **options)  # type: ignore[arg-type]
     elif entry.os_path is not None:
