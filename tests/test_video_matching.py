@@ -32,8 +32,10 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "reencoded": hv.transcode(base, d / "reencoded.mp4", fps=30, crf=35),
         "half": hv.transcode(base, d / "half.mp4", size=(160, 120)),
         "middle": hv.transcode(base, d / "middle.mp4", start=4.0, end=16.0),
-        "embedded": hv.concat(d / "embedded.mp4", [hv.slideshow(d / "a.mp4", hv.photos(40, 6)), base,
-                                                  hv.slideshow(d / "b.mp4", hv.photos(50, 6))]),
+        "embedded": hv.concat(
+            d / "embedded.mp4",
+            [hv.slideshow(d / "a.mp4", hv.photos(40, 6)), base, hv.slideshow(d / "b.mp4", hv.photos(50, 6))],
+        ),
         "unrelated": hv.slideshow(d / "unrelated.mp4", hv.photos(20, 8)),
         "unrelated2": hv.slideshow(d / "unrelated2.mp4", hv.photos(60, 12), seconds_each=1.5, fps=30),
     }
@@ -114,15 +116,24 @@ def frame_sets(draw: st.DrawFn, pool: list[int]) -> str:
         base = draw(st.sampled_from(pool))
         flips = draw(st.lists(st.integers(0, 255), max_size=40))
         frames.append(Frame(_near(base, flips), draw(st.integers(0, 100)), float(k)))
-    return VpdqSignal.validate(";".join(f"{k},{f.quality},{f.hash},{f.timestamp:.3f}" for k, f in enumerate(frames)))
+    return VpdqSignal.validate(
+        ";".join(f"{k},{f.quality},{f.hash},{f.timestamp:.3f}" for k, f in enumerate(frames))
+    )
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), pool=st.lists(HEX, min_size=1, max_size=4, unique=True),
-       distance=st.integers(0, 64), quality=st.integers(0, 100), q=st.integers(0, 100),
-       c=st.integers(0, 100), both=st.booleans())
-def test_the_index_gives_the_rule_by_brute_force(data: st.DataObject, pool: list[int], distance: int,
-                                                  quality: int, q: int, c: int, both: bool) -> None:
+@given(
+    data=st.data(),
+    pool=st.lists(HEX, min_size=1, max_size=4, unique=True),
+    distance=st.integers(0, 64),
+    quality=st.integers(0, 100),
+    q=st.integers(0, 100),
+    c=st.integers(0, 100),
+    both=st.booleans(),
+)
+def test_the_index_gives_the_rule_by_brute_force(
+    data: st.DataObject, pool: list[int], distance: int, quality: int, q: int, c: int, both: bool
+) -> None:
     banked = [data.draw(frame_sets(pool)) for _ in range(4)]
     query = data.draw(frame_sets(pool))
     rule = FrameRule(distance=distance, quality=quality, query_pct=q, compared_pct=c, both=both)
@@ -142,8 +153,14 @@ REF = SHARED / "reference" / "vpdq" / "sample-hashes"
 # Same source, same framing: the chair clips with their bar (re-encoded, grey, sepia, small logo), the
 # chair without bars at two sizes, the pattern clip inside its longer version, the pattern with its bar.
 SAME_SOURCE = [
-    {"chair-19-sd-bar", "chair-20-sd-bar", "chair-22-sd-grey-bar", "chair-22-sd-sepia-bar",
-     "chair-22-with-small-logo-bar", "chair-orig-22-sd-bar"},
+    {
+        "chair-19-sd-bar",
+        "chair-20-sd-bar",
+        "chair-22-sd-grey-bar",
+        "chair-22-sd-sepia-bar",
+        "chair-22-with-small-logo-bar",
+        "chair-orig-22-sd-bar",
+    },
     {"chair-orig-22-fhd-no-bar", "chair-orig-22-hd-no-bar"},
     {"pattern-hd-no-bar", "pattern-longer-no-bar"},
     {"pattern-sd-grey-bar", "pattern-sd-with-small-logo-bar"},
@@ -172,7 +189,10 @@ def test_the_reference_sample_hashes(sqlite_url: str) -> None:
         name_of = dict(zip(ids, names, strict=True))
         matcher = Matcher(store, auto_refresh=None)
         for n in names:
-            found = {name_of[m.entry_id] for m in matcher.match_many("vpdq", [one_a_second(values[n])])[0]
-                     if m.entry_id is not None}
+            found = {
+                name_of[m.entry_id]
+                for m in matcher.match_many("vpdq", [one_a_second(values[n])])[0]
+                if m.entry_id is not None
+            }
             group = next((g for g in SAME_SOURCE if n in g), {n})
             assert found == group, n

@@ -20,8 +20,12 @@ HAVEN = [sys.executable, "-m", "haven.cli.main"]
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "HAVEN_DATA_DIR": str(tmp_path / "data"),
-            "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path / 'haven.db'}", "COLUMNS": "200"}
+    return {
+        **os.environ,
+        "HAVEN_DATA_DIR": str(tmp_path / "data"),
+        "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path / 'haven.db'}",
+        "COLUMNS": "200",
+    }
 
 
 def haven(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -36,11 +40,28 @@ def test_hash_bank_and_match_videos(env: dict[str, str], tmp_path: Path) -> None
     hashed = haven(env, "hash", "--json", str(base))
     assert hashed.returncode == 0, hashed.stderr
     obj = json.loads(hashed.stdout)
-    assert set(obj) >= {"path", "md5", "sha1", "sha256", "vpdq", "vpdq_frame_count", "vpdq_frames", "duration"}
-    assert "pdq" not in obj and obj["vpdq_frame_count"] == 10 and obj["duration"] == pytest.approx(10, abs=0.1)
-    assert obj["vpdq_frames"][1] == {"frame": 25, "quality": obj["vpdq_frames"][1]["quality"],
-                                     "pdq": obj["vpdq_frames"][1]["pdq"], "timestamp": 1.0}
-    dense = json.loads(haven(env, "hash", "--json", "--vpdq-interval", "0.5", str(base)).stdout)  # every 12th of 250
+    assert set(obj) >= {
+        "path",
+        "md5",
+        "sha1",
+        "sha256",
+        "vpdq",
+        "vpdq_frame_count",
+        "vpdq_frames",
+        "duration",
+    }
+    assert (
+        "pdq" not in obj and obj["vpdq_frame_count"] == 10 and obj["duration"] == pytest.approx(10, abs=0.1)
+    )
+    assert obj["vpdq_frames"][1] == {
+        "frame": 25,
+        "quality": obj["vpdq_frames"][1]["quality"],
+        "pdq": obj["vpdq_frames"][1]["pdq"],
+        "timestamp": 1.0,
+    }
+    dense = json.loads(
+        haven(env, "hash", "--json", "--vpdq-interval", "0.5", str(base)).stdout
+    )  # every 12th of 250
     assert dense["vpdq_frame_count"] == 21 and dense["vpdq_frames"][1]["frame"] == 12
 
     assert haven(env, "bank", "create", "videos").returncode == 0

@@ -22,7 +22,10 @@ from haven_testdata import SHARED
 
 REF = SHARED / "reference" / "vpdq"
 SAMPLES = sorted(p.stem for p in (REF / "sample-videos").glob("*.mp4"))
-TOLERANCE, QUALITY = 31, 50  # the reference's regression tolerance (vpdq/python/tests, regtest.py -t 31 -q 50)
+TOLERANCE, QUALITY = (
+    31,
+    50,
+)  # the reference's regression tolerance (vpdq/python/tests, regtest.py -t 31 -q 50)
 
 
 def reference(name: str) -> list[list[str]]:
@@ -34,8 +37,9 @@ def test_every_frame_agrees_with_the_reference_sample_hashes(name: str) -> None:
     """At every-frame sampling, Haven's frames are the reference's: same count, numbers and times, and each
     frame of quality >= 50 within 31 bits (the reference's own tolerance across FFmpeg builds)."""
     ref = reference(name)
-    got = VpdqSignal.frames(hash_file(REF / "sample-videos" / f"{name}.mp4", ("vpdq",),
-                                      frame_interval=0).hashes["vpdq"])
+    got = VpdqSignal.frames(
+        hash_file(REF / "sample-videos" / f"{name}.mp4", ("vpdq",), frame_interval=0).hashes["vpdq"]
+    )
     assert len(got) == len(ref)
     dists = []
     for f, (number, quality, hex_, seconds) in zip(got, ref, strict=True):
@@ -90,8 +94,10 @@ def test_a_video_gets_its_byte_and_video_signals(tmp_path: Path) -> None:
 
 def test_interval_sets_the_sampling(tmp_path: Path) -> None:
     video = hv.slideshow(tmp_path / "v.mp4", hv.photos(0, 2), seconds_each=2.0)
-    numbers = [[f.number for f in VpdqSignal.frames(hash_file(video, ("vpdq",), frame_interval=i).hashes["vpdq"])]
-               for i in (0.5, 2.0, 0)]
+    numbers = [
+        [f.number for f in VpdqSignal.frames(hash_file(video, ("vpdq",), frame_interval=i).hashes["vpdq"])]
+        for i in (0.5, 2.0, 0)
+    ]
     assert numbers[0] == list(range(0, 100, 12))  # int(0.5 × 25) = 12
     assert numbers[1] == [0, 50]
     assert numbers[2] == list(range(100))
@@ -180,8 +186,12 @@ def test_enormous_resolution_is_refused_from_the_header(tmp_path: Path) -> None:
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             out.mux(packet)
     expect(path.read_bytes(), ImageTooLargeError, {"frame_too_large"})
-    expect(hv.slideshow(tmp_path / "s.mp4", hv.photos(0, 1), seconds_each=0.2).read_bytes(),
-           ImageTooLargeError, {"frame_too_large"}, video_limits=VideoLimits(max_pixels=320 * 239))
+    expect(
+        hv.slideshow(tmp_path / "s.mp4", hv.photos(0, 1), seconds_each=0.2).read_bytes(),
+        ImageTooLargeError,
+        {"frame_too_large"},
+        video_limits=VideoLimits(max_pixels=320 * 239),
+    )
 
 
 def test_very_long_streams_are_capped(tmp_path: Path) -> None:
@@ -202,5 +212,9 @@ def test_very_long_streams_are_capped(tmp_path: Path) -> None:
             if packet.dts is not None:
                 packet.stream = stream
                 out.mux(packet)
-    expect(ts.read_bytes(), ImageTooLargeError, {"video_too_long"},
-           video_limits=VideoLimits(max_frames=40, max_seconds=10_000))
+    expect(
+        ts.read_bytes(),
+        ImageTooLargeError,
+        {"video_too_long"},
+        video_limits=VideoLimits(max_frames=40, max_seconds=10_000),
+    )

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from service_live import live, wait_ready  # noqa: F401 - fixture
+from service_live import live, wait_ready
 
 import haven_videos as hv
 from haven.hashing import hash_file
@@ -19,18 +19,27 @@ from haven.hashing import hash_file
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("clips")
     base = hv.slideshow(d / "base.mp4", hv.photos(100, 6))
-    return {"base": base, "middle": hv.transcode(base, d / "middle.mp4", start=2.5, end=9.5, crf=30),
-            "other": hv.slideshow(d / "other.mp4", hv.photos(120, 4))}
+    return {
+        "base": base,
+        "middle": hv.transcode(base, d / "middle.mp4", start=2.5, end=9.5, crf=30),
+        "other": hv.slideshow(d / "other.mp4", hv.photos(120, 4)),
+    }
 
 
-def test_uploaded_video_is_hashed_and_matched(live, clips: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_uploaded_video_is_hashed_and_matched(live, clips: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
     wait_ready(live.url)
     banked = hash_file(clips["base"])
     with live.client(live.writer) as c:
         assert c.post("/v1/banks", json={"name": "videos"}).status_code == 201
-        r = c.post("/v1/banks/videos/entries", json={"entries": [
-            {"signal": "vpdq", "value": banked.hashes["vpdq"], "category": "A1"},
-            {"signal": "md5", "value": banked.hashes["md5"], "category": "A1"}]})
+        r = c.post(
+            "/v1/banks/videos/entries",
+            json={
+                "entries": [
+                    {"signal": "vpdq", "value": banked.hashes["vpdq"], "category": "A1"},
+                    {"signal": "md5", "value": banked.hashes["md5"], "category": "A1"},
+                ]
+            },
+        )
         assert r.status_code == 201, r.text
     temp_before = set(Path(tempfile.gettempdir()).glob("haven-upload-*"))
     with live.client(live.match) as c:

@@ -51,28 +51,42 @@ def triaged(case: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> 
     upgrade_database(url)
     with BankStore(url) as store:
         store.create_bank("known-videos")
-        store.add_entries("known-videos", [
-            EntryIn("vpdq", hash_file(case["banked"], ("vpdq",)).hashes["vpdq"], category="A1"),
-            EntryIn("md5", hash_file(case["by_md5"], ("md5",)).hashes["md5"], category="B"),
-        ])
+        store.add_entries(
+            "known-videos",
+            [
+                EntryIn("vpdq", hash_file(case["banked"], ("vpdq",)).hashes["vpdq"], category="A1"),
+                EntryIn("md5", hash_file(case["by_md5"], ("md5",)).hashes["md5"], category="B"),
+            ],
+        )
     out = tmp / "out"
-    result = CliRunner().invoke(app, ["triage", str(case["evidence"]), "--out", str(out), "--json", "--no-progress"],
-                                env={"HAVEN_DATABASE_URL": url, "HAVEN_DATA_DIR": str(tmp / "data")})
+    result = CliRunner().invoke(
+        app,
+        ["triage", str(case["evidence"]), "--out", str(out), "--json", "--no-progress"],
+        env={"HAVEN_DATABASE_URL": url, "HAVEN_DATA_DIR": str(tmp / "data")},
+    )
     assert result.exit_code == 0, result.stdout
     return out, json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def rows(out: Path) -> dict[str, dict[str, str]]:
     with (out / "files.csv").open(newline="") as fh:
-        return {Path(r["path"]).name if "!" not in r["path"] else r["path"].split("!/")[1]: r
-                for r in csv.DictReader(fh)}
+        return {
+            Path(r["path"]).name if "!" not in r["path"] else r["path"].split("!/")[1]: r
+            for r in csv.DictReader(fh)
+        }
 
 
 def test_videos_are_hashed_known_and_grouped(triaged: tuple[Path, dict]) -> None:
     out, summary = triaged
     r = rows(out)
-    for name in ("a-banked-copy.mp4", "b-clip.mp4", "c-by-md5.mp4", "d-new.mp4", "e-new-reencoded.mp4",
-                 "DCIM/half.mp4"):
+    for name in (
+        "a-banked-copy.mp4",
+        "b-clip.mp4",
+        "c-by-md5.mp4",
+        "d-new.mp4",
+        "e-new-reencoded.mp4",
+        "DCIM/half.mp4",
+    ):
         assert r[name]["vpdq"].count(";") >= 2, name  # a vPDQ value: frames a second apart
     status = {k: v["status"] for k, v in r.items()}
     assert status["a-banked-copy.mp4"] == status["b-clip.mp4"] == status["DCIM/half.mp4"] == "known"
@@ -81,7 +95,9 @@ def test_videos_are_hashed_known_and_grouped(triaged: tuple[Path, dict]) -> None
     assert status["f-broken.mp4"] == "error" and r["f-broken.mp4"]["error_code"] == "not_video"
     assert r["h-photo.jpg"]["pdq"] and not r["h-photo.jpg"]["vpdq"]
     assert r["d-new.mp4"]["dup_group"] == r["e-new-reencoded.mp4"]["dup_group"] != ""
-    assert r["a-banked-copy.mp4"]["dup_group"] == r["DCIM/half.mp4"]["dup_group"] == r["b-clip.mp4"]["dup_group"]
+    assert (
+        r["a-banked-copy.mp4"]["dup_group"] == r["DCIM/half.mp4"]["dup_group"] == r["b-clip.mp4"]["dup_group"]
+    )
     assert r["c-by-md5.mp4"]["dup_group"] != r["d-new.mp4"]["dup_group"]
     assert summary["known"] == 4 and summary["errors"] >= 1
 

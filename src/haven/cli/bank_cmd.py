@@ -72,7 +72,9 @@ def create(
         None, "--source", help="Where the hashes come from (NCMEC, IWF, Project VIC, own …)."
     ),
     description: str = typer.Option(None, "--description", help="Free text."),
-    threshold: list[str] = typer.Option(None, "--threshold", help="Match threshold per signal or a rule option, e.g. pdq=31, vpdq.query_pct=80."),
+    threshold: list[str] = typer.Option(
+        None, "--threshold", help="Match threshold per signal or a rule option, e.g. pdq=31, vpdq.both=1."
+    ),
     disabled: bool = typer.Option(False, "--disabled", help="Create it disabled for matching."),
     json_out: bool = typer.Option(False, "--json", help="Print the bank as JSON."),
 ) -> None:
@@ -152,7 +154,9 @@ def set_(
     name: str = typer.Argument(...),
     source: str = typer.Option(None, "--source"),
     description: str = typer.Option(None, "--description"),
-    threshold: list[str] = typer.Option(None, "--threshold", help="Match threshold per signal or a rule option, e.g. pdq=20, vpdq.both=1."),
+    threshold: list[str] = typer.Option(
+        None, "--threshold", help="Match threshold per signal or a rule option, e.g. pdq=20, vpdq.both=1."
+    ),
 ) -> None:
     """Change a bank's source, description or thresholds."""
     bank = open_store().update_bank(

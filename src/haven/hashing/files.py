@@ -256,7 +256,7 @@ def _names(kind: Input) -> list[str]:
     return [s.name for s in all_signals() if s.input is kind]
 
 
-def _hash_video(result: HashResult, signals: list[type[SignalType]], source: Path | BinaryIO, label: str,
+def _hash_video(result: HashResult, signals: Sequence[type[SignalType]], source: Path | BinaryIO, label: str,
                 size: int, options: HashOptions, limits: VideoLimits, fast: bool) -> None:
     """Every video signal from one pass over the sampled frames."""
     if size == 0:

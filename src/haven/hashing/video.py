@@ -38,6 +38,7 @@ import numpy as np
 from haven.config import DEFAULT_MAX_VIDEO_FRAMES, DEFAULT_MAX_VIDEO_PIXELS, DEFAULT_MAX_VIDEO_SECONDS
 from haven.errors import DecodeError, ImageTooLargeError, InputError
 from haven.signals import VideoFrame, VideoInfo
+
 #: Frames around a sampled time decoded in full when skipping (covers B-frame reordering jitter).
 _SKIP_MARGIN = 2
 #: Skipping only pays when sampled frames are this far apart.
@@ -45,8 +46,23 @@ _SKIP_MIN_STEP = 4
 
 # Limited ("TV", 16–235) luma to full range, as FFmpeg's YUV → RGB scaling does.
 _LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255.0 / 219.0), 0, 255).astype(np.uint8)
-_PLANAR_8BIT = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p",
-                "yuv410p", "yuv440p", "yuvj440p", "nv12", "nv21", "nv16", "gray", "yuva420p"}
+_PLANAR_8BIT = {
+    "yuv420p",
+    "yuvj420p",
+    "yuv422p",
+    "yuvj422p",
+    "yuv444p",
+    "yuvj444p",
+    "yuv411p",
+    "yuv410p",
+    "yuv440p",
+    "yuvj440p",
+    "nv12",
+    "nv21",
+    "nv16",
+    "gray",
+    "yuva420p",
+}
 _FULL_RANGE_FORMATS = {"yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p", "gray"}
 _JPEG_RANGE = 2  # AVCOL_RANGE_JPEG
 
@@ -70,23 +86,42 @@ def _av() -> Any:
 
 
 def _errors(av: Any) -> tuple[type[BaseException], ...]:
-    return (av.FFmpegError, OSError, ValueError, EOFError, IndexError, KeyError, TypeError,
-            ZeroDivisionError, MemoryError, RuntimeError, OverflowError, UnicodeDecodeError)
+    return (
+        av.FFmpegError,
+        OSError,
+        ValueError,
+        EOFError,
+        IndexError,
+        KeyError,
+        TypeError,
+        ZeroDivisionError,
+        MemoryError,
+        RuntimeError,
+        OverflowError,
+        UnicodeDecodeError,
+    )
 
 
 class VideoDecoder:
     """One opened video: ``info`` from its header, then ``frames(interval)`` yields the sampled frames.
     Use as a context manager (the container is closed on exit)."""
 
-    def __init__(self, source: str | Path | BinaryIO, *, label: str, limits: VideoLimits = VideoLimits(),
-                 fast: bool = False) -> None:
+    def __init__(
+        self,
+        source: str | Path | BinaryIO,
+        *,
+        label: str,
+        limits: VideoLimits = VideoLimits(),
+        fast: bool = False,
+    ) -> None:
         self.label = label
         self.limits = limits
         self.fast = fast
         self._av = av = _av()
         try:
-            self.container = av.open(source if not isinstance(source, Path) else str(source), mode="r",
-                                     metadata_errors="ignore")
+            self.container = av.open(
+                source if not isinstance(source, Path) else str(source), mode="r", metadata_errors="ignore"
+            )
         except _errors(av) as exc:
             raise DecodeError(f"not a readable video: {_why(exc)}", path=label, code="not_video") from exc
         try:
@@ -106,8 +141,9 @@ class VideoDecoder:
         streams = self.container.streams.video
         if not streams:
             kinds = sorted({s.type for s in self.container.streams}) or ["none"]
-            raise DecodeError(f"no video stream (streams: {', '.join(kinds)})", path=label,
-                              code="no_video_stream")
+            raise DecodeError(
+                f"no video stream (streams: {', '.join(kinds)})", path=label, code="no_video_stream"
+            )
         self.stream = stream = streams[0]
         cc = stream.codec_context
         width, height = int(cc.width or 0), int(cc.height or 0)
@@ -116,7 +152,10 @@ class VideoDecoder:
         if width * height > limits.max_pixels:
             raise ImageTooLargeError(
                 f"{width}x{height} = {width * height} pixels a frame exceeds the video limit of "
-                f"{limits.max_pixels}", path=label, code="frame_too_large")
+                f"{limits.max_pixels}",
+                path=label,
+                code="frame_too_large",
+            )
         rate = stream.average_rate or stream.base_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
         if not 0 < fps < 10_000:
@@ -128,8 +167,10 @@ class VideoDecoder:
             duration = self.container.duration / 1_000_000
         if duration is not None and duration > limits.max_seconds:
             raise ImageTooLargeError(
-                f"{duration:.0f} s long, over the video limit of {limits.max_seconds:.0f} s", path=label,
-                code="video_too_long")
+                f"{duration:.0f} s long, over the video limit of {limits.max_seconds:.0f} s",
+                path=label,
+                code="video_too_long",
+            )
         cc.thread_count = 1
         stream.thread_type = "NONE"
         if self.fast:
@@ -145,8 +186,9 @@ class VideoDecoder:
         except InputError:
             raise
         except _errors(self._av) as exc:
-            raise DecodeError(f"video stream damaged or truncated: {_why(exc)}", path=self.label,
-                              code="truncated") from exc
+            raise DecodeError(
+                f"video stream damaged or truncated: {_why(exc)}", path=self.label, code="truncated"
+            ) from exc
 
     def _frames(self, interval: float) -> Iterator[VideoFrame]:
         stream, info, limits = self.stream, self.info, self.limits
@@ -178,14 +220,19 @@ class VideoDecoder:
                 if count > limits.max_frames or number / fps > limits.max_seconds:
                     raise ImageTooLargeError(
                         f"more than {limits.max_frames} frames or {limits.max_seconds:.0f} s decoded "
-                        "(the video limits)", path=self.label, code="video_too_long")
+                        "(the video limits)",
+                        path=self.label,
+                        code="video_too_long",
+                    )
                 if deadline is not None and time.monotonic() > deadline:
-                    raise InputError(f"decoding took longer than {limits.max_wall_seconds:g} s",
-                                     path=self.label, code="hash_timeout")
+                    raise InputError(
+                        f"decoding took longer than {limits.max_wall_seconds:g} s",
+                        path=self.label,
+                        code="hash_timeout",
+                    )
                 if number < wanted:
                     continue
-                yield VideoFrame(number=number, timestamp=number / fps, luma=_luma(frame),
-                                 rgb=_rgb_of(frame))
+                yield VideoFrame(number=number, timestamp=number / fps, luma=_luma(frame), rgb=_rgb_of(frame))
                 wanted = (number // step + 1) * step
 
 
@@ -210,8 +257,13 @@ def _why(exc: BaseException) -> str:
     return str(text)[:200]
 
 
-def open_video(source: str | Path | bytes | BinaryIO, *, label: str, limits: VideoLimits = VideoLimits(),
-               fast: bool = False) -> VideoDecoder:
+def open_video(
+    source: str | Path | bytes | BinaryIO,
+    *,
+    label: str,
+    limits: VideoLimits = VideoLimits(),
+    fast: bool = False,
+) -> VideoDecoder:
     """Open a video (a path, bytes or a binary file object) for ``VideoDecoder.frames`` (``fast``: without
     the deblocking filter, see the module docstring)."""
     if isinstance(source, bytes | bytearray):
@@ -219,8 +271,9 @@ def open_video(source: str | Path | bytes | BinaryIO, *, label: str, limits: Vid
     return VideoDecoder(source, label=label, limits=limits, fast=fast)
 
 
-def keyframes(source: str | Path | bytes | BinaryIO, *, label: str, count: int = 4,
-              limits: VideoLimits = VideoLimits()) -> list[np.ndarray]:
+def keyframes(
+    source: str | Path | bytes | BinaryIO, *, label: str, count: int = 4, limits: VideoLimits = VideoLimits()
+) -> list[np.ndarray]:
     """Up to ``count`` key frames (RGB) spread over the video, for a report's (blurred) strip: a seek to
     each spot and the first key frame there; only the video stream is read, never sound."""
     out: list[np.ndarray] = []

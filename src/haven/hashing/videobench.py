@@ -47,8 +47,9 @@ def _haven(skip: bool, fast: bool = False) -> Callable[[Path, float], Frames]:
     limits = VideoLimits(skip=skip)
 
     def run(path: Path, interval: float) -> Frames:
-        value = hash_file(path, ("vpdq",), frame_interval=interval, video_limits=limits,
-                          fast=fast).hashes["vpdq"]
+        value = hash_file(path, ("vpdq",), frame_interval=interval, video_limits=limits, fast=fast).hashes[
+            "vpdq"
+        ]
         return [(f.number or 0, f.hash, f.quality) for f in VpdqSignal.frames(value)]
 
     return run
@@ -61,8 +62,10 @@ def _vpdq_package() -> Callable[[Path, float], Frames] | None:
         return None
 
     def run(path: Path, interval: float) -> Frames:
-        return [(f.frame_number, f.hex, f.quality)
-                for f in vpdq.computeHash(str(path), seconds_per_hash=interval, thread_count=1)]
+        return [
+            (f.frame_number, f.hex, f.quality)
+            for f in vpdq.computeHash(str(path), seconds_per_hash=interval, thread_count=1)
+        ]
 
     return run
 
@@ -81,11 +84,13 @@ def _pyav_pdqhash() -> Callable[[Path, float], Frames] | None:
             stream = container.streams.video[0]
             stream.codec_context.thread_count = 1
             rate = stream.average_rate or stream.base_rate
-            step = max(1, int(interval * float(rate)))
+            step = max(1, int(interval * float(rate or 0)))
             for n, frame in enumerate(container.decode(stream)):
                 if n % step == 0:
                     bits, quality = pdqhash.compute(np.ascontiguousarray(frame.to_ndarray(format="rgb24")))
-                    out.append((n, "{:064x}".format(int("".join(str(int(b)) for b in bits), 2)), int(quality)))
+                    out.append(
+                        (n, "{:064x}".format(int("".join(str(int(b)) for b in bits), 2)), int(quality))
+                    )
         return out
 
     return run
@@ -101,22 +106,28 @@ def _distances(ours: dict[Path, Frames], theirs: dict[Path, Frames]) -> list[int
     return dists
 
 
-def run_bench_video(videos: list[Path], *, interval: float = 1.0, rounds: int = 3,
-                    peer: str = "auto") -> dict[str, Any]:
+def run_bench_video(
+    videos: list[Path], *, interval: float = 1.0, rounds: int = 3, peer: str = "auto"
+) -> dict[str, Any]:
     """Measure (see module docstring); ``peer``: "vpdq", "pyav" or "auto" (vpdq when installed)."""
     if not videos:
         raise UsageError("no videos to measure")
     package = _vpdq_package() if peer in ("auto", "vpdq") else None
     fallback = _pyav_pdqhash() if package is None and peer in ("auto", "pyav") else None
     if peer == "vpdq" and package is None:
-        raise UsageError("the peer `vpdq` is not installed: pip install 'haven[bench-video]' (needs FFmpeg's "
-                         "development packages)")
+        raise UsageError(
+            "the peer `vpdq` is not installed: pip install 'haven[bench-video]' (needs FFmpeg's "
+            "development packages)"
+        )
     if package is None and fallback is None:
         raise UsageError("no peer installed: pip install 'haven[bench-video]' or 'haven[bench]' (pdqhash)")
     peer_name = "vpdq (C++ binding)" if package is not None else "PyAV + pdqhash"
-    contenders = [Contender(peer_name, package or fallback),  # type: ignore[arg-type]
-                  Contender("haven", _haven(True)), Contender("haven --fast", _haven(True, fast=True)),
-                  Contender("haven (no skip)", _haven(False))]
+    contenders = [
+        Contender(peer_name, package or fallback),  # type: ignore[arg-type]
+        Contender("haven", _haven(True)),
+        Contender("haven --fast", _haven(True, fast=True)),
+        Contender("haven (no skip)", _haven(False)),
+    ]
     for v in videos:
         v.read_bytes()  # warm the page cache
     for _ in range(rounds):
@@ -141,9 +152,14 @@ def run_bench_video(videos: list[Path], *, interval: float = 1.0, rounds: int = 
         "rounds": rounds,
         "peer": peer_name,
         "contenders": [
-            {"name": c.name, "seconds": round(c.best, 3), "videos_per_s": round(len(videos) / c.best, 3),
-             "frames": c.frames, "frames_per_s": round(c.frames / c.best, 2),
-             "vs_peer": round(base.best / c.best, 2)}
+            {
+                "name": c.name,
+                "seconds": round(c.best, 3),
+                "videos_per_s": round(len(videos) / c.best, 3),
+                "frames": c.frames,
+                "frames_per_s": round(c.frames / c.best, 2),
+                "vs_peer": round(base.best / c.best, 2),
+            }
             for c in contenders
         ],
         "frames_compared": len(dists),

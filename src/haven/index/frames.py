@@ -30,7 +30,7 @@ class _Grow:
             b = np.zeros(max(need, 2 * len(self.a)), self.a.dtype)
             b[: self.n] = self.a[: self.n]
             self.a = b
-        self.a[self.n:need] = values
+        self.a[self.n : need] = values
         self.n = need
 
 
@@ -87,17 +87,21 @@ class FrameSetIndex:
             self.row_entry.a[rows] = -1
             self.inner.remove(rows)
 
-    def match(self, values: Sequence[str], rule: FrameRule, *, threads: int = 1
-              ) -> list[list[tuple[int, FrameSetMatch]]]:
+    def match(
+        self, values: Sequence[str], rule: FrameRule, *, threads: int = 1
+    ) -> list[list[tuple[int, FrameSetMatch]]]:
         """For each query value, the entries the rule matches, with how they compare."""
         return [self._match_one(v, rule, threads, keep_all=False) for v in values]
 
-    def compare_all(self, value: str, rule: FrameRule, *, threads: int = 1) -> list[tuple[int, FrameSetMatch]]:
-        """Every entry sharing at least one frame with ``value`` within the rule's distance, matched or not."""
+    def compare_all(
+        self, value: str, rule: FrameRule, *, threads: int = 1
+    ) -> list[tuple[int, FrameSetMatch]]:
+        """Every entry sharing a frame with ``value`` within the rule's distance, matched or not."""
         return self._match_one(value, rule, threads, keep_all=True)
 
-    def _match_one(self, value: str, rule: FrameRule, threads: int, *, keep_all: bool
-                   ) -> list[tuple[int, FrameSetMatch]]:
+    def _match_one(
+        self, value: str, rule: FrameRule, threads: int, *, keep_all: bool
+    ) -> list[tuple[int, FrameSetMatch]]:
         query = usable(self.frames_of(value), rule.quality)
         if not query or not self.rows_of:
             return []
@@ -122,8 +126,9 @@ class FrameSetIndex:
                 out.append((e, m))
         return out
 
-    def query_flat(self, values: Sequence[str], threshold: int, *, threads: int = 1
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def query_flat(
+        self, values: Sequence[str], threshold: int, *, threads: int = 1
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ``SignalIndex`` protocol: per value, the entries sharing a frame (any quality) within
         ``threshold``, at ``FrameSetMatch.distance`` — the matcher itself uses ``match``."""
         counts, ids, dists = [], [], []

@@ -31,9 +31,9 @@ from haven.banks.store import BankStore
 from haven.banks.types import Entry
 from haven.errors import NotFoundError, UsageError
 from haven.hashing import HashResult, hash_file
+from haven.index.frames import FrameSetIndex
 from haven.matching.indexes import BankIndexes
 from haven.matching.match import Match, sort_matches
-from haven.index.frames import FrameSetIndex
 from haven.signals import FrameSetMatch, FrameSetSignal, LookupKind, SignalType, Variant, get_signal
 
 

@@ -76,9 +76,14 @@ class FrameSetMatch:
 
     def fields(self) -> dict[str, float | int]:
         """The members a match object carries (``haven match --json``, the API)."""
-        return {"query_pct": round(self.query_pct, 2), "compared_pct": round(self.compared_pct, 2),
-                "matched_frames": self.query_matched, "query_frames": self.query_frames,
-                "compared_matched_frames": self.compared_matched, "compared_frames": self.compared_frames}
+        return {
+            "query_pct": round(self.query_pct, 2),
+            "compared_pct": round(self.compared_pct, 2),
+            "matched_frames": self.query_matched,
+            "query_frames": self.query_frames,
+            "compared_matched_frames": self.compared_matched,
+            "compared_frames": self.compared_frames,
+        }
 
 
 def usable(frames: Iterable[Frame], quality: int) -> list[str]:
@@ -90,17 +95,26 @@ def usable(frames: Iterable[Frame], quality: int) -> list[str]:
     return list(seen)
 
 
-def percentages(query_matched: int, query_frames: int, compared_matched: int, compared_frames: int,
-                rule: FrameRule) -> FrameSetMatch:
+def percentages(
+    query_matched: int, query_frames: int, compared_matched: int, compared_frames: int, rule: FrameRule
+) -> FrameSetMatch:
     """Steps 3 and 4 from the counts."""
     q = 100.0 * query_matched / query_frames if query_frames else 0.0
     c = 100.0 * compared_matched / compared_frames if compared_frames else 0.0
-    return FrameSetMatch(q, c, query_matched, compared_matched, query_frames, compared_frames,
-                         bool(query_frames and compared_frames) and rule.decide(q, c))
+    return FrameSetMatch(
+        q,
+        c,
+        query_matched,
+        compared_matched,
+        query_frames,
+        compared_frames,
+        bool(query_frames and compared_frames) and rule.decide(q, c),
+    )
 
 
-def compare(query: Sequence[Frame], compared: Sequence[Frame], rule: FrameRule,
-            distance: Callable[[str, str], int]) -> FrameSetMatch:
+def compare(
+    query: Sequence[Frame], compared: Sequence[Frame], rule: FrameRule, distance: Callable[[str, str], int]
+) -> FrameSetMatch:
     """The rule by brute force over every pair (two values; the matcher uses an index instead)."""
     qs, cs = usable(query, rule.quality), usable(compared, rule.quality)
     near = [[distance(a, b) <= rule.distance for b in cs] for a in qs]
@@ -119,7 +133,9 @@ class FrameSetSignal:
         for o in (
             SignalOption("quality", FrameRule.quality, 0, 100, "frames of a lower quality are left out"),
             SignalOption("query_pct", FrameRule.query_pct, 0, 100, "% of the query's frames found"),
-            SignalOption("compared_pct", FrameRule.compared_pct, 0, 100, "% of the banked video's frames found"),
+            SignalOption(
+                "compared_pct", FrameRule.compared_pct, 0, 100, "% of the banked video's frames found"
+            ),
             SignalOption("both", 0, 0, 1, "1: both percentages must be reached; 0: either"),
         )
     }
@@ -141,7 +157,9 @@ class FrameSetSignal:
     def compare_values(cls, query: str, compared: str, rule: FrameRule | None = None) -> FrameSetMatch:
         sig = cast("type[SignalType]", cls)
         assert sig.frame_signal is not None
-        return compare(sig.frames(query), sig.frames(compared), rule or cls.frame_rule(), sig.frame_signal.distance)
+        return compare(
+            sig.frames(query), sig.frames(compared), rule or cls.frame_rule(), sig.frame_signal.distance
+        )
 
     @classmethod
     def distance(cls, a: str, b: str) -> int:

@@ -56,8 +56,9 @@ def _frame(number: int | None, quality: object, hex_: object, seconds: object, v
 
 
 def _format(frames: list[Frame]) -> str:
-    return ";".join(f"{'' if f.number is None else f.number},{f.quality},{f.hash},{f.timestamp:.3f}"
-                    for f in frames)
+    return ";".join(
+        f"{'' if f.number is None else f.number},{f.quality},{f.hash},{f.timestamp:.3f}" for f in frames
+    )
 
 
 class VpdqSignal(FrameSetSignal, VideoHasher, SignalType):
@@ -69,7 +70,9 @@ class VpdqSignal(FrameSetSignal, VideoHasher, SignalType):
     max_threshold = PdqSignal.max_threshold
     canonical = re.compile(f"{_FRAME}(?:;{_FRAME})*")
     max_length = MAX_FRAMES * 91  # the longest frame: 10-digit number, quality 100, 9-digit seconds
-    description = "vPDQ video hash: PDQ of sampled frames (number,quality,hex,seconds;…), matched as a frame set"
+    description = (
+        "vPDQ video hash: PDQ of sampled frames (number,quality,hex,seconds;…), matched as a frame set"
+    )
     in_tables = False
     aliases = {"pytx": "vpdq", "hma": "vpdq"}
 
@@ -110,8 +113,10 @@ class VpdqSignal(FrameSetSignal, VideoHasher, SignalType):
             low = v.lower()
             if not cls.canonical.fullmatch(low):
                 raise _bad(value, "want number,quality,pdq_hex,seconds;… with 3 decimals")
-            frames = [Frame(p[2], int(p[1]), float(p[3]), int(p[0]) if p[0] else None)
-                      for p in (f.split(",") for f in low.split(";"))]
+            frames = [
+                Frame(p[2], int(p[1]), float(p[3]), int(p[0]) if p[0] else None)
+                for p in (f.split(",") for f in low.split(";"))
+            ]
         if not frames:
             raise _bad(value, "no frames")
         if len(frames) > MAX_FRAMES:
@@ -125,16 +130,23 @@ class VpdqSignal(FrameSetSignal, VideoHasher, SignalType):
     @classmethod
     def encode(cls, value: str) -> bytes:
         return b"".join(
-            _RAW.pack(_NO_NUMBER if f.number is None else f.number, f.quality, bytes.fromhex(f.hash),
-                      round(f.timestamp * 1000))
-            for f in cls._parse(value))
+            _RAW.pack(
+                _NO_NUMBER if f.number is None else f.number,
+                f.quality,
+                bytes.fromhex(f.hash),
+                round(f.timestamp * 1000),
+            )
+            for f in cls._parse(value)
+        )
 
     @classmethod
     def decode(cls, raw: bytes) -> str:
         if not raw or len(raw) % _RAW.size:
             raise _bad(raw, f"want a multiple of {_RAW.size} bytes")
-        frames = [Frame(h.hex(), q, ms / 1000, None if n == _NO_NUMBER else n)
-                  for n, q, h, ms in _RAW.iter_unpack(raw)]
+        frames = [
+            Frame(h.hex(), q, ms / 1000, None if n == _NO_NUMBER else n)
+            for n, q, h, ms in _RAW.iter_unpack(raw)
+        ]
         return cls.validate(_format(frames))
 
     @classmethod
@@ -142,12 +154,16 @@ class VpdqSignal(FrameSetSignal, VideoHasher, SignalType):
         # Frames 0, 30 and 60 of the reference's sample hashes (../shared/reference/vpdq/sample-hashes):
         # pattern-sd-grey-bar.txt and doorknob-hd-no-bar.txt — two unrelated videos; then the first
         # video's frames as python-threatexchange gives them (no frame numbers).
-        a = ((0, 100, "b2dc981be36c994787bc16811edcda81d20b855627b6bff86e8ba1050b44ff86"),
-             (30, 100, "92de981be52e894783bc92854edcda89f24b955627b6dff82a8b81052554dbc6"),
-             (60, 100, "c0a3efc9a963f0a91e9a62392afc65013ba5421f529aafb9af4fa013157467e2"))
-        b = ((0, 100, "dadb999c25266273529cadac89cb52c22324ad3bce99726c38668d93c799f07c"),
-             (30, 68, "c8feb0fc73110f830fc6307cf039e7030fc61b9cf8717cf80fce00070003fffe"),
-             (60, 0, "4da49ca73898c6b76ef2a43609b6879876de6a35d1c22b4c13f0cb0ecfc33278"))
+        a = (
+            (0, 100, "b2dc981be36c994787bc16811edcda81d20b855627b6bff86e8ba1050b44ff86"),
+            (30, 100, "92de981be52e894783bc92854edcda89f24b955627b6dff82a8b81052554dbc6"),
+            (60, 100, "c0a3efc9a963f0a91e9a62392afc65013ba5421f529aafb9af4fa013157467e2"),
+        )
+        b = (
+            (0, 100, "dadb999c25266273529cadac89cb52c22324ad3bce99726c38668d93c799f07c"),
+            (30, 68, "c8feb0fc73110f830fc6307cf039e7030fc61b9cf8717cf80fce00070003fffe"),
+            (60, 0, "4da49ca73898c6b76ef2a43609b6879876de6a35d1c22b4c13f0cb0ecfc33278"),
+        )
         return [
             ";".join(f"{n},{q},{h},{n / 30:.3f}" for n, q, h in a),
             ";".join(f"{n},{q},{h},{n / 30:.3f}" for n, q, h in b),
@@ -161,8 +177,10 @@ class VpdqSignal(FrameSetSignal, VideoHasher, SignalType):
         frames = cls._parse(value)
         return {
             "vpdq_frame_count": len(frames),
-            "vpdq_frames": [{"frame": f.number, "quality": f.quality, "pdq": f.hash, "timestamp": f.timestamp}
-                            for f in frames],
+            "vpdq_frames": [
+                {"frame": f.number, "quality": f.quality, "pdq": f.hash, "timestamp": f.timestamp}
+                for f in frames
+            ],
         }
 
     @classmethod
@@ -179,8 +197,10 @@ class VpdqSignal(FrameSetSignal, VideoHasher, SignalType):
     def to_reference_lines(cls, value: str) -> str:
         """The reference's file (``frameNumber,quality,hash,timestamp`` lines); frames whose number is not
         known are numbered by their position."""
-        return "".join(f"{k if f.number is None else f.number},{f.quality},{f.hash},{f.timestamp:.3f}\n"
-                       for k, f in enumerate(cls._parse(value)))
+        return "".join(
+            f"{k if f.number is None else f.number},{f.quality},{f.hash},{f.timestamp:.3f}\n"
+            for k, f in enumerate(cls._parse(value))
+        )
 
     # -- hashing -----------------------------------------------------------------------------------------
 
@@ -205,6 +225,8 @@ class _Accumulator:
         if not self.frames:
             raise FormatError("the video gave no frame to hash", code="no_frames")
         if len(self.frames) > MAX_FRAMES:
-            raise FormatError(f"{len(self.frames)} sampled frames, more than a vPDQ value holds ({MAX_FRAMES})",
-                              code="too_many_frames")
+            raise FormatError(
+                f"{len(self.frames)} sampled frames, more than a vPDQ value holds ({MAX_FRAMES})",
+                code="too_many_frames",
+            )
         return SignalHash(_format(self.frames))

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from haven.index import pdq_hex_to_array
+from haven.index.frames import FrameSetIndex
 from haven.matching import Match, Matcher
 from haven.media import EvidencePath
-from haven.signals import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY, FrameSetSignal, Input, LookupKind, Variant, \
-    all_signals, get_signal
+from haven.signals import (
+    PDQ_MATCH_THRESHOLD,
+    PDQ_MIN_QUALITY,
+    FrameSetSignal,
+    Input,
+    LookupKind,
+    Variant,
+    all_signals,
+    get_signal,
+)
 from haven.signals.pdq import UPSCALED
 from haven.triage.casedb import MD5, PDQ, FileRow
 from haven.triage.cluster import UnionFind, near_pairs
@@ -112,7 +121,9 @@ class Analysis:
 
 def _is_video(row: FileRow) -> bool:
     """A video that gave its video signals (vPDQ …)."""
-    return row.kind == "video" and any(v and get_signal(s).input is Input.VIDEO for s, v in row.hashes.items())
+    return row.kind == "video" and any(
+        v and get_signal(s).input is Input.VIDEO for s, v in row.hashes.items()
+    )
 
 
 def _status(row: FileRow, hits: list[Match], parents: set[str]) -> str:
@@ -139,10 +150,11 @@ def _video_pairs(rows: list[FileRow], t: Thresholds, threads: int) -> list[tuple
         if len(idx) < 2:
             continue
         values = [rows[i].hashes[sig.name] for i in idx]
-        index = sig.make_index()
+        index = cast(FrameSetIndex, sig.make_index())
         index.add(idx, values)
-        for i, found in zip(idx, index.match(values, sig.frame_rule(t.duplicate), threads=threads), strict=True):
-            pairs += [(i, j) for j, _ in found if j > i]
+        found = index.match(values, sig.frame_rule(t.duplicate), threads=threads)
+        for i, hits in zip(idx, found, strict=True):
+            pairs += [(i, j) for j, _ in hits if j > i]
     return pairs
 
 

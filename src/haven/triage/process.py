@@ -64,14 +64,16 @@ def _hash_video(entry: Entry, row: FileRow, work: Work, videos: tuple[str, ...])
     """The video signals of a video, from its file or its member's bytes (never sound: the decoder reads
     the video stream only)."""
     label = str(entry.path)
-    options = dict(frame_interval=work.frame_interval, video_limits=work.video, fast=work.fast)
+    options = {"frame_interval": work.frame_interval, "video_limits": work.video, "fast": work.fast}
     if entry.data is not None:
         result = hash_bytes(entry.data, label, videos, **options)  # type: ignore[arg-type]
     elif entry.os_path is not None:
         result = hash_file(entry.os_path, videos, **options)  # type: ignore[arg-type]
     else:  # a member too big to hold in memory: the walk gave its digests only
         row.error_code = "file_too_large"
-        row.error_message = f"{label}: video of {row.size:,} bytes is too big to hold for decoding; digests only"
+        row.error_message = (
+            f"{label}: video of {row.size:,} bytes is too big to hold for decoding; digests only"
+        )
         return
     row.set_hashes(result)
     row.width, row.height = result.width, result.height

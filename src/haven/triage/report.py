@@ -110,7 +110,8 @@ def render_report(
     videos = [f for f in analysis.files if f.row.kind == "video"][:MAX_VIDEOS]
     strips: dict[str, str] = {}
     if thumbnails and videos:
-        found, _ = read_evidence([EvidencePath.parse(f.row.path) for f in videos if not f.row.error_code], limits)
+        wanted = [EvidencePath.parse(f.row.path) for f in videos if not f.row.error_code]
+        found, _ = read_evidence(wanted, limits)
         for path, data in found.items():
             uri = blurred_strip(data, str(path))
             if uri:

@@ -24,10 +24,10 @@ from typing import Any
 
 from haven.config import DEFAULT_MAX_PIXELS
 from haven.errors import UsageError
+from haven.hashing.video import VideoLimits
 from haven.matching import Matcher
 from haven.media import Entry, EvidencePath, Limits, Problem, walk
 from haven.media.evidence import display
-from haven.hashing.video import VideoLimits
 from haven.triage.analyse import Analysis, Thresholds, analyse
 from haven.triage.casedb import SHA256, CaseDB, FileRow
 from haven.triage.export import case_id, files_csv, problems_csv, vics_json

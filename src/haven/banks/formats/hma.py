@@ -111,7 +111,9 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
             return
         head = group[0]
         obj: dict[str, Any] = dict((head.extra or {}).get("hma") or {"id": head.id})
-        obj["signals"] = {from_haven()[e.signal]: get_signal(e.signal).to_external("hma", e.value) for e in group}
+        obj["signals"] = {
+            from_haven()[e.signal]: get_signal(e.signal).to_external("hma", e.value) for e in group
+        }
         if head.note:
             obj["note"] = head.note
         out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")

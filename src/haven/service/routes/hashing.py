@@ -72,8 +72,8 @@ async def hash_in_thread(
     video = VideoLimits(max_pixels=settings.max_upload_pixels, max_wall_seconds=settings.upload_timeout)
 
     def work() -> HashResult:
-        options = dict(upscaled=upscaled, max_pixels=settings.max_upload_pixels,
-                       max_file_bytes=settings.max_upload_bytes, video_limits=video)
+        options = {"upscaled": upscaled, "max_pixels": settings.max_upload_pixels,
+                   "max_file_bytes": settings.max_upload_bytes, "video_limits": video}
         if isinstance(data, Path):
             result = hash_file(data, **options)  # type: ignore[arg-type]
             result.path = label
