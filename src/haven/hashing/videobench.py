@@ -109,12 +109,12 @@ def _distances(ours: dict[Path, Frames], theirs: dict[Path, Frames]) -> list[int
 def run_bench_video(
     videos: list[Path], *, interval: float = 1.0, rounds: int = 3, peer: str = "auto"
 ) -> dict[str, Any]:
-    """Measure (see module docstring); ``peer``: "vpdq", "pyav" or "auto" (vpdq when installed)."""
+    """Measure (see module docstring); ``peer``: "binding" (Meta's vpdq package), "pyav" or "auto" (the binding when installed)."""
     if not videos:
         raise UsageError("no videos to measure")
-    package = _vpdq_package() if peer in ("auto", "vpdq") else None
+    package = _vpdq_package() if peer in ("auto", "binding") else None
     fallback = _pyav_pdqhash() if package is None and peer in ("auto", "pyav") else None
-    if peer == "vpdq" and package is None:
+    if peer == "binding" and package is None:
         raise UsageError(
             "the peer `vpdq` is not installed: pip install 'haven[bench-video]' (needs FFmpeg's "
             "development packages)"
