@@ -22,7 +22,11 @@ def bench_video_command(
     ),
     interval: float = typer.Option(1.0, "--interval", min=0.0, help="Seconds between sampled frames."),
     rounds: int = typer.Option(3, "--rounds", min=1, help="Rounds; the best of each contender is kept."),
-    peer: str = typer.Option("auto", "--peer", help="binding (Meta's vpdq package) | pyav (PyAV + pdqhash) | auto (the binding when installed)."),
+    peer: str = typer.Option(
+        "auto",
+        "--peer",
+        help="binding (Meta's vpdq package) | pyav (PyAV + pdqhash) | auto (the binding when installed).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="One JSON object."),
 ) -> None:
     """Videos/s and sampled frames/s for Haven's vPDQ and the peer, one thread each, same videos, same run."""

@@ -109,7 +109,8 @@ def _distances(ours: dict[Path, Frames], theirs: dict[Path, Frames]) -> list[int
 def run_bench_video(
     videos: list[Path], *, interval: float = 1.0, rounds: int = 3, peer: str = "auto"
 ) -> dict[str, Any]:
-    """Measure (see module docstring); ``peer``: "binding" (Meta's vpdq package), "pyav" or "auto" (the binding when installed)."""
+    """Measure (see module docstring); ``peer``: "binding" (Meta's vpdq package), "pyav" or "auto" (the
+    binding when installed)."""
     if not videos:
         raise UsageError("no videos to measure")
     package = _vpdq_package() if peer in ("auto", "binding") else None
