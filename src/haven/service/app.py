@@ -10,13 +10,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from haven import __version__
 from haven.service.errors import install_error_handlers
 from haven.service.fastpath import FastMatchMiddleware
 from haven.service.keys import KeyStore
-from haven.service.limits import BodyLimitMiddleware
+from haven.service.headers import SecurityHeadersMiddleware
+from haven.service.limits import RequestGate
 from haven.service.metrics import MetricsMiddleware
 from haven.service.records import RecordStore
 from haven.service.settings import ServiceSettings
@@ -75,17 +76,23 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             keys.close()
 
     app = FastAPI(title="Haven", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.haven = state
     install_error_handlers(app)
 
-    from haven.service.routes import banks, hashing, health, match, ui
+    from haven.service.routes import banks, docs, hashing, health, match, ui
 
     for module in (health, hashing, match, banks, ui):
         app.include_router(module.router)
     ui.mount_static(app)
+    docs.mount(app)
+    # Outermost last: metrics → security headers → request gate → lean match path → FastAPI.
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout)
+    app.add_middleware(RequestGate, authenticate=keys.authenticate,
+                       ui_auth=lambda scope: ui.signed_in(Request(scope)),
+                       upload_limit=settings.max_upload_bytes, timeout=settings.upload_timeout,
+                       in_flight=settings.max_body_in_flight)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware)
     return app
 

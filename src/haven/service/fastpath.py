@@ -39,7 +39,7 @@ class FastMatchMiddleware:
             return
         from haven.service.routes.match import _match_one
 
-        message = await receive()  # BodyLimitMiddleware (outside) has buffered the whole body
+        message = await receive()  # RequestGate (outside) has buffered the whole body
         body = message.get("body", b"")
         replayed = False
 

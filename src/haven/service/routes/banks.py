@@ -11,12 +11,13 @@ from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from haven.service.backend import MatchBackend
+from haven.service.jsonbody import OffLoopJSONRoute
 from haven.service.keys import ApiKey
 from haven.service.routes.hashing import read_upload
 from haven.service.schemas import BANK_NAME, ENTRY_ID_MAX, ERRORS, BankIn, BankPatch, EntriesAdded, EntriesIn
 from haven.service.state import get_backend, get_state, require
 
-router = APIRouter(prefix="/v1", tags=["banks"])
+router = APIRouter(prefix="/v1", tags=["banks"], route_class=OffLoopJSONRoute)
 # Reading banks is open to matchers and bank writers; changing them needs banks:write.
 BankName = Annotated[str, Path(max_length=100, pattern=BANK_NAME)]
 _READ, _WRITE = require(("match", "banks:write")), require("banks:write")

@@ -11,13 +11,14 @@ from starlette.concurrency import run_in_threadpool
 from haven.errors import UsageError
 from haven.service import metrics
 from haven.service.backend import MatchBackend, match_payload
+from haven.service.jsonbody import OffLoopJSONRoute
 from haven.service.keys import ApiKey
 from haven.service.routes.hashing import hash_in_thread, read_upload
 from haven.service.schemas import ERRORS, ID_TEXT, UPSCALED_TEXT, BatchResult, HashBatch, HashQuery, MatchRecord, MatchResult, UrlQuery
 from haven.service.ssrf import fetch_url
 from haven.service.state import ServiceState, get_backend, get_state, require
 
-router = APIRouter(prefix="/v1", tags=["matching"])
+router = APIRouter(prefix="/v1", tags=["matching"], route_class=OffLoopJSONRoute)
 SIGNALS = ("pdq", "md5", "sha1", "sha256")
 
 

@@ -31,6 +31,15 @@ def mount_static(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=str(UI_DIR / "static")), name="ui-static")
 
 
+def signed_in(request: Request) -> bool:
+    """Whether the request carries a valid sign-in (the request gate asks before reading an upload)."""
+    try:
+        get_state(request).keys.authenticate(request.cookies.get(COOKIE))
+    except HavenError:
+        return False
+    return True
+
+
 def _key(request: Request, scope: str | None = None) -> ApiKey:
     return get_state(request).check_key(request.cookies.get(COOKIE), scope)
 
