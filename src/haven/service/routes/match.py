@@ -111,7 +111,8 @@ async def match_url(q: UrlQuery, request: Request, key: ApiKey = Depends(require
     return JSONResponse(payload)
 
 
-@router.get("/matches/{content_id}", summary="Look up the latest recorded match for a content id",
+@router.get("/matches/{content_id}", summary="Look up this key's latest recorded match for a content id",
             response_model=MatchRecord, responses=ERRORS)
-def get_match(content_id: Annotated[str, Path(max_length=200, pattern=ID_TEXT)], request: Request, _key: ApiKey = Depends(require("match"))) -> dict[str, Any]:
-    return get_state(request).records.latest(content_id)
+def get_match(content_id: Annotated[str, Path(max_length=200, pattern=ID_TEXT)], request: Request,
+              key: ApiKey = Depends(require("match"))) -> dict[str, Any]:
+    return get_state(request).records.latest(content_id, key_id=key.id)
