@@ -11,6 +11,16 @@ _HEX = "^[0-9a-fA-F]+$"
 TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 ID_TEXT = r"^[^\x00-\x1f]+$"
 BANK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+#: Largest PDQ threshold a query may ask for: a quarter of the bits, twice the recommended 31. Unrelated
+#: images sit near 128 (docs/security.md), and past this the query costs grow while matches stop meaning
+#: "the same picture".
+PDQ_THRESHOLD_MAX = 64
+#: Matches returned per query unless it asks for another ``limit`` (at most ``RESULTS_MAX``).
+RESULTS_DEFAULT = 100
+RESULTS_MAX = 1000
+THRESHOLD_TEXT = f"PDQ Hamming threshold, at most {PDQ_THRESHOLD_MAX} (default: each bank's, 31)"
+LIMIT_TEXT = (f"Most matches to return, nearest first (default {RESULTS_DEFAULT}); `limit_reached` says "
+              "when more were found")
 
 
 class HashQuery(BaseModel):
@@ -21,7 +31,8 @@ class HashQuery(BaseModel):
     md5: str | None = Field(None, min_length=32, max_length=32, pattern=_HEX)
     sha1: str | None = Field(None, min_length=40, max_length=40, pattern=_HEX)
     sha256: str | None = Field(None, min_length=64, max_length=64, pattern=_HEX)
-    threshold: int | None = Field(None, ge=0, le=256, description="PDQ Hamming threshold (default: bank's, 31)")
+    threshold: int | None = Field(None, ge=0, le=PDQ_THRESHOLD_MAX, description=THRESHOLD_TEXT)
+    limit: int = Field(RESULTS_DEFAULT, ge=1, le=RESULTS_MAX, description=LIMIT_TEXT)
     content_id: str | None = Field(None, min_length=1, max_length=200, pattern=ID_TEXT,
                                    description="Your id for this content; the result is kept under it")
 
@@ -49,6 +60,7 @@ class MatchResult(BaseModel):
     model_config = ConfigDict(extra="allow")
     matched: bool
     matches: list[MatchOut]
+    limit_reached: bool = Field(False, description="True when more matches were found than `limit` returns")
     content_id: str | None = None
     pdq: str | None = None
     quality: int | None = None
@@ -83,7 +95,8 @@ UPSCALED_TEXT = ("Images under 768 px whose PDQ matches nothing: also look up th
 class UrlQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(..., min_length=1, max_length=4096, pattern=ID_TEXT, description="http(s) URL of an image")
-    threshold: int | None = Field(None, ge=0, le=256)
+    threshold: int | None = Field(None, ge=0, le=PDQ_THRESHOLD_MAX, description=THRESHOLD_TEXT)
+    limit: int = Field(RESULTS_DEFAULT, ge=1, le=RESULTS_MAX, description=LIMIT_TEXT)
     content_id: str | None = Field(None, min_length=1, max_length=200, pattern=ID_TEXT)
     upscaled: bool = Field(False, description=UPSCALED_TEXT)
 

@@ -14,7 +14,22 @@ from haven.service.backend import MatchBackend, match_payload
 from haven.service.jsonbody import OffLoopJSONRoute
 from haven.service.keys import ApiKey
 from haven.service.routes.hashing import hash_in_thread, read_upload
-from haven.service.schemas import ERRORS, ID_TEXT, UPSCALED_TEXT, BatchResult, HashBatch, HashQuery, MatchRecord, MatchResult, UrlQuery
+from haven.service.schemas import (
+    ERRORS,
+    ID_TEXT,
+    LIMIT_TEXT,
+    PDQ_THRESHOLD_MAX,
+    RESULTS_DEFAULT,
+    RESULTS_MAX,
+    THRESHOLD_TEXT,
+    UPSCALED_TEXT,
+    BatchResult,
+    HashBatch,
+    HashQuery,
+    MatchRecord,
+    MatchResult,
+    UrlQuery,
+)
 from haven.service.ssrf import fetch_url
 from haven.service.state import ServiceState, get_backend, get_state, require
 
@@ -44,7 +59,7 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
     hashes = _hashes(q)
     matches = backend.match_hashes(hashes, threshold=q.threshold)
     _count("hashes", matches)
-    payload = match_payload(hashes, matches)
+    payload = match_payload(hashes, matches, q.limit)
     if q.content_id:
         payload["content_id"] = q.content_id
         _record(state, q.content_id, "hashes", payload, key)
@@ -55,9 +70,10 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
 async def match_hashes(q: HashQuery, request: Request, key: ApiKey = Depends(require("match")),
                        backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
     state = get_state(request)
-    if q.pdq and not (q.md5 or q.sha1 or q.sha256 or q.content_id):
+    if q.pdq and not (q.md5 or q.sha1 or q.sha256 or q.content_id) and backend.cheap(q.threshold):
         # The hot path: an in-memory index query of well under a millisecond runs on the event loop,
-        # which is cheaper than a thread-pool hop; anything that reads or writes the database does not.
+        # which is cheaper than a thread-pool hop; a wider radius, or anything that reads or writes the
+        # database, does not.
         return JSONResponse(_match_one(state, backend, q, key))
     return JSONResponse(await run_in_threadpool(_match_one, state, backend, q, key))
 
@@ -71,13 +87,13 @@ def match_hashes_batch(batch: HashBatch, request: Request, key: ApiKey = Depends
 
 
 async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, label: str, kind: str,
-                       threshold: int | None, content_id: str | None, key: ApiKey,
+                       threshold: int | None, limit: int, content_id: str | None, key: ApiKey,
                        extra: dict[str, Any] | None = None, upscaled: bool = False) -> dict[str, Any]:
     state = get_state(request)
     result = await hash_in_thread(data, label, state.settings, upscaled=upscaled)
     matches = await run_in_threadpool(backend.match_result, result, threshold)
     _count(kind, matches)
-    payload = match_payload(result.to_dict(), matches)
+    payload = match_payload(result.to_dict(), matches, limit)
     payload["content_id"] = content_id or result.sha256
     if extra:
         payload.update(extra)
@@ -87,7 +103,8 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, lab
 
 @router.post("/match", summary="Match an uploaded image", response_model=MatchResult, responses=ERRORS)
 async def match_upload(request: Request, file: UploadFile = File(..., description="The image"),
-                       threshold: int | None = Form(None, ge=0, le=256),
+                       threshold: int | None = Form(None, ge=0, le=PDQ_THRESHOLD_MAX, description=THRESHOLD_TEXT),
+                       limit: int = Form(RESULTS_DEFAULT, ge=1, le=RESULTS_MAX, description=LIMIT_TEXT),
                        content_id: str | None = Form(None, min_length=1, max_length=200, pattern=ID_TEXT),
                        upscaled: bool = Form(False, description=UPSCALED_TEXT),
                        key: ApiKey = Depends(require("match")),
@@ -95,7 +112,7 @@ async def match_upload(request: Request, file: UploadFile = File(..., descriptio
     settings = get_state(request).settings
     data = await read_upload(file, settings)
     payload = await _match_bytes(request, backend, data, file.filename or "upload", "upload", threshold,
-                                 content_id, key, upscaled=upscaled)
+                                 limit, content_id, key, upscaled=upscaled)
     return JSONResponse(payload)
 
 
@@ -106,7 +123,7 @@ async def match_url(q: UrlQuery, request: Request, key: ApiKey = Depends(require
                     backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
     state = get_state(request)
     fetched = await run_in_threadpool(fetch_url, q.url, state.fetch_policy)
-    payload = await _match_bytes(request, backend, fetched.data, q.url, "url", q.threshold, q.content_id, key,
+    payload = await _match_bytes(request, backend, fetched.data, q.url, "url", q.threshold, q.limit, q.content_id, key,
                                  extra={"url": q.url, "final_url": fetched.final_url}, upscaled=q.upscaled)
     return JSONResponse(payload)
 
