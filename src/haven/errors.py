@@ -17,7 +17,8 @@ so a shell can render them without parsing messages.
     ├── ConflictError              already exists / wrong state                     (HTTP 409)
     ├── AuthError                  missing or unknown credentials                   (HTTP 401)
     │   └── PermissionDeniedError  known credentials without the needed scope       (HTTP 403)
-    ├── RateLimitedError                                                            (HTTP 429)
+    ├── RateLimitedError           over a caller's rate; ``retry_after`` seconds      (HTTP 429)
+    │   └── BusyError              a capacity limit of the service is reached        (HTTP 503)
     ├── StorageError               database or index failure                        (HTTP 503)
     ├── IntegrityError             sealed or chained data failed its check (tampered, wrong key) (HTTP 500)
     ├── UnsafeURLError             URL refused by the SSRF guard                    (HTTP 400)
@@ -127,6 +128,12 @@ class RateLimitedError(HavenError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class BusyError(RateLimitedError):
+    """A shared capacity (URL fetch slots, decode memory, bytes in flight) is in use: retry shortly."""
+
+    code = "busy"
 
 
 class StorageError(HavenError):

@@ -17,11 +17,11 @@ from haven.service.errors import install_error_handlers
 from haven.service.fastpath import FastMatchMiddleware
 from haven.service.keys import KeyStore
 from haven.service.headers import SecurityHeadersMiddleware
-from haven.service.limits import RequestGate
+from haven.service.limits import ByteBudget, RequestGate
 from haven.service.metrics import MetricsMiddleware
 from haven.service.records import RecordStore
 from haven.service.settings import ServiceSettings
-from haven.service.ssrf import FetchPolicy
+from haven.service.ssrf import FetchPolicy, FetchPool
 from haven.service.state import ServiceState
 
 log = logging.getLogger("haven.service")
@@ -60,8 +60,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         keys=keys,
         records=RecordStore(keys.engine),
         backend=backend,
-        fetch_policy=FetchPolicy(max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout,
-                                 allow=FetchPolicy.parse_allow(settings.fetch_allow)),
+        fetch_pool=FetchPool(FetchPolicy(max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout,
+                                         allow=FetchPolicy.parse_allow(settings.fetch_allow)),
+                             settings.fetch_concurrency),
+        body_budget=ByteBudget(settings.max_body_in_flight),
     )
 
     @asynccontextmanager
@@ -73,6 +75,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         finally:
             if backend is not None:
                 backend.stop()
+            state.fetch_pool.close()
             keys.close()
 
     app = FastAPI(title="Haven", version=__version__, description=DESCRIPTION, lifespan=lifespan,
@@ -91,7 +94,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(RequestGate, authenticate=keys.authenticate,
                        ui_auth=lambda scope: ui.signed_in(Request(scope)),
                        upload_limit=settings.max_upload_bytes, timeout=settings.upload_timeout,
-                       in_flight=settings.max_body_in_flight)
+                       budget=state.body_budget)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -80,6 +80,10 @@ class ByteBudget:
         self.limit = limit
         self.used = 0
 
+    def load(self) -> dict[str, int | bool]:
+        """For ``/readyz``."""
+        return {"in_use": self.used, "limit": self.limit, "saturated": self.used >= self.limit}
+
     def take(self, n: int) -> bool:
         if self.used + n > self.limit:
             return False
@@ -112,13 +116,13 @@ class RequestGate:
 
     def __init__(self, app: Any, *, authenticate: Callable[[str | None], object],
                  ui_auth: Callable[[dict[str, Any]], bool], upload_limit: int, timeout: float,
-                 in_flight: int) -> None:
+                 budget: ByteBudget) -> None:
         self.app = app
         self.authenticate = authenticate
         self.ui_auth = ui_auth
         self.upload_limit = upload_limit
         self.timeout = timeout
-        self.budget = ByteBudget(in_flight)
+        self.budget = budget
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

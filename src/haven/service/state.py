@@ -9,10 +9,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from haven.service.backend import MatchBackend
 from haven.service.keys import ApiKey, KeyStore
+from haven.service.limits import ByteBudget
 from haven.service.ratelimit import TokenBucketLimiter
 from haven.service.records import RecordStore
 from haven.service.settings import ServiceSettings
-from haven.service.ssrf import FetchPolicy
+from haven.service.ssrf import FetchPool
 
 
 @dataclass
@@ -21,7 +22,8 @@ class ServiceState:
     keys: KeyStore
     records: RecordStore
     backend: MatchBackend | None
-    fetch_policy: FetchPolicy
+    fetch_pool: FetchPool
+    body_budget: ByteBudget
     limiter: TokenBucketLimiter = field(default_factory=TokenBucketLimiter)
 
     def check_key(self, secret: str | None, scope: str | tuple[str, ...] | None) -> ApiKey:
@@ -33,6 +35,10 @@ class ServiceState:
         rate = key.rate_limit if key.rate_limit is not None else self.settings.rate_limit
         self.limiter.check(key.id, rate)
         return key
+
+    def load(self) -> dict[str, dict[str, int | bool]]:
+        """How much of each shared capacity is in use (``/readyz``)."""
+        return {"url_fetch": self.fetch_pool.load(), "body_bytes": self.body_budget.load()}
 
 
 bearer = HTTPBearer(

@@ -30,7 +30,6 @@ from haven.service.schemas import (
     MatchResult,
     UrlQuery,
 )
-from haven.service.ssrf import fetch_url
 from haven.service.state import ServiceState, get_backend, get_state, require
 
 router = APIRouter(prefix="/v1", tags=["matching"], route_class=OffLoopJSONRoute)
@@ -122,7 +121,7 @@ async def match_upload(request: Request, file: UploadFile = File(..., descriptio
 async def match_url(q: UrlQuery, request: Request, key: ApiKey = Depends(require("match")),
                     backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
     state = get_state(request)
-    fetched = await run_in_threadpool(fetch_url, q.url, state.fetch_policy)
+    fetched = await state.fetch_pool.fetch(q.url)
     payload = await _match_bytes(request, backend, fetched.data, q.url, "url", q.threshold, q.limit, q.content_id, key,
                                  extra={"url": q.url, "final_url": fetched.final_url}, upscaled=q.upscaled)
     return JSONResponse(payload)
