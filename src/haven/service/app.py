@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 
 from haven import __version__
+from haven.service.decoding import DecodeBudget
 from haven.service.errors import install_error_handlers
 from haven.service.fastpath import FastMatchMiddleware
 from haven.service.keys import KeyStore
@@ -64,6 +65,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                                          allow=FetchPolicy.parse_allow(settings.fetch_allow)),
                              settings.fetch_concurrency),
         body_budget=ByteBudget(settings.max_body_in_flight),
+        decode_budget=DecodeBudget(settings.decode_memory),
     )
 
     @asynccontextmanager

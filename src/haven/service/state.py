@@ -8,6 +8,7 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from haven.service.backend import MatchBackend
+from haven.service.decoding import DecodeBudget
 from haven.service.keys import ApiKey, KeyStore
 from haven.service.limits import ByteBudget
 from haven.service.ratelimit import TokenBucketLimiter
@@ -24,6 +25,7 @@ class ServiceState:
     backend: MatchBackend | None
     fetch_pool: FetchPool
     body_budget: ByteBudget
+    decode_budget: DecodeBudget
     limiter: TokenBucketLimiter = field(default_factory=TokenBucketLimiter)
 
     def check_key(self, secret: str | None, scope: str | tuple[str, ...] | None) -> ApiKey:
@@ -38,7 +40,8 @@ class ServiceState:
 
     def load(self) -> dict[str, dict[str, int | bool]]:
         """How much of each shared capacity is in use (``/readyz``)."""
-        return {"url_fetch": self.fetch_pool.load(), "body_bytes": self.body_budget.load()}
+        return {"url_fetch": self.fetch_pool.load(), "body_bytes": self.body_budget.load(),
+                "decode_memory": self.decode_budget.load()}
 
 
 bearer = HTTPBearer(

@@ -89,7 +89,7 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, lab
                        threshold: int | None, limit: int, content_id: str | None, key: ApiKey,
                        extra: dict[str, Any] | None = None, upscaled: bool = False) -> dict[str, Any]:
     state = get_state(request)
-    result = await hash_in_thread(data, label, state.settings, upscaled=upscaled)
+    result = await hash_in_thread(data, label, state, upscaled=upscaled)
     matches = await run_in_threadpool(backend.match_result, result, threshold)
     _count(kind, matches)
     payload = match_payload(result.to_dict(), matches, limit)

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from haven.errors import HavenError
 from haven.service.errors import status_for
 from haven.service.keys import ApiKey
-from haven.service.routes.hashing import hash_in_thread, read_upload
+from haven.service.routes.hashing import decode_in_thread, hash_in_thread, read_upload
 from haven.service.state import get_state
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
@@ -105,11 +105,11 @@ async def match(request: Request, file: UploadFile = File(...)) -> Response:
         key = _key(request, "match")
         state = get_state(request)
         data = await read_upload(file, state.settings)
-        result = await hash_in_thread(data, file.filename or "upload", state.settings)
+        result = await hash_in_thread(data, file.filename or "upload", state)
         matches = []
         if state.backend is not None:
             matches = await run_in_threadpool(state.backend.match_result, result, None)
-        preview = await run_in_threadpool(_blurred_preview, data)
+        preview = await decode_in_thread(data, file.filename or "upload", state, lambda: _blurred_preview(data))
     except HavenError as exc:
         return _error(request, exc)
     return _page(request, "result.html", key=key, result=result, matches=matches, preview=preview)
