@@ -125,9 +125,15 @@ def serve_command(
     shown = f"[{host}]" if ":" in host else host
     stdout.print(f"Haven service on http://{shown}:{port}  (API docs /docs, UI /ui, {workers} worker(s), "
                  f"database {url.split('://', 1)[0]})")
+    from haven.service.connections import GuardedHttpToolsProtocol
+    from haven.service.settings import ServiceSettings
+
+    service = ServiceSettings.from_env()
     try:
         uvicorn.run("haven.service.app:create_app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=5,
+                    # Header deadline and connection cap (service/connections.py); idle keep-alive limit.
+                    http=GuardedHttpToolsProtocol, timeout_keep_alive=service.keepalive_timeout,
                     # Workers import numpy/FastAPI and map the index while starting; on a busy 2-core
                     # host that can starve the supervisor's 5 s ping and get healthy workers killed.
                     timeout_worker_healthcheck=60)
