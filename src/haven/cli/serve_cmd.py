@@ -133,7 +133,7 @@ def serve_command(
         uvicorn.run("haven.service.app:create_app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=5,
                     # Header deadline and connection cap (service/connections.py); idle keep-alive limit.
-                    http=GuardedHttpToolsProtocol, timeout_keep_alive=service.keepalive_timeout,
+                    http=GuardedHttpToolsProtocol, timeout_keep_alive=service.keepalive_timeout, server_header=False,
                     # Workers import numpy/FastAPI and map the index while starting; on a busy 2-core
                     # host that can starve the supervisor's 5 s ping and get healthy workers killed.
                     timeout_worker_healthcheck=60)

@@ -20,20 +20,22 @@ def get_format(name: str) -> ModuleType:
         raise UsageError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}") from None
 
 
-def detect_format(path: str | Path) -> str:
-    """Pick the format from the file's first bytes (then its extension); FormatError if none fits."""
+def detect_format(path: str | Path, *, label: str | None = None) -> str:
+    """Pick the format from the file's first bytes (then its extension); FormatError if none fits.
+    ``label`` names the file in errors (default: its path)."""
+    name = label or path
     with open_text(path) as f:
         try:
             head = f.read(16384)
         except UnicodeDecodeError as exc:
-            raise FormatError(f"not UTF-8 text: {exc.reason}", path=path) from None
+            raise FormatError(f"not UTF-8 text: {exc.reason}", path=name) from None
     for module in (vics, hma, pytx, haven_csv):
         if module.looks_like(head):
             return module.name
-    ext = Path(path).suffix.lower()
+    ext = Path(label or path).suffix.lower()
     if ext == ".jsonl":
         return "hma"
-    raise FormatError("cannot tell the format from the content; pass --format csv|pytx|hma|vics", path=path)
+    raise FormatError("cannot tell the format from the content; pass --format csv|pytx|hma|vics", path=name)
 
 
 __all__ = ["FORMATS", "Record", "WriteStats", "detect_format", "get_format", "open_text"]

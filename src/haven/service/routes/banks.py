@@ -87,7 +87,8 @@ async def import_entries(name: BankName, request: Request, file: UploadFile = Fi
                          format: str | None = Form(None, max_length=16, description="file format (default: guess)"),
                          key: ApiKey = Depends(_WRITE), backend: MatchBackend = Depends(get_backend)) -> Any:
     data = await read_upload(file, get_state(request).settings)
-    suffix = os.path.splitext(file.filename or "")[1][:16]
+    filename = os.path.basename(file.filename or "") or "upload"
+    suffix = os.path.splitext(filename)[1][:16]
 
     def work() -> Any:
         # The importer streams from a path; a private temp file keeps one code path for CLI and API.
@@ -95,7 +96,8 @@ async def import_entries(name: BankName, request: Request, file: UploadFile = Fi
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            result = backend.store.import_file(name, path, format, actor=_actor(key))
+            # Named by the upload's file name: errors and the import log never show the server's temp path.
+            result = backend.store.import_file(name, path, format, actor=_actor(key), label=filename)
             return result.to_dict() if hasattr(result, "to_dict") else result
         finally:
             os.unlink(path)
