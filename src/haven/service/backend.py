@@ -38,7 +38,7 @@ class MatchBackend:
         from haven.matching import Matcher
 
         self.settings = settings
-        self.store = BankStore(settings.database_url, migrate=False)  # create_app or the serve parent migrated
+        self.store = BankStore(settings.database_url)  # create_app or the serve parent migrated
         self._matcher_cls = Matcher
         self.matcher: Any = None
         self._stop = threading.Event()
@@ -104,7 +104,7 @@ class MatchBackend:
         if threshold is not None:
             return threshold <= INLINE_THRESHOLD_MAX
         matcher = self.matcher
-        banks = list(matcher.banks.values()) if matcher is not None else []
+        banks = list(matcher.indexes.banks.values()) if matcher is not None else []
         return all(b.threshold("pdq") <= INLINE_THRESHOLD_MAX for b in banks)
 
     def match_hashes(self, hashes: Mapping[str, str], threshold: int | None = None) -> list[Any]:

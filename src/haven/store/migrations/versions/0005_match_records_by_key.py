@@ -1,6 +1,6 @@
 """Match records belong to the API key that made them: look-ups go by (key, content id).
 
-Revision ID: 0004_match_records_by_key
+Revision ID: 0005_match_records_by_key
 Revises: 0003_api_keys
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0004_match_records_by_key"
+revision = "0005_match_records_by_key"
 down_revision = "0003_api_keys"
 branch_labels = None
 depends_on = None
