@@ -102,10 +102,16 @@ def serve_command(
 
     if workers < 1:
         raise UsageError("--workers must be ≥ 1")
+    from haven.secrets import KeyRing
+
     settings = Settings.from_env()
+    dev = dev_key or os.environ.get("HAVEN_DEV") == "1"
+    # The master key ring seals every secret Haven keeps: a missing, misplaced or readable key file stops the
+    # service here, before it answers anything. Only the dev/demo path (`make run`) may create it.
+    KeyRing.load(settings, create=dev)
     url = settings.resolved_database_url
     upgrade_database(url)  # once here, so workers start without racing on migrations
-    if dev_key or os.environ.get("HAVEN_DEV") == "1":
+    if dev:
         store = _key_store()
         try:
             if store.count_active() == 0:
