@@ -84,8 +84,9 @@ def _run_floods(floods: list[Flood]) -> None:
 
 
 def test_keyless_50mb_bodies_refused_from_headers(served: ServeProcess) -> None:
-    """Three 50 MB JSON bodies and three 50 MB uploads without a key: each answered 401 within 100 ms of its
-    headers, and the process grows by no more than a few MB (today's code read and parsed them all)."""
+    """Three 50 MB JSON bodies and three 50 MB uploads without a key, one with a wrong key, and one web-UI
+    upload without a session: each answered 401 within 100 ms of its headers, and the process grows by no
+    more than a few MB (the code before the gate read and parsed them all)."""
     time.sleep(1.0)  # let start-up allocations settle
     before = proc_status(served.pid, "VmRSS")
     reset_peak_rss(served.pid)
@@ -93,7 +94,8 @@ def test_keyless_50mb_bodies_refused_from_headers(served: ServeProcess) -> None:
     floods += [Flood(served.port, "/v1/match", 50 * MB, content_type="multipart/form-data; boundary=x")
                for _ in range(3)]
     floods += [Flood(served.port, "/v1/hash", 50 * MB, key="hvn_not-a-real-key",
-                     content_type="multipart/form-data; boundary=x")]
+                     content_type="multipart/form-data; boundary=x"),
+               Flood(served.port, "/ui/match", 50 * MB, content_type="multipart/form-data; boundary=x")]  # no session
     _run_floods(floods)
     peak = proc_status(served.pid, "VmHWM")
     for f in floods:
@@ -101,7 +103,7 @@ def test_keyless_50mb_bodies_refused_from_headers(served: ServeProcess) -> None:
         assert f.seconds < 0.100, f"refused after {f.seconds * 1000:.0f} ms"
         assert f.sent < 20 * MB, f"the server took {f.sent} bytes of a body it refused"
     grew = (peak - before) / MiB
-    print(f"7 keyless 50 MB bodies: slowest refusal {max(f.seconds for f in floods) * 1000:.1f} ms, "
+    print(f"{len(floods)} keyless 50 MB bodies: slowest refusal {max(f.seconds for f in floods) * 1000:.1f} ms, "
           f"peak RSS growth {grew:.1f} MiB")
     assert grew < 5, f"the process grew by {grew:.1f} MiB while refusing"
     with served.client() as c:  # and it still answers

@@ -16,7 +16,7 @@ import pytest
 from service_live import free_port
 
 from haven.banks import BankStore, EntryIn
-from haven.service.keys import KeyStore
+from haven.auth.keys import KeyStore
 from haven.store.db import upgrade_database
 
 HOT_UPDATE_LIMIT_S = 1.0
@@ -30,7 +30,9 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     store = BankStore(url)
     store.create_bank("hot")
     port = free_port()
-    env = {**os.environ, "HAVEN_DATA_DIR": str(data), "HAVEN_DATABASE_URL": "", "HAVEN_REFRESH_INTERVAL": "0.25"}
+    env = {**os.environ, "HAVEN_DATA_DIR": str(data), "HAVEN_DATABASE_URL": "", "HAVEN_REFRESH_INTERVAL": "0.25",
+           # --dev-key makes a master key file: here, not in the home folder (and outside the data folder)
+           "XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("hot-config"))}
     log = open(data / "serve.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "haven.cli.main", "serve", "--workers", "2", "--port", str(port),
                              "--dev-key", "--log-level", "warning"], env=env, stdout=subprocess.PIPE, stderr=log)
@@ -41,7 +43,7 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         printed = proc.stdout.readline().decode() + proc.stdout.readline().decode() + proc.stdout.readline().decode()
         assert base in printed, printed
         secret = next(w for w in printed.split() if w.startswith("hvn_"))
-        keys = KeyStore(url, migrate=False)
+        keys = KeyStore(url)
         assert [k.scopes for k in keys.list()] == [("match", "banks:write", "admin")]
         keys.close()
         ready: set[str] = set()

@@ -14,8 +14,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from haven.banks import FORMATS, BankStore, EntryIn
-from haven.cli.common import emit_json, open_matcher, open_store, progress_bar, settings, stderr, stdout
+from haven.cli.common import (
+    emit_json,
+    open_matcher,
+    open_store,
+    progress_bar,
+    settings,
+    stderr,
+    stdout,
+    with_signal_options,
+)
 from haven.errors import FormatError, UsageError
+from haven.signals import all_signals, signal_names
 
 bank_app = typer.Typer(help="Hash banks: create, import, export, enable/disable, feedback.", no_args_is_help=True)
 
@@ -72,15 +82,15 @@ def list_(json_out: bool = typer.Option(False, "--json", help="One JSON object p
     """List banks with their entry counts."""
     store = open_store()
     banks = store.list_banks()
-    table = Table("name", "enabled", "source", "pdq", "md5", "sha1", "sha256", "thresholds", box=None,
-                  pad_edge=False)
+    signals = signal_names()
+    table = Table("name", "enabled", "source", *signals, "thresholds", box=None, pad_edge=False)
     for b in banks:
         counts = store.bank_stats(b.name)["entries"]
         if json_out:
             emit_json({**b.to_dict(), "entries": counts})
             continue
         table.add_row(b.name, "yes" if b.enabled else "no", b.source or "",
-                      *[str(counts.get(s, {}).get("total", 0)) for s in ("pdq", "md5", "sha1", "sha256")],
+                      *[str(counts.get(s, {}).get("total", 0)) for s in signals],
                       ", ".join(f"{k}={v}" for k, v in sorted(b.thresholds.items())) or "default")
     if not json_out:
         if banks:
@@ -154,27 +164,26 @@ def delete(
 
 
 @bank_app.command("add")
+@with_signal_options("A {name} value to add ({description}); repeatable.")
 def add(
     name: str = typer.Argument(...),
-    pdq: list[str] = typer.Option(None, "--pdq", help="PDQ hash (64 hex); repeatable."),
-    md5: list[str] = typer.Option(None, "--md5", help="MD5 (32 hex); repeatable."),
-    sha1: list[str] = typer.Option(None, "--sha1", help="SHA-1 (40 hex); repeatable."),
-    sha256: list[str] = typer.Option(None, "--sha256", help="SHA-256 (64 hex); repeatable."),
-    quality: int = typer.Option(None, "--quality", help="PDQ quality (0-100)."),
+    quality: int = typer.Option(None, "--quality", help="Quality (0-100) of the perceptual values given."),
     category: str = typer.Option(None, "--category", help="Category in the source's scheme (A1, B, 1 …)."),
     scheme: str = typer.Option(None, "--scheme", help="Category scheme: us-industry, uk, projectvic-us …"),
     series: str = typer.Option(None, "--series"),
     victim_identified: bool = typer.Option(None, "--victim-identified/--victim-not-identified"),
     note: str = typer.Option(None, "--note"),
     json_out: bool = typer.Option(False, "--json", help="Print the new entries as JSON."),
+    *,
+    signal_values: dict[str, list[str]],
 ) -> None:
     """Add hashes to a bank by hand; matchers pick them up within a second."""
-    pairs = [("pdq", v) for v in pdq or []] + [("md5", v) for v in md5 or []] + \
-        [("sha1", v) for v in sha1 or []] + [("sha256", v) for v in sha256 or []]
+    pairs = [(s, v) for s, values in signal_values.items() for v in values]
     if not pairs:
-        raise UsageError("give at least one of --pdq, --md5, --sha1, --sha256")
+        raise UsageError(f"give at least one of {', '.join('--' + s for s in signal_names())}")
     store = open_store()
-    entries = [EntryIn(signal=s, value=v, quality=quality if s == "pdq" else None, category=category,
+    rated = {s.name for s in all_signals() if s.min_quality is not None}
+    entries = [EntryIn(signal=s, value=v, quality=quality if s in rated else None, category=category,
                        category_scheme=scheme, series=series, victim_identified=victim_identified, note=note)
                for s, v in pairs]
     ids = store.add_entries(name, entries, actor=actor())

@@ -79,6 +79,11 @@ class BankIndexes:
         self.indexes = indexes
         self.seq = int(manifest["seq"])
         self.banks = {b.id: b for b in self.store.list_banks()}
+        # Signals the manifest does not cover (an index that is never saved, a signal plug-in installed
+        # since) are read from the database; the change log after ``seq`` is replayed over them, harmlessly.
+        rest = [s for s in self.signals if s not in manifest.get("signals", [])]
+        for bank_id in self.banks:
+            self._add_rows(bank_id, None, None, rest)
         self.loaded_from = str(path)
         return True
 
@@ -97,8 +102,11 @@ class BankIndexes:
                 index = self.indexes[(bank_id, signal)] = get_signal(signal).make_index()
             return index
 
-    def _add_rows(self, bank_id: int, lo: int | None, hi: int | None) -> dict[str, np.ndarray]:
-        """Add the bank's active in-memory entries (ids ``lo..hi``); returns the ids added per signal."""
+    def _add_rows(self, bank_id: int, lo: int | None, hi: int | None, signals: list[str] | None = None
+                  ) -> dict[str, np.ndarray]:
+        """Add the bank's active entries of ``signals`` (default: every in-memory signal), ids ``lo..hi``;
+        returns the ids added per signal."""
+        signals = self.signals if signals is None else signals
         present: dict[str, list[np.ndarray]] = {}
         pending: dict[str, tuple[list[int], list[str]]] = {}
 
@@ -108,8 +116,8 @@ class BankIndexes:
             self._index(bank_id, signal).add(arr, values)
             present.setdefault(signal, []).append(arr)
 
-        if self.signals:
-            for entry_id, signal, value in self.store.active_values(bank_id, self.signals, lo, hi):
+        if signals:
+            for entry_id, signal, value in self.store.active_values(bank_id, signals, lo, hi):
                 ids, values = pending.setdefault(signal, ([], []))
                 ids.append(entry_id)
                 values.append(value)
@@ -195,15 +203,17 @@ class BankIndexes:
             names: dict[str, str] = {}
             with self._lock:
                 held = list(self.indexes.items())
+            persisted = [s for s in self.signals if hasattr(get_signal(s).make_index(), "save")]
             for (bank_id, signal), index in held:
-                if not hasattr(index, "save"):
+                if signal not in persisted:
                     continue  # rebuilt from the database at each start
                 name = f"{signal}-{self.store_id[:8]}-bank{bank_id}-seq{self.seq}.hidx"
                 index.save(self.index_dir / name, {"store_id": self.store_id, "bank_id": bank_id,
                                                    "signal": signal, "seq": self.seq})
                 names[f"{bank_id}/{signal}"] = name
             tmp = manifest_path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps({"store_id": self.store_id, "seq": self.seq, "indexes": names}))
+            tmp.write_text(json.dumps({"store_id": self.store_id, "seq": self.seq, "signals": persisted,
+                                       "indexes": names}))
             os.replace(tmp, manifest_path)
             (self.index_dir / _OLD_MANIFEST).unlink(missing_ok=True)
             keep = set(names.values())

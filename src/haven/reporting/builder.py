@@ -145,9 +145,9 @@ def build_file_details(report_id: int, file_id: str, f: CaseFile, *, file_name: 
         for name in sorted(set(f.annotations)):
             _add(ann, name, True)
     _add(root, "industryClassification", f.classification)
-    for algo in ("md5", "sha1", "sha256", "pdq"):
+    for algo, hash_type in HASH_TYPES.items():
         if f.hashes.get(algo):
-            _add(root, "originalFileHash", f.hashes[algo], hashType=HASH_TYPES[algo])
+            _add(root, "originalFileHash", f.hashes[algo], hashType=hash_type)
     if f.ip is not None:
         _ip_event(root, "ipCaptureEvent", f.ip)
     _add(root, "additionalInfo", f.additional_info)

@@ -32,6 +32,7 @@ from haven.reporting.machine import Machine
 from haven.reporting.models import Event, Report, ReportFile, aware, utcnow
 from haven.reporting.settings import ReportingSettings
 from haven.secrets import KeyRing
+from haven.signals import Input, signals_for
 from haven.store.db import make_engine, make_session_factory
 
 
@@ -190,8 +191,9 @@ class ReportService:
             if item.get("error"):
                 continue
             base = file_defaults or CaseFile()
-            # Crypto digests must agree with the file; PDQ is recomputed (a --fast match may differ by a bit).
-            hashes = {k: str(item[k]).lower() for k in ("md5", "sha1", "sha256") if item.get(k)}
+            # Digests of the bytes must agree with the file; perceptual hashes are recomputed (a --fast match
+            # may differ by a bit).
+            hashes = {s.name: str(item[s.name]).lower() for s in signals_for(Input.BYTES) if item.get(s.name)}
             classification = base.classification or _industry_class(item.get("matches") or [])
             files.append(replace(base, path=str(item["path"]), hashes=hashes, annotations=list(base.annotations),
                                  classification=classification))

@@ -13,10 +13,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 
 from haven import __version__
+from haven.auth.core import Auth
+from haven.secrets import KeyRing
 from haven.service.decoding import DecodeBudget
 from haven.service.errors import install_error_handlers
 from haven.service.fastpath import FastMatchMiddleware
-from haven.service.keys import KeyStore
 from haven.service.headers import SecurityHeadersMiddleware
 from haven.service.limits import ByteBudget, RequestGate
 from haven.service.metrics import MetricsMiddleware
@@ -54,10 +55,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         from haven.store.db import upgrade_database
 
         upgrade_database(url)
-    keys = KeyStore(url, migrate=False)
+    auth = Auth(url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base))
+    keys = auth.keys
     backend = _make_backend(settings)
     state = ServiceState(
         settings=settings,
+        auth=auth,
         keys=keys,
         records=RecordStore(keys.engine),
         backend=backend,
@@ -78,7 +81,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             if backend is not None:
                 backend.stop()
             state.fetch_pool.close()
-            keys.close()
+            auth.close()
 
     app = FastAPI(title="Haven", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
@@ -90,6 +93,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     for module in (health, hashing, match, banks, ui):
         app.include_router(module.router)
     ui.mount_static(app)
+    ui.web.install(app, auth)
     docs.mount(app)
     # Outermost last: metrics → security headers → request gate → lean match path → FastAPI.
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)

@@ -203,7 +203,7 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
     from haven.banks import BankStore, EntryIn
     from haven.hashing import hash_many, iter_input_files
     from haven.matching import Matcher
-    from haven.service.keys import KeyStore
+    from haven.auth.keys import KeyStore
     from haven.store.db import upgrade_database
 
     files = sorted(iter_input_files([photos]))[:max_photos]
@@ -244,7 +244,7 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
             matcher.match_hashes(q)
         report["inprocess_match_per_s"] = round(len(probe) / (time.perf_counter() - t0), 1)
         del matcher
-        keys = KeyStore(url, migrate=False)
+        keys = KeyStore(url)
         _, secret = keys.create("bench", ["match"], rate_limit=0)
         keys.close()
         store.close()

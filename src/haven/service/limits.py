@@ -112,10 +112,10 @@ async def _refuse(scope: dict[str, Any], send: Send, status: int, code: str, mes
 
 class RequestGate:
     """See the module docstring. ``authenticate`` checks an API key (raises ``AuthError``);
-    ``ui_auth`` says whether a web-UI request carries a valid sign-in."""
+    ``ui_auth`` says whether a web-UI request carries a live sign-in."""
 
     def __init__(self, app: Any, *, authenticate: Callable[[str | None], object],
-                 ui_auth: Callable[[dict[str, Any]], bool], upload_limit: int, timeout: float,
+                 ui_auth: Callable[[dict[str, Any]], Awaitable[bool]], upload_limit: int, timeout: float,
                  budget: ByteBudget) -> None:
         self.app = app
         self.authenticate = authenticate
@@ -133,7 +133,7 @@ class RequestGate:
         try:
             if needs_key(path):
                 self.authenticate(bearer_token(headers))
-            elif path.startswith("/ui/") and limit > DEFAULT_BODY_LIMIT and not self.ui_auth(scope):
+            elif path.startswith("/ui/") and limit > DEFAULT_BODY_LIMIT and not await self.ui_auth(scope):
                 raise AuthError("sign in at /ui first")
         except HavenError as exc:
             response = error_response(exc)

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from haven.auth.core import Auth
+from haven.auth.keys import ApiKey, KeyStore
 from haven.service.backend import MatchBackend
 from haven.service.decoding import DecodeBudget
-from haven.service.keys import ApiKey, KeyStore
 from haven.service.limits import ByteBudget
 from haven.service.ratelimit import TokenBucketLimiter
 from haven.service.records import RecordStore
@@ -20,6 +21,7 @@ from haven.service.ssrf import FetchPool
 @dataclass
 class ServiceState:
     settings: ServiceSettings
+    auth: Auth
     keys: KeyStore
     records: RecordStore
     backend: MatchBackend | None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
@@ -129,6 +129,8 @@ class SignalType(ABC):
     description: ClassVar[str] = ""
     #: Shown in the CLI's human tables (long digests are left to ``--json``).
     in_tables: ClassVar[bool] = True
+    #: This signal's names in other systems' files and APIs: ``{"pytx": "video_md5", "hma": …}``.
+    aliases: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     @abstractmethod

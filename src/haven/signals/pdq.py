@@ -42,6 +42,7 @@ class PdqSignal(ImageHasher, SignalType):
     canonical = re.compile(r"[0-9a-f]{64}")
     max_length = 64
     description = "PDQ perceptual image hash: 64 hex digits, matched by Hamming distance"
+    aliases = {"pytx": "pdq", "hma": "pdq"}
 
     @classmethod
     def validate(cls, value: str) -> str:

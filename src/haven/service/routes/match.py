@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from haven.errors import UsageError
 from haven.service import metrics
 from haven.service.backend import MatchBackend, match_payload
+from haven.auth.keys import ApiKey
 from haven.service.jsonbody import OffLoopJSONRoute
-from haven.service.keys import ApiKey
 from haven.service.routes.hashing import hash_in_thread, read_upload
 from haven.service.schemas import (
     ERRORS,
