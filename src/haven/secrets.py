@@ -251,7 +251,7 @@ class SealedData:
 
 #: Modules that register their sealed data when imported: a new kind of secret adds one line here and one
 #: ``register_sealed`` call in its module.
-PROVIDERS = ("haven.reporting.credentials",)
+PROVIDERS = ("haven.reporting.credentials", "haven.auth.sealed")
 _SEALED: dict[str, SealedData] = {}
 
 
