@@ -8,7 +8,7 @@
 | HAVEN_MAX_FILE_BYTES  | 2 GiB (images larger than this are refused before decoding) |
 | HAVEN_MASTER_KEY      | — (base64 master key(s), newest first, comma-separated; see ``haven.secrets``) |
 | HAVEN_MASTER_KEY_FILE | ``$XDG_CONFIG_HOME/haven/master.key`` or ``~/.config/haven/master.key`` |
-| HAVEN_SECRET_KEY      | — (legacy: the Fernet key of credentials stored before the key ring; read only to migrate them) |
+| HAVEN_SECRET_KEY      | — (legacy: Fernet key of pre-key-ring credentials; read only to migrate them) |
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ Where the ring comes from (the shell reads the environment into ``Settings``; th
 Rotation: ``rotate_key_file`` puts a new key first; new seals use it, and blobs sealed under older keys
 still open (each blob names its key). Re-seal what is stored (``KeyRing.reseal``), then
 ``retire_key`` drops the old key from the file. Every kind of sealed data registers itself
-(``register_sealed``) so that ``haven secrets rotate`` re-seals all of it and ``retire`` can check that nothing
-still needs the old key. A sealed blob is::
+(``register_sealed``) so that ``haven secrets rotate`` re-seals all of it and ``retire`` can check that
+nothing still needs the old key. A sealed blob is::
 
     b"HVS1" | key id (8 bytes: SHA-256 of the key, truncated) | nonce (12) | ciphertext + GCM tag (16)
 

@@ -61,5 +61,6 @@ def test_every_registered_kind_is_resealed(tmp_path: Path, monkeypatch: pytest.M
     code, out = _secrets(monkeypatch, settings, "retire", first.current_id)
     assert code == 0, out
     status = json.loads(_secrets(monkeypatch, settings, "status", "--json")[1].splitlines()[0])
-    assert status["usage"] == {"ncmec-credentials": {ring.current_id: 1}, "totp-secrets": {ring.current_id: 1}}
+    current = ring.current_id
+    assert status["usage"] == {"ncmec-credentials": {current: 1}, "totp-secrets": {current: 1}}
     engine.dispose()

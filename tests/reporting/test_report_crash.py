@@ -78,7 +78,8 @@ def test_crash_between_upload_and_finish_through_the_cli(tmp_path: Path, mock: M
            "HAVEN_MASTER_KEY": MASTER_KEY, "HAVEN_NCMEC_ENV": "mock", "HAVEN_NCMEC_URL": mock.url,
            "HAVEN_NCMEC_TIMEOUT": "2", "HAVEN_NCMEC_BACKOFF": "0.01"}
     upgrade_database(env["HAVEN_DATABASE_URL"])
-    svc = ReportService(env["HAVEN_DATABASE_URL"], settings=Settings(data_dir=tmp_path / "data", master_key=MASTER_KEY),
+    svc = ReportService(env["HAVEN_DATABASE_URL"],
+                        settings=Settings(data_dir=tmp_path / "data", master_key=MASTER_KEY),
                         reporting=ReportingSettings(environment="mock", url=mock.url))
     svc.save_credentials(USER, PASSWORD)
     rid = svc.create_from_case(load_case(case_file))

@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from service_live import ServeProcess, proc_status, reset_peak_rss, serve_process, service_settings, start_service
+from service_live import (
+    ServeProcess,
+    proc_status,
+    reset_peak_rss,
+    serve_process,
+    service_settings,
+    start_service,
+)
 
 from haven.service.decoding import DEFAULT_BYTES_PER_PIXEL
 
@@ -82,5 +89,6 @@ def test_an_image_over_the_whole_budget_is_refused_from_its_header(tmp_path: Pat
         assert "HAVEN_DECODE_MEMORY" in r.json()["message"]
         small = io.BytesIO()
         Image.new("RGB", (200, 100), (9, 9, 9)).save(small, "PNG")
-        assert c.post("/v1/hash", files={"file": ("ok.png", small.getvalue(), "image/png")}).status_code == 200
+        ok = c.post("/v1/hash", files={"file": ("ok.png", small.getvalue(), "image/png")})
+        assert ok.status_code == 200
     live.keys.close()

@@ -54,7 +54,8 @@ def _site(folder: Path, *, listen: int, upstream: int, header_timeout: str | Non
     site = CONF.read_text()
     for old, new in ((r"listen 443 ssl;", f"listen 127.0.0.1:{listen} ssl;"),
                      (r"server 127\.0\.0\.1:8000;", f"server 127.0.0.1:{upstream};"),
-                     (r"/etc/haven/tls/fullchain\.pem", str(crt)), (r"/etc/haven/tls/privkey\.pem", str(pem))):
+                     (r"/etc/haven/tls/fullchain\.pem", str(crt)),
+                     (r"/etc/haven/tls/privkey\.pem", str(pem))):
         site, n = re.subn(old, new, site)
         assert n == 1, f"{old!r} not found once in {CONF}"
     if header_timeout:
@@ -126,7 +127,8 @@ def test_api_through_the_proxy(proxied: tuple[str, int, ServeProcess]) -> None:
         assert c.get("/v1/banks").status_code == 401
         # Over client_max_body_size: nginx answers 413 itself.
         big = c.post("/v1/hash", content=b"\0" * (52 * 1024 * 1024),
-                     headers={"Authorization": f"Bearer {svc.match}", "Content-Type": "application/octet-stream"})
+                     headers={"Authorization": f"Bearer {svc.match}",
+                              "Content-Type": "application/octet-stream"})
         assert big.status_code == 413
 
 

@@ -24,8 +24,10 @@ def test_import_errors_name_the_upload_not_a_server_path(live) -> None:  # type:
         assert r.status_code == 200, r.text
         assert r.json()["errors"] == 2 and r.json()["path"] == "partner-list.csv"
         assert all(m.startswith("partner-list.csv:") for m in r.json()["messages"]), r.json()["messages"]
-        unknown = c.post("/v1/banks/imports/import", files={"file": ("mystery.txt", b"what is this\n", "text/plain")})
-        assert unknown.status_code == 422 and unknown.json()["message"].startswith("mystery.txt:"), unknown.text
+        unknown = c.post("/v1/banks/imports/import",
+                         files={"file": ("mystery.txt", b"what is this\n", "text/plain")})
+        assert unknown.status_code == 422, unknown.text
+        assert unknown.json()["message"].startswith("mystery.txt:"), unknown.text
         shown = c.get("/v1/banks/imports").text
         for text in (r.text, unknown.text, shown):
             assert temp not in text and "haven-import-" not in text, text
@@ -71,7 +73,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="headless chromium not installed (apt-get install chromium)")
-def test_docs_render_in_a_browser_under_their_csp(live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_docs_render_in_a_browser_under_their_csp(live,  # type: ignore[no-untyped-def]
+                                                  tmp_path: Path) -> None:
     """Swagger UI draws the operations from /openapi.json with only this server's assets and its CSP."""
     wait_ready(live.url)
     done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_live import ServeProcess, proc_status, reset_peak_rss, serve_process, service_settings, start_service
+from service_live import (
+    ServeProcess,
+    proc_status,
+    reset_peak_rss,
+    serve_process,
+    service_settings,
+    start_service,
+)
 
 MB = 1_000_000
 MiB = 1024 * 1024
@@ -95,7 +102,8 @@ def test_keyless_50mb_bodies_refused_from_headers(served: ServeProcess) -> None:
                for _ in range(3)]
     floods += [Flood(served.port, "/v1/hash", 50 * MB, key="hvn_not-a-real-key",
                      content_type="multipart/form-data; boundary=x"),
-               Flood(served.port, "/ui/match", 50 * MB, content_type="multipart/form-data; boundary=x")]  # no session
+               # a web-UI upload without a session
+               Flood(served.port, "/ui/match", 50 * MB, content_type="multipart/form-data; boundary=x")]
     _run_floods(floods)
     peak = proc_status(served.pid, "VmHWM")
     for f in floods:
@@ -103,7 +111,8 @@ def test_keyless_50mb_bodies_refused_from_headers(served: ServeProcess) -> None:
         assert f.seconds < 0.100, f"refused after {f.seconds * 1000:.0f} ms"
         assert f.sent < 20 * MB, f"the server took {f.sent} bytes of a body it refused"
     grew = (peak - before) / MiB
-    print(f"{len(floods)} keyless 50 MB bodies: slowest refusal {max(f.seconds for f in floods) * 1000:.1f} ms, "
+    slowest = max(f.seconds for f in floods)
+    print(f"{len(floods)} keyless 50 MB bodies: slowest refusal {slowest * 1000:.1f} ms, "
           f"peak RSS growth {grew:.1f} MiB")
     assert grew < 5, f"the process grew by {grew:.1f} MiB while refusing"
     with served.client() as c:  # and it still answers
@@ -131,7 +140,8 @@ def test_bodies_in_flight_share_one_budget(tmp_path: Path) -> None:
     port = int(live.url.rsplit(":", 1)[1])
     with server:
         slow = socket.create_connection(("127.0.0.1", port))
-        slow.sendall(_head("/v1/hash", 900_000, key=live.match, content_type="multipart/form-data; boundary=x"))
+        slow.sendall(_head("/v1/hash", 900_000, key=live.match,
+                           content_type="multipart/form-data; boundary=x"))
         slow.sendall(b"x" * 1000)  # holds its 900 kB reservation while it trickles
         time.sleep(0.3)
         with live.client(live.match) as c:
@@ -165,7 +175,8 @@ def test_large_json_is_parsed_off_the_event_loop(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(jsonbody.json, "loads", recording_loads)
     server, live = start_service(service_settings(tmp_path))
     with server, live.client(live.match) as c:
-        batch = {"items": [{"md5": f"{i:032x}", "content_id": f"item-{i:04d}-" + "x" * 40} for i in range(1000)]}
+        batch = {"items": [{"md5": f"{i:032x}", "content_id": f"item-{i:04d}-" + "x" * 40}
+                           for i in range(1000)]}
         assert len(json.dumps(batch)) > jsonbody.THREAD_ABOVE
         r = c.post("/v1/match/hashes/batch", json=batch)
         assert r.status_code == 200, r.text

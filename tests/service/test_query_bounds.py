@@ -37,11 +37,13 @@ def near_bank(live):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("threshold", [PDQ_THRESHOLD_MAX + 1, 128, 256])
-def test_threshold_above_the_cap_is_refused(near_bank, threshold: int) -> None:  # type: ignore[no-untyped-def]
+def test_threshold_above_the_cap_is_refused(near_bank,  # type: ignore[no-untyped-def]
+                                             threshold: int) -> None:
     with near_bank.client(near_bank.match) as c:
         for r in (c.post("/v1/match/hashes", json={"pdq": BASE, "threshold": threshold}),
                   c.post("/v1/match/hashes/batch", json={"items": [{"pdq": BASE, "threshold": threshold}]}),
-                  c.post("/v1/match/url", json={"url": "http://example.invalid/x.jpg", "threshold": threshold}),
+                  c.post("/v1/match/url",
+                         json={"url": "http://example.invalid/x.jpg", "threshold": threshold}),
                   c.post("/v1/match", data={"threshold": str(threshold)},
                          files={"file": ("x.jpg", b"not read", "image/jpeg")})):
             assert r.status_code == 422, r.text
@@ -59,14 +61,16 @@ def test_limit_caps_results_nearest_first(near_bank) -> None:  # type: ignore[no
         assert two["matched"] is True
         five = c.post("/v1/match/hashes", json={"pdq": BASE, "limit": 5}).json()
         assert len(five["matches"]) == 5 and five["limit_reached"] is False
-        batch = c.post("/v1/match/hashes/batch", json={"items": [{"pdq": BASE, "limit": 1}, {"pdq": BASE}]}).json()
+        items = [{"pdq": BASE, "limit": 1}, {"pdq": BASE}]
+        batch = c.post("/v1/match/hashes/batch", json={"items": items}).json()
         assert [len(r["matches"]) for r in batch["results"]] == [1, 5]
         assert [r["limit_reached"] for r in batch["results"]] == [True, False]
         for bad in (0, RESULTS_MAX + 1):
             assert c.post("/v1/match/hashes", json={"pdq": BASE, "limit": bad}).status_code == 422
 
 
-def test_wide_queries_run_off_the_event_loop(near_bank, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_wide_queries_run_off_the_event_loop(near_bank,  # type: ignore[no-untyped-def]
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     backend = near_bank.app.state.haven.backend
     seen: list[tuple[int | None, str]] = []
     real = backend.match_hashes

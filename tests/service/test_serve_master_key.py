@@ -23,8 +23,8 @@ def _serve(tmp_path: Path, key_file: Path, *args: str) -> subprocess.CompletedPr
     env = {**os.environ, "HAVEN_DATA_DIR": str(tmp_path / "data"), "HAVEN_DATABASE_URL": "",
            "HAVEN_MASTER_KEY_FILE": str(key_file)}
     env.pop("HAVEN_MASTER_KEY", None)
-    return subprocess.run([sys.executable, "-m", "haven.cli.main", "serve", "--port", str(free_port()), *args],
-                          env=env, capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "-m", "haven.cli.main", "serve", "--port", str(free_port()), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_a_key_file_others_can_read_is_refused_at_start_up(tmp_path: Path) -> None:
@@ -54,9 +54,10 @@ def test_a_key_file_inside_the_data_folder_is_refused(tmp_path: Path) -> None:
 
 def test_the_dev_path_creates_the_key_outside_the_data_folder(tmp_path: Path) -> None:
     key_file = tmp_path / "config" / "haven" / "master.key"
-    proc = subprocess.Popen([sys.executable, "-m", "haven.cli.main", "serve", "--dev-key", "--port", str(free_port())],
-                            env={**os.environ, "HAVEN_DATA_DIR": str(tmp_path / "data"), "HAVEN_DATABASE_URL": "",
-                                 "HAVEN_MASTER_KEY_FILE": str(key_file)},
+    command = [sys.executable, "-m", "haven.cli.main", "serve", "--dev-key", "--port", str(free_port())]
+    proc = subprocess.Popen(command,
+                            env={**os.environ, "HAVEN_DATA_DIR": str(tmp_path / "data"),
+                                 "HAVEN_DATABASE_URL": "", "HAVEN_MASTER_KEY_FILE": str(key_file)},
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None

@@ -82,7 +82,8 @@ def import_file(
             import_id, skip = prior.id, int(prior.records_done)
         else:
             import_id = conn.execute(insert(IMPORTS).values(
-                bank_id=bank_row.id, path=label or str(p.resolve()), size=size, sha256=digest, format=fmt, status="running",
+                bank_id=bank_row.id, path=label or str(p.resolve()), size=size, sha256=digest, format=fmt,
+                status="running",
                 records_done=0, rows_added=0, errors=0, warnings=0, started_at=now(), actor=actor,
             ).returning(IMPORTS.c.id)).scalar_one()
             skip = 0

@@ -248,7 +248,8 @@ def login_command(
         raise UsageError("empty password")
     svc = _service()
     svc.save_credentials(username, password, env)
-    stdout.print(f"credentials for {env or svc.reporting.environment!r} stored (sealed with the master key ring)")
+    stdout.print(f"credentials for {env or svc.reporting.environment!r} stored "
+                 "(sealed with the master key ring)")
 
 
 def ncmec_mock_command(

@@ -60,8 +60,8 @@ def init_command(
             emit_json({"key": encode_key(key), "key_id": key_id(key).hex()})
         else:
             stdout.print(encode_key(key))
-            stderr.print(f"key {key_id(key).hex()}: put it first in HAVEN_MASTER_KEY (comma-separated, newest "
-                         "first), then run: haven secrets rotate")
+            stderr.print(f"key {key_id(key).hex()}: put it first in HAVEN_MASTER_KEY (comma-separated, "
+                         "newest first), then run: haven secrets rotate")
         return
     s = settings()
     path = s.resolved_master_key_file
@@ -72,8 +72,8 @@ def init_command(
     usage = _usage(ring)
     note = _legacy_note()
     if json_out:
-        emit_json({"source": ring.source, "created": created, "current": ring.current_id, "resealed": resealed,
-                   "usage": usage, "legacy_key_file": note})
+        emit_json({"source": ring.source, "created": created, "current": ring.current_id,
+                   "resealed": resealed, "usage": usage, "legacy_key_file": note})
         return
     if created:
         stdout.print(f"created master key {created} in {path} (mode 0600, outside the data folder)")
@@ -100,7 +100,8 @@ def status_command(json_out: bool = typer.Option(False, "--json", help=JSON_HELP
         return
     stdout.print(f"master key ring: {ring.source}")
     for kid in ring.key_ids:
-        uses = ", ".join(f"{name} {counts[kid]}" for name, counts in usage.items() if counts.get(kid)) or "nothing"
+        uses = ", ".join(f"{name} {counts[kid]}" for name, counts in usage.items() if counts.get(kid))
+        uses = uses or "nothing"
         stdout.print(f"  {kid}{' (current)' if kid == ring.current_id else ''}: seals {uses}")
     for name, counts in usage.items():
         foreign = {k: v for k, v in counts.items() if k not in ring.key_ids}
@@ -127,7 +128,8 @@ def rotate_command(json_out: bool = typer.Option(False, "--json", help=JSON_HELP
     resealed = _reseal(ring)
     retired = [k for k in old.key_ids if k != ring.current_id]
     if json_out:
-        emit_json({"source": ring.source, "current": ring.current_id, "resealed": resealed, "can_retire": retired})
+        emit_json({"source": ring.source, "current": ring.current_id, "resealed": resealed,
+                   "can_retire": retired})
         return
     if ring.current_id == old.current_id:
         stdout.print(f"current key is still {ring.current_id} (from {ring.source}); re-sealed under it")
@@ -140,8 +142,9 @@ def rotate_command(json_out: bool = typer.Option(False, "--json", help=JSON_HELP
 
 
 @secrets_app.command("retire")
-def retire_command(key: str = typer.Argument(..., help="Hex id of an older key (from `haven secrets status`).")
-                   ) -> None:
+def retire_command(
+    key: str = typer.Argument(..., help="Hex id of an older key (from `haven secrets status`)."),
+) -> None:
     """Remove an older key from the key file, once nothing is sealed under it."""
     from haven.secrets import KeyRing, retire_key
 
@@ -152,8 +155,8 @@ def retire_command(key: str = typer.Argument(..., help="Hex id of an older key (
         raise UsageError(f"key {key} still seals {', '.join(f'{n} {name}' for name, n in users.items())}; "
                          "run `haven secrets rotate` first")
     if s.master_key is not None:
-        raise UsageError(f"the ring comes from HAVEN_MASTER_KEY: remove key {key} from that variable yourself "
-                         "(nothing is sealed under it any more)")
+        raise UsageError(f"the ring comes from HAVEN_MASTER_KEY: remove key {key} from that variable "
+                         "yourself (nothing is sealed under it any more)")
     retire_key(s.resolved_master_key_file, key)
     stdout.print(f"retired key {key}")
 

@@ -24,9 +24,9 @@ from haven.errors import (
     StorageError,
 )
 from haven.reporting.builder import build_file_details, build_report, to_bytes
-from haven.reporting.case import Case, CaseFile, Incident, InternetDetail, Reporter, ReportedUser, check_case
+from haven.reporting.case import Case, CaseFile, Incident, InternetDetail, ReportedUser, Reporter, check_case
 from haven.reporting.client import NcmecClient, ReportResponse, base_url_for
-from haven.reporting.credentials import CredentialStore, Credentials, legacy_key
+from haven.reporting.credentials import Credentials, CredentialStore, legacy_key
 from haven.reporting.files import FileSource, LocalFileSource, facts
 from haven.reporting.machine import Machine
 from haven.reporting.models import Event, Report, ReportFile, aware, utcnow

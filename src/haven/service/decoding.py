@@ -61,7 +61,8 @@ class DecodeBudget:
                 f"({self.limit // MiB} MiB, HAVEN_DECODE_MEMORY)", path=label, code="decode_memory")
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self.used + cost <= self.limit), timeout)
+                room = self._changed.wait_for(lambda: self.used + cost <= self.limit)
+                await asyncio.wait_for(room, timeout)
             except TimeoutError:
                 raise BusyError("the service is decoding as many images as its memory allows; retry shortly",
                                 retry_after=1) from None

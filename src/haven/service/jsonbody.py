@@ -23,7 +23,8 @@ class _OffLoopJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
-            self._json = await run_in_threadpool(json.loads, body) if len(body) > THREAD_ABOVE else json.loads(body)
+            large = len(body) > THREAD_ABOVE
+            self._json = await run_in_threadpool(json.loads, body) if large else json.loads(body)
         return self._json
 
 

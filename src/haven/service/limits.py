@@ -104,9 +104,9 @@ async def _refuse(scope: dict[str, Any], send: Send, status: int, code: str, mes
     """A JSON error that also closes the connection (the unread body must not be parsed as a request)."""
     body = json.dumps({"code": code, "message": message}).encode()
     extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"), *extra]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close"), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -202,8 +202,8 @@ class RequestGate:
 
 
 async def _busy(scope: dict[str, Any], send: Send) -> None:
-    await _refuse(scope, send, 503, "busy", "the server is holding as many request bodies as it allows; retry",
-                  {"Retry-After": "1"})
+    await _refuse(scope, send, 503, "busy",
+                  "the server is holding as many request bodies as it allows; retry", {"Retry-After": "1"})
 
 
 def _replay(data: bytes, receive: Receive) -> Receive:

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from haven.service.backend import MatchBackend
 from haven.auth.keys import ApiKey
+from haven.service.backend import MatchBackend
 from haven.service.jsonbody import OffLoopJSONRoute
 from haven.service.routes.hashing import read_upload
 from haven.service.schemas import BANK_NAME, ENTRY_ID_MAX, ERRORS, BankIn, BankPatch, EntriesAdded, EntriesIn

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-
-import fastapi_offline
 
 ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
 

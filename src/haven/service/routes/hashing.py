@@ -54,15 +54,18 @@ async def decode_in_thread(data: bytes, label: str, state: ServiceState, work: C
             return await asyncio.wait_for(run_in_threadpool(bounded), timeout=left)
         except TimeoutError:
             raise InputError(f"hashing took longer than {settings.upload_timeout:g} s (after "
-                             f"{time.monotonic() - started:.1f} s)", path=label, code="hash_timeout") from None
+                             f"{time.monotonic() - started:.1f} s)", path=label,
+                             code="hash_timeout") from None
 
 
-async def hash_in_thread(data: bytes, label: str, state: ServiceState, *, upscaled: bool = False) -> HashResult:
+async def hash_in_thread(data: bytes, label: str, state: ServiceState, *,
+                         upscaled: bool = False) -> HashResult:
     """Hash an upload off the event loop (``decode_in_thread``); ``upscaled``: with a small image's
     upscaled PDQ values, hashing/ladder.py."""
     settings = state.settings
     return await decode_in_thread(data, label, state, lambda: hash_bytes(
-        data, label, upscaled=upscaled, max_pixels=settings.max_upload_pixels, max_file_bytes=settings.max_upload_bytes))
+        data, label, upscaled=upscaled, max_pixels=settings.max_upload_pixels,
+        max_file_bytes=settings.max_upload_bytes))
 
 
 @router.post("/hash", summary="Hash an uploaded image (PDQ, MD5, SHA-1, SHA-256)", response_model=HashOut,

@@ -17,8 +17,8 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database reachable and index loaded, and how loaded this worker is "
-                               "(no key needed)",
+@router.get("/readyz", summary="Readiness: database reachable and index loaded, and how loaded this "
+                               "worker is (no key needed)",
             responses={503: {"description": "not ready yet"}})
 def readyz(request: Request) -> JSONResponse:
     state = get_state(request)

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from haven.auth.keys import ApiKey
 from haven.errors import UsageError
 from haven.service import metrics
 from haven.service.backend import MatchBackend, match_payload
-from haven.auth.keys import ApiKey
 from haven.service.jsonbody import OffLoopJSONRoute
 from haven.service.routes.hashing import hash_in_thread, read_upload
 from haven.service.schemas import (
@@ -110,7 +110,8 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, lab
 
 @router.post("/match", summary="Match an uploaded image", response_model=MatchResult, responses=ERRORS)
 async def match_upload(request: Request, file: UploadFile = File(..., description="The image"),
-                       threshold: int | None = Form(None, ge=0, le=PDQ_THRESHOLD_MAX, description=THRESHOLD_TEXT),
+                       threshold: int | None = Form(None, ge=0, le=PDQ_THRESHOLD_MAX,
+                                                    description=THRESHOLD_TEXT),
                        limit: int = Form(RESULTS_DEFAULT, ge=1, le=RESULTS_MAX, description=LIMIT_TEXT),
                        content_id: str | None = Form(None, min_length=1, max_length=200, pattern=ID_TEXT),
                        upscaled: bool = Form(False, description=UPSCALED_TEXT),
@@ -130,7 +131,8 @@ async def match_url(q: UrlQuery, request: Request, key: ApiKey = Depends(require
                     backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
     state = get_state(request)
     fetched = await state.fetch_pool.fetch(q.url)
-    payload = await _match_bytes(request, backend, fetched.data, q.url, "url", q.threshold, q.limit, q.content_id, key,
+    payload = await _match_bytes(request, backend, fetched.data, q.url, "url", q.threshold, q.limit,
+                                 q.content_id, key,
                                  extra={"url": q.url, "final_url": fetched.final_url}, upscaled=q.upscaled)
     return JSONResponse(payload)
 

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from haven.errors import BusyError, RemoteError
-from haven.service.ssrf.urlfetch import FetchPolicy, Fetched, fetch_url
+from haven.service.ssrf.urlfetch import Fetched, FetchPolicy, fetch_url
 
 #: Seconds a fetch waits for a free slot before it is refused.
 QUEUE_WAIT = 1.0
@@ -47,16 +47,20 @@ class FetchPool:
         try:
             await asyncio.wait_for(self._slots.acquire(), timeout=min(QUEUE_WAIT, self.policy.timeout))
         except TimeoutError:
-            raise BusyError(f"all {self.size} URL fetch slots are busy; retry shortly", retry_after=1) from None
+            raise BusyError(f"all {self.size} URL fetch slots are busy; retry shortly",
+                            retry_after=1) from None
         self.in_use += 1
         loop = asyncio.get_running_loop()
-        job: Future[Fetched] = self._executor.submit(functools.partial(fetch_url, url, self.policy, deadline=deadline))
+        job: Future[Fetched] = self._executor.submit(
+            functools.partial(fetch_url, url, self.policy, deadline=deadline))
         # The slot is the thread: it comes back when the thread is done, not when the caller stops waiting.
         job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(job), timeout=max(0.0, deadline - time.monotonic()))
+            left = max(0.0, deadline - time.monotonic())
+            return await asyncio.wait_for(asyncio.wrap_future(job), timeout=left)
         except TimeoutError:
-            raise RemoteError(f"fetch took longer than {self.policy.timeout:g} s", code="fetch_timeout") from None
+            raise RemoteError(f"fetch took longer than {self.policy.timeout:g} s",
+                              code="fetch_timeout") from None
 
     def _release(self) -> None:
         self.in_use -= 1

@@ -236,8 +236,9 @@ class _GuardedBackend(httpcore.SyncBackend):
         if host not in self.allowed:
             raise UnsafeURLError(f"connection to unvetted address {host} refused")
         check_address(host, self.policy.allow)  # checked again at connect time
-        stream = super().connect_tcp(host, port, timeout=_left(self.deadline, timeout, httpcore.ConnectTimeout),
-                                     local_address=local_address, socket_options=socket_options)
+        left = _left(self.deadline, timeout, httpcore.ConnectTimeout)
+        stream = super().connect_tcp(host, port, timeout=left, local_address=local_address,
+                                     socket_options=socket_options)
         return _DeadlineStream(stream, self.deadline)
 
     def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
@@ -287,8 +288,8 @@ def _one_hop(t: _Target, policy: FetchPolicy, deadline: float) -> tuple[int, dic
             raise RemoteError(f"fetch failed: {exc.__class__.__name__}: {exc}", code="fetch_failed") from exc
 
 
-def fetch_url(url: str, policy: FetchPolicy | None = None, *, resolver=socket.getaddrinfo,  # type: ignore[no-untyped-def]
-              deadline: float | None = None) -> Fetched:
+def fetch_url(url: str, policy: FetchPolicy | None = None, *,  # type: ignore[no-untyped-def]
+              resolver=socket.getaddrinfo, deadline: float | None = None) -> Fetched:
     """GET ``url`` safely: vets every hop, bounded bytes and time. Raises ``UnsafeURLError``,
     ``ImageTooLargeError``, ``InputError`` (HTTP error status) or ``RemoteError``.
 

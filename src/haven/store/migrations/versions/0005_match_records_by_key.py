@@ -16,7 +16,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.drop_index("ix_service_match_records_content_id", table_name="service_match_records")
-    op.create_index("ix_service_match_records_key_content", "service_match_records", ["key_id", "content_id", "id"])
+    op.create_index("ix_service_match_records_key_content", "service_match_records",
+                    ["key_id", "content_id", "id"])
 
 
 def downgrade() -> None:
