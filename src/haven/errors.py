@@ -85,7 +85,12 @@ class FormatError(InputError):
     code = "malformed"
 
     def __init__(
-        self, message: str, *, path: str | Path | None = None, line: int | None = None, code: str | None = None
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        code: str | None = None,
     ) -> None:
         self.line = line
         if line is not None:

@@ -81,7 +81,7 @@ def test_totp_failures_count_towards_the_lock(db_url: str) -> None:
         p = auth.login.start("staff", "ada", PASSWORD)
         auth.login.enrolment(p.token)
         from haven.auth.totp import TotpParams
-        from haven.auth.users import totp_context  # noqa: F401
+        from haven.auth.users import totp_context
 
         pending = auth.sessions.pending_totp(p.session.id)
         secret = auth.users.open_totp(pending, b"haven:auth:totp:session:%d" % p.session.id)  # type: ignore[arg-type]

@@ -97,10 +97,12 @@ def test_wrong_username_and_wrong_password_read_the_same(auth: Auth) -> None:
 
 
 @pytest.mark.parametrize(("user", "expected"), [
-    (dict(totp_enrolled=False, must_change_password=False, needs_totp=False), ["active"]),
-    (dict(totp_enrolled=True, must_change_password=True, needs_totp=True), ["totp", "password", "active"]),
-    (dict(totp_enrolled=False, must_change_password=True, needs_totp=True), ["password", "enrol", "active"]),
-    (dict(totp_enrolled=True, must_change_password=False, needs_totp=False), ["totp", "active"]),
+    ({"totp_enrolled": False, "must_change_password": False, "needs_totp": False}, ["active"]),
+    ({"totp_enrolled": True, "must_change_password": True, "needs_totp": True},
+     ["totp", "password", "active"]),
+    ({"totp_enrolled": False, "must_change_password": True, "needs_totp": True},
+     ["password", "enrol", "active"]),
+    ({"totp_enrolled": True, "must_change_password": False, "needs_totp": False}, ["totp", "active"]),
 ])
 def test_step_order(user: dict[str, bool], expected: list[str]) -> None:
     class U:

@@ -1,4 +1,5 @@
-"""The ``haven report`` shell end to end (in-process): login, status, create, list, show, submit, reconcile."""
+"""The ``haven report`` shell end to end (in-process): login, status, create, list, show, submit,
+reconcile."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ def test_cli_usage_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyp
     assert isinstance(cli("create").exception, UsageError)
     assert isinstance(cli("reconcile", "--max-age", "soon").exception, UsageError)
     bad = tmp_path / "bad.json"
-    bad.write_text('{"incident": {"time": "2024-01-15T14:30:00Z"}, "reporter": {"email": "a@example.com"}, "filez": []}')
+    bad.write_text(
+        '{"incident": {"time": "2024-01-15T14:30:00Z"}, "reporter": {"email": "a@example.com"}, "filez": []}'
+    )
     r = cli("create", str(bad))
     assert isinstance(r.exception, FormatError) and "filez" in r.exception.message

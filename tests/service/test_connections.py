@@ -12,7 +12,7 @@ import pytest
 from service_live import ServeProcess, serve_process
 
 HEADER_TIMEOUT = 1.0
-KEEPALIVE = 1.0
+KEEPALIVE = 1
 MAX_CONNECTIONS = 20
 
 

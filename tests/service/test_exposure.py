@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from service_live import ServeProcess, live, serve_process, wait_ready  # noqa: F401
+from service_live import ServeProcess, live, serve_process, wait_ready
 
 
 def test_import_errors_name_the_upload_not_a_server_path(live) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from service_live import live, wait_ready  # noqa: F401
+from service_live import live, wait_ready
 
 from haven.service.schemas import PDQ_THRESHOLD_MAX, RESULTS_MAX
 

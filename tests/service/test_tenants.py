@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service_live import live  # noqa: F401
+from service_live import live
 
 
 def test_another_key_cannot_read_or_overwrite_a_record(live) -> None:  # type: ignore[no-untyped-def]

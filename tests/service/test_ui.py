@@ -9,7 +9,7 @@ import re
 
 import httpx
 from PIL import Image
-from service_live import PASSWORD, PHOTOS, live, wait_ready  # noqa: F401
+from service_live import PASSWORD, PHOTOS, live, wait_ready
 from sqlalchemy import text
 
 from haven.hashing import hash_file

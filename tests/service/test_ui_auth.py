@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-from service_live import PASSWORD, UiClient, live  # noqa: F401
+from service_live import PASSWORD, UiClient, live
 from sqlalchemy import func, select
 
 from haven.auth.totp import TotpParams

@@ -37,7 +37,7 @@ from haven.signals.base import NAME
 from haven.signals.registry import RESERVED
 
 sys.path.insert(0, str(Path(__file__).parent / "toy_plugin"))
-import haven_toy_signals  # noqa: E402  (the plug-in test's package, here only as classes)
+import haven_toy_signals  # the plug-in test's package, here only as classes
 
 PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photos"
 SIGNALS: list[type[SignalType]] = [*all_signals(), haven_toy_signals.AverageHash, haven_toy_signals.Crc32]
@@ -179,8 +179,9 @@ def test_distance_index_add_query_remove(sig: type[SignalType]) -> None:
 
 
 @pytest.mark.parametrize("registered", [haven_toy_signals.AverageHash], ids=["ahash"], indirect=True)
-def test_index_that_is_never_saved_is_rebuilt_beside_a_saved_manifest(registered: type[SignalType],
-                                                                       sqlite_url: str, tmp_path: Path) -> None:
+def test_index_that_is_never_saved_is_rebuilt_beside_a_saved_manifest(
+    registered: type[SignalType], sqlite_url: str, tmp_path: Path
+) -> None:
     """A saved manifest covers the indexes that can be saved (PDQ); entries of a signal whose index cannot
     be (the toy's) are read from the database when a new Matcher maps the manifest."""
     a, pdq = registered.examples()[0], all_signals()[0].examples()[0]

@@ -33,22 +33,44 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The toy package, installed by pip (a wheel built from its pyproject, entry points and all)."""
     target = tmp_path_factory.mktemp("site")
     build = tmp_path_factory.mktemp("build")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--target", str(target), str(PLUGIN)], check=True, cwd=build, timeout=300,
-                   env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(PLUGIN),
+        ],
+        check=True,
+        cwd=build,
+        timeout=300,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
     assert list(target.glob("haven_toy_signals-*.dist-info/entry_points.txt"))
     return target
 
 
 @pytest.fixture
 def env(site: Path, tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(site), "HAVEN_DATA_DIR": str(tmp_path / "data"),
-            "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path / 'haven.db'}", "COLUMNS": "200"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "HAVEN_DATA_DIR": str(tmp_path / "data"),
+        "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path / 'haven.db'}",
+        "COLUMNS": "200",
+    }
 
 
 def haven(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "haven.cli.main", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "haven.cli.main", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_toy_signals_through_the_cli(env: dict[str, str], tmp_path: Path) -> None:
@@ -78,7 +100,12 @@ def test_toy_signals_through_the_cli(env: dict[str, str], tmp_path: Path) -> Non
     line = json.loads(matched.stdout)
     assert line["ahash"] == values["ahash"]
     found = {(m["bank"], m["signal"], m["distance"]) for m in line["matches"]}
-    assert found == {("toy", "ahash", 0), ("toy", "crc32", 0), ("toy-copy", "ahash", 0), ("toy-copy", "crc32", 0)}
+    assert found == {
+        ("toy", "ahash", 0),
+        ("toy", "crc32", 0),
+        ("toy-copy", "ahash", 0),
+        ("toy-copy", "crc32", 0),
+    }
     clean = haven(env, "match", "--json", str(other))
     assert clean.returncode == 0 and json.loads(clean.stdout)["matches"] == [], clean.stderr
 
@@ -87,14 +114,21 @@ def test_toy_signals_through_the_service(env: dict[str, str], tmp_path: Path) ->
     photo = sorted(PHOTOS.glob("*.jpg"))[0]
     values = json.loads(haven(env, "hash", "--json", str(photo)).stdout)
     assert haven(env, "bank", "create", "toy").returncode == 0
-    assert haven(env, "bank", "add", "toy", "--ahash", values["ahash"], "--crc32", values["crc32"]).returncode == 0
+    assert (
+        haven(env, "bank", "add", "toy", "--ahash", values["ahash"], "--crc32", values["crc32"]).returncode
+        == 0
+    )
     key = haven(env, "keys", "create", "toy-test", "--scope", "match", "--json")
     assert key.returncode == 0, key.stderr
     secret = json.loads(key.stdout)["key"]
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "haven.cli.main", "serve", "--port", str(port),
-                               "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "haven.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -105,7 +139,9 @@ def test_toy_signals_through_the_service(env: dict[str, str], tmp_path: Path) ->
                         break
                 except httpx.TransportError:
                     pass
-                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    tmp_path / "serve.log"
+                ).read_text()
                 time.sleep(0.2)
             schema = c.get("/openapi.json").json()["components"]["schemas"]["HashQuery"]["properties"]
             assert {"ahash", "crc32"} <= set(schema)
@@ -118,7 +154,10 @@ def test_toy_signals_through_the_service(env: dict[str, str], tmp_path: Path) ->
             r = c.post("/v1/match", files={"file": ("p.jpg", photo.read_bytes(), "image/jpeg")})
             assert r.status_code == 200, r.text
             body = r.json()
-            assert body["ahash"] == values["ahash"] and {m["signal"] for m in body["matches"]} == {"ahash", "crc32"}
+            assert body["ahash"] == values["ahash"] and {m["signal"] for m in body["matches"]} == {
+                "ahash",
+                "crc32",
+            }
             assert c.post("/v1/match/hashes", json={"ahash": "zz"}).status_code == 422
     finally:
         server.terminate()

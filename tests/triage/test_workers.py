@@ -43,7 +43,9 @@ def _file_rows(db: Path) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def evidence(seizure: Seizure, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict[str, str], Path]:
+def evidence(
+    seizure: Seizure, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[list[str], dict[str, str], Path]:
     """The test seizure (corrupt file, zip bomb, traversal member, nested archives) plus a generated
     one of about 600 files (folders, zips, a zip in a zip): many batches, several in flight."""
     tmp = tmp_path_factory.mktemp("workers")
@@ -66,9 +68,10 @@ def test_two_worker_processes_give_byte_identical_outputs_to_one(
         assert (two / name).read_bytes() == (one / name).read_bytes(), name
     assert _file_rows(two / "case.db") == _file_rows(one / "case.db")
     log = [json.loads(line) for line in (two / "run.log").read_text().splitlines()]
-    assert log[-1]["outputs_sha256"] == [json.loads(x) for x in (one / "run.log").read_text().splitlines()][-1][
-        "outputs_sha256"
-    ]
+    assert (
+        log[-1]["outputs_sha256"]
+        == [json.loads(x) for x in (one / "run.log").read_text().splitlines()][-1]["outputs_sha256"]
+    )
 
 
 def test_a_worker_that_dies_costs_only_its_own_file(
@@ -91,4 +94,6 @@ def test_a_worker_that_dies_costs_only_its_own_file(
         conn.close()
     assert code == "worker_crashed" and "died" in message
     # Every other file, including those in flight beside it when its worker died, is unharmed.
-    assert {p: r for p, r in rows.items() if p != victim} == {p: r for p, r in rows_one.items() if p != victim}
+    assert {p: r for p, r in rows.items() if p != victim} == {
+        p: r for p, r in rows_one.items() if p != victim
+    }

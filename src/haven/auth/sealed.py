@@ -39,8 +39,11 @@ def _in_database(settings: Settings, work: Callable[[Session], Any]) -> Any:
 
 
 def _usage(ring: KeyRing, settings: Settings) -> dict[str, int]:
-    return _in_database(settings, lambda s: dict(Counter(ring.sealed_with(getattr(row, attr))
-                                                         for row, attr, _ in _blobs(s))))
+    def work(s: Session) -> dict[str, int]:
+        return dict(Counter(ring.sealed_with(getattr(row, attr)) for row, attr, _ in _blobs(s)))
+
+    counts: dict[str, int] = _in_database(settings, work)
+    return counts
 
 
 def _reseal(ring: KeyRing, settings: Settings) -> int:

@@ -73,8 +73,11 @@ def import_file(
         bank_row = conn.execute(select(BANKS).where(BANKS.c.name == bank)).first()
         if bank_row is None:
             raise NotFoundError(f"no bank named {bank!r}")
-        prior = conn.execute(select(IMPORTS).where(IMPORTS.c.bank_id == bank_row.id, IMPORTS.c.sha256 == digest,
-                                                   IMPORTS.c.format == fmt).order_by(IMPORTS.c.id.desc())).first()
+        prior = conn.execute(
+            select(IMPORTS)
+            .where(IMPORTS.c.bank_id == bank_row.id, IMPORTS.c.sha256 == digest, IMPORTS.c.format == fmt)
+            .order_by(IMPORTS.c.id.desc())
+        ).first()
         if prior is not None and prior.status == "done" and not again:
             return ImportResult(import_id=prior.id, bank=bank, path=name, format=fmt, rows_added=0,
                                 records_read=0, errors=0, warnings=0, already_done=True)
@@ -103,14 +106,25 @@ def import_file(
     def flush(final: bool) -> None:
         nonlocal rows, batch_errors, batch_warnings, committed
         with store.engine.begin() as conn:
-            values = {"records_done": records, "rows_added": IMPORTS.c.rows_added + len(rows),
-                      "errors": IMPORTS.c.errors + batch_errors, "warnings": IMPORTS.c.warnings + batch_warnings}
+            values = {
+                "records_done": records,
+                "rows_added": IMPORTS.c.rows_added + len(rows),
+                "errors": IMPORTS.c.errors + batch_errors,
+                "warnings": IMPORTS.c.warnings + batch_warnings,
+            }
             if final:
                 values.update(status="done", finished_at=now())
             # Compare-and-set on the checkpoint: if another process runs the same import at the same
             # time, one of them fails here and rolls back its batch instead of adding rows twice.
-            moved = conn.execute(update(IMPORTS).where(IMPORTS.c.id == import_id, IMPORTS.c.records_done == committed,
-                                                       IMPORTS.c.status == "running").values(**values)).rowcount
+            moved = conn.execute(
+                update(IMPORTS)
+                .where(
+                    IMPORTS.c.id == import_id,
+                    IMPORTS.c.records_done == committed,
+                    IMPORTS.c.status == "running",
+                )
+                .values(**values)
+            ).rowcount
             if moved != 1:
                 raise ConflictError(f"import #{import_id} of {name} is being run by another process")
             store.insert_rows(conn, bank_row.id, rows, actor=actor)
@@ -122,6 +136,7 @@ def import_file(
             on_progress(records, result.rows_added, bytes_pos())
 
     with open_text(p) as stream:
+
         def bytes_pos() -> int:
             try:
                 return stream.buffer.tell()
@@ -154,7 +169,9 @@ def import_file(
                         on_warning(f"{name}: {w}")
                 for e in item.entries:
                     try:
-                        rows.append(entry_row(e, bank_id=bank_row.id, import_id=import_id, actor=actor, at=ts))
+                        rows.append(
+                            entry_row(e, bank_id=bank_row.id, import_id=import_id, actor=actor, at=ts)
+                        )
                     except FormatError as exc:
                         err = FormatError(exc.message, path=name, line=item.line, code=exc.code)
                         batch_errors += 1

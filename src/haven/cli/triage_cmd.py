@@ -143,7 +143,9 @@ def bench_triage_command(
         help="Longest side of the base images in pixels (never upscaled past the photo; 320 = earlier runs).",
     ),
     exact_decode: bool = typer.Option(
-        False, "--exact-decode", help="Triage with the full JPEG decode for PDQ (as `haven triage --exact-decode`)."
+        False,
+        "--exact-decode",
+        help="Triage with the full JPEG decode for PDQ (as `haven triage --exact-decode`).",
     ),
     keep: Path = typer.Option(
         None, "--keep", help="Generate into this folder and keep it (default: temp, deleted)."
@@ -186,7 +188,7 @@ def bench_triage_command(
                 base_side=base_side,
                 exact_decode=exact_decode,
                 progress=report,
-                log=lambda m: stderr.print(m),
+                log=stderr.print,
             )
             _print_bench(result, json_out)  # before the (slow) clean-up of the generated files
     finally:
@@ -203,7 +205,8 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
         f"({s['jobs']} workers); generation {s['generated_seconds']} s (not counted)"
     )
     stdout.print(
-        f"  PDQ decode: {'exact' if s['exact_decode'] else 'fast path'}; bases: --base-side {s['base_side']}, "
+        f"  PDQ decode: {'exact' if s['exact_decode'] else 'fast path'}; "
+        f"bases: --base-side {s['base_side']}, "
         "longest side min/25%/50%/75%/max "
         f"{'/'.join(map(str, s['base_longest_side_quartiles']))} px; {s['generated_mib']} MiB generated"
     )
@@ -236,7 +239,10 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
         f"{s['known_recall_resized_or_recompressed_only']}); by kind {s['known_recall_by_kind']}"
     )
     stdout.print(f"known recall by variant: {s['known_recall_by_variant']}")
-    stdout.print(f"known recall of resize variants by the base's longest side (px): {s['known_recall_resize_by_base_side']}")
+    stdout.print(
+        "known recall of resize variants by the base's longest side (px): "
+        f"{s['known_recall_resize_by_base_side']}"
+    )
     p = s["without_upscaled"]
     stdout.print(
         f"same case without the upscaled look-ups (--no-upscaled): precision {p['known_precision']}, recall "

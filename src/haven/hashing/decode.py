@@ -48,7 +48,9 @@ _DECODER_ERRORS = (OSError, ValueError, SyntaxError, struct.error, EOFError, Ind
                    TypeError, ZeroDivisionError, zlib.error, MemoryError, RuntimeError)
 
 
-def open_image(source: str | Path | BinaryIO, *, label: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_image(
+    source: str | Path | BinaryIO, *, label: str, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
     """Open an image lazily, refusing non-images and bombs before any pixel is decoded."""
     try:
         im = Image.open(source)

@@ -194,7 +194,8 @@ def _table_bytes(table: np.ndarray, width: int) -> int:
 
 
 def verify_segment(seg: Segment, path: str | os.PathLike[str] = "index") -> None:
-    """Check a mapped segment's invariants (O(n * chunks)): ids increasing, offsets monotone, postings in range.
+    """Check a mapped segment's invariants (O(n * chunks)): ids increasing, offsets monotone, postings in
+    range.
 
     ``read_segment`` only bounds-checks the arrays; a crafted file could still hold postings that
     point outside the hash array. Run this on files from elsewhere before searching them.
@@ -209,8 +210,7 @@ def verify_segment(seg: Segment, path: str | os.PathLike[str] = "index") -> None
         start += w
         _check_table_size(path, k, w, table)
         lo, hi = kernel.bucket_bounds(table, w)  # what the kernel will read, key by key
-        if (lo[0] != 0 or hi[-1] != n or bool(np.any(hi < lo)) or bool(np.any(lo[1:] != hi[:-1]))):
+        if lo[0] != 0 or hi[-1] != n or bool(np.any(hi < lo)) or bool(np.any(lo[1:] != hi[:-1])):
             raise FormatError(f"{path}: chunk {k} offsets are not a valid bucket table")
         if len(post) != n or (n and int(post.max()) >= n):
             raise FormatError(f"{path}: chunk {k} postings point outside the index")
-

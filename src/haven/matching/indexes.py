@@ -25,7 +25,9 @@ from haven.signals import LookupKind, SignalIndex, all_signals, get_signal
 
 MANIFEST = "index-manifest.json"
 _OLD_MANIFEST = "pdq-manifest.json"  # written by Haven before indexes were kept per signal
-INDEX_FILE = re.compile(r"^(?P<signal>[a-z][a-z0-9_]*)-(?P<store>[0-9a-f]{8})-bank(?P<bank>\d+)-seq(?P<seq>\d+)\.hidx$")
+INDEX_FILE = re.compile(
+    r"^(?P<signal>[a-z][a-z0-9_]*)-(?P<store>[0-9a-f]{8})-bank(?P<bank>\d+)-seq(?P<seq>\d+)\.hidx$"
+)
 _BATCH = 100_000
 
 
@@ -73,7 +75,8 @@ class BankIndexes:
             for key, name in manifest["indexes"].items():
                 bank, signal = key.split("/")
                 indexes[(int(bank), signal)] = type(get_signal(signal).make_index()).open(  # type: ignore[attr-defined]
-                    self.index_dir / name)
+                    self.index_dir / name
+                )
         except (OSError, ValueError, KeyError, AttributeError, StorageError, FormatError):
             return False
         self.indexes = indexes
@@ -102,8 +105,9 @@ class BankIndexes:
                 index = self.indexes[(bank_id, signal)] = get_signal(signal).make_index()
             return index
 
-    def _add_rows(self, bank_id: int, lo: int | None, hi: int | None, signals: list[str] | None = None
-                  ) -> dict[str, np.ndarray]:
+    def _add_rows(
+        self, bank_id: int, lo: int | None, hi: int | None, signals: list[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Add the bank's active entries of ``signals`` (default: every in-memory signal), ids ``lo..hi``;
         returns the ids added per signal."""
         signals = self.signals if signals is None else signals
@@ -173,8 +177,11 @@ class BankIndexes:
     def targets(self, signal: str) -> list[tuple[Bank, SignalIndex]]:
         """The enabled banks holding entries of ``signal``, with their index (a snapshot)."""
         with self._lock:
-            return [(self.banks[b], ix) for (b, sig), ix in self.indexes.items()
-                    if sig == signal and b in self.banks and self.banks[b].enabled and len(ix)]
+            return [
+                (self.banks[b], ix)
+                for (b, sig), ix in self.indexes.items()
+                if sig == signal and b in self.banks and self.banks[b].enabled and len(ix)
+            ]
 
     def enabled_bank_ids(self) -> set[int]:
         with self._lock:
@@ -208,12 +215,17 @@ class BankIndexes:
                 if signal not in persisted:
                     continue  # rebuilt from the database at each start
                 name = f"{signal}-{self.store_id[:8]}-bank{bank_id}-seq{self.seq}.hidx"
-                index.save(self.index_dir / name, {"store_id": self.store_id, "bank_id": bank_id,
-                                                   "signal": signal, "seq": self.seq})
+                index.save(
+                    self.index_dir / name,
+                    {"store_id": self.store_id, "bank_id": bank_id, "signal": signal, "seq": self.seq},
+                )
                 names[f"{bank_id}/{signal}"] = name
             tmp = manifest_path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps({"store_id": self.store_id, "seq": self.seq, "signals": persisted,
-                                       "indexes": names}))
+            tmp.write_text(
+                json.dumps(
+                    {"store_id": self.store_id, "seq": self.seq, "signals": persisted, "indexes": names}
+                )
+            )
             os.replace(tmp, manifest_path)
             (self.index_dir / _OLD_MANIFEST).unlink(missing_ok=True)
             keep = set(names.values())

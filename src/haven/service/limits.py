@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from haven.errors import AuthError, HavenError
@@ -48,8 +48,8 @@ ROUTE_BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int | None], ...] = (
 KEY_PREFIXES = ("/v1/",)
 KEY_PATHS = frozenset({"/metrics"})
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
 def body_limit(method: str, path: str, upload_limit: int) -> int:
@@ -104,9 +104,9 @@ async def _refuse(scope: dict[str, Any], send: Send, status: int, code: str, mes
     """A JSON error that also closes the connection (the unread body must not be parsed as a request)."""
     body = json.dumps({"code": code, "message": message}).encode()
     extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"connection", b"close"), *extra]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+           (b"connection", b"close"), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -209,7 +209,7 @@ async def _busy(scope: dict[str, Any], send: Send) -> None:
 def _replay(data: bytes, receive: Receive) -> Receive:
     replayed = False
 
-    async def replay() -> dict[str, Any]:
+    async def replay() -> MutableMapping[str, Any]:
         nonlocal replayed
         if not replayed:
             replayed = True

@@ -11,7 +11,7 @@ Every limit is per worker process; docs/security.md gives each one's reason.
 | HAVEN_MAX_BODY_IN_FLIGHT    | 268435456    | request body bytes buffered at once (256 MiB)       |
 | HAVEN_MAX_CONNECTIONS       | 1000         | open connections; more are closed at once           |
 | HAVEN_HEADER_TIMEOUT        | 10           | seconds for a connection to send a request's headers|
-| HAVEN_KEEPALIVE_TIMEOUT     | 5            | seconds an idle keep-alive connection stays open    |
+| HAVEN_KEEPALIVE_TIMEOUT     | 5            | whole seconds an idle keep-alive connection stays open |
 | HAVEN_RATE_LIMIT            | 1000         | requests/s per key per worker (0 = unlimited)       |
 | HAVEN_REFRESH_INTERVAL      | 0.25         | seconds between index refreshes (hot updates)       |
 | HAVEN_FETCH_MAX_BYTES       | 52428800     | largest file fetched by URL                         |
@@ -61,7 +61,7 @@ class ServiceSettings:
     max_body_in_flight: int = 256 * MiB
     max_connections: int = 1000
     header_timeout: float = 10.0
-    keepalive_timeout: float = 5.0
+    keepalive_timeout: int = 5
     rate_limit: float = 1000.0
     refresh_interval: float = 0.25
     fetch_max_bytes: int = 50 * MiB
@@ -87,7 +87,7 @@ class ServiceSettings:
             max_body_in_flight=_env_int("HAVEN_MAX_BODY_IN_FLIGHT", cls.max_body_in_flight),
             max_connections=_env_int("HAVEN_MAX_CONNECTIONS", cls.max_connections),
             header_timeout=_env_float("HAVEN_HEADER_TIMEOUT", cls.header_timeout),
-            keepalive_timeout=_env_float("HAVEN_KEEPALIVE_TIMEOUT", cls.keepalive_timeout),
+            keepalive_timeout=_env_int("HAVEN_KEEPALIVE_TIMEOUT", cls.keepalive_timeout),
             rate_limit=_env_float("HAVEN_RATE_LIMIT", cls.rate_limit),
             refresh_interval=_env_float("HAVEN_REFRESH_INTERVAL", cls.refresh_interval),
             fetch_max_bytes=_env_int("HAVEN_FETCH_MAX_BYTES", cls.fetch_max_bytes),

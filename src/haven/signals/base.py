@@ -237,7 +237,8 @@ class HexDigestSignal(BytesHasher, SignalType):
     def validate(cls, value: str) -> str:
         v = value.strip().lower() if isinstance(value, str) else ""
         if len(v) != cls.hex_length or any(c not in "0123456789abcdef" for c in v):
-            raise FormatError(f"not a valid {cls.name} value (want {cls.hex_length} hex digits): {value!r:.80}")
+            raise FormatError(
+                f"not a valid {cls.name} value (want {cls.hex_length} hex digits): {value!r:.80}")
         return v
 
     @classmethod

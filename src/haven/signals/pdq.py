@@ -82,7 +82,7 @@ class PdqSignal(ImageHasher, SignalType):
     def variants_output(cls, value: str, variants: Sequence[Variant]) -> dict[str, Any]:
         out = super().variants_output(value, [v for v in variants if v.family != DIHEDRAL])
         dihedral = {v.key: v.value for v in variants if v.family == DIHEDRAL}
-        if dihedral:  # all 8 under "dihedral", the original first, as `haven hash --dihedral` has printed them
+        if dihedral:  # all 8 under "dihedral", the original first, as `haven hash --dihedral` prints them
             out[DIHEDRAL] = {"orig": value, **dihedral}
         return out
 

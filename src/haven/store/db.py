@@ -20,7 +20,8 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout so several processes can share it."""
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout so several processes can share
+    it."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

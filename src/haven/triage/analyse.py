@@ -7,7 +7,6 @@ analyse to the same result (every ordering is by evidence path).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -325,7 +324,11 @@ def _representative(rows: list[FileRow], idx: list[int]) -> int:
     """Largest picture, then best PDQ quality, then first path: the copy an examiner would look at."""
     return min(
         idx,
-        key=lambda i: (-(rows[i].width or 0) * (rows[i].height or 0), -rows[i].quality.get(PDQ, 0), rows[i].path),
+        key=lambda i: (
+            -(rows[i].width or 0) * (rows[i].height or 0),
+            -rows[i].quality.get(PDQ, 0),
+            rows[i].path,
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from haven.signals import SignalType
 from haven.triage.analyse import Analysis, FileResult
 from haven.triage.casedb import MD5, PDQ, SHA1, SHA256, signal_columns
 
+
 def csv_columns(signals: list[type[SignalType]]) -> tuple[str, ...]:
     """``files.csv``'s header: the case's signal columns (from the registry) between size and width."""
     return (*_CSV_HEAD, *signal_columns(signals), *_CSV_TAIL)

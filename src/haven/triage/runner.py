@@ -15,8 +15,8 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,13 +24,13 @@ from typing import Any
 
 from haven.config import DEFAULT_MAX_PIXELS
 from haven.errors import UsageError
+from haven.matching import Matcher
 from haven.media import Entry, EvidencePath, Limits, Problem, walk
 from haven.triage.analyse import Analysis, Thresholds, analyse
 from haven.triage.casedb import SHA256, CaseDB, FileRow
 from haven.triage.export import case_id, files_csv, problems_csv, vics_json
-from haven.matching import Matcher
-from haven.triage.workers import FileWorkers, Pending
 from haven.triage.report import render_report
+from haven.triage.workers import FileWorkers, Pending
 
 OUTPUT_FILES = ("files.csv", "problems.csv", "vics.json", "report.html", "summary.json")
 Progress = Callable[[int, int], None]
@@ -48,7 +48,8 @@ class TriageOptions:
     case_number: str | None = None
     batch_rows: int = 500
     batch_files: int = 32  # files per task sent to a worker process
-    batch_bytes: int = 16 * 1024 * 1024  # archive members' bytes per task, at most (one bigger member goes alone)
+    # Archive members' bytes per task, at most (one bigger member goes alone).
+    batch_bytes: int = 16 * 1024 * 1024
     batch_seconds: float = 2.0
     banks: list[str] | None = None
 
@@ -170,7 +171,7 @@ def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, A
                 # os.path.relpath normalises both paths on every call (a third of this function's
                 # time); a path already under the folder, in normal form, just loses the prefix.
                 clean = r.path.startswith(base) and os.path.normpath(r.path) == r.path
-                rel = r.path[len(base):] if clean else os.path.relpath(r.path, src)
+                rel = r.path[len(base) :] if clean else os.path.relpath(r.path, src)
                 h.update(f"{rel}\t{r.get(SHA256)}\t{r.size}\n".encode())
             out.append(
                 {
@@ -201,7 +202,9 @@ def finish(
 ) -> tuple[Analysis, dict[str, Any], list[dict[str, Any]]]:
     """Analyse the stored rows and write every output file (atomically)."""
     rows = list(db.files())
-    analysis = analyse(rows, db.problems(), matcher, opts.thresholds, threads=opts.jobs or os.cpu_count() or 1)
+    analysis = analyse(
+        rows, db.problems(), matcher, opts.thresholds, threads=opts.jobs or os.cpu_count() or 1
+    )
     summary = analysis.summary()
     manifest = source_manifest(sources, rows)
     _store_analysis(db, analysis)

@@ -161,7 +161,8 @@ class FileWorkers:
         try:
             return Pending(batch, future=pool.submit(process_batch, batch, self.fast, self.max_pixels))
         except BrokenProcessPool:
-            return Pending(batch, future=self._renew().submit(process_batch, batch, self.fast, self.max_pixels))
+            future = self._renew().submit(process_batch, batch, self.fast, self.max_pixels)
+            return Pending(batch, future=future)
 
     def result(self, pending: Pending) -> list[FileRow]:
         """The batch's rows, in its order (waits for them)."""
@@ -183,7 +184,9 @@ class FileWorkers:
             for entry, source in batch:
                 solo = solo or start_pool(1)
                 try:
-                    rows.extend(solo.submit(process_batch, [(entry, source)], self.fast, self.max_pixels).result())
+                    rows.extend(
+                        solo.submit(process_batch, [(entry, source)], self.fast, self.max_pixels).result()
+                    )
                 except BrokenProcessPool:
                     rows.append(
                         failed_row(

@@ -4,7 +4,8 @@ HMA has no bulk file export; its curation API returns one *bank content* object 
 (``GET /c/bank/<name>/content/<id>``: ``id``, ``signals {type: value}``, ``metadata``, ``note``,
 ``disable_until_ts`` …). This format is one such object per line (a JSON array of them is also read).
 Each signal becomes one entry; the object's other fields are kept so the export gives them back.
-Signal names come from each signal's ``aliases["hma"]`` (``pdq`` ↔ pdq, ``video_md5`` ↔ md5). Source: facebook/ThreatExchange
+Signal names come from each signal's ``aliases["hma"]`` (``pdq`` ↔ pdq, ``video_md5`` ↔ md5).
+Source: facebook/ThreatExchange
 hasher-matcher-actioner/src/OpenMediaMatch/blueprints/curation.py.
 """
 
@@ -54,11 +55,22 @@ def _record(line: int, obj: Any, path: str) -> Record | FormatError:
             continue
         if not isinstance(value, str):
             return FormatError(f"signal {stype} is not a string", path=path, line=line)
-        entries.append(EntryIn(signal=to_haven()[stype], value=value, note=note if isinstance(note, str) else None,
-                               item=item, extra={"hma": keep} if keep else None))
+        entries.append(
+            EntryIn(
+                signal=to_haven()[stype],
+                value=value,
+                note=note if isinstance(note, str) else None,
+                item=item,
+                extra={"hma": keep} if keep else None,
+            )
+        )
     if not entries:
-        return FormatError(f"no signal Haven supports ({', '.join(to_haven())})", path=path, line=line,
-                           code="unsupported_signal")
+        return FormatError(
+            f"no signal Haven supports ({', '.join(to_haven())})",
+            path=path,
+            line=line,
+            code="unsupported_signal",
+        )
     return Record(line, entries, warnings)
 
 
@@ -110,8 +122,12 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
             stats.skip(f"entry {e.id}: {e.signal} has no HMA signal type")
             continue
         # Signals of one HMA content share ``item``; a signal type may appear once per content.
-        same = group and e.item is not None and e.item == group[0].item and \
-            all(g.signal != e.signal for g in group)
+        same = (
+            group
+            and e.item is not None
+            and e.item == group[0].item
+            and all(g.signal != e.signal for g in group)
+        )
         if not same:
             flush()
         group.append(e)

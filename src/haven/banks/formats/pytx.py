@@ -1,7 +1,8 @@
 """python-threatexchange formats.
 
 Reads both
-- the dataset CSV of ``threatexchange dataset -P --csv``: header ``signal_type,signal_str,collab,category,tags``
+- the dataset CSV of ``threatexchange dataset -P --csv``: header
+``signal_type,signal_str,collab,category,tags``
   (category = aggregate opinion name, tags space-joined), and
 - the file-collab text of ``LocalFileSignalExchangeAPI``: ``<type> <signal>`` per line (or a bare signal).
 Writes the dataset CSV. Signal names: ``pdq`` ↔ pdq, ``video_md5`` ↔ md5 (pytx has no photo MD5 type;
@@ -35,6 +36,8 @@ def to_haven() -> dict[str, str]:
 
 def from_haven() -> dict[str, str]:
     return {v: k for k, v in aliases("pytx").items()}
+
+
 OPINIONS = {"NEGATIVE_CLASS", "INVESTIGATION_SEED", "POSITIVE_CLASS", "DISPUTED"}
 FEEDBACK_OF = {"NEGATIVE_CLASS": "false_positive", "DISPUTED": "disputed"}
 OPINION_OF = {v: k for k, v in FEEDBACK_OF.items()}
@@ -52,9 +55,10 @@ def looks_like(head: str) -> bool:
 def _entry(signal_type: str, value: str, *, collab: str = "", category: str = "", tags: str = "") -> EntryIn:
     st = signal_type.strip().lower()
     if st not in to_haven():
-        raise FormatError(f"signal type {signal_type!r} is not supported by Haven (supported: "
-                          f"{', '.join(to_haven())})",
-                          code="unsupported_signal")
+        raise FormatError(
+            f"signal type {signal_type!r} is not supported by Haven (supported: {', '.join(to_haven())})",
+            code="unsupported_signal",
+        )
     cat = category.strip().upper()
     if cat and cat not in OPINIONS:
         raise FormatError(f"unknown opinion category {category!r}; want one of {', '.join(sorted(OPINIONS))}")

@@ -153,9 +153,13 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
         else:
             media_id += 1
             if not wrote_head:
-                country = next((e.extra["vics_country"] for e in group if e.extra and "vics_country" in e.extra),
-                               "Default")
-                out.write(json.dumps({"@odata.context": CONTEXT_OUT.format(country=country)})[:-1] + ',"value":[\n')
+                country = next(
+                    (e.extra["vics_country"] for e in group if e.extra and "vics_country" in e.extra),
+                    "Default",
+                )
+                out.write(
+                    json.dumps({"@odata.context": CONTEXT_OUT.format(country=country)})[:-1] + ',"value":[\n'
+                )
                 wrote_head = True
             else:
                 out.write(",\n")

@@ -45,9 +45,13 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics (any valid key)", dependencies=[Depends(require(None))],
-            response_class=Response, responses={401: {"description": "missing or unknown key"},
-                                                429: {"description": "rate limited"}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (any valid key)",
+    dependencies=[Depends(require(None))],
+    response_class=Response,
+    responses={401: {"description": "missing or unknown key"}, 429: {"description": "rate limited"}},
+)
 def prometheus_metrics() -> Response:
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

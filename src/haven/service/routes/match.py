@@ -57,7 +57,9 @@ def _count(kind: str, matches: list[Any]) -> None:
         metrics.MATCHES.labels(m.signal).inc()
 
 
-def _record(state: ServiceState, content_id: str | None, kind: str, payload: dict[str, Any], key: ApiKey) -> None:
+def _record(
+    state: ServiceState, content_id: str | None, kind: str, payload: dict[str, Any], key: ApiKey
+) -> None:
     if content_id and state.settings.record_matches:
         state.records.save(content_id, kind, payload, key_id=key.id)
 
@@ -73,9 +75,15 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
     return payload
 
 
-@router.post("/match/hashes", summary="Match hash values (one item)", response_model=MatchResult, responses=ERRORS)
-async def match_hashes(q: HashQuery, request: Request, key: ApiKey = Depends(require("match")),
-                       backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+@router.post(
+    "/match/hashes", summary="Match hash values (one item)", response_model=MatchResult, responses=ERRORS
+)
+async def match_hashes(
+    q: HashQuery,
+    request: Request,
+    key: ApiKey = Depends(require("match")),
+    backend: MatchBackend = Depends(get_backend),
+) -> JSONResponse:
     state = get_state(request)
     if in_memory_only(q) and backend.cheap(q.threshold):
         # The hot path: an in-memory index query of well under a millisecond runs on the event loop,
@@ -85,10 +93,18 @@ async def match_hashes(q: HashQuery, request: Request, key: ApiKey = Depends(req
     return JSONResponse(await run_in_threadpool(_match_one, state, backend, q, key))
 
 
-@router.post("/match/hashes/batch", summary="Match up to 1000 items of hash values", response_model=BatchResult,
-             responses=ERRORS)
-def match_hashes_batch(batch: HashBatch, request: Request, key: ApiKey = Depends(require("match")),
-                       backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+@router.post(
+    "/match/hashes/batch",
+    summary="Match up to 1000 items of hash values",
+    response_model=BatchResult,
+    responses=ERRORS,
+)
+def match_hashes_batch(
+    batch: HashBatch,
+    request: Request,
+    key: ApiKey = Depends(require("match")),
+    backend: MatchBackend = Depends(get_backend),
+) -> JSONResponse:
     state = get_state(request)
     return JSONResponse({"results": [_match_one(state, backend, q, key) for q in batch.items]})
 
@@ -124,11 +140,22 @@ async def match_upload(request: Request, file: UploadFile = File(..., descriptio
     return JSONResponse(payload)
 
 
-@router.post("/match/url", summary="Fetch an image by URL (SSRF-guarded) and match it", response_model=MatchResult,
-             responses={**ERRORS, 502: {"description": "the remote server failed"},
-                        504: {"description": "the fetch timed out"}})
-async def match_url(q: UrlQuery, request: Request, key: ApiKey = Depends(require("match")),
-                    backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+@router.post(
+    "/match/url",
+    summary="Fetch an image by URL (SSRF-guarded) and match it",
+    response_model=MatchResult,
+    responses={
+        **ERRORS,
+        502: {"description": "the remote server failed"},
+        504: {"description": "the fetch timed out"},
+    },
+)
+async def match_url(
+    q: UrlQuery,
+    request: Request,
+    key: ApiKey = Depends(require("match")),
+    backend: MatchBackend = Depends(get_backend),
+) -> JSONResponse:
     state = get_state(request)
     fetched = await state.fetch_pool.fetch(q.url)
     payload = await _match_bytes(request, backend, fetched.data, q.url, "url", q.threshold, q.limit,

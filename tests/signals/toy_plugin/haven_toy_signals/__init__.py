@@ -57,7 +57,11 @@ class BruteForceIndex:
         counts, ids, dists = [], [], []
         for v in values:
             q = int(v, 16)
-            hits = sorted((bin(q ^ s).count("1"), i) for i, s in self.values.items() if bin(q ^ s).count("1") <= threshold)
+            hits = sorted(
+                (bin(q ^ s).count("1"), i)
+                for i, s in self.values.items()
+                if bin(q ^ s).count("1") <= threshold
+            )
             counts.append(len(hits))
             ids += [i for _, i in hits]
             dists += [d for d, _ in hits]
@@ -91,8 +95,9 @@ class AverageHash(ImageHasher, SignalType):
 
     @classmethod
     def hash_image(cls, image: DecodedImage, options: HashOptions) -> SignalHash:
-        grey = np.asarray(Image.fromarray(image.pixels).convert("L").resize((8, 8), Image.Resampling.BOX),
-                          dtype=np.float64)
+        grey = np.asarray(
+            Image.fromarray(image.pixels).convert("L").resize((8, 8), Image.Resampling.BOX), dtype=np.float64
+        )
         bits = (grey > grey.mean()).flatten()
         return SignalHash(f"{int(''.join('1' if b else '0' for b in bits), 2):016x}")
 
