@@ -11,6 +11,7 @@ so a shell can render them without parsing messages.
     │   ├── DecodeError            not an image, corrupt, truncated, unsupported
     │   ├── ImageTooLargeError     over the pixel or byte limit (decompression bomb)
     │   ├── ArchiveError           zip bomb, path traversal, too deep, corrupt archive
+    │   │   └── BombError          a source yielded more bytes than its budget allows
     │   └── FormatError            malformed CSV / JSON / XML (``line`` where known)
     │       └── SchemaError        XML not valid against its XSD (``element`` names it)
     ├── NotFoundError              a bank, entry, key, report … that does not exist  (HTTP 404)
@@ -77,6 +78,12 @@ class ImageTooLargeError(InputError):
 
 class ArchiveError(InputError):
     code = "bad_archive"
+
+
+class BombError(ArchiveError):
+    """A decompression bomb: a source's containers yielded more bytes than its budget allows."""
+
+    code = "zip_bomb"
 
 
 class FormatError(InputError):

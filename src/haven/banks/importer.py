@@ -14,6 +14,7 @@ import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import insert, select, update
 
@@ -93,7 +94,7 @@ def import_file(
 
     result = ImportResult(import_id=import_id, bank=bank, path=name, format=fmt, resumed_from=skip)
     records = skip
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     batch_errors = batch_warnings = 0
     ts = now()
 
@@ -139,14 +140,17 @@ def import_file(
 
         def bytes_pos() -> int:
             try:
-                return stream.buffer.tell()
+                return int(stream.buffer.tell())  # type: ignore[attr-defined]
             except (OSError, ValueError):
                 return 0
 
         # Records before the checkpoint were committed by an earlier, interrupted run: skip them
         # (unparsed where the reader supports it, which the big-file CSV reader does).
         fast_skip = "skip" in inspect.signature(module.read).parameters
-        reader = module.read(stream, name, skip=skip) if fast_skip else module.read(stream, name)
+        if fast_skip:
+            reader = cast(Any, module).read(stream, name, skip=skip)
+        else:
+            reader = module.read(stream, name)
         try:
             for n, item in enumerate(reader, skip if fast_skip else 0):
                 if n < skip:

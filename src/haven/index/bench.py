@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,7 @@ def run_contender(name: str, spec: BenchSpec, out_path: str) -> dict[str, Any]:
 
         faiss.omp_set_num_threads(1)
 
-        class _PDQIndexAtT(PDQIndex):  # PDQIndex's threshold hook, as its PDQFlatIndex subclass uses it
+        class _PDQIndexAtT(PDQIndex):  # type: ignore[type-arg]  # PDQIndex's threshold hook, as its PDQFlatIndex subclass uses it
             @classmethod
             def get_match_threshold(cls) -> int:
                 return t
@@ -134,13 +135,13 @@ def run_contender(name: str, spec: BenchSpec, out_path: str) -> dict[str, Any]:
         entries = [(hx[64 * i : 64 * i + 64], i) for i in range(len(hashes))]
         del hx
         t0 = time.perf_counter()
-        idx = _PDQIndexAtT.build(entries)
+        pytx_index: Any = _PDQIndexAtT.build(entries)
         build = time.perf_counter() - t0
         del entries
         qhex = [q.tobytes().hex() for q in queries]
         t0, c0 = time.perf_counter(), time.process_time()
         for qh in qhex:
-            matches = idx.query(qh)
+            matches = pytx_index.query(qh)
             res_ids.append(np.array([m.metadata for m in matches], np.int64))
             res_d.append(np.array([m.similarity_info.distance for m in matches], np.int32))
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -149,11 +150,11 @@ def run_contender(name: str, spec: BenchSpec, out_path: str) -> dict[str, Any]:
 
         faiss.omp_set_num_threads(1)
         t0 = time.perf_counter()
-        idx = faiss.IndexBinaryFlat(256)
-        idx.add(hashes)
+        flat: Any = faiss.IndexBinaryFlat(256)
+        flat.add(hashes)
         build = time.perf_counter() - t0
         t0, c0 = time.perf_counter(), time.process_time()
-        lims, dist, labels = idx.range_search(queries, t + 1)  # faiss keeps distance < radius
+        lims, dist, labels = flat.range_search(queries, t + 1)  # faiss keeps distance < radius
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         for k in range(len(queries)):
             res_ids.append(labels[lims[k] : lims[k + 1]].astype(np.int64))
@@ -162,12 +163,12 @@ def run_contender(name: str, spec: BenchSpec, out_path: str) -> dict[str, Any]:
         from haven.index import _mih
 
         t0, c0 = time.perf_counter(), time.process_time()
-        c, r, d = _mih.scan(hashes, None, queries, t)
+        cb, rb, db = _mih.scan(hashes, None, queries, t)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         build = 0.0
-        counts = np.frombuffer(c, np.int64)
-        rows = np.frombuffer(r, np.uint32).astype(np.int64)
-        dd = np.frombuffer(d, np.int32)
+        counts = np.frombuffer(cb, np.int64)
+        rows = np.frombuffer(rb, np.uint32).astype(np.int64)
+        dd = np.frombuffer(db, np.int32)
         bounds = np.cumsum(counts)[:-1]
         res_ids, res_d = list(np.split(rows, bounds)), list(np.split(dd, bounds))
     else:
@@ -221,7 +222,8 @@ def available(name: str) -> bool:
     return mod is None or importlib.util.find_spec(mod) is not None
 
 
-def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS, log=None) -> dict[str, Any]:
+def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS,
+              log: Callable[[str], object] | None = None) -> dict[str, Any]:
     """Run every available contender in its own subprocess and compare them against the truth."""
     results: dict[str, dict[str, Any]] = {}
     outputs: dict[str, str] = {}

@@ -112,11 +112,12 @@ class Analysis:
 def _status(row: FileRow, hits: list[Match], parents: set[str]) -> str:
     if hits:
         return "known"
-    if row.path in parents:
+    image = row.kind == "image" and row.get(PDQ)
+    if row.path in parents and not image:  # an image with a zip appended to it stays an image
         return "container"
     if row.error_code:
         return "error"
-    if row.kind == "image" and row.get(PDQ):
+    if image:
         return "unknown"
     return "other"
 
