@@ -163,7 +163,7 @@ class RequestGate:
         try:
             data = await self._read(scope, receive, send, limit, held)
             if data is not None:
-                await self.app(scope, _replay(data, receive), send)
+                await self.app(scope, replay_body(data, receive), send)
         finally:
             self.budget.give(held[0])
 
@@ -206,7 +206,9 @@ async def _busy(scope: dict[str, Any], send: Send) -> None:
                   "the server is holding as many request bodies as it allows; retry", {"Retry-After": "1"})
 
 
-def _replay(data: bytes, receive: Receive) -> Receive:
+def replay_body(data: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app ``data`` as the whole, already-received body, then defers to the
+    server's own ``receive`` (which waits for the disconnect)."""
     replayed = False
 
     async def replay() -> MutableMapping[str, Any]:
