@@ -22,6 +22,7 @@ so a shell can render them without parsing messages.
     │       └── CsrfError          a form without its token or from another origin  (HTTP 403)
     ├── RateLimitedError                                                            (HTTP 429)
     ├── StorageError               database or index failure                        (HTTP 503)
+    │   └── NotReadyError          still loading its index, or not serving banks    (HTTP 503)
     ├── IntegrityError             sealed or chained data failed its check (tampered, wrong key) (HTTP 500)
     ├── UnsafeURLError             URL refused by the SSRF guard                    (HTTP 400)
     └── RemoteError                a remote service failed (e.g. NCMEC)             (HTTP 502)
@@ -157,6 +158,12 @@ class RateLimitedError(HavenError):
 
 class StorageError(HavenError):
     code = "storage"
+
+
+class NotReadyError(StorageError):
+    """The service is up but cannot answer yet (its index is loading) or at all (no banks here)."""
+
+    code = "not_ready"
 
 
 class IntegrityError(HavenError):

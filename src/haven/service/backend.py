@@ -14,16 +14,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from haven.errors import StorageError
+from haven.errors import NotReadyError
 from haven.hashing import HashResult
 from haven.service import metrics
 from haven.service.settings import ServiceSettings
 
 log = logging.getLogger("haven.service")
-
-
-class NotReadyError(StorageError):
-    code = "not_ready"
 
 
 class MatchBackend:
