@@ -6,6 +6,8 @@
 | HAVEN_DATABASE_URL    | ``sqlite:///<HAVEN_DATA_DIR>/haven.db``    |
 | HAVEN_MAX_PIXELS      | 178956970 (same as Pillow's bomb error limit: 2 × 89.5 MP) |
 | HAVEN_MAX_FILE_BYTES  | 2 GiB (images larger than this are refused before decoding) |
+| HAVEN_MASTER_KEY      | — (base64 master key(s), newest first, comma-separated; see ``haven.secrets``) |
+| HAVEN_MASTER_KEY_FILE | ``$XDG_CONFIG_HOME/haven/master.key`` or ``~/.config/haven/master.key`` |
 """
 
 from __future__ import annotations
@@ -23,16 +25,28 @@ def _default_data_dir() -> Path:
     return Path(base) / "haven"
 
 
+def _default_master_key_file() -> Path:
+    # Outside the data folder on purpose: a copy of the data must not be a copy of the key.
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "haven" / "master.key"
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     database_url: str = ""
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    master_key: str | None = field(default=None, repr=False)
+    master_key_file: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'haven.db'}"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or _default_master_key_file()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,4 +56,6 @@ class Settings:
             database_url=env.get("HAVEN_DATABASE_URL", ""),
             max_pixels=int(env.get("HAVEN_MAX_PIXELS", DEFAULT_MAX_PIXELS)),
             max_file_bytes=int(env.get("HAVEN_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES)),
+            master_key=env.get("HAVEN_MASTER_KEY") or None,
+            master_key_file=Path(env["HAVEN_MASTER_KEY_FILE"]) if env.get("HAVEN_MASTER_KEY_FILE") else None,
         )

@@ -19,6 +19,7 @@ so a shell can render them without parsing messages.
     │   └── PermissionDeniedError  known credentials without the needed scope       (HTTP 403)
     ├── RateLimitedError                                                            (HTTP 429)
     ├── StorageError               database or index failure                        (HTTP 503)
+    ├── IntegrityError             sealed or chained data failed its check (tampered, wrong key) (HTTP 500)
     ├── UnsafeURLError             URL refused by the SSRF guard                    (HTTP 400)
     └── RemoteError                a remote service failed (e.g. NCMEC)             (HTTP 502)
         └── RemoteRejectedError    it answered and refused (validation, auth): never retried
@@ -130,6 +131,12 @@ class RateLimitedError(HavenError):
 
 class StorageError(HavenError):
     code = "storage"
+
+
+class IntegrityError(HavenError):
+    """Stored data failed a cryptographic check: altered, moved to another record, or the wrong key."""
+
+    code = "integrity"
 
 
 class UnsafeURLError(HavenError):
