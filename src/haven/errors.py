@@ -16,7 +16,9 @@ so a shell can render them without parsing messages.
     ├── NotFoundError              a bank, entry, key, report … that does not exist  (HTTP 404)
     ├── ConflictError              already exists / wrong state                     (HTTP 409)
     ├── AuthError                  missing or unknown credentials                   (HTTP 401)
+    │   ├── LoginRequiredError     no live session: a web page sends its login page (HTTP 401 / redirect)
     │   └── PermissionDeniedError  known credentials without the needed scope       (HTTP 403)
+    │       └── CsrfError          a form without its token or from another origin  (HTTP 403)
     ├── RateLimitedError                                                            (HTTP 429)
     ├── StorageError               database or index failure                        (HTTP 503)
     ├── IntegrityError             sealed or chained data failed its check (tampered, wrong key) (HTTP 500)
@@ -117,8 +119,20 @@ class AuthError(HavenError):
     code = "unauthorized"
 
 
+class LoginRequiredError(AuthError):
+    """No live session (never signed in, logged out, expired): a web surface answers with its login page."""
+
+    code = "login_required"
+
+
 class PermissionDeniedError(AuthError):
     code = "forbidden"
+
+
+class CsrfError(PermissionDeniedError):
+    """A state-changing request without a valid CSRF token or from another origin."""
+
+    code = "csrf"
 
 
 class RateLimitedError(HavenError):

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from haven.errors import AuthError, NotFoundError, PermissionDeniedError, UsageError
-from haven.service.keys import KEY_PREFIX, KeyStore, hash_secret
-from haven.service.models import ApiKeyRow
+from haven.auth.keys import KEY_PREFIX, KeyStore, hash_secret
+from haven.auth.models import ApiKeyRow
 
 
 def test_create_authenticate_revoke(db_url: str) -> None:
