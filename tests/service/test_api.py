@@ -120,7 +120,7 @@ def small_limits(tmp_path: Path):  # type: ignore[no-untyped-def]
                                                  upload_timeout=1.0))
     with server:
         yield svc
-    svc.keys.close()
+    svc.close()
 
 
 def test_oversize_upload_is_413(small_limits) -> None:  # type: ignore[no-untyped-def]
@@ -299,7 +299,7 @@ def url_service(tmp_path: Path):  # type: ignore[no-untyped-def]
     server, svc = start_service(service_settings(tmp_path, fetch_allow="127.0.0.1/32", fetch_timeout=5.0))
     with server:
         yield svc
-    svc.keys.close()
+    svc.close()
 
 
 def test_match_by_url(url_service) -> None:  # type: ignore[no-untyped-def]
@@ -361,7 +361,7 @@ def test_service_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
             assert c.post("/v1/banks", json={"name": "x", "source": "a\u0000b"}).status_code in (403, 422)
         with svc.client(svc.writer) as c:
             assert c.post("/v1/banks", json={"name": "y", "source": "a\u0000b"}).status_code == 422
-    svc.keys.close()
+    svc.close()
 
 
 def test_match_upload_upscaled_finds_a_drifted_thumbnail(live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ import pytest
 from service_live import free_port
 
 from haven.banks import BankStore, EntryIn
-from haven.service.keys import KeyStore
+from haven.auth.keys import KeyStore
 from haven.store.db import upgrade_database
 
 HOT_UPDATE_LIMIT_S = 1.0

@@ -20,7 +20,7 @@ keys_app = typer.Typer(help="Manage API keys for the service (secrets are shown 
 
 
 def _key_store():  # type: ignore[no-untyped-def]
-    from haven.service.keys import KeyStore
+    from haven.auth.keys import KeyStore
 
     return KeyStore(Settings.from_env().resolved_database_url)
 
@@ -86,6 +86,30 @@ def keys_revoke(
         stdout.print(f"revoked key {key.id} ({key.name})")
 
 
+def _demo_admin(settings: Settings, ui_url: str) -> None:
+    """First run of a local service: a staff admin with a one-time password, printed with what to type."""
+    from haven.auth.core import Auth
+    from haven.secrets import KeyRing
+    from haven.service.settings import auth_policy_from_env
+
+    # Admins sign in with TOTP, whose secrets are sealed with the master key: make the key file now.
+    KeyRing.load(settings, create=True)
+    auth = Auth(settings.resolved_database_url, policy=auth_policy_from_env(), migrate=False)
+    try:
+        if auth.users.list("staff"):
+            stdout.print(f"web UI {ui_url}: staff accounts exist; for a new one-time password: "
+                         "haven users reset-password admin")
+            return
+        user, once = auth.add_user("staff", "admin", ["admin"], actor="serve --dev-key")
+    finally:
+        auth.close()
+    stdout.print(f"created web UI user {user.username!r} (role admin). Open {ui_url} and sign in with")
+    stdout.print(f"  username: {user.username}")
+    stdout.print(f"  one-time password: {once}")
+    stdout.print("then choose your own password and add Haven to an authenticator app (admins sign in with a "
+                 "6-digit TOTP code; the page shows a QR code and the secret)")
+
+
 def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
@@ -105,24 +129,25 @@ def serve_command(
     settings = Settings.from_env()
     url = settings.resolved_database_url
     upgrade_database(url)  # once here, so workers start without racing on migrations
+    shown = f"[{host}]" if ":" in host else host
     if dev_key or os.environ.get("HAVEN_DEV") == "1":
         store = _key_store()
         try:
             if store.count_active() == 0:
                 key, secret = store.create("dev", ["match", "banks:write", "admin"])
                 stdout.print(f"created local API key {key.id} (all scopes): {secret}")
-                stdout.print(f"try: curl -H 'Authorization: Bearer {secret}' http://{host}:{port}/v1/banks")
+                stdout.print(f"try: curl -H 'Authorization: Bearer {secret}' http://{shown}:{port}/v1/banks")
             else:  # secrets are never stored, so an earlier dev key cannot be shown again
                 stdout.print("API keys already exist (their secrets are shown only once); for a new one: "
                              "haven keys create dev --scope admin")
         finally:
             store.close()
+        _demo_admin(settings, f"http://{shown}:{port}/ui")
     os.environ["HAVEN_SERVICE_MIGRATE"] = "0"
     metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="haven-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    shown = f"[{host}]" if ":" in host else host
     stdout.print(f"Haven service on http://{shown}:{port}  (API docs /docs, UI /ui, {workers} worker(s), "
                  f"database {url.split('://', 1)[0]})")
     try:

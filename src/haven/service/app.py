@@ -15,13 +15,14 @@ from fastapi import FastAPI
 from haven import __version__
 from haven.service.errors import install_error_handlers
 from haven.service.fastpath import FastMatchMiddleware
-from haven.service.keys import KeyStore
+from haven.auth.core import Auth
 from haven.service.limits import BodyLimitMiddleware
 from haven.service.metrics import MetricsMiddleware
 from haven.service.records import RecordStore
 from haven.service.settings import ServiceSettings
 from haven.service.ssrf import FetchPolicy
 from haven.service.state import ServiceState
+from haven.secrets import KeyRing
 
 log = logging.getLogger("haven.service")
 
@@ -52,10 +53,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         from haven.store.db import upgrade_database
 
         upgrade_database(url)
-    keys = KeyStore(url, migrate=False)
+    auth = Auth(url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base), migrate=False)
+    keys = auth.keys
     backend = _make_backend(settings)
     state = ServiceState(
         settings=settings,
+        auth=auth,
         keys=keys,
         records=RecordStore(keys.engine),
         backend=backend,
@@ -72,7 +75,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         finally:
             if backend is not None:
                 backend.stop()
-            keys.close()
+            auth.close()
 
     app = FastAPI(title="Haven", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
@@ -84,6 +87,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     for module in (health, hashing, match, banks, ui):
         app.include_router(module.router)
     ui.mount_static(app)
+    ui.web.install(app, auth)
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout)
     app.add_middleware(MetricsMiddleware)

@@ -201,7 +201,7 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
     from haven.cli.hash_cmd import hash_many
     from haven.hashing import iter_input_files
     from haven.matching import Matcher
-    from haven.service.keys import KeyStore
+    from haven.auth.keys import KeyStore
     from haven.store.db import upgrade_database
 
     files = sorted(iter_input_files([photos]))[:max_photos]

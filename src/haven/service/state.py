@@ -8,7 +8,8 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from haven.service.backend import MatchBackend
-from haven.service.keys import ApiKey, KeyStore
+from haven.auth.core import Auth
+from haven.auth.keys import ApiKey, KeyStore
 from haven.service.ratelimit import TokenBucketLimiter
 from haven.service.records import RecordStore
 from haven.service.settings import ServiceSettings
@@ -18,6 +19,7 @@ from haven.service.ssrf import FetchPolicy
 @dataclass
 class ServiceState:
     settings: ServiceSettings
+    auth: Auth
     keys: KeyStore
     records: RecordStore
     backend: MatchBackend | None

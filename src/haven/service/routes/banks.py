@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from haven.service.backend import MatchBackend
-from haven.service.keys import ApiKey
+from haven.auth.keys import ApiKey
 from haven.service.routes.hashing import read_upload
 from haven.service.schemas import BANK_NAME, ENTRY_ID_MAX, ERRORS, BankIn, BankPatch, EntriesAdded, EntriesIn
 from haven.service.state import get_backend, get_state, require

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from haven.errors import UsageError
 from haven.service import metrics
 from haven.service.backend import MatchBackend, match_payload
-from haven.service.keys import ApiKey
+from haven.auth.keys import ApiKey
 from haven.service.routes.hashing import hash_in_thread, read_upload
 from haven.service.schemas import ERRORS, ID_TEXT, UPSCALED_TEXT, BatchResult, HashBatch, HashQuery, MatchRecord, MatchResult, UrlQuery
 from haven.service.ssrf import fetch_url
