@@ -126,6 +126,16 @@ class Auth:
         self._emit_admin("totp_reset", user, actor, ended)
         return user
 
+    def delete_user(self, realm: str, username: str, *, actor: str | None = None) -> None:
+        """Delete an account for good: its sessions end, its lockout record goes, nothing of it stays (the
+        security event keeps only its id). For a person whose personal data must be erased."""
+        user = self.users.get(realm, username)
+        ended = self.sessions.end_all(user.id, "deleted")
+        self.throttle.reset(user_key(user.realm, user.username))
+        self.users.delete(user.id)
+        self.events.emit("user_deleted", realm=realm, username=None, user_id=user.id, actor=actor or cli_actor(),
+                         detail={"sessions_ended": ended} if ended else {})
+
     def _emit_admin(self, kind: str, user: User, actor: str | None, ended: int) -> None:
         self.events.emit(kind, realm=user.realm, username=user.username, user_id=user.id,
                          actor=actor or cli_actor(), detail={"sessions_ended": ended} if ended else {})
