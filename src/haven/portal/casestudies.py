@@ -21,10 +21,11 @@ from haven.portal import audit, deid, search
 from haven.portal.actors import MODERATORS, Actor
 from haven.portal.models import CaseStudy, Comment, Member, utcnow
 from haven.portal.notify import Notifier
+from haven.portal.text import N_
 
 SECTIONS = ("context", "needs", "interventions", "roles", "outcomes", "lessons")
-SECTION_TITLES = {"context": "Context", "needs": "The child's needs", "interventions": "Interventions",
-                  "roles": "Multi-agency roles", "outcomes": "Outcomes", "lessons": "Lessons learned"}
+SECTION_TITLES = {"context": N_("Context"), "needs": N_("The child's needs"), "interventions": N_("Interventions"),
+                  "roles": N_("Multi-agency roles"), "outcomes": N_("Outcomes"), "lessons": N_("Lessons learned")}
 
 
 class DeidentificationRequired(ConflictError):

@@ -26,11 +26,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from haven.portal.text import N_
+
 KINDS = ("name", "dob", "address", "school", "phone", "email", "age", "date", "username", "case_number")
+
+
 KIND_LABELS = {
-    "name": "personal name", "dob": "date of birth", "address": "address", "school": "school",
-    "phone": "phone number", "email": "e-mail address", "age": "exact age", "date": "exact date",
-    "username": "username or handle", "case_number": "case or reference number",
+    "name": N_("personal name"), "dob": N_("date of birth"), "address": N_("address"), "school": N_("school"),
+    "phone": N_("phone number"), "email": N_("e-mail address"), "age": N_("exact age"), "date": N_("exact date"),
+    "username": N_("username or handle"), "case_number": N_("case or reference number"),
 }
 # When two findings overlap, the more specific kind names the merged span.
 _PRIORITY = {k: i for i, k in enumerate(("dob", "email", "phone", "case_number", "username", "school", "address",

@@ -111,6 +111,10 @@ def by_user(db: Session, user_id: int) -> Member | None:
     return db.scalar(select(Member).where(Member.user_id == user_id))
 
 
+def by_email(db: Session, email: str) -> Member | None:
+    return db.scalar(select(Member).where(Member.email == email.strip().lower()))
+
+
 def queue(db: Session, status: str = "applied") -> list[Member]:
     """Members in one state, oldest first (the vetting queue by default)."""
     return list(db.scalars(select(Member).where(Member.status == status).order_by(Member.id)))
