@@ -31,7 +31,7 @@ def test_ui_result_page_renders(live, tmp_path: Path) -> None:  # type: ignore[n
     with live.client(live.writer) as api:
         api.post("/v1/banks", json={"name": "browser-bank", "source": "demo"})
         api.post("/v1/banks/browser-bank/entries", json={"entries": [
-            {"signal": "pdq", "value": hash_file(photo).pdq, "category": "A"}]})
+            {"signal": "pdq", "value": hash_file(photo).hashes["pdq"], "category": "A"}]})
     secret = live.user("browser-lead", "lead", totp=True)
     with live.ui() as c:
         assert c.sign_in("browser-lead", totp=secret).headers["location"] == "/ui"

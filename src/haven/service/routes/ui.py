@@ -23,6 +23,7 @@ from haven.auth.web import WebAuth
 from haven.errors import StorageError
 from haven.service.routes.hashing import hash_in_thread, read_upload
 from haven.service.state import get_state
+from haven.signals import signal_names
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
 VIEW_ROLES = ("reviewer", "lead", "admin")
@@ -57,7 +58,8 @@ def _blurred_preview(data: bytes) -> str | None:
 async def home(request: Request, actor: Actor = Depends(web.require(*VIEW_ROLES))) -> Response:
     state = get_state(request)
     banks = await run_in_threadpool(state.backend.store.list_banks) if state.backend is not None else []
-    return await web.page(request, "home.html", banks=banks, can_write=actor.has_role(*WRITE_ROLES))
+    return await web.page(request, "home.html", banks=banks, can_write=actor.has_role(*WRITE_ROLES),
+                          signals=signal_names())
 
 
 @router.post("/match", response_class=HTMLResponse)
