@@ -22,7 +22,7 @@ def _open():  # type: ignore[no-untyped-def]
     # Moderators sign in with TOTP, whose secrets are sealed with the master key: make the key file now.
     KeyRing.load(settings.base, create=True)
     auth = Auth(settings.database_url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base))
-    return settings, auth, PortalStore(settings.database_url, migrate=False, engine=auth.engine)
+    return settings, auth, PortalStore(settings.database_url, engine=auth.engine)
 
 
 def print_demo_account(url: str) -> None:

@@ -1,4 +1,4 @@
-"""The portal's database handle: one engine, short transactions, migrations applied on open."""
+"""The portal's database handle: one engine (or the identity module's, shared), short transactions."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from haven.errors import StorageError
-from haven.store.db import make_engine, make_session_factory, upgrade_database
+from haven.store.db import make_engine, make_session_factory
 
 
 class PortalStore:
-    """Opens the Haven database for the portal; every unit of work is ``with store.begin() as db:``."""
+    """Opens the portal tables of the database at ``url``, which a shell has brought to the current schema
+    (``haven.store.db.upgrade_database``); every unit of work is ``with store.begin() as db:``."""
 
-    def __init__(self, url: str, *, migrate: bool = True, engine: Engine | None = None) -> None:
-        if migrate:
-            upgrade_database(url)
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
         self._sessions = make_session_factory(self.engine)

@@ -22,8 +22,7 @@ def mount_portal(app: FastAPI, auth: Auth, settings: PortalSettings, *, notifier
     from haven.portal.web import pages_knowledge, pages_member, pages_moderation, pages_public, pages_work  # noqa: F401
     from haven.portal.web.site import HERE, PREFIX, LanguageMiddleware, router, web
 
-    state = PortalState(settings=settings, store=PortalStore(settings.database_url, migrate=False,
-                                                             engine=auth.engine),
+    state = PortalState(settings=settings, store=PortalStore(settings.database_url, engine=auth.engine),
                         auth=auth, notifier=notifier or SmtpNotifier(settings.smtp))
     app.state.portal = state
     app.include_router(router)
