@@ -27,3 +27,13 @@ def test_false_positive_rate_on_prose_the_checker_was_not_tuned_on() -> None:
     flags = deid.check(UNSEEN_PROSE)
     print(f"{len(flags)} flags in {words} words: {[f.text for f in flags]}")
     assert 1000 * len(flags) / words <= 15.0
+
+
+def test_docs_show_the_measured_table() -> None:
+    """docs/portal.md quotes this evaluation; a change to the checker must update the table there."""
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "portal.md").read_text()
+    table = deid_eval.report(deid_eval.score(corpus(n_docs=40, seed=19)))
+    for line in table.splitlines():
+        assert line in docs, f"docs/portal.md lacks: {line}"
