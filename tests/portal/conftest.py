@@ -1,4 +1,4 @@
-"""Portal test fixtures: a migrated portal store on the parametrised database, and the helpers' folder on the path."""
+"""Portal test fixtures: a portal store on the parametrised database; the helpers' folder on the path."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from portal_live import portal  # noqa: E402, F401 - the module-scoped live portal of the web tests
 
 from haven.portal.store import PortalStore  # noqa: E402
 

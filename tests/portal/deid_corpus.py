@@ -14,10 +14,36 @@ from dataclasses import dataclass, field
 
 from faker import Faker
 
-HELD_OUT_LOCALES = ("fi_FI", "sv_SE", "no_NO", "da_DK", "cs_CZ", "hu_HU", "hr_HR", "sk_SK", "sl_SI", "lt_LT",
-                    "yo_NG", "zu_ZA", "tw_GH", "ig_NG", "is_IS", "et_EE")
-GAZETTEER_SAMPLE_LOCALES = ("en_GB", "en_US", "en_NG", "en_IN", "de_DE", "fr_FR", "es_ES", "pl_PL", "tr_TR",
-                            "pt_BR")
+HELD_OUT_LOCALES = (
+    "fi_FI",
+    "sv_SE",
+    "no_NO",
+    "da_DK",
+    "cs_CZ",
+    "hu_HU",
+    "hr_HR",
+    "sk_SK",
+    "sl_SI",
+    "lt_LT",
+    "yo_NG",
+    "zu_ZA",
+    "tw_GH",
+    "ig_NG",
+    "is_IS",
+    "et_EE",
+)
+GAZETTEER_SAMPLE_LOCALES = (
+    "en_GB",
+    "en_US",
+    "en_NG",
+    "en_IN",
+    "de_DE",
+    "fr_FR",
+    "es_ES",
+    "pl_PL",
+    "tr_TR",
+    "pt_BR",
+)
 PHONE_LOCALES = ("en_GB", "en_US", "en_IN", "en_AU", "en_CA", "de_DE", "fr_FR", "es_ES", "pt_BR", "en_NZ")
 
 PROSE = [
@@ -25,7 +51,7 @@ PROSE = [
     "A strategy discussion was held within two working days and a joint investigation agreed.",
     "The child was interviewed once, by a trained officer, in a child-friendly room.",
     "Therapeutic work focused on shame, self-blame and the fear that the images would resurface.",
-    "The family needed practical help as much as therapy: transport, a quiet room and predictable appointments.",
+    "The family needed practical help as much as therapy: transport, a quiet room, predictable appointments.",
     "Multi-agency roles were clarified at the first meeting, which avoided repeated questioning.",
     "The social worker kept contact weekly and explained each step before it happened.",
     "Removal requests were made to the platforms and the hash lists were updated.",
@@ -67,8 +93,9 @@ class Doc:
         for part in parts:
             if isinstance(part, tuple):
                 kind, value, *pool = part
-                self.planted.append(Planted(kind, len(self.text), len(self.text) + len(value), value,
-                                            pool[0] if pool else ""))
+                self.planted.append(
+                    Planted(kind, len(self.text), len(self.text) + len(value), value, pool[0] if pool else "")
+                )
                 self.text += value
             else:
                 self.text += part
@@ -77,7 +104,9 @@ class Doc:
 class Maker:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
-        self.fakers = {loc: Faker(loc) for loc in (*HELD_OUT_LOCALES, *GAZETTEER_SAMPLE_LOCALES, *PHONE_LOCALES)}
+        self.fakers = {
+            loc: Faker(loc) for loc in (*HELD_OUT_LOCALES, *GAZETTEER_SAMPLE_LOCALES, *PHONE_LOCALES)
+        }
         for i, f in enumerate(self.fakers.values()):
             f.seed_instance(seed * 100 + i)
         self.en = Faker("en_GB")
@@ -91,39 +120,92 @@ class Maker:
 
     def date_text(self) -> str:
         d = self.en.date_between(start_date="-12y", end_date="today")
-        return self.rng.choice([
-            f"{d.day} {d:%B} {d.year}", f"{d:%B} {d.day}, {d.year}", f"{d:%d/%m/%Y}", f"{d.day}{_th(d.day)} {d:%B}",
-            f"{d:%A} {d.day} {d:%B}", f"{d:%Y-%m-%d}", f"{d:%B} {d.year}", f"{d.day} {d:%b} {d.year}",
-        ])
+        return self.rng.choice(
+            [
+                f"{d.day} {d:%B} {d.year}",
+                f"{d:%B} {d.day}, {d.year}",
+                f"{d:%d/%m/%Y}",
+                f"{d.day}{_th(d.day)} {d:%B}",
+                f"{d:%A} {d.day} {d:%B}",
+                f"{d:%Y-%m-%d}",
+                f"{d:%B} {d.year}",
+                f"{d.day} {d:%b} {d.year}",
+            ]
+        )
 
     def dob(self) -> tuple[str, str]:
         d = self.en.date_between(start_date="-17y", end_date="-3y")
-        cue, value = self.rng.choice([
-            ("born on ", f"{d.day} {d:%B} {d.year}"), ("DOB: ", f"{d:%d/%m/%Y}"),
-            ("date of birth ", f"{d:%B} {d.day}, {d.year}"), ("born ", f"{d.day}{_th(d.day)} {d:%B} {d.year}"),
-            ("(d.o.b. ", f"{d:%d.%m.%Y}"), ("birthday is ", f"{d.day} {d:%B}"),
-        ])
+        cue, value = self.rng.choice(
+            [
+                ("born on ", f"{d.day} {d:%B} {d.year}"),
+                ("DOB: ", f"{d:%d/%m/%Y}"),
+                ("date of birth ", f"{d:%B} {d.day}, {d.year}"),
+                ("born ", f"{d.day}{_th(d.day)} {d:%B} {d.year}"),
+                ("(d.o.b. ", f"{d:%d.%m.%Y}"),
+                ("birthday is ", f"{d.day} {d:%B}"),
+            ]
+        )
         return cue, value
 
     def address(self) -> str:
         f = self.en
-        street = self.rng.choice([f.last_name(), f.first_name(), self.rng.choice(["Oak", "Mill", "Church", "Station",
-                                                                                 "Victoria", "Meadow", "Kings"])])
-        suffix = self.rng.choice(["Road", "Street", "Close", "Avenue", "Lane", "Drive", "Crescent", "Way", "Gardens",
-                                  "Terrace", "Place", "Grove", "Walk", "Mews", "Rise"])
+        street = self.rng.choice(
+            [
+                f.last_name(),
+                f.first_name(),
+                self.rng.choice(["Oak", "Mill", "Church", "Station", "Victoria", "Meadow", "Kings"]),
+            ]
+        )
+        suffix = self.rng.choice(
+            [
+                "Road",
+                "Street",
+                "Close",
+                "Avenue",
+                "Lane",
+                "Drive",
+                "Crescent",
+                "Way",
+                "Gardens",
+                "Terrace",
+                "Place",
+                "Grove",
+                "Walk",
+                "Mews",
+                "Rise",
+            ]
+        )
         number = self.rng.randint(1, 240)
         town = f.city()
-        return self.rng.choice([
-            f"{number} {street} {suffix}, {town}", f"{number} {street} {suffix}", f"Flat {self.rng.randint(1, 30)}, "
-            f"{number} {street} {suffix}", f"{number} {street} {suffix}, {town} {f.postcode()}", f.postcode(),
-        ])
+        return self.rng.choice(
+            [
+                f"{number} {street} {suffix}, {town}",
+                f"{number} {street} {suffix}",
+                f"Flat {self.rng.randint(1, 30)}, {number} {street} {suffix}",
+                f"{number} {street} {suffix}, {town} {f.postcode()}",
+                f.postcode(),
+            ]
+        )
 
     def school(self) -> str:
         f = self.en
         name = self.rng.choice([f.last_name(), f.city(), f"St {f.first_name()}'s", f"{f.last_name()} Park"])
-        kind = self.rng.choice(["Primary School", "Academy", "High School", "Secondary School", "Junior School",
-                                "Community School", "College", "Infant School", "Grammar School"])
-        return self.rng.choice([f"{name} {kind}", f"{name} {kind}", f"Escuela {self.fakers['es_ES'].last_name()}"])
+        kind = self.rng.choice(
+            [
+                "Primary School",
+                "Academy",
+                "High School",
+                "Secondary School",
+                "Junior School",
+                "Community School",
+                "College",
+                "Infant School",
+                "Grammar School",
+            ]
+        )
+        return self.rng.choice(
+            [f"{name} {kind}", f"{name} {kind}", f"Escuela {self.fakers['es_ES'].last_name()}"]
+        )
 
     def phone(self) -> str:
         return self.fakers[self.rng.choice(PHONE_LOCALES)].phone_number()
@@ -133,31 +215,80 @@ class Maker:
 
     def age(self) -> str:
         n = self.rng.randint(4, 17)
-        words = ["four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen",
-                 "fifteen", "sixteen", "seventeen"]
-        return self.rng.choice([f"aged {n}", f"{n}-year-old", f"{n} years old", f"{words[n - 4]}-year-old",
-                                f"age {n}", f"{words[n - 4]} years old"])
+        words = [
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+        ]
+        return self.rng.choice(
+            [
+                f"aged {n}",
+                f"{n}-year-old",
+                f"{n} years old",
+                f"{words[n - 4]}-year-old",
+                f"age {n}",
+                f"{words[n - 4]} years old",
+            ]
+        )
 
     def username(self) -> tuple[str, str]:
-        u = self.rng.choice([self.en.user_name(), f"{self.en.first_name().lower()}_{self.rng.randint(1, 2012)}",
-                             f"{self.en.word()}{self.rng.randint(10, 99)}", f"x{self.en.first_name()}x"])
-        cue, value = self.rng.choice([
-            ("the Instagram account ", u), ("", "@" + u), ("the username ", u), ("Snapchat: ", u),
-            ("a Discord user called ", u), ("the gamertag ", u), ("a Roblox account named ", u),
-            ("tiktok.com/@", u),
-        ])
+        u = self.rng.choice(
+            [
+                self.en.user_name(),
+                f"{self.en.first_name().lower()}_{self.rng.randint(1, 2012)}",
+                f"{self.en.word()}{self.rng.randint(10, 99)}",
+                f"x{self.en.first_name()}x",
+            ]
+        )
+        cue, value = self.rng.choice(
+            [
+                ("the Instagram account ", u),
+                ("", "@" + u),
+                ("the username ", u),
+                ("Snapchat: ", u),
+                ("a Discord user called ", u),
+                ("the gamertag ", u),
+                ("a Roblox account named ", u),
+                ("tiktok.com/@", u),
+            ]
+        )
         return cue, value
 
     def case_number(self) -> tuple[str, str]:
         r = self.rng
-        value = r.choice([
-            f"CR-{r.randint(2015, 2024)}-{r.randint(1, 99999):05d}", f"{r.randint(10, 99)}/{r.randint(10000, 99999)}/"
-            f"{r.randint(15, 24)}", f"SC{r.randint(100000, 999999)}", f"REF-{r.randint(1000, 9999)}-{r.choice('ABCDEF')}",
-            f"{r.choice(['MPS', 'WYP', 'GMP'])}/{r.randint(1000, 99999)}/{r.randint(18, 24)}",
-            f"{r.randint(1000000, 99999999)}",
-        ])
-        cue = r.choice(["case number ", "crime reference ", "ref ", "referral no. ", "the file ", "log number ",
-                        "case ", "police reference "])
+        value = r.choice(
+            [
+                f"CR-{r.randint(2015, 2024)}-{r.randint(1, 99999):05d}",
+                f"{r.randint(10, 99)}/{r.randint(10000, 99999)}/{r.randint(15, 24)}",
+                f"SC{r.randint(100000, 999999)}",
+                f"REF-{r.randint(1000, 9999)}-{r.choice('ABCDEF')}",
+                f"{r.choice(['MPS', 'WYP', 'GMP'])}/{r.randint(1000, 99999)}/{r.randint(18, 24)}",
+                f"{r.randint(1000000, 99999999)}",
+            ]
+        )
+        cue = r.choice(
+            [
+                "case number ",
+                "crime reference ",
+                "ref ",
+                "referral no. ",
+                "the file ",
+                "log number ",
+                "case ",
+                "police reference ",
+            ]
+        )
         return cue, value
 
 
@@ -185,13 +316,15 @@ def make_doc(m: Maker) -> Doc:
         lambda: doc.add("The girl, ", ("age", m.age()), ", disclosed to a teacher. "),
         lambda: doc.add("A boy ", ("age", m.age()), " was groomed through a game. "),
         lambda: doc.add("The first strategy meeting was on ", ("date", m.date_text()), ". "),
-        lambda: doc.add("Contact started through ", *_pair(m.username(), "username"), " and moved to video. "),
+        lambda: doc.add(
+            "Contact started through ", *_pair(m.username(), "username"), " and moved to video. "
+        ),
         lambda: doc.add("Police opened ", *_pair(m.case_number(), "case_number"), " for the investigation. "),
         lambda: doc.add("On ", ("date", m.date_text()), " the images were reported. "),
     ]
     order = list(range(len(sentences)))
     rng.shuffle(order)
-    for i in order[:rng.randint(8, 12)]:
+    for i in order[: rng.randint(8, 12)]:
         doc.add(rng.choice(PROSE), " ")
         sentences[i]()
     doc.add(rng.choice(PROSE))

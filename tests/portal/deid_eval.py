@@ -1,4 +1,4 @@
-"""Score the de-identification check on the invented corpus: recall per kind, kind agreement, false positives."""
+"""Score the de-identification check on the invented corpus: recall per kind, kinds, false positives."""
 
 from __future__ import annotations
 
@@ -62,19 +62,28 @@ def score(docs: list[Doc]) -> Score:
 
 
 def report(s: Score) -> str:
-    lines = [f"{s.docs} texts, {s.words:,} words, {s.total_planted} planted identifiers, {s.findings} findings",
-             "| kind | planted | flagged | recall | flagged as this kind |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"{s.docs} texts, {s.words:,} words, {s.total_planted} planted identifiers, {s.findings} findings",
+        "| kind | planted | flagged | recall | flagged as this kind |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for kind in deid.KINDS:
         if s.planted[kind]:
-            lines.append(f"| {kind} | {s.planted[kind]} | {s.flagged[kind]} | {100 * s.recall(kind):.1f} % | "
-                         f"{100 * s.right_kind[kind] / s.planted[kind]:.1f} % |")
+            lines.append(
+                f"| {kind} | {s.planted[kind]} | {s.flagged[kind]} | {100 * s.recall(kind):.1f} % | "
+                f"{100 * s.right_kind[kind] / s.planted[kind]:.1f} % |"
+            )
     total_flagged = sum(s.flagged.values())
-    lines.append(f"| all | {s.total_planted} | {total_flagged} | {100 * total_flagged / s.total_planted:.1f} % | |")
+    lines.append(
+        f"| all | {s.total_planted} | {total_flagged} | {100 * total_flagged / s.total_planted:.1f} % | |"
+    )
     for pool in ("gazetteer", "held_out"):
         lines.append(f"names from {pool} locales: {s.names_flagged_by_pool[pool]}/{s.names_by_pool[pool]}")
     fp = len(s.false_positives)
-    lines.append(f"false positives: {fp} of {s.findings} findings ({100 * fp / s.findings:.1f} %), "
-                 f"{1000 * fp / s.words:.1f} per 1,000 words")
+    lines.append(
+        f"false positives: {fp} of {s.findings} findings ({100 * fp / s.findings:.1f} %), "
+        f"{1000 * fp / s.words:.1f} per 1,000 words"
+    )
     return "\n".join(lines)
 
 

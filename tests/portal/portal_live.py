@@ -13,18 +13,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
 
-from service_live import FAST_AUTH, PASSWORD, ThreadedServer, UiClient, free_port  # noqa: E402
+from service_live import FAST_AUTH, PASSWORD, ThreadedServer, UiClient, free_port
 
-from haven.auth import Auth  # noqa: E402
-from haven.auth.totp import TotpParams, new_secret  # noqa: E402
-from haven.config import Settings  # noqa: E402
-from haven.portal import members  # noqa: E402
-from haven.portal.actors import Actor  # noqa: E402
-from haven.portal.notify import MemoryNotifier  # noqa: E402
-from haven.portal.store import PortalStore  # noqa: E402
-from haven.portal.web.app import create_portal_app  # noqa: E402
-from haven.portal.web.settings import PortalSettings  # noqa: E402
-from haven.secrets import encode_key, new_key  # noqa: E402
+from haven.auth import Auth
+from haven.auth.totp import TotpParams, new_secret
+from haven.config import Settings
+from haven.portal import members
+from haven.portal.actors import Actor
+from haven.portal.notify import MemoryNotifier
+from haven.portal.store import PortalStore
+from haven.portal.web.app import create_portal_app
+from haven.portal.web.settings import PortalSettings
+from haven.secrets import encode_key, new_key
 
 __all__ = ["PASSWORD", "LivePortal", "PortalClient", "portal"]
 
@@ -49,8 +49,15 @@ class LivePortal:
     def client(self) -> PortalClient:
         return PortalClient(self.url)
 
-    def person(self, email: str, status: str = "approved", *roles: str, login_enabled: bool | None = None,
-               totp: bool = False, country: str = "GB") -> tuple[Actor, bytes | None]:
+    def person(
+        self,
+        email: str,
+        status: str = "approved",
+        *roles: str,
+        login_enabled: bool | None = None,
+        totp: bool = False,
+        country: str = "GB",
+    ) -> tuple[Actor, bytes | None]:
         """A portal member in ``status`` with a login (enabled iff approved unless ``login_enabled`` says)."""
         roles = roles or ("member",)
         user, _ = self.auth.add_user("portal", email, list(roles), password=PASSWORD, actor="test")
@@ -61,10 +68,21 @@ class LivePortal:
         if not (login_enabled if login_enabled is not None else status == "approved"):
             self.auth.disable_user("portal", email, actor="test")
         with self.store.begin() as db:
-            m = members.apply(db, members.Application(
-                name=f"Name of {email}", email=email, organisation="Org", profession="therapist", country=country,
-                languages=("en",), referee_name="Referee", referee_email=f"ref.{email}", statement="Statement."),
-                user_id=user.id)
+            m = members.apply(
+                db,
+                members.Application(
+                    name=f"Name of {email}",
+                    email=email,
+                    organisation="Org",
+                    profession="therapist",
+                    country=country,
+                    languages=("en",),
+                    referee_name="Referee",
+                    referee_email=f"ref.{email}",
+                    statement="Statement.",
+                ),
+                user_id=user.id,
+            )
             m.status = status
             db.flush()
             return Actor(m.id, tuple(roles)), secret

@@ -1,4 +1,5 @@
-"""Case studies: the de-identification check stops submission until each flag is fixed or justified; moderators
+"""Case studies: the de-identification check stops submission until each flag is fixed or justified;
+moderators
 publish (indexed for search, audited); comments."""
 
 from __future__ import annotations
@@ -10,32 +11,48 @@ from haven.errors import ConflictError, PermissionDeniedError
 from haven.portal import audit, casestudies, search
 from haven.portal.store import PortalStore
 
-SECTIONS = {"context": "Amira Okafor, aged 12, was groomed on a game.",
-            "needs": "Safety at home and at school.", "interventions": "Weekly therapy and a safety plan.",
-            "roles": "Police, school and the NGO met monthly.", "outcomes": "Anxiety eased by month six.",
-            "lessons": "Agree one lead professional early."}
+SECTIONS = {
+    "context": "Amira Okafor, aged 12, was groomed on a game.",
+    "needs": "Safety at home and at school.",
+    "interventions": "Weekly therapy and a safety plan.",
+    "roles": "Police, school and the NGO met monthly.",
+    "outcomes": "Anxiety eased by month six.",
+    "lessons": "Agree one lead professional early.",
+}
 
 
 def test_check_stops_submission_until_fixed_or_justified(store: PortalStore) -> None:
     with store.begin() as db:
         author = approved(db)
         mod = approved(db, roles=("moderator",))
-        cs = casestudies.create(db, author, title="Recovery after grooming on a game", country="GB", language="en",
-                                sections=SECTIONS)
+        cs = casestudies.create(
+            db,
+            author,
+            title="Recovery after grooming on a game",
+            country="GB",
+            language="en",
+            sections=SECTIONS,
+        )
         with pytest.raises(casestudies.DeidentificationRequired) as stopped:
             casestudies.submit(db, author, cs.id)
         flagged = {(f["kind"], f["text"]) for f in stopped.value.findings}
         assert flagged == {("name", "Amira Okafor"), ("age", "aged 12")}
         # fix the name, justify the age band
-        casestudies.update(db, author, cs.id, title=cs.title,
-                           sections={**SECTIONS, "context": "A girl, aged 12, was groomed on a game."})
+        casestudies.update(
+            db,
+            author,
+            cs.id,
+            title=cs.title,
+            sections={**SECTIONS, "context": "A girl, aged 12, was groomed on a game."},
+        )
         age = next(f for f in casestudies.check(db, author, cs.id) if f["kind"] == "age")
         casestudies.submit(db, author, cs.id, {casestudies.finding_key(age): "an age, not a date of birth"})
         assert cs.status == "submitted"
         assert search.search(db, "grooming") == []  # not before approval
         with pytest.raises(ConflictError):
             casestudies.moderate(db, author, cs.id, "approve") if False else casestudies.update(
-                db, author, cs.id, title="x", sections=SECTIONS)
+                db, author, cs.id, title="x", sections=SECTIONS
+            )
         with pytest.raises(PermissionDeniedError):
             casestudies.moderate(db, author, cs.id, "approve")
         casestudies.moderate(db, mod, cs.id, "approve")

@@ -13,24 +13,27 @@ def kinds(text: str) -> list[tuple[str, str]]:
     return [(f.kind, f.text) for f in deid.check(text)]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("We met Amira Okafor at home.", ("name", "Amira Okafor")),
-    ("Mrs Kowalczyk attended.", ("name", "Kowalczyk")),
-    ("She was born on 4 July 2012.", ("dob", "4 July 2012")),
-    ("DOB: 04/07/2012.", ("dob", "04/07/2012")),
-    ("They lived at 14 Elm Road, Leeds.", ("address", "14 Elm Road, Leeds")),
-    ("Postcode LS6 2AB.", ("address", "LS6 2AB")),
-    ("He went to Hillside Primary School.", ("school", "Hillside Primary School")),
-    ("Ring 07700 900123 after six.", ("phone", "07700 900123")),
-    ("Write to mum.k@example.org today.", ("email", "mum.k@example.org")),
-    ("The 12-year-old disclosed.", ("age", "12-year-old")),
-    ("A girl aged 9 disclosed.", ("age", "aged 9")),
-    ("The meeting was on 3 March 2020.", ("date", "3 March 2020")),
-    ("Contact came from @dark_wolf77 first.", ("username", "@dark_wolf77")),
-    ("His gamertag was shadowfox.", ("username", "shadowfox")),
-    ("Police opened case number CR-2019-004512.", ("case_number", "CR-2019-004512")),
-    ("Crime reference 12/34567/19 was given.", ("case_number", "12/34567/19")),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("We met Amira Okafor at home.", ("name", "Amira Okafor")),
+        ("Mrs Kowalczyk attended.", ("name", "Kowalczyk")),
+        ("She was born on 4 July 2012.", ("dob", "4 July 2012")),
+        ("DOB: 04/07/2012.", ("dob", "04/07/2012")),
+        ("They lived at 14 Elm Road, Leeds.", ("address", "14 Elm Road, Leeds")),
+        ("Postcode LS6 2AB.", ("address", "LS6 2AB")),
+        ("He went to Hillside Primary School.", ("school", "Hillside Primary School")),
+        ("Ring 07700 900123 after six.", ("phone", "07700 900123")),
+        ("Write to mum.k@example.org today.", ("email", "mum.k@example.org")),
+        ("The 12-year-old disclosed.", ("age", "12-year-old")),
+        ("A girl aged 9 disclosed.", ("age", "aged 9")),
+        ("The meeting was on 3 March 2020.", ("date", "3 March 2020")),
+        ("Contact came from @dark_wolf77 first.", ("username", "@dark_wolf77")),
+        ("His gamertag was shadowfox.", ("username", "shadowfox")),
+        ("Police opened case number CR-2019-004512.", ("case_number", "CR-2019-004512")),
+        ("Crime reference 12/34567/19 was given.", ("case_number", "12/34567/19")),
+    ],
+)
 def test_each_kind_is_flagged(text: str, expected: tuple[str, str]) -> None:
     assert expected in kinds(text)
 
@@ -38,12 +41,14 @@ def test_each_kind_is_flagged(text: str, expected: tuple[str, str]) -> None:
 def test_offsets_point_into_the_text() -> None:
     text = "Call 07700 900123 or write to a.b@example.com; the 7-year-old attends Oak Academy."
     for f in deid.check(text):
-        assert text[f.start:f.end] == f.text
+        assert text[f.start : f.end] == f.text
 
 
 def test_ordinary_professional_prose_is_not_flagged() -> None:
-    text = ("The strategy discussion agreed a safety plan. Therapy focused on shame and self-blame. "
-            "The social worker explained each step. Peer support helped. Outcomes were reviewed at six months.")
+    text = (
+        "The strategy discussion agreed a safety plan. Therapy focused on shame and self-blame. "
+        "The social worker explained each step. Peer support helped. Outcomes were reviewed at six months."
+    )
     assert kinds(text) == []
 
 

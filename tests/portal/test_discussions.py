@@ -22,7 +22,7 @@ def smtp_server() -> Iterator[tuple[int, list[object]]]:
     received: list[object] = []
 
     class Handler:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
             received.append(envelope)
             return "250 OK"
 
@@ -37,8 +37,9 @@ def smtp_server() -> Iterator[tuple[int, list[object]]]:
         controller.stop()
 
 
-def test_followers_are_mailed_and_moderation_is_recorded(sqlite_store: PortalStore,
-                                                         smtp_server: tuple[int, list[object]]) -> None:
+def test_followers_are_mailed_and_moderation_is_recorded(
+    sqlite_store: PortalStore, smtp_server: tuple[int, list[object]]
+) -> None:
     port, received = smtp_server
     mail = SmtpNotifier(SmtpSettings(host="127.0.0.1", port=port, sender="network@example.org"))
     with sqlite_store.begin() as db:
@@ -64,4 +65,7 @@ def test_mail_failure_does_not_break_the_action() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here
-    assert SmtpNotifier(SmtpSettings(host="127.0.0.1", port=port, timeout=2)).send("a@example.org", "s", "b") is False
+    assert (
+        SmtpNotifier(SmtpSettings(host="127.0.0.1", port=port, timeout=2)).send("a@example.org", "s", "b")
+        is False
+    )

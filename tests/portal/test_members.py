@@ -43,8 +43,16 @@ def test_members_cannot_moderate_and_states_are_enforced(store: PortalStore) -> 
             members.moderate(db, mod, mod.member_id, "suspend")
 
 
-@pytest.mark.parametrize(("field", "value"), [("email", "not-an-email"), ("country", "QQ"), ("profession", "wizard"),
-                                              ("languages", ("xx1",)), ("name", "  ")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", "not-an-email"),
+        ("country", "QQ"),
+        ("profession", "wizard"),
+        ("languages", ("xx1",)),
+        ("name", "  "),
+    ],
+)
 def test_bad_applications_name_the_field(sqlite_store: PortalStore, field: str, value: object) -> None:
     with sqlite_store.begin() as db, pytest.raises(InputError):
         members.apply(db, application(**{field: value}))
@@ -61,16 +69,35 @@ def test_leaving_erases_personal_data_and_unlinks_the_rest(store: PortalStore) -
     with store.begin() as db:
         mod = approved(db, roles=("moderator",))
         leaver = approved(db, name="Lee Leaver", email="lee@example.org", organisation="Leaver Org")
-        published = casestudies.create(db, leaver, title="Shared", country="GB", language="en",
-                                       sections={"context": "Professional prose only."})
+        published = casestudies.create(
+            db,
+            leaver,
+            title="Shared",
+            country="GB",
+            language="en",
+            sections={"context": "Professional prose only."},
+        )
         casestudies.submit(db, leaver, published.id)
         casestudies.moderate(db, mod, published.id, "approve")
-        draft = casestudies.create(db, leaver, title="Draft", country="GB", language="en",
-                                   sections={"context": "Unfinished."})
+        draft = casestudies.create(
+            db, leaver, title="Draft", country="GB", language="en", sections={"context": "Unfinished."}
+        )
         topic = discussions.create_topic(db, leaver, "A question", "My own words.")
-        survey = surveys.create(db, mod, key="s1", kind="practice", title={"en": "S"}, questions=[
-            {"key": "q", "type": "single", "text": {"en": "Q?"},
-             "options": [{"key": "a", "text": {"en": "A"}}, {"key": "b", "text": {"en": "B"}}]}])
+        survey = surveys.create(
+            db,
+            mod,
+            key="s1",
+            kind="practice",
+            title={"en": "S"},
+            questions=[
+                {
+                    "key": "q",
+                    "type": "single",
+                    "text": {"en": "Q?"},
+                    "options": [{"key": "a", "text": {"en": "A"}}, {"key": "b", "text": {"en": "B"}}],
+                }
+            ],
+        )
         rnd = surveys.open_round(db, mod, survey.id, "2025")
         surveys.respond(db, leaver, rnd.id, {"q": "a"})
         exported = members.export_data(db, leaver.member_id)
@@ -80,12 +107,21 @@ def test_leaving_erases_personal_data_and_unlinks_the_rest(store: PortalStore) -
     with store.begin() as db:
         m = db.get(Member, leaver.member_id)
         assert m is not None and m.status == "left"
-        assert (m.name, m.email, m.organisation, m.referee_name, m.referee_email, m.statement) == ("", None, "", "", "", "")
+        assert (m.name, m.email, m.organisation, m.referee_name, m.referee_email, m.statement) == (
+            "",
+            None,
+            "",
+            "",
+            "",
+            "",
+        )
         kept = db.get(CaseStudy, ids[0])
         assert kept is not None and kept.author_id is None  # shared knowledge stays, unlinked
         assert db.get(CaseStudy, ids[1]) is None
         assert db.scalars(select(Post).where(Post.author_id == leaver.member_id)).all() == []
         assert db.scalars(select(SurveyResponse)).one().member_id is None
-        everything = " ".join(str(v) for row in db.execute(select(Member)).all() for v in row[0].__dict__.values())
+        everything = " ".join(
+            str(v) for row in db.execute(select(Member)).all() for v in row[0].__dict__.values()
+        )
         assert "Lee Leaver" not in everything and "lee@example.org" not in everything
         assert db.scalars(select(AuditRow).where(AuditRow.event == "member.leave")).one()

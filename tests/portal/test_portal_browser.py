@@ -19,19 +19,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from portal_live import PASSWORD, LivePortal, portal  # noqa: F401
+from portal_live import PASSWORD, LivePortal
 
 from haven.auth.totp import TotpParams
 from haven.portal import surveys
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(CHROMIUM is None, reason="headless chromium not installed (apt-get install chromium)")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="headless chromium not installed (apt-get install chromium)"),
+]
 NEW_MEMBER = "nadia.therapist@example.org"
 SECTIONS = {
     "context": "Amira Okafor, aged 12, was groomed through a game and pressured into sending images.",
     "needs": "Safety at home, help with shame, and a predictable plan at school.",
-    "interventions": "Weekly trauma-focused therapy; a safety plan made with the child; support for the parents.",
+    "interventions": "Weekly trauma-focused therapy; a safety plan made with the child; help for parents.",
     "outcomes": "By month six the child slept better and returned to lessons full time.",
     "lessons": "Agree one lead professional early and explain what happens to the images.",
 }
@@ -77,13 +79,14 @@ def _sign_out(page) -> None:  # type: ignore[no-untyped-def]
     page.click("header form button")
 
 
-def test_apply_vet_totp_case_study_moderation_search(portal: LivePortal) -> None:  # noqa: F811
+def test_apply_vet_totp_case_study_moderation_search(portal: LivePortal) -> None:
     url = portal.url
     _, mod_secret = portal.person("moderator.browser@example.org", "approved", "moderator")
     portal.person("reader@example.org")
     with _browser() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
-                                                                    "--disable-dev-shm-usage"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
         page = browser.new_page(viewport={"width": 1100, "height": 800})
 
         # 1. the public sees the landing page and the application form only
@@ -92,11 +95,18 @@ def test_apply_vet_totp_case_study_moderation_search(portal: LivePortal) -> None
         page.goto(f"{url}/portal/library")
         assert page.url == f"{url}/portal/login"
         page.goto(f"{url}/portal/apply")
-        for field, value in {"#name": "Nadia Therapist", "#email": NEW_MEMBER, "#organisation": "Child Recovery NGO",
-                             "#country": "KE", "#languages": "en, sw", "#referee_name": "Dr Referee",
-                             "#referee_email": "referee.nadia@example.org",
-                             "#statement": "Therapist for children harmed online, eight years.",
-                             "#password": "a long passphrase for nadia", "#repeat": "a long passphrase for nadia"}.items():
+        for field, value in {
+            "#name": "Nadia Therapist",
+            "#email": NEW_MEMBER,
+            "#organisation": "Child Recovery NGO",
+            "#country": "KE",
+            "#languages": "en, sw",
+            "#referee_name": "Dr Referee",
+            "#referee_email": "referee.nadia@example.org",
+            "#statement": "Therapist for children harmed online, eight years.",
+            "#password": "a long passphrase for nadia",
+            "#repeat": "a long passphrase for nadia",
+        }.items():
             page.fill(field, value)
         page.select_option("#profession", "therapist")
         _shot(page, "apply")
@@ -138,8 +148,10 @@ def test_apply_vet_totp_case_study_moderation_search(portal: LivePortal) -> None
         page.click("main form button[type=submit]")
         page.click("#submit-case")
         assert page.locator("#deid-stop").is_visible()
-        flagged = {(row.get_attribute("data-kind"), row.locator("mark").inner_text())
-                   for row in page.locator("tr.finding").all()}
+        flagged = {
+            (row.get_attribute("data-kind"), row.locator("mark").inner_text())
+            for row in page.locator("tr.finding").all()
+        }
         assert ("name", "Amira Okafor") in flagged and ("age", "aged 12") in flagged
         assert page.locator("#preview-context mark.flag").count() == 2
         _shot(page, "case-check")
@@ -175,18 +187,39 @@ def test_apply_vet_totp_case_study_moderation_search(portal: LivePortal) -> None
         browser.close()
 
 
-def _round_with_small_country(portal: LivePortal) -> int:  # noqa: F811
+def _round_with_small_country(portal: LivePortal) -> int:
     mod, _ = portal.person("survey.mod@example.org", "approved", "moderator")
     with portal.store.begin() as db:
-        survey = surveys.create(db, mod, key="browser_tna", kind="training_needs",
-                                title={"en": "Training needs", "fr": "Besoins de formation"}, questions=[
-            {"key": "trained", "type": "single", "text": {"en": "Trained to assess online risk?",
-                                                          "fr": "Formé(e) à évaluer les risques en ligne ?"},
-             "options": [{"key": "yes", "text": {"en": "Yes", "fr": "Oui"}},
-                         {"key": "no", "text": {"en": "No", "fr": "Non"}}]}])
+        survey = surveys.create(
+            db,
+            mod,
+            key="browser_tna",
+            kind="training_needs",
+            title={"en": "Training needs", "fr": "Besoins de formation"},
+            questions=[
+                {
+                    "key": "trained",
+                    "type": "single",
+                    "text": {
+                        "en": "Trained to assess online risk?",
+                        "fr": "Formé(e) à évaluer les risques en ligne ?",
+                    },
+                    "options": [
+                        {"key": "yes", "text": {"en": "Yes", "fr": "Oui"}},
+                        {"key": "no", "text": {"en": "No", "fr": "Non"}},
+                    ],
+                }
+            ],
+        )
         rnd = surveys.open_round(db, mod, survey.id, "browser round").id
-    plan = [("GB", "yes")] * 6 + [("GB", "no")] * 7 + [("KE", "yes")] * 5 + [("KE", "no")] * 6 + \
-        [("FR", "no")] * 2 + [("FR", "yes")]
+    plan = (
+        [("GB", "yes")] * 6
+        + [("GB", "no")] * 7
+        + [("KE", "yes")] * 5
+        + [("KE", "no")] * 6
+        + [("FR", "no")] * 2
+        + [("FR", "yes")]
+    )
     for i, (country, answer) in enumerate(plan):
         member, _ = portal.person(f"respondent{i}@example.org", country=country)
         with portal.store.begin() as db:
@@ -194,14 +227,15 @@ def _round_with_small_country(portal: LivePortal) -> int:  # noqa: F811
     return rnd
 
 
-def test_survey_chart_hides_a_three_respondent_country(portal: LivePortal) -> None:  # noqa: F811
+def test_survey_chart_hides_a_three_respondent_country(portal: LivePortal) -> None:
     from scipy.optimize import linprog
 
     rnd = _round_with_small_country(portal)
     portal.person("viewer@example.org")
     with _browser() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
-                                                                    "--disable-dev-shm-usage"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
         page = browser.new_page(viewport={"width": 1100, "height": 800})
         _sign_in(page, portal.url, "viewer@example.org")
         page.goto(f"{portal.url}/portal/surveys/rounds/{rnd}/results?by=country")
@@ -216,8 +250,10 @@ def test_survey_chart_hides_a_three_respondent_country(portal: LivePortal) -> No
         rows = {}
         for tr in result.locator("tbody tr").all():
             group = tr.get_attribute("data-group") or "ALL"
-            rows[group] = [None if not t.strip().isdigit() else int(t) for t in
-                           (c.inner_text() for c in tr.locator("td").all())]
+            rows[group] = [
+                None if not t.strip().isdigit() else int(t)
+                for t in (c.inner_text() for c in tr.locator("td").all())
+            ]
         page.goto(f"{portal.url}/portal/language/fr?next=/portal/surveys/rounds/{rnd}/results")
         assert "Regroupé par" in page.inner_text("main") and "Formé(e)" in page.inner_text("main")
         _shot(page, "survey-results-fr")
@@ -245,7 +281,7 @@ def _feasible(rows: dict[str, list[int | None]], group: str, col: int, linprog) 
         add({(g, ncol): 1, **{(g, j): -1 for j in range(ncol)}}, 0)
     for j in range(ncol + 1):
         add({("ALL", j): 1, **{(g, j): -1 for g in groups}}, 0)
-    for (g, j), i in index.items():
+    for g, j in index:
         shown = rows[g][j]
         if shown is not None:
             add({(g, j): 1}, shown)

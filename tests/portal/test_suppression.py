@@ -79,8 +79,13 @@ def test_nothing_hidden_when_all_counts_are_large_or_zero() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.integers(1, 5).flatmap(lambda n: st.integers(1, 5).flatmap(
-    lambda m: st.lists(st.lists(st.integers(0, 30), min_size=m, max_size=m), min_size=n, max_size=n))))
+@given(
+    st.integers(1, 5).flatmap(
+        lambda n: st.integers(1, 5).flatmap(
+            lambda m: st.lists(st.lists(st.integers(0, 30), min_size=m, max_size=m), min_size=n, max_size=n)
+        )
+    )
+)
 def test_random_tables_are_protected(cells: list[list[int]]) -> None:
     t = suppress([f"r{i}" for i in range(len(cells))], [f"c{j}" for j in range(len(cells[0]))], cells)
     assert_protected(t)

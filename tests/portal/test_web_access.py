@@ -8,14 +8,25 @@ import re
 
 import pytest
 from fastapi.routing import APIRoute
-from portal_live import PASSWORD, LivePortal, portal  # noqa: F401
+from portal_live import LivePortal
 
 from haven.portal import casestudies
 
-PUBLIC = {("GET", "/portal"), ("GET", "/portal/apply"), ("POST", "/portal/apply"), ("GET", "/portal/login"),
-          ("POST", "/portal/login"), ("GET", "/portal/language/{code}"), ("GET", "/portal/login/totp"),
-          ("POST", "/portal/login/totp"), ("GET", "/portal/login/password"), ("POST", "/portal/login/password"),
-          ("GET", "/portal/login/enrol"), ("POST", "/portal/login/enrol"), ("POST", "/portal/logout")}
+PUBLIC = {
+    ("GET", "/portal"),
+    ("GET", "/portal/apply"),
+    ("POST", "/portal/apply"),
+    ("GET", "/portal/login"),
+    ("POST", "/portal/login"),
+    ("GET", "/portal/language/{code}"),
+    ("GET", "/portal/login/totp"),
+    ("POST", "/portal/login/totp"),
+    ("GET", "/portal/login/password"),
+    ("POST", "/portal/login/password"),
+    ("GET", "/portal/login/enrol"),
+    ("POST", "/portal/login/enrol"),
+    ("POST", "/portal/logout"),
+}
 CANARY = "CANARY-7f3e published case study"
 
 
@@ -35,12 +46,18 @@ def concrete(path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def seeded(portal: LivePortal) -> LivePortal:  # noqa: F811
+def seeded(portal: LivePortal) -> LivePortal:
     author, _ = portal.person("canary-author@example.org")
     mod, _ = portal.person("canary-mod@example.org", "approved", "moderator")
     with portal.store.begin() as db:
-        cs = casestudies.create(db, author, title=CANARY, country="GB", language="en",
-                                sections={"context": "Prose without identifiers."})
+        cs = casestudies.create(
+            db,
+            author,
+            title=CANARY,
+            country="GB",
+            language="en",
+            sections={"context": "Prose without identifiers."},
+        )
         casestudies.submit(db, author, cs.id)
         casestudies.moderate(db, mod, cs.id, "approve")
     return portal
@@ -64,7 +81,9 @@ def _assert_nothing_shown(client, app, who: str) -> None:  # type: ignore[no-unt
             r = client.request(method, url, data={"csrf_token": token, "q": "x", "body": "x"})
         assert r.status_code in (303, 401, 403, 404), f"{who}: {method} {url} answered {r.status_code}"
         if r.status_code == 303:
-            assert r.headers["location"] == "/portal/login", f"{who}: {method} {url} -> {r.headers['location']}"
+            assert r.headers["location"] == "/portal/login", (
+                f"{who}: {method} {url} -> {r.headers['location']}"
+            )
         assert CANARY not in r.text, f"{who}: {method} {url} showed member content"
 
 
@@ -94,8 +113,11 @@ def test_suspended_member_loses_access_at_once(seeded: LivePortal) -> None:
         assert m.sign_in("to-suspend@example.org").status_code == 303
         assert CANARY in m.get("/portal/cases").text  # a member sees the published case study
         assert moderator.sign_in("suspender@example.org", totp=mod_secret).status_code == 303
-        r = moderator.submit("/portal/moderate", f"/portal/moderate/members/{member.member_id}",
-                             {"action": "suspend", "note": "test"})
+        r = moderator.submit(
+            "/portal/moderate",
+            f"/portal/moderate/members/{member.member_id}",
+            {"action": "suspend", "note": "test"},
+        )
         assert r.status_code == 303
         _assert_nothing_shown(m, seeded.app, "suspended member (session ended)")
         assert m.sign_in("to-suspend@example.org").status_code == 401
@@ -112,4 +134,6 @@ def test_moderator_pages_need_the_moderator_role(seeded: LivePortal) -> None:
         assert c.get("/portal/home").status_code == 200
         for path in ("/portal/moderate", "/portal/moderate/audit", "/portal/moderate/surveys"):
             assert c.get(path).status_code == 403, path
-        assert c.submit("/portal/home", "/portal/moderate/members/1", {"action": "approve"}).status_code == 403
+        assert (
+            c.submit("/portal/home", "/portal/moderate/members/1", {"action": "approve"}).status_code == 403
+        )

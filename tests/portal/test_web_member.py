@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 from babel.messages.pofile import read_po
-from portal_live import LivePortal, portal  # noqa: F401
+from portal_live import LivePortal
 from sqlalchemy import select, text
 
 from haven.auth.models import SessionRow, UserRow
@@ -19,7 +19,7 @@ from haven.portal.models import AuditRow, Member
 LOCALE = Path(__file__).resolve().parents[2] / "src" / "haven" / "portal" / "web" / "locale"
 
 
-def test_leaving_member_data_is_gone(portal: LivePortal) -> None:  # noqa: F811
+def test_leaving_member_data_is_gone(portal: LivePortal) -> None:
     leaver, _ = portal.person("leaving.person@example.org")
     with portal.store.begin() as db:
         discussions.create_topic(db, leaver, "Ask me", "Leaving Person's own words")
@@ -44,37 +44,47 @@ def test_leaving_member_data_is_gone(portal: LivePortal) -> None:  # noqa: F811
         sessions = db.execute(select(SessionRow.user_id)).scalars().all()
         assert "leaving.person" not in dump and "Leaving Person" not in posts
         assert "leaving.person@example.org" not in users and row.user_id is None
-        assert db.scalar(select(AuditRow.event).where(AuditRow.target == f"member:{leaver.member_id}")) == "member.leave"
+        assert (
+            db.scalar(select(AuditRow.event).where(AuditRow.target == f"member:{leaver.member_id}"))
+            == "member.leave"
+        )
         assert all(s is not None for s in sessions)
 
 
-def test_moderator_actions_are_recorded(portal: LivePortal) -> None:  # noqa: F811
+def test_moderator_actions_are_recorded(portal: LivePortal) -> None:
     author, _ = portal.person("recorded.author@example.org")
     mod, secret = portal.person("recorded.mod@example.org", "approved", "moderator")
     applicant, _ = portal.person("recorded.applicant@example.org", "applied")
     with portal.store.begin() as db:
-        cs = casestudies.create(db, author, title="Recorded", country="GB", language="en",
-                                sections={"context": "Prose only."})
+        cs = casestudies.create(
+            db, author, title="Recorded", country="GB", language="en", sections={"context": "Prose only."}
+        )
         casestudies.submit(db, author, cs.id)
         topic = discussions.create_topic(db, author, "Recorded topic", "A post.")
         post_id = discussions.posts(db, topic.id)[0].id
     with portal.client() as c:
         assert c.sign_in("recorded.mod@example.org", totp=secret).status_code == 303
-        for action, form in ((f"/portal/moderate/members/{applicant.member_id}", {"action": "ask_more", "note": "q"}),
-                             (f"/portal/moderate/cases/{cs.id}", {"action": "return", "note": "names"}),
-                             (f"/portal/moderate/posts/{post_id}/hide", {"reason": "spam", "topic_id": str(topic.id)}),
-                             (f"/portal/moderate/topics/{topic.id}/lock", {"locked": "1"})):
+        for action, form in (
+            (f"/portal/moderate/members/{applicant.member_id}", {"action": "ask_more", "note": "q"}),
+            (f"/portal/moderate/cases/{cs.id}", {"action": "return", "note": "names"}),
+            (f"/portal/moderate/posts/{post_id}/hide", {"reason": "spam", "topic_id": str(topic.id)}),
+            (f"/portal/moderate/topics/{topic.id}/lock", {"locked": "1"}),
+        ):
             assert c.submit("/portal/moderate", action, form).status_code == 303, action
         page = c.get("/portal/moderate/audit").text
     with portal.store.begin() as db:
         events = {(e.event, e.actor, e.target) for e in audit.entries(db)}
     label = f"member:{mod.member_id}"
-    assert {("member.ask_more", label, f"member:{applicant.member_id}"), ("case_study.return", label, f"case_study:{cs.id}"),
-            ("post.hide", label, f"post:{post_id}"), ("topic.lock", label, f"topic:{topic.id}")} <= events
+    assert {
+        ("member.ask_more", label, f"member:{applicant.member_id}"),
+        ("case_study.return", label, f"case_study:{cs.id}"),
+        ("post.hide", label, f"post:{post_id}"),
+        ("topic.lock", label, f"topic:{topic.id}"),
+    } <= events
     assert "case_study.return" in page and "post.hide" in page
 
 
-def test_french_catalogue_is_complete_and_used(portal: LivePortal) -> None:  # noqa: F811
+def test_french_catalogue_is_complete_and_used(portal: LivePortal) -> None:
     with (LOCALE / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
         fr = read_po(fh, locale="fr")
     with (LOCALE / "messages.pot").open("rb") as fh:
@@ -94,14 +104,32 @@ def test_templates_and_catalogue_agree() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "check.pot"
         here = LOCALE.parent
-        subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", str(here / "babel.cfg"), "-k",
-                        "N_", "--no-location", "--sort-output", "-o", str(out), str(here.parent)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "babel.messages.frontend",
+                "extract",
+                "-F",
+                str(here / "babel.cfg"),
+                "-k",
+                "N_",
+                "--no-location",
+                "--sort-output",
+                "-o",
+                str(out),
+                str(here.parent),
+            ],
+            check=True,
+            capture_output=True,
+        )
         with out.open("rb") as fh:
             fresh = {m.id for m in read_po(fh) if m.id}
     with (LOCALE / "messages.pot").open("rb") as fh:
         committed = {m.id for m in read_po(fh) if m.id}
-    assert fresh == committed, f"run python -m haven.portal.web.update_catalogs: {sorted(fresh ^ committed)[:5]}"
+    assert fresh == committed, (
+        f"run python -m haven.portal.web.update_catalogs: {sorted(fresh ^ committed)[:5]}"
+    )
 
 
 def test_portal_is_mounted_on_haven_serve(tmp_path: Path) -> None:
@@ -109,10 +137,9 @@ def test_portal_is_mounted_on_haven_serve(tmp_path: Path) -> None:
     from service_live import service_settings, start_service
 
     server, svc = start_service(service_settings(tmp_path))
-    with server:
-        with httpx.Client(base_url=svc.url) as c:
-            assert c.get("/portal").status_code == 200
-            assert c.get("/portal/library").headers["location"] == "/portal/login"
-            assert c.get("/portal/static/portal.css").status_code == 200
-            assert c.get("/ui").headers["location"] == "/ui/login"  # the staff UI is still its own realm
+    with server, httpx.Client(base_url=svc.url) as c:
+        assert c.get("/portal").status_code == 200
+        assert c.get("/portal/library").headers["location"] == "/portal/login"
+        assert c.get("/portal/static/portal.css").status_code == 200
+        assert c.get("/ui").headers["location"] == "/ui/login"  # the staff UI is still its own realm
     svc.close()

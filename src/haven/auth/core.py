@@ -27,7 +27,7 @@ def cli_actor() -> str:
     """Who an account change made from the command line is attributed to."""
     try:
         return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no login name (containers): still say it came from the CLI
+    except Exception:
         return "cli"
 
 
@@ -107,7 +107,7 @@ class Auth:
         return Enrolment(secret=secret_to_base32(secret), uri=uri, qr_svg=qr_svg(uri))
 
     def confirm_totp(self, token: str | None, realm: str, code: str, *, client: str | None = None) -> User:
-        """Check a code from the secret of ``start_totp`` and make it the account's (event ``totp_enrolled``)."""
+        """Check a code from the secret of ``start_totp`` and make it the account's (``totp_enrolled``)."""
         _, session = self.authenticate(token, realm)
         blob = self.sessions.pending_totp(session.id)
         if blob is None:
@@ -120,7 +120,8 @@ class Auth:
         step = self.users.totp.match_step(secret, code, self._clock().timestamp())
         if step is None:
             self.login._failed(user.realm, user.username, user.id, client, "totp_enrol", keys)
-            raise AuthError("that code does not match the secret; check the app's clock and try the next code")
+            raise AuthError("that code does not match the secret; check the app's clock and try the next "
+                            "code")
         user = self.users.set_totp(user.id, secret, step)
         self.sessions.set_pending_totp(session.id, None)
         self.events.emit("totp_enrolled", realm=user.realm, username=user.username, user_id=user.id,
@@ -176,7 +177,8 @@ class Auth:
         ended = self.sessions.end_all(user.id, "deleted")
         self.throttle.reset(user_key(user.realm, user.username))
         self.users.delete(user.id)
-        self.events.emit("user_deleted", realm=realm, username=None, user_id=user.id, actor=actor or cli_actor(),
+        self.events.emit("user_deleted", realm=realm, username=None, user_id=user.id,
+                         actor=actor or cli_actor(),
                          detail={"sessions_ended": ended} if ended else {})
 
     def _emit_admin(self, kind: str, user: User, actor: str | None, ended: int) -> None:

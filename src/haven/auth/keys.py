@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from haven.errors import AuthError, NotFoundError, PermissionDeniedError, UsageError
 from haven.auth.clock import as_utc
 from haven.auth.models import ApiKeyRow
+from haven.errors import AuthError, NotFoundError, PermissionDeniedError, UsageError
 from haven.store.db import make_engine, make_session_factory, upgrade_database
 
 KEY_PREFIX = "hvn_"

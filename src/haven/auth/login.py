@@ -22,7 +22,7 @@ from haven.auth.realms import get_realm
 from haven.auth.sessions import ACTIVE, Session, SessionStore
 from haven.auth.throttle import LoginThrottle, address_key, user_key
 from haven.auth.totp import new_secret, qr_svg, secret_to_base32
-from haven.auth.users import User, UserStore, totp_context
+from haven.auth.users import User, UserStore
 from haven.errors import AuthError, LoginRequiredError, UsageError
 
 STEPS = ("totp", "password", "enrol", ACTIVE)

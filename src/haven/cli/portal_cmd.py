@@ -1,4 +1,4 @@
-"""``haven portal serve|demo``: the recovery network on its own (``haven serve`` also has it under ``/portal``)."""
+"""``haven portal serve|demo``: the recovery network on its own (``haven serve`` has it under ``/portal``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import typer
 
 from haven.cli.common import emit_json, stdout
 
-portal_app = typer.Typer(help="The recovery network: a closed portal for professionals who help children recover.",
-                         no_args_is_help=True)
+portal_app = typer.Typer(
+    help="The recovery network: a closed portal for professionals who help children recover.",
+    no_args_is_help=True,
+)
 
 
 def _open():  # type: ignore[no-untyped-def]
@@ -35,14 +37,18 @@ def print_demo_account(url: str) -> None:
     finally:
         auth.close()
     if account.one_time_password is None:
-        stdout.print(f"recovery network {url}: demo moderator {account.username} exists; for a new one-time "
-                     f"password: haven users reset-password --realm portal {account.username}")
+        stdout.print(
+            f"recovery network {url}: demo moderator {account.username} exists; for a new one-time "
+            f"password: haven users reset-password --realm portal {account.username}"
+        )
         return
     stdout.print(f"recovery network {url}: demo moderator created. Sign in with")
     stdout.print(f"  e-mail: {account.username}")
     stdout.print(f"  one-time password: {account.one_time_password}")
-    stdout.print("then choose your own password and add the account to an authenticator app (moderators sign in "
-                 "with a 6-digit TOTP code)")
+    stdout.print(
+        "then choose your own password and add the account to an authenticator app (moderators sign in "
+        "with a 6-digit TOTP code)"
+    )
 
 
 @portal_app.command("demo")
@@ -81,8 +87,15 @@ def serve_command(
         print_demo_account(f"http://{shown}:{port}/portal")
     os.environ["HAVEN_SERVICE_MIGRATE"] = "0"
     stdout.print(f"Haven recovery network on http://{shown}:{port}/portal")
-    uvicorn.run("haven.portal.web.app:create_portal_app_from_env", factory=True, host=host, port=port,
-                log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        "haven.portal.web.app:create_portal_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

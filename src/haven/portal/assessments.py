@@ -37,7 +37,11 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 def validate(definition: dict[str, Any]) -> dict[str, Any]:
     """Check an instrument definition; ``InputError`` names the first problem."""
     scale = definition.get("scale") or {}
-    if not (isinstance(scale.get("min"), int) and isinstance(scale.get("max"), int) and scale["min"] < scale["max"]):
+    if not (
+        isinstance(scale.get("min"), int)
+        and isinstance(scale.get("max"), int)
+        and scale["min"] < scale["max"]
+    ):
         raise InputError("scale needs integer min < max", code="bad_instrument")
     domains = definition.get("domains") or []
     if not domains:
@@ -45,20 +49,35 @@ def validate(definition: dict[str, Any]) -> dict[str, Any]:
     keys: set[str] = set()
     for d in domains:
         if not _KEY.match(d.get("key", "")) or d["key"] in keys or d["key"] == "total":
-            raise InputError(f"domain key {d.get('key')!r} is missing, malformed or repeated", code="bad_instrument")
+            raise InputError(
+                f"domain key {d.get('key')!r} is missing, malformed or repeated", code="bad_instrument"
+            )
         keys.add(d["key"])
         if not d.get("title", {}).get("en") or not d.get("items"):
-            raise InputError(f"domain {d['key']}: English title and items are required", code="bad_instrument")
+            raise InputError(
+                f"domain {d['key']}: English title and items are required", code="bad_instrument"
+            )
         for item in d["items"]:
-            if not _KEY.match(item.get("key", "")) or item["key"] in keys or not item.get("text", {}).get("en"):
-                raise InputError(f"domain {d['key']}: item {item.get('key')!r} needs a unique key and English text",
-                                 code="bad_instrument")
+            if (
+                not _KEY.match(item.get("key", ""))
+                or item["key"] in keys
+                or not item.get("text", {}).get("en")
+            ):
+                raise InputError(
+                    f"domain {d['key']}: item {item.get('key')!r} needs a unique key and English text",
+                    code="bad_instrument",
+                )
             keys.add(item["key"])
     for t in definition.get("thresholds", []):
-        if t.get("domain") not in {d["key"] for d in domains} | {"total"} or not isinstance(t.get("at_least"), int) \
-                or not t.get("label"):
-            raise InputError("a threshold names a domain (or total), an integer at_least and a label",
-                             code="bad_instrument")
+        if (
+            t.get("domain") not in {d["key"] for d in domains} | {"total"}
+            or not isinstance(t.get("at_least"), int)
+            or not t.get("label")
+        ):
+            raise InputError(
+                "a threshold names a domain (or total), an integer at_least and a label",
+                code="bad_instrument",
+            )
     return definition
 
 
@@ -68,11 +87,19 @@ def create(db: Session, actor: Actor, key: str, title: str, definition: dict[str
     if not _KEY.match(key) or not title.strip():
         raise InputError("an instrument needs a key (a-z, 0-9, _) and a title", code="bad_instrument")
     newest = db.scalar(select(func.max(Instrument.version)).where(Instrument.key == key)) or 0
-    inst = Instrument(key=key, version=newest + 1, title=title.strip()[:300], definition=validate(definition),
-                      published=False, created_by=actor.member_id or None)
+    inst = Instrument(
+        key=key,
+        version=newest + 1,
+        title=title.strip()[:300],
+        definition=validate(definition),
+        published=False,
+        created_by=actor.member_id or None,
+    )
     db.add(inst)
     db.flush()
-    audit.record(db, "instrument.create", actor, f"instrument:{inst.id}", {"key": key, "version": inst.version})
+    audit.record(
+        db, "instrument.create", actor, f"instrument:{inst.id}", {"key": key, "version": inst.version}
+    )
     return inst
 
 
@@ -82,7 +109,9 @@ def publish(db: Session, actor: Actor, instrument_id: int) -> Instrument:
     if inst.published:
         raise ConflictError("this version is published already", code="wrong_state")
     inst.published = True
-    audit.record(db, "instrument.publish", actor, f"instrument:{inst.id}", {"key": inst.key, "version": inst.version})
+    audit.record(
+        db, "instrument.publish", actor, f"instrument:{inst.id}", {"key": inst.key, "version": inst.version}
+    )
     return inst
 
 
@@ -95,8 +124,12 @@ def get(db: Session, instrument_id: int) -> Instrument:
 
 def current(db: Session, key: str) -> Instrument:
     """The newest published version of ``key``."""
-    inst = db.scalar(select(Instrument).where(Instrument.key == key, Instrument.published.is_(True))
-                     .order_by(Instrument.version.desc()).limit(1))
+    inst = db.scalar(
+        select(Instrument)
+        .where(Instrument.key == key, Instrument.published.is_(True))
+        .order_by(Instrument.version.desc())
+        .limit(1)
+    )
     if inst is None:
         raise NotFoundError(f"no published instrument {key!r}")
     return inst
@@ -121,8 +154,11 @@ def score(definition: dict[str, Any], answers: dict[str, int]) -> dict[str, Any]
             total += (lo + hi - value) if item.get("reverse") else value
         domains[d["key"]] = total
     overall = sum(domains.values())
-    reached = [t["label"] for t in definition.get("thresholds", [])
-               if (overall if t["domain"] == "total" else domains[t["domain"]]) >= t["at_least"]]
+    reached = [
+        t["label"]
+        for t in definition.get("thresholds", [])
+        if (overall if t["domain"] == "total" else domains[t["domain"]]) >= t["at_least"]
+    ]
     return {"domains": domains, "total": overall, "flags": reached}
 
 
@@ -151,8 +187,13 @@ def own_case(db: Session, actor: Actor, case_id: int) -> AssessedCase:
 
 
 def my_cases(db: Session, actor: Actor) -> list[AssessedCase]:
-    return list(db.scalars(select(AssessedCase).where(AssessedCase.owner_id == actor.member_id)
-                           .order_by(AssessedCase.id.desc())))
+    return list(
+        db.scalars(
+            select(AssessedCase)
+            .where(AssessedCase.owner_id == actor.member_id)
+            .order_by(AssessedCase.id.desc())
+        )
+    )
 
 
 def record(db: Session, actor: Actor, case_id: int, answers: dict[str, int], week: int) -> Assessment:
@@ -161,8 +202,13 @@ def record(db: Session, actor: Actor, case_id: int, answers: dict[str, int], wee
     if not 0 <= week <= 520:
         raise InputError("week must be between 0 and 520", code="bad_week")
     inst = current(db, case.instrument_key)
-    row = Assessment(case_id=case.id, instrument_id=inst.id, week=week, answers=dict(answers),
-                     scores=score(inst.definition, answers))
+    row = Assessment(
+        case_id=case.id,
+        instrument_id=inst.id,
+        week=week,
+        answers=dict(answers),
+        scores=score(inst.definition, answers),
+    )
     db.add(row)
     db.flush()
     return row
@@ -171,8 +217,11 @@ def record(db: Session, actor: Actor, case_id: int, answers: dict[str, int], wee
 def trajectory(db: Session, actor: Actor, case_id: int) -> list[Assessment]:
     """A case's assessments by week (its owner only)."""
     own_case(db, actor, case_id)
-    return list(db.scalars(select(Assessment).where(Assessment.case_id == case_id)
-                           .order_by(Assessment.week, Assessment.id)))
+    return list(
+        db.scalars(
+            select(Assessment).where(Assessment.case_id == case_id).order_by(Assessment.week, Assessment.id)
+        )
+    )
 
 
 def aggregate(db: Session, instrument_key: str, min_cases: int = MIN_CASES) -> dict[str, Any] | None:
@@ -182,8 +231,13 @@ def aggregate(db: Session, instrument_key: str, min_cases: int = MIN_CASES) -> d
     firsts: list[dict[str, Any]] = []
     lasts: list[dict[str, Any]] = []
     for case in cases:
-        rows = list(db.scalars(select(Assessment).where(Assessment.case_id == case.id)
-                               .order_by(Assessment.week, Assessment.id)))
+        rows = list(
+            db.scalars(
+                select(Assessment)
+                .where(Assessment.case_id == case.id)
+                .order_by(Assessment.week, Assessment.id)
+            )
+        )
         if len(rows) >= 2:
             firsts.append(rows[0].scores)
             lasts.append(rows[-1].scores)

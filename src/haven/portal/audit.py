@@ -15,7 +15,9 @@ from haven.portal.actors import Actor
 from haven.portal.models import AuditRow
 
 
-def record(db: Session, event: str, actor: Actor | str, target: str, detail: dict[str, Any] | None = None) -> None:
+def record(
+    db: Session, event: str, actor: Actor | str, target: str, detail: dict[str, Any] | None = None
+) -> None:
     """Write one audit entry in the caller's transaction (so it stands or falls with the action)."""
     label = actor.label if isinstance(actor, Actor) else actor
     db.add(AuditRow(event=event, actor=label, target=target, detail=detail or {}))

@@ -24,8 +24,14 @@ from haven.portal.notify import Notifier
 from haven.portal.text import N_
 
 SECTIONS = ("context", "needs", "interventions", "roles", "outcomes", "lessons")
-SECTION_TITLES = {"context": N_("Context"), "needs": N_("The child's needs"), "interventions": N_("Interventions"),
-                  "roles": N_("Multi-agency roles"), "outcomes": N_("Outcomes"), "lessons": N_("Lessons learned")}
+SECTION_TITLES = {
+    "context": N_("Context"),
+    "needs": N_("The child's needs"),
+    "interventions": N_("Interventions"),
+    "roles": N_("Multi-agency roles"),
+    "outcomes": N_("Outcomes"),
+    "lessons": N_("Lessons learned"),
+}
 
 
 class DeidentificationRequired(ConflictError):
@@ -35,15 +41,18 @@ class DeidentificationRequired(ConflictError):
 
     def __init__(self, findings: list[dict[str, Any]]) -> None:
         self.findings = findings
-        super().__init__(f"{len(findings)} possible identifier(s) must be fixed or justified before submission")
+        super().__init__(
+            f"{len(findings)} possible identifier(s) must be fixed or justified before submission"
+        )
 
 
 def finding_key(f: dict[str, Any]) -> str:
     return f"{f['section']}|{f['kind']}|{f['text']}"
 
 
-def run_check(title: str, sections: dict[str, str], justifications: dict[str, str] | None = None
-              ) -> list[dict[str, Any]]:
+def run_check(
+    title: str, sections: dict[str, str], justifications: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Findings over the title and every section, each with its justification (``""`` if none)."""
     justifications = justifications or {}
     out = []
@@ -62,14 +71,21 @@ def _clean_sections(sections: dict[str, str]) -> dict[str, str]:
     return clean
 
 
-def create(db: Session, actor: Actor, *, title: str, country: str, language: str,
-           sections: dict[str, str]) -> CaseStudy:
+def create(
+    db: Session, actor: Actor, *, title: str, country: str, language: str, sections: dict[str, str]
+) -> CaseStudy:
     actor.require("member", *MODERATORS)
     if not title.strip():
         raise InputError("title is required", code="missing_field")
-    cs = CaseStudy(author_id=actor.member_id, status="draft", title=title.strip()[:300],
-                   country=country.upper()[:2] or "XX", language=language[:8] or "en",
-                   sections=_clean_sections(sections), deid_findings=[])
+    cs = CaseStudy(
+        author_id=actor.member_id,
+        status="draft",
+        title=title.strip()[:300],
+        country=country.upper()[:2] or "XX",
+        language=language[:8] or "en",
+        sections=_clean_sections(sections),
+        deid_findings=[],
+    )
     db.add(cs)
     db.flush()
     return cs
@@ -99,7 +115,9 @@ def _own_editable(db: Session, actor: Actor, case_study_id: int) -> CaseStudy:
     return cs
 
 
-def update(db: Session, actor: Actor, case_study_id: int, *, title: str, sections: dict[str, str]) -> CaseStudy:
+def update(
+    db: Session, actor: Actor, case_study_id: int, *, title: str, sections: dict[str, str]
+) -> CaseStudy:
     cs = _own_editable(db, actor, case_study_id)
     if not title.strip():
         raise InputError("title is required", code="missing_field")
@@ -108,8 +126,9 @@ def update(db: Session, actor: Actor, case_study_id: int, *, title: str, section
     return cs
 
 
-def check(db: Session, actor: Actor, case_study_id: int, justifications: dict[str, str] | None = None
-          ) -> list[dict[str, Any]]:
+def check(
+    db: Session, actor: Actor, case_study_id: int, justifications: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Run the check and keep its findings (with any justifications given now or before)."""
     cs = _own_editable(db, actor, case_study_id)
     previous = {finding_key(f): f.get("justification", "") for f in cs.deid_findings or []}
@@ -118,7 +137,9 @@ def check(db: Session, actor: Actor, case_study_id: int, justifications: dict[st
     return cs.deid_findings
 
 
-def submit(db: Session, actor: Actor, case_study_id: int, justifications: dict[str, str] | None = None) -> CaseStudy:
+def submit(
+    db: Session, actor: Actor, case_study_id: int, justifications: dict[str, str] | None = None
+) -> CaseStudy:
     """Send to moderation; refused with ``DeidentificationRequired`` while a finding is unexplained."""
     findings = check(db, actor, case_study_id, justifications)
     open_findings = [f for f in findings if not f["justification"]]
@@ -129,14 +150,22 @@ def submit(db: Session, actor: Actor, case_study_id: int, justifications: dict[s
     return cs
 
 
-def moderate(db: Session, actor: Actor, case_study_id: int, action: str, note: str = "", *,
-             notifier: Notifier | None = None) -> CaseStudy:
+def moderate(
+    db: Session,
+    actor: Actor,
+    case_study_id: int,
+    action: str,
+    note: str = "",
+    *,
+    notifier: Notifier | None = None,
+) -> CaseStudy:
     """approve (publish and index), return (to its author, with a note) or reject; audited."""
     actor.require(*MODERATORS)
     cs = get(db, case_study_id)
     if cs.status != "submitted":
-        raise ConflictError(f"only a submitted case study can be moderated (this one is {cs.status})",
-                            code="wrong_state")
+        raise ConflictError(
+            f"only a submitted case study can be moderated (this one is {cs.status})", code="wrong_state"
+        )
     if cs.author_id == actor.member_id:
         raise ConflictError("a moderator cannot approve their own case study", code="own_work")
     targets = {"approve": "published", "return": "returned", "reject": "rejected"}
@@ -147,13 +176,23 @@ def moderate(db: Session, actor: Actor, case_study_id: int, action: str, note: s
     cs.status, cs.review_note = targets[action], note.strip()
     if action == "approve":
         cs.published_at = utcnow()
-        search.index(db, "case_study", cs.id, cs.title, "\n\n".join(cs.sections[s] for s in SECTIONS),
-                     language=cs.language, country=cs.country)
+        search.index(
+            db,
+            "case_study",
+            cs.id,
+            cs.title,
+            "\n\n".join(cs.sections[s] for s in SECTIONS),
+            language=cs.language,
+            country=cs.country,
+        )
     audit.record(db, f"case_study.{action}", actor, f"case_study:{cs.id}", {"note": note.strip()})
     author = db.get(Member, cs.author_id) if cs.author_id else None
     if notifier is not None and author is not None and author.email and author.notify_email:
-        notifier.send(author.email, f"Your case study was {targets[action]}",
-                      f"Your case study \"{cs.title}\" was {targets[action]}." + (f"\n\n{note.strip()}" if note else ""))
+        notifier.send(
+            author.email,
+            f"Your case study was {targets[action]}",
+            f'Your case study "{cs.title}" was {targets[action]}.' + (f"\n\n{note.strip()}" if note else ""),
+        )
     return cs
 
 

@@ -13,7 +13,9 @@ from haven.portal.models import Member, Post, Subscription, Topic
 from haven.portal.notify import Notifier
 
 
-def create_topic(db: Session, actor: Actor, title: str, body: str, *, notifier: Notifier | None = None) -> Topic:
+def create_topic(
+    db: Session, actor: Actor, title: str, body: str, *, notifier: Notifier | None = None
+) -> Topic:
     actor.require("member", *MODERATORS)
     if not title.strip():
         raise InputError("title is required", code="missing_field")
@@ -34,10 +36,17 @@ def get_topic(db: Session, topic_id: int) -> Topic:
 
 def topics(db: Session) -> list[tuple[Topic, int]]:
     """Topics with their count of visible posts, newest first."""
-    counts = (select(Post.topic_id, func.count().label("n")).where(Post.hidden.is_(False))
-              .group_by(Post.topic_id).subquery())
-    rows = db.execute(select(Topic, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.topic_id == Topic.id)
-                      .order_by(Topic.id.desc())).all()
+    counts = (
+        select(Post.topic_id, func.count().label("n"))
+        .where(Post.hidden.is_(False))
+        .group_by(Post.topic_id)
+        .subquery()
+    )
+    rows = db.execute(
+        select(Topic, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.topic_id == Topic.id)
+        .order_by(Topic.id.desc())
+    ).all()
     return [(t, int(n)) for t, n in rows]
 
 
@@ -59,20 +68,36 @@ def post(db: Session, actor: Actor, topic_id: int, body: str, *, notifier: Notif
     db.add(row)
     db.flush()
     if notifier is not None:
-        followers = db.scalars(select(Member).join(Subscription, Subscription.member_id == Member.id)
-                               .where(Subscription.topic_id == topic.id, Member.id != actor.member_id,
-                                      Member.status == "approved", Member.notify_email.is_(True)))
+        followers = db.scalars(
+            select(Member)
+            .join(Subscription, Subscription.member_id == Member.id)
+            .where(
+                Subscription.topic_id == topic.id,
+                Member.id != actor.member_id,
+                Member.status == "approved",
+                Member.notify_email.is_(True),
+            )
+        )
         for m in followers:
             if m.email:
-                notifier.send(m.email, f"New post in \"{topic.title}\"",
-                              "A member posted in a topic you follow. Log in to the recovery network to read it.")
+                notifier.send(
+                    m.email,
+                    f'New post in "{topic.title}"',
+                    "A member posted in a topic you follow. Log in to the recovery network to read it.",
+                )
     return row
 
 
 def follow(db: Session, actor: Actor, topic_id: int) -> None:
     get_topic(db, topic_id)
-    if db.scalar(select(Subscription.id).where(Subscription.topic_id == topic_id,
-                                               Subscription.member_id == actor.member_id)) is None:
+    if (
+        db.scalar(
+            select(Subscription.id).where(
+                Subscription.topic_id == topic_id, Subscription.member_id == actor.member_id
+            )
+        )
+        is None
+    ):
         db.add(Subscription(topic_id=topic_id, member_id=actor.member_id))
         db.flush()
 
@@ -85,7 +110,9 @@ def hide_post(db: Session, actor: Actor, post_id: int, reason: str) -> Post:
     if not reason.strip():
         raise InputError("give a reason", code="missing_field")
     row.hidden, row.hidden_reason = True, reason.strip()[:500]
-    audit.record(db, "post.hide", actor, f"post:{row.id}", {"reason": row.hidden_reason, "topic": row.topic_id})
+    audit.record(
+        db, "post.hide", actor, f"post:{row.id}", {"reason": row.hidden_reason, "topic": row.topic_id}
+    )
     return row
 
 

@@ -28,7 +28,7 @@ _MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table"
 
 def render_markdown(body: str) -> str:
     """Markdown to safe HTML (raw HTML is escaped, ``javascript:`` links are refused by markdown-it)."""
-    return _MD.render(body)
+    return str(_MD.render(body))
 
 
 def pdf_text(data: bytes, filename: str = "upload.pdf") -> str:
@@ -64,39 +64,76 @@ def _check_meta(kind: str, country: str, language: str, audience: str, tags: lis
     return clean
 
 
-def create(db: Session, actor: Actor, *, title: str, kind: str, country: str, language: str, audience: str,
-           tags: list[str], markdown: str = "", pdf: bytes | None = None, filename: str | None = None) -> Resource:
+def create(
+    db: Session,
+    actor: Actor,
+    *,
+    title: str,
+    kind: str,
+    country: str,
+    language: str,
+    audience: str,
+    tags: list[str],
+    markdown: str = "",
+    pdf: bytes | None = None,
+    filename: str | None = None,
+) -> Resource:
     """Add a resource with its first version (Markdown text, or a PDF whose text is extracted)."""
     actor.require("member", "moderator", "admin")
     if not title.strip():
         raise InputError("title is required", code="missing_field")
     country = country.upper() or "XX"
     clean_tags = _check_meta(kind, country, language, audience, tags)
-    resource = Resource(title=title.strip()[:300], kind=kind, country=country, language=language,
-                        audience=audience, tags=clean_tags, version=0, created_by=actor.member_id or None)
+    resource = Resource(
+        title=title.strip()[:300],
+        kind=kind,
+        country=country,
+        language=language,
+        audience=audience,
+        tags=clean_tags,
+        version=0,
+        created_by=actor.member_id or None,
+    )
     db.add(resource)
     db.flush()
     add_version(db, actor, resource.id, markdown=markdown, pdf=pdf, filename=filename, note="first version")
     return resource
 
 
-def add_version(db: Session, actor: Actor, resource_id: int, *, markdown: str = "", pdf: bytes | None = None,
-                filename: str | None = None, note: str = "") -> ResourceVersion:
+def add_version(
+    db: Session,
+    actor: Actor,
+    resource_id: int,
+    *,
+    markdown: str = "",
+    pdf: bytes | None = None,
+    filename: str | None = None,
+    note: str = "",
+) -> ResourceVersion:
     """Store a new version; the search index follows the newest one."""
     actor.require("member", "moderator", "admin")
     resource = get(db, resource_id)
     if pdf is not None:
         body = pdf_text(pdf, filename or "upload.pdf")
         if not body:
-            raise InputError("the PDF has no extractable text (a scan?); add a Markdown summary instead",
-                             path=filename, code="no_text")
-        version = ResourceVersion(body_markdown=markdown, text=body, filename=(filename or "upload.pdf")[:255],
-                                  content_type="application/pdf", file_bytes=pdf)
+            raise InputError(
+                "the PDF has no extractable text (a scan?); add a Markdown summary instead",
+                path=filename,
+                code="no_text",
+            )
+        version = ResourceVersion(
+            body_markdown=markdown,
+            text=body,
+            filename=(filename or "upload.pdf")[:255],
+            content_type="application/pdf",
+            file_bytes=pdf,
+        )
     else:
         if not markdown.strip():
             raise InputError("give Markdown text or a PDF", code="missing_field")
-        version = ResourceVersion(body_markdown=markdown, text=markdown, filename=None, content_type=None,
-                                  file_bytes=None)
+        version = ResourceVersion(
+            body_markdown=markdown, text=markdown, filename=None, content_type=None, file_bytes=None
+        )
     resource.version += 1
     resource.updated_at = utcnow()
     version.resource_id = resource.id
@@ -104,8 +141,15 @@ def add_version(db: Session, actor: Actor, resource_id: int, *, markdown: str = 
     version.note = note.strip()[:500]
     version.created_by = actor.member_id or None
     db.add(version)
-    search.index(db, "resource", resource.id, resource.title,
-                 f"{' '.join(resource.tags)}\n{version.text}", language=resource.language, country=resource.country)
+    search.index(
+        db,
+        "resource",
+        resource.id,
+        resource.title,
+        f"{' '.join(resource.tags)}\n{version.text}",
+        language=resource.language,
+        country=resource.country,
+    )
     return version
 
 
@@ -120,24 +164,43 @@ def version(db: Session, resource_id: int, number: int | None = None) -> Resourc
     """One version of a resource, the newest by default."""
     resource = get(db, resource_id)
     wanted = number or resource.version
-    row = db.scalar(select(ResourceVersion).where(ResourceVersion.resource_id == resource_id,
-                                                  ResourceVersion.version == wanted))
+    row = db.scalar(
+        select(ResourceVersion).where(
+            ResourceVersion.resource_id == resource_id, ResourceVersion.version == wanted
+        )
+    )
     if row is None:
         raise NotFoundError(f"resource {resource_id} has no version {wanted}")
     return row
 
 
 def versions(db: Session, resource_id: int) -> list[ResourceVersion]:
-    return list(db.scalars(select(ResourceVersion).where(ResourceVersion.resource_id == resource_id)
-                           .order_by(ResourceVersion.version.desc())))
+    return list(
+        db.scalars(
+            select(ResourceVersion)
+            .where(ResourceVersion.resource_id == resource_id)
+            .order_by(ResourceVersion.version.desc())
+        )
+    )
 
 
-def listing(db: Session, *, kind: str | None = None, country: str | None = None, language: str | None = None,
-            audience: str | None = None, tag: str | None = None) -> list[Resource]:
+def listing(
+    db: Session,
+    *,
+    kind: str | None = None,
+    country: str | None = None,
+    language: str | None = None,
+    audience: str | None = None,
+    tag: str | None = None,
+) -> list[Resource]:
     """Resources, newest change first, filtered by their metadata."""
     query = select(Resource).order_by(Resource.updated_at.desc(), Resource.id.desc())
-    for column, value in ((Resource.kind, kind), (Resource.country, country), (Resource.language, language),
-                          (Resource.audience, audience)):
+    for column, value in (
+        (Resource.kind, kind),
+        (Resource.country, country),
+        (Resource.language, language),
+        (Resource.audience, audience),
+    ):
         if value:
             query = query.where(column == value)
     rows = list(db.scalars(query))

@@ -39,8 +39,16 @@ from haven.portal.models import (
 )
 from haven.portal.notify import Notifier
 
-PROFESSIONS = ("social_worker", "therapist", "police_family_liaison", "teacher", "health", "ngo", "researcher",
-               "other")
+PROFESSIONS = (
+    "social_worker",
+    "therapist",
+    "police_family_liaison",
+    "teacher",
+    "health",
+    "ngo",
+    "researcher",
+    "other",
+)
 STATUSES = ("applied", "more_info", "approved", "rejected", "suspended", "left")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EN = Locale("en")
@@ -61,7 +69,7 @@ class Application:
     statement: str
 
     def validated(self) -> Application:
-        """The application with whitespace trimmed and codes upper/lower-cased; ``InputError`` names the field."""
+        """The application trimmed, codes upper/lower-cased; ``InputError`` names the field."""
         fields = {k: (v.strip() if isinstance(v, str) else v) for k, v in self.__dict__.items()}
         for key in ("name", "email", "organisation", "referee_name", "referee_email", "statement"):
             if not fields[key]:
@@ -83,7 +91,7 @@ class Application:
         fields["email"] = fields["email"].lower()
         if len(fields["statement"]) > 5000:
             raise InputError("statement is longer than 5,000 characters", code="too_long")
-        return Application(**fields)
+        return Application(**fields)  # type: ignore[arg-type]
 
 
 def apply(db: Session, application: Application, *, user_id: int | None = None) -> Member:
@@ -91,10 +99,20 @@ def apply(db: Session, application: Application, *, user_id: int | None = None) 
     app = application.validated()
     if db.scalar(select(Member.id).where(Member.email == app.email)) is not None:
         raise ConflictError("an application with this e-mail address exists already", code="email_taken")
-    member = Member(status="applied", user_id=user_id, name=app.name, email=app.email,
-                    organisation=app.organisation, profession=app.profession, country=app.country,
-                    languages=list(app.languages), referee_name=app.referee_name,
-                    referee_email=app.referee_email, statement=app.statement, decision_note="")
+    member = Member(
+        status="applied",
+        user_id=user_id,
+        name=app.name,
+        email=app.email,
+        organisation=app.organisation,
+        profession=app.profession,
+        country=app.country,
+        languages=list(app.languages),
+        referee_name=app.referee_name,
+        referee_email=app.referee_email,
+        statement=app.statement,
+        decision_note="",
+    )
     db.add(member)
     db.flush()
     return member
@@ -143,8 +161,15 @@ _MESSAGES = {
 }
 
 
-def moderate(db: Session, actor: Actor, member_id: int, action: str, note: str = "", *,
-             notifier: Notifier | None = None) -> Member:
+def moderate(
+    db: Session,
+    actor: Actor,
+    member_id: int,
+    action: str,
+    note: str = "",
+    *,
+    notifier: Notifier | None = None,
+) -> Member:
     """Apply a vetting or suspension decision; recorded in the audit log and e-mailed to the member."""
     actor.require(*MODERATORS)
     if action not in _MODERATION:
@@ -152,15 +177,18 @@ def moderate(db: Session, actor: Actor, member_id: int, action: str, note: str =
     allowed, new_status, event = _MODERATION[action]
     member = get(db, member_id)
     if member.status not in allowed:
-        raise ConflictError(f"member {member_id} is {member.status}; cannot {action.replace('_', ' ')}",
-                            code="wrong_state")
+        raise ConflictError(
+            f"member {member_id} is {member.status}; cannot {action.replace('_', ' ')}", code="wrong_state"
+        )
     if member.id == actor.member_id:
         raise ConflictError("moderators cannot decide on their own account", code="own_account")
     old = member.status
     member.status = new_status
     member.decision_note = note.strip()
     member.decided_at = utcnow()
-    audit.record(db, event, actor, f"member:{member.id}", {"from": old, "to": new_status, "note": note.strip()})
+    audit.record(
+        db, event, actor, f"member:{member.id}", {"from": old, "to": new_status, "note": note.strip()}
+    )
     if notifier is not None and member.email:  # decisions about one's own account are always sent
         subject, body = _MESSAGES["approved_again" if action == "reinstate" else new_status]
         if note.strip():
@@ -173,8 +201,9 @@ def resubmit(db: Session, member_id: int, statement: str) -> Member:
     """An applicant asked for more answers: the new statement sends the application back to the queue."""
     member = get(db, member_id)
     if member.status != "more_info":
-        raise ConflictError("only an application that was asked for more information can be resubmitted",
-                            code="wrong_state")
+        raise ConflictError(
+            "only an application that was asked for more information can be resubmitted", code="wrong_state"
+        )
     if not statement.strip():
         raise InputError("statement is required", code="missing_field")
     member.statement = statement.strip()[:5000]
@@ -189,8 +218,13 @@ def export_data(db: Session, member_id: int) -> dict[str, Any]:
     def rows(model: Any, column: Any) -> list[dict[str, Any]]:
         out = []
         for row in db.scalars(select(model).where(column == member_id).order_by(model.id)):
-            out.append({c.name: _plain(getattr(row, c.key)) for c in model.__table__.columns
-                        if c.name not in ("file_bytes",)})
+            out.append(
+                {
+                    c.name: _plain(getattr(row, c.key))
+                    for c in model.__table__.columns
+                    if c.name not in ("file_bytes",)
+                }
+            )
         return out
 
     cases = list(db.scalars(select(AssessedCase).where(AssessedCase.owner_id == member_id)))
@@ -202,8 +236,9 @@ def export_data(db: Session, member_id: int) -> dict[str, Any]:
         "topics": rows(Topic, Topic.created_by),
         "resources": rows(Resource, Resource.created_by),
         "survey_responses": rows(SurveyResponse, SurveyResponse.member_id),
-        "assessed_cases": [{"code": c.code, "instrument": c.instrument_key, "age_band": c.age_band}
-                           for c in cases],
+        "assessed_cases": [
+            {"code": c.code, "instrument": c.instrument_key, "age_band": c.age_band} for c in cases
+        ],
     }
 
 

@@ -8,10 +8,20 @@ The login itself (password, TOTP, sessions) belongs to ``haven.auth``; ``user_id
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haven.store.db import Base
@@ -20,13 +30,13 @@ TS = DateTime(timezone=True)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; the portal stores UTC, so the zone is put back."""
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 
@@ -87,7 +97,9 @@ class ResourceVersion(Base):
     __table_args__ = (UniqueConstraint("resource_id", "version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    resource_id: Mapped[int] = mapped_column(ForeignKey("portal_resources.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("portal_resources.id", ondelete="CASCADE"), index=True
+    )
     version: Mapped[int] = mapped_column(Integer)
     body_markdown: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)  # what search sees: the Markdown, or the text taken from the PDF
@@ -122,7 +134,9 @@ class CaseStudy(Base):
     __tablename__ = "portal_case_studies"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("portal_members.id", ondelete="SET NULL"), index=True)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("portal_members.id", ondelete="SET NULL"), index=True
+    )
     status: Mapped[str] = mapped_column(String(16), index=True)
     title: Mapped[str] = mapped_column(String(300))
     country: Mapped[str] = mapped_column(String(2))
@@ -139,8 +153,9 @@ class Comment(Base):
     __tablename__ = "portal_comments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    case_study_id: Mapped[int] = mapped_column(ForeignKey("portal_case_studies.id", ondelete="CASCADE"),
-                                               index=True)
+    case_study_id: Mapped[int] = mapped_column(
+        ForeignKey("portal_case_studies.id", ondelete="CASCADE"), index=True
+    )
     author_id: Mapped[int | None] = mapped_column(ForeignKey("portal_members.id", ondelete="SET NULL"))
     body: Mapped[str] = mapped_column(Text)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -180,7 +195,9 @@ class Assessment(Base):
     __tablename__ = "portal_assessments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("portal_assessed_cases.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("portal_assessed_cases.id", ondelete="CASCADE"), index=True
+    )
     instrument_id: Mapped[int] = mapped_column(ForeignKey("portal_instruments.id"))
     week: Mapped[int] = mapped_column(Integer)  # weeks since the case's first assessment: no calendar dates
     answers: Mapped[dict[str, int]] = mapped_column(JSON)
@@ -211,13 +228,15 @@ class SurveyRound(Base):
 
 
 class SurveyResponse(Base):
-    """Answers keep the respondent's country and profession as they were; the member link is cut on leaving."""
+    """Answers keep the respondent's country and profession; the member link is cut on leaving."""
 
     __tablename__ = "portal_survey_responses"
     __table_args__ = (UniqueConstraint("round_id", "member_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    round_id: Mapped[int] = mapped_column(ForeignKey("portal_survey_rounds.id", ondelete="CASCADE"), index=True)
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("portal_survey_rounds.id", ondelete="CASCADE"), index=True
+    )
     member_id: Mapped[int | None] = mapped_column(ForeignKey("portal_members.id", ondelete="SET NULL"))
     country: Mapped[str] = mapped_column(String(2))
     profession: Mapped[str] = mapped_column(String(40))

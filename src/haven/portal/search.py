@@ -65,12 +65,22 @@ def _clean(value: str) -> str:
     return value.replace(_OPEN, "").replace(_CLOSE, "")
 
 
-def index(db: Session, doc_type: str, doc_id: int, title: str, body: str, *, language: str, country: str) -> None:
+def index(
+    db: Session, doc_type: str, doc_id: int, title: str, body: str, *, language: str, country: str
+) -> None:
     """Add or replace one document in the index (in the caller's transaction)."""
     row = db.scalar(select(SearchDoc).where(SearchDoc.doc_type == doc_type, SearchDoc.doc_id == doc_id))
     if row is None:
-        db.add(SearchDoc(doc_type=doc_type, doc_id=doc_id, title=_clean(title), body=_clean(body),
-                         language=language, country=country))
+        db.add(
+            SearchDoc(
+                doc_type=doc_type,
+                doc_id=doc_id,
+                title=_clean(title),
+                body=_clean(body),
+                language=language,
+                country=country,
+            )
+        )
     else:
         row.title, row.body, row.language, row.country = _clean(title), _clean(body), language, country
     db.flush()
@@ -80,13 +90,21 @@ def unindex(db: Session, doc_type: str, doc_id: int) -> None:
     db.execute(delete(SearchDoc).where(SearchDoc.doc_type == doc_type, SearchDoc.doc_id == doc_id))
 
 
-def search(db: Session, raw: str, *, doc_type: str | None = None, language: str | None = None,
-           country: str | None = None, limit: int = 20) -> list[SearchHit]:
+def search(
+    db: Session,
+    raw: str,
+    *,
+    doc_type: str | None = None,
+    language: str | None = None,
+    country: str | None = None,
+    limit: int = 20,
+) -> list[SearchHit]:
     """Documents matching ``raw``, best first; an empty query finds nothing."""
     query = parse(raw)
     if query.empty:
         return []
-    filters, params = [], {"limit": max(1, min(limit, 100))}
+    filters: list[str] = []
+    params: dict[str, object] = {"limit": max(1, min(limit, 100))}
     for column, value in (("doc_type", doc_type), ("language", language), ("country", country)):
         if value:
             filters.append(f"d.{column} = :{column}")
@@ -96,8 +114,10 @@ def search(db: Session, raw: str, *, doc_type: str | None = None, language: str 
         rows = _postgres(db, query, where, params)
     else:
         rows = _sqlite(db, query, where, params)
-    return [SearchHit(doc_type=r[0], doc_id=int(r[1]), title=r[2], snippet_html=_mark(r[3]), rank=float(r[4]))
-            for r in rows]
+    return [
+        SearchHit(doc_type=r[0], doc_id=int(r[1]), title=r[2], snippet_html=_mark(r[3]), rank=float(r[4]))
+        for r in rows
+    ]
 
 
 def _mark(snippet: str) -> str:
@@ -106,21 +126,27 @@ def _mark(snippet: str) -> str:
 
 def _sqlite(db: Session, query: Query, where: str, params: dict[str, object]) -> list[tuple]:  # type: ignore[type-arg]
     # Every word is quoted, so no user input is read as FTS5 syntax (NEAR, column filters, *).
-    quote = lambda words: '"' + " ".join(w.replace('"', "") for w in words) + '"'  # noqa: E731
+    def quote(words: tuple[str, ...]) -> str:
+        return '"' + " ".join(w.replace('"', "") for w in words) + '"'
+
     match = " AND ".join(quote(p) for p in query.must)
     if query.must_not:
         match = f"({match}) NOT ({' OR '.join(quote((w,)) for w in query.must_not)})"
     params["match"] = match
-    sql = ("SELECT d.doc_type, d.doc_id, d.title, "
-           f"snippet(portal_search_fts, 1, '{_OPEN}', '{_CLOSE}', '…', 24), -bm25(portal_search_fts, 10.0, 1.0) "
-           "FROM portal_search_fts JOIN portal_search_docs d ON d.id = portal_search_fts.rowid "
-           f"WHERE portal_search_fts MATCH :match{where} ORDER BY bm25(portal_search_fts, 10.0, 1.0), d.id "
-           "LIMIT :limit")
+    sql = (
+        "SELECT d.doc_type, d.doc_id, d.title, "
+        f"snippet(portal_search_fts, 1, '{_OPEN}', '{_CLOSE}', '…', 24), -bm25(portal_search_fts, 10.0, 1.0) "
+        "FROM portal_search_fts JOIN portal_search_docs d ON d.id = portal_search_fts.rowid "
+        f"WHERE portal_search_fts MATCH :match{where} ORDER BY bm25(portal_search_fts, 10.0, 1.0), d.id "
+        "LIMIT :limit"
+    )
     return [tuple(r) for r in db.execute(text(sql), params)]
 
 
-_PG_CONFIG = ("CASE d.language WHEN 'en' THEN 'english'::regconfig WHEN 'fr' THEN 'french'::regconfig "
-              "ELSE 'simple'::regconfig END")
+_PG_CONFIG = (
+    "CASE d.language WHEN 'en' THEN 'english'::regconfig WHEN 'fr' THEN 'french'::regconfig "
+    "ELSE 'simple'::regconfig END"
+)
 
 
 def _postgres(db: Session, query: Query, where: str, params: dict[str, object]) -> list[tuple]:  # type: ignore[type-arg]
@@ -133,8 +159,10 @@ def _postgres(db: Session, query: Query, where: str, params: dict[str, object]) 
     for i, word in enumerate(query.must_not):
         params[f"n{i}"] = word
         tsq = f"({tsq}) && !!plainto_tsquery({_PG_CONFIG}, :n{i})"
-    sql = (f"SELECT d.doc_type, d.doc_id, d.title, "
-           f"ts_headline({_PG_CONFIG}, d.body, {tsq}, 'StartSel={_OPEN}, StopSel={_CLOSE}, MaxWords=30, "
-           f"MinWords=12, ShortWord=2, MaxFragments=1, FragmentDelimiter=…'), ts_rank_cd(d.tsv, {tsq}) AS r "
-           f"FROM portal_search_docs d WHERE d.tsv @@ ({tsq}){where} ORDER BY r DESC, d.id LIMIT :limit")
+    sql = (
+        f"SELECT d.doc_type, d.doc_id, d.title, "
+        f"ts_headline({_PG_CONFIG}, d.body, {tsq}, 'StartSel={_OPEN}, StopSel={_CLOSE}, MaxWords=30, "
+        f"MinWords=12, ShortWord=2, MaxFragments=1, FragmentDelimiter=…'), ts_rank_cd(d.tsv, {tsq}) AS r "
+        f"FROM portal_search_docs d WHERE d.tsv @@ ({tsq}){where} ORDER BY r DESC, d.id LIMIT :limit"
+    )
     return [tuple(r) for r in db.execute(text(sql), params)]

@@ -110,8 +110,11 @@ def _complement(table: SuppressedTable, n: int, m: int) -> None:
         bridge = _find_bridge(table)
         if bridge is not None:
             side = _component(table, _ends(bridge)[0], without=bridge)
-            candidates = [e for e in table.values if not table.hidden(*e) and e != bridge
-                          and ((_ends(e)[0] in side) != (_ends(e)[1] in side))]
+            candidates = [
+                e
+                for e in table.values
+                if not table.hidden(*e) and e != bridge and ((_ends(e)[0] in side) != (_ends(e)[1] in side))
+            ]
             table.secondary.add(min(candidates, key=lambda e: _cost(table, e)))
             changed = True
 

@@ -45,26 +45,41 @@ def validate_questions(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
             raise InputError(f"question key {key!r} is missing, malformed or repeated", code="bad_survey")
         seen.add(key)
         if q.get("type") not in QUESTION_TYPES:
-            raise InputError(f"question {key}: type must be one of {', '.join(QUESTION_TYPES)}", code="bad_survey")
+            raise InputError(
+                f"question {key}: type must be one of {', '.join(QUESTION_TYPES)}", code="bad_survey"
+            )
         if not isinstance(q.get("text"), dict) or not q["text"].get("en"):
             raise InputError(f"question {key}: English text is required", code="bad_survey")
         if q["type"] in ("single", "multi"):
             options = q.get("options") or []
             keys = [o.get("key") for o in options]
-            if len(options) < 2 or len(set(keys)) != len(keys) or not all(o.get("text", {}).get("en") for o in options):
-                raise InputError(f"question {key}: two or more options with keys and English text", code="bad_survey")
-        if q["type"] == "scale" and not (isinstance(q.get("min"), int) and isinstance(q.get("max"), int)
-                                         and q["min"] < q["max"] <= q["min"] + 10):
-            raise InputError(f"question {key}: a scale needs integer min < max (at most 11 points)", code="bad_survey")
+            if (
+                len(options) < 2
+                or len(set(keys)) != len(keys)
+                or not all(o.get("text", {}).get("en") for o in options)
+            ):
+                raise InputError(
+                    f"question {key}: two or more options with keys and English text", code="bad_survey"
+                )
+        if q["type"] == "scale" and not (
+            isinstance(q.get("min"), int)
+            and isinstance(q.get("max"), int)
+            and q["min"] < q["max"] <= q["min"] + 10
+        ):
+            raise InputError(
+                f"question {key}: a scale needs integer min < max (at most 11 points)", code="bad_survey"
+            )
     return questions
 
 
-def create(db: Session, actor: Actor, *, key: str, kind: str, title: dict[str, str],
-           questions: list[dict[str, Any]]) -> Survey:
+def create(
+    db: Session, actor: Actor, *, key: str, kind: str, title: dict[str, str], questions: list[dict[str, Any]]
+) -> Survey:
     actor.require(*MODERATORS)
     if kind not in SURVEY_KINDS or not _KEY.match(key) or not title.get("en"):
-        raise InputError("a survey needs a key, a kind (practice, training_needs) and an English title",
-                         code="bad_survey")
+        raise InputError(
+            "a survey needs a key, a kind (practice, training_needs) and an English title", code="bad_survey"
+        )
     if db.scalar(select(Survey.id).where(Survey.key == key)) is not None:
         raise ConflictError(f"survey {key} exists already", code="exists")
     survey = Survey(key=key, kind=kind, title=title, questions=validate_questions(questions))
@@ -116,8 +131,14 @@ def rounds(db: Session, *, status: str | None = None) -> list[SurveyRound]:
 
 
 def has_answered(db: Session, round_id: int, member_id: int) -> bool:
-    return db.scalar(select(SurveyResponse.id).where(SurveyResponse.round_id == round_id,
-                                                     SurveyResponse.member_id == member_id)) is not None
+    return (
+        db.scalar(
+            select(SurveyResponse.id).where(
+                SurveyResponse.round_id == round_id, SurveyResponse.member_id == member_id
+            )
+        )
+        is not None
+    )
 
 
 def _clean_answers(questions: list[dict[str, Any]], answers: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +161,9 @@ def _clean_answers(questions: list[dict[str, Any]], answers: dict[str, Any]) -> 
     return clean
 
 
-def respond(db: Session, actor: Actor, round_id: int, answers: dict[str, Any], language: str = "en") -> SurveyResponse:
+def respond(
+    db: Session, actor: Actor, round_id: int, answers: dict[str, Any], language: str = "en"
+) -> SurveyResponse:
     """Record one member's answers to an open round (once per round); country and profession are copied."""
     actor.require("member", *MODERATORS)
     rnd = get_round(db, round_id)
@@ -150,9 +173,14 @@ def respond(db: Session, actor: Actor, round_id: int, answers: dict[str, Any], l
     if member is None:
         raise NotFoundError("no such member")
     survey = get(db, rnd.survey_id)
-    response = SurveyResponse(round_id=round_id, member_id=member.id, country=member.country,
-                              profession=member.profession, language=language[:8],
-                              answers=_clean_answers(survey.questions, answers))
+    response = SurveyResponse(
+        round_id=round_id,
+        member_id=member.id,
+        country=member.country,
+        profession=member.profession,
+        language=language[:8],
+        answers=_clean_answers(survey.questions, answers),
+    )
     if has_answered(db, round_id, member.id):
         raise ConflictError("you have answered this round already", code="answered")
     try:
@@ -171,8 +199,9 @@ class QuestionResult:
     respondents: int
 
 
-def results(db: Session, round_id: int, question_key: str, *, by: str = "country", k: int = 5,
-            language: str = "en") -> QuestionResult:
+def results(
+    db: Session, round_id: int, question_key: str, *, by: str = "country", k: int = 5, language: str = "en"
+) -> QuestionResult:
     """Counts of answers per group, suppressed: groups are rows, answer choices columns.
 
     A multi-choice question is tabulated as chosen / not chosen per option for its first option asked for;
@@ -204,21 +233,30 @@ def results(db: Session, round_id: int, question_key: str, *, by: str = "country
     if question["type"] == "multi":
         # Options are not exclusive, so the row total is not the sum: each option becomes its own
         # chosen / not-chosen table with the group's respondents as total (see suppression's invariant).
-        answered = [sum(1 for r in responses if question_key in r.answers and getattr(r, by) == g) for g in groups]
+        answered = [
+            sum(1 for r in responses if question_key in r.answers and getattr(r, by) == g) for g in groups
+        ]
         cols = [f"{label}" for label in labels]
         table = _multi_table(groups, cols, counts, answered, k)
     else:
         table = suppress(groups, labels, counts, k=k)
-    return QuestionResult(question=question, by=by, table=table,
-                          respondents=sum(1 for r in responses if question_key in r.answers))
+    return QuestionResult(
+        question=question,
+        by=by,
+        table=table,
+        respondents=sum(1 for r in responses if question_key in r.answers),
+    )
 
 
-def _multi_table(groups: list[str], cols: list[str], counts: list[list[int]], answered: list[int],
-                 k: int) -> SuppressedTable:
+def _multi_table(
+    groups: list[str], cols: list[str], counts: list[list[int]], answered: list[int], k: int
+) -> SuppressedTable:
     """One suppressed chosen/not-chosen table per option, merged into one view of 'chosen' counts."""
     merged = SuppressedTable(groups, cols, {}, k=k)
     for j, col in enumerate(cols):
-        sub = suppress(groups, [col, "not"], [[counts[i][j], answered[i] - counts[i][j]] for i in range(len(groups))], k)
+        sub = suppress(
+            groups, [col, "not"], [[counts[i][j], answered[i] - counts[i][j]] for i in range(len(groups))], k
+        )
         for i in [*range(len(groups)), -1]:
             merged.values[(i, j)] = sub.values[(i, 0)]
             for name in ("primary", "secondary"):

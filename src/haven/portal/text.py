@@ -2,5 +2,5 @@
 translates it when it renders. It returns its argument unchanged."""
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+def N_(message: str) -> str:
     return message

@@ -1,4 +1,4 @@
-"""Building the portal: its own app (``haven portal serve``) or mounted on ``haven serve`` under ``/portal``."""
+"""The portal as its own app (``haven portal serve``) or mounted under ``/portal`` of ``haven serve``."""
 
 from __future__ import annotations
 
@@ -17,13 +17,19 @@ from haven.portal.web.settings import PortalSettings
 from haven.portal.web.state import PortalState
 
 
-def mount_portal(app: FastAPI, auth: Auth, settings: PortalSettings, *, notifier: Notifier | None = None) -> PortalState:
+def mount_portal(
+    app: FastAPI, auth: Auth, settings: PortalSettings, *, notifier: Notifier | None = None
+) -> PortalState:
     """Add the portal's pages under ``/portal`` to ``app``, sharing its ``Auth`` (one per app)."""
     from haven.portal.web import pages_knowledge, pages_member, pages_moderation, pages_public, pages_work  # noqa: F401
     from haven.portal.web.site import HERE, PREFIX, LanguageMiddleware, router, web
 
-    state = PortalState(settings=settings, store=PortalStore(settings.database_url, engine=auth.engine),
-                        auth=auth, notifier=notifier or SmtpNotifier(settings.smtp))
+    state = PortalState(
+        settings=settings,
+        store=PortalStore(settings.database_url, engine=auth.engine),
+        auth=auth,
+        notifier=notifier or SmtpNotifier(settings.smtp),
+    )
     app.state.portal = state
     app.include_router(router)
     app.mount(PREFIX + "/static", StaticFiles(directory=str(HERE / "static")), name="portal-static")
@@ -41,8 +47,12 @@ def create_portal_app(settings: PortalSettings | None = None, *, notifier: Notif
         upgrade_database(settings.database_url)
     from haven.secrets import KeyRing
 
-    auth = Auth(settings.database_url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base),
-                migrate=False)
+    auth = Auth(
+        settings.database_url,
+        policy=settings.auth,
+        key_ring=lambda: KeyRing.load(settings.base),
+        migrate=False,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -51,8 +61,14 @@ def create_portal_app(settings: PortalSettings | None = None, *, notifier: Notif
         finally:
             auth.close()
 
-    app = FastAPI(title="Haven recovery network", version=__version__, lifespan=lifespan, docs_url=None,
-                  redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Haven recovery network",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     mount_portal(app, auth, settings, notifier=notifier)
 
     @app.get("/", include_in_schema=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gettext
 import io
 from contextvars import ContextVar
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -22,7 +22,7 @@ COOKIE = "portal_lang"
 _current: ContextVar[str] = ContextVar("portal_language", default="en")
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(language: str) -> gettext.NullTranslations:
     po = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
     if language == "en" or not po.is_file():
@@ -36,7 +36,7 @@ def translations(language: str) -> gettext.NullTranslations:
 
 
 def choose(cookie: str | None, accept_language: str | None) -> str:
-    """The cookie's language if supported, else the first supported one in ``Accept-Language``, else English."""
+    """The cookie's language if supported, else the first one in ``Accept-Language``, else English."""
     if cookie in LANGUAGES:
         return cookie
     for part in (accept_language or "").split(","):

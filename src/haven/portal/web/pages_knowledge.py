@@ -31,20 +31,43 @@ def _run(request: Request, fn: Any) -> Any:
 
 # -- library ---------------------------------------------------------------------------------------------
 
+
 @router.get("/library")
-async def library_list(request: Request, actor: Actor = Depends(member()), kind: str = "", country: str = "",
-                       language: str = "", audience: str = "", tag: str = "") -> Response:
-    rows = await _run(request, lambda db: library.listing(db, kind=kind or None, country=country.upper() or None,
-                                                          language=language or None, audience=audience or None,
-                                                          tag=tag or None))
-    return await page(request, "library.html", resources=rows, kinds=library.KINDS, audiences=library.AUDIENCES,
-                      filters={"kind": kind, "country": country, "language": language, "audience": audience,
-                               "tag": tag})
+async def library_list(
+    request: Request,
+    actor: Actor = Depends(member()),
+    kind: str = "",
+    country: str = "",
+    language: str = "",
+    audience: str = "",
+    tag: str = "",
+) -> Response:
+    rows = await _run(
+        request,
+        lambda db: library.listing(
+            db,
+            kind=kind or None,
+            country=country.upper() or None,
+            language=language or None,
+            audience=audience or None,
+            tag=tag or None,
+        ),
+    )
+    return await page(
+        request,
+        "library.html",
+        resources=rows,
+        kinds=library.KINDS,
+        audiences=library.AUDIENCES,
+        filters={"kind": kind, "country": country, "language": language, "audience": audience, "tag": tag},
+    )
 
 
 @router.get("/library/new")
 async def library_new(request: Request, actor: Actor = Depends(member())) -> Response:
-    return await page(request, "resource_form.html", kinds=library.KINDS, audiences=library.AUDIENCES, form={})
+    return await page(
+        request, "resource_form.html", kinds=library.KINDS, audiences=library.AUDIENCES, form={}
+    )
 
 
 async def _pdf(upload: UploadFile | None) -> tuple[bytes | None, str | None]:
@@ -57,73 +80,134 @@ async def _pdf(upload: UploadFile | None) -> tuple[bytes | None, str | None]:
 
 
 @router.post("/library/new")
-async def library_create(request: Request, actor: Actor = Depends(member()), title: str = Form(""),
-                         kind: str = Form("guide"), country: str = Form("XX"), language: str = Form("en"),
-                         audience: str = Form("all"), tags: str = Form(""), markdown: str = Form(""),
-                         pdf: UploadFile | None = File(None)) -> Response:
-    form = dict(title=title, kind=kind, country=country, language=language, audience=audience, tags=tags,
-                markdown=markdown)
+async def library_create(
+    request: Request,
+    actor: Actor = Depends(member()),
+    title: str = Form(""),
+    kind: str = Form("guide"),
+    country: str = Form("XX"),
+    language: str = Form("en"),
+    audience: str = Form("all"),
+    tags: str = Form(""),
+    markdown: str = Form(""),
+    pdf: UploadFile | None = File(None),
+) -> Response:
+    form = dict(
+        title=title,
+        kind=kind,
+        country=country,
+        language=language,
+        audience=audience,
+        tags=tags,
+        markdown=markdown,
+    )
     try:
         data, filename = await _pdf(pdf)
-        res = await _run(request, lambda db: library.create(
-            db, actor, title=title, kind=kind, country=country, language=language, audience=audience,
-            tags=tags.split(","), markdown=markdown, pdf=data, filename=filename))
+        res = await _run(
+            request,
+            lambda db: library.create(
+                db,
+                actor,
+                title=title,
+                kind=kind,
+                country=country,
+                language=language,
+                audience=audience,
+                tags=tags.split(","),
+                markdown=markdown,
+                pdf=data,
+                filename=filename,
+            ),
+        )
     except HavenError as exc:
-        return await page(request, "resource_form.html", status=422, error=exc, kinds=library.KINDS,
-                          audiences=library.AUDIENCES, form=form)
+        return await page(
+            request,
+            "resource_form.html",
+            status=422,
+            error=exc,
+            kinds=library.KINDS,
+            audiences=library.AUDIENCES,
+            form=form,
+        )
     return harden(RedirectResponse(f"{PREFIX}/library/{res.id}", status_code=303))
 
 
 @router.get("/library/{resource_id}")
-async def resource_view(request: Request, resource_id: int, actor: Actor = Depends(member()),
-                        v: int | None = None) -> Response:
+async def resource_view(
+    request: Request, resource_id: int, actor: Actor = Depends(member()), v: int | None = None
+) -> Response:
     def load(db: Any) -> dict[str, Any]:
-        return {"resource": library.get(db, resource_id), "version": library.version(db, resource_id, v),
-                "versions": library.versions(db, resource_id)}
+        return {
+            "resource": library.get(db, resource_id),
+            "version": library.version(db, resource_id, v),
+            "versions": library.versions(db, resource_id),
+        }
 
     return await page(request, "resource.html", **await _run(request, load))
 
 
 @router.post("/library/{resource_id}/versions")
-async def resource_version(request: Request, resource_id: int, actor: Actor = Depends(member()),
-                           markdown: str = Form(""), note: str = Form(""), pdf: UploadFile | None = File(None)
-                           ) -> Response:
+async def resource_version(
+    request: Request,
+    resource_id: int,
+    actor: Actor = Depends(member()),
+    markdown: str = Form(""),
+    note: str = Form(""),
+    pdf: UploadFile | None = File(None),
+) -> Response:
     data, filename = await _pdf(pdf)
-    await _run(request, lambda db: library.add_version(db, actor, resource_id, markdown=markdown, pdf=data,
-                                                       filename=filename, note=note))
+    await _run(
+        request,
+        lambda db: library.add_version(
+            db, actor, resource_id, markdown=markdown, pdf=data, filename=filename, note=note
+        ),
+    )
     return harden(RedirectResponse(f"{PREFIX}/library/{resource_id}", status_code=303))
 
 
 @router.get("/library/{resource_id}/file/{number}")
-async def resource_file(request: Request, resource_id: int, number: int, actor: Actor = Depends(member())
-                        ) -> Response:
+async def resource_file(
+    request: Request, resource_id: int, number: int, actor: Actor = Depends(member())
+) -> Response:
     row = await _run(request, lambda db: library.version(db, resource_id, number))
     if not row.file_bytes:
         raise InputError("this version has no file", code="no_file")
-    return harden(Response(row.file_bytes, media_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="resource-{resource_id}-v{number}.pdf"'}))
+    return harden(
+        Response(
+            row.file_bytes,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="resource-{resource_id}-v{number}.pdf"'},
+        )
+    )
 
 
 @router.get("/search")
-async def search_page(request: Request, actor: Actor = Depends(member()), q: str = "", type: str = "") -> Response:  # noqa: A002
+async def search_page(
+    request: Request, actor: Actor = Depends(member()), q: str = "", type: str = ""
+) -> Response:
     hits = await _run(request, lambda db: search.search(db, q, doc_type=type or None)) if q.strip() else []
     return await page(request, "search.html", q=q, hits=hits, doc_type=type)
 
 
 # -- case studies ----------------------------------------------------------------------------------------
 
+
 @router.get("/cases")
 async def cases_list(request: Request, actor: Actor = Depends(member())) -> Response:
     def load(db: Any) -> dict[str, Any]:
-        return {"published": casestudies.listing(db), "mine": casestudies.listing(db, author_id=actor.member_id)}
+        return {
+            "published": casestudies.listing(db),
+            "mine": casestudies.listing(db, author_id=actor.member_id),
+        }
 
     return await page(request, "cases.html", **await _run(request, load))
 
 
 @router.get("/cases/new")
 async def case_new(request: Request, actor: Actor = Depends(member())) -> Response:
-    return await page(request, "case_edit.html", case=None, sections=SECTIONS, titles=SECTION_TITLES,
-                      values={}, findings=[])
+    return await page(
+        request, "case_edit.html", case=None, sections=SECTIONS, titles=SECTION_TITLES, values={}, findings=[]
+    )
 
 
 def _sections(form: Any) -> dict[str, str]:
@@ -144,21 +228,44 @@ def _justifications(form: Any) -> dict[str, str]:
 async def case_create(request: Request, actor: Actor = Depends(member())) -> Response:
     form = await request.form()
     try:
-        cs = await _run(request, lambda db: casestudies.create(
-            db, actor, title=str(form.get("title", "")), country=str(form.get("country", "")),
-            language=str(form.get("language", "en")), sections=_sections(form)))
+        cs = await _run(
+            request,
+            lambda db: casestudies.create(
+                db,
+                actor,
+                title=str(form.get("title", "")),
+                country=str(form.get("country", "")),
+                language=str(form.get("language", "en")),
+                sections=_sections(form),
+            ),
+        )
     except HavenError as exc:
-        return await page(request, "case_edit.html", status=422, error=exc, case=None, sections=SECTIONS,
-                          titles=SECTION_TITLES, values={**_sections(form), "title": form.get("title", "")},
-                          findings=[])
+        return await page(
+            request,
+            "case_edit.html",
+            status=422,
+            error=exc,
+            case=None,
+            sections=SECTIONS,
+            titles=SECTION_TITLES,
+            values={**_sections(form), "title": form.get("title", "")},
+            findings=[],
+        )
     return harden(RedirectResponse(f"{PREFIX}/cases/{cs.id}/edit", status_code=303))
 
 
 @router.get("/cases/{case_id}/edit")
 async def case_edit(request: Request, case_id: int, actor: Actor = Depends(member())) -> Response:
     cs = await _run(request, lambda db: casestudies.visible(db, actor, case_id))
-    return await page(request, "case_edit.html", case=cs, sections=SECTIONS, titles=SECTION_TITLES,
-                      values={**cs.sections, "title": cs.title}, findings=cs.deid_findings or [])
+    return await page(
+        request,
+        "case_edit.html",
+        case=cs,
+        sections=SECTIONS,
+        titles=SECTION_TITLES,
+        values={**cs.sections, "title": cs.title},
+        findings=cs.deid_findings or [],
+    )
 
 
 @router.post("/cases/{case_id}/edit")
@@ -169,7 +276,9 @@ async def case_save(request: Request, case_id: int, actor: Actor = Depends(membe
     justifications = _justifications(form)
 
     def work(db: Any) -> tuple[Any, list[dict[str, Any]], HavenError | None]:
-        cs = casestudies.update(db, actor, case_id, title=str(form.get("title", "")), sections=_sections(form))
+        cs = casestudies.update(
+            db, actor, case_id, title=str(form.get("title", "")), sections=_sections(form)
+        )
         if action == "submit":
             try:
                 casestudies.submit(db, actor, case_id, justifications)
@@ -181,14 +290,30 @@ async def case_save(request: Request, case_id: int, actor: Actor = Depends(membe
     try:
         cs, findings, stopped = await _run(request, work)
     except HavenError as exc:
-        return await page(request, "case_edit.html", status=422, error=exc, case=None, sections=SECTIONS,
-                          titles=SECTION_TITLES, values={**_sections(form), "title": form.get("title", "")},
-                          findings=[])
+        return await page(
+            request,
+            "case_edit.html",
+            status=422,
+            error=exc,
+            case=None,
+            sections=SECTIONS,
+            titles=SECTION_TITLES,
+            values={**_sections(form), "title": form.get("title", "")},
+            findings=[],
+        )
     if cs.status == "submitted":
         return harden(RedirectResponse(f"{PREFIX}/cases/{case_id}", status_code=303))
-    return await page(request, "case_edit.html", status=409 if stopped else 200, error=stopped, case=cs,
-                      sections=SECTIONS, titles=SECTION_TITLES, values={**cs.sections, "title": cs.title},
-                      findings=findings)
+    return await page(
+        request,
+        "case_edit.html",
+        status=409 if stopped else 200,
+        error=stopped,
+        case=cs,
+        sections=SECTIONS,
+        titles=SECTION_TITLES,
+        values={**cs.sections, "title": cs.title},
+        findings=findings,
+    )
 
 
 @router.get("/cases/{case_id}")
@@ -197,11 +322,14 @@ async def case_view(request: Request, case_id: int, actor: Actor = Depends(membe
         cs = casestudies.visible(db, actor, case_id)
         return {"case": cs, "comments": casestudies.comments(db, case_id)}
 
-    return await page(request, "case.html", sections=SECTIONS, titles=SECTION_TITLES, **await _run(request, load))
+    return await page(
+        request, "case.html", sections=SECTIONS, titles=SECTION_TITLES, **await _run(request, load)
+    )
 
 
 @router.post("/cases/{case_id}/comments")
-async def case_comment(request: Request, case_id: int, actor: Actor = Depends(member()), body: str = Form("")
-                       ) -> Response:
+async def case_comment(
+    request: Request, case_id: int, actor: Actor = Depends(member()), body: str = Form("")
+) -> Response:
     await _run(request, lambda db: casestudies.add_comment(db, actor, case_id, body))
     return harden(RedirectResponse(f"{PREFIX}/cases/{case_id}#comments", status_code=303))

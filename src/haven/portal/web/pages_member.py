@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,12 +22,16 @@ from haven.portal.web.state import get_portal
 async def home(request: Request, actor: Actor = Depends(member())) -> Response:
     portal = get_portal(request)
 
-    def load() -> dict[str, object]:
+    def load() -> dict[str, Any]:
         with portal.store.begin() as db:
-            return {"latest": casestudies.listing(db)[:5], "rounds": surveys.rounds(db, status="open"),
-                    "topics": discussions.topics(db)[:5], "mine": casestudies.listing(db, author_id=actor.member_id),
-                    "queue": len(members.queue(db)) if actor.is_moderator else 0,
-                    "case_queue": len(casestudies.listing(db, status="submitted")) if actor.is_moderator else 0}
+            return {
+                "latest": casestudies.listing(db)[:5],
+                "rounds": surveys.rounds(db, status="open"),
+                "topics": discussions.topics(db)[:5],
+                "mine": casestudies.listing(db, author_id=actor.member_id),
+                "queue": len(members.queue(db)) if actor.is_moderator else 0,
+                "case_queue": len(casestudies.listing(db, status="submitted")) if actor.is_moderator else 0,
+            }
 
     return await page(request, "home.html", actor_p=actor, **await run_in_threadpool(load))
 
@@ -38,8 +43,12 @@ async def account(request: Request, actor: Actor = Depends(member())) -> Respons
 
 
 @router.post("/account")
-async def account_save(request: Request, actor: Actor = Depends(member()), ui_language: str = Form("en"),
-                       notify_email: str = Form("")) -> Response:
+async def account_save(
+    request: Request,
+    actor: Actor = Depends(member()),
+    ui_language: str = Form("en"),
+    notify_email: str = Form(""),
+) -> Response:
     portal = get_portal(request)
 
     def save() -> None:
@@ -50,8 +59,15 @@ async def account_save(request: Request, actor: Actor = Depends(member()), ui_la
 
     await run_in_threadpool(save)
     response = RedirectResponse(PREFIX + "/account", status_code=303)
-    response.set_cookie(i18n.COOKIE, ui_language if ui_language in i18n.LANGUAGES else "en", httponly=True,
-                        samesite="strict", path="/", secure=request.url.scheme == "https", max_age=365 * 86400)
+    response.set_cookie(
+        i18n.COOKIE,
+        ui_language if ui_language in i18n.LANGUAGES else "en",
+        httponly=True,
+        samesite="strict",
+        path="/",
+        secure=request.url.scheme == "https",
+        max_age=365 * 86400,
+    )
     return harden(response)
 
 
@@ -62,11 +78,14 @@ async def totp_page(request: Request, actor: Actor = Depends(member())) -> Respo
 
 
 @router.post("/account/totp")
-async def totp_confirm(request: Request, actor: Actor = Depends(member()), code: str = Form(..., max_length=20)
-                       ) -> Response:
+async def totp_confirm(
+    request: Request, actor: Actor = Depends(member()), code: str = Form(..., max_length=20)
+) -> Response:
     auth = get_auth(request)
     try:
-        await run_in_threadpool(auth.confirm_totp, web._token(request), "portal", code, client=client_address(request))
+        await run_in_threadpool(
+            auth.confirm_totp, web._token(request), "portal", code, client=client_address(request)
+        )
     except HavenError as exc:
         enrolment = await run_in_threadpool(auth.start_totp, web._token(request), "portal")
         return await page(request, "totp_setup.html", status=422, error=exc, enrolment=enrolment)
@@ -82,8 +101,13 @@ async def export(request: Request, actor: Actor = Depends(member())) -> Response
             return json.dumps(members.export_data(db, actor.member_id), indent=2, ensure_ascii=False)
 
     body = await run_in_threadpool(dump)
-    return harden(Response(body, media_type="application/json",
-                           headers={"Content-Disposition": 'attachment; filename="my-recovery-network-data.json"'}))
+    return harden(
+        Response(
+            body,
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="my-recovery-network-data.json"'},
+        )
+    )
 
 
 @router.post("/account/leave")

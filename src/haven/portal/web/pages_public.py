@@ -10,7 +10,7 @@ from haven.errors import ConflictError, HavenError
 from haven.portal import members
 from haven.portal.members import PROFESSIONS
 from haven.portal.web import i18n
-from haven.portal.web.site import PREFIX, page, router, web
+from haven.portal.web.site import PREFIX, page, router
 from haven.portal.web.state import get_portal
 
 
@@ -20,12 +20,19 @@ async def landing(request: Request) -> Response:
 
 
 @router.get("/language/{code}")
-async def language(request: Request, code: str, next: str = PREFIX) -> Response:  # noqa: A002
+async def language(request: Request, code: str, next: str = PREFIX) -> Response:
     target = next if next.startswith(PREFIX) and "//" not in next else PREFIX
     response = RedirectResponse(target, status_code=303)
     if code in i18n.LANGUAGES:
-        response.set_cookie(i18n.COOKIE, code, httponly=True, samesite="strict", path="/",
-                            secure=request.url.scheme == "https", max_age=365 * 86400)
+        response.set_cookie(
+            i18n.COOKIE,
+            code,
+            httponly=True,
+            samesite="strict",
+            path="/",
+            secure=request.url.scheme == "https",
+            max_age=365 * 86400,
+        )
     return response
 
 
@@ -35,17 +42,44 @@ async def apply_form(request: Request) -> Response:
 
 
 @router.post("/apply")
-async def apply_submit(request: Request, name: str = Form(""), email: str = Form(""), organisation: str = Form(""),
-                       profession: str = Form(""), country: str = Form(""), languages: str = Form(""),
-                       referee_name: str = Form(""), referee_email: str = Form(""), statement: str = Form(""),
-                       password: str = Form(""), repeat: str = Form("")) -> Response:
+async def apply_submit(
+    request: Request,
+    name: str = Form(""),
+    email: str = Form(""),
+    organisation: str = Form(""),
+    profession: str = Form(""),
+    country: str = Form(""),
+    languages: str = Form(""),
+    referee_name: str = Form(""),
+    referee_email: str = Form(""),
+    statement: str = Form(""),
+    password: str = Form(""),
+    repeat: str = Form(""),
+) -> Response:
     """File an application: a portal member (``applied``) and a login that stays disabled until approval."""
     portal = get_portal(request)
-    form = dict(name=name, email=email, organisation=organisation, profession=profession, country=country,
-                languages=languages, referee_name=referee_name, referee_email=referee_email, statement=statement)
-    application = members.Application(name=name, email=email, organisation=organisation, profession=profession,
-                                      country=country, languages=tuple(languages.replace(";", ",").split(",")),
-                                      referee_name=referee_name, referee_email=referee_email, statement=statement)
+    form = dict(
+        name=name,
+        email=email,
+        organisation=organisation,
+        profession=profession,
+        country=country,
+        languages=languages,
+        referee_name=referee_name,
+        referee_email=referee_email,
+        statement=statement,
+    )
+    application = members.Application(
+        name=name,
+        email=email,
+        organisation=organisation,
+        profession=profession,
+        country=country,
+        languages=tuple(languages.replace(";", ",").split(",")),
+        referee_name=referee_name,
+        referee_email=referee_email,
+        statement=statement,
+    )
 
     def file() -> None:
         app = application.validated()
@@ -54,9 +88,15 @@ async def apply_submit(request: Request, name: str = Form(""), email: str = Form
         portal.auth.users.hasher.check_policy(password, username=app.email)
         with portal.store.begin() as db:
             if members.by_email(db, app.email) is not None:
-                raise ConflictError("an application with this e-mail address exists already", code="email_taken")
-        user, _ = portal.auth.add_user("portal", app.email, ["member"], password=password, actor="portal:application")
-        portal.auth.disable_user("portal", app.email, actor="portal:application")  # until a moderator approves
+                raise ConflictError(
+                    "an application with this e-mail address exists already", code="email_taken"
+                )
+        user, _ = portal.auth.add_user(
+            "portal", app.email, ["member"], password=password, actor="portal:application"
+        )
+        portal.auth.disable_user(
+            "portal", app.email, actor="portal:application"
+        )  # until a moderator approves
         try:
             with portal.store.begin() as db:
                 members.apply(db, app, user_id=user.id)
@@ -67,8 +107,12 @@ async def apply_submit(request: Request, name: str = Form(""), email: str = Form
     try:
         await run_in_threadpool(file)
     except HavenError as exc:
-        return await page(request, "apply.html", status=422 if exc.code != "email_taken" else 409, error=exc,
-                          professions=PROFESSIONS, form=form)
+        return await page(
+            request,
+            "apply.html",
+            status=422 if exc.code != "email_taken" else 409,
+            error=exc,
+            professions=PROFESSIONS,
+            form=form,
+        )
     return await page(request, "applied.html")
-
-

@@ -23,10 +23,14 @@ from haven.portal.notify import SmtpSettings
 def smtp_from_env() -> SmtpSettings:
     """For shells only: ``HAVEN_SMTP_HOST``, ``_PORT``, ``_FROM``, ``_STARTTLS``, ``_USER``, ``_PASSWORD``."""
     env = os.environ
-    return SmtpSettings(host=env.get("HAVEN_SMTP_HOST", ""), port=int(env.get("HAVEN_SMTP_PORT") or 25),
-                        sender=env.get("HAVEN_SMTP_FROM") or SmtpSettings.sender,
-                        starttls=env.get("HAVEN_SMTP_STARTTLS", "0") in ("1", "true", "yes"),
-                        username=env.get("HAVEN_SMTP_USER", ""), password=env.get("HAVEN_SMTP_PASSWORD", ""))
+    return SmtpSettings(
+        host=env.get("HAVEN_SMTP_HOST", ""),
+        port=int(env.get("HAVEN_SMTP_PORT") or 25),
+        sender=env.get("HAVEN_SMTP_FROM") or SmtpSettings.sender,
+        starttls=env.get("HAVEN_SMTP_STARTTLS", "0") in ("1", "true", "yes"),
+        username=env.get("HAVEN_SMTP_USER", ""),
+        password=env.get("HAVEN_SMTP_PASSWORD", ""),
+    )
 
 
 @dataclass(frozen=True)
@@ -45,5 +49,9 @@ class PortalSettings:
     def from_env(cls) -> PortalSettings:
         from haven.service.settings import auth_policy_from_env
 
-        return cls(base=Settings.from_env(), auth=auth_policy_from_env(), smtp=smtp_from_env(),
-                   min_cell=int(os.environ.get("HAVEN_PORTAL_MIN_CELL") or 5))
+        return cls(
+            base=Settings.from_env(),
+            auth=auth_policy_from_env(),
+            smtp=smtp_from_env(),
+            min_cell=int(os.environ.get("HAVEN_PORTAL_MIN_CELL") or 5),
+        )

@@ -19,9 +19,9 @@ from haven.errors import PermissionDeniedError
 from haven.portal import members
 from haven.portal.actors import Actor
 from haven.portal.deid import KIND_LABELS
-from haven.portal.text import N_
 from haven.portal.library import render_markdown
 from haven.portal.models import Member
+from haven.portal.text import N_
 from haven.portal.web import i18n
 from haven.portal.web.state import get_portal
 
@@ -30,25 +30,54 @@ PREFIX = "/portal"
 ROLES = ("member", "moderator", "admin")
 MODERATORS = ("moderator", "admin")
 
-web = WebAuth(realm="portal", prefix=PREFIX, template_dirs=[HERE / "templates"], home=PREFIX + "/home",
-              title="Recovery network")
+web = WebAuth(
+    realm="portal",
+    prefix=PREFIX,
+    template_dirs=[HERE / "templates"],
+    home=PREFIX + "/home",
+    title="Recovery network",
+)
 _env = web.templates.env
 _env.add_extension("jinja2.ext.i18n")
 _env.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=True)  # type: ignore[attr-defined]
 # Labels for codes stored in the database; N_ marks them for pybabel, templates translate with _().
-PROFESSION_LABELS = {"social_worker": N_("social worker"), "therapist": N_("therapist"),
-                     "police_family_liaison": N_("police family liaison officer"), "teacher": N_("teacher"),
-                     "health": N_("health professional"), "ngo": N_("NGO staff"), "researcher": N_("researcher"),
-                     "other": N_("other")}
-KIND_NAMES = {"guide": N_("guide"), "guideline": N_("guideline"), "research_summary": N_("research summary"),
-              "training": N_("training material")}
-STATUS_NAMES = {"draft": N_("draft"), "submitted": N_("waiting for moderation"), "published": N_("published"),
-                "returned": N_("returned to the author"), "rejected": N_("rejected"), "applied": N_("applied"),
-                "more_info": N_("more information asked"), "approved": N_("approved"), "suspended": N_("suspended"),
-                "left": N_("left")}
-_env.globals.update(LANGUAGES=i18n.LANGUAGES, current_language=i18n.current, KIND_LABELS=KIND_LABELS,
-                    PREFIX=PREFIX, PROFESSION_LABELS=PROFESSION_LABELS, KIND_NAMES=KIND_NAMES,
-                    STATUS_NAMES=STATUS_NAMES)
+PROFESSION_LABELS = {
+    "social_worker": N_("social worker"),
+    "therapist": N_("therapist"),
+    "police_family_liaison": N_("police family liaison officer"),
+    "teacher": N_("teacher"),
+    "health": N_("health professional"),
+    "ngo": N_("NGO staff"),
+    "researcher": N_("researcher"),
+    "other": N_("other"),
+}
+KIND_NAMES = {
+    "guide": N_("guide"),
+    "guideline": N_("guideline"),
+    "research_summary": N_("research summary"),
+    "training": N_("training material"),
+}
+STATUS_NAMES = {
+    "draft": N_("draft"),
+    "submitted": N_("waiting for moderation"),
+    "published": N_("published"),
+    "returned": N_("returned to the author"),
+    "rejected": N_("rejected"),
+    "applied": N_("applied"),
+    "more_info": N_("more information asked"),
+    "approved": N_("approved"),
+    "suspended": N_("suspended"),
+    "left": N_("left"),
+}
+_env.globals.update(
+    LANGUAGES=i18n.LANGUAGES,
+    current_language=i18n.current,
+    KIND_LABELS=KIND_LABELS,
+    PREFIX=PREFIX,
+    PROFESSION_LABELS=PROFESSION_LABELS,
+    KIND_NAMES=KIND_NAMES,
+    STATUS_NAMES=STATUS_NAMES,
+)
 _env.filters["markdown"] = lambda text: Markup(render_markdown(text or ""))
 
 
@@ -58,10 +87,12 @@ def highlight(text: str, findings: list[dict[str, Any]]) -> Markup:
     for f in sorted(findings, key=lambda f: f["start"]):
         if f["start"] < pos:
             continue
-        out.append(escape(text[pos:f["start"]]))
+        out.append(escape(text[pos : f["start"]]))
         cls = "flag ok" if f.get("justification") else "flag"
-        out.append(Markup('<mark class="%s" title="%s">%s</mark>') % (cls, KIND_LABELS.get(f["kind"], f["kind"]),
-                                                                     text[f["start"]:f["end"]]))
+        out.append(
+            Markup('<mark class="%s" title="%s">%s</mark>')
+            % (cls, KIND_LABELS.get(f["kind"], f["kind"]), text[f["start"] : f["end"]])
+        )
         pos = f["end"]
     out.append(escape(text[pos:]))
     return Markup("").join(out)

@@ -17,9 +17,27 @@ POT = HERE / "locale" / "messages.pot"
 
 
 def extract() -> None:
-    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", str(HERE / "babel.cfg"),
-                    "-k", "N_", "--no-location", "--sort-output", "--project", "haven-portal", "-o", str(POT),
-                    str(HERE.parent)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            str(HERE / "babel.cfg"),
+            "-k",
+            "N_",
+            "--no-location",
+            "--sort-output",
+            "--project",
+            "haven-portal",
+            "-o",
+            str(POT),
+            str(HERE.parent),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def merge(language: str) -> list[str]:
@@ -33,7 +51,7 @@ def merge(language: str) -> list[str]:
     catalog.obsolete.clear()
     with po.open("wb") as fh:
         write_po(fh, catalog, no_location=True, sort_output=True, width=110)
-    return [m.id for m in catalog if m.id and (not m.string or m.fuzzy)]
+    return [str(m.id) for m in catalog if m.id and (not m.string or m.fuzzy)]
 
 
 if __name__ == "__main__":
