@@ -27,6 +27,7 @@ from haven.errors import ConflictError, InputError, NotFoundError, PermissionDen
 from haven.portal import audit
 from haven.portal.actors import MODERATORS, Actor
 from haven.portal.models import AssessedCase, Assessment, Instrument
+from haven.portal.store import fetch
 
 AGE_BANDS = ("0-4", "5-9", "10-13", "14-17")
 MIN_CASES = 5
@@ -116,10 +117,7 @@ def publish(db: Session, actor: Actor, instrument_id: int) -> Instrument:
 
 
 def get(db: Session, instrument_id: int) -> Instrument:
-    inst = db.get(Instrument, instrument_id)
-    if inst is None:
-        raise NotFoundError(f"no instrument {instrument_id}")
-    return inst
+    return fetch(db, Instrument, instrument_id, "instrument")
 
 
 def current(db: Session, key: str) -> Instrument:

@@ -21,6 +21,7 @@ from haven.portal import audit, deid, search
 from haven.portal.actors import MODERATORS, Actor
 from haven.portal.models import CaseStudy, Comment, Member, utcnow
 from haven.portal.notify import Notifier
+from haven.portal.store import fetch
 from haven.portal.text import N_
 
 SECTIONS = ("context", "needs", "interventions", "roles", "outcomes", "lessons")
@@ -92,10 +93,7 @@ def create(
 
 
 def get(db: Session, case_study_id: int) -> CaseStudy:
-    cs = db.get(CaseStudy, case_study_id)
-    if cs is None:
-        raise NotFoundError(f"no case study {case_study_id}")
-    return cs
+    return fetch(db, CaseStudy, case_study_id, "case study")
 
 
 def visible(db: Session, actor: Actor, case_study_id: int) -> CaseStudy:

@@ -11,6 +11,7 @@ from haven.portal import audit
 from haven.portal.actors import MODERATORS, Actor
 from haven.portal.models import Member, Post, Subscription, Topic
 from haven.portal.notify import Notifier
+from haven.portal.store import fetch
 
 
 def create_topic(
@@ -28,10 +29,7 @@ def create_topic(
 
 
 def get_topic(db: Session, topic_id: int) -> Topic:
-    topic = db.get(Topic, topic_id)
-    if topic is None:
-        raise NotFoundError(f"no topic {topic_id}")
-    return topic
+    return fetch(db, Topic, topic_id, "topic")
 
 
 def topics(db: Session) -> list[tuple[Topic, int]]:

@@ -16,6 +16,7 @@ from haven.errors import DecodeError, InputError, NotFoundError
 from haven.portal import search
 from haven.portal.actors import Actor
 from haven.portal.models import Resource, ResourceVersion, utcnow
+from haven.portal.store import fetch
 
 KINDS = ("guide", "guideline", "research_summary", "training")
 AUDIENCES = ("all", "social_workers", "therapists", "police", "teachers", "health", "ngo", "parents")
@@ -154,10 +155,7 @@ def add_version(
 
 
 def get(db: Session, resource_id: int) -> Resource:
-    resource = db.get(Resource, resource_id)
-    if resource is None:
-        raise NotFoundError(f"no resource {resource_id}")
-    return resource
+    return fetch(db, Resource, resource_id, "resource")
 
 
 def version(db: Session, resource_id: int, number: int | None = None) -> ResourceVersion:

@@ -20,7 +20,7 @@ from babel import Locale
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from haven.errors import ConflictError, InputError, NotFoundError
+from haven.errors import ConflictError, InputError
 from haven.portal import audit
 from haven.portal.actors import MODERATORS, Actor
 from haven.portal.models import (
@@ -38,6 +38,7 @@ from haven.portal.models import (
     utcnow,
 )
 from haven.portal.notify import Notifier
+from haven.portal.store import fetch
 
 PROFESSIONS = (
     "social_worker",
@@ -119,10 +120,7 @@ def apply(db: Session, application: Application, *, user_id: int | None = None) 
 
 
 def get(db: Session, member_id: int) -> Member:
-    member = db.get(Member, member_id)
-    if member is None:
-        raise NotFoundError(f"no member {member_id}")
-    return member
+    return fetch(db, Member, member_id, "member")
 
 
 def by_user(db: Session, user_id: int) -> Member | None:

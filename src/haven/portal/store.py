@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from haven.errors import StorageError
+from haven.errors import NotFoundError, StorageError
 from haven.store.db import make_engine, make_session_factory
+
+T = TypeVar("T")
+
+
+def fetch(db: Session, model: type[T], row_id: int, what: str) -> T:
+    """The row ``row_id`` of ``model``; ``NotFoundError`` ("no <what> <id>") when there is none."""
+    row = db.get(model, row_id)
+    if row is None:
+        raise NotFoundError(f"no {what} {row_id}")
+    return row
 
 
 class PortalStore:

@@ -22,6 +22,7 @@ from haven.errors import ConflictError, InputError, NotFoundError
 from haven.portal import audit
 from haven.portal.actors import MODERATORS, Actor
 from haven.portal.models import Member, Survey, SurveyResponse, SurveyRound, utcnow
+from haven.portal.store import fetch
 from haven.portal.suppression import SuppressedTable, suppress
 
 QUESTION_TYPES = ("single", "multi", "scale", "text")
@@ -90,17 +91,11 @@ def create(
 
 
 def get(db: Session, survey_id: int) -> Survey:
-    survey = db.get(Survey, survey_id)
-    if survey is None:
-        raise NotFoundError(f"no survey {survey_id}")
-    return survey
+    return fetch(db, Survey, survey_id, "survey")
 
 
 def get_round(db: Session, round_id: int) -> SurveyRound:
-    rnd = db.get(SurveyRound, round_id)
-    if rnd is None:
-        raise NotFoundError(f"no survey round {round_id}")
-    return rnd
+    return fetch(db, SurveyRound, round_id, "survey round")
 
 
 def open_round(db: Session, actor: Actor, survey_id: int, name: str) -> SurveyRound:

@@ -203,11 +203,20 @@ async def cases_list(request: Request, actor: Actor = Depends(member())) -> Resp
     return await page(request, "cases.html", **await _run(request, load))
 
 
+async def _edit_page(request: Request, *, case: Any, values: dict[str, Any], findings: list[dict[str, Any]],
+                     status: int = 200, error: HavenError | None = None) -> Response:
+    return await page(request, "case_edit.html", status=status, error=error, case=case, sections=SECTIONS,
+                      titles=SECTION_TITLES, values=values, findings=findings)
+
+
+def _typed(form: Any) -> dict[str, Any]:
+    """What the author typed, to show again when saving failed."""
+    return {**_sections(form), "title": form.get("title", "")}
+
+
 @router.get("/cases/new")
 async def case_new(request: Request, actor: Actor = Depends(member())) -> Response:
-    return await page(
-        request, "case_edit.html", case=None, sections=SECTIONS, titles=SECTION_TITLES, values={}, findings=[]
-    )
+    return await _edit_page(request, case=None, values={}, findings=[])
 
 
 def _sections(form: Any) -> dict[str, str]:
@@ -240,32 +249,15 @@ async def case_create(request: Request, actor: Actor = Depends(member())) -> Res
             ),
         )
     except HavenError as exc:
-        return await page(
-            request,
-            "case_edit.html",
-            status=422,
-            error=exc,
-            case=None,
-            sections=SECTIONS,
-            titles=SECTION_TITLES,
-            values={**_sections(form), "title": form.get("title", "")},
-            findings=[],
-        )
+        return await _edit_page(request, case=None, values=_typed(form), findings=[], status=422, error=exc)
     return harden(RedirectResponse(f"{PREFIX}/cases/{cs.id}/edit", status_code=303))
 
 
 @router.get("/cases/{case_id}/edit")
 async def case_edit(request: Request, case_id: int, actor: Actor = Depends(member())) -> Response:
     cs = await _run(request, lambda db: casestudies.visible(db, actor, case_id))
-    return await page(
-        request,
-        "case_edit.html",
-        case=cs,
-        sections=SECTIONS,
-        titles=SECTION_TITLES,
-        values={**cs.sections, "title": cs.title},
-        findings=cs.deid_findings or [],
-    )
+    values = {**cs.sections, "title": cs.title}
+    return await _edit_page(request, case=cs, values=values, findings=cs.deid_findings or [])
 
 
 @router.post("/cases/{case_id}/edit")
@@ -290,30 +282,12 @@ async def case_save(request: Request, case_id: int, actor: Actor = Depends(membe
     try:
         cs, findings, stopped = await _run(request, work)
     except HavenError as exc:
-        return await page(
-            request,
-            "case_edit.html",
-            status=422,
-            error=exc,
-            case=None,
-            sections=SECTIONS,
-            titles=SECTION_TITLES,
-            values={**_sections(form), "title": form.get("title", "")},
-            findings=[],
-        )
+        return await _edit_page(request, case=None, values=_typed(form), findings=[], status=422, error=exc)
     if cs.status == "submitted":
         return harden(RedirectResponse(f"{PREFIX}/cases/{case_id}", status_code=303))
-    return await page(
-        request,
-        "case_edit.html",
-        status=409 if stopped else 200,
-        error=stopped,
-        case=cs,
-        sections=SECTIONS,
-        titles=SECTION_TITLES,
-        values={**cs.sections, "title": cs.title},
-        findings=findings,
-    )
+    values = {**cs.sections, "title": cs.title}
+    status = 409 if stopped else 200
+    return await _edit_page(request, case=cs, values=values, findings=findings, status=status, error=stopped)
 
 
 @router.get("/cases/{case_id}")
