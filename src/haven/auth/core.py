@@ -15,10 +15,10 @@ from haven.auth.login import Enrolment, LoginFlow
 from haven.auth.passwords import PasswordHasher
 from haven.auth.policy import AuthPolicy
 from haven.auth.sessions import Session, SessionStore
-from haven.auth.throttle import LoginThrottle, address_key, user_key
-from haven.auth.totp import TotpParams, new_secret, qr_svg, secret_to_base32
+from haven.auth.throttle import LoginThrottle, user_key
+from haven.auth.totp import TotpParams
 from haven.auth.users import User, UserStore
-from haven.errors import AuthError, ConflictError, LoginRequiredError
+from haven.errors import ConflictError, LoginRequiredError
 from haven.secrets import KeyRing
 from haven.store.db import make_session_factory, upgrade_database
 
@@ -47,7 +47,6 @@ class Auth:
         self.keys = KeyStore(url, migrate=False)
         self.engine = self.keys.engine
         factory = make_session_factory(self.engine)
-        self._clock = clock
         self.events = events or SecurityEvents(clock=clock)
         self.users = UserStore(factory, PasswordHasher(self.policy), key_ring=key_ring, clock=clock,
                                totp=TotpParams(self.policy.totp_digits, self.policy.totp_step_seconds,
@@ -90,43 +89,23 @@ class Auth:
     def start_totp(self, token: str | None, realm: str, *, account_label: str | None = None) -> Enrolment:
         """For a signed-in user without a second factor (one whose role does not require it): a new secret,
         kept sealed on the session until ``confirm_totp``; from then on every sign-in asks for a code."""
-        _, session = self.authenticate(token, realm)
-        user = self.users.by_id(session.user_id)
-        assert user is not None
+        session, user = self._signed_in(token, realm)
         if user.totp_enrolled:
             raise ConflictError("two-step sign-in is already on for this account")
-        context = b"haven:auth:totp:session:%d" % session.id
-        blob = self.sessions.pending_totp(session.id)
-        if blob is None:
-            secret = new_secret()
-            self.sessions.set_pending_totp(session.id, self.users.seal_totp(secret, context))
-        else:
-            secret = self.users.open_totp(blob, context)
-        uri = self.users.totp.provisioning_uri(secret, account_label or f"{user.username} ({user.realm})",
-                                               self.policy.totp_issuer)
-        return Enrolment(secret=secret_to_base32(secret), uri=uri, qr_svg=qr_svg(uri))
+        return self.login.secret_for(session, user, account_label=account_label)
 
     def confirm_totp(self, token: str | None, realm: str, code: str, *, client: str | None = None) -> User:
         """Check a code from the secret of ``start_totp`` and make it the account's (``totp_enrolled``)."""
+        session, user = self._signed_in(token, realm)
+        return self.login.confirm_secret(session, user, code, client=client,
+                                         missing=ConflictError("open the set-up page first"))
+
+    def _signed_in(self, token: str | None, realm: str) -> tuple[Session, User]:
         _, session = self.authenticate(token, realm)
-        blob = self.sessions.pending_totp(session.id)
-        if blob is None:
-            raise ConflictError("open the set-up page first")
         user = self.users.by_id(session.user_id)
-        assert user is not None
-        secret = self.users.open_totp(blob, b"haven:auth:totp:session:%d" % session.id)
-        keys = (user_key(user.realm, user.username), address_key(client))
-        self.throttle.check(*keys)
-        step = self.users.totp.match_step(secret, code, self._clock().timestamp())
-        if step is None:
-            self.login._failed(user.realm, user.username, user.id, client, "totp_enrol", keys)
-            raise AuthError("that code does not match the secret; check the app's clock and try the next "
-                            "code")
-        user = self.users.set_totp(user.id, secret, step)
-        self.sessions.set_pending_totp(session.id, None)
-        self.events.emit("totp_enrolled", realm=user.realm, username=user.username, user_id=user.id,
-                         actor=f"user:{user.id}:{user.username}", client=client)
-        return user
+        if user is None:
+            raise LoginRequiredError("please sign in")
+        return session, user
 
     # -- account administration -----------------------------------------------------------------------
 
