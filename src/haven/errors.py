@@ -11,6 +11,7 @@ so a shell can render them without parsing messages.
     │   ├── DecodeError            not an image, corrupt, truncated, unsupported
     │   ├── ImageTooLargeError     over the pixel or byte limit (decompression bomb)
     │   ├── ArchiveError           zip bomb, path traversal, too deep, corrupt archive
+    │   │   └── BombError          a source yielded more bytes than its budget allows
     │   └── FormatError            malformed CSV / JSON / XML (``line`` where known)
     │       └── SchemaError        XML not valid against its XSD (``element`` names it)
     ├── NotFoundError              a bank, entry, key, report … that does not exist  (HTTP 404)
@@ -78,13 +79,24 @@ class ArchiveError(InputError):
     code = "bad_archive"
 
 
+class BombError(ArchiveError):
+    """A decompression bomb: a source's containers yielded more bytes than its budget allows."""
+
+    code = "zip_bomb"
+
+
 class FormatError(InputError):
     """Malformed structured input; ``line`` is 1-based where the format has lines."""
 
     code = "malformed"
 
     def __init__(
-        self, message: str, *, path: str | Path | None = None, line: int | None = None, code: str | None = None
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        code: str | None = None,
     ) -> None:
         self.line = line
         if line is not None:

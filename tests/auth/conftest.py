@@ -10,10 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from auth_helpers import FAST, FakeClock  # noqa: E402
+from auth_helpers import FAST, FakeClock
 
-from haven.auth import Auth, SecurityEvent  # noqa: E402
-from haven.secrets import KeyRing, new_key  # noqa: E402
+from haven.auth import Auth, SecurityEvent
+from haven.secrets import KeyRing, new_key
 
 
 @pytest.fixture

@@ -81,7 +81,7 @@ def test_totp_failures_count_towards_the_lock(db_url: str) -> None:
         p = auth.login.start("staff", "ada", PASSWORD)
         auth.login.enrolment(p.token)
         from haven.auth.totp import TotpParams
-        from haven.auth.users import totp_context  # noqa: F401
+        from haven.auth.users import totp_context
 
         pending = auth.sessions.pending_totp(p.session.id)
         secret = auth.users.open_totp(pending, b"haven:auth:totp:session:%d" % p.session.id)  # type: ignore[arg-type]
@@ -91,7 +91,8 @@ def test_totp_failures_count_towards_the_lock(db_url: str) -> None:
             clock.advance(31)
             p = auth.login.start("staff", "ada", PASSWORD)
             with pytest.raises(AuthError):
-                auth.login.verify_totp(p.token, "000000" if code_at(secret, clock.now) != "000000" else "111111")
+                wrong = "000000" if code_at(secret, clock.now) != "000000" else "111111"
+                auth.login.verify_totp(p.token, wrong)
         with pytest.raises(RateLimitedError):
             auth.login.start("staff", "ada", PASSWORD)
     finally:

@@ -97,10 +97,12 @@ def test_wrong_username_and_wrong_password_read_the_same(auth: Auth) -> None:
 
 
 @pytest.mark.parametrize(("user", "expected"), [
-    (dict(totp_enrolled=False, must_change_password=False, needs_totp=False), ["active"]),
-    (dict(totp_enrolled=True, must_change_password=True, needs_totp=True), ["totp", "password", "active"]),
-    (dict(totp_enrolled=False, must_change_password=True, needs_totp=True), ["password", "enrol", "active"]),
-    (dict(totp_enrolled=True, must_change_password=False, needs_totp=False), ["totp", "active"]),
+    ({"totp_enrolled": False, "must_change_password": False, "needs_totp": False}, ["active"]),
+    ({"totp_enrolled": True, "must_change_password": True, "needs_totp": True},
+     ["totp", "password", "active"]),
+    ({"totp_enrolled": False, "must_change_password": True, "needs_totp": True},
+     ["password", "enrol", "active"]),
+    ({"totp_enrolled": True, "must_change_password": False, "needs_totp": False}, ["totp", "active"]),
 ])
 def test_step_order(user: dict[str, bool], expected: list[str]) -> None:
     class U:
@@ -120,7 +122,8 @@ def test_events_default_to_logging(caplog: pytest.LogCaptureFixture) -> None:
     seen = []
     undo = hub.subscribe(seen.append)
     with caplog.at_level(logging.INFO, logger="haven.auth.events"):
-        hub.emit("login_failed", realm="staff", username="x", client="127.0.0.1", detail={"reason": "password"})
+        hub.emit("login_failed", realm="staff", username="x", client="127.0.0.1",
+                 detail={"reason": "password"})
     assert "login_failed realm=staff user=x" in caplog.text and len(seen) == 1
     undo()
     hub.emit("logout", realm="staff")

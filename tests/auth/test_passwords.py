@@ -41,7 +41,8 @@ def test_policy() -> None:
 
 def test_needs_rehash_when_parameters_change() -> None:
     old = PasswordHasher(FAST).hash(PASSWORD)
-    stronger = PasswordHasher(AuthPolicy(argon2_time_cost=2, argon2_memory_kib=8 * 1024, argon2_parallelism=1))
+    stronger = PasswordHasher(AuthPolicy(argon2_time_cost=2, argon2_memory_kib=8 * 1024,
+                                         argon2_parallelism=1))
     assert stronger.needs_rehash(old) and not PasswordHasher(FAST).needs_rehash(old)
     assert stronger.verify(old, PASSWORD)  # old hashes still verify
 
@@ -53,16 +54,17 @@ def test_one_time_passwords_are_long_and_distinct() -> None:
 
 
 def test_rehash_on_login(db_url: str) -> None:
-    """A hash made with older parameters is replaced by one with the current parameters at the next sign-in."""
+    """A hash made with older parameters is replaced by one with the current ones at the next sign-in."""
     old = Auth(db_url, policy=FAST, clock=FakeClock())
     user, _ = old.add_user("staff", "rita", ["reviewer"], password=PASSWORD)
     old.close()
     newer = AuthPolicy(argon2_time_cost=2, argon2_memory_kib=16 * 1024, argon2_parallelism=1)
-    auth = Auth(db_url, policy=newer, migrate=False)
+    auth = Auth(db_url, policy=newer)
     try:
         def stored() -> str:
             with auth.engine.connect() as conn:
-                return str(conn.execute(select(UserRow.password_hash).where(UserRow.id == user.id)).scalar_one())
+                q = select(UserRow.password_hash).where(UserRow.id == user.id)
+                return str(conn.execute(q).scalar_one())
 
         assert "$m=8192,t=1,p=1$" in stored()
         assert auth.users.verify_password("staff", "rita", "wrong password here") is None

@@ -3,6 +3,7 @@ the server, every session of a user ends on disable, password reset and TOTP res
 
 from __future__ import annotations
 
+import pytest
 from auth_helpers import FAST, PASSWORD, FakeClock
 from sqlalchemy import select
 
@@ -10,8 +11,6 @@ from haven.auth import Auth
 from haven.auth.models import SessionRow
 from haven.auth.sessions import hash_token
 from haven.errors import LoginRequiredError
-
-import pytest
 
 
 def _signed_in(auth: Auth, username: str = "sam") -> str:

@@ -40,7 +40,8 @@ def test_provisioning_uri_and_secret_text() -> None:
     s = new_secret()
     assert len(s) == 20 and len(secret_to_base32(s)) == 32
     uri = TotpParams().provisioning_uri(s, "alice (staff)", "Haven")
-    assert uri.startswith("otpauth://totp/Haven:alice%20%28staff%29?") and f"secret={secret_to_base32(s)}" in uri
+    assert uri.startswith("otpauth://totp/Haven:alice%20%28staff%29?")
+    assert f"secret={secret_to_base32(s)}" in uri
 
 
 def test_stored_code_valid_wrong_and_replayed(auth: Auth, clock: FakeClock) -> None:

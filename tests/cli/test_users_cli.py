@@ -14,7 +14,6 @@ from haven.auth import Auth, AuthPolicy
 from haven.secrets import create_key_file
 
 
-
 class Ran:
     def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
@@ -45,7 +44,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
 
 
 def _auth(tmp_path: Path) -> Auth:
-    return Auth(f"sqlite:///{tmp_path / 'data' / 'haven.db'}", policy=AuthPolicy(), migrate=False)
+    return Auth(f"sqlite:///{tmp_path / 'data' / 'haven.db'}", policy=AuthPolicy())
 
 
 def test_users_lifecycle(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """Service test helpers and fixtures (import them explicitly; not a conftest, whose module name
-would shadow ``tests/conftest.py``): a real uvicorn server on a free loopback port, in a thread, with keys for each scope
-and web UI users (``UiClient`` signs in through the real forms, CSRF token and Origin header included)."""
+would shadow ``tests/conftest.py``): a real uvicorn server on a free loopback port, in a thread, with keys
+for each scope and web UI users (``UiClient`` signs in through the real forms, with CSRF token and Origin)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from haven.config import Settings
 from haven.secrets import KeyRing, encode_key, new_key
 from haven.service.app import create_app
 from haven.service.settings import ServiceSettings
-
 
 # Real Argon2id with cheap parameters: tests sign in many times.
 FAST_AUTH = AuthPolicy(argon2_time_cost=1, argon2_memory_kib=8 * 1024, argon2_parallelism=1)
@@ -58,7 +57,7 @@ class LiveService:
         self.auth.close()
 
     def user(self, username: str, *roles: str, totp: bool = False) -> bytes | None:
-        """Create a staff user with password ``PASSWORD``; with ``totp``, an enrolled TOTP secret (returned)."""
+        """A staff user with password ``PASSWORD``; with ``totp``, an enrolled TOTP secret (returned)."""
         user, _ = self.auth.add_user("staff", username, list(roles), password=PASSWORD, actor="test")
         if not totp:
             return None
@@ -128,14 +127,13 @@ def service_settings(data_dir: Path, url: str | None = None, **overrides: object
 
 def start_service(settings: ServiceSettings) -> tuple[ThreadedServer, LiveService]:
     app = create_app(settings)
-    keys = KeyStore(settings.database_url, migrate=False)
+    keys = KeyStore(settings.database_url)
     admin = keys.create("admin", ["admin"])[1]
     match = keys.create("matcher", ["match"])[1]
     writer = keys.create("writer", ["banks:write"])[1]
     port = free_port()
     server = ThreadedServer(app, port)
-    auth = Auth(settings.database_url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base),
-                migrate=False)
+    auth = Auth(settings.database_url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base))
     return server, LiveService(f"http://127.0.0.1:{port}", settings, keys, admin, match, writer, app, auth)
 
 

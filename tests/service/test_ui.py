@@ -9,8 +9,8 @@ import re
 
 import httpx
 from PIL import Image
+from service_live import PASSWORD, PHOTOS, live, wait_ready
 from sqlalchemy import text
-from service_live import PASSWORD, PHOTOS, live, wait_ready  # noqa: F401
 
 from haven.hashing import hash_file
 
@@ -53,7 +53,8 @@ def test_add_hash_then_match_upload(live) -> None:  # type: ignore[no-untyped-de
         assert c.sign_in("lead-ui", totp=secret).headers["location"] == "/ui"
         home = c.get("/ui")
         assert "ui-bank" in home.text and "Add a hash" in home.text and "lead-ui" in home.text
-        r = c.submit("/ui", "/ui/hashes", {"bank": "ui-bank", "signal": "pdq", "value": h.hashes["pdq"], "category": "A1"})
+        entry = {"bank": "ui-bank", "signal": "pdq", "value": h.hashes["pdq"], "category": "A1"}
+        r = c.submit("/ui", "/ui/hashes", entry)
         assert r.status_code == 200 and "added to bank" in r.text
         r = c.submit("/ui", "/ui/hashes", {"bank": "ui-bank", "signal": "pdq", "value": "xyz"})
         assert r.status_code == 422 and "want 64 hex digits" in r.text

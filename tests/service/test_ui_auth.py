@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-from service_live import PASSWORD, UiClient, live  # noqa: F401
+from service_live import PASSWORD, UiClient, live
 from sqlalchemy import func, select
 
 from haven.auth.totp import TotpParams
@@ -43,10 +43,11 @@ def test_cross_origin_form_post_is_refused(live) -> None:  # type: ignore[no-unt
         token = c.token(c.get("/ui").text)
         form = {"bank": "csrf-bank", "signal": "md5", "value": MD5, "csrf_token": token}
         before = _entries(live)
-        for origin in (f"http://127.0.0.1:{port + 1}", "http://localhost:%d" % port, "null"):
+        for origin in (f"http://127.0.0.1:{port + 1}", f"http://localhost:{port}", "null"):
             r = c.post("/ui/hashes", data=form, headers={"Origin": origin})
             assert r.status_code == 403 and "another origin" in r.text, origin
-        r = c.post("/ui/hashes", data=form, headers={"Origin": "", "Referer": f"http://127.0.0.1:{port + 1}/a"})
+        other = {"Origin": "", "Referer": f"http://127.0.0.1:{port + 1}/a"}
+        r = c.post("/ui/hashes", data=form, headers=other)
         assert r.status_code == 403
         with httpx.Client(base_url=live.url, cookies=c.cookies) as no_origin:
             r = no_origin.post("/ui/hashes", data=form)  # neither Origin nor Referer
@@ -84,7 +85,7 @@ def test_login_csrf_is_refused(live) -> None:  # type: ignore[no-untyped-def]
     with live.ui() as victim:
         r = victim.post("/ui/login", data=creds)  # no pre-session token at all
         assert r.status_code == 403 and "haven_staff" not in victim.cookies
-        with live.ui() as attacker:  # a token the attacker got on their own visit, without the victim's cookie
+        with live.ui() as attacker:  # a token from the attacker's own visit, without the victim's cookie
             stolen = attacker.token(attacker.get("/ui/login").text)
         r = victim.post("/ui/login", data={**creds, "csrf_token": stolen})
         assert r.status_code == 403 and "haven_staff" not in victim.cookies
@@ -120,7 +121,8 @@ def test_lockout_after_repeated_failures(live) -> None:  # type: ignore[no-untyp
     limit = live.settings.auth.user_max_failures
     with live.ui() as c:
         for _ in range(limit):
-            r = c.submit("/ui/login", "/ui/login", {"username": "guessed", "password": "wrong guess number x"})
+            wrong = {"username": "guessed", "password": "wrong guess number x"}
+            r = c.submit("/ui/login", "/ui/login", wrong)
             assert r.status_code == 401 and "wrong username or password" in r.text
         r = c.submit("/ui/login", "/ui/login", {"username": "guessed", "password": PASSWORD})
         assert r.status_code == 429 and "too many failed sign-ins" in r.text

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from service_live import PASSWORD, PHOTOS, live, wait_ready  # noqa: F401
+from service_live import PASSWORD, PHOTOS, live, wait_ready
 
 from haven.hashing import hash_file
 
@@ -123,7 +123,7 @@ class _AttackPage(BaseHTTPRequestHandler):
 
     target = ""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         body = (f'<form method="post" action="{self.target}/ui/hashes">'
                 '<input name="bank" value="browser-xo"><input name="signal" value="md5">'
                 '<input name="value" value="d41d8cd98f00b204e9800998ecf8427e"></form>'

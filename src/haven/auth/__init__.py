@@ -4,7 +4,7 @@ People: users with roles in a *realm* (``staff`` for the web UI and review conso
 recovery network), Argon2id passwords, sessions in the database, TOTP for privileged roles, lockout.
 Machines: API keys (Bearer header, scopes, rate limits, revocation). Both become an ``Actor``.
 
-    auth = Auth(url, policy=AuthPolicy(), key_ring=lambda: KeyRing.load(settings))
+    auth = Auth(url, policy=AuthPolicy(), key_ring=lambda: KeyRing.load(settings))  # url already migrated
     user, one_time_password = auth.add_user("staff", "alice", ["reviewer"])
     auth.events.subscribe(audit_log.record)       # every security event, as it happens
 

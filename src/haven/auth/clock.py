@@ -1,4 +1,4 @@
-"""Time for the identity stores: one injectable clock (tests move it) and SQLite's naive datetimes made UTC."""
+"""Time for the identity store: one injectable clock (tests move it), and SQLite's naive datetimes as UTC."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from haven.auth.totp import TotpParams
 from haven.auth.users import User, UserStore
 from haven.errors import ConflictError, LoginRequiredError
 from haven.secrets import KeyRing
-from haven.store.db import make_session_factory, upgrade_database
+from haven.store.db import make_session_factory
 
 
 def cli_actor() -> str:
@@ -34,17 +34,16 @@ def cli_actor() -> str:
 class Auth:
     """Users, sessions, sign-in, throttling, API keys and security events on the database at ``url``.
 
-    ``key_ring`` is called the first time a TOTP secret is sealed or opened (so a deployment without
-    privileged users needs no master key); ``clock`` is for tests.
+    The database must be at the current schema (shells call ``haven.store.db.upgrade_database``; this
+    object never migrates). ``key_ring`` is called the first time a TOTP secret is sealed or opened (so a
+    deployment without privileged users needs no master key); ``clock`` is for tests.
     """
 
     def __init__(self, url: str, *, policy: AuthPolicy | None = None,
                  key_ring: Callable[[], KeyRing] | None = None, events: SecurityEvents | None = None,
-                 migrate: bool = True, clock: Clock = utcnow) -> None:
-        if migrate:
-            upgrade_database(url)
+                 clock: Clock = utcnow) -> None:
         self.policy = policy or AuthPolicy()
-        self.keys = KeyStore(url, migrate=False)
+        self.keys = KeyStore(url)
         self.engine = self.keys.engine
         factory = make_session_factory(self.engine)
         self.events = events or SecurityEvents(clock=clock)
@@ -79,9 +78,9 @@ class Auth:
         if session is None:
             return False
         user = self.users.by_id(session.user_id)
-        self.events.emit("logout", realm=session.realm, username=user.username if user else None,
-                         user_id=session.user_id, actor=f"user:{session.user_id}:{user.username if user else ''}",
-                         client=client)
+        name = user.username if user else None
+        self.events.emit("logout", realm=session.realm, username=name, user_id=session.user_id,
+                         actor=f"user:{session.user_id}:{name or ''}", client=client)
         return True
 
     # -- optional TOTP, set up while signed in -----------------------------------------------------------

@@ -64,10 +64,12 @@ def check_origin(origin: str | None, referer: str | None, *, expected: str | Non
     else:
         raise CsrfError("refused: a form post must carry an Origin or Referer header")
     if source is None or source not in allowed:
-        raise CsrfError(f"refused: a form posted from another origin ({what} {(origin or referer or '')[:100]!r})")
+        shown = (origin or referer or "")[:100]
+        raise CsrfError(f"refused: a form posted from another origin ({what} {shown!r})")
 
 
 def check_token(sent: str | None, expected: str | None) -> None:
     """Raise ``CsrfError`` unless ``sent`` equals ``expected`` (constant-time)."""
     if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise CsrfError("refused: the form's security token is missing or out of date; reload the page and try again")
+        raise CsrfError("refused: the form's security token is missing or out of date; "
+                        "reload the page and try again")

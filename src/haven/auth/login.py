@@ -168,7 +168,8 @@ class LoginFlow:
         step = self.users.totp.match_step(secret, code, self._clock().timestamp())
         if step is None:
             self._failed(user.realm, user.username, user.id, client, "totp_enrol", keys)
-            raise AuthError("that code does not match the secret; check the app's clock and try the next code")
+            raise AuthError("that code does not match the secret; check the app's clock and try the next "
+                            "code")
         user = self.users.set_totp(user.id, secret, step)
         self.sessions.set_pending_totp(session.id, None)
         self.events.emit("totp_enrolled", realm=user.realm, username=user.username, user_id=user.id,

@@ -1,7 +1,7 @@
 """SQLAlchemy models of the identity tables.
 
 ``api_keys`` comes from the older ``api_keys`` Alembic branch (0003, shared with the service's match
-records); users, sessions and login throttling come from the ``auth`` branch (0004).
+records); users, sessions and login throttling come from the ``auth`` branch (0005).
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ class PasswordHasher:
 
     def __init__(self, policy: AuthPolicy | None = None) -> None:
         self.policy = policy or AuthPolicy()
-        self._argon2 = _Argon2(time_cost=self.policy.argon2_time_cost, memory_cost=self.policy.argon2_memory_kib,
-                               parallelism=self.policy.argon2_parallelism)
+        p = self.policy
+        self._argon2 = _Argon2(time_cost=p.argon2_time_cost, memory_cost=p.argon2_memory_kib,
+                               parallelism=p.argon2_parallelism)
         self._slots = threading.BoundedSemaphore(max(1, self.policy.max_concurrent_hashes))
         # Verified against when a username does not exist, so that answer takes as long as a wrong password.
         self._decoy = self._argon2.hash(secrets.token_urlsafe(16))
@@ -47,7 +48,7 @@ class PasswordHasher:
             return self._argon2.hash(password)
 
     def verify(self, stored: str | None, password: str) -> bool:
-        """True if ``password`` matches ``stored``; with ``stored`` None, spends the same time and says False."""
+        """True if ``password`` matches ``stored``; with ``stored`` None, takes as long and says False."""
         with self._slots:
             try:
                 return self._argon2.verify(stored or self._decoy, password) and stored is not None

@@ -12,8 +12,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, or_, select, update
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
 from haven.auth.clock import Clock, as_utc, utcnow
@@ -56,21 +58,24 @@ class Session:
 
 def _to_session(row: SessionRow) -> Session:
     now = utcnow()
-    return Session(id=row.id, user_id=row.user_id, realm=row.realm, stage=row.stage, csrf_token=row.csrf_token,
-                   created_at=as_utc(row.created_at) or now, last_seen_at=as_utc(row.last_seen_at) or now,
+    return Session(id=row.id, user_id=row.user_id, realm=row.realm, stage=row.stage,
+                   csrf_token=row.csrf_token, created_at=as_utc(row.created_at) or now,
+                   last_seen_at=as_utc(row.last_seen_at) or now,
                    expires_at=as_utc(row.expires_at) or now, client=row.client, user_agent=row.user_agent)
 
 
 class SessionStore:
     """Create, look up, advance and end sessions."""
 
-    def __init__(self, session: sessionmaker, policy: AuthPolicy, *, clock: Clock = utcnow) -> None:
+    def __init__(self, session: sessionmaker[OrmSession], policy: AuthPolicy, *,
+                 clock: Clock = utcnow) -> None:
         self._session = session
         self.policy = policy
         self._clock = clock
 
     def _expiry(self, stage: str, now: datetime) -> datetime:
-        seconds = self.policy.session_absolute_seconds if stage == ACTIVE else self.policy.login_pending_seconds
+        p = self.policy
+        seconds = p.session_absolute_seconds if stage == ACTIVE else p.login_pending_seconds
         return now + timedelta(seconds=seconds)
 
     def create(self, user_id: int, realm: str, stage: str, *, client: str | None = None,
@@ -152,17 +157,18 @@ class SessionStore:
     def end_all(self, user_id: int, reason: str) -> int:
         """End every live session of a user (disable, password or TOTP reset); returns how many."""
         with self._session.begin() as s:
-            done = s.execute(update(SessionRow)
+            done = cast(CursorResult[Any], s.execute(update(SessionRow)
                              .where(SessionRow.user_id == user_id, SessionRow.ended_at.is_(None))
-                             .values(ended_at=self._clock(), end_reason=reason, totp_pending=None))
-            return int(done.rowcount or 0)  # type: ignore[attr-defined]
+                             .values(ended_at=self._clock(), end_reason=reason, totp_pending=None)))
+            return int(done.rowcount or 0)
 
     def live(self, user_id: int) -> list[Session]:
         """The user's sessions that are not ended and not past their absolute end."""
         now = self._clock()
         with self._session() as s:
-            rows = s.scalars(select(SessionRow).where(SessionRow.user_id == user_id, SessionRow.ended_at.is_(None),
-                                                      SessionRow.expires_at > now).order_by(SessionRow.id))
+            rows = s.scalars(select(SessionRow)
+                             .where(SessionRow.user_id == user_id, SessionRow.ended_at.is_(None),
+                                    SessionRow.expires_at > now).order_by(SessionRow.id))
             return [_to_session(r) for r in rows]
 
     def _end_ids(self, ids: list[int], reason: str) -> None:
@@ -173,5 +179,5 @@ class SessionStore:
     def _purge(self, now: datetime) -> None:
         old = now - KEEP_ENDED
         with self._session.begin() as s:
-            s.execute(delete(SessionRow).where(or_(and_(SessionRow.ended_at.is_not(None), SessionRow.ended_at < old),
-                                                   SessionRow.expires_at < old)))
+            ended_long_ago = and_(SessionRow.ended_at.is_not(None), SessionRow.ended_at < old)
+            s.execute(delete(SessionRow).where(or_(ended_long_ago, SessionRow.expires_at < old)))

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
 from haven.auth.clock import Clock, as_utc, utcnow
@@ -46,10 +47,12 @@ class Lock:
 class LoginThrottle:
     """Failure counters with time locks, per key."""
 
-    def __init__(self, session: sessionmaker, policy: AuthPolicy, *, clock: Clock = utcnow) -> None:
+    def __init__(self, session: sessionmaker[OrmSession], policy: AuthPolicy, *,
+                 clock: Clock = utcnow) -> None:
         self._session = session
         self._clock = clock
-        self.user_limit = Limit(policy.user_max_failures, policy.user_window_seconds, policy.user_lock_seconds)
+        self.user_limit = Limit(policy.user_max_failures, policy.user_window_seconds,
+                                policy.user_lock_seconds)
         self.address_limit = Limit(policy.address_max_failures, policy.address_window_seconds,
                                    policy.address_lock_seconds)
 

@@ -7,13 +7,14 @@ sessions and publish security events.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
 from haven.auth.clock import Clock, as_utc, utcnow
@@ -73,7 +74,8 @@ class User:
 
 def _to_user(row: UserRow) -> User:
     return User(id=row.id, realm=row.realm, username=row.username, roles=tuple(row.roles),
-                must_change_password=bool(row.must_change_password), totp_enrolled=row.totp_secret is not None,
+                must_change_password=bool(row.must_change_password),
+                totp_enrolled=row.totp_secret is not None,
                 disabled=row.disabled_at is not None, created_at=as_utc(row.created_at) or utcnow(),
                 last_login_at=as_utc(row.last_login_at))
 
@@ -81,7 +83,7 @@ def _to_user(row: UserRow) -> User:
 class UserStore:
     """Accounts in the Haven database."""
 
-    def __init__(self, session: sessionmaker, hasher: PasswordHasher, *,
+    def __init__(self, session: sessionmaker[OrmSession], hasher: PasswordHasher, *,
                  key_ring: Callable[[], KeyRing] | None = None, totp: TotpParams | None = None,
                  clock: Clock = utcnow) -> None:
         self._session = session
@@ -115,8 +117,9 @@ class UserStore:
         else:
             self.hasher.check_policy(password, username=name)
         now = self._clock()
-        row = UserRow(realm=realm, username=name, roles=list(checked), password_hash=self.hasher.hash(password),
-                      must_change_password=once is not None, totp_secret=None, totp_enrolled_at=None,
+        row = UserRow(realm=realm, username=name, roles=list(checked),
+                      password_hash=self.hasher.hash(password), must_change_password=once is not None,
+                      totp_secret=None, totp_enrolled_at=None,
                       totp_last_step=None, disabled_at=None, created_at=now, password_changed_at=now,
                       last_login_at=None)
         try:
@@ -164,7 +167,7 @@ class UserStore:
                 row.disabled_at = None
             return _to_user(row)
 
-    def set_roles(self, user_id: int, roles: list[str] | tuple[str, ...]) -> User:
+    def set_roles(self, user_id: int, roles: Sequence[str]) -> User:
         with self._session.begin() as s:
             row = self._locked(s, user_id)
             row.roles = list(get_realm(row.realm).check_roles(list(roles)))
@@ -189,7 +192,8 @@ class UserStore:
             new_hash = self.hasher.hash(password)
             with self._session.begin() as s:
                 # only if nobody changed the password meanwhile
-                s.execute(update(UserRow).where(UserRow.id == row.id, UserRow.password_hash == row.password_hash)
+                s.execute(update(UserRow)
+                          .where(UserRow.id == row.id, UserRow.password_hash == row.password_hash)
                           .values(password_hash=new_hash))
         return _to_user(row)
 
@@ -243,11 +247,11 @@ class UserStore:
 
     def _claim_step(self, user_id: int, step: int) -> bool:
         with self._session.begin() as s:
-            done = s.execute(update(UserRow)
+            done = cast(CursorResult[Any], s.execute(update(UserRow)
                              .where(UserRow.id == user_id,
                                     or_(UserRow.totp_last_step.is_(None), UserRow.totp_last_step < step))
-                             .values(totp_last_step=step))
-            return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+                             .values(totp_last_step=step)))
+            return bool(done.rowcount == 1)
 
     def set_totp(self, user_id: int, secret: bytes, step: int) -> User:
         """Store a confirmed secret (sealed) and the step of the code that confirmed it."""
@@ -280,4 +284,4 @@ class UserStore:
         row = s.get(UserRow, user_id, with_for_update=True)
         if row is None:
             raise NotFoundError(f"no user with id {user_id}")
-        return row  # type: ignore[no-any-return]
+        return cast(UserRow, row)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
@@ -58,13 +58,15 @@ AUTH_TEMPLATES = Path(__file__).with_name("templates")
 STEP_PATHS = {"totp": "/login/totp", "password": "/login/password", "enrol": "/login/enrol"}
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                "script-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+                                "base-uri 'none'; object-src 'none'"),
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
 _UNSET = object()
+R = TypeVar("R", bound=Response)
 
 
 def get_auth(request: Request) -> Auth:
@@ -85,8 +87,9 @@ def csrf_field(ctx: Any) -> Markup:
 class WebAuth:
     """Sign-in, sessions, roles and CSRF for one surface (see the module docstring)."""
 
-    def __init__(self, *, realm: str, prefix: str, template_dirs: Sequence[Path] = (), layout: str = "base.html",
-                 error_template: str = "error.html", home: str | None = None, title: str = "Haven") -> None:
+    def __init__(self, *, realm: str, prefix: str, template_dirs: Sequence[Path] = (),
+                 layout: str = "base.html", error_template: str = "error.html", home: str | None = None,
+                 title: str = "Haven") -> None:
         self.realm = get_realm(realm).name
         self.prefix = prefix.rstrip("/")
         self.home = home or self.prefix or "/"
@@ -110,13 +113,13 @@ class WebAuth:
             self._chain_handler(app, exc_class)
 
     def _chain_handler(self, app: FastAPI, exc_class: type[Exception]) -> None:
-        previous: Callable[[Request, Any], Awaitable[Response]] | None = app.exception_handlers.get(exc_class)
+        previous: Any = app.exception_handlers.get(exc_class)
 
         async def handler(request: Request, exc: Exception) -> Response:
             if self.owns(request):
                 return self.error_response(request, exc)
             if previous is not None:
-                return await previous(request, exc)
+                return cast(Response, await previous(request, exc))
             return JSONResponse({"code": "error", "message": str(exc)}, status_code=500)
 
         app.add_exception_handler(exc_class, handler)
@@ -161,11 +164,15 @@ class WebAuth:
         (before sign-in: the pre-session token of the login cookie)."""
         if request.method in csrf_checks.SAFE_METHODS or getattr(request.state, "haven_csrf_ok", False):
             return
-        csrf_checks.check_origin(request.headers.get("origin"), request.headers.get("referer"),
-                                 expected=csrf_checks.request_origin(request.url.scheme, request.headers.get("host")),
+        here = csrf_checks.request_origin(request.url.scheme, request.headers.get("host"))
+        csrf_checks.check_origin(request.headers.get("origin"), request.headers.get("referer"), expected=here,
                                  trusted=get_auth(request).policy.trusted_origins)
         session = await self._session(request)
-        expected = session.csrf_token if session is not None else request.cookies.get(self.login_cookie_name(request))
+        expected: str | None
+        if session is not None:
+            expected = session.csrf_token
+        else:
+            expected = request.cookies.get(self.login_cookie_name(request))
         csrf_checks.check_token(await self._sent_token(request), expected)
         request.state.haven_csrf_ok = True
 
@@ -192,7 +199,8 @@ class WebAuth:
             if session is None or not session.active:
                 raise LoginRequiredError("please sign in")
             await self.csrf(request)
-            actor, _ = await run_in_threadpool(get_auth(request).authenticate, self._token(request), self.realm)
+            auth = get_auth(request)
+            actor, _ = await run_in_threadpool(auth.authenticate, self._token(request), self.realm)
             request.state.haven_actor = actor
             if roles and not actor.has_role(*roles):
                 raise PermissionDeniedError(f"this page needs the role {' or '.join(roles)}")
@@ -226,13 +234,13 @@ class WebAuth:
         return harden(response)
 
     def error_response(self, request: Request, exc: Exception) -> Response:
-        """The surface's answer to an error: the login page for ``LoginRequiredError``, else the error page."""
+        """A surface's answer to an error: the login page for ``LoginRequiredError``, else the error page."""
         if isinstance(exc, LoginRequiredError):
             return harden(RedirectResponse(self.prefix + "/login", status_code=303))
         if isinstance(exc, RequestValidationError):
             first = exc.errors()[0] if exc.errors() else {}
-            exc = HavenError(f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', 'invalid form')}",
-                             code="invalid_request")
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            exc = HavenError(f"{where}: {first.get('msg', 'invalid form')}", code="invalid_request")
             status = 422
         else:
             from haven.service.errors import status_for  # the project's one table of statuses
@@ -276,7 +284,8 @@ class WebAuth:
                     auth.login.start, self.realm, username, password, client=client_address(request),
                     user_agent=request.headers.get("user-agent"))
             except RateLimitedError as exc:
-                response = await self.page(request, "auth/login.html", status=429, error=exc, username=username)
+                response = await self.page(request, "auth/login.html", status=429, error=exc,
+                                           username=username)
                 response.headers["Retry-After"] = str(max(1, int(exc.retry_after or 1)))
                 return response
             except (PermissionDeniedError, LoginRequiredError):
@@ -304,7 +313,8 @@ class WebAuth:
         @router.get("/login/password", response_class=HTMLResponse)
         async def password_page(request: Request) -> Response:
             await run_in_threadpool(get_auth(request).login.pending, self._token(request), "password")
-            return await self.page(request, "auth/password.html", min_length=get_auth(request).policy.password_min_length)
+            return await self.page(request, "auth/password.html",
+                                   min_length=get_auth(request).policy.password_min_length)
 
         @router.post("/login/password", dependencies=guard)
         async def password_submit(request: Request, password: str = Form(..., max_length=1024),
@@ -341,7 +351,8 @@ class WebAuth:
 
         @router.post("/logout", dependencies=guard)
         async def logout(request: Request) -> Response:
-            await run_in_threadpool(get_auth(request).logout, self._token(request), client=client_address(request))
+            await run_in_threadpool(get_auth(request).logout, self._token(request),
+                                    client=client_address(request))
             response = RedirectResponse(self.prefix + "/login", status_code=303)
             response.delete_cookie(self.cookie_name(request), path="/", secure=request.url.scheme == "https",
                                    httponly=True, samesite="strict")
@@ -356,7 +367,7 @@ def _status(exc: HavenError) -> int:
     return status_for(exc)
 
 
-def harden(response: Response) -> Response:
+def harden(response: R) -> R:
     """Add the surface's security headers (no framing, strict CSP, same-origin referrer, no caching)."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)

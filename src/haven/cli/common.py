@@ -3,13 +3,23 @@ progress bars."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from haven.config import Settings
 
@@ -76,3 +86,29 @@ def open_matcher(store: BankStore, *, banks: Iterable[str] | None = None, load_s
 
     return Matcher(store, index_dir=settings().data_dir / "index", auto_refresh=None, load_saved=load_saved,
                    banks=banks)
+
+
+def with_signal_options(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command one repeatable ``--<signal> VALUE`` option per registered signal (plugins too).
+
+    The command receives them as one keyword argument, ``signal_values: {signal: [values]}`` (only the
+    signals given). ``help_text`` is formatted with ``{name}`` and ``{description}``."""
+    from haven.signals import all_signals
+
+    def decorate(fn: Callable[..., None]) -> Callable[..., None]:
+        names = [s.name for s in all_signals()]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            values = {n: list(kwargs.pop(n) or []) for n in names}
+            return fn(*args, signal_values={n: v for n, v in values.items() if v}, **kwargs)
+
+        params = [p for p in inspect.signature(fn).parameters.values() if p.name != "signal_values"]
+        extra = [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, annotation=list[str],
+                                   default=typer.Option(None, f"--{s.name}", help=help_text.format(
+                                       name=s.name, description=s.description)))
+                 for s in all_signals()]
+        wrapper.__signature__ = inspect.Signature([*params, *extra])  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

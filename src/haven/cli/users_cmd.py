@@ -6,27 +6,33 @@ Exit codes: 0 done; 2 a bad argument or an unknown user; 3 anything else (e.g. t
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from haven.cli.common import emit_json, stderr, stdout
+from haven.cli.common import emit_json, settings, stderr, stdout
 
-users_app = typer.Typer(help="Manage the people who sign in to Haven's web pages (users, roles, passwords, TOTP).",
-                        no_args_is_help=True)
-
-REALM_HELP = "Population: staff (web UI, review console: reviewer, lead, admin) or portal (member, moderator, admin)."
-
-
-def _auth():  # type: ignore[no-untyped-def]
+if TYPE_CHECKING:
     from haven.auth.core import Auth
-    from haven.config import Settings
+
+users_app = typer.Typer(help="Manage the people who sign in to Haven's web pages (users, roles, passwords, "
+                             "TOTP).", no_args_is_help=True)
+
+REALM_HELP = ("Population: staff (web UI, review console: reviewer, lead, admin) or portal (member, "
+              "moderator, admin).")
+
+
+def _auth() -> Auth:
+    from haven.auth.core import Auth
     from haven.secrets import KeyRing
     from haven.service.settings import auth_policy_from_env
+    from haven.store.db import upgrade_database
 
-    settings = Settings.from_env()
-    return Auth(settings.resolved_database_url, policy=auth_policy_from_env(),
-                key_ring=lambda: KeyRing.load(settings))
+    config = settings()
+    upgrade_database(config.resolved_database_url)  # the CLI is the shell: it migrates
+    return Auth(config.resolved_database_url, policy=auth_policy_from_env(),
+                key_ring=lambda: KeyRing.load(config))
 
 
 def _show_once(label: str, password: str, json_out: bool, user: dict[str, object]) -> None:
@@ -40,7 +46,7 @@ def _show_once(label: str, password: str, json_out: bool, user: dict[str, object
 
 @users_app.command("add")
 def users_add(
-    username: str = typer.Argument(..., help="Sign-in name: letters, digits and . _ @ + - (case-insensitive)."),
+    username: str = typer.Argument(..., help="Sign-in name: letters, digits, . _ @ + - (case-insensitive)."),
     role: list[str] = typer.Option(..., "--role", "-r", help="A role of the realm; repeat for several."),
     realm: str = typer.Option("staff", "--realm", help=REALM_HELP),
     password_stdin: bool = typer.Option(False, "--password-stdin",
@@ -56,13 +62,13 @@ def users_add(
         user, once = auth.add_user(realm, username, role, password=password)
     finally:
         auth.close()
+    made = f"created user {user.username!r} in realm {user.realm} with role(s) {', '.join(user.roles)}"
     if once is not None:
-        _show_once(f"created user {user.username!r} in realm {user.realm} with role(s) {', '.join(user.roles)}",
-                   once, json_out, user.to_dict())
+        _show_once(made, once, json_out, user.to_dict())
     elif json_out:
         emit_json(user.to_dict())
     else:
-        stdout.print(f"created user {user.username!r} in realm {user.realm} with role(s) {', '.join(user.roles)}")
+        stdout.print(made)
 
 
 @users_app.command("list")
@@ -105,20 +111,22 @@ def _account_change(action: str, username: str, realm: str, json_out: bool) -> N
         emit_json(user.to_dict())
     else:
         done = {"disable_user": "disabled (its sessions ended)", "enable_user": "enabled (and unlocked)",
-                "reset_totp": "has no TOTP secret now (its sessions ended); it sets one up at the next sign-in"
-                              " if its role needs one"}[action]
+                "reset_totp": "has no TOTP secret now (its sessions ended); it sets one up at the next "
+                              "sign-in if its role needs one"}[action]
         stdout.print(f"user {user.username!r} ({user.realm}) {done}")
 
 
 @users_app.command("disable")
-def users_disable(username: str = typer.Argument(...), realm: str = typer.Option("staff", "--realm", help=REALM_HELP),
+def users_disable(username: str = typer.Argument(...),
+                  realm: str = typer.Option("staff", "--realm", help=REALM_HELP),
                   json_out: bool = typer.Option(False, "--json", help="Print the user as JSON.")) -> None:
     """Disable a user: no sign-in, and every session of theirs ends now."""
     _account_change("disable_user", username, realm, json_out)
 
 
 @users_app.command("enable")
-def users_enable(username: str = typer.Argument(...), realm: str = typer.Option("staff", "--realm", help=REALM_HELP),
+def users_enable(username: str = typer.Argument(...),
+                 realm: str = typer.Option("staff", "--realm", help=REALM_HELP),
                  json_out: bool = typer.Option(False, "--json", help="Print the user as JSON.")) -> None:
     """Enable a user again (also lifts a lockout after failed sign-ins)."""
     _account_change("enable_user", username, realm, json_out)
@@ -135,8 +143,8 @@ def users_reset_totp(username: str = typer.Argument(...),
 @users_app.command("reset-password")
 def users_reset_password(username: str = typer.Argument(...),
                          realm: str = typer.Option("staff", "--realm", help=REALM_HELP),
-                         json_out: bool = typer.Option(False, "--json", help="Print the user and password as JSON.")
-                         ) -> None:
+                         json_out: bool = typer.Option(False, "--json",
+                                                       help="Print the user and password as JSON.")) -> None:
     """Give a user a new one-time password, end their sessions and lift a lockout."""
     auth = _auth()
     try:

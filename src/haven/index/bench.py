@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ class BenchSpec:
 
 
 def make_data(spec: BenchSpec) -> tuple[np.ndarray, np.ndarray]:
-    """``(hashes (n, 32), queries (q, 32))``: half the queries are 5–30 bit flips of stored hashes, half random."""
+    """``(hashes (n, 32), queries (q, 32))``: half the queries are 5–30 bit flips of stored hashes, half
+    random."""
     rng = np.random.default_rng(spec.seed)
     if spec.data == "random":
         hashes = rng.integers(0, 256, (spec.n, 32), dtype=np.uint8)
@@ -51,7 +53,7 @@ def make_data(spec: BenchSpec) -> tuple[np.ndarray, np.ndarray]:
             k = min(step, spec.n - lo)
             which = rng.integers(0, CLUSTER_CENTRES, k)
             flips = (rng.random((k, 256)) < CLUSTER_FLIP_P).astype(np.uint8)
-            hashes[lo:lo + k] = np.packbits(centres[which] ^ flips, axis=1)
+            hashes[lo : lo + k] = np.packbits(centres[which] ^ flips, axis=1)
     else:
         raise UsageError(f"unknown --data {spec.data!r} (random or clustered)")
     near = spec.queries // 2
@@ -60,8 +62,9 @@ def make_data(spec: BenchSpec) -> tuple[np.ndarray, np.ndarray]:
     for row in range(near):
         k = int(rng.integers(5, 31))
         bits[row, rng.choice(256, size=k, replace=False)] ^= 1
-    queries = np.concatenate([np.packbits(bits, axis=1),
-                              rng.integers(0, 256, (spec.queries - near, 32), dtype=np.uint8)])
+    queries = np.concatenate(
+        [np.packbits(bits, axis=1), rng.integers(0, 256, (spec.queries - near, 32), dtype=np.uint8)]
+    )
     return hashes, queries
 
 
@@ -122,23 +125,23 @@ def run_contender(name: str, spec: BenchSpec, out_path: str) -> dict[str, Any]:
 
         faiss.omp_set_num_threads(1)
 
-        class _PDQIndexAtT(PDQIndex):  # PDQIndex's threshold hook, as its PDQFlatIndex subclass uses it
+        class _PDQIndexAtT(PDQIndex):  # type: ignore[type-arg]  # PDQIndex's threshold hook, as its PDQFlatIndex subclass uses it
             @classmethod
             def get_match_threshold(cls) -> int:
                 return t
 
         # pytx keeps these (hex, entry) pairs as its id map, so they count as its memory.
         hx = hashes.tobytes().hex()
-        entries = [(hx[64 * i:64 * i + 64], i) for i in range(len(hashes))]
+        entries = [(hx[64 * i : 64 * i + 64], i) for i in range(len(hashes))]
         del hx
         t0 = time.perf_counter()
-        idx = _PDQIndexAtT.build(entries)
+        pytx_index: Any = _PDQIndexAtT.build(entries)
         build = time.perf_counter() - t0
         del entries
         qhex = [q.tobytes().hex() for q in queries]
         t0, c0 = time.perf_counter(), time.process_time()
         for qh in qhex:
-            matches = idx.query(qh)
+            matches = pytx_index.query(qh)
             res_ids.append(np.array([m.metadata for m in matches], np.int64))
             res_d.append(np.array([m.similarity_info.distance for m in matches], np.int32))
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -147,25 +150,25 @@ def run_contender(name: str, spec: BenchSpec, out_path: str) -> dict[str, Any]:
 
         faiss.omp_set_num_threads(1)
         t0 = time.perf_counter()
-        idx = faiss.IndexBinaryFlat(256)
-        idx.add(hashes)
+        flat: Any = faiss.IndexBinaryFlat(256)
+        flat.add(hashes)
         build = time.perf_counter() - t0
         t0, c0 = time.perf_counter(), time.process_time()
-        lims, dist, labels = idx.range_search(queries, t + 1)  # faiss keeps distance < radius
+        lims, dist, labels = flat.range_search(queries, t + 1)  # faiss keeps distance < radius
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         for k in range(len(queries)):
-            res_ids.append(labels[lims[k]:lims[k + 1]].astype(np.int64))
-            res_d.append(dist[lims[k]:lims[k + 1]].astype(np.int32))
+            res_ids.append(labels[lims[k] : lims[k + 1]].astype(np.int64))
+            res_d.append(dist[lims[k] : lims[k + 1]].astype(np.int32))
     elif name == "haven_scan":
         from haven.index import _mih
 
         t0, c0 = time.perf_counter(), time.process_time()
-        c, r, d = _mih.scan(hashes, None, queries, t)
+        cb, rb, db = _mih.scan(hashes, None, queries, t)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         build = 0.0
-        counts = np.frombuffer(c, np.int64)
-        rows = np.frombuffer(r, np.uint32).astype(np.int64)
-        dd = np.frombuffer(d, np.int32)
+        counts = np.frombuffer(cb, np.int64)
+        rows = np.frombuffer(rb, np.uint32).astype(np.int64)
+        dd = np.frombuffer(db, np.int32)
         bounds = np.cumsum(counts)[:-1]
         res_ids, res_d = list(np.split(rows, bounds)), list(np.split(dd, bounds))
     else:
@@ -173,21 +176,32 @@ def run_contender(name: str, spec: BenchSpec, out_path: str) -> dict[str, Any]:
     # Growth from just after the data was generated: the index's own structures (input arrays not freed).
     rss = _rss_mib() - base_rss
     counts = np.array([len(x) for x in res_ids], np.int64)
-    np.savez(out_path, counts=counts,
-             ids=np.concatenate(res_ids) if res_ids else np.zeros(0, np.int64),
-             dists=np.concatenate(res_d) if res_d else np.zeros(0, np.int32))
+    np.savez(
+        out_path,
+        counts=counts,
+        ids=np.concatenate(res_ids) if res_ids else np.zeros(0, np.int64),
+        dists=np.concatenate(res_d) if res_d else np.zeros(0, np.int32),
+    )
     # qps is wall-clock; qps_cpu divides by the process's CPU time instead, which is the fairer
     # single-thread figure on a shared machine where the process is often descheduled.
-    return {"name": name, "build_s": build, "qps": len(queries) / elapsed, "qps_cpu": len(queries) / cpu,
-            "rss_mib": rss,
-            "peak_rss_mib": _hwm_mib(), **extra}
+    return {
+        "name": name,
+        "build_s": build,
+        "qps": len(queries) / elapsed,
+        "qps_cpu": len(queries) / cpu,
+        "rss_mib": rss,
+        "peak_rss_mib": _hwm_mib(),
+        **extra,
+    }
 
 
 def _load(path: str) -> list[dict[int, int]]:
     z = np.load(path)
     out, pos = [], 0
     for c in z["counts"].tolist():
-        out.append(dict(zip(z["ids"][pos:pos + c].tolist(), z["dists"][pos:pos + c].tolist(), strict=True)))
+        out.append(
+            dict(zip(z["ids"][pos : pos + c].tolist(), z["dists"][pos : pos + c].tolist(), strict=True))
+        )
         pos += c
     return out
 
@@ -208,7 +222,8 @@ def available(name: str) -> bool:
     return mod is None or importlib.util.find_spec(mod) is not None
 
 
-def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS, log=None) -> dict[str, Any]:
+def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS,
+              log: Callable[[str], object] | None = None) -> dict[str, Any]:
     """Run every available contender in its own subprocess and compare them against the truth."""
     results: dict[str, dict[str, Any]] = {}
     outputs: dict[str, str] = {}
@@ -223,12 +238,19 @@ def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS, log=Non
             if log:
                 log(f"running {name} …")
             out = str(Path(tmp) / f"{name}.npz")
-            code = ("import json,sys; from haven.index.bench import BenchSpec, run_contender; "
-                    "a=json.loads(sys.argv[1]); print(json.dumps(run_contender(a['name'], BenchSpec(**a['spec']), a['out'])))")
+            code = (
+                "import json,sys; from haven.index.bench import BenchSpec, run_contender; "
+                "a=json.loads(sys.argv[1]); "
+                "print(json.dumps(run_contender(a['name'], BenchSpec(**a['spec']), a['out'])))"
+            )
             arg = json.dumps({"name": name, "spec": spec.__dict__, "out": out})
             env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-            proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code, arg], capture_output=True,
-                                  text=True, env=env)
+            proc = subprocess.run(
+                [sys.executable, "-X", "faulthandler", "-c", code, arg],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             if proc.returncode != 0:
                 if name in ("haven", truth_name):
                     raise RuntimeError(f"{name} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -241,30 +263,53 @@ def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS, log=Non
             outputs[name] = out
             if log:
                 r = results[name]
-                log(f"  {name}: build {r['build_s']:.1f} s, {r['qps']:.0f} queries/s, +{r['rss_mib']:.0f} MiB")
+                log(
+                    f"  {name}: build {r['build_s']:.1f} s, {r['qps']:.0f} queries/s, +{r['rss_mib']:.0f} MiB"
+                )
         truth = _load(outputs[truth_name])
         for name in results:
             rec, wrong = _score(_load(outputs[name]), truth)
             results[name]["recall"] = rec
             results[name]["wrong"] = wrong
-    summary: dict[str, Any] = {"n": spec.n, "queries": spec.queries, "threshold": spec.threshold,
-                               "data": spec.data, "seed": spec.seed, "truth": truth_name,
-                               "true_pairs": sum(len(t) for t in truth), "skipped": skipped, "failed": failed,
-                               "contenders": results}
+    summary: dict[str, Any] = {
+        "n": spec.n,
+        "queries": spec.queries,
+        "threshold": spec.threshold,
+        "data": spec.data,
+        "seed": spec.seed,
+        "truth": truth_name,
+        "true_pairs": sum(len(t) for t in truth),
+        "skipped": skipped,
+        "failed": failed,
+        "contenders": results,
+    }
     h = results["haven"]
-    summary.update(haven_qps=h["qps"], haven_qps_cpu=h["qps_cpu"], haven_batch_qps=h.get("batch_qps"),
-                   haven_batch_qps_threads=h.get("batch_qps_threads"), haven_batch_threads=h.get("batch_threads"),
-                   haven_batch_threads_same=h.get("batch_threads_same"), haven_recall=h["recall"],
-                   haven_rss_mib=h["rss_mib"], haven_build_s=h["build_s"])
+    summary.update(
+        haven_qps=h["qps"],
+        haven_qps_cpu=h["qps_cpu"],
+        haven_batch_qps=h.get("batch_qps"),
+        haven_batch_qps_threads=h.get("batch_qps_threads"),
+        haven_batch_threads=h.get("batch_threads"),
+        haven_batch_threads_same=h.get("batch_threads_same"),
+        haven_recall=h["recall"],
+        haven_rss_mib=h["rss_mib"],
+        haven_build_s=h["build_s"],
+    )
     if "pytx" in results:
-        summary.update(pytx_qps=results["pytx"]["qps"], ratio_vs_pytx=h["qps"] / results["pytx"]["qps"],
-                       pytx_qps_cpu=results["pytx"]["qps_cpu"],
-                       ratio_vs_pytx_cpu=h["qps_cpu"] / results["pytx"]["qps_cpu"],
-                       pytx_recall=results["pytx"]["recall"], pytx_rss_mib=results["pytx"]["rss_mib"])
+        summary.update(
+            pytx_qps=results["pytx"]["qps"],
+            ratio_vs_pytx=h["qps"] / results["pytx"]["qps"],
+            pytx_qps_cpu=results["pytx"]["qps_cpu"],
+            ratio_vs_pytx_cpu=h["qps_cpu"] / results["pytx"]["qps_cpu"],
+            pytx_recall=results["pytx"]["recall"],
+            pytx_rss_mib=results["pytx"]["rss_mib"],
+        )
     else:
         summary.update(pytx_qps=None, ratio_vs_pytx=None)
     if "faiss_flat" in results:
-        summary.update(faiss_flat_qps=results["faiss_flat"]["qps"],
-                       ratio_vs_faiss_flat=h["qps"] / results["faiss_flat"]["qps"],
-                       ratio_vs_faiss_flat_cpu=h["qps_cpu"] / results["faiss_flat"]["qps_cpu"])
+        summary.update(
+            faiss_flat_qps=results["faiss_flat"]["qps"],
+            ratio_vs_faiss_flat=h["qps"] / results["faiss_flat"]["qps"],
+            ratio_vs_faiss_flat_cpu=h["qps_cpu"] / results["faiss_flat"]["qps_cpu"],
+        )
     return summary

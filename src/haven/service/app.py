@@ -13,16 +13,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from haven import __version__
+from haven.auth.core import Auth
+from haven.secrets import KeyRing
 from haven.service.errors import install_error_handlers
 from haven.service.fastpath import FastMatchMiddleware
-from haven.auth.core import Auth
 from haven.service.limits import BodyLimitMiddleware
 from haven.service.metrics import MetricsMiddleware
 from haven.service.records import RecordStore
 from haven.service.settings import ServiceSettings
 from haven.service.ssrf import FetchPolicy
 from haven.service.state import ServiceState
-from haven.secrets import KeyRing
 
 log = logging.getLogger("haven.service")
 
@@ -53,7 +53,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         from haven.store.db import upgrade_database
 
         upgrade_database(url)
-    auth = Auth(url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base), migrate=False)
+    auth = Auth(url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base))
     keys = auth.keys
     backend = _make_backend(settings)
     state = ServiceState(
@@ -94,7 +94,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     mount_portal(app, auth, PortalSettings(base=settings.base, auth=settings.auth, smtp=settings.smtp,
                                            min_cell=settings.portal_min_cell, migrate=False))
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout
+    )
     app.add_middleware(MetricsMiddleware)
     return app
 

@@ -56,7 +56,9 @@ class MatchOut(BaseModel):
     value: str
     distance: int
     entry_id: int
-    upscaled_to: int | None = Field(None, description="Found by the image's PDQ as if upscaled to this side (px)")
+    upscaled_to: int | None = Field(
+        None, description="Found by the image's PDQ as if upscaled to this side (px)"
+    )
 
 
 MatchResult = create_model(
@@ -88,13 +90,17 @@ HashOut = create_model(
 )
 
 
-UPSCALED_TEXT = ("Images under 768 px whose PDQ matches nothing: also look up their PDQ as if upscaled "
-                 "(PDQ drifts on thumbnails); such matches carry upscaled_to")
+UPSCALED_TEXT = (
+    "Images under 768 px whose PDQ matches nothing: also look up their PDQ as if upscaled "
+    "(PDQ drifts on thumbnails); such matches carry upscaled_to"
+)
 
 
 class UrlQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(..., min_length=1, max_length=4096, pattern=ID_TEXT, description="http(s) URL of an image")
+    url: str = Field(
+        ..., min_length=1, max_length=4096, pattern=ID_TEXT, description="http(s) URL of an image"
+    )
     threshold: int | None = Field(None, ge=0, le=256)
     content_id: str | None = Field(None, min_length=1, max_length=200, pattern=ID_TEXT)
     upscaled: bool = Field(False, description=UPSCALED_TEXT)
@@ -116,8 +122,13 @@ class BankPatch(BaseModel):
 class EntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     signal: Literal[tuple(signal_names())]  # type: ignore[valid-type]
-    value: str = Field(..., min_length=1, max_length=max(s.max_length for s in all_signals()), pattern=TEXT,
-                       description="The value in the signal's own format (checked by the signal)")
+    value: str = Field(
+        ...,
+        min_length=1,
+        max_length=max(s.max_length for s in all_signals()),
+        pattern=TEXT,
+        description="The value in the signal's own format (checked by the signal)",
+    )
     quality: int | None = Field(None, ge=0, le=100)
     category: str | None = Field(None, max_length=64, pattern=TEXT)
     series: str | None = Field(None, max_length=1000, pattern=TEXT)

@@ -85,16 +85,18 @@ class ServiceSettings:
 
 
 def auth_policy_from_env() -> AuthPolicy:
-    """The identity module's policy with the ``HAVEN_SESSION_*`` / ``HAVEN_LOGIN_*`` overrides (table above)."""
+    """The identity module's policy with the ``HAVEN_SESSION_*`` / ``HAVEN_LOGIN_*`` overrides (above)."""
     d = AuthPolicy()
     lock = _env_float("HAVEN_LOGIN_LOCK_MINUTES", d.user_lock_seconds / 60) * 60
     return AuthPolicy(
         session_idle_seconds=_env_float("HAVEN_SESSION_IDLE_MINUTES", d.session_idle_seconds / 60) * 60,
-        session_absolute_seconds=_env_float("HAVEN_SESSION_MAX_HOURS", d.session_absolute_seconds / 3600) * 3600,
+        session_absolute_seconds=_env_float("HAVEN_SESSION_MAX_HOURS", d.session_absolute_seconds / 3600)
+        * 3600,
         user_max_failures=_env_int("HAVEN_LOGIN_MAX_FAILURES", d.user_max_failures),
         user_lock_seconds=lock,
         address_max_failures=_env_int("HAVEN_LOGIN_ADDRESS_MAX_FAILURES", d.address_max_failures),
         address_lock_seconds=lock,
         password_min_length=_env_int("HAVEN_PASSWORD_MIN_LENGTH", d.password_min_length),
-        trusted_origins=tuple(o.strip() for o in os.environ.get("HAVEN_TRUSTED_ORIGINS", "").split(",") if o.strip()),
+        trusted_origins=tuple(o.strip() for o in os.environ.get("HAVEN_TRUSTED_ORIGINS", "").split(",")
+                              if o.strip()),
     )

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from haven.service.backend import MatchBackend
 from haven.auth.core import Auth
 from haven.auth.keys import ApiKey, KeyStore
+from haven.service.backend import MatchBackend
 from haven.service.ratelimit import TokenBucketLimiter
 from haven.service.records import RecordStore
 from haven.service.settings import ServiceSettings

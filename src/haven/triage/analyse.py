@@ -7,7 +7,6 @@ analyse to the same result (every ordering is by evidence path).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,11 +112,12 @@ class Analysis:
 def _status(row: FileRow, hits: list[Match], parents: set[str]) -> str:
     if hits:
         return "known"
-    if row.path in parents:
+    image = row.kind == "image" and row.get(PDQ)
+    if row.path in parents and not image:  # an image with a zip appended to it stays an image
         return "container"
     if row.error_code:
         return "error"
-    if row.kind == "image" and row.get(PDQ):
+    if image:
         return "unknown"
     return "other"
 
@@ -325,7 +325,11 @@ def _representative(rows: list[FileRow], idx: list[int]) -> int:
     """Largest picture, then best PDQ quality, then first path: the copy an examiner would look at."""
     return min(
         idx,
-        key=lambda i: (-(rows[i].width or 0) * (rows[i].height or 0), -rows[i].quality.get(PDQ, 0), rows[i].path),
+        key=lambda i: (
+            -(rows[i].width or 0) * (rows[i].height or 0),
+            -rows[i].quality.get(PDQ, 0),
+            rows[i].path,
+        ),
     )
 
 

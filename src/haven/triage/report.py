@@ -63,7 +63,8 @@ def render_report(
     thumbs: dict[str, str] = {}
     if thumbnails and series:
         wanted = [EvidencePath.parse(s.representative) for s in series]
-        for path, data in read_evidence(wanted, limits).items():
+        found, _ = read_evidence(wanted, limits)  # one not found back shows without a thumbnail
+        for path, data in found.items():
             uri = blurred_thumbnail(data)
             if uri:
                 thumbs[str(path)] = uri

@@ -58,8 +58,8 @@ def _blurred_preview(data: bytes) -> str | None:
 async def home(request: Request, actor: Actor = Depends(web.require(*VIEW_ROLES))) -> Response:
     state = get_state(request)
     banks = await run_in_threadpool(state.backend.store.list_banks) if state.backend is not None else []
-    return await web.page(request, "home.html", banks=banks, can_write=actor.has_role(*WRITE_ROLES),
-                          signals=signal_names())
+    return await web.page(request, "home.html", banks=banks, signals=signal_names(),
+                          can_write=actor.has_role(*WRITE_ROLES))
 
 
 @router.post("/match", response_class=HTMLResponse)
@@ -76,8 +76,9 @@ async def match(request: Request, file: UploadFile = File(...),
 
 
 @router.post("/hashes", response_class=HTMLResponse)
-async def add_hash(request: Request, bank: str = Form(..., max_length=200), signal: str = Form(..., max_length=20),
-                   value: str = Form(..., max_length=200), category: str = Form("", max_length=200),
+async def add_hash(request: Request, bank: str = Form(..., max_length=200),
+                   signal: str = Form(..., max_length=20), value: str = Form(..., max_length=200),
+                   category: str = Form("", max_length=200),
                    actor: Actor = Depends(web.require(*WRITE_ROLES))) -> Response:
     state = get_state(request)
     if state.backend is None:

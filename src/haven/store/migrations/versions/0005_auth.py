@@ -1,6 +1,6 @@
 """Auth branch: users (with roles and TOTP), browser sessions, login throttling.
 
-Revision ID: 0004_auth
+Revision ID: 0005_auth
 Revises: 0000_base
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_auth"
+revision = "0005_auth"
 down_revision = "0000_base"
 branch_labels = ("auth",)
 depends_on = None
