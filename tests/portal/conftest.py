@@ -10,9 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from portal_live import portal  # noqa: E402, F401 - the module-scoped live portal of the web tests
+from portal_live import portal  # the module-scoped live portal the web tests use (a fixture)
 
-from haven.portal.store import PortalStore  # noqa: E402
+from haven.portal.store import PortalStore
 
 
 @pytest.fixture

@@ -14,17 +14,17 @@ _n = itertools.count(1)
 
 def application(**overrides: object) -> members.Application:
     i = next(_n)
-    fields: dict[str, object] = dict(
-        name=f"Pat Example {i}",
-        email=f"pat{i}@example.org",
-        organisation="Family NGO",
-        profession="social_worker",
-        country="GB",
-        languages=("en",),
-        referee_name="Sam Referee",
-        referee_email=f"ref{i}@example.org",
-        statement="I support children after online abuse.",
-    )
+    fields: dict[str, object] = {
+        "name": f"Pat Example {i}",
+        "email": f"pat{i}@example.org",
+        "organisation": "Family NGO",
+        "profession": "social_worker",
+        "country": "GB",
+        "languages": ("en",),
+        "referee_name": "Sam Referee",
+        "referee_email": f"ref{i}@example.org",
+        "statement": "I support children after online abuse.",
+    }
     fields.update(overrides)
     return members.Application(**fields)  # type: ignore[arg-type]
 

@@ -27,7 +27,7 @@ def cli_actor() -> str:
     """Who an account change made from the command line is attributed to."""
     try:
         return f"cli:{getpass.getuser()}"
-    except Exception:
+    except Exception:  # noqa: BLE001 - no login name (containers): still say it came from the CLI
         return "cli"
 
 

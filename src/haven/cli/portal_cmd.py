@@ -19,8 +19,10 @@ def _open():  # type: ignore[no-untyped-def]
     from haven.portal.store import PortalStore
     from haven.portal.web.settings import PortalSettings
     from haven.secrets import KeyRing
+    from haven.store.db import upgrade_database
 
     settings = PortalSettings.from_env()
+    upgrade_database(settings.database_url)  # the shell migrates; the stores never do
     # Moderators sign in with TOTP, whose secrets are sealed with the master key: make the key file now.
     KeyRing.load(settings.base, create=True)
     auth = Auth(settings.database_url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base))
@@ -77,11 +79,8 @@ def serve_command(
     """Run the portal as its own app (pages under /portal)."""
     import uvicorn
 
-    from haven.store.db import upgrade_database
-
     settings, auth, _ = _open()
     auth.close()
-    upgrade_database(settings.database_url)
     shown = f"[{host}]" if ":" in host else host
     if demo:
         print_demo_account(f"http://{shown}:{port}/portal")

@@ -96,7 +96,7 @@ def trajectory(
     """One line per domain over the weeks of a case; y is the share of the domain's maximum score."""
     left, right, top_pad, bottom = 40, 150, 15, 30
     weeks = [w for w, _ in points] or [0]
-    w0, w1 = min(weeks), max(max(weeks), min(weeks) + 1)
+    w0, w1 = min(weeks), max(*weeks, min(weeks) + 1)
     plot_w, plot_h = width - left - right, height - top_pad - bottom
 
     def sx(week: int) -> float:

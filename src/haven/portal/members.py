@@ -138,7 +138,7 @@ def queue(db: Session, status: str = "applied") -> list[Member]:
 
 def counts(db: Session) -> dict[str, int]:
     rows = db.execute(select(Member.status, func.count()).group_by(Member.status)).all()
-    return {status: n for status, n in rows}
+    return {str(status): int(n) for status, n in rows}
 
 
 _MODERATION = {

@@ -28,9 +28,9 @@ import os
 from dataclasses import dataclass, field
 
 from haven.auth.policy import AuthPolicy
+from haven.config import Settings
 from haven.portal.notify import SmtpSettings
 from haven.portal.web.settings import smtp_from_env
-from haven.config import Settings
 
 
 def _env_float(name: str, default: float) -> float:

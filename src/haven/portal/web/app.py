@@ -51,7 +51,6 @@ def create_portal_app(settings: PortalSettings | None = None, *, notifier: Notif
         settings.database_url,
         policy=settings.auth,
         key_ring=lambda: KeyRing.load(settings.base),
-        migrate=False,
     )
 
     @asynccontextmanager

@@ -92,15 +92,15 @@ async def library_create(
     markdown: str = Form(""),
     pdf: UploadFile | None = File(None),
 ) -> Response:
-    form = dict(
-        title=title,
-        kind=kind,
-        country=country,
-        language=language,
-        audience=audience,
-        tags=tags,
-        markdown=markdown,
-    )
+    form = {
+        "title": title,
+        "kind": kind,
+        "country": country,
+        "language": language,
+        "audience": audience,
+        "tags": tags,
+        "markdown": markdown,
+    }
     try:
         data, filename = await _pdf(pdf)
         res = await _run(

@@ -58,17 +58,17 @@ async def apply_submit(
 ) -> Response:
     """File an application: a portal member (``applied``) and a login that stays disabled until approval."""
     portal = get_portal(request)
-    form = dict(
-        name=name,
-        email=email,
-        organisation=organisation,
-        profession=profession,
-        country=country,
-        languages=languages,
-        referee_name=referee_name,
-        referee_email=referee_email,
-        statement=statement,
-    )
+    form = {
+        "name": name,
+        "email": email,
+        "organisation": organisation,
+        "profession": profession,
+        "country": country,
+        "languages": languages,
+        "referee_name": referee_name,
+        "referee_email": referee_email,
+        "statement": statement,
+    }
     application = members.Application(
         name=name,
         email=email,
