@@ -95,6 +95,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     ui.mount_static(app)
     ui.web.install(app, auth)
+    from haven.portal.web.app import mount_portal
+    from haven.portal.web.settings import PortalSettings
+
+    mount_portal(app, auth, PortalSettings(base=settings.base, auth=settings.auth, smtp=settings.smtp,
+                                           min_cell=settings.portal_min_cell, migrate=False))
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout
