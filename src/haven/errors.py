@@ -23,6 +23,7 @@ so a shell can render them without parsing messages.
     ├── RateLimitedError           over a caller's rate; ``retry_after`` seconds      (HTTP 429)
     │   └── BusyError              a capacity limit of the service is reached        (HTTP 503)
     ├── StorageError               database or index failure                        (HTTP 503)
+    │   └── NotReadyError          still loading its index, or not serving banks    (HTTP 503)
     ├── IntegrityError             sealed or chained data failed its check (tampered, wrong key) (HTTP 500)
     ├── UnsafeURLError             URL refused by the SSRF guard                    (HTTP 400)
     └── RemoteError                a remote service failed (e.g. NCMEC)             (HTTP 502)
@@ -164,6 +165,12 @@ class BusyError(RateLimitedError):
 
 class StorageError(HavenError):
     code = "storage"
+
+
+class NotReadyError(StorageError):
+    """The service is up but cannot answer yet (its index is loading) or at all (no banks here)."""
+
+    code = "not_ready"
 
 
 class IntegrityError(HavenError):

@@ -91,8 +91,8 @@ def _run_floods(floods: list[Flood]) -> None:
 
 
 def test_keyless_50mb_bodies_refused_from_headers(served: ServeProcess) -> None:
-    """Three 50 MB JSON bodies and three 50 MB uploads without a key, one with a wrong key, and one web-UI
-    upload without a session: each answered 401 within 100 ms of its headers, and the process grows by no
+    """Three 50 MB JSON bodies and three 50 MB uploads without a key, one with a wrong key, and a web-UI
+    upload and a portal PDF without a session: each answered 401 within 100 ms of its headers, and the process grows by no
     more than a few MB (the code before the gate read and parsed them all)."""
     time.sleep(1.0)  # let start-up allocations settle
     before = proc_status(served.pid, "VmRSS")
@@ -102,8 +102,9 @@ def test_keyless_50mb_bodies_refused_from_headers(served: ServeProcess) -> None:
                for _ in range(3)]
     floods += [Flood(served.port, "/v1/hash", 50 * MB, key="hvn_not-a-real-key",
                      content_type="multipart/form-data; boundary=x"),
-               # a web-UI upload without a session
-               Flood(served.port, "/ui/match", 50 * MB, content_type="multipart/form-data; boundary=x")]
+               # a web-UI upload and a portal library PDF without a session
+               Flood(served.port, "/ui/match", 50 * MB, content_type="multipart/form-data; boundary=x"),
+               Flood(served.port, "/portal/library/new", 19 * MB, content_type="multipart/form-data; boundary=x")]
     _run_floods(floods)
     peak = proc_status(served.pid, "VmHWM")
     for f in floods:

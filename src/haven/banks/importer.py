@@ -9,7 +9,6 @@ Bad records are reported with file and line and skipped; the good ones are kept.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import time
 from collections.abc import Callable
@@ -23,16 +22,13 @@ from haven.banks.formats.base import Record
 from haven.banks.store import BANKS, IMPORTS, BankStore, entry_row, now
 from haven.banks.types import ImportResult
 from haven.errors import ConflictError, FileAccessError, FormatError, NotFoundError
+from haven.hashing.crypto import digest_file
 
 MAX_MESSAGES = 100
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    return digest_file(path, ("sha256",))[0]["sha256"]
 
 
 def import_file(

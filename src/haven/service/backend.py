@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from haven.errors import StorageError
+from haven.errors import NotReadyError
 from haven.hashing import HashResult
 from haven.service import metrics
 from haven.service.settings import ServiceSettings
@@ -24,10 +24,6 @@ log = logging.getLogger("haven.service")
 
 #: PDQ queries up to this radius run on the event loop (on 1M stored hashes: ~70 µs at 31, ~2 ms at 64).
 INLINE_THRESHOLD_MAX = 31
-
-
-class NotReadyError(StorageError):
-    code = "not_ready"
 
 
 class MatchBackend:

@@ -3,9 +3,10 @@
 In this order, for each request:
 
 1. **Credentials.** A route that needs an API key (``/v1/…``, ``/metrics``) gets the key checked from the
-   ``Authorization`` header first; without a valid key the answer is 401 and the body is never read. An
-   upload form of the web UI is checked the same way against its sign-in cookie (``ui_auth``). Scopes and
-   rate limits are still checked by the route, which knows its scope.
+   ``Authorization`` header first; without a valid key the answer is 401 and the body is never read. A
+   web page's post that may carry more than a form (an upload to ``/ui``, a PDF to ``/portal``) is checked
+   the same way against its surface's sign-in (``surfaces``). Scopes, roles, CSRF and rate limits are still
+   checked by the route.
 2. **Size, per route.** Each route has its own body limit (``body_limit``): a hash query needs kilobytes, an
    upload megabytes. A declared ``Content-Length`` over it is refused with 413 without reading; a chunked
    body is counted as it arrives.
@@ -23,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from haven.errors import AuthError, HavenError
+from haven.portal.library import MAX_PDF_BYTES
 from haven.service.errors import error_response
 
 KiB = 1024
@@ -35,11 +37,15 @@ MiB = 1024 * KiB
 MULTIPART_SLACK = 64 * KiB
 #: Body limit of every route not listed in ``ROUTE_BODY_LIMITS`` (forms, bank metadata, unknown paths).
 DEFAULT_BODY_LIMIT = 64 * KiB
+#: The recovery portal's library takes PDFs up to its own limit.
+PORTAL_PDF_BYTES = MAX_PDF_BYTES
 #: ``(method, path, limit)``; the first whose path fully matches wins. ``None`` = the upload limit.
 ROUTE_BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int | None], ...] = (
     ("POST", re.compile(r"/v1/(hash|match)"), None),
     ("POST", re.compile(r"/v1/banks/[^/]+/import"), None),
     ("POST", re.compile(r"/ui/match"), None),
+    ("POST", re.compile(r"/portal/library/(new|[^/]+/versions)"), PORTAL_PDF_BYTES + MULTIPART_SLACK),
+    ("POST", re.compile(r"/portal/.+"), 1 * MiB),  # case studies, discussions: long text, no files
     ("POST", re.compile(r"/v1/match/(hashes|url)"), 16 * KiB),  # one query: well under 1 KiB
     ("POST", re.compile(r"/v1/match/hashes/batch"), 2 * MiB),  # 1,000 queries
     ("POST", re.compile(r"/v1/banks/[^/]+/entries"), 16 * MiB),  # 10,000 entries
@@ -111,15 +117,15 @@ async def _refuse(scope: dict[str, Any], send: Send, status: int, code: str, mes
 
 
 class RequestGate:
-    """See the module docstring. ``authenticate`` checks an API key (raises ``AuthError``);
-    ``ui_auth`` says whether a web-UI request carries a live sign-in."""
+    """See the module docstring. ``authenticate`` checks an API key (raises ``AuthError``); ``surfaces``
+    maps a web surface's path prefix (``/ui/``) to what says whether a request carries its live sign-in."""
 
     def __init__(self, app: Any, *, authenticate: Callable[[str | None], object],
-                 ui_auth: Callable[[dict[str, Any]], Awaitable[bool]], upload_limit: int, timeout: float,
-                 budget: ByteBudget) -> None:
+                 surfaces: Mapping[str, Callable[[dict[str, Any]], Awaitable[bool]]], upload_limit: int,
+                 timeout: float, budget: ByteBudget) -> None:
         self.app = app
         self.authenticate = authenticate
-        self.ui_auth = ui_auth
+        self.surfaces = dict(surfaces)
         self.upload_limit = upload_limit
         self.timeout = timeout
         self.budget = budget
@@ -133,8 +139,10 @@ class RequestGate:
         try:
             if needs_key(path):
                 self.authenticate(bearer_token(headers))
-            elif path.startswith("/ui/") and limit > DEFAULT_BODY_LIMIT and not await self.ui_auth(scope):
-                raise AuthError("sign in at /ui first")
+            elif limit > DEFAULT_BODY_LIMIT:
+                for prefix, signed_in in self.surfaces.items():
+                    if path.startswith(prefix) and not await signed_in(scope):
+                        raise AuthError(f"sign in at {prefix.rstrip('/')} first")
         except HavenError as exc:
             response = error_response(exc)
             if _has_body(headers):

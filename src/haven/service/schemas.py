@@ -21,6 +21,7 @@ RESULTS_DEFAULT = 100
 RESULTS_MAX = 1000
 THRESHOLD_TEXT = (f"Distance threshold for perceptual signals, at most {PDQ_THRESHOLD_MAX} "
                   "(default: each bank's, PDQ 31)")
+LIMIT_REACHED_TEXT = "True when more matches were found than `limit` returns"
 LIMIT_TEXT = (f"Most matches to return, nearest first (default {RESULTS_DEFAULT}); `limit_reached` says "
               "when more were found")
 
@@ -55,7 +56,7 @@ def query_hashes(q: BaseModel) -> dict[str, str]:
 
 class HashBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    items: list[HashQuery] = Field(..., min_length=1, max_length=1000)
+    items: list[HashQuery] = Field(..., min_length=1, max_length=1000)  # type: ignore[valid-type]
 
 
 class MatchOut(BaseModel):
@@ -76,12 +77,10 @@ MatchResult = create_model(
     "MatchResult",
     __config__=ConfigDict(extra="allow"),
     __doc__="Hash values of the query (or the upload) and the bank entries they matched.",
-    matched=(bool, ...),
-    matches=(list[MatchOut], ...),
-    limit_reached=(bool, Field(False, description="True when more matches were found than `limit` returns")),
-    content_id=(str | None, None),
-    **{s.name: (str | None, None) for s in all_signals()},  # type: ignore[arg-type]
-    **_quality_fields(),
+    **{"matched": (bool, ...), "matches": (list[MatchOut], ...),
+       "limit_reached": (bool, Field(False, description=LIMIT_REACHED_TEXT)),
+       "content_id": (str | None, None),
+       **{s.name: (str | None, None) for s in all_signals()}, **_quality_fields()},
 )
 
 
@@ -93,12 +92,8 @@ HashOut = create_model(
     "HashOut",
     __config__=ConfigDict(extra="allow"),
     __doc__="The ``haven hash --json`` object for an upload.",
-    path=(str, ...),
-    **{s.name: (str | None, None) for s in all_signals()},  # type: ignore[arg-type]
-    **_quality_fields(),
-    width=(int | None, None),
-    height=(int | None, None),
-    size=(int | None, None),
+    **{"path": (str, ...), **{s.name: (str | None, None) for s in all_signals()}, **_quality_fields(),
+       "width": (int | None, None), "height": (int | None, None), "size": (int | None, None)},
 )
 
 

@@ -9,8 +9,6 @@ bank changes what every platform matches, so it needs ``lead`` or ``admin``.
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
@@ -19,8 +17,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from haven.auth.actor import Actor
-from haven.auth.web import WebAuth, get_auth
+from haven.auth.web import WebAuth
 from haven.errors import StorageError
+from haven.media.preview import blurred_preview, data_url
 from haven.service.routes.hashing import decode_in_thread, hash_in_thread, read_upload
 from haven.service.state import get_state
 from haven.signals import signal_names
@@ -37,31 +36,11 @@ def mount_static(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=str(UI_DIR / "static")), name="ui-static")
 
 
-async def signed_in(request: Request) -> bool:
-    """Whether the request carries a live staff session: the request gate asks before it reads an upload,
-    so an upload without one costs nothing but its headers (the route still checks roles and CSRF)."""
-    token = request.cookies.get(web.cookie_name(request))
-    if not token:
-        return False
-    session = await run_in_threadpool(get_auth(request).sessions.get, token)
-    return session is not None and session.active and session.realm == web.realm
-
-
 def _blurred_preview(data: bytes) -> str | None:
-    """A small, heavily blurred JPEG thumbnail as a data URL: enough to orient, never the image itself."""
-    from PIL import Image, ImageFilter
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.draft("RGB", (256, 256))
-            im = im.convert("RGB")
-            im.thumbnail((160, 160))
-            im = im.filter(ImageFilter.GaussianBlur(radius=8))
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=60)
-    except Exception:  # noqa: BLE001 - no preview is fine; the hash result still shows
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    """A small, heavily blurred JPEG thumbnail as a data URL: enough to orient, never the image itself (no
+    preview is fine; the hash result still shows)."""
+    jpeg = blurred_preview(data, side=160, radius=8)
+    return data_url(jpeg) if jpeg is not None else None
 
 
 @router.get("", response_class=HTMLResponse)
