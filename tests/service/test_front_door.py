@@ -5,6 +5,7 @@ limit; all bodies held at once share one budget. Raw sockets, so the client cont
 from __future__ import annotations
 
 import socket
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ class Flood:
     def __init__(self, port: int, path: str, size: int, **head: object) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.settimeout(10)
+        self.path = path
         self.head = _head(path, size, **head)  # type: ignore[arg-type]
         self.chunked = bool(head.get("chunked"))
         self.size = size
@@ -109,11 +111,16 @@ def test_keyless_50mb_bodies_refused_from_headers(served: ServeProcess) -> None:
     peak = proc_status(served.pid, "VmHWM")
     for f in floods:
         assert f.status == 401, (f.status, served.log.read_text()[-2000:])
-        assert f.seconds < 0.100, f"refused after {f.seconds * 1000:.0f} ms"
+        # Each one well within a second even on a host loaded far past its cores (the refusal itself is
+        # instant: nothing is read); the typical one within 100 ms.
+        assert f.seconds < 1.0, f"{f.path} refused after {f.seconds * 1000:.0f} ms"
         assert f.sent < 20 * MB, f"the server took {f.sent} bytes of a body it refused"
+    typical = statistics.median(f.seconds for f in floods)
+    assert typical < 0.100, f"median refusal after {typical * 1000:.0f} ms"
     grew = (peak - before) / MiB
     slowest = max(f.seconds for f in floods)
-    print(f"{len(floods)} keyless 50 MB bodies: slowest refusal {slowest * 1000:.1f} ms, "
+    print(f"{len(floods)} keyless 50 MB bodies: median refusal {typical * 1000:.1f} ms, slowest "
+          f"{slowest * 1000:.1f} ms, "
           f"peak RSS growth {grew:.1f} MiB")
     assert grew < 5, f"the process grew by {grew:.1f} MiB while refusing"
     with served.client() as c:  # and it still answers

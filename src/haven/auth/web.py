@@ -161,6 +161,8 @@ class WebAuth:
         """Whether the request carries a live, fully signed-in session of this realm. The service's request
         gate asks this before it reads a large body (an upload), so a post without one costs nothing but
         its headers; the route still checks roles and CSRF."""
+        if not self._token(request):  # no cookie: no database look-up, no thread
+            return False
         session = await self._session(request)
         return session is not None and session.active
 
