@@ -11,6 +11,7 @@
 | HAVEN_MAX_VIDEO_PIXELS  | 33177600 (8K UHD: larger frames are refused from the header) |
 | HAVEN_MASTER_KEY      | — (base64 master key(s), newest first, comma-separated; see ``haven.secrets``) |
 | HAVEN_MASTER_KEY_FILE | ``$XDG_CONFIG_HOME/haven/master.key`` or ``~/.config/haven/master.key`` |
+| HAVEN_SECRET_KEY      | — (legacy: Fernet key of pre-key-ring credentials; read only to migrate them) |
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Settings:
     max_video_pixels: int = DEFAULT_MAX_VIDEO_PIXELS
     master_key: str | None = field(default=None, repr=False)
     master_key_file: Path | None = None
+    #: Legacy only: opens NCMEC credentials sealed before the master key ring, so they can be re-sealed.
+    legacy_secret_key: str | None = field(default=None, repr=False)
 
     def video_limits(self) -> Any:
         """The ``haven.hashing.video.VideoLimits`` these settings give."""
@@ -78,4 +81,5 @@ class Settings:
             max_video_pixels=int(env.get("HAVEN_MAX_VIDEO_PIXELS", DEFAULT_MAX_VIDEO_PIXELS)),
             master_key=env.get("HAVEN_MASTER_KEY") or None,
             master_key_file=Path(env["HAVEN_MASTER_KEY_FILE"]) if env.get("HAVEN_MASTER_KEY_FILE") else None,
+            legacy_secret_key=env.get("HAVEN_SECRET_KEY") or None,
         )

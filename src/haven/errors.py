@@ -20,8 +20,10 @@ so a shell can render them without parsing messages.
     │   ├── LoginRequiredError     no live session: a web page sends its login page (HTTP 401 / redirect)
     │   └── PermissionDeniedError  known credentials without the needed scope       (HTTP 403)
     │       └── CsrfError          a form without its token or from another origin  (HTTP 403)
-    ├── RateLimitedError                                                            (HTTP 429)
+    ├── RateLimitedError           over a caller's rate; ``retry_after`` seconds      (HTTP 429)
+    │   └── BusyError              a capacity limit of the service is reached        (HTTP 503)
     ├── StorageError               database or index failure                        (HTTP 503)
+    │   └── NotReadyError          still loading its index, or not serving banks    (HTTP 503)
     ├── IntegrityError             sealed or chained data failed its check (tampered, wrong key) (HTTP 500)
     ├── UnsafeURLError             URL refused by the SSRF guard                    (HTTP 400)
     └── RemoteError                a remote service failed (e.g. NCMEC)             (HTTP 502)
@@ -155,8 +157,20 @@ class RateLimitedError(HavenError):
         super().__init__(message)
 
 
+class BusyError(RateLimitedError):
+    """A shared capacity (URL fetch slots, decode memory, bytes in flight) is in use: retry shortly."""
+
+    code = "busy"
+
+
 class StorageError(HavenError):
     code = "storage"
+
+
+class NotReadyError(StorageError):
+    """The service is up but cannot answer yet (its index is loading) or at all (no banks here)."""
+
+    code = "not_ready"
 
 
 class IntegrityError(HavenError):

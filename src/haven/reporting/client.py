@@ -170,7 +170,7 @@ class NcmecClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 self._sleep(self._delay(attempt - 1))
-            files: dict[str, object] = kwargs.get("files") or {}  # type: ignore[assignment]
+            files: dict[str, tuple[str, BinaryIO]] = kwargs.get("files") or {}  # type: ignore[assignment]
             for value in files.values():
                 stream = value[1]
                 if attempt and not stream.seekable():

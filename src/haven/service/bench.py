@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -55,8 +55,11 @@ def seed_random_pdq(store: Any, bank: str, n: int, *, log: Log, chunk: int = 200
 
 
 def _start_server(data: Path, port: int, workers: int, log_file: Any) -> subprocess.Popen[bytes]:
+    from haven.secrets import encode_key, new_key
+
+    # A throw-away master key: the benchmark's server keeps no secret, and must not touch the user's key file.
     env = {**os.environ, "HAVEN_DATA_DIR": str(data), "HAVEN_DATABASE_URL": "", "HAVEN_RATE_LIMIT": "0",
-           "HAVEN_RECORD_MATCHES": "0"}
+           "HAVEN_RECORD_MATCHES": "0", "HAVEN_MASTER_KEY": encode_key(new_key())}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     cmd = [sys.executable, "-m", "haven.cli.main", "serve", "--port", str(port), "--workers", str(workers),
            "--log-level", "warning"]
@@ -137,7 +140,7 @@ def compare_app_paths(data: Path, secret: str, *, n: int = 1000) -> dict[str, fl
         base=Settings(data_dir=data), rate_limit=0, record_matches=False, migrate=False
     )
     lean, plain = create_app(settings), create_app(settings)
-    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not FastMatchMiddleware]
+    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not cast(Any, FastMatchMiddleware)]
     bodies = [json.dumps({"pdq": secrets.token_hex(32)}).encode() for _ in range(n + 300)]
     headers = [
         (b"host", b"bench"),
