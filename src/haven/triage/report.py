@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from haven.media import EvidencePath, Limits, read_evidence
 from haven.media.preview import blurred_preview, data_url
+from haven.media.preview import blurred_strip as media_strip
 from haven.triage.analyse import Analysis
 
 THUMB_SIDE = 48  # pixels before blurring: recognisable as "a photo", never as its content
@@ -32,32 +33,17 @@ def blurred_thumbnail(data: bytes) -> str | None:
     return data_url(jpeg) if jpeg is not None else None
 
 
-def _blurred(im: Image.Image) -> Image.Image:
-    im = im.convert("RGB")
-    im.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    return im.filter(ImageFilter.GaussianBlur(BLUR_RADIUS))
-
-
 def blurred_strip(data: bytes, label: str = "video") -> str | None:
     """A strip of a video's key frames (up to ``STRIP_FRAMES``, each as tiny and blurred as a series
-    thumbnail) as a JPEG data URI, or None when none can be decoded."""
+    thumbnail) as a JPEG data URI, or None when none can be decoded. Only the video stream is read."""
     from haven.hashing.video import keyframes
 
     try:
-        frames = [_blurred(Image.fromarray(f)) for f in keyframes(data, label=label, count=STRIP_FRAMES)]
-        if not frames:
-            return None
-        strip = Image.new("RGB", (sum(f.width for f in frames) + 2 * (len(frames) - 1),
-                                  max(f.height for f in frames)), (255, 255, 255))
-        x = 0
-        for f in frames:
-            strip.paste(f, (x, 0))
-            x += f.width + 2
-        buf = io.BytesIO()
-        strip.save(buf, "JPEG", quality=40)
-    except Exception:  # noqa: BLE001 - a strip is optional; the report must render regardless
+        frames = keyframes(data, label=label, count=STRIP_FRAMES)
+    except Exception:  # noqa: BLE001 - a strip is optional; the report renders regardless
         return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    jpeg = media_strip(frames, side=THUMB_SIDE, radius=BLUR_RADIUS, quality=40)
+    return data_url(jpeg) if jpeg is not None else None
 
 
 def _video_match(hit: Any) -> str:

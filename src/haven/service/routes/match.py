@@ -110,8 +110,8 @@ def match_hashes_batch(
     return JSONResponse({"results": [_match_one(state, backend, q, key) for q in batch.items]})
 
 
-async def _match_bytes(request: Request, backend: MatchBackend, data: bytes | PathLike, label: str, kind: str,
-                       threshold: int | None, limit: int, content_id: str | None, key: ApiKey,
+async def _match_bytes(request: Request, backend: MatchBackend, data: bytes | PathLike, label: str,
+                       kind: str, threshold: int | None, limit: int, content_id: str | None, key: ApiKey,
                        extra: dict[str, Any] | None = None, upscaled: bool = False) -> dict[str, Any]:
     state = get_state(request)
     result = await hash_in_thread(data, label, state, upscaled=upscaled)
@@ -128,7 +128,7 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes | Pa
 @router.post("/match", summary="Match an uploaded image or video", response_model=MatchResult,
              responses=ERRORS)
 async def match_upload(request: Request,
-                       file: UploadFile = File(..., description="The image or video (streamed to a temporary file)"),
+                       file: UploadFile = File(..., description="The image or video (streamed to a file)"),
                        threshold: int | None = Form(None, ge=0, le=PDQ_THRESHOLD_MAX,
                                                     description=THRESHOLD_TEXT),
                        limit: int = Form(RESULTS_DEFAULT, ge=1, le=RESULTS_MAX, description=LIMIT_TEXT),
