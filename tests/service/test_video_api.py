@@ -4,6 +4,7 @@ a 422 with its code; the upload limits hold for videos."""
 
 from __future__ import annotations
 
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -66,6 +67,15 @@ def test_uploaded_video_is_hashed_and_matched(live, clips: dict[str, Path]) -> N
         assert r.status_code == 200, r.text
         (m,) = r.json()["matches"]
         assert m["signal"] == "vpdq" and m["query_pct"] >= 80 and m["compared_pct"] < 80
+        # An hour-long video's value (3,600 frames, ~300 KB): within the query's body limit, and the banked
+        # video inside it is found (a compilation).
+        rng = random.Random(7)
+        hour = ";".join(f"{n * 30},100,{rng.getrandbits(256):064x},{n:.3f}" for n in range(3588))
+        long = hour + ";" + banked.hashes["vpdq"]
+        r = c.post("/v1/match/hashes", json={"vpdq": long})
+        assert r.status_code == 200 and len(long) > 250_000, r.text
+        (m,) = r.json()["matches"]
+        assert m["compared_pct"] == 100 and m["query_pct"] < 1
         other = hash_file(clips["other"], ("vpdq",)).hashes["vpdq"]
         assert c.post("/v1/match/hashes", json={"vpdq": other}).json()["matches"] == []
         assert c.post("/v1/match/hashes", json={"vpdq": "0,100,zz,0.000"}).status_code == 422

@@ -39,6 +39,17 @@ MULTIPART_SLACK = 64 * KiB
 DEFAULT_BODY_LIMIT = 64 * KiB
 #: The recovery portal's library takes PDFs up to its own limit.
 PORTAL_PDF_BYTES = MAX_PDF_BYTES
+
+
+def hash_query_bytes() -> int:
+    """Body limit of one hash query: a PDQ or digest query needs well under 1 KiB, a video's vPDQ (a frame
+    a second) about 86 bytes a second of video — room for the longest value any registered signal allows."""
+    from haven.signals import all_signals
+
+    return max(16 * KiB, max(s.max_length for s in all_signals()) + 16 * KiB)
+
+
+HASH_QUERY_BYTES = hash_query_bytes()
 #: ``(method, path, limit)``; the first whose path fully matches wins. ``None`` = the upload limit.
 ROUTE_BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int | None], ...] = (
     ("POST", re.compile(r"/v1/(hash|match)"), None),
@@ -46,8 +57,9 @@ ROUTE_BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int | None], ...] = (
     ("POST", re.compile(r"/ui/match"), None),
     ("POST", re.compile(r"/portal/library/(new|[^/]+/versions)"), PORTAL_PDF_BYTES + MULTIPART_SLACK),
     ("POST", re.compile(r"/portal/.+"), 1 * MiB),  # case studies, discussions: long text, no files
-    ("POST", re.compile(r"/v1/match/(hashes|url)"), 16 * KiB),  # one query: well under 1 KiB
-    ("POST", re.compile(r"/v1/match/hashes/batch"), 2 * MiB),  # 1,000 queries
+    ("POST", re.compile(r"/v1/match/url"), 16 * KiB),  # one URL
+    ("POST", re.compile(r"/v1/match/hashes"), HASH_QUERY_BYTES),  # one query (a video's vPDQ: its frames)
+    ("POST", re.compile(r"/v1/match/hashes/batch"), max(2 * MiB, HASH_QUERY_BYTES)),  # 1,000 queries
     ("POST", re.compile(r"/v1/banks/[^/]+/entries"), 16 * MiB),  # 10,000 entries
 )
 #: Paths whose routes all need an API key.
