@@ -196,3 +196,19 @@ def test_the_reference_sample_hashes(sqlite_url: str) -> None:
             }
             group = next((g for g in SAME_SOURCE if n in g), {n})
             assert found == group, n
+
+
+def test_a_hashed_video_banks_as_its_entries(sqlite_url: str, tmp_path: Path) -> None:
+    """What `haven bank add NAME FILE…` builds from a hashed file (``entries_from_hash``): a video gives its
+    digests and its vPDQ, and the same file then matches on both."""
+    from haven.banks.types import entries_from_hash
+
+    video = hv.slideshow(tmp_path / "v.mp4", hv.photos(80, 3))
+    result = hash_file(video)
+    entries = entries_from_hash(result, category="A1")
+    assert [e.signal for e in entries] == ["md5", "sha1", "sha256", "vpdq"]
+    with BankStore(sqlite_url) as store:
+        store.create_bank("files")
+        store.add_entries("files", entries)
+        found = Matcher(store, auto_refresh=None).match_result(hash_file(video))
+    assert {m.signal for m in found} == {"md5", "sha1", "sha256", "vpdq"}

@@ -59,6 +59,14 @@ def test_hash_bank_and_match_videos(env: dict[str, str], tmp_path: Path) -> None
         "pdq": obj["vpdq_frames"][1]["pdq"],
         "timestamp": 1.0,
     }
+    refs = tmp_path / "refs"
+    written = haven(env, "hash", "--json", "--vpdq-interval", "0", "--reference-out", str(refs), str(base))
+    assert written.returncode == 0, written.stderr
+    lines = (refs / "base.mp4.vpdq.txt").read_text().splitlines()
+    assert len(lines) == 250 and lines[25].startswith("25,") and lines[25].endswith(",1.000")
+    assert [x.count(",") for x in lines[:3]] == [3, 3, 3]  # frameNumber,quality,hash,timestamp
+    # … and such a file (the reference's own, too) is a value `bank add --vpdq` takes as it is.
+    assert json.loads(written.stdout)["vpdq"] == ";".join(lines)
     dense = json.loads(
         haven(env, "hash", "--json", "--vpdq-interval", "0.5", str(base)).stdout
     )  # every 12th of 250

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from haven.cli.common import emit_json, progress_bar, settings, stderr, stdout
 from haven.errors import InputError
-from haven.hashing import algorithm_names, hash_many, iter_input_files, parse_algorithms
+from haven.hashing import HashResult, algorithm_names, hash_many, iter_input_files, parse_algorithms
 from haven.signals import get_signal
 
 
@@ -43,6 +43,10 @@ def hash_command(
     frame_interval: float = typer.Option(
         1.0, "--vpdq-interval", "--frame-interval", min=0.0,
         help="Videos: seconds between sampled frames (0: every frame)."),
+    reference_out: Path = typer.Option(
+        None, "--reference-out",
+        help="Also write each value in its reference tool's file format, where it has one (vPDQ: "
+        "frameNumber,quality,hash,timestamp lines), to DIR/<file name>.<signal>.txt."),
 ) -> None:
     """Hash images and videos: PDQ (perceptual) of images, vPDQ of videos, MD5/SHA-1/SHA-256 of the bytes.
 
@@ -82,6 +86,8 @@ def hash_command(
                     problems.append(f"{item.code}: {item.message}")
             else:
                 ok += 1
+                if reference_out is not None:
+                    _write_reference_files(reference_out, item)
                 if json_out:
                     emit_json(item.to_dict())
                 elif table is not None:
@@ -111,6 +117,15 @@ def hash_command(
         )
     if failed:
         raise typer.Exit(2)
+
+
+def _write_reference_files(folder: Path, item: HashResult) -> None:
+    """Each value of ``item`` that has a reference file format, as ``folder/<file name>.<signal>.txt``."""
+    for signal, value in item.hashes.items():
+        text = get_signal(signal).reference_file(value)
+        if text is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{Path(item.path).name}.{signal}.txt").write_text(text, encoding="ascii")
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -258,6 +258,12 @@ class SignalType(ABC):
         return {}
 
     @classmethod
+    def reference_file(cls, value: str) -> str | None:
+        """``value`` as the signal's reference tool writes it to a file of its own (vPDQ: one
+        ``frameNumber,quality,hash,timestamp`` line a frame), or None when it has no such file."""
+        return None
+
+    @classmethod
     def short_value(cls, value: str) -> str:
         """The value as a person reads it in a table or report line (long values abbreviated)."""
         return value

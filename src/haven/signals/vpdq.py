@@ -194,6 +194,10 @@ class VpdqSignal(FrameSetSignal, VideoHasher, SignalType):
         return json.dumps([f"{f.hash},{f.quality},{f.timestamp:.3f}" for f in cls._parse(value)])
 
     @classmethod
+    def reference_file(cls, value: str) -> str:
+        return cls.to_reference_lines(value)
+
+    @classmethod
     def to_reference_lines(cls, value: str) -> str:
         """The reference's file (``frameNumber,quality,hash,timestamp`` lines); frames whose number is not
         known are numbered by their position."""
