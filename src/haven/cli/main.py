@@ -34,6 +34,7 @@ SUBCOMMAND_MODULES = [
     "haven.cli.users_cmd",
     "haven.cli.triage_cmd",
     "haven.cli.report_cmd",
+    "haven.cli.spark_cmd",
 ]
 
 app = typer.Typer(
