@@ -12,7 +12,6 @@ import random
 import shutil
 import tarfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +22,11 @@ from haven.banks import BankStore, EntryIn
 from haven.cli.main import app
 from haven.hashing import hash_bytes
 from haven.spark.scan import ScanSummary, run_scan
-from haven.spark.session import build_session
 from haven.spark.work import MATCH_FIELDS, ScanConfig
 from haven.store.db import upgrade_database
 from haven_testdata import PHOTOS, drifted_thumbnail
 
 pytestmark = pytest.mark.timeout(900)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = build_session("local[2]", app_name="haven-tests", ui=False,
-                            conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"})
-    yield session
-    session.stop()
 
 
 def _photo(n: int) -> bytes:

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 import typer
 
-from haven.cli.common import emit_json, open_store, progress_bar, settings, stderr
+from haven.cli.common import emit_json, open_store, progress_bar, settings, stderr, stdout
 from haven.errors import UsageError
 
 spark_app = typer.Typer(
@@ -176,7 +176,39 @@ def import_command(
         raise typer.Exit(2)
 
 
+def bench_spark_command(
+    photos: Path = typer.Option(Path("../shared/data/photos"), "--photos", help="Folder of JPEG photos."),
+    files: int = typer.Option(240, "--files", min=8, help="Files to scan (the photos, cycled and re-encoded)."),
+    noise: int = typer.Option(10_000, "--noise", min=0, help="Random PDQ entries in the bank besides the targets."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """files/s of `haven spark scan` on local[1] and local[2] against `haven match` on one core, same files,
+    same run; prints the per-core ratio (goal ≥ 0.8) and the scaling from 1 to 2 cores (goal ≥ 1.7)."""
+    _require_pyspark()
+    import tempfile
+
+    from haven.spark.bench import run_bench
+
+    with tempfile.TemporaryDirectory(prefix="haven-bench-spark-") as tmp:
+        result = run_bench(photos, Path(tmp), files=files, noise=noise)
+    if json_out:
+        emit_json(result)
+        return
+    cli = result["haven_match_1_core"]
+    stdout.print(f"{result['files']} files, bank of {result['bank_entries']:,} entries, {result['cpus']} CPUs, "
+                 f"load average {result['load_average_before']:.1f} → {result['load_average_after']:.1f}")
+    stdout.print(f"haven match -j 1     {cli['files_per_second']:8.2f} files/s  ({cli['seconds']} s, process "
+                 f"start to exit)")
+    for n in (1, 2):
+        r = result[f"spark_local_{n}"]
+        stdout.print(f"spark scan local[{n}]  {r['files_per_second']:8.2f} files/s  ({r['seconds']} s; session "
+                     f"start {r['session_start_s']} s, warm-up {r['warm_up_s']} s not counted)")
+    stdout.print(f"per-core rate vs haven match: {result.get('per_core_vs_cli')}x (goal ≥ 0.8); "
+                 f"scaling 1 → 2 cores: {result.get('scaling_1_to_2')}x (goal ≥ 1.7)")
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.add_typer(spark_app, name="spark")
     spark_app.command("scan")(scan_command)
     spark_app.command("import")(import_command)
+    bench.command("spark")(bench_spark_command)

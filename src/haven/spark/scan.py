@@ -134,6 +134,11 @@ def sources_frame(spark: SparkSession, inputs: Sequence[str], lists: Sequence[st
 
 def done_frame(spark: SparkSession, output: str) -> DataFrame | None:
     """The resume keys already in ``output`` (None when it holds nothing yet)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    path = jvm.org.apache.hadoop.fs.Path(output)
+    if not path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path):  # type: ignore[union-attr]
+        return None
     try:
         return spark.read.schema(SCAN).parquet(output).select(*RESUME_KEY).distinct()
     except AnalysisException:
