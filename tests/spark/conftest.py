@@ -12,7 +12,11 @@ from haven.spark.session import build_session
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
-    session = build_session("local[2]", app_name="haven-tests", ui=False,
-                            conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"})
+    session = build_session(
+        "local[2]",
+        app_name="haven-tests",
+        ui=False,
+        conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},
+    )
     yield session
     session.stop()

@@ -53,15 +53,23 @@ def test_parallel_import_equals_bank_import_and_resumes(spark: Any, tmp_path: Pa
     from haven.spark.importer import _stage_name
 
     import_piece(pieces[1], "csv", "spark", url, str(stage / _stage_name(str(src), "csv", 16_384)), None)
-    got = run_import(spark, [str(src)], "spark", database_url=url, stage_dir=stage,
-                     index_dir=tmp_path / "index", piece_bytes=16_384)
+    got = run_import(
+        spark,
+        [str(src)],
+        "spark",
+        database_url=url,
+        stage_dir=stage,
+        index_dir=tmp_path / "index",
+        piece_bytes=16_384,
+    )
     assert got.pieces == len(pieces) and got.pieces_done_before == 1
     assert got.errors == plain.errors == 1
     assert got.messages == [f"{src}:{bad_line}: {plain.messages[0].split(': ', 2)[-1]}"]
     assert _entries(url, "spark") == _entries(url, "plain")
     assert len(_entries(url, "spark")) == 1500
     assert (tmp_path / "index" / "index-manifest.json").exists()
-    again = run_import(spark, [str(src)], "spark", database_url=url, stage_dir=stage,
-                       index_dir=None, piece_bytes=16_384)
+    again = run_import(
+        spark, [str(src)], "spark", database_url=url, stage_dir=stage, index_dir=None, piece_bytes=16_384
+    )
     assert again.pieces_done_before == len(pieces) and again.rows_added == 0
     assert len(_entries(url, "spark")) == 1500

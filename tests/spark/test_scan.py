@@ -85,11 +85,20 @@ class World:
             store.create_bank("known")
             store.create_bank("other")
             pdq = {n: hash_bytes(_photo(n), str(n), ("pdq",), fast=True).hashes["pdq"] for n in (1, 7)}
-            md5 = {n: hash_bytes(d, "x", ("md5",)).hashes["md5"] for n, d in ((3, _photo(3)), (0, self.corrupt))}
+            md5 = {
+                n: hash_bytes(d, "x", ("md5",)).hashes["md5"] for n, d in ((3, _photo(3)), (0, self.corrupt))
+            }
             noise = [EntryIn("pdq", f"{rng.getrandbits(256):064x}") for _ in range(300)]
             store.add_entries("known", noise[:150])
-            store.add_entries("known", [EntryIn("pdq", pdq[1], category="A1"), EntryIn("md5", md5[3]),
-                                        EntryIn("pdq", original, quality=100), EntryIn("md5", md5[0])])
+            store.add_entries(
+                "known",
+                [
+                    EntryIn("pdq", pdq[1], category="A1"),
+                    EntryIn("md5", md5[3]),
+                    EntryIn("pdq", original, quality=100),
+                    EntryIn("md5", md5[0]),
+                ],
+            )
             store.add_entries("known", noise[150:])
             store.add_entries("other", [EntryIn("pdq", pdq[7], category="B")])
 
@@ -97,13 +106,20 @@ class World:
         return ScanConfig(database_url=self.url, banks=("known", "other"), **kw)
 
     def scan(self, spark: Any, output: Path, **kw: Any) -> ScanSummary:
-        return run_scan(spark, [str(self.evidence)], str(output), self.config(**kw),
-                        index_dir=self.data / "index", files_per_task=4)
+        return run_scan(
+            spark,
+            [str(self.evidence)],
+            str(output),
+            self.config(**kw),
+            index_dir=self.data / "index",
+            files_per_task=4,
+        )
 
     def haven_match(self, folder: Path) -> dict[str, dict[str, Any]]:
         env = {"HAVEN_DATABASE_URL": self.url, "HAVEN_DATA_DIR": str(self.data)}
-        got = CliRunner().invoke(app, ["match", str(folder), "--json", "--fast", "--upscaled", "-j", "1"],
-                                 env=env)
+        got = CliRunner().invoke(
+            app, ["match", str(folder), "--json", "--fast", "--upscaled", "-j", "1"], env=env
+        )
         assert got.exit_code == 1, got.output  # something matched
         return {line["path"]: line for line in map(json.loads, got.stdout.splitlines())}
 
@@ -169,11 +185,19 @@ def test_scan_gives_exactly_haven_match_s_matches(world: World, first_scan: Any)
         assert as_match_dicts(row) == line["matches"], path
         compared += 1
     assert compared == 7 + 3  # six photos and the thumbnail; three archive members
-    matched = {Path(p).name: [(m["bank"], m["signal"]) for m in r["matches"]] for p, r in files.items()
-               if r["matches"]}
-    assert matched == {"0001.jpg": [("known", "pdq")], "0003.jpg": [("known", "md5")],
-                       "thumb.jpg": [("known", "pdq")], "corrupt.jpg": [("known", "md5")],
-                       "copy-of-0001.jpg": [("known", "pdq")], "0007.jpg": [("other", "pdq")]}
+    matched = {
+        Path(p).name: [(m["bank"], m["signal"]) for m in r["matches"]]
+        for p, r in files.items()
+        if r["matches"]
+    }
+    assert matched == {
+        "0001.jpg": [("known", "pdq")],
+        "0003.jpg": [("known", "md5")],
+        "thumb.jpg": [("known", "pdq")],
+        "corrupt.jpg": [("known", "md5")],
+        "copy-of-0001.jpg": [("known", "pdq")],
+        "0007.jpg": [("other", "pdq")],
+    }
     assert "upscaled_to" in json.loads(files[str(world.evidence / "thumb.jpg")]["matches"][0]["extra"])
     assert summary.matched == 6 and summary.sources_skipped == 0
 
@@ -187,7 +211,10 @@ def test_errors_are_rows_and_the_job_goes_on(world: World, first_scan: Any) -> N
         return by_path[(str(ev / name) if "!/" not in name else f"{ev}/{name}", record)]
 
     assert row("truncated.jpg")["error_code"] == "truncated" and row("truncated.jpg")["hashes"].keys() == {
-        "md5", "sha1", "sha256"}
+        "md5",
+        "sha1",
+        "sha256",
+    }
     assert row("empty.jpg")["error_code"] == "empty"
     assert row("archive.zip!/broken.jpg")["error_code"] is not None
     assert row("link.jpg", "problem")["error_code"] == "symlink"
@@ -199,7 +226,9 @@ def test_errors_are_rows_and_the_job_goes_on(world: World, first_scan: Any) -> N
     assert summary.errors >= 5 and summary.problems >= 1
 
 
-def test_rerun_skips_what_is_done_and_rescans_a_changed_file(spark: Any, world: World, first_scan: Any) -> None:
+def test_rerun_skips_what_is_done_and_rescans_a_changed_file(
+    spark: Any, world: World, first_scan: Any
+) -> None:
     again = world.scan(spark, world.root / "out")
     assert again.sources_scanned == 0 and again.sources_skipped == again.sources_listed
     target = world.evidence / "0004.jpg"

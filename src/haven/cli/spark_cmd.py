@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+
 import typer
 
 from haven.cli.common import emit_json, open_store, progress_bar, settings, stderr, stdout
@@ -19,7 +20,9 @@ def _require_pyspark() -> None:
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        raise UsageError("Spark support is not installed: pip install 'haven[spark]' (and Java 17+)") from None
+        raise UsageError(
+            "Spark support is not installed: pip install 'haven[spark]' (and Java 17+)"
+        ) from None
 
 
 def parse_conf(pairs: list[str] | None) -> dict[str, str]:
@@ -68,23 +71,37 @@ def scan_command(
     output: str = typer.Option(..., "--output", "-o", help="Parquet folder (appended to; rerun to resume)."),
     banks: str = typer.Option(None, "--banks", help="Comma-separated bank names (default: all enabled)."),
     lists: list[str] = typer.Option(
-        None, "--list", help="A Parquet or CSV file whose 'path' column lists files to scan (repeatable)."),
+        None, "--list", help="A Parquet or CSV file whose 'path' column lists files to scan (repeatable)."
+    ),
     master: str = typer.Option(None, "--master", help="Spark master URL (default local[*]; spark-submit's)."),
     shards: int = typer.Option(
-        1, "--shards", min=1,
-        help="Split the banks' in-memory index into this many shards (banks too big for one executor)."),
+        1,
+        "--shards",
+        min=1,
+        help="Split the banks' in-memory index into this many shards (banks too big for one executor).",
+    ),
     threshold: int = typer.Option(
-        None, "--threshold", "-t", help="Distance threshold for every bank (default: each bank's own)."),
-    fast: bool = typer.Option(True, "--fast/--exact-decode",
-                              help="Decode large JPEGs at reduced size for PDQ (the fast path; default)."),
-    upscaled: bool = typer.Option(True, "--upscaled/--no-upscaled",
-                                  help="Small images that match nothing: look up their PDQ as if upscaled."),
-    batch_files: int = typer.Option(20_000, "--batch-files", min=1,
-                                    help="Sources per Spark job (the unit a killed run loses)."),
+        None, "--threshold", "-t", help="Distance threshold for every bank (default: each bank's own)."
+    ),
+    fast: bool = typer.Option(
+        True,
+        "--fast/--exact-decode",
+        help="Decode large JPEGs at reduced size for PDQ (the fast path; default).",
+    ),
+    upscaled: bool = typer.Option(
+        True,
+        "--upscaled/--no-upscaled",
+        help="Small images that match nothing: look up their PDQ as if upscaled.",
+    ),
+    batch_files: int = typer.Option(
+        20_000, "--batch-files", min=1, help="Sources per Spark job (the unit a killed run loses)."
+    ),
     files_per_task: int = typer.Option(16, "--files-per-task", min=1, help="Sources per Spark task."),
     conf: list[str] = typer.Option(None, "--conf", help="Spark property key=value (repeatable)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress on stderr (default: TTY)."),
+    progress: bool = typer.Option(
+        None, "--progress/--no-progress", help="Progress on stderr (default: TTY)."
+    ),
 ) -> None:
     """Hash every file (archives walked) and match it against the banks on Spark; write Parquet rows.
 
@@ -104,15 +121,31 @@ def scan_command(
     names = tuple(sorted({b.strip() for b in banks.split(",") if b.strip()})) if banks else None
     url = database_url_for_executors(s.resolved_database_url)
     open_store(url).close()  # the shell migrates; executors only read
-    config = ScanConfig(database_url=url, banks=names, threshold=threshold, shards=shards, fast=fast,
-                        upscaled=upscaled, max_pixels=s.max_pixels, max_file_bytes=s.max_file_bytes)
+    config = ScanConfig(
+        database_url=url,
+        banks=names,
+        threshold=threshold,
+        shards=shards,
+        fast=fast,
+        upscaled=upscaled,
+        max_pixels=s.max_pixels,
+        max_file_bytes=s.max_file_bytes,
+    )
     spark = build_session(master, app_name="haven spark scan", conf=parse_conf(conf))
     show = progress if progress is not None else stderr.is_terminal
     try:
         with _Bar(bool(show), "scanning") as bar:
-            summary = run_scan(spark, inputs or [], output, config, index_dir=s.data_dir / "index",
-                               lists=lists or [], batch_files=batch_files, files_per_task=files_per_task,
-                               on_progress=bar)
+            summary = run_scan(
+                spark,
+                inputs or [],
+                output,
+                config,
+                index_dir=s.data_dir / "index",
+                lists=lists or [],
+                batch_files=batch_files,
+                files_per_task=files_per_task,
+                on_progress=bar,
+            )
     finally:
         spark.stop()
     if json_out:
@@ -122,7 +155,8 @@ def scan_command(
             f"{summary.sources_scanned} sources scanned ({summary.sources_skipped} already in the output): "
             f"{summary.files} files, {summary.matched} matched, {summary.errors} with errors, "
             f"{summary.problems} problems in {summary.seconds:.1f} s "
-            f"({summary.files_per_second:.1f} sources/s, {summary.mode}) → {output}")
+            f"({summary.files_per_second:.1f} sources/s, {summary.mode}) → {output}"
+        )
     if summary.matched:
         raise typer.Exit(1)
 
@@ -134,11 +168,16 @@ def import_command(
     master: str = typer.Option(None, "--master", help="Spark master URL (default local[*]; spark-submit's)."),
     piece_mb: int = typer.Option(64, "--piece-mb", min=1, help="Size of the pieces imported in parallel."),
     stage: Path = typer.Option(
-        None, "--stage", help="Folder for the pieces, reachable by every executor (default: in the data folder)."),
+        None,
+        "--stage",
+        help="Folder for the pieces, reachable by every executor (default: in the data folder).",
+    ),
     actor: str = typer.Option(None, "--actor", help="Who is importing (recorded with each row)."),
     conf: list[str] = typer.Option(None, "--conf", help="Spark property key=value (repeatable)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress on stderr (default: TTY)."),
+    progress: bool = typer.Option(
+        None, "--progress/--no-progress", help="Progress on stderr (default: TTY)."
+    ),
 ) -> None:
     """Load very large hash lists into a bank in parallel, then update the saved index.
 
@@ -157,10 +196,18 @@ def import_command(
     show = progress if progress is not None else stderr.is_terminal
     try:
         with _Bar(bool(show), "pieces") as bar:
-            summary = run_import(spark, files, bank, database_url=url,
-                                 stage_dir=(stage or s.data_dir / "spark-import").resolve(),
-                                 index_dir=s.data_dir / "index", fmt=fmt, piece_bytes=piece_mb << 20,
-                                 actor=actor, on_progress=bar)
+            summary = run_import(
+                spark,
+                files,
+                bank,
+                database_url=url,
+                stage_dir=(stage or s.data_dir / "spark-import").resolve(),
+                index_dir=s.data_dir / "index",
+                fmt=fmt,
+                piece_bytes=piece_mb << 20,
+                actor=actor,
+                on_progress=bar,
+            )
     finally:
         spark.stop()
     if json_out:
@@ -171,15 +218,20 @@ def import_command(
         stderr.print(
             f"{summary.rows_added:,} entries added to {bank} from {summary.records:,} records in "
             f"{summary.pieces} pieces ({summary.pieces_done_before} done before, {summary.pieces_resumed} "
-            f"resumed); {summary.errors:,} rejected, {summary.warnings:,} warnings")
+            f"resumed); {summary.errors:,} rejected, {summary.warnings:,} warnings"
+        )
     if summary.errors:
         raise typer.Exit(2)
 
 
 def bench_spark_command(
     photos: Path = typer.Option(Path("../shared/data/photos"), "--photos", help="Folder of JPEG photos."),
-    files: int = typer.Option(240, "--files", min=8, help="Files to scan (the photos, cycled and re-encoded)."),
-    noise: int = typer.Option(10_000, "--noise", min=0, help="Random PDQ entries in the bank besides the targets."),
+    files: int = typer.Option(
+        240, "--files", min=8, help="Files to scan (the photos, cycled and re-encoded)."
+    ),
+    noise: int = typer.Option(
+        10_000, "--noise", min=0, help="Random PDQ entries in the bank besides the targets."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """files/s of `haven spark scan` on local[1] and local[2] against `haven match` on one core, same files,
@@ -195,16 +247,24 @@ def bench_spark_command(
         emit_json(result)
         return
     cli = result["haven_match_1_core"]
-    stdout.print(f"{result['files']} files, bank of {result['bank_entries']:,} entries, {result['cpus']} CPUs, "
-                 f"load average {result['load_average_before']:.1f} → {result['load_average_after']:.1f}")
-    stdout.print(f"haven match -j 1     {cli['files_per_second']:8.2f} files/s  ({cli['seconds']} s, process "
-                 f"start to exit)")
+    stdout.print(
+        f"{result['files']} files, bank of {result['bank_entries']:,} entries, {result['cpus']} CPUs, "
+        f"load average {result['load_average_before']:.1f} → {result['load_average_after']:.1f}"
+    )
+    stdout.print(
+        f"haven match -j 1     {cli['files_per_second']:8.2f} files/s  ({cli['seconds']} s, process "
+        f"start to exit)"
+    )
     for n in (1, 2):
         r = result[f"spark_local_{n}"]
-        stdout.print(f"spark scan local[{n}]  {r['files_per_second']:8.2f} files/s  ({r['seconds']} s; session "
-                     f"start {r['session_start_s']} s, warm-up {r['warm_up_s']} s not counted)")
-    stdout.print(f"per-core rate vs haven match: {result.get('per_core_vs_cli')}x (goal ≥ 0.8); "
-                 f"scaling 1 → 2 cores: {result.get('scaling_1_to_2')}x (goal ≥ 1.7)")
+        stdout.print(
+            f"spark scan local[{n}]  {r['files_per_second']:8.2f} files/s  ({r['seconds']} s; session "
+            f"start {r['session_start_s']} s, warm-up {r['warm_up_s']} s not counted)"
+        )
+    stdout.print(
+        f"per-core rate vs haven match: {result.get('per_core_vs_cli')}x (goal ≥ 0.8); "
+        f"scaling 1 → 2 cores: {result.get('scaling_1_to_2')}x (goal ≥ 1.7)"
+    )
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -5,5 +5,5 @@ from haven.matching.indexes import MANIFEST, BankIndexes, Shard, indexed_signals
 from haven.matching.match import Match, sort_matches
 from haven.matching.matcher import Hashed, Matcher, merge_shard_matches
 
-__all__ = ["MANIFEST", "BankIndexes", "Hashed", "Match", "Matcher", "Shard", "indexed_signals", "merge_shard_matches",
-           "sort_matches"]
+__all__ = ["MANIFEST", "BankIndexes", "Hashed", "Match", "Matcher", "Shard", "indexed_signals",
+           "merge_shard_matches", "sort_matches"]

@@ -260,4 +260,6 @@ def merge_shard_matches(parts: Iterable[Sequence[Match]]) -> list[Match]:
     variant, in any shard. Shards hold disjoint entries, so nothing else needs merging."""
     every = [m for part in parts for m in part]
     direct = {m.signal for m in every if m.variant is None or not m.variant.fallback}
-    return sort_matches(m for m in every if m.variant is None or not m.variant.fallback or m.signal not in direct)
+    return sort_matches(
+        m for m in every if m.variant is None or not m.variant.fallback or m.signal not in direct
+    )

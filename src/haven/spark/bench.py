@@ -54,7 +54,9 @@ def build_bank(url: str, files: list[Path], noise: int) -> None:
     entries = []
     for k, f in enumerate(files):
         if k % 10 == 0:
-            entries.append(EntryIn("pdq", hash_bytes(f.read_bytes(), str(f), ("pdq",), fast=True).hashes["pdq"]))
+            entries.append(
+                EntryIn("pdq", hash_bytes(f.read_bytes(), str(f), ("pdq",), fast=True).hashes["pdq"])
+            )
         if k % 20 == 5:
             entries.append(EntryIn("md5", hash_bytes(f.read_bytes(), str(f), ("md5",)).hashes["md5"]))
     entries.extend(EntryIn("pdq", f"{rng.getrandbits(256):064x}") for _ in range(noise))
@@ -64,19 +66,35 @@ def build_bank(url: str, files: list[Path], noise: int) -> None:
 
 
 def _cli_rate(folder: Path, files: int, env: dict[str, str]) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "haven.cli.main", "match", str(folder), "--fast", "--upscaled", "--json",
-           "-j", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "haven.cli.main",
+        "match",
+        str(folder),
+        "--fast",
+        "--upscaled",
+        "--json",
+        "-j",
+        "1",
+    ]
     started = time.perf_counter()
     run = subprocess.run(cmd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     lines = run.stdout.splitlines()
     matched = sum('"matches": [{' in line for line in lines)
-    return {"seconds": round(seconds, 2), "files_per_second": round(files / seconds, 2), "exit": run.returncode,
-            "files": len(lines), "matched": matched}
+    return {
+        "seconds": round(seconds, 2),
+        "files_per_second": round(files / seconds, 2),
+        "exit": run.returncode,
+        "files": len(lines),
+        "matched": matched,
+    }
 
 
-def run_bench(photos: Path, work: Path, *, files: int = 240, noise: int = 10_000, cores: tuple[int, ...] = (1, 2)
-              ) -> dict[str, Any]:
+def run_bench(
+    photos: Path, work: Path, *, files: int = 240, noise: int = 10_000, cores: tuple[int, ...] = (1, 2)
+) -> dict[str, Any]:
     from haven.spark.scan import run_scan
     from haven.spark.session import build_session
     from haven.spark.work import ScanConfig
@@ -88,8 +106,12 @@ def run_bench(photos: Path, work: Path, *, files: int = 240, noise: int = 10_000
     env = {**os.environ, "HAVEN_DATABASE_URL": url, "HAVEN_DATA_DIR": str(work / "data")}
     for f in corpus:  # the page cache warm for every contender
         f.read_bytes()
-    result: dict[str, Any] = {"files": files, "bank_entries": noise + files // 10 + files // 20,
-                              "cpus": os.cpu_count(), "load_average_before": os.getloadavg()[0]}
+    result: dict[str, Any] = {
+        "files": files,
+        "bank_entries": noise + files // 10 + files // 20,
+        "cpus": os.cpu_count(),
+        "load_average_before": os.getloadavg()[0],
+    }
     result["haven_match_1_core"] = _cli_rate(folder, files, env)
     warm_folder = work / "warm"
     warm_folder.mkdir()
@@ -98,22 +120,42 @@ def run_bench(photos: Path, work: Path, *, files: int = 240, noise: int = 10_000
     config = ScanConfig(database_url=url, banks=("bench",))
     for n in cores:
         started = time.perf_counter()
-        spark = build_session(f"local[{n}]", app_name="haven bench spark", ui=False,
-                              conf={"spark.sql.shuffle.partitions": str(n), "spark.default.parallelism": str(n)})
+        spark = build_session(
+            f"local[{n}]",
+            app_name="haven bench spark",
+            ui=False,
+            conf={"spark.sql.shuffle.partitions": str(n), "spark.default.parallelism": str(n)},
+        )
         try:
             session = time.perf_counter() - started
             t0 = time.perf_counter()
-            run_scan(spark, [str(warm_folder)], str(work / f"warm-{n}"), config, index_dir=work / "data" / "index",
-                     files_per_task=2)
+            run_scan(
+                spark,
+                [str(warm_folder)],
+                str(work / f"warm-{n}"),
+                config,
+                index_dir=work / "data" / "index",
+                files_per_task=2,
+            )
             warm = time.perf_counter() - t0
-            summary = run_scan(spark, [str(folder)], str(work / f"out-{n}"), config,
-                               index_dir=work / "data" / "index", files_per_task=8)
+            summary = run_scan(
+                spark,
+                [str(folder)],
+                str(work / f"out-{n}"),
+                config,
+                index_dir=work / "data" / "index",
+                files_per_task=8,
+            )
         finally:
             spark.stop()
-        result[f"spark_local_{n}"] = {"seconds": round(summary.seconds, 2),
-                                      "files_per_second": round(summary.files_per_second, 2),
-                                      "matched": summary.matched, "files": summary.files,
-                                      "session_start_s": round(session, 1), "warm_up_s": round(warm, 1)}
+        result[f"spark_local_{n}"] = {
+            "seconds": round(summary.seconds, 2),
+            "files_per_second": round(summary.files_per_second, 2),
+            "matched": summary.matched,
+            "files": summary.files,
+            "session_start_s": round(session, 1),
+            "warm_up_s": round(warm, 1),
+        }
     cli = result["haven_match_1_core"]["files_per_second"]
     one = result.get("spark_local_1", {}).get("files_per_second")
     two = result.get("spark_local_2", {}).get("files_per_second")

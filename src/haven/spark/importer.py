@@ -54,8 +54,9 @@ def _stage_name(path: str, fmt: str, target: int) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:24]
 
 
-def import_piece(piece: Piece, fmt: str, bank: str, database_url: str, stage: str, actor: str | None
-                 ) -> dict[str, Any]:
+def import_piece(
+    piece: Piece, fmt: str, bank: str, database_url: str, stage: str, actor: str | None
+) -> dict[str, Any]:
     """One task: write the piece, import it through ``BankStore``, remove it when its import is done."""
     out = write_piece(piece, Path(stage))
     messages: list[str] = []
@@ -68,14 +69,30 @@ def import_piece(piece: Piece, fmt: str, bank: str, database_url: str, stage: st
     with BankStore(database_url) as store:
         result = import_file(store, bank, out, fmt, actor=actor, on_error=note)
     out.unlink(missing_ok=True)
-    return {"records": result.records_read, "rows_added": result.rows_added, "errors": result.errors,
-            "warnings": result.warnings, "done_before": result.already_done,
-            "resumed": result.resumed_from > 0, "messages": messages}
+    return {
+        "records": result.records_read,
+        "rows_added": result.rows_added,
+        "errors": result.errors,
+        "warnings": result.warnings,
+        "done_before": result.already_done,
+        "resumed": result.resumed_from > 0,
+        "messages": messages,
+    }
 
 
-def run_import(spark: SparkSession, files: Sequence[str], bank: str, *, database_url: str, stage_dir: Path,
-               index_dir: Path | None, fmt: str | None = None, piece_bytes: int = 64 * 1024 * 1024,
-               actor: str | None = None, on_progress: Callable[[int, int], None] | None = None) -> ImportSummary:
+def run_import(
+    spark: SparkSession,
+    files: Sequence[str],
+    bank: str,
+    *,
+    database_url: str,
+    stage_dir: Path,
+    index_dir: Path | None,
+    fmt: str | None = None,
+    piece_bytes: int = 64 * 1024 * 1024,
+    actor: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ImportSummary:
     """Import ``files`` into ``bank`` (see the module docstring); ``stage_dir`` must be reachable by every
     executor (a shared folder on a cluster)."""
     with BankStore(database_url) as store:
@@ -98,8 +115,11 @@ def run_import(spark: SparkSession, files: Sequence[str], bank: str, *, database
     watch = _Watch(sc, group, 0, len(work), len(work), on_progress)
     watch.start()
     try:
-        results = sc.parallelize(work, max(1, len(work))).map(
-            lambda w: import_piece(w[0], w[1], bank, database_url, w[2], actor)).collect()
+        results = (
+            sc.parallelize(work, max(1, len(work)))
+            .map(lambda w: import_piece(w[0], w[1], bank, database_url, w[2], actor))
+            .collect()
+        )
     finally:
         watch.stop()
     for r in results:
@@ -110,8 +130,8 @@ def run_import(spark: SparkSession, files: Sequence[str], bank: str, *, database
         summary.pieces_done_before += r["done_before"]
         summary.pieces_resumed += r["resumed"]
         summary.messages.extend(r["messages"][: MAX_MESSAGES - len(summary.messages)])
-    for stage in {w[2] for w in work}:
-        shutil.rmtree(stage, ignore_errors=True)
+    for folder in {w[2] for w in work}:
+        shutil.rmtree(folder, ignore_errors=True)
     if on_progress is not None:
         on_progress(len(work), len(work))
     if index_dir is not None:

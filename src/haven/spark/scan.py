@@ -52,8 +52,13 @@ from haven.spark.work import (
 
 Progress = Callable[[int, int], None]  # (sources done, sources to do in this run)
 
-SOURCES = StructType([StructField("source", StringType(), False), StructField("source_size", LongType(), False),
-                      StructField("source_mtime_ns", LongType(), False)])
+SOURCES = StructType(
+    [
+        StructField("source", StringType(), False),
+        StructField("source_size", LongType(), False),
+        StructField("source_mtime_ns", LongType(), False),
+    ]
+)
 _GLOB = set("*?[")
 
 
@@ -148,7 +153,9 @@ def done_frame(spark: SparkSession, output: str) -> DataFrame | None:
 # -- the banks on the executors -----------------------------------------------------------------------------
 
 
-def ship_index(spark: SparkSession, store: BankStore, config: ScanConfig, index_dir: Path, stage: Path) -> ScanConfig:
+def ship_index(
+    spark: SparkSession, store: BankStore, config: ScanConfig, index_dir: Path, stage: Path
+) -> ScanConfig:
     """Save the banks' index (whole, or one folder per shard), hard-link it into ``stage`` (a folder named
     for this run, so an executor never confuses it with an earlier run's) and ship that to every executor."""
     stage.mkdir(parents=True)
@@ -197,8 +204,11 @@ def run_scan(
     docstring. ``index_dir`` is where the banks' saved index lives (it is brought up to date first)."""
     run_id = config.run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     config = replace(config, run_id=run_id)
-    summary = ScanSummary(run_id=run_id, output=output, mode="broadcast" if config.shards == 1 else
-                          f"partitioned ({config.shards} shards)")
+    summary = ScanSummary(
+        run_id=run_id,
+        output=output,
+        mode="broadcast" if config.shards == 1 else f"partitioned ({config.shards} shards)",
+    )
     started = time.perf_counter()
     sources = sources_frame(spark, inputs, lists).persist(StorageLevel.MEMORY_AND_DISK)
     done = done_frame(spark, output)
@@ -230,8 +240,16 @@ def run_scan(
     return summary
 
 
-def _run_batches(spark: SparkSession, todo: DataFrame, total: int, output: str, config: ScanConfig,
-                 batch_files: int, files_per_task: int, on_progress: Progress | None) -> None:
+def _run_batches(
+    spark: SparkSession,
+    todo: DataFrame,
+    total: int,
+    output: str,
+    config: ScanConfig,
+    batch_files: int,
+    files_per_task: int,
+    on_progress: Progress | None,
+) -> None:
     sc = spark.sparkContext
     done = 0
     batch: list[SourceFile] = []
@@ -267,13 +285,18 @@ def _rows(sc: Any, batch: list[SourceFile], config: ScanConfig, files_per_task: 
     if config.shards == 1:
         return files.mapPartitions(lambda part: scan_sources(part, config))
     n = config.shards
-    hashed = files.mapPartitions(lambda part: hash_sources(part, config)).zipWithUniqueId().map(
-        lambda pk: (pk[1], pk[0]))
+    hashed = (
+        files.mapPartitions(lambda part: hash_sources(part, config))
+        .zipWithUniqueId()
+        .map(lambda pk: (pk[1], pk[0]))
+    )
     hashed = hashed.persist(StorageLevel.MEMORY_AND_DISK)
     queries = hashed.filter(lambda kv: kv[1].result is not None and bool(kv[1].result.hashes)).flatMap(
-        lambda kv: [(k, (kv[0], kv[1].result)) for k in range(n)])
+        lambda kv: [(k, (kv[0], kv[1].result)) for k in range(n)]
+    )
     per_shard = queries.partitionBy(n, lambda k: k).mapPartitionsWithIndex(
-        lambda k, part: match_shard((k, n), (item for _, item in part), config))
+        lambda k, part: match_shard((k, n), (item for _, item in part), config)
+    )
     merged = per_shard.groupByKey().mapValues(merge_shard_matches)
 
     def rows(part: Iterable[tuple[int, tuple[Any, Any]]]) -> Iterator[dict[str, Any]]:
@@ -288,7 +311,9 @@ class _Watch(threading.Thread):
     """Reports a batch's progress from Spark's status tracker: the share of its first stage's tasks (the
     walking and hashing) that have finished, as sources."""
 
-    def __init__(self, sc: Any, group: str, before: int, size: int, total: int, report: Progress | None) -> None:
+    def __init__(
+        self, sc: Any, group: str, before: int, size: int, total: int, report: Progress | None
+    ) -> None:
         super().__init__(daemon=True, name="haven-scan-progress")
         self.sc, self.group, self.before, self.size, self.total = sc, group, before, size, total
         self.report = report

@@ -73,8 +73,12 @@ class ScanConfig:
     run_id: str = ""
 
     def hash_options(self) -> dict[str, Any]:
-        return {"fast": self.fast, "upscaled": self.upscaled, "max_pixels": self.max_pixels,
-                "max_file_bytes": self.max_file_bytes}
+        return {
+            "fast": self.fast,
+            "upscaled": self.upscaled,
+            "max_pixels": self.max_pixels,
+            "max_file_bytes": self.max_file_bytes,
+        }
 
 
 # -- the matcher of this worker process ---------------------------------------------------------------------
@@ -92,8 +96,14 @@ def matcher_for(config: ScanConfig, shard: Shard | None = None) -> Matcher:
         index_dir = _index_folder(config, shard)
         store = BankStore(config.database_url)
         try:
-            matcher = Matcher(store, index_dir=index_dir, auto_refresh=None, load_saved=True,
-                              banks=config.banks, shard=shard)
+            matcher = Matcher(
+                store,
+                index_dir=index_dir,
+                auto_refresh=None,
+                load_saved=True,
+                banks=config.banks,
+                shard=shard,
+            )
         except BaseException:
             store.close()
             raise
@@ -194,8 +204,18 @@ def match_row(m: Match) -> dict[str, Any]:
     return row
 
 
-MATCH_FIELDS = ("bank", "signal", "value", "distance", "category", "category_scheme", "severity", "entry_id",
-                "series", "victim_identified")
+MATCH_FIELDS = (
+    "bank",
+    "signal",
+    "value",
+    "distance",
+    "category",
+    "category_scheme",
+    "severity",
+    "entry_id",
+    "series",
+    "victim_identified",
+)
 
 
 def to_row(p: Pending, matches: Sequence[Match] | None, config: ScanConfig, now: datetime) -> dict[str, Any]:
@@ -237,21 +257,30 @@ def walk_source(source: SourceFile, config: ScanConfig) -> list[Pending]:
             if owner is not None and not item.skipped:
                 owner.warnings.append((item.error.code, item.error.message))
                 continue
-            rows.append(Pending(source, label, item.path.depth, "problem", error=item.error, skipped=item.skipped))
+            rows.append(
+                Pending(source, label, item.path.depth, "problem", error=item.error, skipped=item.skipped)
+            )
             continue
         try:
             result, error = hash_entry(item, config)
         except Exception as exc:  # noqa: BLE001 - a decoder bug on one file becomes that file's error row
-            result, error = None, InputError(f"{label}: {type(exc).__name__}: {exc}", path=label, code="failed")
-        row = Pending(source, label, item.path.depth, "file", mime=item.mime, size=item.size, result=result,
-                      error=error)
+            result, error = (
+                None,
+                InputError(f"{label}: {type(exc).__name__}: {exc}", path=label, code="failed"),
+            )
+        row = Pending(
+            source, label, item.path.depth, "file", mime=item.mime, size=item.size, result=result, error=error
+        )
         rows.append(row)
         by_path[label] = row
     return rows
 
 
-def scan_sources(sources: Iterable[SourceFile], config: ScanConfig,
-                 match: Callable[[list[HashResult]], list[list[Match]]] | None = None) -> Iterator[dict[str, Any]]:
+def scan_sources(
+    sources: Iterable[SourceFile],
+    config: ScanConfig,
+    match: Callable[[list[HashResult]], list[list[Match]]] | None = None,
+) -> Iterator[dict[str, Any]]:
     """The output rows of ``sources``: walked, hashed and matched (by ``match``, default this process's
     ``Matcher`` over every shard at once)."""
     if match is None:
@@ -269,8 +298,9 @@ def _match_with(matcher: Matcher, config: ScanConfig) -> Callable[[list[HashResu
     return lambda results: matcher.match_results(results, threshold=config.threshold)
 
 
-def _emit(batch: list[Pending], match: Callable[[list[HashResult]], list[list[Match]]],
-          config: ScanConfig) -> Iterator[dict[str, Any]]:
+def _emit(
+    batch: list[Pending], match: Callable[[list[HashResult]], list[list[Match]]], config: ScanConfig
+) -> Iterator[dict[str, Any]]:
     hashed = [p for p in batch if p.result is not None and p.result.hashes]
     found = dict(zip(map(id, hashed), match([p.result for p in hashed]) if hashed else [], strict=True))  # type: ignore[misc]
     now = datetime.now(UTC)
@@ -287,8 +317,9 @@ def hash_sources(sources: Iterable[SourceFile], config: ScanConfig) -> Iterator[
         yield from walk_source(source, config)
 
 
-def match_shard(shard: Shard, items: Iterable[tuple[int, HashResult]], config: ScanConfig
-                ) -> Iterator[tuple[int, list[Match]]]:
+def match_shard(
+    shard: Shard, items: Iterable[tuple[int, HashResult]], config: ScanConfig
+) -> Iterator[tuple[int, list[Match]]]:
     """Stage two: ``(row key, matches in this shard)`` for each hashed row sent to shard ``shard``."""
     matcher = matcher_for(config, shard)
     batch: list[tuple[int, HashResult]] = []
