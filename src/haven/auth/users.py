@@ -42,6 +42,11 @@ def totp_context(user_id: int) -> bytes:
     return b"haven:auth:totp:user:%d" % user_id
 
 
+def pending_totp_context(session_id: int) -> bytes:
+    """What a TOTP secret still being enrolled is bound to: the sign-in session that shows it."""
+    return b"haven:auth:totp:session:%d" % session_id
+
+
 @dataclass(frozen=True)
 class User:
     """An account as the rest of Haven sees it: never its password hash or TOTP secret."""
@@ -260,6 +265,11 @@ class UserStore:
             row = self._locked(s, user_id)
             row.totp_secret, row.totp_enrolled_at, row.totp_last_step = blob, self._clock(), step
             return _to_user(row)
+
+    def delete(self, user_id: int) -> None:
+        """Remove an account and, through the foreign key, its sessions (erasure of a person who leaves)."""
+        with self._session.begin() as s:
+            s.delete(self._locked(s, user_id))
 
     def clear_totp(self, user_id: int) -> User:
         with self._session.begin() as s:

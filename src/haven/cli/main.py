@@ -32,8 +32,10 @@ SUBCOMMAND_MODULES = [
     "haven.cli.match_cmd",
     "haven.cli.serve_cmd",
     "haven.cli.users_cmd",
+    "haven.cli.portal_cmd",
     "haven.cli.triage_cmd",
     "haven.cli.report_cmd",
+    "haven.cli.secrets_cmd",
     "haven.cli.spark_cmd",
 ]
 
