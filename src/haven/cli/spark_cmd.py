@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 
 from haven.cli.common import emit_json, open_store, progress_bar, settings, stderr, stdout
 from haven.errors import UsageError
+
+T = TypeVar("T")
 
 spark_app = typer.Typer(
     help="Bulk hash-and-match and bulk bank imports on Apache Spark (pip install 'haven[spark]').",
@@ -66,6 +70,26 @@ class _Bar:
         self.progress.update(self.task, completed=done, total=total, rate=rate)
 
 
+def _on_spark(
+    master: str | None,
+    app_name: str,
+    conf: list[str] | None,
+    progress: bool | None,
+    what: str,
+    job: Callable[[Any, _Bar], T],
+) -> T:
+    """Run ``job(spark, progress_bar)`` on a session of its own, stopped whatever happens."""
+    from haven.spark.session import build_session
+
+    spark = build_session(master, app_name=app_name, conf=parse_conf(conf))
+    show = progress if progress is not None else stderr.is_terminal
+    try:
+        with _Bar(bool(show), what) as bar:
+            return job(spark, bar)
+    finally:
+        spark.stop()
+
+
 def scan_command(
     inputs: list[str] = typer.Argument(None, help="Files, folders, archives or globs (quoted) to scan."),
     output: str = typer.Option(..., "--output", "-o", help="Parquet folder (appended to; rerun to resume)."),
@@ -114,7 +138,6 @@ def scan_command(
     if not inputs and not lists:
         raise UsageError("nothing to scan: give files, folders or globs, or --list FILE")
     from haven.spark.scan import run_scan
-    from haven.spark.session import build_session
     from haven.spark.work import ScanConfig
 
     s = settings()
@@ -131,23 +154,24 @@ def scan_command(
         max_pixels=s.max_pixels,
         max_file_bytes=s.max_file_bytes,
     )
-    spark = build_session(master, app_name="haven spark scan", conf=parse_conf(conf))
-    show = progress if progress is not None else stderr.is_terminal
-    try:
-        with _Bar(bool(show), "scanning") as bar:
-            summary = run_scan(
-                spark,
-                inputs or [],
-                output,
-                config,
-                index_dir=s.data_dir / "index",
-                lists=lists or [],
-                batch_files=batch_files,
-                files_per_task=files_per_task,
-                on_progress=bar,
-            )
-    finally:
-        spark.stop()
+    summary = _on_spark(
+        master,
+        "haven spark scan",
+        conf,
+        progress,
+        "scanning",
+        lambda spark, bar: run_scan(
+            spark,
+            inputs or [],
+            output,
+            config,
+            index_dir=s.data_dir / "index",
+            lists=lists or [],
+            batch_files=batch_files,
+            files_per_task=files_per_task,
+            on_progress=bar,
+        ),
+    )
     if json_out:
         emit_json(summary.to_dict())
     else:
@@ -187,29 +211,29 @@ def import_command(
     """
     _require_pyspark()
     from haven.spark.importer import run_import
-    from haven.spark.session import build_session
 
     s = settings()
     url = database_url_for_executors(s.resolved_database_url)
     open_store(url).close()
-    spark = build_session(master, app_name="haven spark import", conf=parse_conf(conf))
-    show = progress if progress is not None else stderr.is_terminal
-    try:
-        with _Bar(bool(show), "pieces") as bar:
-            summary = run_import(
-                spark,
-                files,
-                bank,
-                database_url=url,
-                stage_dir=(stage or s.data_dir / "spark-import").resolve(),
-                index_dir=s.data_dir / "index",
-                fmt=fmt,
-                piece_bytes=piece_mb << 20,
-                actor=actor,
-                on_progress=bar,
-            )
-    finally:
-        spark.stop()
+    summary = _on_spark(
+        master,
+        "haven spark import",
+        conf,
+        progress,
+        "pieces",
+        lambda spark, bar: run_import(
+            spark,
+            files,
+            bank,
+            database_url=url,
+            stage_dir=(stage or s.data_dir / "spark-import").resolve(),
+            index_dir=s.data_dir / "index",
+            fmt=fmt,
+            piece_bytes=piece_mb << 20,
+            actor=actor,
+            on_progress=bar,
+        ),
+    )
     if json_out:
         emit_json(summary.to_dict())
     else:
