@@ -9,10 +9,14 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from haven.banks import BankStore
 from haven.banks.chunks import plan
 from haven.spark.importer import import_piece, run_import
 from haven.store.db import upgrade_database
+
+pytestmark = pytest.mark.timeout(900)  # the first Spark test starts the session (a JVM): slow on a loaded box
 
 
 def _csv(path: Path, rows: int) -> int:
