@@ -36,6 +36,7 @@ SUBCOMMAND_MODULES = [
     "haven.cli.triage_cmd",
     "haven.cli.report_cmd",
     "haven.cli.secrets_cmd",
+    "haven.cli.spark_cmd",
 ]
 
 app = typer.Typer(
