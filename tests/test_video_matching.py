@@ -206,9 +206,9 @@ def test_a_hashed_video_banks_as_its_entries(sqlite_url: str, tmp_path: Path) ->
     video = hv.slideshow(tmp_path / "v.mp4", hv.photos(80, 3))
     result = hash_file(video)
     entries = entries_from_hash(result, category="A1")
-    assert [e.signal for e in entries] == ["md5", "sha1", "sha256", "vpdq"]
+    assert [e.signal for e in entries] == list(result.hashes) and {"md5", "vpdq"} <= set(result.hashes)
     with BankStore(sqlite_url) as store:
         store.create_bank("files")
         store.add_entries("files", entries)
         found = Matcher(store, auto_refresh=None).match_result(hash_file(video))
-    assert {m.signal for m in found} == {"md5", "sha1", "sha256", "vpdq"}
+    assert {m.signal for m in found} == set(result.hashes)  # every value it was banked by
