@@ -33,6 +33,7 @@ SUBCOMMAND_MODULES = [
     "haven.cli.serve_cmd",
     "haven.cli.triage_cmd",
     "haven.cli.report_cmd",
+    "haven.cli.audit_cmd",
 ]
 
 app = typer.Typer(
