@@ -179,6 +179,27 @@ class Vault:
                 raise
             return self._info(row)
 
+    @_db_errors
+    def find(self, source_key: str) -> int | None:
+        """The id of the item put with ``source_key``, if any."""
+        with self.sessions() as s:
+            found = s.scalars(select(VaultItem.id).where(VaultItem.source_key == source_key)).first()
+            return int(found) if found is not None else None
+
+    # -- staging: bytes parked, sealed, between an upload and the job that preserves them ---------------
+    def stage(self, content: bytes) -> str:
+        """Park ``content`` sealed by the master key ring (no database row); returns the blob name."""
+        name = f"{uuid.uuid4().hex}.staged"
+        self.store.put(name, self.ring.seal(content, context=_stage_context(name)))
+        return name
+
+    def unstaged(self, name: str) -> bytes:
+        """The bytes of a staged blob (``IntegrityError`` if it is missing or was altered)."""
+        return self.ring.open(self.store.get(name), context=_stage_context(name))
+
+    def unstage(self, name: str) -> None:
+        self.store.delete(name)
+
     def _by_source(self, source_key: str) -> ItemInfo | None:
         with self.sessions() as s:
             row = s.scalars(select(VaultItem).where(VaultItem.source_key == source_key)).first()
@@ -298,6 +319,24 @@ class Vault:
         return self._change(item_id, "vault.reported", actor, {"report_id": report_id, "at": _iso(when)}, mutate)
 
     @_db_errors
+    def link_report(self, item_id: int, report_id: int, *, actor: str) -> ItemInfo:
+        """Note the draft report that uses this item; the clock moves when the report is filed
+        (``mark_reported``), since retention counts from the report, not the draft."""
+
+        def mutate(row: VaultItem) -> None:
+            row.report_id = report_id
+
+        return self._change(item_id, "vault.report_linked", actor, {"report_id": report_id}, mutate)
+
+    @_db_errors
+    def reported_items(self) -> list[tuple[int, int, datetime | None]]:
+        """(item, report, reported_at) of live items linked to a report."""
+        with self.sessions() as s:
+            rows = s.execute(select(VaultItem.id, VaultItem.report_id, VaultItem.reported_at)
+                             .where(VaultItem.state == "held", VaultItem.report_id.is_not(None))).all()
+            return [(int(i), int(r), _aware(at)) for i, r, at in rows]
+
+    @_db_errors
     def hold(self, item_id: int, *, reason: str, actor: str) -> ItemInfo:
         """Put a legal hold on the item: the clock stops, and nothing purges it until it is released."""
         if not reason.strip():
@@ -413,6 +452,10 @@ class Vault:
                         _iso(row.created_at) or "", row.created_by, row.report_id, _iso(row.reported_at),
                         _iso(row.retain_until) or "", row.hold, row.hold_reason, row.hold_by, row.extensions,
                         row.key_id, _iso(row.purged_at))
+
+
+def _stage_context(name: str) -> bytes:
+    return f"haven-vault-staged:{name}".encode()
 
 
 def _dump(value: Any) -> bytes:

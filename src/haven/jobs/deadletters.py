@@ -65,7 +65,8 @@ class DeadLetterRecorder(Middleware):
         self.hooks = hooks
 
     def before_nack(self, broker: Broker, message: Any) -> None:
-        error = message.options.get("traceback") or repr(getattr(message, "_exception", None) or "failed")
+        exc = getattr(message, "_exception", None)
+        error = message.options.get("traceback") or (f"{exc.__class__.__name__}: {exc}" if exc else "failed")
         row = DeadLetterRow(message_id=message.message_id, queue=q_name(message.queue_name), job=message.actor_name,
                             args=json.dumps([list(message.args), dict(message.kwargs)]),
                             tries=int(message.options.get("retries", 0)) or 1, error=str(error)[-MAX_ERROR_CHARS:],
@@ -82,5 +83,5 @@ class DeadLetterRecorder(Middleware):
         if hook is not None:
             try:
                 hook(to_dead_letter(row))
-            except Exception:  # noqa: BLE001 - the dead letter is recorded; a hook must not lose it
+            except Exception:
                 log.exception("on_dead hook of %s failed", message.actor_name)

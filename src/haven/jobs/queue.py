@@ -15,12 +15,19 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import dramatiq
 from dramatiq.common import current_millis
 from dramatiq.message import Message
-from dramatiq.middleware import AgeLimit, CurrentMessage, Middleware, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import (
+    AgeLimit,
+    CurrentMessage,
+    Middleware,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
@@ -96,12 +103,17 @@ class JobQueue:
     # -- handlers --------------------------------------------------------------------------------------
     def register(self, name: str, fn: Callable[..., Any], *, max_retries: int = 5, min_backoff: float = 1.0,
                  max_backoff: float = 300.0, time_limit: float = 600.0,
-                 on_dead: Callable[[DeadLetter], None] | None = None) -> None:
+                 on_dead: Callable[[DeadLetter], None] | None = None,
+                 permanent: tuple[type[BaseException], ...] = ()) -> None:
         """Make ``fn`` the handler of job ``name``: retried ``max_retries`` times with exponential backoff
-        from ``min_backoff`` to ``max_backoff`` seconds, then dead-lettered (and ``on_dead`` called)."""
+        from ``min_backoff`` to ``max_backoff`` seconds, then dead-lettered (and ``on_dead`` called). An
+        exception of a ``permanent`` class dead-letters the job at once, without retries."""
+        options: dict[str, Any] = {"max_retries": max_retries, "min_backoff": int(min_backoff * 1000),
+                                   "max_backoff": int(max_backoff * 1000), "time_limit": int(time_limit * 1000)}
+        if permanent:
+            options["throws"] = permanent
         dramatiq.Actor(fn, broker=self.broker, actor_name=name, queue_name=self.queue_name, priority=0,
-                       options={"max_retries": max_retries, "min_backoff": int(min_backoff * 1000),
-                                "max_backoff": int(max_backoff * 1000), "time_limit": int(time_limit * 1000)})
+                       options=options)
         if on_dead is not None:
             self._dead_hooks[name] = on_dead
 
@@ -115,10 +127,13 @@ class JobQueue:
         return decorate
 
     # -- enqueueing ------------------------------------------------------------------------------------
-    def enqueue(self, name: str, *args: Any, delay: float | None = None, **kwargs: Any) -> str:
-        """Put one job on the queue (durably, before returning); returns its message id."""
+    def enqueue(self, name: str, *args: Any, delay: float | None = None, max_tries: int | None = None,
+                **kwargs: Any) -> str:
+        """Put one job on the queue (durably, before returning); returns its message id. ``max_tries``
+        overrides the handler's number of tries for this one job."""
+        options = {"max_retries": max_tries - 1} if max_tries is not None else {}
         message: Message[Any] = Message(queue_name=self.queue_name, actor_name=name, args=args, kwargs=kwargs,
-                                        options={})
+                                        options=options)
         self.broker.enqueue(message, delay=int(delay * 1000) if delay else None)
         return message.message_id
 
@@ -211,7 +226,7 @@ class JobWorker:
         self._scheduler = threading.Thread(target=self._schedule, name="haven-jobs-schedule", daemon=True) \
             if schedule and queue._periodic else None
 
-    def start(self) -> JobWorker:
+    def start(self) -> Self:
         self.worker.start()
         if self._scheduler is not None:
             self._scheduler.start()
@@ -225,7 +240,7 @@ class JobWorker:
         if self._scheduler is not None:
             self._scheduler.join(timeout=2)
 
-    def __enter__(self) -> JobWorker:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -235,5 +250,5 @@ class JobWorker:
         while not self._stop.wait(1.0):
             try:
                 self.queue.run_due()
-            except Exception:  # noqa: BLE001 - a database hiccup must not end the schedule
+            except Exception:
                 log.exception("periodic job scheduling failed; trying again")

@@ -44,6 +44,13 @@ def _make_backend(settings: ServiceSettings):  # type: ignore[no-untyped-def]
         return None
 
 
+def _make_runtime(settings: ServiceSettings, engine):  # type: ignore[no-untyped-def]
+    """Rules, job queue and vault for this worker (the match routes run the rules after matching)."""
+    from haven.actions.runtime import build_runtime
+
+    return build_runtime(settings.base, engine, settings.runtime)
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """Build the app; migrations run here unless ``settings.migrate`` is False (the serve parent did them)."""
     settings = settings or ServiceSettings.from_env()
@@ -54,6 +61,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         upgrade_database(url)
     keys = KeyStore(url, migrate=False)
     backend = _make_backend(settings)
+    runtime = _make_runtime(settings, keys.engine) if backend is not None else None
     state = ServiceState(
         settings=settings,
         keys=keys,
@@ -61,15 +69,23 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         backend=backend,
         fetch_policy=FetchPolicy(max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout,
                                  allow=FetchPolicy.parse_allow(settings.fetch_allow)),
+        runtime=runtime,
     )
+    worker = runtime.worker() if runtime is not None and settings.runtime.actions.embedded_worker else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if backend is not None:
             backend.start()
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
+            if runtime is not None:
+                runtime.close()
             if backend is not None:
                 backend.stop()
             keys.close()
@@ -79,9 +95,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.haven = state
     install_error_handlers(app)
 
-    from haven.service.routes import banks, hashing, health, match, ui
+    from haven.service.routes import banks, hashing, health, match, rules, ui
 
-    for module in (health, hashing, match, banks, ui):
+    for module in (health, hashing, match, banks, rules, ui):
         app.include_router(module.router)
     ui.mount_static(app)
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)

@@ -68,14 +68,14 @@ class MatchBackend:
             self.last_refresh = time.monotonic()
             metrics.READY.set(1)
             log.info("index loaded in %.1f s", time.perf_counter() - started)
-        except Exception as exc:  # noqa: BLE001 - reported by /readyz, the worker stays up
+        except Exception as exc:
             self.load_error = f"{exc.__class__.__name__}: {exc}"
             log.exception("index load failed")
             return
         while not self._stop.wait(self.settings.refresh_interval):
             try:
                 self.refresh()
-            except Exception:  # noqa: BLE001 - a transient database error must not kill hot updates
+            except Exception:
                 log.exception("index refresh failed; retrying")
 
     def refresh(self) -> int:

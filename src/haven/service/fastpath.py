@@ -55,7 +55,8 @@ class FastMatchMiddleware:
             # Decide first, so a deferred request takes its rate-limit token only once (in the route).
             query = HashQuery.model_validate_json(body)
             backend = state.backend
-            if backend is None or not query.pdq or query.md5 or query.sha1 or query.sha256 or query.content_id:
+            if (backend is None or not query.pdq or query.md5 or query.sha1 or query.sha256 or query.content_id
+                    or state.rules_active()):
                 raise _Defer
             secret = None
             for name, value in scope["headers"]:

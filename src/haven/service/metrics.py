@@ -7,7 +7,14 @@ import os
 import time
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 REQUESTS = Counter("haven_http_requests_total", "HTTP requests handled", ["method", "route", "status"])
 LATENCY = Histogram("haven_http_request_seconds", "Time to answer an HTTP request", ["route"],

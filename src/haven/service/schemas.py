@@ -43,6 +43,16 @@ class MatchOut(BaseModel):
     upscaled_to: int | None = Field(None, description="Found by the image's PDQ as if upscaled to this side (px)")
 
 
+class VerdictOut(BaseModel):
+    """What the rules decided for a match (present only when a rule fired)."""
+
+    action: str = Field(description="`block` (do not accept the upload) or `allow`")
+    rules: list[str] = Field(description="the rules that fired, in order")
+    actions: list[dict[str, Any]] = Field(description="queued actions started by this request (run ids); "
+                                                      "empty when a retried upload had started them already")
+    deterrence: dict[str, Any] | None = Field(None, description="message and help resources to show the uploader")
+
+
 class MatchResult(BaseModel):
     """Hash values of the query (or the upload) and the bank entries they matched."""
 
@@ -55,6 +65,7 @@ class MatchResult(BaseModel):
     md5: str | None = None
     sha1: str | None = None
     sha256: str | None = None
+    verdict: VerdictOut | None = None
 
 
 class BatchResult(BaseModel):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from haven.actions.runtime import RuntimeSettings
 from haven.config import Settings
 
 
@@ -44,6 +45,7 @@ class ServiceSettings:
     fetch_allow: str = ""
     record_matches: bool = True
     migrate: bool = True
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)  # rules, jobs, vault (docs/actions.md)
 
     @property
     def database_url(self) -> str:
@@ -51,8 +53,10 @@ class ServiceSettings:
 
     @classmethod
     def from_env(cls) -> ServiceSettings:
+        base = Settings.from_env()
         return cls(
-            base=Settings.from_env(),
+            base=base,
+            runtime=RuntimeSettings.from_env(base, dev=os.environ.get("HAVEN_DEV") == "1"),
             max_upload_bytes=_env_int("HAVEN_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_upload_pixels=_env_int("HAVEN_MAX_UPLOAD_PIXELS", cls.max_upload_pixels),
             upload_timeout=_env_float("HAVEN_UPLOAD_TIMEOUT", cls.upload_timeout),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
@@ -13,7 +14,17 @@ from haven.service import metrics
 from haven.service.backend import MatchBackend, match_payload
 from haven.service.keys import ApiKey
 from haven.service.routes.hashing import hash_in_thread, read_upload
-from haven.service.schemas import ERRORS, ID_TEXT, UPSCALED_TEXT, BatchResult, HashBatch, HashQuery, MatchRecord, MatchResult, UrlQuery
+from haven.service.schemas import (
+    ERRORS,
+    ID_TEXT,
+    UPSCALED_TEXT,
+    BatchResult,
+    HashBatch,
+    HashQuery,
+    MatchRecord,
+    MatchResult,
+    UrlQuery,
+)
 from haven.service.ssrf import fetch_url
 from haven.service.state import ServiceState, get_backend, get_state, require
 
@@ -39,6 +50,25 @@ def _record(state: ServiceState, content_id: str | None, kind: str, payload: dic
         state.records.save(content_id, kind, payload, key_id=key.id)
 
 
+def _run_rules(state: ServiceState, payload: dict[str, Any], kind: str, key: ApiKey, *,
+               content: bytes | None = None, name: str | None = None, url: str | None = None) -> None:
+    """Run the rules on a match (block / deterrence answered here, the rest queued) and put the verdict in
+    the response; a match that fires no rule gets no ``verdict``."""
+    if state.runtime is None or not payload.get("matched"):
+        return
+    from haven.actions.engine import match_event
+    from haven.media.sniff import sniff
+
+    context = {"kind": kind, "key_id": key.id, "received_at": datetime.now(UTC).isoformat()}
+    if url:
+        context["url"] = url
+    event = match_event(payload, content=content, name=name, context=context,
+                        content_type=sniff(content[:64]) if content else None)
+    verdict = state.runtime.actions.on_match(event)
+    if verdict is not None:
+        payload["verdict"] = verdict.to_dict()
+
+
 def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: ApiKey) -> dict[str, Any]:
     hashes = _hashes(q)
     matches = backend.match_hashes(hashes, threshold=q.threshold)
@@ -46,6 +76,8 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
     payload = match_payload(hashes, matches)
     if q.content_id:
         payload["content_id"] = q.content_id
+    _run_rules(state, payload, "hashes", key)
+    if q.content_id:
         _record(state, q.content_id, "hashes", payload, key)
     return payload
 
@@ -80,6 +112,9 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, lab
     payload["content_id"] = content_id or result.sha256
     if extra:
         payload.update(extra)
+    if payload["matched"] and state.runtime is not None:
+        await run_in_threadpool(_run_rules, state, payload, kind, key, content=data, name=label,
+                                url=(extra or {}).get("url"))
     await run_in_threadpool(_record, state, payload["content_id"], kind, payload, key)
     return payload
 

@@ -1,5 +1,5 @@
 """SSRF-safe URL fetching for ``POST /v1/match/url``."""
 
-from haven.service.ssrf.urlfetch import FetchPolicy, Fetched, check_address, fetch_url, parse_host, vet_url
+from haven.service.ssrf.urlfetch import Fetched, FetchPolicy, check_address, fetch_url, parse_host, vet_url
 
 __all__ = ["FetchPolicy", "Fetched", "check_address", "fetch_url", "parse_host", "vet_url"]
