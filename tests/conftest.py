@@ -3,11 +3,16 @@
 Any test taking ``db_url`` runs twice: on a fresh SQLite file and on a fresh PostgreSQL database
 (created per test on HAVEN_TEST_POSTGRES_URL, default the local server's ``test`` database).
 PostgreSQL tests are skipped, loudly, only when no server answers.
+
+``db_url``, ``sqlite_url`` and ``postgres_url`` are migrated to the current schema, as a shell would
+have done (``upgrade_database``), by copying a template migrated once per session; the ``empty_*``
+fixtures give databases with no schema at all, for the migration tests.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,32 +49,103 @@ def photos() -> Path:
     return PHOTOS
 
 
+# A copy of the template would share its store id, which says "the same database" (a saved index
+# would be trusted across them): every copy gets its own, as a freshly migrated database has.
+_NEW_STORE_ID = "UPDATE bank_store_info SET value = ? WHERE key = 'store_id'"
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
+def empty_sqlite_url(tmp_path: Path) -> str:
+    """A SQLite database with no schema."""
     return f"sqlite:///{tmp_path / 'haven.db'}"
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from haven.store.db import upgrade_database
+
+    path = tmp_path_factory.mktemp("template") / "haven.db"
+    upgrade_database(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A brand-new PostgreSQL database for one test, dropped afterwards."""
+def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
+    """A fresh SQLite database at the current schema."""
+    import sqlite3
+
+    shutil.copyfile(_sqlite_template, tmp_path / "haven.db")
+    with sqlite3.connect(tmp_path / "haven.db") as conn:
+        conn.execute(_NEW_STORE_ID, (uuid.uuid4().hex,))
+    conn.close()
+    return f"sqlite:///{tmp_path / 'haven.db'}"
+
+
+def _pg_create(template: str | None = None) -> str:
     if not postgres_available():
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {_pg_state.get('why')} — POSTGRES TESTS SKIPPED")
     import psycopg
 
     name = f"haven_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_URL.rsplit("/", 1)[0]
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return name
+
+
+def _pg_drop(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _pg_url(name: str) -> str:
+    return f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A brand-new PostgreSQL database with no schema, dropped afterwards."""
+    name = _pg_create()
     try:
-        yield f"{base}/{name}"
+        yield _pg_url(name)
     finally:
-        with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_drop(name)
+
+
+@pytest.fixture(scope="session")
+def _postgres_template() -> Iterator[str]:
+    from haven.store.db import upgrade_database
+
+    name = _pg_create()
+    try:
+        upgrade_database(_pg_url(name))
+        yield name
+    finally:
+        _pg_drop(name)
+
+
+@pytest.fixture
+def postgres_url(_postgres_template: str) -> Iterator[str]:
+    """A brand-new PostgreSQL database at the current schema (a copy of the session's template)."""
+    import psycopg
+
+    name = _pg_create(template=_postgres_template)
+    with psycopg.connect(_libpq(_pg_url(name)), autocommit=True) as conn:
+        conn.execute(_NEW_STORE_ID.replace("?", "%s"), (uuid.uuid4().hex,))
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_drop(name)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest) -> str:
-    """Run the test on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_url")
-    return request.getfixturevalue("postgres_url")
+    """Run the test on SQLite and on PostgreSQL (migrated)."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_db_url(request: pytest.FixtureRequest) -> str:
+    """Run the test on an empty SQLite and an empty PostgreSQL database (for migration tests)."""
+    return str(request.getfixturevalue(f"empty_{request.param}_url"))

@@ -34,17 +34,17 @@ def drifted_thumbnail(photos: Path, tmp_path: Path) -> tuple[str, Path]:
             buf = io.BytesIO()
             pic.save(buf, "JPEG", quality=90)
             original = hash_bytes(buf.getvalue(), "original", ("pdq",))
-            if (original.quality or 0) < 80:
+            if original.quality["pdq"] < 80:
                 continue
             buf = io.BytesIO()
             pic.resize((int(pic.width * 0.45), int(pic.height * 0.45)), Image.Resampling.BILINEAR).save(
                 buf, "JPEG", quality=85)
             thumb = hash_bytes(buf.getvalue(), "thumb", ("pdq",), upscaled=True)
-            own = (int(thumb.pdq or "0", 16) ^ int(original.pdq or "0", 16)).bit_count()
-            ladder = min((int(v, 16) ^ int(original.pdq or "0", 16)).bit_count()
-                         for v in (thumb.pdq_upscaled or {}).values())
+            own = (int(thumb.hashes["pdq"], 16) ^ int(original.hashes["pdq"], 16)).bit_count()
+            ladder = min((int(v.value, 16) ^ int(original.hashes["pdq"], 16)).bit_count()
+                         for v in thumb.variants.get("pdq", ()))
             if own > 31 and ladder <= 31:
                 path = tmp_path / "thumb.jpg"
                 path.write_bytes(buf.getvalue())
-                return original.pdq or "", path
+                return original.hashes["pdq"], path
     raise AssertionError("no drifted thumbnail among the shared photos")

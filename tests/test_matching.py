@@ -21,6 +21,7 @@ from haven.banks import BankStore, EntryIn  # noqa: E402
 from haven.errors import FormatError  # noqa: E402
 from haven.hashing import hash_file  # noqa: E402
 from haven.matching import MANIFEST, Matcher  # noqa: E402
+from haven.store.db import upgrade_database  # noqa: E402
 
 RNG = random.Random(7)
 
@@ -92,7 +93,7 @@ def test_index_follows_add_remove_feedback_disable_delete(store: BankStore, matc
     store.set_feedback(ids[0], "false_positive")
     m.refresh()
     assert {x.entry_id for x in m.match_hashes({"pdq": q})} == {ids[1]} == brute_force(store, q, 31)
-    assert m.stats()["banks"]["a"] == 1  # removed from the index, not only filtered
+    assert m.stats()["banks"]["a"] == {"pdq": 1}  # removed from the index, not only filtered
     store.set_feedback(ids[0], None)
     store.remove_entry(ids[1])
     m.refresh()
@@ -129,7 +130,7 @@ def test_hot_update_from_another_store_within_a_second(store: BankStore, matcher
     store.create_bank("live")
     m = matcher_factory(auto_refresh=0.2)
     assert m.match_hashes({"pdq": base}) == []
-    with BankStore(db_url, migrate=False) as other:  # another process/worker writing
+    with BankStore(db_url) as other:  # another process/worker writing
         (i,) = other.add_entries("live", [EntryIn("pdq", base)])
     deadline = time.monotonic() + 1.0
     while not m.match_hashes({"pdq": base}):
@@ -160,7 +161,9 @@ def test_saved_index_of_another_database_is_ignored(store: BankStore, tmp_path: 
     store.create_bank("a")
     base = rand_pdq()
     store.add_entries("a", [EntryIn("pdq", base)])
-    with BankStore(f"sqlite:///{tmp_path / 'other.db'}") as other:
+    other_url = f"sqlite:///{tmp_path / 'other.db'}"
+    upgrade_database(other_url)
+    with BankStore(other_url) as other:
         other.create_bank("z")
         other.add_entries("z", [EntryIn("pdq", flip(base, 2))])
         Matcher(other, index_dir=tmp_path / "idx").save_index()
@@ -175,7 +178,7 @@ def test_match_many_pdq_equals_single_queries(store: BankStore, matcher_factory)
     store.add_entries("a", [EntryIn("pdq", b) for b in bases])
     m = matcher_factory()
     queries = [flip(b, k % 40) for k, b in enumerate(bases)] + [rand_pdq() for _ in range(10)]
-    batch = m.match_many_pdq(queries)
+    batch = m.match_many("pdq", queries)
     assert [[x.entry_id for x in r] for r in batch] == \
         [[x.entry_id for x in m.match_hashes({"pdq": q})] for q in queries]
     assert sum(bool(r) for r in batch) == sum(1 for k in range(30) if k % 40 <= 31)
@@ -187,13 +190,13 @@ def test_match_file_finds_a_resized_copy(store: BankStore, matcher_factory, phot
     src = sorted(photos.glob("*.jpg"))[0]
     r = hash_file(src)
     store.create_bank("p")
-    store.add_entries("p", [EntryIn("pdq", r.pdq, quality=r.quality), EntryIn("sha256", r.sha256)])
+    store.add_entries("p", [EntryIn("pdq", r.hashes["pdq"], quality=r.quality["pdq"]), EntryIn("sha256", r.hashes["sha256"])])
     small = tmp_path / "small.jpg"
     with Image.open(src) as im:
         im.convert("RGB").resize((im.width // 2, im.height // 2)).save(small, quality=70)
     m = matcher_factory()
     result, matches = m.match_file(small)
-    assert result.pdq and [x.signal for x in matches] == ["pdq"] and matches[0].distance <= 31
+    assert result.get("pdq") and [x.signal for x in matches] == ["pdq"] and matches[0].distance <= 31
     _, exact = m.match_file(src)
     assert [x.signal for x in exact] == ["pdq", "sha256"] and exact[0].distance == 0
 
@@ -266,7 +269,7 @@ def test_match_file_upscaled_finds_a_drifted_thumbnail(store: BankStore, matcher
     assert plain == []
     result, found = m.match_file(thumb, upscaled=True)
     assert [x.signal for x in found] == ["pdq"] and found[0].distance <= 31
-    assert found[0].upscaled_to in (result.pdq_upscaled or {}) and found[0].to_dict()["upscaled_to"] > 0
+    assert found[0].variant is not None and found[0].to_dict()["upscaled_to"] in {int(v.key) for v in result.variants["pdq"]}
 
 
 def test_haven_match_upscaled_option(store: BankStore, db_url: str, photos: Path, tmp_path: Path) -> None:

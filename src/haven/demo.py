@@ -12,13 +12,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from haven.banks import BankStore, EntryIn
+from haven.banks import BankStore, entries_from_hash
 from haven.errors import ConflictError, UsageError
 from haven.hashing import hash_file
 
 BANK = "demo"
 SOURCE = "haven-demo"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+#: What the demo bank holds of each photo: the perceptual hash and the digest most lists carry.
+DEMO_SIGNALS = ("pdq", "md5")
 
 
 def default_photos() -> Path:
@@ -45,11 +47,10 @@ def _jpeg(src: Path, dst: Path, *, scale: float, quality: int) -> None:
         im.save(dst, "JPEG", quality=quality)
 
 
-def build_demo(store: BankStore, *, photos: Path | None = None, count: int = 40, out: Path | None = None,
+def build_demo(store: BankStore, *, out: Path, photos: Path | None = None, count: int = 40,
                hits: int = 6, misses: int = 5) -> dict[str, Any]:
-    """Create the demo bank and query folder; returns what was made and which queries should match."""
-    from haven.config import Settings
-
+    """Create the demo bank and the query folder ``out``; returns what was made and which queries should
+    match."""
     folder = photos or default_photos()
     files = list_photos(folder)
     if count < 1 or len(files) < count + misses:
@@ -66,13 +67,10 @@ def build_demo(store: BankStore, *, photos: Path | None = None, count: int = 40,
     if not stats:
         entries = []
         for p in banked:
-            r = hash_file(p, ("pdq", "md5"))
-            entries.append(EntryIn(signal="pdq", value=r.pdq or "", quality=r.quality, category="A",
-                                   category_scheme="uk", note=f"demo: {p.name}", item=f"demo:{p.name}"))
-            entries.append(EntryIn(signal="md5", value=r.md5 or "", category="A", category_scheme="uk",
-                                   note=f"demo: {p.name}", item=f"demo:{p.name}"))
+            entries += entries_from_hash(hash_file(p, DEMO_SIGNALS), category="A", category_scheme="uk",
+                                         note=f"demo: {p.name}", item=f"demo:{p.name}")
         store.add_entries(BANK, entries, actor="haven-demo")
-    queries = out or Settings.from_env().data_dir / "demo-queries"
+    queries = out
     if queries.exists():
         shutil.rmtree(queries)
     queries.mkdir(parents=True)
@@ -93,9 +91,6 @@ def build_demo(store: BankStore, *, photos: Path | None = None, count: int = 40,
         dst = queries / f"miss-{src.stem}.jpg"
         _jpeg(src, dst, scale=1.0, quality=85)
         expected_misses.append(dst.name)
-    from haven.matching import Matcher
-
-    Matcher(store, auto_refresh=None).save_index()
     total = sum(v["total"] for v in store.bank_stats(BANK)["entries"].values())
     return {"bank": BANK, "created": created, "count": count, "bank_entries": total, "photos": str(folder),
             "queries": str(queries), "expected_hits": expected_hits, "expected_misses": expected_misses}

@@ -54,11 +54,12 @@ def bank_with(svc: LiveService, photo: Path) -> None:
     with svc.client(svc.writer) as c:
         assert c.post("/v1/banks", json={"name": "ncmec", "source": "test"}).status_code == 201
         r = c.post("/v1/banks/ncmec/entries", json={"entries": [
-            {"signal": "pdq", "value": h.pdq, "category": "A1"}, {"signal": "md5", "value": h.md5, "category": "A1"}]})
+            {"signal": "pdq", "value": h.get("pdq"), "category": "A1"},
+            {"signal": "md5", "value": h.get("md5"), "category": "A1"}]})
         assert r.status_code == 201, r.text
     deadline = time.monotonic() + 10
     with svc.client(svc.match) as c:
-        while c.post("/v1/match/hashes", json={"md5": h.md5}).json()["matched"] is False:
+        while c.post("/v1/match/hashes", json={"md5": h.get("md5")}).json()["matched"] is False:
             assert time.monotonic() < deadline
             time.sleep(0.05)
 
@@ -195,7 +196,7 @@ def test_hash_queries_fire_rules_but_quarantine_nothing(live: LiveService) -> No
     with live.client(live.admin) as admin:
         admin.post("/v1/rules", json={"name": "q", "actions": ["block", "quarantine"]})
     with live.client(live.match) as c:
-        r = c.post("/v1/match/hashes", json={"pdq": h.pdq}).json()  # the fast path defers to the route
+        r = c.post("/v1/match/hashes", json={"pdq": h.get("pdq")}).json()  # the fast path defers to the route
     assert r["verdict"]["action"] == "block"
     [run] = [x for x in wait_runs(live, 2) if x["action"] == "quarantine"]
     assert run["status"] == "done" and run["result"]["vault_item"] is None

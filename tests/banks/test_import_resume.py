@@ -52,7 +52,7 @@ def test_killed_import_resumes_exactly_once(store: BankStore, db_url: str, tmp_p
     assert count == imp.rows_added == imp.records_done and count % 250 == 0
 
     # Run it again (in-process: the same code path the CLI calls) and it finishes exactly once.
-    with BankStore(db_url, migrate=False) as again_store:
+    with BankStore(db_url) as again_store:
         result = again_store.import_file("big", src, batch_size=250)
         assert result.resumed_from == imp.records_done and result.rows_added == ROWS - imp.records_done
     with store.engine.connect() as conn:

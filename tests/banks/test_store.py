@@ -15,7 +15,8 @@ PDQ_A = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 MD5_A = "e3c27dbbab9a3bbc92418e4bcd13b63d"
 
 
-def test_migrations_from_empty_and_idempotent(db_url: str) -> None:
+def test_migrations_from_empty_and_idempotent(empty_db_url: str) -> None:
+    db_url = empty_db_url
     upgrade_database(db_url)
     upgrade_database(db_url)  # running again is a no-op
     engine = make_engine(db_url)
@@ -139,7 +140,9 @@ def test_ids_are_not_reused_after_delete(store: BankStore) -> None:
 
 
 def test_store_ids_differ_between_databases(sqlite_url: str, tmp_path) -> None:
-    with BankStore(sqlite_url) as one, BankStore(f"sqlite:///{tmp_path / 'other.db'}") as two:
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    upgrade_database(other)
+    with BankStore(sqlite_url) as one, BankStore(other) as two:
         assert one.store_id() != two.store_id() and len(one.store_id()) == 32
 
 

@@ -97,8 +97,8 @@ def test_hash_bytes_reports_the_values_only_when_asked() -> None:
     photo("0001.jpg", 200).save(buf, "JPEG", quality=90)
     plain = hash_bytes(buf.getvalue(), "small.jpg", ("pdq",))
     asked = hash_bytes(buf.getvalue(), "small.jpg", ("pdq",), upscaled=True)
-    assert plain.pdq_upscaled is None and "pdq_upscaled" not in plain.to_dict()
-    assert asked.pdq == plain.pdq  # the file's own PDQ is never changed
+    assert not plain.variants and "pdq_upscaled" not in plain.to_dict()
+    assert asked.get("pdq") == plain.get("pdq")  # the file's own PDQ is never changed
     assert sorted(asked.to_dict()["pdq_upscaled"]) == ["256", "384", "512", "768"]
 
 
@@ -122,7 +122,7 @@ def test_ladder_finds_small_copies_plain_pdq_misses() -> None:
             buf = io.BytesIO()
             small.save(buf, "JPEG", quality=85)
             r = hash_bytes(buf.getvalue(), name, ("pdq",), upscaled=True)
-            copies.append([r.pdq, *(r.pdq_upscaled or {}).values()])
+            copies.append([r.hashes["pdq"], *(v.value for v in r.variants.get("pdq", ()))])
     assert len(originals) >= 60
     plain_miss = sum(bits(c[0], o) > 31 for c, o in zip(copies, originals, strict=True))
     ladder_miss = sum(min(bits(v, o) for v in c) > 31 for c, o in zip(copies, originals, strict=True))

@@ -68,8 +68,10 @@ def make_service(tmp_path: Path, mock: MockNcmec, monkeypatch: pytest.MonkeyPatc
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
             shutil.copy(migrated_sqlite, url[len("sqlite:///"):])
             migrate = False
+        if migrate:
+            upgrade_database(url)
         svc = ReportService(url, settings=Settings(data_dir=tmp_path / "data"),
-                            reporting=ReportingSettings(**opts), migrate=migrate)  # type: ignore[arg-type]
+                            reporting=ReportingSettings(**opts))  # type: ignore[arg-type]
         svc.save_credentials(USER, PASSWORD)
         made.append(svc)
         return svc

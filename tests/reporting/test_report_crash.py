@@ -1,8 +1,8 @@
 """Crash at every step of a submission (the process dies between a confirmed remote step and its commit),
 then resume: exactly one finished report on the mock, every time.
 
-The crashing run is a real separate process killed with ``os._exit`` at a ``HAVEN_TEST_CRASH_AT`` point:
-forked for the full matrix (fast), and once through the real ``haven report submit`` command.
+The crashing run is a real separate process killed with ``os._exit`` at a ``haven.faults`` point: forked
+for the full matrix (fast), and once through the real ``haven report submit`` command.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import pytest
 from report_helpers import PASSWORD, SECRET_KEY, USER, finished
 
 from haven.config import Settings
-from haven.reporting import machine
+from haven.faults import FAULTS
 from haven.reporting.case import load_case
 from haven.reporting.mock import MockNcmec
 from haven.reporting.service import ReportService
 from haven.reporting.settings import ReportingSettings
+from haven.store.db import upgrade_database
 
 CRASHED = 70
 
@@ -32,10 +33,9 @@ def _crash_in_child(svc: ReportService, rid: int, point: str) -> int:
     if pid == 0:  # child: never return into pytest
         code = 1
         try:
-            os.environ[machine.CRASH_ENV] = point
-            machine._crash_counts.clear()
+            FAULTS.arm(point)
             svc.engine.dispose(close=False)  # don't share the parent's connections
-            child = ReportService(str(svc.engine.url), settings=svc.settings, reporting=svc.reporting, migrate=False)
+            child = ReportService(str(svc.engine.url), settings=svc.settings, reporting=svc.reporting)
             child.submit(rid)
             code = 0
         finally:
@@ -77,14 +77,14 @@ def test_crash_between_upload_and_finish_through_the_cli(tmp_path: Path, mock: M
     env = {**os.environ, "HAVEN_DATA_DIR": str(tmp_path / "data"), "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
            "HAVEN_SECRET_KEY": SECRET_KEY, "HAVEN_NCMEC_ENV": "mock", "HAVEN_NCMEC_URL": mock.url,
            "HAVEN_NCMEC_TIMEOUT": "2", "HAVEN_NCMEC_BACKOFF": "0.01"}
-    env.pop(machine.CRASH_ENV, None)
+    upgrade_database(env["HAVEN_DATABASE_URL"])
     svc = ReportService(env["HAVEN_DATABASE_URL"], settings=Settings(data_dir=tmp_path / "data"),
                         reporting=ReportingSettings(environment="mock", url=mock.url))
     svc.save_credentials(USER, PASSWORD)
     rid = svc.create_from_case(load_case(case_file))
     haven = [sys.executable, "-m", "haven.cli.main", "report"]
-    crash = subprocess.run([*haven, "submit", str(rid)], env={**env, machine.CRASH_ENV: "after_fileinfo:1"},
-                           capture_output=True, text=True, timeout=120)
+    armed = [sys.executable, "-m", "haven.faults", "after_fileinfo:1", "--", "haven", "report"]
+    crash = subprocess.run([*armed, "submit", str(rid)], env=env, capture_output=True, text=True, timeout=120)
     assert crash.returncode == CRASHED, crash.stderr
     # Died after NCMEC took file 1's details, before recording it: the file is uploaded, details unconfirmed.
     assert [u["state"] for u in svc.get(rid)["attempts"][0]["uploads"]] == ["uploaded"] and finished(mock) == []

@@ -29,7 +29,7 @@ def test_every_setting_is_documented() -> None:
 
 def test_every_crash_point_is_documented() -> None:
     source = (Path(__file__).resolve().parents[2] / "src" / "haven" / "reporting" / "machine.py").read_text()
-    points = set(re.findall(r'crash_point\("([a-z_]+)"\)', source))
+    points = set(re.findall(r'FAULTS\.reach\("([a-z_]+)"\)', source))
     assert len(points) == 7
     for point in points:
         assert point in DOC, point

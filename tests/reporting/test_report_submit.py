@@ -19,7 +19,9 @@ from haven.errors import AuthError, ConflictError, RemoteError, SchemaError
 from haven.reporting.case import case_from_dict, load_case
 from haven.reporting.mock import MockNcmec
 from haven.reporting.models import Report
+from haven.config import Settings
 from haven.reporting.service import ReportService
+from haven.reporting.settings import ReportingSettings
 
 Make = Callable[..., ReportService]
 
@@ -274,8 +276,10 @@ def test_create_from_match_results(sqlite_url: str, make_service: Make, mock: Mo
 def test_database_failures_become_storage_errors(tmp_path: Path) -> None:
     from haven.errors import StorageError
 
+    svc = ReportService("postgresql+psycopg://postgres@127.0.0.1:1/nope", settings=Settings(data_dir=tmp_path),
+                        reporting=ReportingSettings())
     with pytest.raises(StorageError, match="report database error"):
-        ReportService("postgresql+psycopg://postgres@127.0.0.1:1/nope")
+        svc.list()
 
 
 def test_concurrent_submits_file_once(db_url: str, make_service: Make, mock: MockNcmec, case_file: Path) -> None:

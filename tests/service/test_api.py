@@ -164,8 +164,8 @@ def _bank_with_photo(live, name: str = "test-bank") -> dict:  # type: ignore[no-
     with live.client(live.writer) as c:
         assert c.post("/v1/banks", json={"name": name, "source": "tests"}).status_code == 201
         r = c.post(f"/v1/banks/{name}/entries", json={"entries": [
-            {"signal": "pdq", "value": h.pdq, "category": "A1"},
-            {"signal": "md5", "value": h.md5, "category": "A1"}]})
+            {"signal": "pdq", "value": h.hashes["pdq"], "category": "A1"},
+            {"signal": "md5", "value": h.hashes["md5"], "category": "A1"}]})
         assert r.status_code == 201, r.text
         return {"ids": r.json()["ids"], "hash": h}
 
@@ -193,7 +193,7 @@ def test_match_upload_hashes_batch_and_lookup(live) -> None:  # type: ignore[no-
         r = _eventually(both_signals)
         assert r, "upload did not match on both signals within 2 s"
         body = r.json()
-        assert body["content_id"] == h.sha256 and body["pdq"] == h.pdq
+        assert body["content_id"] == h.hashes["sha256"] and body["pdq"] == h.hashes["pdq"]
         signals = sorted(m["signal"] for m in body["matches"])
         assert signals == ["md5", "pdq"]
         m = next(m for m in body["matches"] if m["signal"] == "pdq")
@@ -203,7 +203,7 @@ def test_match_upload_hashes_batch_and_lookup(live) -> None:  # type: ignore[no-
         from haven.banks import BankStore
         from haven.matching import Matcher
 
-        store = BankStore(live.settings.database_url, migrate=False)
+        store = BankStore(live.settings.database_url)
         try:
             cli_matches = [m.to_dict() for m in Matcher(store, auto_refresh=None, load_saved=False).match_result(h)]
         finally:
@@ -211,12 +211,12 @@ def test_match_upload_hashes_batch_and_lookup(live) -> None:  # type: ignore[no-
         assert body["matches"] == cli_matches
         assert {"path", "pdq", "quality", "md5", "matches"} <= set(body)
 
-        r = c.post("/v1/match/hashes", json={"pdq": h.pdq, "content_id": "case-42"})
+        r = c.post("/v1/match/hashes", json={"pdq": h.hashes["pdq"], "content_id": "case-42"})
         assert r.status_code == 200 and r.json()["matched"] and r.json()["content_id"] == "case-42"
-        near = format(int(h.pdq, 16) ^ 0b1011, "064x")  # 3 bits away
+        near = format(int(h.hashes["pdq"], 16) ^ 0b1011, "064x")  # 3 bits away
         assert c.post("/v1/match/hashes", json={"pdq": near}).json()["matches"][0]["distance"] == 3
         assert c.post("/v1/match/hashes", json={"pdq": near, "threshold": 2}).json()["matched"] is False
-        r = c.post("/v1/match/hashes/batch", json={"items": [{"md5": h.md5}, {"sha256": "a" * 64}, {"pdq": near}]})
+        r = c.post("/v1/match/hashes/batch", json={"items": [{"md5": h.hashes["md5"]}, {"sha256": "a" * 64}, {"pdq": near}]})
         assert [x["matched"] for x in r.json()["results"]] == [True, False, True]
         # The lean path for single PDQ queries answers exactly as the FastAPI route does.
         lean = c.post("/v1/match/hashes", json={"pdq": near})
@@ -230,7 +230,7 @@ def test_match_upload_hashes_batch_and_lookup(live) -> None:  # type: ignore[no-
         assert c.post("/v1/match/hashes", json={}).status_code == 400
         assert c.post("/v1/match/hashes", json={"pdq": "zz"}).status_code == 422
 
-        rec = c.get(f"/v1/matches/{h.sha256}")
+        rec = c.get(f"/v1/matches/{h.hashes['sha256']}")
         assert rec.status_code == 200 and rec.json()["result"]["matched"] and rec.json()["kind"] == "upload"
         assert c.get("/v1/matches/case-42").json()["kind"] == "hashes"
         assert c.get("/v1/matches/never-seen").status_code == 404
@@ -244,15 +244,15 @@ def test_bank_management(live) -> None:  # type: ignore[no-untyped-def]
         assert c.post("/v1/banks", json={"name": "bad name!"}).status_code == 422
         bank = c.get("/v1/banks/mgmt").json()
         assert bank["name"] == "mgmt" and bank["entries"]["pdq"]["total"] == 1
-        assert c.get(f"/v1/entries/{pdq_id}").json()["value"] == made["hash"].pdq
+        assert c.get(f"/v1/entries/{pdq_id}").json()["value"] == made["hash"].hashes["pdq"]
     with live.client(live.match) as m:
         assert _eventually(lambda: any(x["bank"] == "mgmt" for x in m.post(
-            "/v1/match/hashes", json={"pdq": made["hash"].pdq}).json()["matches"]))
+            "/v1/match/hashes", json={"pdq": made["hash"].hashes["pdq"]}).json()["matches"]))
     with live.client(live.writer) as c:
         assert c.patch("/v1/banks/mgmt", json={"enabled": False}).json()["enabled"] is False
     with live.client(live.match) as c:
         def mgmt_hits() -> list:  # type: ignore[type-arg]
-            r = c.post("/v1/match/hashes", json={"pdq": made["hash"].pdq})
+            r = c.post("/v1/match/hashes", json={"pdq": made["hash"].hashes["pdq"]})
             return [m for m in r.json()["matches"] if m["bank"] == "mgmt"]
 
         assert _eventually(lambda: not mgmt_hits()), "disabled bank still matched after 2 s"
@@ -336,7 +336,7 @@ def test_match_by_url(url_service) -> None:  # type: ignore[no-untyped-def]
                 "matched") and x)
             assert r, "URL match did not match within 2 s"
             body = r.json()
-            assert body["url"] == f"{base}/photo.jpg" and body["sha256"] == hash_file(PHOTO).sha256
+            assert body["url"] == f"{base}/photo.jpg" and body["sha256"] == hash_file(PHOTO).hashes["sha256"]
             refused = c.post("/v1/match/url", json={"url": f"{base}/redirect"})
             assert refused.status_code == 400 and refused.json()["code"] == "unsafe_url"
             assert "169.254.169.254" in refused.json()["message"]
@@ -354,7 +354,7 @@ def test_service_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
         wait_ready(svc.url)
         made = _bank_with_photo(svc, "pg-bank")
         with svc.client(svc.match) as c:
-            r = _eventually(lambda: (x := c.post("/v1/match/hashes", json={"pdq": made["hash"].pdq,
+            r = _eventually(lambda: (x := c.post("/v1/match/hashes", json={"pdq": made["hash"].hashes["pdq"],
                                                                              "content_id": "pg-1"})).json()["matched"] and x)
             assert r, "no match on PostgreSQL within 2 s"
             assert c.get("/v1/matches/pg-1").json()["result"]["matches"][0]["bank"] == "pg-bank"

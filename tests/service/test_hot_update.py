@@ -27,7 +27,7 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     data = tmp_path_factory.mktemp("hot")
     url = f"sqlite:///{data / 'haven.db'}"
     upgrade_database(url)
-    store = BankStore(url, migrate=False)
+    store = BankStore(url)
     store.create_bank("hot")
     port = free_port()
     env = {**os.environ, "HAVEN_DATA_DIR": str(data), "HAVEN_DATABASE_URL": "", "HAVEN_REFRESH_INTERVAL": "0.25"}

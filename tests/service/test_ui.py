@@ -43,7 +43,7 @@ def test_add_hash_then_match_upload(live) -> None:  # type: ignore[no-untyped-de
     with login(live, live.admin) as c:
         home = c.get("/ui")
         assert "ui-bank" in home.text and "Add a hash" in home.text
-        r = c.post("/ui/hashes", data={"bank": "ui-bank", "signal": "pdq", "value": h.pdq, "category": "A1"})
+        r = c.post("/ui/hashes", data={"bank": "ui-bank", "signal": "pdq", "value": h.hashes["pdq"], "category": "A1"})
         assert r.status_code == 200 and "added to bank" in r.text
         r = c.post("/ui/hashes", data={"bank": "ui-bank", "signal": "pdq", "value": "xyz"})
         assert r.status_code == 422 and "want 64 hex digits" in r.text
@@ -52,7 +52,7 @@ def test_add_hash_then_match_upload(live) -> None:  # type: ignore[no-untyped-de
             r = c.post("/ui/match", files={"file": ("p.jpg", raw, "image/jpeg")})
             if "no match" not in r.text:
                 break
-        assert r.status_code == 200 and "ui-bank" in r.text and h.pdq in r.text
+        assert r.status_code == 200 and "ui-bank" in r.text and h.hashes["pdq"] in r.text
         previews = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', r.text)
         assert len(previews) == 1
         thumb = base64.b64decode(previews[0])

@@ -27,7 +27,7 @@ def test_ui_result_page_renders(live, tmp_path: Path) -> None:  # type: ignore[n
     with live.client(live.writer) as api:
         api.post("/v1/banks", json={"name": "browser-bank", "source": "demo"})
         api.post("/v1/banks/browser-bank/entries", json={"entries": [
-            {"signal": "pdq", "value": hash_file(photo).pdq, "category": "A"}]})
+            {"signal": "pdq", "value": hash_file(photo).hashes["pdq"], "category": "A"}]})
     with httpx.Client(base_url=live.url, timeout=30) as c:
         assert c.post("/ui/login", data={"api_key": live.admin}).status_code == 303
         page = ""

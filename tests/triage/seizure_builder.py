@@ -150,7 +150,9 @@ def build_seizure(root: Path) -> Seizure:
 def seed_bank(url: str, s: Seizure) -> None:
     from haven.banks.store import BankStore
     from haven.banks.types import EntryIn
+    from haven.store.db import upgrade_database
 
+    upgrade_database(url)
     store = BankStore(url)
     store.create_bank("TEST_BANK")
     store.create_bank("OTHER_BANK")
@@ -160,7 +162,7 @@ def seed_bank(url: str, s: Seizure) -> None:
         entries += [
             EntryIn(
                 signal="md5",
-                value=h.md5 or "",
+                value=h.hashes["md5"],
                 category=category,
                 category_scheme="projectvic-us",
                 series=f"SERIES-F{fam}",
@@ -168,14 +170,14 @@ def seed_bank(url: str, s: Seizure) -> None:
             ),
             EntryIn(
                 signal="pdq",
-                value=h.pdq or "",
+                value=h.hashes["pdq"],
                 category=category,
                 category_scheme="projectvic-us",
                 series=f"SERIES-F{fam}",
                 victim_identified=victim,
             ),
         ]
-    s.near_pdq = flip_bits(hash_bytes(s.images[2]["base"], "near").pdq or "", 44)
+    s.near_pdq = flip_bits(hash_bytes(s.images[2]["base"], "near").hashes["pdq"], 44)
     entries.append(EntryIn(signal="pdq", value=s.near_pdq, category="1", series="SERIES-NEAR"))
     store.add_entries("TEST_BANK", entries)
     store.close()

@@ -2,18 +2,50 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections.abc import Callable, Iterator
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from haven.banks import BankStore, EntryIn
+from haven.matching import Matcher
+from haven.signals import Variant
 from haven.triage.analyse import Thresholds, analyse
 from haven.triage.casedb import FileRow
 from haven.triage.cluster import UnionFind, cluster, near_pairs
 from haven.triage.exif import read_exif
-from haven.triage.known import HashListMatcher, Hit
+
+MakeBank = Callable[..., Matcher]
+
+
+@pytest.fixture
+def bank(sqlite_url: str) -> Iterator[MakeBank]:
+    """A real bank "B" on SQLite holding the given entries, and the Matcher over it."""
+    stores: list[BankStore] = []
+
+    def make(*entries: EntryIn) -> Matcher:
+        store = BankStore(sqlite_url)
+        stores.append(store)
+        store.create_bank("B")
+        store.add_entries("B", list(entries))
+        return Matcher(store, auto_refresh=None)
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def _md5(tag: str) -> str:
+    return hashlib.md5(tag.encode()).hexdigest()
+
+
+def _upscaled(**sides: str) -> dict[str, tuple[Variant, ...]]:
+    return {"pdq": tuple(Variant("upscaled", side.removeprefix("s"), v, fallback=True) for side, v in sides.items())}
 
 
 def planted(rng: np.random.Generator, n_clusters: int, per: int, noise_bits: int) -> np.ndarray:
@@ -57,11 +89,8 @@ def _row(path: str, pdq: str | None, md5: str, kind: str = "image", exif: dict |
         size=1,
         mime="image/jpeg" if kind == "image" else "text/plain",
         kind=kind,
-        md5=md5,
-        sha1=None,
-        sha256=None,
-        pdq=pdq,
-        quality=100 if pdq else None,
+        hashes={"md5": _md5(md5), **({"pdq": pdq} if pdq else {})},
+        quality={"pdq": 100} if pdq else {},
         width=10,
         height=10,
         exif=exif,
@@ -73,7 +102,7 @@ def _flip(hexv: str, n: int, start: int = 0) -> str:
     return f"{int(hexv, 16) ^ (((1 << n) - 1) << start):064x}"
 
 
-def test_analyse_statuses_groups_series_priorities() -> None:
+def test_analyse_statuses_groups_series_priorities(bank: MakeBank) -> None:
     rng = np.random.default_rng(7)
     a, b, c = (rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex() for _ in range(3))
     rows = [
@@ -89,14 +118,12 @@ def test_analyse_statuses_groups_series_priorities() -> None:
         _row("/s/c2.jpg", _flip(c, 45), "m6"),  # 45 bits from c1 and from a bank entry
         _row("/s/t.txt", None, "m7", kind="other"),
     ]
-    bank = HashListMatcher(
-        [
-            Hit("B", "pdq", a, 0, category="1", series="SA", victim_identified=False),
-            Hit("B", "md5", "m9", 0),
-            Hit("B", "pdq", _flip(_flip(c, 45), 44, 100), 0, series="SNEAR"),
-        ]
+    matcher = bank(
+        EntryIn("pdq", a, category="1", series="SA", victim_identified=False),
+        EntryIn("md5", _md5("m9")),
+        EntryIn("pdq", _flip(_flip(c, 45), 44, 100), series="SNEAR"),
     )
-    res = analyse(rows, [], bank, Thresholds())
+    res = analyse(rows, [], matcher, Thresholds())
     by = {f.row.path: f for f in res.files}
     assert [by[p].status for p in ("/s/a1.jpg", "/s/a2.jpg", "/s/a3.jpg", "/s/b1.jpg", "/s/t.txt")] == [
         "known",
@@ -127,11 +154,11 @@ def test_analyse_statuses_groups_series_priorities() -> None:
     assert any("touches known SNEAR" in r for r in by["/s/c1.jpg"].reasons)
 
 
-def test_low_quality_hashes_are_not_compared() -> None:
+def test_low_quality_hashes_are_not_compared(bank: MakeBank) -> None:
     rows = [_row("/s/x.jpg", "0" * 64, "m1"), _row("/s/y.jpg", "0" * 64, "m2")]
     for r in rows:
-        r.quality = 0  # a flat image: PDQ says nothing about it
-    res = analyse(rows, [], HashListMatcher([Hit("B", "pdq", "0" * 64, 0)]))
+        r.quality["pdq"] = 0  # a flat image: PDQ says nothing about it
+    res = analyse(rows, [], bank(EntryIn("pdq", "0" * 64)))
     assert {f.status for f in res.files} == {"unknown"} and res.summary()["duplicate_groups"] == 0
 
 
@@ -147,22 +174,22 @@ def test_read_exif() -> None:
     assert read_exif(b"not an image") == {}
 
 
-def test_small_images_are_also_looked_up_by_their_upscaled_pdq() -> None:
+def test_small_images_are_also_looked_up_by_their_upscaled_pdq(bank: MakeBank) -> None:
     """A thumbnail whose own PDQ drifted past the threshold, but whose upscaled value (the ladder)
     is within it, is known, says how; without the ladder it is only near known. A file whose own
     PDQ matches keeps its own match. "Near known" looks at the file's own PDQ only."""
     rng = np.random.default_rng(11)
     entry = rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex()
     other = rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex()
-    bank = HashListMatcher([Hit("B", "pdq", entry, 0, series="S1"), Hit("B", "pdq", other, 0, series="S2")])
+    matcher = bank(EntryIn("pdq", entry, series="S1"), EntryIn("pdq", other, series="S2"))
     thumb = _row("/s/thumb.jpg", _flip(entry, 40), "m1")
     thumb.width, thumb.height = 144, 96
-    thumb.pdq_upscaled = f"256:{_flip(entry, 12, 100)} 384:{_flip(entry, 9, 200)} 512:{_flip(entry, 20)}"
+    thumb.variants = _upscaled(s256=_flip(entry, 12, 100), s384=_flip(entry, 9, 200), s512=_flip(entry, 20))
     direct = _row("/s/direct.jpg", _flip(other, 5), "m2")
-    direct.pdq_upscaled = f"256:{_flip(entry, 2)}"  # its own PDQ matches S2: the ladder is not consulted
+    direct.variants = _upscaled(s256=_flip(entry, 2))  # its own PDQ matches S2: the ladder is not consulted
     lone = _row("/s/lone.jpg", _flip(entry, 44, 150), "m3")  # far from the thumbnail too
-    lone.pdq_upscaled = f"256:{_flip(entry, 40)}"  # within the series threshold only: not consulted
-    result = analyse([thumb, direct, lone], [], bank)
+    lone.variants = _upscaled(s256=_flip(entry, 40))  # within the series threshold only: not consulted
+    result = analyse([thumb, direct, lone], [], matcher)
     assert result.summary()["known"] == 2 and result.summary()["known_upscaled"] == 1
     from haven.triage.export import vics_case
 
@@ -177,18 +204,18 @@ def test_small_images_are_also_looked_up_by_their_upscaled_pdq() -> None:
     assert d.status == "known" and [h.series for h in d.hits] == ["S2"] and d.upscaled_side is None
     lone_result = with_ladder["/s/lone.jpg"]
     assert lone_result.status == "unknown" and lone_result.near[0].distance == 44
-    plain = {f.row.path: f for f in analyse([thumb, direct, lone], [], bank, Thresholds(upscaled=False)).files}
+    plain = {f.row.path: f for f in analyse([thumb, direct, lone], [], matcher, Thresholds(upscaled=False)).files}
     assert plain["/s/thumb.jpg"].status == "unknown" and plain["/s/thumb.jpg"].near[0].distance == 40
     assert plain["/s/lone.jpg"].near[0].distance == 44
 
 
-def test_analysis_does_not_depend_on_threads() -> None:
+def test_analysis_does_not_depend_on_threads(bank: MakeBank) -> None:
     """Over 512 images (so the index queries really are split): statuses, hits, groups, series and
     priorities are the same with 1, 2 and 3 threads."""
     rng = np.random.default_rng(3)
     hashes = planted(rng, 150, 5, 40)
     rows = [_row(f"/s/{k:04d}.jpg", bytes(h).hex(), f"m{k}") for k, h in enumerate(hashes)]
-    bank = HashListMatcher([Hit("B", "pdq", bytes(h).hex(), 0, series=f"S{k}") for k, h in enumerate(hashes[::15])])
+    matcher = bank(*[EntryIn("pdq", bytes(h).hex(), series=f"S{k}") for k, h in enumerate(hashes[::15])])
 
     def digest(a):  # type: ignore[no-untyped-def]
         return (
@@ -197,7 +224,7 @@ def test_analysis_does_not_depend_on_threads() -> None:
             [(s.id, s.members) for s in a.series],
         )
 
-    one = digest(analyse(rows, [], bank))
+    one = digest(analyse(rows, [], matcher))
     assert sum(1 for f in one[0] if f[1] == "known") > 50 and len(one[1]) > 10
     for threads in (2, 3):
-        assert digest(analyse(rows, [], bank, threads=threads)) == one
+        assert digest(analyse(rows, [], matcher, threads=threads)) == one

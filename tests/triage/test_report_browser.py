@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 from seizure_builder import Seizure
 
-from haven.cli.triage_cmd import open_matcher
+from haven.banks import BankStore
+from haven.matching import Matcher
 from haven.triage import TriageOptions, run_triage
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -25,7 +26,8 @@ def test_report_renders_in_headless_chromium(
 ) -> None:
     monkeypatch.setenv("HAVEN_DATA_DIR", str(tmp_path / "data"))
     out = tmp_path / "out"
-    run_triage(seizure.sources, TriageOptions(out=out), open_matcher(None, seizure.bank_url))
+    with BankStore(seizure.bank_url) as store:
+        run_triage(seizure.sources, TriageOptions(out=out), Matcher(store, auto_refresh=None))
     report = out / "report.html"
     shot = tmp_path / "report.png"
     common = [

@@ -133,7 +133,7 @@ def test_source_manifest_hash_is_over_relative_paths(tmp_path: Path, monkeypatch
 
     def rows(folder: str) -> list[FileRow]:
         return [FileRow(path=os.path.join(folder, n), source=0, depth=0, size=sorted(names).index(n),
-                        sha256=f"{sorted(names).index(n):064x}") for n in names]
+                        hashes={"sha256": f"{sorted(names).index(n):064x}"}) for n in names]
 
     absolute = str(tmp_path / "ev")
     assert source_manifest([absolute], rows(absolute))[0]["sha256"] == expected

@@ -58,8 +58,7 @@ class MatchEvent:
 
     def record(self) -> dict[str, Any]:
         """The JSON stored with each action run (and preserved as context by a quarantine)."""
-        return {"hashes": {k: v for k, v in self.hashes.items() if k in ("pdq", "md5", "sha1", "sha256", "quality",
-                                                                            "width", "height", "size")},
+        return {"hashes": dict(self.hashes),
                 "matches": self.matches, "content_id": self.content_id, "content_type": self.content_type,
                 "name": self.name, "context": self.context}
 
@@ -353,9 +352,14 @@ def _run_dict(r: ActionRun) -> dict[str, Any]:
             "updated_at": r.updated_at.isoformat() if r.updated_at else None}
 
 
+#: Members of a match payload that are not facts about the content itself.
+_NOT_HASHES = frozenset({"path", "matched", "matches", "content_id", "verdict", "url", "final_url", "error"})
+
+
 def match_event(payload: Mapping[str, Any], **kw: Any) -> MatchEvent:
-    """A ``MatchEvent`` from a match payload (``haven match --json`` / the API's response object)."""
-    hashes = {k: payload[k] for k in ("pdq", "md5", "sha1", "sha256", "quality", "width", "height", "size")
-              if payload.get(k) is not None}
+    """A ``MatchEvent`` from a match payload (``haven match --json`` / the API's response object): each
+    signal's value and quality, the image and file size, whatever signals are registered."""
+    hashes = {k: v for k, v in payload.items()
+              if k not in _NOT_HASHES and v is not None and isinstance(v, (str, int, float))}
     return MatchEvent(hashes=hashes, matches=list(payload.get("matches") or []),
                       content_id=payload.get("content_id"), **kw)

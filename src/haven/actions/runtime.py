@@ -74,8 +74,10 @@ class Runtime:
     def report_service(self) -> Any:
         from haven.reporting.service import ReportService
 
-        return ReportService(self.settings.resolved_database_url, settings=self.settings, reporting=self.reporting,
-                             file_source=self.vault(), migrate=False)
+        from haven.reporting.settings import ReportingSettings
+
+        return ReportService(self.settings.resolved_database_url, settings=self.settings,
+                             reporting=self.reporting or ReportingSettings(), file_source=self.vault())
 
     def worker(self, threads: int | None = None) -> JobWorker:
         return self.queue.worker(threads=threads or self.action_settings.worker_threads)

@@ -16,6 +16,7 @@ from haven.banks.types import (
     EntryIn,
     ImportRecord,
     ImportResult,
+    entries_from_hash,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "ImportRecord",
     "ImportResult",
     "detect_format",
+    "entries_from_hash",
     "get_format",
     "severity_of",
 ]

@@ -3,7 +3,7 @@
 - ``banks``: one hash list (name, source, enabled, per-signal thresholds, who created/changed it).
 - ``bank_entries``: one hash value of one signal type, with its category, provenance and feedback.
 - ``bank_imports``: one import of one file, with its checkpoint (records done) for resuming.
-- ``bank_changes``: the change log (monotonic ``seq``) that keeps every matcher's PDQ index in step.
+- ``bank_changes``: the change log (monotonic ``seq``) that keeps every matcher's in-memory indexes in step.
 - ``bank_store_info``: key/value facts about the database (its random ``store_id``).
 """
 
@@ -40,8 +40,10 @@ class EntryRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False)
-    signal: Mapped[str] = mapped_column(String(16), nullable=False)
-    value: Mapped[str] = mapped_column(String(128), nullable=False)
+    signal: Mapped[str] = mapped_column(String(32), nullable=False)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+    # True for signals looked up by equal value (LookupKind.EXACT): the rows the digest index covers.
+    exact: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     quality: Mapped[int | None] = mapped_column(Integer)
     category: Mapped[str | None] = mapped_column(String(64))
     category_scheme: Mapped[str | None] = mapped_column(String(64))
@@ -60,10 +62,9 @@ class EntryRow(Base):
 
     __table_args__ = (
         Index("ix_bank_entries_bank", "bank_id", "id"),
-        # Digest look-ups go through this index; PDQ values are searched by the Hamming index instead,
-        # so leaving them out keeps bulk PDQ imports fast.
-        Index("ix_bank_entries_digest", "signal", "value",
-              sqlite_where=text("signal != 'pdq'"), postgresql_where=text("signal != 'pdq'")),
+        # Exact look-ups go through this index; distance and frame signals are searched in memory
+        # instead, so leaving them out keeps their bulk imports fast (and their long values out of a B-tree).
+        Index("ix_bank_entries_digest", "signal", "value", sqlite_where=text("exact"), postgresql_where=text("exact")),
         # Never reuse a deleted entry's id: ids appear in match results, reports and the change log.
         {"sqlite_autoincrement": True},
     )

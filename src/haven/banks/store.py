@@ -2,7 +2,11 @@
 
 Every write that can change what matches (entries added or removed, feedback, a bank enabled,
 disabled, re-thresholded or deleted) appends to ``bank_changes`` in the same transaction, so a
-``Matcher`` can bring its in-memory PDQ index up to date by reading the rows after its last ``seq``.
+``Matcher`` can bring its in-memory indexes up to date by reading the rows after its last ``seq``.
+
+Entries of any registered signal live in one table; how they are found depends on the signal's
+``lookup`` (``haven.signals``): exact signals through the digest index (``lookup_digests``), the
+others by the matcher's in-memory indexes, loaded with ``active_values``.
 On PostgreSQL, writers take a self-exclusive lock on ``bank_changes`` before logging, so ``seq``
 order is commit order and a reader never skips a change committed late.
 """
@@ -17,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, text, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from haven.banks.categories import infer_scheme, severity_of
 from haven.banks.models import BankRow, ChangeRow, EntryRow, ImportRow, StoreInfoRow
@@ -33,8 +37,8 @@ from haven.banks.types import (
     loads_extra,
     utc,
 )
-from haven.errors import ConflictError, FormatError, NotFoundError, StorageError, UsageError
-from haven.signals import get_signal
+from haven.errors import ConflictError, FormatError, NotFoundError, UsageError
+from haven.signals import LookupKind, get_signal
 
 BANKS = BankRow.__table__
 ENTRIES = EntryRow.__table__
@@ -42,17 +46,13 @@ IMPORTS = ImportRow.__table__
 CHANGES = ChangeRow.__table__
 INFO = StoreInfoRow.__table__
 
-_ROW_KEYS = ("bank_id", "signal", "value", "quality", "category", "category_scheme", "severity", "series",
+_ROW_KEYS = ("bank_id", "signal", "value", "exact", "quality", "category", "category_scheme", "severity", "series",
              "victim_identified", "item", "note", "extra", "feedback", "feedback_by", "feedback_at", "import_id",
              "created_at", "created_by")
 _SQLITE_INSERT = (f"INSERT INTO bank_entries ({', '.join(_ROW_KEYS)}) "
                   f"VALUES ({', '.join('?' for _ in _ROW_KEYS)})")
 _row_tuple = operator.itemgetter(*_ROW_KEYS)
 _PG_COPY = f"COPY bank_entries (id, {', '.join(_ROW_KEYS)}) FROM STDIN"
-# Fast path for canonical (lower-case) hex; anything else goes through the signal's validate().
-_CANONICAL_HEX = {"pdq": re.compile(r"[0-9a-f]{64}"), "md5": re.compile(r"[0-9a-f]{32}"),
-                  "sha1": re.compile(r"[0-9a-f]{40}"), "sha256": re.compile(r"[0-9a-f]{64}")}
-
 BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 
 
@@ -70,15 +70,12 @@ def active_clause() -> Any:
 
 def entry_row(e: EntryIn, *, bank_id: int, import_id: int | None, actor: str | None, at: datetime) -> dict:
     """Validate one ``EntryIn`` and turn it into a ``bank_entries`` row (raises FormatError)."""
-    fast = _CANONICAL_HEX.get(e.signal)
-    if fast is not None and fast.fullmatch(e.value):
-        signal_name, value = e.signal, e.value
-    else:
-        try:
-            signal = get_signal(e.signal)
-        except UsageError as exc:
-            raise FormatError(exc.message, code="unknown_signal") from None
-        signal_name, value = signal.name, signal.validate(e.value)
+    try:
+        signal = get_signal(e.signal)
+    except UsageError as exc:
+        raise FormatError(exc.message, code="unknown_signal") from None
+    # Canonical values (what bulk imports mostly carry) skip the full validation.
+    value = e.value if signal.is_canonical(e.value) else signal.validate(e.value)
     quality = e.quality
     if quality is not None and not (0 <= int(quality) <= 100):
         raise FormatError(f"quality must be 0-100, got {quality!r}")
@@ -87,7 +84,7 @@ def entry_row(e: EntryIn, *, bank_id: int, import_id: int | None, actor: str | N
     category = e.category.strip() if e.category else None
     scheme = e.category_scheme or infer_scheme(category)
     return {
-        "bank_id": bank_id, "signal": signal_name, "value": value,
+        "bank_id": bank_id, "signal": signal.name, "value": value, "exact": signal.lookup is LookupKind.EXACT,
         "quality": int(quality) if quality is not None else None,
         "category": category or None, "category_scheme": scheme if category else None,
         "severity": severity_of(scheme, category),
@@ -102,16 +99,12 @@ def entry_row(e: EntryIn, *, bank_id: int, import_id: int | None, actor: str | N
 class BankStore:
     """Banks, entries, imports and the change log on one database (see module docstring)."""
 
-    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
-        from haven.config import Settings
-        from haven.store.db import make_engine, upgrade_database
+    def __init__(self, url: str) -> None:
+        """Open the bank tables of the database at ``url``, which a shell has already brought to the
+        current schema (``haven.store.db.upgrade_database``)."""
+        from haven.store.db import make_engine
 
-        self.url = url or Settings.from_env().resolved_database_url
-        if migrate:
-            try:
-                upgrade_database(self.url)
-            except SQLAlchemyError as exc:
-                raise StorageError(f"cannot migrate the database: {exc.__class__.__name__}: {exc}") from exc
+        self.url = url
         self.engine: Engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
 
@@ -399,8 +392,8 @@ class BankStore:
         """``lookup_digest`` for many values, a few hundred per query: ``{canonical value: entries}``
         for the values that have entries (each list in id order)."""
         sig = get_signal(signal)
-        if sig.name == "pdq":
-            raise UsageError("PDQ values are matched by distance through the Matcher, not looked up exactly")
+        if sig.lookup is not LookupKind.EXACT:
+            raise UsageError(f"{sig.name} values are matched through the Matcher's indexes, not looked up exactly")
         wanted = sorted({sig.validate(v) for v in values})
         out: dict[str, list[Entry]] = {}
         with self.engine.connect() as conn:
@@ -410,19 +403,22 @@ class BankStore:
                      # five executions of a prepared statement) can only use the index if the query states it
                      # verbatim.
                      .where(ENTRIES.c.signal == sig.name, ENTRIES.c.value.in_(wanted[lo:lo + _DIGEST_CHUNK]),
-                            text("bank_entries.signal != 'pdq'")))
+                            text("bank_entries.exact")))
                 if only_active:
                     q = q.where(BANKS.c.enabled.is_(True), active_clause())
                 for r in conn.execute(q.order_by(ENTRIES.c.id)):
                     out.setdefault(r.value, []).append(self._entry(r, r.bank_name))
         return out
 
-    def active_pdq(self, bank_id: int, lo: int | None = None, hi: int | None = None) -> Iterator[tuple[int, str]]:
-        """``(id, pdq hex)`` of a bank's active PDQ entries (optionally only ids ``lo..hi``), in pages."""
+    def active_values(self, bank_id: int, signals: Sequence[str], lo: int | None = None, hi: int | None = None
+                      ) -> Iterator[tuple[int, str, str]]:
+        """``(id, signal, value)`` of a bank's active entries of ``signals`` (optionally only ids
+        ``lo..hi``), in id order, read in pages (bounded memory)."""
         last = (lo - 1) if lo is not None else 0
         while True:
-            q = (select(ENTRIES.c.id, ENTRIES.c.value)
-                 .where(ENTRIES.c.bank_id == bank_id, ENTRIES.c.signal == "pdq", ENTRIES.c.id > last, active_clause())
+            q = (select(ENTRIES.c.id, ENTRIES.c.signal, ENTRIES.c.value)
+                 .where(ENTRIES.c.bank_id == bank_id, ENTRIES.c.signal.in_(list(signals)), ENTRIES.c.id > last,
+                        active_clause())
                  .order_by(ENTRIES.c.id).limit(50_000))
             if hi is not None:
                 q = q.where(ENTRIES.c.id <= hi)
@@ -430,7 +426,7 @@ class BankStore:
                 rows = conn.execute(q).all()
             if not rows:
                 return
-            yield from ((r[0], r[1]) for r in rows)
+            yield from ((r[0], r[1], r[2]) for r in rows)
             last = rows[-1][0]
 
     # -- imports ---------------------------------------------------------------------------------------

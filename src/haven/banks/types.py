@@ -41,6 +41,12 @@ class EntryIn:
     extra: dict[str, Any] | None = None
 
 
+def entries_from_hash(result: Any, **fields: Any) -> list[EntryIn]:
+    """One entry per value a hashed file carries (a ``HashResult``: ``hashes`` and ``quality`` by signal),
+    each with the same ``fields`` (category, note, item …)."""
+    return [EntryIn(signal=s, value=v, quality=result.quality.get(s), **fields) for s, v in result.hashes.items()]
+
+
 @dataclass
 class Bank:
     id: int

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from haven.banks import FORMATS, BankStore, EntryIn
-from haven.cli.common import emit_json, progress_bar, stderr, stdout
+from haven.cli.common import emit_json, open_matcher, open_store, progress_bar, settings, stderr, stdout
 from haven.errors import FormatError, UsageError
 
 bank_app = typer.Typer(help="Hash banks: create, import, export, enable/disable, feedback.", no_args_is_help=True)
@@ -62,7 +62,7 @@ def create(
     json_out: bool = typer.Option(False, "--json", help="Print the bank as JSON."),
 ) -> None:
     """Create a bank (exit 3 if the name is taken)."""
-    bank = BankStore().create_bank(name, source=source, description=description,
+    bank = open_store().create_bank(name, source=source, description=description,
                                    thresholds=parse_thresholds(threshold), enabled=not disabled, actor=actor())
     emit_json(bank.to_dict()) if json_out else say(f"created bank {_bank_line(bank)}")
 
@@ -70,7 +70,7 @@ def create(
 @bank_app.command("list")
 def list_(json_out: bool = typer.Option(False, "--json", help="One JSON object per bank.")) -> None:
     """List banks with their entry counts."""
-    store = BankStore()
+    store = open_store()
     banks = store.list_banks()
     table = Table("name", "enabled", "source", "pdq", "md5", "sha1", "sha256", "thresholds", box=None,
                   pad_edge=False)
@@ -95,7 +95,7 @@ def show(
     json_out: bool = typer.Option(False, "--json", help="Print as one JSON object."),
 ) -> None:
     """Show one bank: settings, entry counts (total / active) and imports."""
-    store = BankStore()
+    store = open_store()
     bank = store.get_bank(name)
     stats = store.bank_stats(name)
     if json_out:
@@ -124,7 +124,7 @@ def set_(
     threshold: list[str] = typer.Option(None, "--threshold", help="Match threshold per signal, e.g. pdq=20."),
 ) -> None:
     """Change a bank's source, description or thresholds."""
-    bank = BankStore().update_bank(name, source=source, description=description,
+    bank = open_store().update_bank(name, source=source, description=description,
                                    thresholds=parse_thresholds(threshold), actor=actor())
     say(f"updated bank {_bank_line(bank)}")
 
@@ -132,13 +132,13 @@ def set_(
 @bank_app.command("enable")
 def enable(name: str = typer.Argument(...)) -> None:
     """Enable matching against a bank."""
-    say(f"bank {_bank_line(BankStore().set_enabled(name, True, actor=actor()))}")
+    say(f"bank {_bank_line(open_store().set_enabled(name, True, actor=actor()))}")
 
 
 @bank_app.command("disable")
 def disable(name: str = typer.Argument(...)) -> None:
     """Disable matching against a bank (its entries stay)."""
-    say(f"bank {_bank_line(BankStore().set_enabled(name, False, actor=actor()))}")
+    say(f"bank {_bank_line(open_store().set_enabled(name, False, actor=actor()))}")
 
 
 @bank_app.command("delete")
@@ -149,7 +149,7 @@ def delete(
     """Delete a bank with all its entries (needs --yes)."""
     if not yes:
         raise UsageError(f"deleting bank {name!r} removes all its entries; pass --yes to confirm")
-    BankStore().delete_bank(name, actor=actor())
+    open_store().delete_bank(name, actor=actor())
     say(f"deleted bank {name}")
 
 
@@ -173,7 +173,7 @@ def add(
         [("sha1", v) for v in sha1 or []] + [("sha256", v) for v in sha256 or []]
     if not pairs:
         raise UsageError("give at least one of --pdq, --md5, --sha1, --sha256")
-    store = BankStore()
+    store = open_store()
     entries = [EntryIn(signal=s, value=v, quality=quality if s == "pdq" else None, category=category,
                        category_scheme=scheme, series=series, victim_identified=victim_identified, note=note)
                for s, v in pairs]
@@ -192,7 +192,7 @@ def feedback(
     opinion: str = typer.Argument(..., help="false_positive | disputed | confirmed | none"),
 ) -> None:
     """Record an opinion on an entry; false_positive and disputed stop it matching (history kept)."""
-    e = BankStore().set_feedback(entry_id, None if opinion.lower() == "none" else opinion.lower(), actor=actor())
+    e = open_store().set_feedback(entry_id, None if opinion.lower() == "none" else opinion.lower(), actor=actor())
     say(f"entry {e.id} ({e.bank}, {e.signal}): feedback {e.feedback or 'none'}; "
                  f"{'matches' if e.active else 'does not match'}")
 
@@ -200,7 +200,7 @@ def feedback(
 @bank_app.command("remove-entry")
 def remove_entry(entry_id: int = typer.Argument(...)) -> None:
     """Delete one entry (prefer feedback, which keeps its history)."""
-    BankStore().remove_entry(entry_id, actor=actor())
+    open_store().remove_entry(entry_id, actor=actor())
     say(f"removed entry {entry_id}")
 
 
@@ -219,7 +219,7 @@ def import_(
 
     Malformed rows are reported with file and line and skipped. Exit 2 if any row was skipped.
     """
-    store = BankStore()
+    store = open_store()
     size = max(file.stat().st_size, 1) if file.is_file() else 1
     started = time.perf_counter()
     shown = 0
@@ -241,9 +241,7 @@ def import_(
                                    on_progress=on_progress, on_error=on_error)
         bar.update(task, completed=size)
     if not no_index and result.rows_added:
-        from haven.matching import Matcher
-
-        Matcher(store, auto_refresh=None).save_index()
+        open_matcher(store, load_saved=False).save_index()
     if json_out:
         emit_json(result.to_dict())
     elif result.already_done:
@@ -272,7 +270,7 @@ def export(
     if fmt is None:
         ext = Path(output).suffix.lower()
         fmt = {".json": "vics", ".jsonl": "hma"}.get(ext, "csv")
-    store = BankStore()
+    store = open_store()
     if output == "-":
         stats = store.export_file(name, sys.stdout, fmt)
     else:
@@ -296,7 +294,9 @@ def demo(
     """Build the demo bank from benign photos and a folder of queries (transformed copies + unknown photos)."""
     from haven.demo import build_demo
 
-    summary = build_demo(BankStore(), photos=photos, count=count, out=out)
+    store = open_store()
+    summary = build_demo(store, photos=photos, count=count, out=out or settings().data_dir / "demo-queries")
+    open_matcher(store, load_saved=False).save_index()
     if json_out:
         emit_json(summary)
         return
@@ -337,7 +337,7 @@ def bench_import_command(
         stderr.print(f"generated {rows:,} PDQ rows ({mib:.0f} MiB) in {src}")
 
         # Haven
-        store = BankStore(f"sqlite:///{tmp}/haven.db")
+        store = open_store(f"sqlite:///{tmp}/haven.db")
         store.create_bank("bench")
         t0, c0 = time.perf_counter(), time.process_time()
         result = store.import_file("bench", src, "csv", batch_size=batch_size)

@@ -46,10 +46,10 @@ def run_bench_hash(photos: Path, rounds: int, limit: int | None) -> dict[str, ob
         return "%064x" % int("".join(str(int(b)) for b in bits), 2)
 
     def exact(p: Path) -> str:
-        return hash_file(p, ("pdq",)).pdq or ""
+        return hash_file(p, ("pdq",)).hashes["pdq"]
 
     def fast(p: Path) -> str:
-        return hash_file(p, ("pdq",), fast=True).pdq or ""
+        return hash_file(p, ("pdq",), fast=True).hashes["pdq"]
 
     contenders = {"pdqhash": peer, "haven_exact": exact, "haven_fast": fast}
     best: dict[str, float] = {name: float("inf") for name in contenders}

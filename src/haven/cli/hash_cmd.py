@@ -4,57 +4,32 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from haven.cli.common import emit_json, progress_bar, stderr, stdout
-from haven.config import Settings
+from haven.cli.common import emit_json, progress_bar, settings, stderr, stdout
 from haven.errors import InputError
-from haven.hashing import HashResult, hash_file, iter_input_files, parse_algorithms
+from haven.hashing import algorithm_names, hash_many, iter_input_files, parse_algorithms
+from haven.signals import get_signal
 
-ALGO_HELP = "Comma-separated algorithms: pdq,md5,sha1,sha256 (default: all)."
+
+def algo_help() -> str:
+    return f"Comma-separated algorithms: {','.join(algorithm_names())} (default: all)."
 
 
-def hash_many(
-    paths: list[Path], *, algorithms: tuple[str, ...], fast: bool, dihedral: bool, max_pixels: int, jobs: int,
-    upscaled: bool = False,
-) -> Iterator[HashResult | InputError]:
-    """Hash files in order with ``jobs`` threads (decoders and the PDQ kernel release the GIL).
-
-    Yields a ``HashResult`` or the ``InputError`` for each path; one bad file never stops the rest.
-    """
-
-    def one(p: Path) -> HashResult | InputError:
-        try:
-            return hash_file(p, algorithms, fast=fast, dihedral=dihedral, upscaled=upscaled, max_pixels=max_pixels)
-        except InputError as exc:
-            return exc
-
-    if jobs <= 1:
-        yield from map(one, paths)
-        return
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        # Bounded look-ahead keeps memory flat on huge folders.
-        window = jobs * 4
-        pending = [pool.submit(one, p) for p in paths[:window]]
-        next_i = len(pending)
-        while pending:
-            result = pending.pop(0).result()
-            if next_i < len(paths):
-                pending.append(pool.submit(one, paths[next_i]))
-                next_i += 1
-            yield result
+def table_columns(algorithms: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """The human table's value columns: ``(signal, its quality key or None)`` for each signal shown."""
+    return [(a, get_signal(a).quality_key() if get_signal(a).min_quality is not None else None)
+            for a in algorithms if get_signal(a).in_tables]
 
 
 def hash_command(
     paths: list[Path] = typer.Argument(..., help="Files or folders (searched recursively)."),
     fast: bool = typer.Option(False, "--fast", help="Decode large JPEGs at reduced size (several times faster; ~3 bits off on average)."),
     dihedral: bool = typer.Option(False, "--dihedral", help="Also output the 8 rotation/flip PDQ variants."),
-    algo: str = typer.Option(None, "--algo", help=ALGO_HELP),
+    algo: str = typer.Option(None, "--algo", help=algo_help()),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per file per line."),
     progress: bool = typer.Option(False, "--progress", help="Show the progress bar even with --json."),
     summary: bool = typer.Option(False, "--summary", help="Print only a summary, not a row per file."),
@@ -66,19 +41,20 @@ def hash_command(
     Exit 0 when every input hashed, 2 when any failed (the others are still reported).
     """
     algorithms = parse_algorithms(algo)
-    settings = Settings.from_env()
     files = list(iter_input_files(paths))
     jobs = jobs or os.cpu_count() or 1
     show_bar = (progress or not json_out) and len(files) > 1
-    table = Table("path", "pdq", "q", "md5", "error", box=None, pad_edge=False) if not (json_out or summary) else None
+    columns = table_columns(algorithms)
+    headers = [h for sig, q in columns for h in ((sig, "q") if q else (sig,))]
+    table = Table("path", *headers, "error", box=None, pad_edge=False) if not (json_out or summary) else None
     ok = failed = 0
     errors_by_code: dict[str, int] = {}
     problems: list[str] = []
     started = time.perf_counter()
     with progress_bar(enabled=show_bar) as bar:
         task = bar.add_task("hashing", total=len(files), rate="")
-        for item in hash_many(files, algorithms=algorithms, fast=fast, dihedral=dihedral,
-                              max_pixels=max_pixels or settings.max_pixels, jobs=jobs):
+        for item in hash_many(files, jobs=jobs, algorithms=algorithms, fast=fast, dihedral=dihedral,
+                              max_pixels=max_pixels or settings().max_pixels):
             if isinstance(item, InputError):
                 failed += 1
                 errors_by_code[item.code] = errors_by_code.get(item.code, 0) + 1
@@ -86,15 +62,16 @@ def hash_command(
                     emit_json({"path": item.path, "error": {"code": item.code, "message": item.message}})
                 else:
                     if table is not None:
-                        table.add_row(item.path or "", "", "", "", item.code)
+                        table.add_row(item.path or "", *([""] * len(headers)), item.code)
                     problems.append(f"{item.code}: {item.message}")
             else:
                 ok += 1
                 if json_out:
                     emit_json(item.to_dict())
                 elif table is not None:
-                    table.add_row(item.path, item.pdq or "", str(item.quality if item.quality is not None else ""),
-                                  item.md5 or "", "")
+                    cells = [c for sig, q in columns for c in ((item.get(sig) or "", str(item.quality.get(sig, "")))
+                                                               if q else (item.get(sig) or "",))]
+                    table.add_row(item.path, *cells, "")
             elapsed = time.perf_counter() - started
             bar.update(task, advance=1, rate=f"{(ok + failed) / elapsed:.0f} files/s" if elapsed > 0 else "")
     elapsed = time.perf_counter() - started

@@ -55,6 +55,9 @@ app.add_typer(bench_app, name="bench")
 def _root(
     version: bool = typer.Option(False, "--version", help="Print Haven's version and exit.", is_eager=True),
 ) -> None:
+    from haven.cli.common import load_settings
+
+    load_settings()  # the one read of the environment for this invocation
     if version:
         from haven import __version__
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
 
-from haven.cli.common import emit_json, progress_bar, stderr, stdout
-from haven.config import Settings
+from haven.cli.common import emit_json, open_matcher, open_store, progress_bar, settings, stderr, stdout
 from haven.errors import InputError
-from haven.hashing import iter_input_files
-from haven.signals import PDQ_MIN_QUALITY
+from haven.hashing import hash_many, iter_input_files
+from haven.matching import Match, Matcher
+from haven.signals import get_signal
 
 
 def match_command(
@@ -36,18 +35,15 @@ def match_command(
     matched but flagged ("low_quality": true). Exit 1 when any file matched (even if others failed),
     else 2 when any file could not be hashed, else 0.
     """
-    from haven.banks import BankStore
-    from haven.matching import Matcher
-
     if threshold is not None and not 0 <= threshold <= 128:
         from haven.errors import UsageError
 
         raise UsageError("--threshold must be 0-128")
-    store = BankStore()
+    store = open_store()
     try:
         matched, _clean, failed = _match_all(
-            Matcher(store, auto_refresh=None), paths, fast=fast, threshold=threshold, json_out=json_out,
-            progress=progress, jobs=jobs, upscaled=upscaled, max_pixels=Settings.from_env().max_pixels)
+            open_matcher(store), paths, fast=fast, threshold=threshold, json_out=json_out, progress=progress,
+            jobs=jobs, upscaled=upscaled, max_pixels=settings().max_pixels)
     finally:
         store.close()  # its connection pool: a PostgreSQL connection left to the garbage collector warns
     if matched:
@@ -56,11 +52,9 @@ def match_command(
         raise typer.Exit(2)
 
 
-def _match_all(matcher: Any, paths: list[Path], *, fast: bool, threshold: int | None, json_out: bool,
+def _match_all(matcher: Matcher, paths: list[Path], *, fast: bool, threshold: int | None, json_out: bool,
                progress: bool, jobs: int, upscaled: bool, max_pixels: int) -> tuple[int, int, int]:
     """Hash and match every file, printing as it goes; ``(matched, no match, failed)`` counts."""
-    from haven.cli.hash_cmd import hash_many
-
     files = list(iter_input_files(paths))
     jobs = jobs or os.cpu_count() or 1
     table = None
@@ -73,8 +67,7 @@ def _match_all(matcher: Any, paths: list[Path], *, fast: bool, threshold: int | 
     started = time.perf_counter()
     with progress_bar(enabled=(progress or not json_out) and len(files) > 1) as bar:
         task = bar.add_task("matching", total=len(files), rate="")
-        for item in hash_many(files, algorithms=("pdq", "md5", "sha1", "sha256"), fast=fast, dihedral=False,
-                              max_pixels=max_pixels, jobs=jobs, upscaled=upscaled):
+        for item in hash_many(files, jobs=jobs, fast=fast, upscaled=upscaled, max_pixels=max_pixels):
             if isinstance(item, InputError):
                 failed += 1
                 if json_out:
@@ -84,25 +77,17 @@ def _match_all(matcher: Any, paths: list[Path], *, fast: bool, threshold: int | 
                     table.add_row(item.path or "", f"error: {item.code}", "", "", "", "", "")
             else:
                 matches = matcher.match_result(item, threshold=threshold)
-                low = item.quality is not None and item.quality < PDQ_MIN_QUALITY
+                low = item.low_quality()
                 matched += bool(matches)
                 clean += not matches
                 if json_out:
-                    obj = {"path": item.path, "pdq": item.pdq, "quality": item.quality, "md5": item.md5,
-                           "matches": [m.to_dict() for m in matches]}
+                    obj = {"path": item.path, **item.values(), "matches": [m.to_dict() for m in matches]}
                     if low:
                         obj["low_quality"] = True
                     emit_json(obj)
                 else:
                     assert table is not None
-                    if not matches:
-                        table.add_row(item.path, "no match" + (" (low quality)" if low else ""), "", "", "", "", "")
-                    for k, m in enumerate(matches):
-                        table.add_row(item.path if k == 0 else "", "MATCH" + (" (low quality)" if low else ""),
-                                      m.bank, m.signal,
-                                      str(m.distance) + (f" (upscaled to {m.upscaled_to} px)" if m.upscaled_to else ""),
-                                      f"{m.category} (severity {m.severity})" if m.category else "",
-                                      str(m.entry_id))
+                    _add_rows(table, item.path, matches, " (low quality)" if low else "")
             elapsed = time.perf_counter() - started
             bar.update(task, advance=1, rate=f"{(matched + clean + failed) / elapsed:.0f} files/s" if elapsed else "")
     if table is not None:
@@ -110,6 +95,15 @@ def _match_all(matcher: Any, paths: list[Path], *, fast: bool, threshold: int | 
         stderr.print(f"{matched} matched, {clean} no match, {failed} failed "
                      f"in {time.perf_counter() - started:.1f} s")
     return matched, clean, failed
+
+
+def _add_rows(table: Table, path: str, matches: list[Match], flag: str) -> None:
+    if not matches:
+        table.add_row(path, "no match" + flag, "", "", "", "", "")
+    for k, m in enumerate(matches):
+        via = f" ({get_signal(m.signal).variant_text(m.variant)})" if m.variant is not None else ""
+        table.add_row(path if k == 0 else "", "MATCH" + flag, m.bank, m.signal, f"{m.distance}{via}",
+                      f"{m.category} (severity {m.severity})" if m.category else "", str(m.entry_id))
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from haven.cli.common import emit_json, stderr, stdout
+from haven.cli.common import emit_json, settings, stderr, stdout
 from haven.errors import FormatError, HavenError, UsageError
 
 report_app = typer.Typer(
@@ -24,8 +24,12 @@ JSON_HELP = "Print JSON instead of a table."
 
 def _service():  # type: ignore[no-untyped-def]
     from haven.reporting.service import ReportService
+    from haven.reporting.settings import ReportingSettings
+    from haven.store.db import upgrade_database
 
-    return ReportService()
+    url = settings().resolved_database_url
+    upgrade_database(url)
+    return ReportService(url, settings=settings(), reporting=ReportingSettings.from_env())
 
 
 def _duration(text: str) -> timedelta:

@@ -9,30 +9,12 @@ from typing import Any
 
 import typer
 
-from haven.cli.common import emit_json, progress_bar, stderr, stdout
-from haven.config import Settings
+from haven.cli.common import emit_json, open_matcher, open_store, progress_bar, settings, stderr, stdout
 from haven.errors import UsageError
 from haven.media import Limits
 from haven.signals import PDQ_MATCH_THRESHOLD
-from haven.triage import BankMatcher, Thresholds, TriageOptions, run_triage
+from haven.triage import Thresholds, TriageOptions, run_triage
 from haven.triage.analyse import SERIES_THRESHOLD
-
-
-def open_matcher(banks: str | None, database_url: str | None = None) -> BankMatcher:
-    """The real Matcher over the configured bank database, restricted to ``banks`` (comma list) if given."""
-    from haven.banks.store import BankStore
-    from haven.matching import Matcher
-
-    store = BankStore(database_url or Settings.from_env().resolved_database_url)
-    names = [b.strip() for b in banks.split(",") if b.strip()] if banks else None
-    if names:
-        known = {b.name for b in store.list_banks()}
-        unknown = sorted(set(names) - known)
-        if unknown:
-            raise UsageError(
-                f"no such bank(s): {', '.join(unknown)}; known: {', '.join(sorted(known)) or '(none)'}"
-            )
-    return BankMatcher(Matcher(store, load_saved=False, auto_refresh=None), names)
 
 
 def triage_command(
@@ -92,16 +74,17 @@ def triage_command(
         raise UsageError("--series-threshold must be at least --dup-threshold")
     if max_depth < 0:
         raise UsageError("--max-depth must be 0 or more")
-    settings = Settings.from_env()
-    matcher = open_matcher(banks)
+    names = [b.strip() for b in banks.split(",") if b.strip()] if banks else None
+    store = open_store()
+    matcher = open_matcher(store, banks=names, load_saved=False)
     opts = TriageOptions(
         out=out,
         jobs=jobs,
-        max_pixels=settings.max_pixels,
+        max_pixels=settings().max_pixels,
         fast=not exact_decode,
         thumbnails=thumbnails,
         case_number=case_number,
-        banks=matcher.banks and sorted(matcher.banks),
+        banks=sorted(names) if names else None,
         thresholds=Thresholds(
             match=match_threshold, duplicate=dup_threshold, series=series_threshold, upscaled=upscaled
         ),
@@ -118,7 +101,10 @@ def triage_command(
                 task, completed=done, total=total, rate=f"{done / elapsed:.0f} files/s" if elapsed > 0 else ""
             )
 
-        summary = run_triage(sources, opts, matcher, report)
+        try:
+            summary = run_triage(sources, opts, matcher, report)
+        finally:
+            store.close()
     if json_out:
         emit_json(summary)
         return

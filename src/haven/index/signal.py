@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -34,22 +35,37 @@ def pdq_hex_to_array(values: Sequence[str]) -> np.ndarray:
 
 
 class PdqSignalIndex:
-    """PDQ values by integer id, queried by Hamming distance."""
+    """PDQ values by integer id, queried by Hamming distance: the ``SignalIndex`` of the PDQ signal,
+    over a ``HammingIndex`` (which it exposes as ``index`` for saving and statistics)."""
 
     def __init__(self, index: HammingIndex | None = None) -> None:
         self.index = index if index is not None else HammingIndex()
 
-    def add(self, ids: Sequence[int], values: Sequence[str]) -> None:
+    def add(self, ids: np.ndarray | Sequence[int], values: Sequence[str]) -> None:
         if len(ids) != len(values):
             raise FormatError(f"{len(ids)} ids but {len(values)} values")
-        self.index.add(np.asarray(list(ids), np.int64), pdq_hex_to_array(list(values)))
+        if len(values):
+            self.index.add(np.asarray(ids, np.int64), pdq_hex_to_array(values))
 
-    def remove(self, ids: Iterable[int]) -> None:
-        self.index.remove(list(ids))
+    def remove(self, ids: Iterable[int] | np.ndarray) -> None:
+        self.index.remove(ids if isinstance(ids, np.ndarray) else list(ids))
+
+    def query_flat(self, values: Sequence[str], threshold: int = DEFAULT_THRESHOLD, *, threads: int = 1
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.index.query_flat(pdq_hex_to_array(values), threshold, threads=threads)
 
     def query(self, value: str, threshold: int = DEFAULT_THRESHOLD) -> list[tuple[int, int]]:
         ids, dists = self.index.query(pdq_hex_to_array([value]), threshold)[0]
         return list(zip(ids.tolist(), dists.tolist(), strict=True))
+
+    def save(self, path: Path, meta: dict[str, str | int]) -> None:
+        """Write the index atomically with ``meta`` in its header (``HammingIndex.save``)."""
+        self.index.meta = dict(meta)
+        self.index.save(path)
+
+    @classmethod
+    def open(cls, path: Path) -> PdqSignalIndex:
+        return cls(HammingIndex.open(path))
 
     def __len__(self) -> int:
         return len(self.index)

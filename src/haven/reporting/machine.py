@@ -37,6 +37,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from haven.errors import ConflictError, HavenError, NotFoundError, RemoteError
+from haven.faults import FAULTS
 from haven.reporting.builder import build_file_details, to_bytes
 from haven.reporting.case import Case, case_from_dict
 from haven.reporting.client import (
@@ -59,21 +60,6 @@ LEASE = timedelta(minutes=15)
 DEAD_ENDS = ("abandoned", "tainted", "retracted", "gone", "failed")
 TERMINAL_REPORT = ("finished", "retracted")
 
-CRASH_ENV = "HAVEN_TEST_CRASH_AT"
-_crash_counts: dict[str, int] = {}
-
-
-def crash_point(name: str) -> None:
-    """Test-only fault hook: ``HAVEN_TEST_CRASH_AT=after_upload:2`` kills the process (exit 70) the 2nd time
-    the ``after_upload`` point is reached, simulating a crash between a confirmed remote step and its commit."""
-    spec = os.environ.get(CRASH_ENV)
-    if not spec:
-        return
-    _crash_counts[name] = _crash_counts.get(name, 0) + 1
-    for item in spec.split(","):
-        point, _, nth = item.strip().partition(":")
-        if point == name and _crash_counts[name] == int(nth or 1):
-            os._exit(70)
 
 
 def _me() -> str:
@@ -233,7 +219,7 @@ class Machine:
         attempt = Attempt(report_id=report.id, seq=seq, state="submitting", created_at=utcnow(), updated_at=utcnow())
         report.attempts.append(attempt)
         self._commit(s, report, submit_intent={"attempt": seq})
-        crash_point("before_submit")
+        FAULTS.reach("before_submit")
         try:
             r = client.submit(body)
         except OutcomeUnknownError as exc:
@@ -248,7 +234,7 @@ class Machine:
             self._set(attempt, "failed")  # 5xx/unreachable after every retry: NCMEC did not take it
             self._commit(s, report, submit_failed={"attempt": seq, "why": exc.message})
             raise
-        crash_point("after_submit")
+        FAULTS.reach("after_submit")
         self._set(attempt, "open", ncmec_report_id=r.report_id)
         self._commit(s, report, "submitted", submitted={"attempt": seq, "reportId": r.report_id})
         return attempt
@@ -273,7 +259,7 @@ class Machine:
                 up = Upload(attempt_id=attempt.id, file_idx=f.idx, state="uploading", updated_at=utcnow())
                 attempt.uploads.append(up)
                 self._commit(s, report, upload_intent={"attempt": attempt.seq, "file": f.idx})
-                crash_point("before_upload")
+                FAULTS.reach("before_upload")
                 try:
                     with self.source.open(f.uri) as stream:
                         r = client.upload(rid, f.name, stream)
@@ -285,7 +271,7 @@ class Machine:
                     if self._gone(s, report, attempt, exc):
                         return False
                     raise
-                crash_point("after_upload")
+                FAULTS.reach("after_upload")
                 if (r.hash or "").lower() != f.md5:
                     self._set(attempt, "tainted")
                     self._commit(s, report, tainted={"attempt": attempt.seq, "file": f.idx,
@@ -303,13 +289,13 @@ class Machine:
                     if self._gone(s, report, attempt, exc):
                         return False
                     raise
-                crash_point("after_fileinfo")
+                FAULTS.reach("after_fileinfo")
                 up.state, up.updated_at = "described", utcnow()
                 self._commit(s, report, described={"attempt": attempt.seq, "file": f.idx})
         # Point of no return for this attempt: from here on only /finish (same reportId) is ever sent.
         self._set(attempt, "finishing")
         self._commit(s, report, "finishing", finish_intent={"attempt": attempt.seq, "reportId": rid})
-        crash_point("before_finish")
+        FAULTS.reach("before_finish")
         return True
 
     def _gone(self, s: Session, report: Report, attempt: Attempt, exc: NcmecRejectedError) -> bool:
@@ -336,7 +322,7 @@ class Machine:
                 return False
             else:
                 raise
-        crash_point("after_finish")
+        FAULTS.reach("after_finish")
         now = utcnow()
         self._set(attempt, "finished")
         report.ncmec_report_id = rid

@@ -31,7 +31,7 @@ from haven.reporting.files import FileSource, LocalFileSource, facts
 from haven.reporting.machine import Machine
 from haven.reporting.models import Event, Report, ReportFile, aware, utcnow
 from haven.reporting.settings import ReportingSettings
-from haven.store.db import make_engine, make_session_factory, upgrade_database
+from haven.store.db import make_engine, make_session_factory
 
 
 def _iso(value: object) -> str | None:
@@ -68,20 +68,18 @@ class ReportService:
     @_db_errors
     def __init__(
         self,
-        database_url: str | None = None,
+        database_url: str,
         *,
-        settings: Settings | None = None,
-        reporting: ReportingSettings | None = None,
+        settings: Settings,
+        reporting: ReportingSettings,
         file_source: FileSource | None = None,
         client_factory: Callable[[str], NcmecClient] | None = None,
-        migrate: bool = True,
     ) -> None:
-        self.settings = settings or Settings.from_env()
-        self.reporting = reporting or ReportingSettings.from_env()
-        url = database_url or self.settings.resolved_database_url
-        if migrate:
-            upgrade_database(url)
-        self.engine = make_engine(url)
+        """Reports in the database at ``database_url``, which the shell has brought to the current schema
+        (``upgrade_database``)."""
+        self.settings = settings
+        self.reporting = reporting
+        self.engine = make_engine(database_url)
         self.sessions = make_session_factory(self.engine)
         self.source: FileSource = file_source or LocalFileSource()
         self._client_factory = client_factory
@@ -162,7 +160,7 @@ class ReportService:
             result = hash_file(Path(uri.removeprefix("file://")), ("pdq",), max_pixels=self.settings.max_pixels)
         except (DecodeError, ImageTooLargeError):
             return None  # not an image (video, archive …): the report carries its crypto hashes only
-        return result.pdq
+        return result.get("pdq")
 
     def create_from_match(
         self,

@@ -34,7 +34,7 @@ class MatchBackend:
         from haven.matching import Matcher
 
         self.settings = settings
-        self.store = BankStore(settings.database_url, migrate=False)  # create_app or the serve parent migrated
+        self.store = BankStore(settings.database_url)  # create_app or the serve parent migrated
         self._matcher_cls = Matcher
         self.matcher: Any = None
         self._stop = threading.Event()

@@ -198,8 +198,7 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
                       photos: Path, max_photos: int, log: Log, keep: Path | None = None) -> dict[str, Any]:
     """Seed, serve, drive, measure; returns the report (also printed by the CLI)."""
     from haven.banks import BankStore, EntryIn
-    from haven.cli.hash_cmd import hash_many
-    from haven.hashing import iter_input_files
+    from haven.hashing import hash_many, iter_input_files
     from haven.matching import Matcher
     from haven.service.keys import KeyStore
     from haven.store.db import upgrade_database
@@ -216,21 +215,19 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
     try:
         url = f"sqlite:///{data / 'haven.db'}"
         upgrade_database(url)
-        store = BankStore(url, migrate=False)
+        store = BankStore(url)
         store.create_bank("bench", source="haven bench service (random PDQ)")
         log(f"seeding {n:,} random PDQ hashes …")
         report["seed_seconds"] = round(seed_random_pdq(store, "bench", n, log=log), 1)
 
         # The CLI's hashing rate on the same photos (all cores, threads), measured here while nothing else runs.
         t0 = time.perf_counter()
-        hashed = [r for r in hash_many(files, algorithms=("pdq", "md5", "sha1", "sha256"), fast=False,
-                                       dihedral=False, max_pixels=178_956_970, jobs=os.cpu_count() or 1)
-                  if not isinstance(r, Exception)]
+        hashed = [r for r in hash_many(files, jobs=os.cpu_count() or 1) if not isinstance(r, Exception)]
         cli_rate = len(files) / (time.perf_counter() - t0)
         report["cli_hash_files_per_s"] = round(cli_rate, 1)
         # A tenth of the photos go into the bank so that upload matching has real hits to assemble.
         known = hashed[::10]
-        store.add_entries("bench", [EntryIn(signal="pdq", value=h.pdq, category="bench") for h in known if h.pdq])
+        store.add_entries("bench", [EntryIn(signal="pdq", value=h.hashes["pdq"], category="bench") for h in known if h.get("pdq")])
 
         log("building and saving the PDQ index (workers map it at start-up) …")
         t0 = time.perf_counter()
@@ -263,7 +260,7 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
         bodies = []
         for i in range(2000):
             if i % 10 == 0 and known:
-                value = bytearray(bytes.fromhex(known[(i // 10) % len(known)].pdq or ""))
+                value = bytearray(bytes.fromhex(known[(i // 10) % len(known)].hashes["pdq"]))
                 for bit in rng.choice(256, size=5, replace=False):
                     value[bit // 8] ^= 1 << (bit % 8)
                 pdq = value.hex()

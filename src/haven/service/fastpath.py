@@ -37,7 +37,7 @@ class FastMatchMiddleware:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        from haven.service.routes.match import _match_one
+        from haven.service.routes.match import _match_one, in_memory_only
 
         message = await receive()  # BodyLimitMiddleware (outside) has buffered the whole body
         body = message.get("body", b"")
@@ -55,8 +55,7 @@ class FastMatchMiddleware:
             # Decide first, so a deferred request takes its rate-limit token only once (in the route).
             query = HashQuery.model_validate_json(body)
             backend = state.backend
-            if (backend is None or not query.pdq or query.md5 or query.sha1 or query.sha256 or query.content_id
-                    or state.rules_active()):
+            if backend is None or not in_memory_only(query) or state.rules_active():
                 raise _Defer
             secret = None
             for name, value in scope["headers"]:

@@ -4,26 +4,42 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
 
-_HEX = "^[0-9a-fA-F]+$"
+from haven.signals import SignalType, all_signals, signal_names
+
 #: Free text may not hold control characters (PostgreSQL refuses NUL; logs and UIs mislead on the rest).
 TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 ID_TEXT = r"^[^\x00-\x1f]+$"
 BANK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
-class HashQuery(BaseModel):
-    """Hash values to match; give at least one."""
+def _value_field(sig: type[SignalType]) -> Any:
+    return (str | None, Field(None, min_length=1, max_length=sig.max_length, pattern=sig.value_pattern(),
+                              description=sig.description or None))
 
-    model_config = ConfigDict(extra="forbid")
-    pdq: str | None = Field(None, min_length=64, max_length=64, pattern=_HEX, description="PDQ, 64 hex digits")
-    md5: str | None = Field(None, min_length=32, max_length=32, pattern=_HEX)
-    sha1: str | None = Field(None, min_length=40, max_length=40, pattern=_HEX)
-    sha256: str | None = Field(None, min_length=64, max_length=64, pattern=_HEX)
-    threshold: int | None = Field(None, ge=0, le=256, description="PDQ Hamming threshold (default: bank's, 31)")
-    content_id: str | None = Field(None, min_length=1, max_length=200, pattern=ID_TEXT,
-                                   description="Your id for this content; the result is kept under it")
+
+def _quality_fields() -> dict[str, Any]:
+    return {s.quality_key(): (int | None, None) for s in all_signals() if s.min_quality is not None}
+
+
+# The per-signal fields below come from the signal registry (built-ins and installed plugins), so a new
+# signal appears in the API and its OpenAPI document without a change here.
+HashQuery = create_model(
+    "HashQuery",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Hash values to match; give at least one.",
+    **{s.name: _value_field(s) for s in all_signals()},  # type: ignore[arg-type]
+    threshold=(int | None, Field(None, ge=0, le=256, description="Distance threshold for perceptual signals "
+                                                               "(default: each bank's, PDQ 31)")),
+    content_id=(str | None, Field(None, min_length=1, max_length=200, pattern=ID_TEXT,
+                                  description="Your id for this content; the result is kept under it")),
+)
+
+
+def query_hashes(q: BaseModel) -> dict[str, str]:
+    """The signal values a ``HashQuery`` holds, lower-cased as the signals store them."""
+    return {s.name: v.lower() for s in all_signals() if (v := getattr(q, s.name, None))}
 
 
 class HashBatch(BaseModel):
@@ -53,38 +69,34 @@ class VerdictOut(BaseModel):
     deterrence: dict[str, Any] | None = Field(None, description="message and help resources to show the uploader")
 
 
-class MatchResult(BaseModel):
-    """Hash values of the query (or the upload) and the bank entries they matched."""
-
-    model_config = ConfigDict(extra="allow")
-    matched: bool
-    matches: list[MatchOut]
-    content_id: str | None = None
-    pdq: str | None = None
-    quality: int | None = None
-    md5: str | None = None
-    sha1: str | None = None
-    sha256: str | None = None
-    verdict: VerdictOut | None = None
+MatchResult = create_model(
+    "MatchResult",
+    __config__=ConfigDict(extra="allow"),
+    __doc__="Hash values of the query (or the upload) and the bank entries they matched.",
+    matched=(bool, ...),
+    matches=(list[MatchOut], ...),
+    content_id=(str | None, None),
+    verdict=(VerdictOut | None, None),
+    **{s.name: (str | None, None) for s in all_signals()},  # type: ignore[arg-type]
+    **_quality_fields(),
+)
 
 
 class BatchResult(BaseModel):
-    results: list[MatchResult]
+    results: list[MatchResult]  # type: ignore[valid-type]
 
 
-class HashOut(BaseModel):
-    """The ``haven hash --json`` object for an upload."""
-
-    model_config = ConfigDict(extra="allow")
-    path: str
-    pdq: str | None = None
-    quality: int | None = None
-    md5: str | None = None
-    sha1: str | None = None
-    sha256: str | None = None
-    width: int | None = None
-    height: int | None = None
-    size: int | None = None
+HashOut = create_model(
+    "HashOut",
+    __config__=ConfigDict(extra="allow"),
+    __doc__="The ``haven hash --json`` object for an upload.",
+    path=(str, ...),
+    **{s.name: (str | None, None) for s in all_signals()},  # type: ignore[arg-type]
+    **_quality_fields(),
+    width=(int | None, None),
+    height=(int | None, None),
+    size=(int | None, None),
+)
 
 
 UPSCALED_TEXT = ("Images under 768 px whose PDQ matches nothing: also look up their PDQ as if upscaled "
@@ -114,8 +126,9 @@ class BankPatch(BaseModel):
 
 class EntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    signal: Literal["pdq", "md5", "sha1", "sha256"]
-    value: str = Field(..., min_length=1, max_length=128, pattern=_HEX)
+    signal: Literal[tuple(signal_names())]  # type: ignore[valid-type]
+    value: str = Field(..., min_length=1, max_length=max(s.max_length for s in all_signals()), pattern=TEXT,
+                       description="The value in the signal's own format (checked by the signal)")
     quality: int | None = Field(None, ge=0, le=100)
     category: str | None = Field(None, max_length=64, pattern=TEXT)
     series: str | None = Field(None, max_length=1000, pattern=TEXT)

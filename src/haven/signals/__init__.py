@@ -1,54 +1,67 @@
 """Signal types and their registry. ``get_signal("pdq")`` → ``PdqSignal``.
 
-To add a hash: write ``signals/<name>.py`` with a ``SignalType`` subclass and register it below.
-A duplicate name fails loudly at import.
+To add a hash: write one module with a ``SignalType`` subclass (see ``base.py`` for the contract) and
+register it — below for a built-in, or through the ``haven.signals`` entry-point group from any
+installed package. ``tests/signals/`` runs every registered signal through the same contract battery.
 """
 
 from __future__ import annotations
 
-from haven.errors import UsageError
-from haven.signals.base import ExactIndex, HexDigestSignal, SignalIndex, SignalType
+from haven.signals.base import (
+    BytesHasher,
+    DecodedImage,
+    HashOptions,
+    HexDigestSignal,
+    ImageHasher,
+    Input,
+    LookupKind,
+    SignalHash,
+    SignalIndex,
+    SignalType,
+    Variant,
+)
 from haven.signals.md5 import Md5Signal
 from haven.signals.pdq import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY, PdqSignal
+from haven.signals.registry import (
+    ENTRY_POINT_GROUP,
+    all_signals,
+    get_signal,
+    load_plugins,
+    register,
+    signal_names,
+    signals_for,
+    unregister,
+)
 from haven.signals.sha1 import Sha1Signal
 from haven.signals.sha256 import Sha256Signal
-
-_REGISTRY: dict[str, type[SignalType]] = {}
-
-
-def register(signal: type[SignalType]) -> type[SignalType]:
-    if signal.name in _REGISTRY:
-        raise RuntimeError(f"signal type {signal.name!r} registered twice")
-    _REGISTRY[signal.name] = signal
-    return signal
-
-
-def get_signal(name: str) -> type[SignalType]:
-    try:
-        return _REGISTRY[name.lower()]
-    except KeyError:
-        raise UsageError(f"unknown signal type {name!r}; known: {', '.join(_REGISTRY)}") from None
-
-
-def all_signals() -> list[type[SignalType]]:
-    return list(_REGISTRY.values())
-
 
 for _signal in (PdqSignal, Md5Signal, Sha1Signal, Sha256Signal):
     register(_signal)
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "PDQ_MATCH_THRESHOLD",
     "PDQ_MIN_QUALITY",
-    "ExactIndex",
+    "BytesHasher",
+    "DecodedImage",
+    "HashOptions",
     "HexDigestSignal",
+    "ImageHasher",
+    "Input",
+    "LookupKind",
     "Md5Signal",
     "PdqSignal",
     "Sha1Signal",
     "Sha256Signal",
+    "SignalHash",
     "SignalIndex",
     "SignalType",
+    "Variant",
     "all_signals",
     "get_signal",
+    "load_plugins",
     "register",
+    "signal_names",
+    "signals_for",
+    "unregister",
 ]

@@ -1,40 +1,134 @@
-"""The signal-type extension point: one module per hash kind knows how to validate, compare,
-encode and index its values. Adding a hash is one new file plus one ``register`` line.
+"""The signal contract: one module per kind of hash knows how to hash, validate, compare, encode and
+look itself up. Everything else in Haven (hashing, banks, matching, triage, the service, the CLI)
+works from this contract and the registry, never from a signal's name.
 
-Names are explicit constants (never derived from class names) because they are stored keys.
+A signal declares:
+
+- ``name``: a stored key (bank entries, case databases, API fields), so an explicit constant — never
+  derived from the class name — of lower-case letters, digits and ``_``;
+- ``lookup``: how the ``Matcher`` finds bank entries for a value (``LookupKind``);
+- ``input``: what it is computed from (``Input``: the file's bytes, decoded pixels, decoded video);
+- how to validate, compare, encode and index its values, and ``examples()`` for the test battery.
+
+Capabilities come as mixins, as python-threatexchange's ``signal_base`` does: a ``BytesHasher``
+streams the file's bytes (``new_digest``), an ``ImageHasher`` hashes decoded pixels (``hash_image``).
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import ClassVar, Protocol
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
 
 from haven.errors import FormatError
 
+#: A signal name is a stored key and a column name in case databases: keep it plain.
+NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+
+
+class LookupKind(StrEnum):
+    """How bank entries of a signal are found for a query value."""
+
+    EXACT = "exact"  # equal values only: looked up in the database's digest index, always fresh
+    DISTANCE = "distance"  # values within a distance: an in-memory index per (bank, signal), kept in step
+    FRAMES = "frames"  # a set of frame hashes matched by a frame-set rule (video)
+
+
+class Input(StrEnum):
+    """What a signal is computed from."""
+
+    BYTES = "bytes"  # the file's bytes, streamed
+    IMAGE = "image"  # decoded RGB pixels
+    VIDEO = "video"  # decoded video frames
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Another value of the same signal for the same content (a rotation, the image as if upscaled),
+    looked up beside the main one. A ``fallback`` variant is looked up only when the main value of
+    its signal matched nothing."""
+
+    family: str
+    key: str
+    value: str
+    fallback: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.family}:{self.key}"
+
+
+@dataclass(frozen=True)
+class HashOptions:
+    """What a caller asks of image signals beyond the value itself (each signal honours what applies)."""
+
+    dihedral: bool = False  # the 8 rotations and flips, as extra look-up values
+    upscaled: bool = False  # a small image's value as if upscaled (look-up fallbacks)
+
+
+@dataclass(frozen=True)
+class SignalHash:
+    """One signal's value for one input, with its quality (where the signal has one) and variants."""
+
+    value: str
+    quality: int | None = None
+    variants: tuple[Variant, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """Pixels as decoded (``H×W×3`` RGB uint8) and the image's own size (larger when decoded at a
+    reduced size by the fast path)."""
+
+    pixels: np.ndarray
+    width: int
+    height: int
+
+    @property
+    def full_size(self) -> bool:
+        return tuple(self.pixels.shape[:2]) == (self.height, self.width)
+
 
 class SignalIndex(Protocol):
-    """What every signal index offers: add/remove by integer id, query within a distance."""
+    """An in-memory index of one bank's values of one signal, by entry id (``LookupKind.DISTANCE``)."""
 
-    def add(self, ids: Sequence[int], values: Sequence[str]) -> None: ...
+    def add(self, ids: np.ndarray, values: Sequence[str]) -> None: ...
 
-    def remove(self, ids: Iterable[int]) -> None: ...
+    def remove(self, ids: Iterable[int] | np.ndarray) -> None: ...
 
-    def query(self, value: str, threshold: int) -> list[tuple[int, int]]:
-        """``(id, distance)`` of every stored value within ``threshold`` of ``value``."""
+    def query_flat(self, values: Sequence[str], threshold: int, *, threads: int = 1
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(counts, ids, distances)``: for query ``k``, ``counts[k]`` hits, laid end to end."""
         ...
 
     def __len__(self) -> int: ...
 
 
 class SignalType(ABC):
-    """A kind of hash. Subclasses set ``name`` and implement ``validate`` and ``distance``."""
+    """A kind of hash (see the module docstring)."""
 
     name: ClassVar[str]
-    #: Default match threshold (0 = exact match only).
+    lookup: ClassVar[LookupKind]
+    input: ClassVar[Input]
+    #: Default match threshold (0 for exact signals); a bank may set its own.
     default_threshold: ClassVar[int] = 0
-    #: Largest threshold that makes sense for this signal (0 for exact signals).
+    #: Largest threshold a bank or a query may ask for (0 for exact signals).
     max_threshold: ClassVar[int] = 0
+    #: Values of a lower quality say little (flat images); bulk work may leave them out.
+    min_quality: ClassVar[int | None] = None
+    #: A canonical value matches this (a fast path for bulk imports), and its API pattern.
+    canonical: ClassVar[re.Pattern[str]]
+    #: Longest canonical value (API field limits).
+    max_length: ClassVar[int]
+    #: One line for help texts and the API schema.
+    description: ClassVar[str] = ""
+    #: Shown in the CLI's human tables (long digests are left to ``--json``).
+    in_tables: ClassVar[bool] = True
 
     @classmethod
     @abstractmethod
@@ -52,30 +146,90 @@ class SignalType(ABC):
         return cls.distance(a, b) <= t
 
     @classmethod
+    def is_canonical(cls, value: str) -> bool:
+        """True when ``value`` is already canonical (then ``validate`` would return it unchanged)."""
+        return isinstance(value, str) and cls.canonical.fullmatch(value) is not None
+
+    @classmethod
+    def value_pattern(cls) -> str:
+        """The API's pattern for a value: the canonical form, any letter case."""
+        return f"^(?i:{cls.canonical.pattern})$"
+
+    @classmethod
     def encode(cls, value: str) -> bytes:
-        """Canonical value → raw bytes (for compact storage and indexes)."""
+        """Canonical value → raw bytes (compact storage)."""
         return bytes.fromhex(cls.validate(value))
 
     @classmethod
     def decode(cls, raw: bytes) -> str:
-        return raw.hex()
+        return cls.validate(raw.hex())
 
     @classmethod
-    @abstractmethod
     def make_index(cls) -> SignalIndex:
-        """A new, empty in-memory index for this signal."""
+        """A new, empty in-memory index (signals whose ``lookup`` is ``DISTANCE``)."""
+        raise NotImplementedError(f"signal {cls.name!r} has no in-memory index (lookup {cls.lookup})")
 
     @classmethod
     def examples(cls) -> list[str]:
-        """A few valid values, for generated tests and docs."""
+        """A few valid canonical values, for the test battery and docs."""
         return []
 
+    # -- how values appear in outputs (`haven hash --json`, match objects) -------------------------------
 
-class HexDigestSignal(SignalType):
-    """A cryptographic digest of file bytes: lower-case hex of fixed length, exact match only."""
+    @classmethod
+    def quality_key(cls) -> str:
+        """Key of this signal's quality in a hash result's JSON object."""
+        return f"{cls.name}_quality"
 
+    @classmethod
+    def variants_output(cls, value: str, variants: Sequence[Variant]) -> dict[str, Any]:
+        """Variants of ``value`` as JSON object members: ``{"<name>_<family>": {key: value}}``."""
+        out: dict[str, dict[str, str]] = {}
+        for v in variants:
+            out.setdefault(f"{cls.name}_{v.family}", {})[v.key] = v.value
+        return dict(out)
+
+    @classmethod
+    def variant_match_fields(cls, variant: Variant) -> dict[str, Any]:
+        """Members a match found through ``variant`` carries."""
+        return {"variant": variant.label}
+
+    @classmethod
+    def variant_text(cls, variant: Variant) -> str:
+        """How a person is told a match came through ``variant`` (tables, reports)."""
+        return f"via {variant.label}"
+
+
+class BytesHasher:
+    """Capability: computed by streaming the file's bytes through ``new_digest()``."""
+
+    @classmethod
+    def new_digest(cls) -> Any:
+        """A fresh object with ``update(bytes)`` and ``hexdigest()`` (hashlib's protocol)."""
+        raise NotImplementedError
+
+
+class ImageHasher:
+    """Capability: computed from decoded pixels."""
+
+    @classmethod
+    def hash_image(cls, image: DecodedImage, options: HashOptions) -> SignalHash:
+        raise NotImplementedError
+
+
+class HexDigestSignal(BytesHasher, SignalType):
+    """A cryptographic digest of the file's bytes: lower-case hex of fixed length, exact match only."""
+
+    lookup = LookupKind.EXACT
+    input = Input.BYTES
     hex_length: ClassVar[int]
     hashlib_name: ClassVar[str]
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if "hex_length" in cls.__dict__:
+            cls.canonical = re.compile(f"[0-9a-f]{{{cls.hex_length}}}")
+            cls.max_length = cls.hex_length
 
     @classmethod
     def validate(cls, value: str) -> str:
@@ -89,34 +243,7 @@ class HexDigestSignal(SignalType):
         return 0 if a == b else 1
 
     @classmethod
-    def make_index(cls) -> SignalIndex:
-        return ExactIndex()
+    def new_digest(cls) -> Any:
+        import hashlib
 
-
-class ExactIndex:
-    """Exact-value index (dict of value → ids): the index of every digest signal."""
-
-    def __init__(self) -> None:
-        self._by_value: dict[str, set[int]] = {}
-        self._by_id: dict[int, str] = {}
-
-    def add(self, ids: Sequence[int], values: Sequence[str]) -> None:
-        for i, v in zip(ids, values, strict=True):
-            self.remove([i])
-            self._by_id[i] = v
-            self._by_value.setdefault(v, set()).add(i)
-
-    def remove(self, ids: Iterable[int]) -> None:
-        for i in ids:
-            v = self._by_id.pop(i, None)
-            if v is not None:
-                bucket = self._by_value[v]
-                bucket.discard(i)
-                if not bucket:
-                    del self._by_value[v]
-
-    def query(self, value: str, threshold: int = 0) -> list[tuple[int, int]]:
-        return [(i, 0) for i in sorted(self._by_value.get(value, ()))]
-
-    def __len__(self) -> int:
-        return len(self._by_id)
+        return hashlib.new(cls.hashlib_name)

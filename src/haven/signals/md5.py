@@ -7,6 +7,7 @@ class Md5Signal(HexDigestSignal):
     name = "md5"
     hex_length = 32
     hashlib_name = "md5"
+    description = "MD5 of the file's bytes: 32 hex digits, exact match"
 
     @classmethod
     def examples(cls) -> list[str]:

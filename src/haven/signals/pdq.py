@@ -1,19 +1,47 @@
-"""PDQ: Meta's 256-bit perceptual image hash, compared by Hamming distance."""
+"""PDQ: Meta's 256-bit perceptual image hash, compared by Hamming distance.
+
+Hashes come from the bit-exact kernel (``haven.hashing.pdq``); look-ups from the exact multi-index
+Hamming index (``haven.index``). Two kinds of variants are offered as extra look-up values: the 8
+rotations and flips (``dihedral``), and a small image's hash as if upscaled (``upscaled``,
+``haven.hashing.ladder``), a fallback looked up only when the image's own hash matched nothing.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from typing import Any
+
 from haven.errors import FormatError
-from haven.signals.base import SignalIndex, SignalType
+from haven.signals.base import (
+    DecodedImage,
+    HashOptions,
+    ImageHasher,
+    Input,
+    LookupKind,
+    SignalHash,
+    SignalIndex,
+    SignalType,
+    Variant,
+)
 
 #: ThreatExchange guidance (pdq/README.md): match at distance <= 31, ignore quality < 50.
 PDQ_MATCH_THRESHOLD = 31
 PDQ_MIN_QUALITY = 50
+DIHEDRAL = "dihedral"
+UPSCALED = "upscaled"
 
 
-class PdqSignal(SignalType):
+class PdqSignal(ImageHasher, SignalType):
     name = "pdq"
+    lookup = LookupKind.DISTANCE
+    input = Input.IMAGE
     default_threshold = PDQ_MATCH_THRESHOLD
     max_threshold = 128
+    min_quality = PDQ_MIN_QUALITY
+    canonical = re.compile(r"[0-9a-f]{64}")
+    max_length = 64
+    description = "PDQ perceptual image hash: 64 hex digits, matched by Hamming distance"
 
     @classmethod
     def validate(cls, value: str) -> str:
@@ -31,6 +59,43 @@ class PdqSignal(SignalType):
         from haven.index import PdqSignalIndex  # the exact multi-index Hamming index
 
         return PdqSignalIndex()
+
+    @classmethod
+    def hash_image(cls, image: DecodedImage, options: HashOptions) -> SignalHash:
+        from haven.hashing.ladder import upscaled_pdq
+        from haven.hashing.pdq import pdq_from_pixels
+
+        pdq = pdq_from_pixels(image.pixels, dihedral=options.dihedral)
+        variants = [Variant(DIHEDRAL, name, value) for name, value in (pdq.dihedral or {}).items()
+                    if name != "orig"]
+        if options.upscaled and image.full_size:  # (a JPEG decoded at reduced size is never upscaled)
+            variants += [Variant(UPSCALED, str(side), value, fallback=True)
+                         for side, value in upscaled_pdq(image.pixels).items()]
+        return SignalHash(pdq.hash, pdq.quality, tuple(variants))
+
+    @classmethod
+    def quality_key(cls) -> str:
+        return "quality"  # the key `haven hash --json` has always used
+
+    @classmethod
+    def variants_output(cls, value: str, variants: Sequence[Variant]) -> dict[str, Any]:
+        out = super().variants_output(value, [v for v in variants if v.family != DIHEDRAL])
+        dihedral = {v.key: v.value for v in variants if v.family == DIHEDRAL}
+        if dihedral:  # all 8 under "dihedral", the original first, as `haven hash --dihedral` has printed them
+            out[DIHEDRAL] = {"orig": value, **dihedral}
+        return out
+
+    @classmethod
+    def variant_match_fields(cls, variant: Variant) -> dict[str, Any]:
+        if variant.family == UPSCALED:
+            return {"upscaled_to": int(variant.key)}
+        return {"variant": variant.label}
+
+    @classmethod
+    def variant_text(cls, variant: Variant) -> str:
+        if variant.family == UPSCALED:
+            return f"upscaled to {variant.key} px"
+        return f"{variant.key} variant"
 
     @classmethod
     def examples(cls) -> list[str]:

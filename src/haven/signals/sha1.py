@@ -7,6 +7,8 @@ class Sha1Signal(HexDigestSignal):
     name = "sha1"
     hex_length = 40
     hashlib_name = "sha1"
+    in_tables = False  # long; `--json` shows it
+    description = "SHA-1 of the file's bytes: 40 hex digits, exact match"
 
     @classmethod
     def examples(cls) -> list[str]:

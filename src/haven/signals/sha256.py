@@ -7,6 +7,8 @@ class Sha256Signal(HexDigestSignal):
     name = "sha256"
     hex_length = 64
     hashlib_name = "sha256"
+    in_tables = False  # long; `--json` shows it
+    description = "SHA-256 of the file's bytes: 64 hex digits, exact match"
 
     @classmethod
     def examples(cls) -> list[str]:

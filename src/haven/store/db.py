@@ -53,7 +53,14 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
 
 
 def upgrade_database(url: str, revision: str = "heads") -> None:
-    """Bring the database at ``url`` to the newest schema (idempotent)."""
+    """Bring the database at ``url`` to the newest schema (idempotent). Shells call it once at start;
+    core objects never migrate on their own."""
     from alembic import command
+    from sqlalchemy.exc import SQLAlchemyError
 
-    command.upgrade(alembic_config(url), revision)
+    from haven.errors import StorageError
+
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot migrate the database: {exc.__class__.__name__}: {exc}") from exc

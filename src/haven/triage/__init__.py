@@ -1,17 +1,6 @@
 """Triage of a seized collection: known / unknown / duplicates / series / priority, with case outputs."""
 
 from haven.triage.analyse import Analysis, Thresholds, analyse
-from haven.triage.known import BankMatcher, HashListMatcher, Hit, KnownMatcher
 from haven.triage.runner import TriageOptions, run_triage
 
-__all__ = [
-    "Analysis",
-    "BankMatcher",
-    "HashListMatcher",
-    "Hit",
-    "KnownMatcher",
-    "Thresholds",
-    "TriageOptions",
-    "analyse",
-    "run_triage",
-]
+__all__ = ["Analysis", "Thresholds", "TriageOptions", "analyse", "run_triage"]

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from haven.index import pdq_hex_to_array
+from haven.matching import Match, Matcher
 from haven.media import EvidencePath
-from haven.signals import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY
-from haven.triage.casedb import FileRow
+from haven.signals import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY, Variant
+from haven.signals.pdq import UPSCALED
+from haven.triage.casedb import MD5, PDQ, FileRow
 from haven.triage.cluster import UnionFind, near_pairs
 from haven.triage.exif import has_leads
-from haven.triage.known import Hit, KnownMatcher
 
 #: Default distance for joining unknown images into a series: looser than the 31-bit match
 #: threshold (catches heavier edits) yet far below the ~90+ bits between unrelated photos.
@@ -43,8 +44,8 @@ class Thresholds:
 class FileResult:
     row: FileRow
     status: str  # known | unknown | other | error | container
-    hits: list[Hit] = field(default_factory=list)
-    near: list[Hit] = field(default_factory=list)
+    hits: list[Match] = field(default_factory=list)
+    near: list[Match] = field(default_factory=list)
     dup_group: int | None = None
     representative: bool = False
     series: int | None = None
@@ -109,44 +110,66 @@ class Analysis:
         }
 
 
-def _status(row: FileRow, hits: list[Hit], parents: set[str]) -> str:
+def _status(row: FileRow, hits: list[Match], parents: set[str]) -> str:
     if hits:
         return "known"
     if row.path in parents:
         return "container"
     if row.error_code:
         return "error"
-    if row.kind == "image" and row.pdq:
+    if row.kind == "image" and row.get(PDQ):
         return "unknown"
     return "other"
 
 
-def _hits_by_value(
-    matcher: KnownMatcher, signal: str, values: Sequence[str], threshold: int | None = None, threads: int = 1
-) -> dict[str, list[Hit]]:
-    uniq = sorted(set(values))
-    if not uniq:
-        return {}
-    found = (
-        matcher.match_pdq(uniq, threshold, threads=threads)
-        if signal == "pdq" and threshold is not None
-        else matcher.match_exact(signal, uniq)
-    )
-    return {
-        v: sorted(h, key=lambda x: (x.distance, x.bank, x.signal, x.value))
-        for v, h in zip(uniq, found, strict=True)
-        if h
+@dataclass(frozen=True)
+class _Query:
+    """What triage asks the Matcher about one file."""
+
+    hashes: dict[str, str]
+    variants: dict[str, tuple[Variant, ...]]
+
+
+def _query(row: FileRow, comparable: bool, t: Thresholds) -> _Query:
+    """The row's values, less the PDQ of an image that is not comparable (flat, or failed to decode)."""
+    hashes = {s: v for s, v in row.hashes.items() if s != PDQ or comparable}
+    variants = {s: vs for s, vs in row.variants.items() if t.upscaled and s in hashes}
+    return _Query(hashes, variants)
+
+
+def _known(rows: list[FileRow], comparable: set[int], matcher: Matcher, t: Thresholds, threads: int
+           ) -> tuple[list[list[Match]], list[list[Match]], dict[int, int]]:
+    """Bank matches of each file, near-known matches of unmatched comparable images, and the side of the
+    upscaled value through which a file (and only through which) was matched."""
+    queries = [_query(r, i in comparable, t) for i, r in enumerate(rows)]
+    hits = matcher.match_results(queries, threshold=t.match, threads=threads)
+    upscaled_side = {
+        i: int(hs[0].variant.key)
+        for i, hs in enumerate(hits)
+        if hs and all(m.variant is not None and m.variant.family == UPSCALED for m in hs)
+        and hs[0].variant is not None
     }
+    near: list[list[Match]] = [[] for _ in rows]
+    if t.series > t.match:
+        # Near known: the file's own PDQ only. At the series threshold a look-up costs ~20x one
+        # at 31 in a big bank (BENCHMARKS.md), and the upscaled values would multiply the count.
+        unmatched = [i for i in sorted(comparable) if not hits[i]]
+        values = sorted({rows[i].hashes[PDQ] for i in unmatched})
+        found = dict(zip(values, matcher.match_many(PDQ, values, threshold=t.series, threads=threads),
+                         strict=True))
+        for i in unmatched:
+            near[i] = found[rows[i].hashes[PDQ]]
+    return hits, near, upscaled_side
 
 
-def _label(hit: Hit) -> str:
+def _label(hit: Match) -> str:
     return hit.series or f"{hit.bank} entry {hit.entry_id if hit.entry_id is not None else hit.value[:12]}"
 
 
 def analyse(
     rows: list[FileRow],
     problems: list[tuple[str, str, str, bool]],
-    matcher: KnownMatcher | None,
+    matcher: Matcher | None,
     thresholds: Thresholds = Thresholds(),
     *,
     threads: int = 1,
@@ -160,52 +183,21 @@ def analyse(
     comparable = [
         i
         for i, r in enumerate(rows)
-        if r.pdq and r.kind == "image" and (r.quality or 0) >= t.min_quality and not r.error_code
+        if r.get(PDQ) and r.kind == "image" and r.quality.get(PDQ, 0) >= t.min_quality and not r.error_code
     ]
 
-    # 1. Known: exact digests and PDQ within the match threshold; near-known for the rest.
-    hits: list[list[Hit]] = [[] for _ in rows]
-    near: list[list[Hit]] = [[] for _ in rows]
-    upscaled_side: dict[int, int | None] = {}
+    # 1. Known: every signal's values through the Matcher (PDQ within the match threshold, the upscaled
+    # values of small images as fallbacks); near-known for the rest.
+    hits: list[list[Match]] = [[] for _ in rows]
+    near: list[list[Match]] = [[] for _ in rows]
+    upscaled_side: dict[int, int] = {}
     if matcher is not None:
-        for signal in ("md5", "sha1", "sha256"):
-            table = _hits_by_value(matcher, signal, [getattr(r, signal) for r in rows if getattr(r, signal)])
-            for i, r in enumerate(rows):
-                if getattr(r, signal) in table:
-                    hits[i].extend(table[getattr(r, signal)])
-        pdq_values = [rows[i].pdq or "" for i in comparable]
-        table = _hits_by_value(matcher, "pdq", pdq_values, t.match, threads)
-        for i in comparable:
-            hits[i].extend(table.get(rows[i].pdq or "", []))
-        # Small images their own PDQ left unmatched: their upscaled values (haven.hashing.ladder).
-        missed = {
-            i: rows[i].upscaled_values()
-            for i in comparable
-            if t.upscaled and not hits[i] and rows[i].pdq_upscaled
-        }
-        scaled_values = [v for vals in missed.values() for v in vals.values()]
-        table = _hits_by_value(matcher, "pdq", scaled_values, t.match, threads)
-        for i, vals in missed.items():
-            found = sorted(
-                ((h, side) for side, v in vals.items() for h in table.get(v, [])),
-                key=lambda f: (f[0].distance, f[0].bank, f[0].signal, f[0].value, f[1]),
-            )
-            if found:  # each entry once (``_dedupe``), at its smallest distance over the rungs
-                hits[i] = _dedupe([h for h, _ in found])
-                upscaled_side[i] = found[0][1]
-        if t.series > t.match:
-            # Near known: the file's own PDQ only. At the series threshold a look-up costs ~20x one
-            # at 31 in a big bank (BENCHMARKS.md), and the upscaled values would multiply the count.
-            unknown_pdq = [rows[i].pdq or "" for i in comparable if not hits[i]]
-            table = _hits_by_value(matcher, "pdq", unknown_pdq, t.series, threads)
-            for i in comparable:
-                if not hits[i]:
-                    near[i] = table.get(rows[i].pdq or "", [])
-    uniq_pdq = sorted({rows[i].pdq or "" for i in comparable})
+        hits, near, upscaled_side = _known(rows, set(comparable), matcher, t, threads)
+    uniq_pdq = sorted({rows[i].hashes[PDQ] for i in comparable})
     pdq_pos = {v: k for k, v in enumerate(uniq_pdq)}
     holders: list[list[int]] = [[] for _ in uniq_pdq]
     for i in comparable:
-        holders[pdq_pos[rows[i].pdq or ""]].append(i)
+        holders[pdq_pos[rows[i].hashes[PDQ]]].append(i)
     hashes = pdq_hex_to_array(uniq_pdq) if uniq_pdq else np.zeros((0, 32), np.uint8)
     pairs = list(near_pairs(hashes, max(t.duplicate, t.series), threads=threads))
 
@@ -234,7 +226,7 @@ def analyse(
         FileResult(
             row=r,
             status=_status(r, hits[i], parents),
-            hits=_dedupe(hits[i]),
+            hits=hits[i],
             near=near[i],
             via=rows[via[i][0]].path if i in via else None,
             via_distance=via[i][1] if i in via else None,
@@ -244,11 +236,11 @@ def analyse(
     ]
 
     # 2. Duplicate groups: same MD5, or PDQ within the duplicate threshold (single linkage).
-    members = [i for i, f in enumerate(results) if f.status != "container" and f.row.md5]
+    members = [i for i, f in enumerate(results) if f.status != "container" and f.row.get(MD5)]
     dup_uf = UnionFind(len(rows))
     by_md5: dict[str, int] = {}
     for i in members:
-        first = by_md5.setdefault(rows[i].md5 or "", i)
+        first = by_md5.setdefault(rows[i].hashes[MD5], i)
         dup_uf.union(first, i)
     for h in holders:
         for i in h[1:]:
@@ -270,7 +262,7 @@ def analyse(
     series_of: dict[int, int] = {}
     series: list[Series] = []
     for comp in sorted(comps.values(), key=lambda c: rows[c[0]].path):
-        images = {rows[i].md5 for i in comp if results[i].status in ("known", "unknown")}
+        images = {rows[i].get(MD5) for i in comp if results[i].status in ("known", "unknown")}
         unknown = [i for i in comp if results[i].status == "unknown"]
         if len(images) < 2 or not unknown:
             continue
@@ -306,7 +298,7 @@ def analyse(
     for comp in sorted(gcomps.values(), key=lambda c: rows[c[0]].path):
         gid = len(groups) + 1
         rep = _representative(rows, comp)
-        kind = "exact" if len({rows[i].md5 for i in comp}) == 1 else "near"
+        kind = "exact" if len({rows[i].get(MD5) for i in comp}) == 1 else "near"
         top = max(comp, key=lambda i: (results[i].priority or -1, -i))
         reasons = list(results[top].reasons)
         if len(comp) > 1:
@@ -329,21 +321,11 @@ def analyse(
     return Analysis(files=results, groups=groups, series=series, problems=problems, thresholds=t)
 
 
-def _dedupe(hits: list[Hit]) -> list[Hit]:
-    seen, out = set(), []
-    for h in hits:
-        key = (h.bank, h.signal, h.value, h.entry_id)
-        if key not in seen:
-            seen.add(key)
-            out.append(h)
-    return out
-
-
 def _representative(rows: list[FileRow], idx: list[int]) -> int:
     """Largest picture, then best PDQ quality, then first path: the copy an examiner would look at."""
     return min(
         idx,
-        key=lambda i: (-(rows[i].width or 0) * (rows[i].height or 0), -(rows[i].quality or 0), rows[i].path),
+        key=lambda i: (-(rows[i].width or 0) * (rows[i].height or 0), -rows[i].quality.get(PDQ, 0), rows[i].path),
     )
 
 

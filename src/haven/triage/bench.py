@@ -125,9 +125,9 @@ def _photo_families(args: tuple[str, int, int, list[int], str, int]) -> list[dic
             base.thumbnail((side, side))
             base_bytes = _jpeg(base, 90)
             h = hash_bytes(base_bytes, "base", ("pdq",), fast=True)
-            if (h.quality or 0) < BASE_MIN_QUALITY:
+            if h.quality["pdq"] < BASE_MIN_QUALITY:
                 continue  # featureless (sky, wall): PDQ by design matches no such image, so no truth to test
-            pdq = int(h.pdq or "0", 16)
+            pdq = int(h.hashes["pdq"], 16)
             if all(bin(pdq ^ b).count("1") >= BASE_MIN_DISTANCE for b in bases):
                 bases.append(pdq)
                 break
@@ -351,7 +351,7 @@ def run_bench(
     from haven.banks.store import BankStore
     from haven.banks.types import EntryIn
     from haven.matching import Matcher
-    from haven.triage.known import BankMatcher
+    from haven.store.db import upgrade_database
     from haven.triage.runner import TriageOptions, run_triage
 
     t0 = time.perf_counter()
@@ -362,18 +362,19 @@ def run_bench(
     side_of = {r["family"]: max(Image.open(io.BytesIO(r["base"])).size) for r in records if r["variant"] == "base"}
     base_sides = sorted(side_of.values())
     log(f"generated {len(records)} files ({gen_bytes / 2**20:.0f} MiB) in {gen_s:.0f} s under {seizure}")
+    upgrade_database(f"sqlite:///{work / 'banks.db'}")
     store = BankStore(f"sqlite:///{work / 'banks.db'}")
     store.create_bank("BENCH_KNOWN", source="haven bench triage (synthetic)")
     known_families = {r["family"] for r in records if r["family"] % 3 == 0}
     entries = []
     for r in records:
         if r["variant"] == "base" and r["family"] in known_families:
-            h = hash_bytes(r["base"], "seed")
-            for signal, value in (("md5", h.md5), ("pdq", h.pdq)):
+            h = hash_bytes(r["base"], "seed", ("pdq", "md5"))
+            for signal, value in h.hashes.items():
                 entries.append(
                     EntryIn(
                         signal=signal,
-                        value=value or "",
+                        value=value,
                         category="1",
                         category_scheme="projectvic-us",
                         series=f"BENCH-F{r['family']}",
@@ -381,7 +382,7 @@ def run_bench(
                     )
                 )
     store.add_entries("BENCH_KNOWN", entries)
-    matcher = BankMatcher(Matcher(store, load_saved=False, auto_refresh=None))
+    matcher = Matcher(store, load_saved=False, auto_refresh=None)
     out = work / "out"
     t1 = time.perf_counter()
     summary = run_triage([seizure], TriageOptions(out=out, jobs=jobs, fast=not exact_decode), matcher, progress)

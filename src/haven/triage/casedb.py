@@ -9,21 +9,33 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from haven.errors import StorageError, UsageError
+from haven.signals import Input, Md5Signal, PdqSignal, Sha1Signal, Sha256Signal, SignalType, Variant, all_signals
 
-SCHEMA_VERSION = "2"  # 2: files.pdq_upscaled
+SCHEMA_VERSION = "3"  # 3: one column per signal (and per signal quality), variants as JSON
+
+#: Which signals triage's analysis leans on: near-duplicates and series are PDQ distances (in bits of
+#: 256), identical copies share an MD5 (what VICS keys media by), and the court record uses SHA-256.
+PDQ, MD5, SHA1, SHA256 = (s.name for s in (PdqSignal, Md5Signal, Sha1Signal, Sha256Signal))
+
+
+def case_signals() -> list[type[SignalType]]:
+    """The signals a case records, from the registry: digests of the bytes first, then image signals."""
+    rank = {Input.BYTES: 0, Input.IMAGE: 1}
+    return sorted((s for s in all_signals() if s.input in rank), key=lambda s: rank[s.input])
+
+
+def signal_columns(signals: Iterable[type[SignalType]]) -> list[str]:
+    """Each signal's value column, followed by its quality column where the signal rates its values."""
+    return [c for s in signals for c in ((s.name, s.quality_key()) if s.min_quality is not None else (s.name,))]
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY, source INTEGER NOT NULL, depth INTEGER NOT NULL, size INTEGER,
-    mime TEXT, kind TEXT, md5 TEXT, sha1 TEXT, sha256 TEXT, pdq TEXT, pdq_upscaled TEXT, quality INTEGER,
-    width INTEGER, height INTEGER, exif TEXT, error_code TEXT, error_message TEXT);
-CREATE INDEX IF NOT EXISTS files_md5 ON files(md5);
 CREATE TABLE IF NOT EXISTS problems (
     path TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, skipped INTEGER NOT NULL,
     PRIMARY KEY (path, code));
@@ -39,30 +51,24 @@ CREATE TABLE IF NOT EXISTS series (
     touches_known INTEGER, known_series TEXT, representative TEXT);
 """
 
-FILE_COLUMNS = (
-    "path",
-    "source",
-    "depth",
-    "size",
-    "mime",
-    "kind",
-    "md5",
-    "sha1",
-    "sha256",
-    "pdq",
-    "pdq_upscaled",
-    "quality",
-    "width",
-    "height",
-    "exif",
-    "error_code",
-    "error_message",
-)
+_HEAD = ("path", "source", "depth", "size", "mime", "kind")
+_TAIL = ("variants", "width", "height", "exif", "error_code", "error_message")
+
+
+def _files_table(signals: list[type[SignalType]]) -> str:
+    typed = {"source": "INTEGER NOT NULL", "depth": "INTEGER NOT NULL", "size": "INTEGER", "width": "INTEGER",
+             "height": "INTEGER", **{s.quality_key(): "INTEGER" for s in signals if s.min_quality is not None}}
+    cols = ", ".join(f"{c} {typed.get(c, 'TEXT')}" for c in (*_HEAD, *signal_columns(signals), *_TAIL))
+    return (f"CREATE TABLE IF NOT EXISTS files ({cols.replace('path TEXT', 'path TEXT PRIMARY KEY', 1)});\n"
+            f"CREATE INDEX IF NOT EXISTS files_{MD5} ON files({MD5});\n")
 
 
 @dataclass
 class FileRow:
-    """One file's results as stored (``exif`` is a dict; absent values None)."""
+    """One file's results as stored (``exif`` is a dict; absent values None or left out of the dicts).
+
+    ``hashes``/``quality``/``variants`` by signal name, as ``haven.hashing.HashResult`` has them, so a row
+    is matched by ``Matcher.match_results`` like any hashed input."""
 
     path: str
     source: int
@@ -70,36 +76,55 @@ class FileRow:
     size: int | None = None
     mime: str | None = None
     kind: str | None = None
-    md5: str | None = None
-    sha1: str | None = None
-    sha256: str | None = None
-    pdq: str | None = None
-    pdq_upscaled: str | None = None  # "side:hex side:hex", small images only (haven.hashing.ladder)
-    quality: int | None = None
+    hashes: dict[str, str] = field(default_factory=dict)
+    quality: dict[str, int] = field(default_factory=dict)
+    variants: dict[str, tuple[Variant, ...]] = field(default_factory=dict)
     width: int | None = None
     height: int | None = None
     exif: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
 
-    def upscaled_values(self) -> dict[int, str]:
-        """``pdq_upscaled`` as ``{side: hex}``."""
-        return {int(k): v for k, v in (p.split(":") for p in (self.pdq_upscaled or "").split())}
+    def get(self, signal: str) -> str | None:
+        return self.hashes.get(signal)
 
-    def set_upscaled_values(self, values: dict[int, str] | None) -> None:
-        """Store ``{side: hex}`` in ``pdq_upscaled`` as "side:hex side:hex" (None when empty)."""
-        self.pdq_upscaled = " ".join(f"{side}:{value}" for side, value in values.items()) if values else None
+    def set_hashes(self, result: Any) -> None:
+        """Take the values, qualities and variants of a ``HashResult``."""
+        self.hashes.update(result.hashes)
+        self.quality.update(result.quality)
+        self.variants.update(result.variants)
 
-    def as_tuple(self) -> tuple[Any, ...]:
-        values = [getattr(self, c) for c in FILE_COLUMNS]
-        values[FILE_COLUMNS.index("exif")] = json.dumps(self.exif, sort_keys=True) if self.exif else None
+    def as_tuple(self, signals: list[type[SignalType]]) -> tuple[Any, ...]:
+        values: list[Any] = [getattr(self, c) for c in _HEAD]
+        for s in signals:
+            values.append(self.hashes.get(s.name))
+            if s.min_quality is not None:
+                values.append(self.quality.get(s.name))
+        variants = {sig: [[v.family, v.key, v.value, v.fallback] for v in vs] for sig, vs in self.variants.items() if vs}
+        values.append(json.dumps(variants, sort_keys=True) if variants else None)
+        values += [self.width, self.height, json.dumps(self.exif, sort_keys=True) if self.exif else None,
+                   self.error_code, self.error_message]
         return tuple(values)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row | tuple[Any, ...]) -> FileRow:
-        values = dict(zip(FILE_COLUMNS, row, strict=True))
-        values["exif"] = json.loads(values["exif"]) if values["exif"] else None
-        return cls(**values)
+    def from_row(cls, row: sqlite3.Row | tuple[Any, ...], signals: list[type[SignalType]]) -> FileRow:
+        it = iter(row)
+        head = {c: next(it) for c in _HEAD}
+        hashes: dict[str, str] = {}
+        quality: dict[str, int] = {}
+        for s in signals:
+            value = next(it)
+            if value is not None:
+                hashes[s.name] = value
+            if s.min_quality is not None:
+                q = next(it)
+                if q is not None:
+                    quality[s.name] = q
+        raw_variants, width, height, exif, error_code, error_message = it
+        variants = {sig: tuple(Variant(f, k, v, bool(fb)) for f, k, v, fb in vs)
+                    for sig, vs in (json.loads(raw_variants) if raw_variants else {}).items()}
+        return cls(**head, hashes=hashes, quality=quality, variants=variants, width=width, height=height,
+                   exif=json.loads(exif) if exif else None, error_code=error_code, error_message=error_message)
 
 
 class CaseDB:
@@ -112,8 +137,27 @@ class CaseDB:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA)
+            self.signals = self._signals()
+            self.columns = (*_HEAD, *signal_columns(self.signals), *_TAIL)
+            self.conn.executescript(_files_table(self.signals))
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open case database {path}: {exc}") from exc
+
+    def _signals(self) -> list[type[SignalType]]:
+        """The signals this case records: fixed when it is created, so a resumed run writes the same
+        columns even if a signal plugin was installed since."""
+        stored = self.get_meta("signals")
+        if stored is None:
+            signals = case_signals()
+            self.set_meta("signals", json.dumps([s.name for s in signals]))
+            return signals
+        from haven.signals import get_signal
+
+        try:
+            return [get_signal(name) for name in json.loads(stored)]
+        except UsageError as exc:
+            raise UsageError(f"{self.path.parent} holds a case hashed with a signal this installation lacks "
+                             f"({exc.message}); install it or choose a new --out folder") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -156,9 +200,9 @@ class CaseDB:
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany(
-                f"INSERT OR REPLACE INTO files({', '.join(FILE_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(FILE_COLUMNS))})",
-                [r.as_tuple() for r in rows],
+                f"INSERT OR REPLACE INTO files({', '.join(self.columns)}) "
+                f"VALUES ({', '.join('?' * len(self.columns))})",
+                [r.as_tuple(self.signals) for r in rows],
             )
             self.conn.executemany(
                 "INSERT OR IGNORE INTO problems(path, code, message, skipped) VALUES (?, ?, ?, ?)",
@@ -167,9 +211,9 @@ class CaseDB:
 
     def files(self) -> Iterator[FileRow]:
         """Every file row, ordered by path (the order every output uses)."""
-        cur = self.conn.execute(f"SELECT {', '.join(FILE_COLUMNS)} FROM files ORDER BY path")
+        cur = self.conn.execute(f"SELECT {', '.join(self.columns)} FROM files ORDER BY path")
         for row in cur:
-            yield FileRow.from_row(row)
+            yield FileRow.from_row(row, self.signals)
 
     def problems(self) -> list[tuple[str, str, str, bool]]:
         return [

@@ -12,20 +12,24 @@ import json
 import uuid
 from typing import Any
 
+from haven.signals import SignalType
 from haven.triage.analyse import Analysis, FileResult
+from haven.triage.casedb import MD5, PDQ, SHA1, SHA256, signal_columns
 
-CSV_COLUMNS = (
+def csv_columns(signals: list[type[SignalType]]) -> tuple[str, ...]:
+    """``files.csv``'s header: the case's signal columns (from the registry) between size and width."""
+    return (*_CSV_HEAD, *signal_columns(signals), *_CSV_TAIL)
+
+
+_CSV_HEAD = (
     "path",
     "status",
     "priority",
     "reasons",
     "mime",
     "size",
-    "md5",
-    "sha1",
-    "sha256",
-    "pdq",
-    "quality",
+)
+_CSV_TAIL = (
     "width",
     "height",
     "dup_group",
@@ -65,7 +69,7 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _csv_row(f: FileResult) -> list[str]:
+def _csv_row(f: FileResult, columns: tuple[str, ...], signals: list[type[SignalType]]) -> list[str]:
     r, exif = f.row, f.row.exif or {}
     hits = f.hits
     victim = None if not hits else any(h.victim_identified is True for h in hits)
@@ -76,11 +80,8 @@ def _csv_row(f: FileResult) -> list[str]:
         "reasons": "; ".join(f.reasons),
         "mime": r.mime,
         "size": r.size,
-        "md5": r.md5,
-        "sha1": r.sha1,
-        "sha256": r.sha256,
-        "pdq": r.pdq,
-        "quality": r.quality,
+        **r.hashes,
+        **{s.quality_key(): r.quality.get(s.name) for s in signals if s.min_quality is not None},
         "width": r.width,
         "height": r.height,
         "dup_group": f.dup_group,
@@ -104,16 +105,17 @@ def _csv_row(f: FileResult) -> list[str]:
         "error_code": r.error_code,
         "error_message": r.error_message,
     }
-    return [_cell(values[c]) for c in CSV_COLUMNS]
+    return [_cell(values.get(c)) for c in columns]
 
 
-def files_csv(analysis: Analysis) -> str:
-    """One row per file (containers included), sorted by path."""
+def files_csv(analysis: Analysis, signals: list[type[SignalType]]) -> str:
+    """One row per file (containers included), sorted by path; a column per signal of the case."""
+    columns = csv_columns(signals)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
+    w.writerow(columns)
     for f in analysis.files:
-        w.writerow(_csv_row(f))
+        w.writerow(_csv_row(f, columns, signals))
     return buf.getvalue()
 
 
@@ -153,8 +155,8 @@ def vics_case(
     """The VICS 2.0 ``#Cases`` document: one Media per distinct MD5, one MediaFiles entry per copy."""
     by_md5: dict[str, list[FileResult]] = {}
     for f in analysis.files:
-        if f.row.md5 and f.status in ("known", "unknown", "other"):
-            by_md5.setdefault(f.row.md5, []).append(f)
+        if f.row.get(MD5) and f.status in ("known", "unknown", "other"):
+            by_md5.setdefault(f.row.hashes[MD5], []).append(f)
     media = []
     for n, (md5, copies) in enumerate(sorted(by_md5.items()), start=1):
         first = copies[0]
@@ -165,8 +167,8 @@ def vics_case(
         if category is not None:
             m["Category"] = category
         m["MD5"] = upper
-        if first.row.sha1:
-            m["SHA1"] = first.row.sha1.upper()
+        if first.row.get(SHA1):
+            m["SHA1"] = first.row.hashes[SHA1].upper()
         m["MediaSize"] = first.row.size
         m["IsPrecategorized"] = "true" if hits else "false"
         if hits:
@@ -203,9 +205,9 @@ def vics_case(
             m["Exifs"] = [
                 {"MD5": upper, "PropertyName": k, "PropertyValue": str(v)} for k, v in sorted(exif.items())
             ]
-        alt = [{"MD5": upper, "HashName": "SHA256", "HashValue": first.row.sha256}]
-        if first.row.pdq:
-            alt.append({"MD5": upper, "HashName": "PDQ", "HashValue": first.row.pdq})
+        alt = [{"MD5": upper, "HashName": "SHA256", "HashValue": first.row.get(SHA256)}]
+        if first.row.get(PDQ):
+            alt.append({"MD5": upper, "HashName": "PDQ", "HashValue": first.row.hashes[PDQ]})
         m["AlternativeHashes"] = alt
         media.append(m)
     case = {

@@ -1,5 +1,5 @@
-"""Per-file work, run in worker processes: digests, type by content, PDQ (fast path, and the
-upscaled look-up values of small images) and EXIF leads.
+"""Per-file work, run in worker processes: the digests of every file, the image signals of images
+(PDQ on the fast path, with the upscaled look-up values of small images) and EXIF leads.
 
 ``process_batch`` is what a worker runs: a list of entries (a folder's file by path, which the
 worker reads itself; an archive member by its bytes, already read in memory by the parent's walk)
@@ -8,43 +8,35 @@ in, one small ``FileRow`` per entry out, in the same order.
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 from collections.abc import Sequence
 
 from haven.config import DEFAULT_MAX_PIXELS
 from haven.errors import InputError
-from haven.hashing import hash_bytes
+from haven.hashing import hash_bytes, hash_file
 from haven.media.walk import Entry
-from haven.triage.casedb import FileRow
+from haven.signals import Input
+from haven.triage.casedb import FileRow, case_signals
 from haven.triage.exif import read_exif
 
 # Tests only: a worker process that reaches a file with this name dies at once (``os._exit``), as
 # if a decoder had crashed, to exercise the pool's recovery. Never set in normal use.
 _CRASH_ON = os.environ.get("HAVEN_TEST_WORKER_CRASH_ON")
 STREAM_ABOVE = 256 * 1024 * 1024  # files on disk bigger than this are digested in blocks, never held whole
-_BLOCK = 1024 * 1024
-
-
-def _digests(data: bytes) -> tuple[str, str, str]:
-    return hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(), hashlib.sha256(data).hexdigest()
-
-
-def _stream_digests(path: str) -> tuple[str, str, str]:
-    md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_BLOCK):
-            md5.update(block)
-            sha1.update(block)
-            sha256.update(block)
-    return md5.hexdigest(), sha1.hexdigest(), sha256.hexdigest()
 
 
 def _may_have_exif(data: bytes) -> bool:
     """Cheap pre-check before decoding EXIF (it sits in the first 64 KiB: JPEG APP1, PNG eXIf, TIFF)."""
     head = data[:65536]
     return b"Exif" in head or b"eXIf" in head or head[:4] in (b"II*\x00", b"MM\x00*")
+
+
+def _signal_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The case's signals computed from the bytes of every file, and from the pixels of images."""
+    signals = case_signals()
+    return (tuple(s.name for s in signals if s.input is Input.BYTES),
+            tuple(s.name for s in signals if s.input is Input.IMAGE))
 
 
 def process_entry(
@@ -55,9 +47,10 @@ def process_entry(
     row = FileRow(
         path=label, source=source, depth=entry.path.depth, size=entry.size, mime=entry.mime, kind=entry.kind
     )
+    digests, images = _signal_names()
     try:
         if entry.os_path is not None and entry.size > STREAM_ABOVE:
-            row.md5, row.sha1, row.sha256 = _stream_digests(entry.os_path)
+            row.set_hashes(hash_file(entry.os_path, digests))
             if entry.kind == "image":
                 row.error_code, row.error_message = (
                     "file_too_large",
@@ -66,16 +59,11 @@ def process_entry(
             return row
         data = entry.read()
         row.size = len(data)
-        row.md5, row.sha1, row.sha256 = _digests(data)
+        row.set_hashes(hash_bytes(data, label, digests))  # first, so a file that fails to decode keeps them
         if entry.kind == "image":
-            result = hash_bytes(data, label, ("pdq",), fast=fast, upscaled=True, max_pixels=max_pixels)
-            row.pdq, row.quality, row.width, row.height = (
-                result.pdq,
-                result.quality,
-                result.width,
-                result.height,
-            )
-            row.set_upscaled_values(result.pdq_upscaled)
+            result = hash_bytes(data, label, images, fast=fast, upscaled=True, max_pixels=max_pixels)
+            row.set_hashes(result)
+            row.width, row.height = result.width, result.height
             if _may_have_exif(data):
                 row.exif = read_exif(data) or None
     except InputError as exc:

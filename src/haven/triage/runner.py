@@ -26,9 +26,9 @@ from haven.config import DEFAULT_MAX_PIXELS
 from haven.errors import UsageError
 from haven.media import Entry, EvidencePath, Limits, Problem, walk
 from haven.triage.analyse import Analysis, Thresholds, analyse
-from haven.triage.casedb import CaseDB, FileRow
+from haven.triage.casedb import SHA256, CaseDB, FileRow
 from haven.triage.export import case_id, files_csv, problems_csv, vics_json
-from haven.triage.known import KnownMatcher
+from haven.matching import Matcher
 from haven.triage.workers import FileWorkers, Pending
 from haven.triage.report import render_report
 
@@ -171,7 +171,7 @@ def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, A
                 # time); a path already under the folder, in normal form, just loses the prefix.
                 clean = r.path.startswith(base) and os.path.normpath(r.path) == r.path
                 rel = r.path[len(base):] if clean else os.path.relpath(r.path, src)
-                h.update(f"{rel}\t{r.sha256}\t{r.size}\n".encode())
+                h.update(f"{rel}\t{r.get(SHA256)}\t{r.size}\n".encode())
             out.append(
                 {
                     "path": src,
@@ -190,14 +190,14 @@ def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, A
                     "kind": "file",
                     "files": 1,
                     "bytes": own.size if own else None,
-                    "sha256": own.sha256 if own else None,
+                    "sha256": own.get(SHA256) if own else None,
                 }
             )
     return out
 
 
 def finish(
-    sources: list[str], db: CaseDB, matcher: KnownMatcher | None, opts: TriageOptions
+    sources: list[str], db: CaseDB, matcher: Matcher | None, opts: TriageOptions
 ) -> tuple[Analysis, dict[str, Any], list[dict[str, Any]]]:
     """Analyse the stored rows and write every output file (atomically)."""
     rows = list(db.files())
@@ -208,7 +208,7 @@ def finish(
     cid = case_id(sources)
     out = opts.out
     version = _version()
-    _atomic_write(out / "files.csv", files_csv(analysis))
+    _atomic_write(out / "files.csv", files_csv(analysis, db.signals))
     _atomic_write(out / "problems.csv", problems_csv(analysis))
     _atomic_write(
         out / "vics.json", vics_json(analysis, sources=sources, case_number=opts.case_number, version=version)
@@ -298,7 +298,7 @@ def _store_analysis(db: CaseDB, a: Analysis) -> None:
 def run_triage(
     sources: list[str | Path],
     opts: TriageOptions,
-    matcher: KnownMatcher | None,
+    matcher: Matcher | None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The whole run; returns the summary (with ``out``). Missing sources are a UsageError."""

@@ -24,19 +24,27 @@ from haven.service.schemas import (
     MatchRecord,
     MatchResult,
     UrlQuery,
+    query_hashes,
 )
+from haven.signals import LookupKind, get_signal, signal_names
 from haven.service.ssrf import fetch_url
 from haven.service.state import ServiceState, get_backend, get_state, require
 
 router = APIRouter(prefix="/v1", tags=["matching"])
-SIGNALS = ("pdq", "md5", "sha1", "sha256")
 
 
-def _hashes(q: HashQuery) -> dict[str, str]:
-    values = {s: getattr(q, s).lower() for s in SIGNALS if getattr(q, s)}
+def _hashes(q: HashQuery) -> dict[str, str]:  # type: ignore[valid-type]
+    values = query_hashes(q)
     if not values:
-        raise UsageError("give at least one of pdq, md5, sha1, sha256")
+        raise UsageError(f"give at least one of {', '.join(signal_names())}")
     return values
+
+
+def in_memory_only(q: HashQuery) -> bool:  # type: ignore[valid-type]
+    """One value of an in-memory (distance) signal and nothing to record: answerable on the event loop."""
+    values = query_hashes(q)
+    return (len(values) == 1 and not q.content_id
+            and get_signal(next(iter(values))).lookup is LookupKind.DISTANCE)
 
 
 def _count(kind: str, matches: list[Any]) -> None:
@@ -86,7 +94,7 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
 async def match_hashes(q: HashQuery, request: Request, key: ApiKey = Depends(require("match")),
                        backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
     state = get_state(request)
-    if q.pdq and not (q.md5 or q.sha1 or q.sha256 or q.content_id):
+    if in_memory_only(q) and not state.rules_active():
         # The hot path: an in-memory index query of well under a millisecond runs on the event loop,
         # which is cheaper than a thread-pool hop; anything that reads or writes the database does not.
         return JSONResponse(_match_one(state, backend, q, key))
@@ -109,7 +117,7 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, lab
     matches = await run_in_threadpool(backend.match_result, result, threshold)
     _count(kind, matches)
     payload = match_payload(result.to_dict(), matches)
-    payload["content_id"] = content_id or result.sha256
+    payload["content_id"] = content_id or result.get("sha256")
     if extra:
         payload.update(extra)
     if payload["matched"] and state.runtime is not None:

@@ -20,6 +20,7 @@ from haven.service.errors import status_for
 from haven.service.keys import ApiKey
 from haven.service.routes.hashing import hash_in_thread, read_upload
 from haven.service.state import get_state
+from haven.signals import signal_names
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
 COOKIE = "haven_key"
@@ -68,7 +69,7 @@ def home(request: Request) -> Response:
         return _page(request, "login.html")
     state = get_state(request)
     banks = state.backend.store.list_banks() if state.backend is not None else []
-    return _page(request, "home.html", key=key, banks=banks)
+    return _page(request, "home.html", key=key, banks=banks, signals=signal_names())
 
 
 @router.post("/login")
