@@ -53,7 +53,7 @@ class MatchEvent:
             return f"sha256:{self.hashes['sha256']}"
         if self.content_id:
             return f"id:{self.content_id}"
-        signal, value = sorted((k, v) for k, v in self.hashes.items() if isinstance(v, str) and v)[0]
+        signal, value = min((k, v) for k, v in self.hashes.items() if isinstance(v, str) and v)
         return f"{signal}:{value}"
 
     def record(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from haven.actions.models import ReviewItem
 from haven.errors import ConflictError, NotFoundError
+from haven.store.claim import claim
 from haven.store.db import make_session_factory
 
 #: Added to an unknown item's priority so it comes before any known one (issue 15: unknown before known).
@@ -96,16 +97,13 @@ class ReviewQueue:
                     or_(ReviewItem.lease_until.is_(None), ReviewItem.lease_until < now))
         pick = select(ReviewItem.id).where(free).order_by(ReviewItem.priority.desc(), ReviewItem.enqueued_at,
                                                           ReviewItem.id).limit(1)
-        if self._postgres:
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (update(ReviewItem).where(ReviewItem.id.in_(pick.scalar_subquery()), free)
-                .values(lease_owner=owner, lease_until=now + lease).returning(ReviewItem.id))
         with self.sessions() as s:
-            got = s.execute(stmt).scalars().first()
+            claimed = claim(s, ReviewItem, pick, free, {"lease_owner": owner, "lease_until": now + lease},
+                            postgres=self._postgres)
             s.commit()
-            if got is None:
+            if not claimed:
                 return None
-            row = s.get(ReviewItem, got)
+            row = s.get(ReviewItem, claimed[0])
             assert row is not None
             return _task(row)
 

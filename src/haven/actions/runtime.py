@@ -73,7 +73,6 @@ class Runtime:
 
     def report_service(self) -> Any:
         from haven.reporting.service import ReportService
-
         from haven.reporting.settings import ReportingSettings
 
         return ReportService(self.settings.resolved_database_url, settings=self.settings,
@@ -94,7 +93,9 @@ class Runtime:
             for item_id, report_id, reported_at in vault.reported_items():
                 try:
                     finished = reports.get(report_id).get("finished_at")
-                except Exception:  # noqa: BLE001 - a missing report must not stop the purge of the others
+                except Exception:
+                    log.warning("vault item %s: report %s unreadable; its retention stays as recorded",
+                                item_id, report_id, exc_info=True)
                     continue
                 if finished:
                     at = datetime.fromisoformat(finished)

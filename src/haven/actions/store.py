@@ -149,6 +149,8 @@ class RuleStore:
         check_mode(mode)
         with self.sessions() as s:
             row = s.get(RuleSetRow, ruleset)
+            if row is not None and row.mode == mode:
+                return
             if row is None:
                 s.add(RuleSetRow(name=ruleset, mode=mode))
             else:
@@ -173,6 +175,8 @@ class RuleStore:
         existing = {r.name: r for r in self.list()}
         for rule in rules:
             if rule.name in existing:
+                if _same(existing[rule.name], rule):
+                    continue
                 self.update(rule.name, rule, actor=actor)
                 counts["updated"] += 1
             else:
@@ -207,6 +211,13 @@ class RuleStore:
             s.execute(delete(RuleRow))
             s.commit()
         self.invalidate()
+
+
+def _same(a: Rule, b: Rule) -> bool:
+    def key(r: Rule) -> dict[str, Any]:
+        return {k: v for k, v in r.to_dict(secrets=True).items() if k not in ("id", "position")}
+
+    return key(a) == key(b)
 
 
 def _rule(row: RuleRow) -> Rule:

@@ -34,6 +34,9 @@ SUBCOMMAND_MODULES = [
     "haven.cli.triage_cmd",
     "haven.cli.report_cmd",
     "haven.cli.audit_cmd",
+    "haven.cli.rules_cmd",
+    "haven.cli.jobs_cmd",
+    "haven.cli.vault_cmd",
 ]
 
 app = typer.Typer(

@@ -106,6 +106,11 @@ def serve_command(
     url = settings.resolved_database_url
     upgrade_database(url)  # once here, so workers start without racing on migrations
     if dev_key or os.environ.get("HAVEN_DEV") == "1":
+        from haven.secrets import KeyRing
+
+        # Once, here: the vault and webhook secrets need a master key, and workers must not race to make one.
+        ring = KeyRing.load(settings, create=True)
+        stdout.print(f"master key ring: {ring.source} (current key {ring.current_id})")
         store = _key_store()
         try:
             if store.count_active() == 0:

@@ -23,3 +23,21 @@ def engine() -> Engine:
     url = settings().resolved_database_url
     upgrade_database(url)
     return make_engine(url)
+
+
+@functools.cache
+def runtime():  # type: ignore[no-untyped-def]
+    """Rules, job queue, review queue and vault, as ``haven serve`` builds them."""
+    from haven.actions.runtime import RuntimeSettings, build_runtime
+
+    return build_runtime(settings(), engine(), RuntimeSettings.from_env(settings()))
+
+
+def actor() -> str:
+    """Who a CLI change is recorded as: the operating-system user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"

@@ -5,9 +5,9 @@ whose worker dies (``dramatiq-sqlite`` marks a message consumed with no lease, s
 back) or need PostgreSQL (``dramatiq-pg``). This one keeps Dramatiq's contract (``consume``/``ack``/
 ``nack``/``requeue``, delay queues) with *leases*:
 
-- a consumer claims a message by setting ``lease_owner`` and ``lease_until`` in one atomic statement
-  (``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`` on PostgreSQL; SQLite's single writer
-  makes the same statement atomic there);
+- a consumer claims a message by setting ``lease_owner`` and ``lease_until`` atomically
+  (``haven.store.claim``: ``SELECT … FOR UPDATE SKIP LOCKED`` then ``UPDATE`` on PostgreSQL, one
+  ``UPDATE … WHERE id IN (SELECT …)`` under SQLite's single writer);
 - while a message is held, a heartbeat pushes its lease forward, so a long job is not handed out twice;
 - ``ack`` and ``nack`` delete it (a dead letter was recorded before ``nack``, see ``haven.jobs.deadletters``);
 - if the worker is killed (``kill -9``, power loss), its heartbeats stop, the lease runs out, and the
@@ -35,6 +35,7 @@ from sqlalchemy import Engine, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from haven.jobs.models import JobMessage
+from haven.store.claim import claim
 from haven.store.db import make_session_factory
 
 log = logging.getLogger("haven.jobs")
@@ -158,14 +159,11 @@ class DatabaseConsumer(Consumer):
         due = and_(JobMessage.queue == self.queue_name, JobMessage.available_at <= now,
                    or_(JobMessage.lease_until.is_(None), JobMessage.lease_until < now))
         pick = select(JobMessage.id).where(due).order_by(JobMessage.priority, JobMessage.id).limit(n)
-        if self._postgres:
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (update(JobMessage).where(JobMessage.id.in_(pick.scalar_subquery()), due)
-                .values(lease_owner=self.owner, lease_until=now + self.broker.lease_ms,
-                        deliveries=JobMessage.deliveries + 1)
-                .returning(JobMessage.id, JobMessage.body, JobMessage.deliveries))
         with self.broker.sessions() as s:
-            rows = s.execute(stmt).all()
+            ids = claim(s, JobMessage, pick, due, {"lease_owner": self.owner, "lease_until": now + self.broker.lease_ms,
+                                                   "deliveries": JobMessage.deliveries + 1}, postgres=self._postgres)
+            rows = s.execute(select(JobMessage.id, JobMessage.body, JobMessage.deliveries)
+                             .where(JobMessage.id.in_(ids))).all() if ids else []
             s.commit()
         for row_id, _, deliveries in rows:
             if deliveries > 1:
