@@ -81,6 +81,18 @@ class Runtime:
     def worker(self, threads: int | None = None) -> JobWorker:
         return self.queue.worker(threads=threads or self.action_settings.worker_threads)
 
+    def retry_dead(self, dead_id: int, *, actor: str) -> str:
+        """Run a dead-lettered job again; an action's run is made pending first (else the job, finding it
+        dead, would do nothing). Returns the new message id."""
+        letter = self.queue.dead_letter(dead_id)
+        if letter.retried_at_ms is not None:
+            raise UsageError(f"dead letter {dead_id} was already retried")
+        if letter.job.startswith("action.") and letter.args:
+            self.actions.revive(int(letter.args[0]))
+        message_id = self.queue.retry_dead(dead_id)
+        self.audit.record("job.retry", actor, f"dead_letter:{dead_id}", {"job": letter.job, "message": message_id})
+        return message_id
+
     # -- scheduled jobs --------------------------------------------------------------------------------
     def purge(self) -> list[int]:
         """The retention job: move each item's clock to its report's filing time, then purge what is due."""

@@ -49,12 +49,7 @@ def dead_command(json_out: bool = typer.Option(False, "--json", help="One JSON o
 @jobs_app.command("retry")
 def retry_command(dead_id: int = typer.Argument(..., help="The dead letter's id (haven jobs dead).")) -> None:
     """Queue a dead-lettered job again, with a fresh set of tries."""
-    rt = shell_db.runtime()
-    letter = next((d for d in rt.queue.dead_letters(include_retried=True, limit=100_000) if d.id == dead_id), None)
-    message_id = rt.queue.retry_dead(dead_id)
-    if letter is not None and letter.job.startswith("action.") and letter.args:
-        rt.actions.revive(int(letter.args[0]))
-    rt.audit.record("job.retry", shell_db.actor(), f"dead_letter:{dead_id}", {"message": message_id})
+    message_id = shell_db.runtime().retry_dead(dead_id, actor=shell_db.actor())
     stdout.print(f"dead letter {dead_id} queued again as {message_id}")
 
 

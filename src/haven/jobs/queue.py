@@ -191,6 +191,13 @@ class JobQueue:
             return int(s.scalar(select(func.count()).select_from(DeadLetterRow)
                                 .where(DeadLetterRow.retried_at.is_(None))) or 0)
 
+    def dead_letter(self, dead_id: int) -> DeadLetter:
+        with self.sessions() as s:
+            row = s.get(DeadLetterRow, dead_id)
+            if row is None:
+                raise NotFoundError(f"no dead letter {dead_id}")
+            return to_dead_letter(row)
+
     def retry_dead(self, dead_id: int) -> str:
         """Enqueue a dead-lettered job again (with a fresh set of tries); returns the new message id."""
         with self.sessions() as s:

@@ -93,10 +93,5 @@ def dead_letters(request: Request, _k: ApiKey = Depends(_ADMIN)) -> dict[str, An
 
 @router.post("/jobs/dead/{dead_id}/retry", summary="Run a dead-lettered job again", responses=ERRORS)
 def retry_dead(dead_id: Annotated[int, Path(ge=1)], request: Request, key: ApiKey = Depends(_ADMIN)) -> dict[str, Any]:
-    rt = _runtime(request)
-    letter = next((d for d in rt.queue.dead_letters(include_retried=True, limit=10_000) if d.id == dead_id), None)
-    message_id = rt.queue.retry_dead(dead_id)
-    if letter is not None and letter.job.startswith("action.") and letter.args:
-        rt.actions.revive(int(letter.args[0]))
-    rt.audit.record("job.retry", _actor(key), f"dead_letter:{dead_id}", {"message": message_id})
+    message_id = _runtime(request).retry_dead(dead_id, actor=_actor(key))
     return {"retried": dead_id, "message_id": message_id}
