@@ -3,30 +3,33 @@
 On the upload path (``on_match``) it only decides and records: which rules fire, whether the verdict is
 *block*, what deterrence message to return, and one ``action_runs`` row per queued action — inserted with
 "on conflict do nothing" on (content, rule, action), so a retried upload enqueues nothing new. The
-uploaded bytes, when an action needs them, are staged once (sealed by the master key ring). Everything
-slow — the vault, webhooks, review items, report drafts — runs later in ``run`` on the job queue.
+uploaded bytes, when an action needs them, are staged once, sealed by the master key ring, in the same
+transaction (with the database broker, the jobs too: one commit on the upload path). Everything slow — the vault, webhooks, review items, report drafts — runs later in ``run`` on the job queue.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, select, update
+import httpx
+import sqlalchemy
+from sqlalchemy import Engine, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from haven.actions.models import ActionRun
+from haven.actions.models import ActionRun, StagedContent
 from haven.actions.review_queue import ReviewQueue
 from haven.actions.rules import NEEDS_CONTENT, QUEUED, Rule, fired_rules
 from haven.actions.settings import ActionSettings
 from haven.actions.store import RuleStore
 from haven.actions.webhook import deliver
 from haven.audit import AuditLog
-from haven.errors import FormatError, NotFoundError, RemoteRejectedError, UsageError
+from haven.errors import FormatError, IntegrityError, NotFoundError, RemoteRejectedError, UsageError
 from haven.jobs import DeadLetter, JobQueue, current_try
 from haven.store.db import make_session_factory
 
@@ -79,6 +82,10 @@ class Verdict:
         return out
 
 
+def _staged_context(uid: str) -> bytes:
+    return f"haven-staged-upload:{uid}".encode()
+
+
 def _industry_class(matches: list[dict[str, Any]]) -> str | None:
     found = {m.get("category") for m in matches if m.get("category_scheme") == "us-industry"}
     return next((c for c in ("A1", "A2", "B1", "B2") if c in found), None)
@@ -101,6 +108,7 @@ class ActionEngine:
         self._reports_factory = reports
         self._vault: Any = None
         self._reports: Any = None
+        self._client: httpx.Client | None = None
 
     @property
     def vault(self) -> Any:
@@ -117,6 +125,16 @@ class ActionEngine:
                 raise UsageError("report drafting is not configured in this process")
             self._reports = self._reports_factory()
         return self._reports
+
+    def _http(self) -> httpx.Client:
+        # One client for all deliveries: building one (its TLS context) costs more CPU than a delivery.
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.settings.webhook_timeout, follow_redirects=False)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
 
     # -- registration on the job queue -----------------------------------------------------------------
     def register_jobs(self) -> None:
@@ -156,32 +174,45 @@ class ActionEngine:
                 elif action.type == "deterrence" and deterrence is None:
                     deterrence = self.settings.deterrence(action.params)
                 planned.append((rule, i, action))
+        now = datetime.now(UTC)
         staged = None
         if event.content is not None and any(a.type in NEEDS_CONTENT for _, _, a in planned):
-            staged = self.vault.stage(event.content)
-        now = datetime.now(UTC)
+            uid = uuid.uuid4().hex
+            staged = {"uid": uid, "sealed": self.vault.ring.seal(event.content, context=_staged_context(uid)),
+                      "created_at": now}
         record = event.record()
         rows = [{"content_key": event.content_key, "content_id": event.content_id, "sha256": event.hashes.get("sha256"),
                  "rule_id": rule.id, "rule_name": rule.name, "action_key": f"{i}:{a.type}", "action": a.type,
-                 "params": a.params, "event": record, "staged_blob": staged if a.type in NEEDS_CONTENT else None,
+                 "params": a.params, "event": record,
+                 "staged_uid": staged["uid"] if staged is not None and a.type in NEEDS_CONTENT else None,
                  "status": "pending" if a.type in QUEUED else "done", "tries": 0,
                  "result": None if a.type in QUEUED else {"inline": True}, "created_at": now, "updated_at": now}
                 for rule, i, a in planned]
-        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(ActionRun)
-        stmt = insert.values(rows).on_conflict_do_nothing(
-            index_elements=["content_key", "rule_id", "action_key"]).returning(ActionRun.id, ActionRun.action,
-                                                                              ActionRun.params)
-        with self.sessions() as s:
-            created = s.execute(stmt).all()
-            s.commit()
-        started = []
-        for run_id, kind, params in created:
-            if kind in QUEUED:
+        table = cast(Table, ActionRun.__table__)  # Core, not the ORM: this is the upload path
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
+        # One cached statement, executed with a list of rows (a .values(rows) statement compiles anew each
+        # time, which costs more than the insert itself).
+        stmt = insert.on_conflict_do_nothing(index_elements=["content_key", "rule_id", "action_key"]).returning(
+            table.c.id, table.c.action, table.c.params, sort_by_parameter_order=True)
+        started, later = [], []
+        # One transaction: the staged bytes, the runs and (database broker) their jobs commit together or
+        # not at all, with a single commit on the upload path.
+        with self.engine.begin() as conn:
+            created = [r for r in conn.execute(stmt, rows).all() if r is not None]
+            if staged is not None and any(kind in NEEDS_CONTENT for _, kind, _ in created):
+                conn.execute(sqlalchemy.insert(cast(Table, StagedContent.__table__)), [staged])  # else a repeat: the first upload had them
+            for run_id, kind, params in created:
+                if kind not in QUEUED:
+                    continue
                 tries = params.get("max_tries") if kind == "webhook" else None
-                self.queue.enqueue(JOB_PREFIX + kind, run_id, max_tries=tries)
+                if self.queue.transactional:
+                    self.queue.enqueue_in(conn, JOB_PREFIX + kind, run_id, max_tries=tries)
+                else:
+                    later.append((kind, run_id, tries))
                 started.append({"run": run_id, "action": kind})
-        if staged is not None and not any(r[1] in NEEDS_CONTENT for r in created):
-            self.vault.unstage(staged)  # a repeat: the first upload's runs have (or had) the content
+        self.queue.wake()
+        for kind, run_id, tries in later:  # Redis / RabbitMQ; a lost enqueue is re-sent by the sweep
+            self.queue.enqueue(JOB_PREFIX + kind, run_id, max_tries=tries)
         return Verdict("block" if block else "allow", [r.name for r in fired], deterrence, started)
 
     # -- the job side ----------------------------------------------------------------------------------
@@ -197,7 +228,7 @@ class ActionEngine:
             row.tries = current_try()
             s.commit()
             kind, params, event = row.action, dict(row.params), dict(row.event)
-            staged, rule_id, rule_name = row.staged_blob, row.rule_id, row.rule_name
+            staged, rule_id, rule_name = row.staged_uid, row.rule_id, row.rule_name
             content_key = row.content_key
         try:
             handler = {"quarantine": self._quarantine, "review": self._review, "webhook": self._webhook,
@@ -248,11 +279,17 @@ class ActionEngine:
             return int(existing)
         if staged is None:
             return None
-        content = vault.unstaged(staged)
+        with self.sessions() as s:
+            row = s.scalars(select(StagedContent).where(StagedContent.uid == staged)).first()
+            if row is None:
+                raise IntegrityError(f"the staged upload {staged} is gone and the vault does not hold the content")
+            content = vault.ring.open(row.sealed, context=_staged_context(staged))
         item = vault.put(content, name=event.get("name") or sha, media_type=event.get("content_type") or
                          "application/octet-stream", context={**event, "rule": rule_name, "action_run": run_id},
                          actor=f"rule:{rule_name}", source_key=source)
-        vault.unstage(staged)
+        with self.sessions() as s:  # preserved: the staged copy is no longer needed by any run
+            s.execute(delete(StagedContent).where(StagedContent.uid == staged))
+            s.commit()
         return int(item.id)
 
     def _quarantine(self, run_id: int, params: dict[str, Any], event: dict[str, Any], staged: str | None,
@@ -287,7 +324,7 @@ class ActionEngine:
                  rule_id: int, rule_name: str, content_key: str) -> dict[str, Any]:
         secret = self.rules.webhook_secret(params)
         status = deliver(str(params["url"]), secret, self.webhook_body(run_id, rule_name, event), str(run_id),
-                         timeout=self.settings.webhook_timeout)
+                         timeout=self.settings.webhook_timeout, client=self._http())
         return {"status": status, "url": params["url"]}
 
     def _report(self, run_id: int, params: dict[str, Any], event: dict[str, Any], staged: str | None,
@@ -329,6 +366,12 @@ class ActionEngine:
         for run_id, kind in stale:
             self._set(run_id)  # touch, so the next sweep waits again
             self.queue.enqueue(JOB_PREFIX + kind, run_id)
+        with self.sessions() as s:  # staged uploads no pending run needs any more
+            needed = select(ActionRun.staged_uid).where(ActionRun.status == "pending",
+                                                        ActionRun.staged_uid.is_not(None))
+            s.execute(delete(StagedContent).where(StagedContent.created_at < cutoff,
+                                                  StagedContent.uid.not_in(needed)))
+            s.commit()
         return len(stale)
 
     def runs(self, *, content_id: str | None = None, status: str | None = None, rule: str | None = None,

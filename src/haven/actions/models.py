@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haven.store.db import Base
@@ -53,13 +64,25 @@ class ActionRun(Base):
     action: Mapped[str] = mapped_column(String(20))
     params: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
     event: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]  # hashes, matches, upload context
-    staged_blob: Mapped[str | None] = mapped_column(String(64))
+    staged_uid: Mapped[str | None] = mapped_column(String(32))  # the upload's bytes, in action_staged
     status: Mapped[str] = mapped_column(String(12), index=True)  # pending | done | failed | dead
     tries: Mapped[int] = mapped_column(Integer, default=0)
     result: Mapped[dict | None] = mapped_column(JSON)  # type: ignore[type-arg]
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StagedContent(Base):
+    """An upload's bytes, sealed by the master key ring, between the upload (same transaction as its action
+    runs and jobs) and the job that preserves them in the vault, which then deletes the row."""
+
+    __tablename__ = "action_staged"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ReviewItem(Base):

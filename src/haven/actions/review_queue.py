@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from haven.actions.models import ReviewItem

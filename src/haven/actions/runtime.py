@@ -123,6 +123,7 @@ class Runtime:
             append_anchor(self.action_settings.anchor_file, head)
 
     def close(self) -> None:
+        self.actions.close()
         self.queue.close()
 
 

@@ -176,6 +176,42 @@ def runs_command(
     stdout.print(table)
 
 
+
+
+def bench_actions_command(
+    photos: Path = typer.Option(Path("../shared/data/photos"), "--photos", help="Folder of photos to upload."),
+    max_photos: int = typer.Option(40, "--max-photos", min=1, help="How many distinct pictures."),
+    duration: float = typer.Option(10.0, "--duration", min=1, help="Seconds per phase."),
+    rounds: int = typer.Option(2, "--rounds", min=1, help="Off/on phase pairs, alternating."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Connections uploading at once."),
+    side: int = typer.Option(512, "--side", min=64, help="Longest side of the uploads (px)."),
+    worker: str = typer.Option("embedded", "--worker", help="embedded (the service runs the actions meanwhile), "
+                                                            "separate (a `haven worker` beside it) or after "
+                                                            "(the upload path alone; the queue drains afterwards)."),
+    keep: Path = typer.Option(None, "--keep", help="Keep the data folder here (serve.log, database, vault)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Uploads/s with rules off against rules on (quarantine + webhook) on one `haven serve`, same run."""
+    from haven.actions.bench import run_actions_bench
+
+    r = run_actions_bench(photos=photos, max_photos=max_photos, duration=duration, concurrency=concurrency,
+                          side=side, log=lambda m: stderr.print(m), worker=worker, rounds=rounds,
+                          keep=keep)
+    if json_out:
+        emit_json(r)
+        return
+    for name in ("off", "on"):
+        p = r[name]
+        stdout.print(f"rules {name:>3}: {p['rps']:7.1f} uploads/s {p['rps_each']}  p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  "
+                     f"server CPU {p['server_cpu_ms_per_request']} ms/upload  statuses {p['statuses']}")
+    stdout.print(f"on/off: {r['ratio_on_off']}x  (slowdown {r['slowdown_pct']} %; goal ≤ 10 %; worker {r['worker']})")
+    a = r["actions"]
+    stdout.print(f"actions: {a['done']} done, {a['dead']} dead, {a['webhooks_received']} webhooks received "
+                 f"(signatures ok: {a['signatures_ok']}), {a['vault_blobs']} items in the vault; queue drained "
+                 f"{a['drained_after_s']} s after the 'on' phase began")
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.add_typer(rules_app, name="rules")
     app.add_typer(actions_app, name="actions")
+    bench.command("actions")(bench_actions_command)

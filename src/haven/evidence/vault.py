@@ -186,20 +186,6 @@ class Vault:
             found = s.scalars(select(VaultItem.id).where(VaultItem.source_key == source_key)).first()
             return int(found) if found is not None else None
 
-    # -- staging: bytes parked, sealed, between an upload and the job that preserves them ---------------
-    def stage(self, content: bytes) -> str:
-        """Park ``content`` sealed by the master key ring (no database row); returns the blob name."""
-        name = f"{uuid.uuid4().hex}.staged"
-        self.store.put(name, self.ring.seal(content, context=_stage_context(name)))
-        return name
-
-    def unstaged(self, name: str) -> bytes:
-        """The bytes of a staged blob (``IntegrityError`` if it is missing or was altered)."""
-        return self.ring.open(self.store.get(name), context=_stage_context(name))
-
-    def unstage(self, name: str) -> None:
-        self.store.delete(name)
-
     def _by_source(self, source_key: str) -> ItemInfo | None:
         with self.sessions() as s:
             row = s.scalars(select(VaultItem).where(VaultItem.source_key == source_key)).first()
@@ -452,10 +438,6 @@ class Vault:
                         _iso(row.created_at) or "", row.created_by, row.report_id, _iso(row.reported_at),
                         _iso(row.retain_until) or "", row.hold, row.hold_reason, row.hold_by, row.extensions,
                         row.key_id, _iso(row.purged_at))
-
-
-def _stage_context(name: str) -> bytes:
-    return f"haven-vault-staged:{name}".encode()
 
 
 def _dump(value: Any) -> bytes:

@@ -24,14 +24,14 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from dramatiq.broker import Broker, Consumer, MessageProxy
 from dramatiq.common import current_millis, dq_name
 from dramatiq.errors import QueueNotFound
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware
-from sqlalchemy import Engine, and_, delete, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from haven.jobs.models import JobMessage
@@ -82,13 +82,28 @@ class DatabaseBroker(Broker):
             raise QueueNotFound(queue_name)  # type: ignore[no-untyped-call]
         self.emit_before("enqueue", message, delay)
         with self.sessions() as s:
-            s.add(JobMessage(queue=queue_name, message_id=message.message_id, body=message.encode().decode("utf-8"),
-                             priority=0, enqueued_at=current_millis(), available_at=available, deliveries=0))
+            self.add_to(s, message, available)
             s.commit()
-        with self.wakeup:
-            self.wakeup.notify_all()
+        self.wake()
         self.emit_after("enqueue", message, delay)
         return message
+
+    def add_to(self, s: Session | Connection, message: Message[Any], available: int | None = None) -> None:
+        """Add ``message`` to the caller's transaction: it is queued if, and when, that commits (a
+        transactional outbox: the job exists exactly when the change that asked for it does)."""
+        if message.queue_name not in self.queues:
+            raise QueueNotFound(message.queue_name)  # type: ignore[no-untyped-call]
+        now = current_millis()
+        conn = s.connection() if isinstance(s, Session) else s
+        conn.execute(insert(cast(Table, JobMessage.__table__)), [{"queue": message.queue_name, "message_id": message.message_id,
+                                        "body": message.encode().decode("utf-8"), "priority": 0, "enqueued_at": now,
+                                        "available_at": available if available is not None else now,
+                                        "deliveries": 0}])
+
+    def wake(self) -> None:
+        """Wake this process's idle consumers (after a commit that queued work)."""
+        with self.wakeup:
+            self.wakeup.notify_all()
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000) -> Consumer:
         if queue_name not in self.queues:

@@ -28,8 +28,9 @@ from dramatiq.middleware import (
     ShutdownNotifications,
     TimeLimit,
 )
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.orm import Session
 
 from haven.errors import NotFoundError, UsageError
 from haven.jobs.dbbroker import DEFAULT_LEASE_SECONDS, DEFAULT_POLL_SECONDS, DatabaseBroker
@@ -136,6 +137,27 @@ class JobQueue:
                                         options=options)
         self.broker.enqueue(message, delay=int(delay * 1000) if delay else None)
         return message.message_id
+
+    @property
+    def transactional(self) -> bool:
+        """Whether jobs can be queued inside a database transaction (the database broker)."""
+        return isinstance(self.broker, DatabaseBroker)
+
+    def enqueue_in(self, session: Session | Connection, name: str, *args: Any, max_tries: int | None = None,
+                   **kwargs: Any) -> str:
+        """Queue a job as part of ``session``'s transaction (database broker only: see ``transactional``);
+        call ``wake()`` after the commit."""
+        if not isinstance(self.broker, DatabaseBroker):
+            raise UsageError(f"the {self.backend} broker cannot queue jobs inside a database transaction")
+        options = {"max_retries": max_tries - 1} if max_tries is not None else {}
+        message: Message[Any] = Message(queue_name=self.queue_name, actor_name=name, args=args, kwargs=kwargs,
+                                        options=options)
+        self.broker.add_to(session, message)
+        return message.message_id
+
+    def wake(self) -> None:
+        if isinstance(self.broker, DatabaseBroker):
+            self.broker.wake()
 
     # -- periodic jobs ---------------------------------------------------------------------------------
     def every(self, seconds: float, job: str, *, name: str | None = None) -> None:

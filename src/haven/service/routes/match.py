@@ -121,9 +121,15 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, lab
     if extra:
         payload.update(extra)
     if payload["matched"] and state.runtime is not None:
-        await run_in_threadpool(_run_rules, state, payload, kind, key, content=data, name=label,
-                                url=(extra or {}).get("url"))
-    await run_in_threadpool(_record, state, payload["content_id"], kind, payload, key)
+        url = (extra or {}).get("url")
+
+        def rules_then_record() -> None:  # one thread-pool hop for both
+            _run_rules(state, payload, kind, key, content=data, name=label, url=url)
+            _record(state, payload["content_id"], kind, payload, key)
+
+        await run_in_threadpool(rules_then_record)
+    else:
+        await run_in_threadpool(_record, state, payload["content_id"], kind, payload, key)
     return payload
 
 

@@ -1,4 +1,4 @@
-"""Actions branch: rule sets, rules, action runs, the review queue.
+"""Actions branch: rule sets, rules, action runs, staged uploads, the review queue.
 
 Revision ID: 0007_actions
 Revises: 0000_base
@@ -48,7 +48,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(20), nullable=False),
         sa.Column("params", sa.JSON, nullable=False),
         sa.Column("event", sa.JSON, nullable=False),
-        sa.Column("staged_blob", sa.String(64), nullable=True),
+        sa.Column("staged_uid", sa.String(32), nullable=True),
         sa.Column("status", sa.String(12), nullable=False),
         sa.Column("tries", sa.Integer, nullable=False),
         sa.Column("result", sa.JSON, nullable=True),
@@ -60,6 +60,13 @@ def upgrade() -> None:
     op.create_index("ix_action_runs_content_id", "action_runs", ["content_id"])
     op.create_index("ix_action_runs_rule_id", "action_runs", ["rule_id"])
     op.create_index("ix_action_runs_status", "action_runs", ["status"])
+    op.create_table(
+        "action_staged",
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
+        sa.Column("uid", sa.String(32), nullable=False, unique=True),
+        sa.Column("sealed", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+    )
     op.create_table(
         "review_queue",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
@@ -90,6 +97,7 @@ def downgrade() -> None:
     for ix in ("ix_review_queue_sha256", "ix_review_queue_content_id", "ix_review_queue_next"):
         op.drop_index(ix, table_name="review_queue")
     op.drop_table("review_queue")
+    op.drop_table("action_staged")
     for ix in ("ix_action_runs_status", "ix_action_runs_rule_id", "ix_action_runs_content_id"):
         op.drop_index(ix, table_name="action_runs")
     op.drop_table("action_runs")
