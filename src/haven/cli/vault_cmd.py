@@ -93,11 +93,27 @@ def purge_command(dry_run: bool = typer.Option(False, "--dry-run", help="Only li
 
 
 @vault_app.command("rotate-key")
-def rotate_key_command() -> None:
-    """Re-wrap every item's data key under the current master key (after `rotate_key_file`); content is not
-    re-encrypted. Then the old master key can be retired."""
-    n = _vault().rotate_keys(actor=shell_db.actor())
-    stdout.print(f"re-wrapped {n} data key(s) under master key {_vault().ring.current_id}")
+def rotate_key_command(
+    new_key: bool = typer.Option(False, "--new-key", help="First put a fresh master key at the head of the key "
+                                                          "file (HAVEN_MASTER_KEY_FILE), then re-wrap under it."),
+) -> None:
+    """Re-wrap every item's data key under the newest master key; content is not re-encrypted. Then the old
+    master key can be retired (haven.secrets.retire_key)."""
+    from haven.evidence import LocalBlobStore, Vault
+    from haven.secrets import KeyRing, rotate_key_file
+
+    rt = shell_db.runtime()
+    settings = shell_db.settings()
+    if new_key:
+        if settings.master_key:
+            raise UsageError("the master key comes from HAVEN_MASTER_KEY: put the new key first there instead")
+        kid = rotate_key_file(settings.resolved_master_key_file)
+        stdout.print(f"new master key {kid} at the head of {settings.resolved_master_key_file}")
+    ring = KeyRing.load(settings)
+    vault = Vault(rt.engine, ring, LocalBlobStore(rt.vault_settings.vault_dir), rt.audit,
+                  retention=rt.vault_settings.retention)
+    n = vault.rotate_keys(actor=shell_db.actor())
+    stdout.print(f"re-wrapped {n} data key(s) under master key {ring.current_id}")
 
 
 @vault_app.command("export")
