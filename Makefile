@@ -30,6 +30,14 @@ test: install
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
+# The lint gate (ruff, the project's 110 columns) and the type gate (mypy: strict on the core, see
+# pyproject.toml); .ci/run calls both before the tests.
+lint: install
+	$(VENV)/bin/ruff check src tests fuzz
+
+check: install
+	$(VENV)/bin/mypy
+
 bench: install
 	$(HAVEN) bench hash --photos $(PHOTOS)
 

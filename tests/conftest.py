@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from haven_testdata import FORMATS_REF, NCMEC_REF, PDQ_REF, PHOTOS, REPO, SHARED  # noqa: F401 (re-exported)
+from haven_testdata import FORMATS_REF, NCMEC_REF, PDQ_REF, PHOTOS, REPO, SHARED  # re-exported
 
 POSTGRES_URL = os.environ.get("HAVEN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -83,7 +83,9 @@ def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
 
 def _pg_create(template: str | None = None) -> str:
     if not postgres_available():
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {_pg_state.get('why')} — POSTGRES TESTS SKIPPED")
+        pytest.skip(
+            f"PostgreSQL not reachable at {POSTGRES_URL}: {_pg_state.get('why')} — POSTGRES TESTS SKIPPED"
+        )
     import psycopg
 
     name = f"haven_t_{uuid.uuid4().hex[:12]}"

@@ -13,15 +13,14 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "banks"))
-from bank_fixtures import store  # noqa: E402,F401 (fixture)
+from bank_fixtures import store  # fixture
 
-from haven_testdata import drifted_thumbnail  # noqa: E402
-
-from haven.banks import BankStore, EntryIn  # noqa: E402
-from haven.errors import FormatError  # noqa: E402
-from haven.hashing import hash_file  # noqa: E402
-from haven.matching import MANIFEST, Matcher  # noqa: E402
-from haven.store.db import upgrade_database  # noqa: E402
+from haven.banks import BankStore, EntryIn
+from haven.errors import FormatError
+from haven.hashing import hash_file
+from haven.matching import MANIFEST, Matcher
+from haven.store.db import upgrade_database
+from haven_testdata import drifted_thumbnail
 
 RNG = random.Random(7)
 
@@ -125,7 +124,9 @@ def test_stale_index_never_returns_disabled_entries(store: BankStore, matcher_fa
     assert m.match_hashes({"pdq": base}) == []
 
 
-def test_hot_update_from_another_store_within_a_second(store: BankStore, matcher_factory, db_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_hot_update_from_another_store_within_a_second(  # type: ignore[no-untyped-def]
+    store: BankStore, matcher_factory, db_url: str
+) -> None:
     base = rand_pdq()
     store.create_bank("live")
     m = matcher_factory(auto_refresh=0.2)
@@ -179,18 +180,24 @@ def test_match_many_pdq_equals_single_queries(store: BankStore, matcher_factory)
     m = matcher_factory()
     queries = [flip(b, k % 40) for k, b in enumerate(bases)] + [rand_pdq() for _ in range(10)]
     batch = m.match_many("pdq", queries)
-    assert [[x.entry_id for x in r] for r in batch] == \
-        [[x.entry_id for x in m.match_hashes({"pdq": q})] for q in queries]
+    assert [[x.entry_id for x in r] for r in batch] == [
+        [x.entry_id for x in m.match_hashes({"pdq": q})] for q in queries
+    ]
     assert sum(bool(r) for r in batch) == sum(1 for k in range(30) if k % 40 <= 31)
 
 
-def test_match_file_finds_a_resized_copy(store: BankStore, matcher_factory, photos: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_match_file_finds_a_resized_copy(
+    store: BankStore, matcher_factory, photos: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 
     src = sorted(photos.glob("*.jpg"))[0]
     r = hash_file(src)
     store.create_bank("p")
-    store.add_entries("p", [EntryIn("pdq", r.hashes["pdq"], quality=r.quality["pdq"]), EntryIn("sha256", r.hashes["sha256"])])
+    store.add_entries(
+        "p",
+        [EntryIn("pdq", r.hashes["pdq"], quality=r.quality["pdq"]), EntryIn("sha256", r.hashes["sha256"])],
+    )
     small = tmp_path / "small.jpg"
     with Image.open(src) as im:
         im.convert("RGB").resize((im.width // 2, im.height // 2)).save(small, quality=70)
@@ -259,8 +266,12 @@ def test_index_newer_than_the_database_is_not_used(store: BankStore, tmp_path: P
     shutil.rmtree(tmp_path / "idx")
 
 
-def test_match_file_upscaled_finds_a_drifted_thumbnail(store: BankStore, matcher_factory, photos: Path,  # type: ignore[no-untyped-def]
-                                                       tmp_path: Path) -> None:
+def test_match_file_upscaled_finds_a_drifted_thumbnail(
+    store: BankStore,
+    matcher_factory,
+    photos: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     original, thumb = drifted_thumbnail(photos, tmp_path)
     store.create_bank("p")
     store.add_entries("p", [EntryIn("pdq", original, quality=100)])
@@ -269,7 +280,9 @@ def test_match_file_upscaled_finds_a_drifted_thumbnail(store: BankStore, matcher
     assert plain == []
     result, found = m.match_file(thumb, upscaled=True)
     assert [x.signal for x in found] == ["pdq"] and found[0].distance <= 31
-    assert found[0].variant is not None and found[0].to_dict()["upscaled_to"] in {int(v.key) for v in result.variants["pdq"]}
+    assert found[0].variant is not None and found[0].to_dict()["upscaled_to"] in {
+        int(v.key) for v in result.variants["pdq"]
+    }
 
 
 def test_haven_match_upscaled_option(store: BankStore, db_url: str, photos: Path, tmp_path: Path) -> None:

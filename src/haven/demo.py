@@ -39,12 +39,12 @@ def list_photos(folder: Path) -> list[Path]:
 def _jpeg(src: Path, dst: Path, *, scale: float, quality: int) -> None:
     from PIL import Image
 
-    with Image.open(src) as im:
-        im = im.convert("RGB")
-        if scale != 1.0:
-            im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
-                           Image.Resampling.LANCZOS)
-        im.save(dst, "JPEG", quality=quality)
+    with Image.open(src) as opened:
+        im = opened.convert("RGB")
+    if scale != 1.0:
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                       Image.Resampling.LANCZOS)
+    im.save(dst, "JPEG", quality=quality)
 
 
 def build_demo(store: BankStore, *, out: Path, photos: Path | None = None, count: int = 40,
@@ -54,12 +54,15 @@ def build_demo(store: BankStore, *, out: Path, photos: Path | None = None, count
     folder = photos or default_photos()
     files = list_photos(folder)
     if count < 1 or len(files) < count + misses:
-        raise UsageError(f"{folder} has {len(files)} photos; need at least {count + misses} for --count {count}")
-    banked, others = files[:count], files[count:count + misses]
+        raise UsageError(
+            f"{folder} has {len(files)} photos; need at least {count + misses} for --count {count}"
+        )
+    banked, others = files[:count], files[count : count + misses]
     created = False
     try:
-        store.create_bank(BANK, source=SOURCE, description="Benign stand-in photos for the Haven demo",
-                          actor="haven-demo")
+        store.create_bank(
+            BANK, source=SOURCE, description="Benign stand-in photos for the Haven demo", actor="haven-demo"
+        )
         created = True
     except ConflictError:
         pass
@@ -67,8 +70,13 @@ def build_demo(store: BankStore, *, out: Path, photos: Path | None = None, count
     if not stats:
         entries = []
         for p in banked:
-            entries += entries_from_hash(hash_file(p, DEMO_SIGNALS), category="A", category_scheme="uk",
-                                         note=f"demo: {p.name}", item=f"demo:{p.name}")
+            entries += entries_from_hash(
+                hash_file(p, DEMO_SIGNALS),
+                category="A",
+                category_scheme="uk",
+                note=f"demo: {p.name}",
+                item=f"demo:{p.name}",
+            )
         store.add_entries(BANK, entries, actor="haven-demo")
     queries = out
     if queries.exists():
@@ -92,5 +100,13 @@ def build_demo(store: BankStore, *, out: Path, photos: Path | None = None, count
         _jpeg(src, dst, scale=1.0, quality=85)
         expected_misses.append(dst.name)
     total = sum(v["total"] for v in store.bank_stats(BANK)["entries"].values())
-    return {"bank": BANK, "created": created, "count": count, "bank_entries": total, "photos": str(folder),
-            "queries": str(queries), "expected_hits": expected_hits, "expected_misses": expected_misses}
+    return {
+        "bank": BANK,
+        "created": created,
+        "count": count,
+        "bank_entries": total,
+        "photos": str(folder),
+        "queries": str(queries),
+        "expected_hits": expected_hits,
+        "expected_misses": expected_misses,
+    }

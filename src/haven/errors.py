@@ -11,14 +11,18 @@ so a shell can render them without parsing messages.
     │   ├── DecodeError            not an image, corrupt, truncated, unsupported
     │   ├── ImageTooLargeError     over the pixel or byte limit (decompression bomb)
     │   ├── ArchiveError           zip bomb, path traversal, too deep, corrupt archive
+    │   │   └── BombError          a source yielded more bytes than its budget allows
     │   └── FormatError            malformed CSV / JSON / XML (``line`` where known)
     │       └── SchemaError        XML not valid against its XSD (``element`` names it)
     ├── NotFoundError              a bank, entry, key, report … that does not exist  (HTTP 404)
     ├── ConflictError              already exists / wrong state                     (HTTP 409)
     ├── AuthError                  missing or unknown credentials                   (HTTP 401)
+    │   ├── LoginRequiredError     no live session: a web page sends its login page (HTTP 401 / redirect)
     │   └── PermissionDeniedError  known credentials without the needed scope       (HTTP 403)
+    │       └── CsrfError          a form without its token or from another origin  (HTTP 403)
     ├── RateLimitedError                                                            (HTTP 429)
     ├── StorageError               database or index failure                        (HTTP 503)
+    │   └── NotReadyError          still loading its index, or not serving banks    (HTTP 503)
     ├── IntegrityError             sealed or chained data failed its check (tampered, wrong key) (HTTP 500)
     ├── UnsafeURLError             URL refused by the SSRF guard                    (HTTP 400)
     └── RemoteError                a remote service failed (e.g. NCMEC)             (HTTP 502)
@@ -76,13 +80,24 @@ class ArchiveError(InputError):
     code = "bad_archive"
 
 
+class BombError(ArchiveError):
+    """A decompression bomb: a source's containers yielded more bytes than its budget allows."""
+
+    code = "zip_bomb"
+
+
 class FormatError(InputError):
     """Malformed structured input; ``line`` is 1-based where the format has lines."""
 
     code = "malformed"
 
     def __init__(
-        self, message: str, *, path: str | Path | None = None, line: int | None = None, code: str | None = None
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        code: str | None = None,
     ) -> None:
         self.line = line
         if line is not None:
@@ -117,8 +132,20 @@ class AuthError(HavenError):
     code = "unauthorized"
 
 
+class LoginRequiredError(AuthError):
+    """No live session (never signed in, logged out, expired): a web surface answers with its login page."""
+
+    code = "login_required"
+
+
 class PermissionDeniedError(AuthError):
     code = "forbidden"
+
+
+class CsrfError(PermissionDeniedError):
+    """A state-changing request without a valid CSRF token or from another origin."""
+
+    code = "csrf"
 
 
 class RateLimitedError(HavenError):
@@ -131,6 +158,12 @@ class RateLimitedError(HavenError):
 
 class StorageError(HavenError):
     code = "storage"
+
+
+class NotReadyError(StorageError):
+    """The service is up but cannot answer yet (its index is loading) or at all (no banks here)."""
+
+    code = "not_ready"
 
 
 class IntegrityError(HavenError):

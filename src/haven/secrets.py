@@ -109,14 +109,20 @@ class KeyRing:
         misconfigured production deployment.
         """
         if settings.master_key:
-            keys = [_decode_key(part, "HAVEN_MASTER_KEY") for part in settings.master_key.split(",") if part.strip()]
+            keys = [
+                _decode_key(part, "HAVEN_MASTER_KEY")
+                for part in settings.master_key.split(",")
+                if part.strip()
+            ]
             return cls(keys, source="HAVEN_MASTER_KEY")
         path = settings.resolved_master_key_file
         _refuse_inside(path, settings.data_dir)
         if not path.exists():
             if not create:
-                raise UsageError(f"{path}: no master key file; create one with `haven secrets init` "
-                                 "or set HAVEN_MASTER_KEY / HAVEN_MASTER_KEY_FILE")
+                raise UsageError(
+                    f"{path}: no master key file; create one with `haven secrets init` "
+                    "or set HAVEN_MASTER_KEY / HAVEN_MASTER_KEY_FILE"
+                )
             create_key_file(path)
         return cls(read_key_file(path), source=str(path))
 
@@ -132,21 +138,23 @@ class KeyRing:
         blob = bytes(blob)
         if len(blob) < _HEADER + 16 or not blob.startswith(MAGIC):
             raise IntegrityError("not a sealed blob (bad header or too short)")
-        kid = blob[len(MAGIC):len(MAGIC) + KEY_ID_BYTES]
+        kid = blob[len(MAGIC) : len(MAGIC) + KEY_ID_BYTES]
         key = self._keys.get(kid)
         if key is None:
-            raise IntegrityError(f"sealed under master key {kid.hex()}, which this key ring ({self.source}) "
-                                 "does not hold")
-        nonce = blob[len(MAGIC) + KEY_ID_BYTES:_HEADER]
+            raise IntegrityError(
+                f"sealed under master key {kid.hex()}, which this key ring ({self.source}) does not hold"
+            )
+        nonce = blob[len(MAGIC) + KEY_ID_BYTES : _HEADER]
         try:
             return AESGCM(key).decrypt(nonce, blob[_HEADER:], context)
         except InvalidTag:
-            raise IntegrityError("sealed data failed its integrity check (altered, or not sealed for this "
-                                 "record)") from None
+            raise IntegrityError(
+                "sealed data failed its integrity check (altered, or not sealed for this record)"
+            ) from None
 
     def sealed_with(self, blob: bytes) -> str:
         """Hex id of the key a blob was sealed under."""
-        return bytes(blob)[len(MAGIC):len(MAGIC) + KEY_ID_BYTES].hex()
+        return bytes(blob)[len(MAGIC) : len(MAGIC) + KEY_ID_BYTES].hex()
 
     def reseal(self, blob: bytes, *, context: bytes) -> bytes:
         """The same plaintext sealed under the current key (returns ``blob`` unchanged if it already is)."""
@@ -156,8 +164,9 @@ class KeyRing:
 
     def derive(self, purpose: str, length: int = 32) -> bytes:
         """A key for one purpose (an HMAC key, say), derived from the current master key with HKDF."""
-        return HKDF(algorithm=hashes.SHA256(), length=length, salt=None,
-                    info=b"haven:" + purpose.encode()).derive(self._keys[self._current])
+        return HKDF(
+            algorithm=hashes.SHA256(), length=length, salt=None, info=b"haven:" + purpose.encode()
+        ).derive(self._keys[self._current])
 
 
 def _refuse_inside(path: Path, data_dir: Path) -> None:
@@ -166,8 +175,10 @@ def _refuse_inside(path: Path, data_dir: Path) -> None:
     except OSError:
         inside = False
     if inside:
-        raise UsageError(f"{path}: the master key file is inside the data folder {data_dir}, so a copy of "
-                         "the data would be a copy of the key; move it (HAVEN_MASTER_KEY_FILE)")
+        raise UsageError(
+            f"{path}: the master key file is inside the data folder {data_dir}, so a copy of "
+            "the data would be a copy of the key; move it (HAVEN_MASTER_KEY_FILE)"
+        )
 
 
 def read_key_file(path: Path) -> list[bytes]:
@@ -179,12 +190,17 @@ def read_key_file(path: Path) -> list[bytes]:
     if not stat.S_ISREG(st.st_mode):
         raise UsageError(f"{path}: the master key file is not a regular file")
     if st.st_mode & 0o077:
-        raise UsageError(f"{path}: the master key file is readable by others (mode {st.st_mode & 0o777:o}); "
-                         f"run: chmod 600 {path}")
+        raise UsageError(
+            f"{path}: the master key file is readable by others (mode {st.st_mode & 0o777:o}); "
+            f"run: chmod 600 {path}"
+        )
     if hasattr(os, "getuid") and st.st_uid != os.getuid():
         raise UsageError(f"{path}: the master key file belongs to another user (uid {st.st_uid})")
-    lines = [ln for ln in path.read_text(encoding="ascii", errors="replace").splitlines()
-             if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [
+        ln
+        for ln in path.read_text(encoding="ascii", errors="replace").splitlines()
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
     return [_decode_key(ln, f"{path} line {n}") for n, ln in enumerate(lines, 1)]
 
 
@@ -193,7 +209,9 @@ def _write_key_file(path: Path, keys: Sequence[bytes]) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write("# Haven master keys, newest first. Keep this file out of the data folder and its backups.\n")
+        fh.write(
+            "# Haven master keys, newest first. Keep this file out of the data folder and its backups.\n"
+        )
         fh.writelines(encode_key(k) + "\n" for k in keys)
         fh.flush()
         os.fsync(fh.fileno())

@@ -236,3 +236,18 @@ def test_anchor_file_errors_name_the_line(tmp_path: Path) -> None:
     p.write_text(json.dumps(Anchor(1, "a" * 64).to_dict()) + "\nnot json\n")
     with pytest.raises(FormatError, match="line 2"):
         read_anchors(p)
+
+
+def test_security_events_feed_the_log(engine: Engine) -> None:
+    from haven.audit import security_events
+    from haven.auth.events import SecurityEvents
+
+    log = AuditLog(engine)
+    hub = SecurityEvents(log_events=False)
+    hub.subscribe(security_events(log))
+    kinds = sorted(__import__("haven.auth.events", fromlist=["KINDS"]).KINDS)
+    hub.emit(kinds[0], realm="review", username="ana", user_id=3, client="203.0.113.7", detail={"totp": True})
+    [e] = log.entries()
+    assert e.event == f"auth.{kinds[0]}" and e.target == "user:3" and e.actor == "user:3:ana"
+    assert e.detail == {"realm": "review", "client": "203.0.113.7", "username": "ana", "totp": True}
+    assert log.verify().ok

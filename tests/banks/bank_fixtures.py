@@ -1,4 +1,5 @@
-"""Fixtures for the bank tests (imported by name: a conftest.py here would shadow tests/conftest.py): a migrated ``BankStore`` on SQLite and PostgreSQL, closed afterwards."""
+"""Fixtures for the bank tests (imported by name: a conftest.py here would shadow tests/conftest.py): a
+migrated ``BankStore`` on SQLite and PostgreSQL, closed afterwards."""
 
 from __future__ import annotations
 

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from haven_testdata import FORMATS_REF, PHOTOS
 from typer.testing import CliRunner
 
 from haven.cli.main import app, exit_code_for
 from haven.errors import HavenError
+from haven_testdata import FORMATS_REF, PHOTOS
 
 HAVEN = [sys.executable, "-m", "haven.cli.main"]
 PDQ = "c4c8ea717e051345376f69602e6758980037f7e176337ad8e9f9bd4a8f76c88c"
@@ -42,7 +42,12 @@ def test_bank_commands(env: dict[str, str], tmp_path: Path) -> None:
     assert run("bank", "create", "iwf", "--source", "IWF", "--threshold", "pdq=20")[0] == 0
     code, out = run("bank", "list", "--json")
     (row,) = [json.loads(line) for line in out.splitlines()]
-    assert (row["name"], row["source"], row["thresholds"], row["created_by"]) == ("iwf", "IWF", {"pdq": 20}, "tester")
+    assert (row["name"], row["source"], row["thresholds"], row["created_by"]) == (
+        "iwf",
+        "IWF",
+        {"pdq": 20},
+        "tester",
+    )
     code, out = run("bank", "add", "iwf", "--pdq", PDQ, "--md5", "ab" * 16, "--category", "B", "--json")
     added = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [a["severity"] for a in added] == [3, 3]

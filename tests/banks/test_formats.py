@@ -8,14 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from haven_testdata import FORMATS_REF
+from bank_fixtures import sqlite_store, store  # fixtures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bank_fixtures import sqlite_store, store  # noqa: F401 (fixtures)
-
 from haven.banks import BankStore, EntryIn, detect_format
 from haven.errors import FormatError
+from haven_testdata import FORMATS_REF
 
 PDQ = "c4c8ea717e051345376f69602e6758980037f7e176337ad8e9f9bd4a8f76c88c"
 
@@ -113,8 +112,15 @@ def test_hma_jsonl(store: BankStore, tmp_path: Path) -> None:
     ref = json.loads((FORMATS_REF / "hma-bank-content-example.json").read_text())
     body = ref["get_content_response"]["body"]
     f = tmp_path / "bank.jsonl"
-    two = {"id": 2, "signals": {"pdq": PDQ.replace("c4", "d4"), "video_md5": "70a5336e89dd389482ebf618386ccc0b",
-                                "vpdq": "x"}, "note": "two"}
+    two = {
+        "id": 2,
+        "signals": {
+            "pdq": PDQ.replace("c4", "d4"),
+            "video_md5": "70a5336e89dd389482ebf618386ccc0b",
+            "vpdq": "x",
+        },
+        "note": "two",
+    }
     f.write_text(json.dumps(body) + "\n\n" + json.dumps(two) + "\n")
     assert detect_format(f) == "hma"
     store.create_bank("hma")
@@ -125,21 +131,44 @@ def test_hma_jsonl(store: BankStore, tmp_path: Path) -> None:
     assert a.extra["hma"]["metadata"]["content_id"] == "example-123"
     assert (b.item, c.item, c.signal) == ("hma:2", "hma:2", "md5")
     text = round_trip(store, "hma", "hma", tmp_path)
-    assert json.loads(text.splitlines()[1])["signals"] == {"pdq": two["signals"]["pdq"],
-                                                           "video_md5": two["signals"]["video_md5"]}
+    assert json.loads(text.splitlines()[1])["signals"] == {
+        "pdq": two["signals"]["pdq"],
+        "video_md5": two["signals"]["video_md5"],
+    }
 
 
 def test_haven_csv_lossless_for_every_field(store: BankStore, tmp_path: Path) -> None:
     store.create_bank("h")
-    store.add_entries("h", [
-        EntryIn("pdq", PDQ, quality=77, category="B2", series='S, "quoted"\nnext line', victim_identified=False,
-                note="ünïcode, comma", item="it-1", feedback="disputed", extra={"k": [1, "two"]}),
-        EntryIn("sha256", "f6f91937a0f74f18d17894cc6c960ba02a9ce1e45c27eb13d77b7975d38a04a6", category="C"),
-    ])
+    store.add_entries(
+        "h",
+        [
+            EntryIn(
+                "pdq",
+                PDQ,
+                quality=77,
+                category="B2",
+                series='S, "quoted"\nnext line',
+                victim_identified=False,
+                note="ünïcode, comma",
+                item="it-1",
+                feedback="disputed",
+                extra={"k": [1, "two"]},
+            ),
+            EntryIn(
+                "sha256", "f6f91937a0f74f18d17894cc6c960ba02a9ce1e45c27eb13d77b7975d38a04a6", category="C"
+            ),
+        ],
+    )
     text = round_trip(store, "h", "csv", tmp_path)
     a = list(store.iter_entries("h-rt"))[0]
-    assert (a.quality, a.category, a.severity, a.victim_identified, a.feedback, a.extra) == \
-        (77, "B2", 2, False, "disputed", {"k": [1, "two"]})
+    assert (a.quality, a.category, a.severity, a.victim_identified, a.feedback, a.extra) == (
+        77,
+        "B2",
+        2,
+        False,
+        "disputed",
+        {"k": [1, "two"]},
+    )
     assert a.series == 'S, "quoted"\nnext line'
     assert text.startswith("signal,value,quality,category,category_scheme,severity,")
 
@@ -154,43 +183,69 @@ def test_cross_format_vics_through_haven_csv(store: BankStore, tmp_path: Path) -
     assert export(store, "pv2", "vics") == export(store, "pv", "vics")
 
 
-text_st = st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"),
-                                       min_size=1, max_size=20))
+text_st = st.one_of(
+    st.none(),
+    st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), min_size=1, max_size=20
+    ),
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.sampled_from(["pdq", "md5", "sha1", "sha256"]), st.randoms(use_true_random=False),
-                          text_st, st.one_of(st.none(), st.sampled_from(["A1", "B", "3", "x"])),
-                          st.one_of(st.none(), st.booleans()), st.one_of(st.none(), st.integers(0, 100))),
-                min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["pdq", "md5", "sha1", "sha256"]),
+            st.randoms(use_true_random=False),
+            text_st,
+            st.one_of(st.none(), st.sampled_from(["A1", "B", "3", "x"])),
+            st.one_of(st.none(), st.booleans()),
+            st.one_of(st.none(), st.integers(0, 100)),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_haven_csv_round_trip_property(sqlite_store: BankStore, tmp_path_factory, rows) -> None:  # type: ignore[no-untyped-def]
     lengths = {"pdq": 64, "md5": 32, "sha1": 40, "sha256": 64}
     tmp = tmp_path_factory.mktemp("rt")
-    entries = [EntryIn(sig, "".join(rnd.choice("0123456789abcdef") for _ in range(lengths[sig])),
-                       quality=q if sig == "pdq" else None, category=cat, series=txt, note=txt,
-                       victim_identified=vic, extra={"t": txt} if txt else None)
-               for sig, rnd, txt, cat, vic, q in rows]
+    entries = [
+        EntryIn(
+            sig,
+            "".join(rnd.choice("0123456789abcdef") for _ in range(lengths[sig])),
+            quality=q if sig == "pdq" else None,
+            category=cat,
+            series=txt,
+            note=txt,
+            victim_identified=vic,
+            extra={"t": txt} if txt else None,
+        )
+        for sig, rnd, txt, cat, vic, q in rows
+    ]
     name = f"p{len(sqlite_store.list_banks())}"
     sqlite_store.create_bank(name)
     sqlite_store.add_entries(name, entries)
     text = round_trip(sqlite_store, name, "csv", tmp)
     store_entries = list(sqlite_store.iter_entries(name + "-rt"))
-    assert [(e.signal, e.value, e.series, e.extra) for e in store_entries] == \
-        [(e.signal, e.value, e.series or None, e.extra) for e in entries]
+    assert [(e.signal, e.value, e.series, e.extra) for e in store_entries] == [
+        (e.signal, e.value, e.series or None, e.extra) for e in entries
+    ]
     assert text.count("\n") >= len(entries)
 
 
 def test_malformed_rows_reported_with_line_and_skipped(store: BankStore, tmp_path: Path) -> None:
     f = tmp_path / "bad.csv"
-    f.write_text("signal,value,quality,category\n"
-                 f"pdq,{PDQ},90,A1\n"
-                 "pdq,nothex,90,\n"
-                 f"pdq,{PDQ},abc,\n"
-                 f"md5,{'a' * 32}\n"
-                 "\n"
-                 f"sha1,{'b' * 40},,\n"
-                 f"nosuch,{'b' * 40},,\n"
-                 f"pdq,{PDQ},101,\n")
+    f.write_text(
+        "signal,value,quality,category\n"
+        f"pdq,{PDQ},90,A1\n"
+        "pdq,nothex,90,\n"
+        f"pdq,{PDQ},abc,\n"
+        f"md5,{'a' * 32}\n"
+        "\n"
+        f"sha1,{'b' * 40},,\n"
+        f"nosuch,{'b' * 40},,\n"
+        f"pdq,{PDQ},101,\n"
+    )
     store.create_bank("b")
     errors: list[FormatError] = []
     res = store.import_file("b", f, on_error=errors.append)
@@ -203,9 +258,11 @@ def test_malformed_rows_reported_with_line_and_skipped(store: BankStore, tmp_pat
 
 def test_broken_vics_json_names_the_line(store: BankStore, tmp_path: Path) -> None:
     f = tmp_path / "broken.json"
-    f.write_text('{"@odata.context":"http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata'
-                 '#Media","value":[\n{"MD5":"70a5336e89dd389482ebf618386ccc0b","Category":1},\n'
-                 '{"MD5":"zz"},\n{"Category":2},\n{"MD5": "70a5336e89dd389482ebf618386ccc0b" "Category":1}\n]}')
+    f.write_text(
+        '{"@odata.context":"http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata'
+        '#Media","value":[\n{"MD5":"70a5336e89dd389482ebf618386ccc0b","Category":1},\n'
+        '{"MD5":"zz"},\n{"Category":2},\n{"MD5": "70a5336e89dd389482ebf618386ccc0b" "Category":1}\n]}'
+    )
     store.create_bank("b")
     with pytest.raises(FormatError) as info:
         store.import_file("b", f, batch_size=1)
@@ -219,10 +276,14 @@ def test_vics_streams_large_files_across_chunks(sqlite_store: BankStore, tmp_pat
     from haven.banks.formats import jsonstream
 
     monkeypatch.setattr(jsonstream, "CHUNK", 97)  # force elements to straddle buffer boundaries
-    media = [{"MediaID": i, "Category": i % 5, "MD5": f"{i:032x}", "Comments": "x" * (i % 300)} for i in range(400)]
+    media = [
+        {"MediaID": i, "Category": i % 5, "MD5": f"{i:032x}", "Comments": "x" * (i % 300)} for i in range(400)
+    ]
     f = tmp_path / "big.json"
-    f.write_text('{"@odata.context":"http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/Default/'
-                 '$metadata#Media",\n"value":[\n' + ",\n".join(json.dumps(m) for m in media) + "\n]}")
+    f.write_text(
+        '{"@odata.context":"http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/Default/'
+        '$metadata#Media",\n"value":[\n' + ",\n".join(json.dumps(m) for m in media) + "\n]}"
+    )
     sqlite_store.create_bank("big")
     res = sqlite_store.import_file("big", f, batch_size=64)
     assert (res.errors, res.rows_added) == (0, 400)
@@ -241,8 +302,9 @@ def test_detection_and_unknown_format(tmp_path: Path) -> None:
 
 def test_hma_json_array_and_bare_pytx_lines(sqlite_store: BankStore, tmp_path: Path) -> None:
     arr = tmp_path / "list.json"
-    arr.write_text(json.dumps([{"id": 7, "signals": {"pdq": PDQ}}, {"id": 8, "signals": {"raw_text": "x"}}],
-                              indent=2))
+    arr.write_text(
+        json.dumps([{"id": 7, "signals": {"pdq": PDQ}}, {"id": 8, "signals": {"raw_text": "x"}}], indent=2)
+    )
     sqlite_store.create_bank("h")
     res = sqlite_store.import_file("h", arr, "hma")
     assert (res.rows_added, res.errors) == (1, 1)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from bank_fixtures import sqlite_store, store  # noqa: F401 (fixtures)
+from bank_fixtures import sqlite_store, store  # fixtures
 from sqlalchemy import func, select
 
 from haven.banks import BankStore

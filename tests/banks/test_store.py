@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from bank_fixtures import sqlite_store, store  # fixtures
 from sqlalchemy import inspect
-
-from bank_fixtures import sqlite_store, store  # noqa: F401 (fixtures)
 
 from haven.banks import BankStore, EntryIn
 from haven.errors import ConflictError, FormatError, NotFoundError, UsageError
@@ -44,8 +43,16 @@ def test_banks_branch_downgrade_and_upgrade_again(db_url: str) -> None:
 
 
 def test_bank_life_cycle(store: BankStore) -> None:
-    b = store.create_bank("ncmec-industry", source="NCMEC", description="d", thresholds={"pdq": 20}, actor="alice")
-    assert (b.name, b.source, b.description, b.enabled, b.created_by) == ("ncmec-industry", "NCMEC", "d", True, "alice")
+    b = store.create_bank(
+        "ncmec-industry", source="NCMEC", description="d", thresholds={"pdq": 20}, actor="alice"
+    )
+    assert (b.name, b.source, b.description, b.enabled, b.created_by) == (
+        "ncmec-industry",
+        "NCMEC",
+        "d",
+        True,
+        "alice",
+    )
     assert b.threshold("pdq") == 20 and b.threshold("md5") == 0
     with pytest.raises(ConflictError):
         store.create_bank("ncmec-industry")
@@ -71,11 +78,20 @@ def test_bank_life_cycle(store: BankStore) -> None:
 
 def test_entries_validation_category_and_provenance(store: BankStore) -> None:
     store.create_bank("b")
-    ids = store.add_entries("b", [
-        EntryIn("pdq", PDQ_A.upper(), quality=88, category="A1"),
-        EntryIn("md5", MD5_A.upper(), category="B", series="S1", victim_identified=True, note="n"),
-        EntryIn("sha1", "9389DB3D602C487C63AF4BEDF501976BB816F67C", category="1", category_scheme="projectvic-us"),
-    ], actor="carol")
+    ids = store.add_entries(
+        "b",
+        [
+            EntryIn("pdq", PDQ_A.upper(), quality=88, category="A1"),
+            EntryIn("md5", MD5_A.upper(), category="B", series="S1", victim_identified=True, note="n"),
+            EntryIn(
+                "sha1",
+                "9389DB3D602C487C63AF4BEDF501976BB816F67C",
+                category="1",
+                category_scheme="projectvic-us",
+            ),
+        ],
+        actor="carol",
+    )
     a, m, s = store.get_entries(ids)
     assert a.value == PDQ_A and a.quality == 88 and (a.category_scheme, a.severity) == ("us-industry", 4)
     assert m.value == MD5_A and (m.category_scheme, m.severity) == ("uk", 3)

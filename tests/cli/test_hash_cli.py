@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from haven_testdata import PDQ_REF, PHOTOS
 
 HAVEN = [sys.executable, "-m", "haven.cli.main"]

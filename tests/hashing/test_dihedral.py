@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from haven_testdata import PHOTOS
 from PIL import Image
 
 from haven.hashing import pdq_from_pixels
+from haven_testdata import PHOTOS
 
 # Variant name → the PIL transpose that produces that image (PIL rotations are counter-clockwise).
 TRANSPOSES = {
@@ -49,6 +49,8 @@ def test_variants_stay_close_at_other_sizes() -> None:
         variants = pdq_from_pixels(np.asarray(im), dihedral=True).dihedral
         assert variants is not None
         for name, transpose in TRANSPOSES.items():
-            distances.append(_distance(variants[name], pdq_from_pixels(np.asarray(im.transpose(transpose))).hash))
+            distances.append(
+                _distance(variants[name], pdq_from_pixels(np.asarray(im.transpose(transpose))).hash)
+            )
     assert sum(distances) / len(distances) <= 31
     # flipplus1 is a pure transpose: the grid maps onto itself, so it is always exact.

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import statistics
 
-from haven_testdata import PHOTOS
-
 from haven.hashing import hash_file
+from haven_testdata import PHOTOS
 
 
 def test_fast_path_deviation_is_small() -> None:

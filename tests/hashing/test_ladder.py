@@ -6,13 +6,13 @@ import io
 
 import numpy as np
 import pytest
-from haven_testdata import PDQ_REF, PHOTOS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from haven.hashing import _pdq, hash_bytes, pdq_from_pixels
 from haven.hashing.ladder import LADDER_SIDES, axis_band, rung_sides, upscaled_pdq
+from haven_testdata import PDQ_REF, PHOTOS
 
 
 def bits(a: str, b: str) -> int:

@@ -8,24 +8,31 @@ import zlib
 from pathlib import Path
 
 import pytest
-from haven_testdata import PHOTOS
 
 from haven.errors import DecodeError, FileAccessError, ImageTooLargeError, InputError
 from haven.hashing import hash_bytes, hash_file
+from haven_testdata import PHOTOS
 
 
 def png_bomb(path: Path, side: int = 50_000) -> Path:
     """A valid 1-bit PNG of side × side black pixels: ~300 KB on disk, 2.5 gigapixels decoded."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     row = b"\x00" + b"\x00" * ((side + 7) // 8)  # filter byte + packed bits
     comp = zlib.compressobj(9)
     parts = [comp.compress(row * 1000) for _ in range(side // 1000)]
     parts.append(comp.flush())
     ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -142,8 +149,9 @@ def test_crypto_only_works_on_non_images(tmp_path: Path) -> None:
 
 def test_every_prefix_of_a_small_jpeg_fails_cleanly(jpeg_bytes: bytes) -> None:
     # Cheap exhaustive-ish fuzz: truncation at many offsets never crashes or hangs.
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     small = io.BytesIO()
     with Image.open(io.BytesIO(jpeg_bytes)) as im:

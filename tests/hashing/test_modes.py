@@ -6,14 +6,14 @@ import io
 
 import numpy as np
 import pdqhash
-from haven_testdata import PHOTOS
 from PIL import Image
 
 from haven.hashing import hash_bytes, hash_file, pdq_from_pixels
+from haven_testdata import PHOTOS
 
 
 def _hex(bits) -> str:  # type: ignore[no-untyped-def]
-    return "%064x" % int("".join(str(int(b)) for b in bits), 2)
+    return "{:064x}".format(int("".join(str(int(b)) for b in bits), 2))
 
 
 def _distance(a: str, b: str) -> int:
@@ -42,7 +42,8 @@ def test_palette_photos_hashed_from_real_colours() -> None:
         rgb = _load(path, "RGB")
         haven = hash_file(path, ("pdq",)).get("pdq")
         assert haven == pdq_from_pixels(rgb).hash, path.name  # exactly the RGB rendering
-        # What python-threatexchange does: np.asarray of the 'P' image (palette indices), stacked to 3 channels.
+        # What python-threatexchange does: np.asarray of the 'P' image (palette indices), stacked to 3
+        # channels.
         indices = _load(path)
         index_hash = _hex(pdqhash.compute(np.ascontiguousarray(np.dstack([indices] * 3)))[0])
         if _distance(index_hash, haven) > 31:
@@ -72,7 +73,9 @@ def test_sixteen_bit_grey_uses_pillow_rgb_conversion() -> None:
 
 def test_animated_gif_hashes_first_frame() -> None:
     rng = np.random.default_rng(3)
-    frames = [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).convert("P") for _ in range(3)]
+    frames = [
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).convert("P") for _ in range(3)
+    ]
     buf = io.BytesIO()
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     first = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
@@ -81,7 +84,14 @@ def test_animated_gif_hashes_first_frame() -> None:
 
 def test_every_common_format_hashes(tmp_path) -> None:
     src = Image.fromarray(_load(sorted(PHOTOS.glob("*.jpg"))[0], "RGB")).resize((200, 150))
-    for fmt, ext in [("JPEG", "jpg"), ("PNG", "png"), ("GIF", "gif"), ("BMP", "bmp"), ("TIFF", "tif"), ("WEBP", "webp")]:
+    for fmt, ext in [
+        ("JPEG", "jpg"),
+        ("PNG", "png"),
+        ("GIF", "gif"),
+        ("BMP", "bmp"),
+        ("TIFF", "tif"),
+        ("WEBP", "webp"),
+    ]:
         path = tmp_path / f"x.{ext}"
         src.save(path, fmt)
         r = hash_file(path)
@@ -95,8 +105,11 @@ def test_crypto_digests_match_hashlib(tmp_path) -> None:
     path = tmp_path / "blob.bin"
     path.write_bytes(data)
     r = hash_file(path, ("md5", "sha1", "sha256"))
-    assert (r.get("md5"), r.get("sha1"), r.get("sha256")) == (hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
-                                         hashlib.sha256(data).hexdigest())
+    assert (r.get("md5"), r.get("sha1"), r.get("sha256")) == (
+        hashlib.md5(data).hexdigest(),
+        hashlib.sha1(data).hexdigest(),
+        hashlib.sha256(data).hexdigest(),
+    )
     assert r.get("pdq") is None and r.size == len(data)
 
 

@@ -15,12 +15,12 @@ from haven.hashing import pdq_from_pixels
 
 def _ref(rgb: np.ndarray) -> tuple[str, int]:
     bits, quality = pdqhash.compute(rgb)
-    return "%064x" % int("".join(str(int(b)) for b in bits), 2), quality
+    return "{:064x}".format(int("".join(str(int(b)) for b in bits), 2)), quality
 
 
 def _ref_dihedral(rgb: np.ndarray) -> tuple[list[str], int]:
     hashes, quality = pdqhash.compute_dihedral(rgb)
-    return ["%064x" % int("".join(str(int(b)) for b in h), 2) for h in hashes], quality
+    return ["{:064x}".format(int("".join(str(int(b)) for b in h), 2)) for h in hashes], quality
 
 
 shapes = st.tuples(st.integers(1, 300), st.integers(1, 300))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 
 import pytest
-from haven_testdata import PDQ_REF
 
 from haven.hashing import DIHEDRAL_NAMES, hash_file
+from haven_testdata import PDQ_REF
 
 IMAGES = PDQ_REF / "images"
 
@@ -18,7 +18,11 @@ def _rows(name: str) -> list[dict[str, str]]:
 
 
 # The reference rows whose image is shipped (exif-rotn/* are listed but not copied: see its README).
-EXPECTED = [r for r in _rows("expected.csv") if r["source"].startswith("pdqhash-pypi") and (IMAGES / r["file"]).exists()]
+EXPECTED = [
+    r
+    for r in _rows("expected.csv")
+    if r["source"].startswith("pdqhash-pypi") and (IMAGES / r["file"]).exists()
+]
 DIHEDRAL = [r for r in _rows("dihedral.csv") if (IMAGES / r["file"]).exists()]
 
 

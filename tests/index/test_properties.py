@@ -24,7 +24,9 @@ def a_hash(draw) -> bytes:
 
 ops = st.lists(
     st.one_of(
-        st.tuples(st.just("add"), st.lists(st.tuples(st.integers(-5, 60), a_hash()), min_size=1, max_size=40)),
+        st.tuples(
+            st.just("add"), st.lists(st.tuples(st.integers(-5, 60), a_hash()), min_size=1, max_size=40)
+        ),
         st.tuples(st.just("remove"), st.lists(st.integers(-5, 70), max_size=10)),
         st.tuples(st.just("save"), st.none()),
     ),
@@ -44,8 +46,10 @@ def test_index_matches_dict_model(tmp_path_factory, ops, query, threshold) -> No
         model: dict[int, bytes] = {}
         for op, arg in ops:
             if op == "add":
-                idx.add(np.array([i for i, _ in arg], np.int64),
-                        np.frombuffer(b"".join(h for _, h in arg), np.uint8).reshape(-1, 32))
+                idx.add(
+                    np.array([i for i, _ in arg], np.int64),
+                    np.frombuffer(b"".join(h for _, h in arg), np.uint8).reshape(-1, 32),
+                )
                 for i, h in arg:
                     model[i] = h
             elif op == "remove":

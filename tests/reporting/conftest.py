@@ -63,15 +63,23 @@ def make_service(tmp_path: Path, mock: MockNcmec, monkeypatch: pytest.MonkeyPatc
     made: list[ReportService] = []
 
     def make(url: str, **reporting: object) -> ReportService:
-        opts = {"environment": "mock", "url": mock.url, "timeout": 0.5, "retries": 2, "backoff": 0.01, **reporting}
+        opts = {
+            "environment": "mock",
+            "url": mock.url,
+            "timeout": 0.5,
+            "retries": 2,
+            "backoff": 0.01,
+            **reporting,
+        }
         migrate = True
-        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-            shutil.copy(migrated_sqlite, url[len("sqlite:///"):])
+        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+            shutil.copy(migrated_sqlite, url[len("sqlite:///") :])
             migrate = False
         if migrate:
             upgrade_database(url)
-        svc = ReportService(url, settings=Settings(data_dir=tmp_path / "data"),
-                            reporting=ReportingSettings(**opts))  # type: ignore[arg-type]
+        svc = ReportService(
+            url, settings=Settings(data_dir=tmp_path / "data"), reporting=ReportingSettings(**opts)
+        )  # type: ignore[arg-type]
         svc.save_credentials(USER, PASSWORD)
         made.append(svc)
         return svc

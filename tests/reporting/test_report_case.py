@@ -85,34 +85,67 @@ def _full_case() -> Case:
 def test_full_case_builds_a_valid_report_with_every_section() -> None:
     root = build_report(_full_case())  # validates against the XSD or raises
     xml = to_bytes(root).decode()
-    for needle in ("<webPageIncident>", "<emailIncident>", "<chatImIncident>", "<reportAnnotations>", "<spam>true",
-                   "<companyTemplate>Example ESP", "<contactPerson>", "<screenName>example-user",
-                   "<ipAddress>192.0.2.10", "<eventName>Upload", "<dateTime>2024-01-15T14:29:00Z",
-                   "<personOrUserReportedPerson>", "<additionalInfo>Fictional test report"):
+    for needle in (
+        "<webPageIncident>",
+        "<emailIncident>",
+        "<chatImIncident>",
+        "<reportAnnotations>",
+        "<spam>true",
+        "<companyTemplate>Example ESP",
+        "<contactPerson>",
+        "<screenName>example-user",
+        "<ipAddress>192.0.2.10",
+        "<eventName>Upload",
+        "<dateTime>2024-01-15T14:29:00Z",
+        "<personOrUserReportedPerson>",
+        "<additionalInfo>Fictional test report",
+    ):
         assert needle in xml, needle
-    assert xml.index("<incidentSummary>") < xml.index("<internetDetails>") < xml.index("<reporter>") \
+    assert (
+        xml.index("<incidentSummary>")
+        < xml.index("<internetDetails>")
+        < xml.index("<reporter>")
         < xml.index("<personOrUserReported>")
+    )
 
 
 def test_file_details_carry_hashes_classification_and_flags() -> None:
     f = _full_case().files[0]
     f.hashes["pdq"] = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
     xml = to_bytes(build_file_details(4564654, "ab" * 16, f)).decode()
-    for needle in ("<reportId>4564654", "<industryClassification>A1", "<fileViewedByEsp>true",
-                   "<publiclyAvailable>false", '<originalFileHash hashType="MD5">d41d8cd98f00b204e9800998ecf8427e',
-                   '<originalFileHash hashType="PDQ">f8f8', "<locationOfFile>https://www.example.com/m/1",
-                   "<ipCaptureEvent>", "<port>443"):
+    for needle in (
+        "<reportId>4564654",
+        "<industryClassification>A1",
+        "<fileViewedByEsp>true",
+        "<publiclyAvailable>false",
+        '<originalFileHash hashType="MD5">d41d8cd98f00b204e9800998ecf8427e',
+        '<originalFileHash hashType="PDQ">f8f8',
+        "<locationOfFile>https://www.example.com/m/1",
+        "<ipCaptureEvent>",
+        "<port>443",
+    ):
         assert needle in xml, needle
     second = _full_case().files[1]
-    assert "<fileAnnotations>\n    <viral>true</viral>" in to_bytes(build_file_details(1, "x", second)).decode()
+    assert (
+        "<fileAnnotations>\n    <viral>true</viral>" in to_bytes(build_file_details(1, "x", second)).decode()
+    )
 
 
 def test_minimal_case_matches_the_reference_minimal_example() -> None:
-    case = case_from_dict({"incident": {"time": "2024-01-15T14:30:00Z"},
-                           "reporter": {"first_name": "Jane", "last_name": "Example",
-                                        "email": "trust-and-safety@example.com"}})
+    case = case_from_dict(
+        {
+            "incident": {"time": "2024-01-15T14:30:00Z"},
+            "reporter": {
+                "first_name": "Jane",
+                "last_name": "Example",
+                "email": "trust-and-safety@example.com",
+            },
+        }
+    )
     ours = to_bytes(build_report(case)).decode()
-    assert "<incidentType>Child Pornography (possession, manufacture, and distribution)</incidentType>" in ours
+    assert (
+        "<incidentType>Child Pornography (possession, manufacture, and distribution)</incidentType>" in ours
+    )
     assert "<internetDetails>" not in ours and "<personOrUserReported>" not in ours
 
 
@@ -121,5 +154,8 @@ def test_times_are_normalised_to_xs_datetime() -> None:
     data["incident"]["time"] = "2024-01-15T14:30+02:00"
     data["files"][0]["uploaded_at"] = "2024-01-15T12:00Z"
     case = case_from_dict(data)
-    assert case.incident.time == "2024-01-15T14:30:00+02:00" and case.files[0].uploaded_at == "2024-01-15T12:00:00Z"
+    assert (
+        case.incident.time == "2024-01-15T14:30:00+02:00"
+        and case.files[0].uploaded_at == "2024-01-15T12:00:00Z"
+    )
     build_report(case)

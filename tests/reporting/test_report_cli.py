@@ -1,4 +1,5 @@
-"""The ``haven report`` shell end to end (in-process): login, status, create, list, show, submit, reconcile."""
+"""The ``haven report`` shell end to end (in-process): login, status, create, list, show, submit,
+reconcile."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ from haven.reporting.mock import MockNcmec
 
 @pytest.fixture
 def cli(tmp_path: Path, mock: MockNcmec, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    for key, value in {"HAVEN_DATA_DIR": str(tmp_path / "data"), "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
-                       "HAVEN_SECRET_KEY": SECRET_KEY, "HAVEN_NCMEC_ENV": "mock", "HAVEN_NCMEC_URL": mock.url,
-                       "HAVEN_NCMEC_TIMEOUT": "2", "HAVEN_NCMEC_BACKOFF": "0.01"}.items():
+    for key, value in {
+        "HAVEN_DATA_DIR": str(tmp_path / "data"),
+        "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
+        "HAVEN_SECRET_KEY": SECRET_KEY,
+        "HAVEN_NCMEC_ENV": "mock",
+        "HAVEN_NCMEC_URL": mock.url,
+        "HAVEN_NCMEC_TIMEOUT": "2",
+        "HAVEN_NCMEC_BACKOFF": "0.01",
+    }.items():
         monkeypatch.setenv(key, value)
     from haven.cli.main import app
 
@@ -52,6 +59,8 @@ def test_cli_usage_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyp
     assert isinstance(cli("create").exception, UsageError)
     assert isinstance(cli("reconcile", "--max-age", "soon").exception, UsageError)
     bad = tmp_path / "bad.json"
-    bad.write_text('{"incident": {"time": "2024-01-15T14:30:00Z"}, "reporter": {"email": "a@example.com"}, "filez": []}')
+    bad.write_text(
+        '{"incident": {"time": "2024-01-15T14:30:00Z"}, "reporter": {"email": "a@example.com"}, "filez": []}'
+    )
     r = cli("create", str(bad))
     assert isinstance(r.exception, FormatError) and "filez" in r.exception.message

@@ -29,8 +29,13 @@ DONE = b"<reportDoneResponse><responseCode>0</responseCode><reportId>4564654</re
 
 def _client(handler, **kw) -> tuple[NcmecClient, list[float]]:  # type: ignore[no-untyped-def]
     sleeps: list[float] = []
-    c = NcmecClient("https://ncmec.invalid/ispws", Credentials("u", "p"), transport=httpx.MockTransport(handler),
-                    sleep=sleeps.append, **kw)
+    c = NcmecClient(
+        "https://ncmec.invalid/ispws",
+        Credentials("u", "p"),
+        transport=httpx.MockTransport(handler),
+        sleep=sleeps.append,
+        **kw,
+    )
     return c, sleeps
 
 
@@ -40,8 +45,10 @@ def test_parse_documented_example_responses() -> None:
 
 
 def test_hostile_response_is_refused() -> None:
-    evil = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><reportResponse>&x;' \
-           b"</reportResponse>"
+    evil = (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><reportResponse>&x;'
+        b"</reportResponse>"
+    )
     with pytest.raises(RemoteError, match="DOCTYPE"):
         parse_response(evil)
 
@@ -70,8 +77,10 @@ def test_5xx_gives_up_after_the_retry_budget() -> None:
 @pytest.mark.parametrize("status", [400, 404, 409, 422])
 def test_4xx_is_never_retried(status: int) -> None:
     calls = []
-    body = b"<reportResponse><responseCode>4100</responseCode><responseDescription>Validation failed" \
-           b"</responseDescription></reportResponse>"
+    body = (
+        b"<reportResponse><responseCode>4100</responseCode><responseDescription>Validation failed"
+        b"</responseDescription></reportResponse>"
+    )
     c, sleeps = _client(lambda r: calls.append(1) or httpx.Response(status, content=body))
     with pytest.raises(NcmecRejectedError) as exc:
         c.fileinfo(b"<fileDetails/>")
@@ -82,8 +91,10 @@ def test_4xx_is_never_retried(status: int) -> None:
 @pytest.mark.parametrize(("status", "code"), [(401, 2000), (403, 3000), (200, 3100)])
 def test_auth_failures_are_never_retried(status: int, code: int) -> None:
     calls = []
-    body = f"<reportResponse><responseCode>{code}</responseCode><responseDescription>no</responseDescription>" \
-           "</reportResponse>".encode()
+    body = (
+        f"<reportResponse><responseCode>{code}</responseCode><responseDescription>no</responseDescription>"
+        "</reportResponse>".encode()
+    )
     c, _ = _client(lambda r: calls.append(1) or httpx.Response(status, content=body))
     with pytest.raises(AuthError):
         c.status()
@@ -91,8 +102,10 @@ def test_auth_failures_are_never_retried(status: int, code: int) -> None:
 
 
 def test_nonzero_response_code_with_http_200_is_a_rejection() -> None:
-    body = b"<reportResponse><responseCode>5102</responseCode><responseDescription>Report already finished" \
-           b"</responseDescription></reportResponse>"
+    body = (
+        b"<reportResponse><responseCode>5102</responseCode><responseDescription>Report already finished"
+        b"</responseDescription></reportResponse>"
+    )
     c, _ = _client(lambda r: httpx.Response(200, content=body))
     with pytest.raises(NcmecRejectedError) as exc:
         c.finish(1)
@@ -113,7 +126,9 @@ def test_connect_errors_are_retried_even_for_submit() -> None:
 
 
 @pytest.mark.parametrize("exc", [httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError])
-def test_maybe_applied_failures_are_not_retried_for_submit_and_upload(exc: type[httpx.TransportError]) -> None:
+def test_maybe_applied_failures_are_not_retried_for_submit_and_upload(
+    exc: type[httpx.TransportError],
+) -> None:
     calls = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -156,7 +171,9 @@ def test_requests_carry_basic_auth_and_the_documented_shapes() -> None:
     c.upload(4564654, "a.jpg", io.BytesIO(b"bytes"))
     c.finish(4564654)
     sub, up, fin = seen
-    assert sub.headers["authorization"].startswith("Basic ") and sub.headers["content-type"].startswith("text/xml")
+    assert sub.headers["authorization"].startswith("Basic ") and sub.headers["content-type"].startswith(
+        "text/xml"
+    )
     assert up.headers["content-type"].startswith("multipart/form-data")
     assert b'name="id"' in up.content and b'name="file"; filename="a.jpg"' in up.content
     assert fin.content == b"id=4564654"
@@ -176,8 +193,12 @@ def test_base_urls() -> None:
 def test_against_the_mock_over_http(mock: MockNcmec) -> None:
     with NcmecClient(mock.url, Credentials(USER, PASSWORD), timeout=2, backoff=0.01) as c:
         assert c.status().description.startswith(f"Remote User : {USER}")
-        invalid = (NCMEC_REF / "example-minimal.xml").read_bytes().replace(b"<incidentType>", b"<incidentKind>") \
+        invalid = (
+            (NCMEC_REF / "example-minimal.xml")
+            .read_bytes()
+            .replace(b"<incidentType>", b"<incidentKind>")
             .replace(b"</incidentType>", b"</incidentKind>")
+        )
         with pytest.raises(NcmecRejectedError) as exc:
             c.submit(invalid)
         assert exc.value.response_code == 4100 and "/report/incidentSummary/incidentKind" in exc.value.message

@@ -49,15 +49,18 @@ POINTS = ["before_submit", "after_submit", "before_upload", "after_upload:1", "a
 
 
 @pytest.mark.parametrize("point", POINTS)
-def test_crash_then_resume_files_exactly_one_report(sqlite_url: str, make_service: Callable[..., ReportService],
-                                                    mock: MockNcmec, case_file: Path, point: str) -> None:
+def test_crash_then_resume_files_exactly_one_report(
+    sqlite_url: str, make_service: Callable[..., ReportService], mock: MockNcmec, case_file: Path, point: str
+) -> None:
     svc = make_service(sqlite_url)
     rid = svc.create_from_case(load_case(case_file))
     assert _crash_in_child(svc, rid, point) == CRASHED
     assert len(finished(mock)) == (1 if point == "after_finish" else 0)
     report = svc.submit(rid)  # resume in this process, crash hook disarmed
     done = finished(mock)
-    assert len(done) == 1 and report["state"] == "finished" and report["ncmec_report_id"] == done[0]["report_id"]
+    assert (
+        len(done) == 1 and report["state"] == "finished" and report["ncmec_report_id"] == done[0]["report_id"]
+    )
     assert len(done[0]["files"]) == 2 and all(f["details"] for f in done[0]["files"])
     states = sorted(r["state"] for r in mock.reports())
     if point == "after_submit":  # the first report's id died with the process: left open, discarded by NCMEC
@@ -71,15 +74,26 @@ def test_crash_then_resume_files_exactly_one_report(sqlite_url: str, make_servic
     assert mock.state.calls.count("POST /finish") == (2 if point == "after_finish" else 1)
 
 
-def test_crash_between_upload_and_finish_through_the_cli(tmp_path: Path, mock: MockNcmec, case_file: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_between_upload_and_finish_through_the_cli(
+    tmp_path: Path, mock: MockNcmec, case_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HAVEN_SECRET_KEY", SECRET_KEY)
-    env = {**os.environ, "HAVEN_DATA_DIR": str(tmp_path / "data"), "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
-           "HAVEN_SECRET_KEY": SECRET_KEY, "HAVEN_NCMEC_ENV": "mock", "HAVEN_NCMEC_URL": mock.url,
-           "HAVEN_NCMEC_TIMEOUT": "2", "HAVEN_NCMEC_BACKOFF": "0.01"}
+    env = {
+        **os.environ,
+        "HAVEN_DATA_DIR": str(tmp_path / "data"),
+        "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
+        "HAVEN_SECRET_KEY": SECRET_KEY,
+        "HAVEN_NCMEC_ENV": "mock",
+        "HAVEN_NCMEC_URL": mock.url,
+        "HAVEN_NCMEC_TIMEOUT": "2",
+        "HAVEN_NCMEC_BACKOFF": "0.01",
+    }
     upgrade_database(env["HAVEN_DATABASE_URL"])
-    svc = ReportService(env["HAVEN_DATABASE_URL"], settings=Settings(data_dir=tmp_path / "data"),
-                        reporting=ReportingSettings(environment="mock", url=mock.url))
+    svc = ReportService(
+        env["HAVEN_DATABASE_URL"],
+        settings=Settings(data_dir=tmp_path / "data"),
+        reporting=ReportingSettings(environment="mock", url=mock.url),
+    )
     svc.save_credentials(USER, PASSWORD)
     rid = svc.create_from_case(load_case(case_file))
     haven = [sys.executable, "-m", "haven.cli.main", "report"]
@@ -87,9 +101,12 @@ def test_crash_between_upload_and_finish_through_the_cli(tmp_path: Path, mock: M
     crash = subprocess.run([*armed, "submit", str(rid)], env=env, capture_output=True, text=True, timeout=120)
     assert crash.returncode == CRASHED, crash.stderr
     # Died after NCMEC took file 1's details, before recording it: the file is uploaded, details unconfirmed.
-    assert [u["state"] for u in svc.get(rid)["attempts"][0]["uploads"]] == ["uploaded"] and finished(mock) == []
-    again = subprocess.run([*haven, "submit", "--json", str(rid)], env=env, capture_output=True, text=True,
-                           timeout=120)
+    assert [u["state"] for u in svc.get(rid)["attempts"][0]["uploads"]] == ["uploaded"] and finished(
+        mock
+    ) == []
+    again = subprocess.run(
+        [*haven, "submit", "--json", str(rid)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 0, again.stderr
     assert '"state": "finished"' in again.stdout
     assert len(finished(mock)) == 1 and len(mock.reports()) == 1

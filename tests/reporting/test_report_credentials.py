@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from haven.config import Settings
 from haven.errors import AuthError, UsageError
-from haven.reporting.credentials import KEY_ENV, CredentialStore, Credentials, load_key
+from haven.reporting.credentials import KEY_ENV, Credentials, CredentialStore, load_key
 from haven.reporting.service import ReportService
 from haven.reporting.settings import ReportingSettings
 

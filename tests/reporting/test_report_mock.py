@@ -29,10 +29,16 @@ def test_report_lifecycle_codes(http: httpx.Client, mock: MockNcmec) -> None:
                                  headers={"Content-Type": "text/xml; charset=utf-8"}).content)
     rid = r.report_id
     assert r.response_code == 0 and rid
-    up = parse_response(http.post("/upload", data={"id": str(rid)}, files={"file": ("a.bin", b"abc\r\n\0")}).content)
+    up = parse_response(
+        http.post("/upload", data={"id": str(rid)}, files={"file": ("a.bin", b"abc\r\n\0")}).content
+    )
     assert up.hash == hashlib.md5(b"abc\r\n\0").hexdigest() and up.file_id
-    details = (NCMEC_REF / "example-fileDetails.xml").read_text().replace("4564654", str(rid)) \
+    details = (
+        (NCMEC_REF / "example-fileDetails.xml")
+        .read_text()
+        .replace("4564654", str(rid))
         .replace("0" * 32, up.file_id)
+    )
     assert _code(http.post("/fileinfo", content=details.encode())) == 0
     assert _code(http.post("/fileinfo", content=details.replace(up.file_id, "f" * 32).encode())) == 5002
     done = parse_response(http.post("/finish", data={"id": str(rid)}).content)
@@ -46,7 +52,9 @@ def test_report_lifecycle_codes(http: httpx.Client, mock: MockNcmec) -> None:
 def test_validation_auth_and_malformed(http: httpx.Client, mock: MockNcmec) -> None:
     bad = http.post("/submit", content=b"<report><nope/></report>")
     assert bad.status_code == 400 and _code(bad) == 4100 and "/report/nope" in bad.text
-    evil = http.post("/submit", content=b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><report>&x;</report>')
+    evil = http.post(
+        "/submit", content=b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><report>&x;</report>'
+    )
     assert evil.status_code == 400 and _code(evil) == 4110
     noauth = httpx.get(f"{mock.url}/status")
     assert noauth.status_code == 401 and _code(noauth) == 2000
@@ -60,8 +68,9 @@ def test_control_endpoints_and_expiry(http: httpx.Client, mock: MockNcmec) -> No
     assert httpx.post(f"{root}/_mock/faults", json={"step": "nope", "fault": "drop"}).status_code == 400
     assert http.get("/status").status_code == 500
     assert http.get("/status").status_code == 200  # one-shot fault
-    rid = parse_response(http.post("/submit", content=(NCMEC_REF / "example-minimal.xml").read_bytes()).content)\
-        .report_id
+    rid = parse_response(
+        http.post("/submit", content=(NCMEC_REF / "example-minimal.xml").read_bytes()).content
+    ).report_id
     assert [r["report_id"] for r in httpx.get(f"{root}/_mock/reports").json()] == [rid]
     mock.state.expire_after = 0.0
     assert _code(http.post("/finish", data={"id": str(rid)})) == 5001  # unfinished reports expire

@@ -1,4 +1,5 @@
-"""Submission over real HTTP against the mock: the full flow, every fault at every step, exactly one finished report."""
+"""Submission over real HTTP against the mock: the full flow, every fault at every step, exactly one finished
+report."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import pytest
 from report_helpers import CASE, PHOTOS, finished
 from sqlalchemy import update
 
+from haven.config import Settings
 from haven.errors import AuthError, ConflictError, RemoteError, SchemaError
 from haven.reporting.case import case_from_dict, load_case
 from haven.reporting.mock import MockNcmec
 from haven.reporting.models import Report
-from haven.config import Settings
 from haven.reporting.service import ReportService
 from haven.reporting.settings import ReportingSettings
 
@@ -37,14 +38,22 @@ def _assert_exactly_one_finished(mock: MockNcmec, svc: ReportService, rid: int) 
     return done[0]
 
 
-def test_full_report_with_two_files(db_url: str, make_service: Make, mock: MockNcmec, case_file: Path) -> None:
+def test_full_report_with_two_files(
+    db_url: str, make_service: Make, mock: MockNcmec, case_file: Path
+) -> None:
     svc = make_service(db_url)
     rid = svc.create_from_case(load_case(case_file))
     assert svc.get(rid)["state"] == "draft" and mock.state.calls == []
     report = svc.submit(rid)
     got = _assert_exactly_one_finished(mock, svc, rid)
-    assert mock.state.calls == ["POST /submit", "POST /upload", "POST /fileinfo", "POST /upload",
-                                "POST /fileinfo", "POST /finish"]
+    assert mock.state.calls == [
+        "POST /submit",
+        "POST /upload",
+        "POST /fileinfo",
+        "POST /upload",
+        "POST /fileinfo",
+        "POST /finish",
+    ]
     assert got["xml"] == svc.xml(rid)
     first, second = got["files"]
     assert first["name"] == "0105.jpg" and first["size"] == (PHOTOS / "0105.jpg").stat().st_size
@@ -56,6 +65,7 @@ def test_full_report_with_two_files(db_url: str, make_service: Make, mock: MockN
     assert "<viral>true</viral>" in second["details"]
     assert report["preservation_starts_at"] == report["finished_at"]
     from datetime import datetime
+
     start = datetime.fromisoformat(report["preservation_starts_at"])
     assert datetime.fromisoformat(report["preservation_ends_at"]) - start == timedelta(days=365)
     # Submitting a finished report again sends nothing.
@@ -87,11 +97,14 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize(("step", "fault", "extra"), FAULTS,
-                         ids=[f"{s}-{f}-{'-'.join(f'{k}={v}' for k, v in e.items())}" for s, f, e in FAULTS])
+@pytest.mark.parametrize(
+    ("step", "fault", "extra"),
+    FAULTS,
+    ids=[f"{s}-{f}-{'-'.join(f'{k}={v}' for k, v in e.items())}" for s, f, e in FAULTS],
+)
 def test_every_fault_at_every_step_ends_with_exactly_one_finished_report(
-        sqlite_url: str, make_service: Make, mock: MockNcmec, case_file: Path,
-        step: str, fault: str, extra: dict) -> None:
+    sqlite_url: str, make_service: Make, mock: MockNcmec, case_file: Path, step: str, fault: str, extra: dict
+) -> None:
     svc = make_service(sqlite_url)
     rid = svc.create_from_case(load_case(case_file))
     mock.inject(step, fault, **({"delay": 0.8} | extra))
@@ -114,11 +127,14 @@ def test_every_fault_at_every_step_ends_with_exactly_one_finished_report(
         assert others == [] and len(attempts) == 1
 
 
-def test_schema_invalid_report_is_refused_locally(sqlite_url: str, make_service: Make, mock: MockNcmec,
-                                                  case_file: Path) -> None:
+def test_schema_invalid_report_is_refused_locally(
+    sqlite_url: str, make_service: Make, mock: MockNcmec, case_file: Path
+) -> None:
     svc = make_service(sqlite_url)
     rid = svc.create_from_case(load_case(case_file))
-    bad = svc.xml(rid).replace("<incidentType>", "<incidentKind>").replace("</incidentType>", "</incidentKind>")
+    bad = (
+        svc.xml(rid).replace("<incidentType>", "<incidentKind>").replace("</incidentType>", "</incidentKind>")
+    )
     with svc.sessions() as s:
         s.execute(update(Report).where(Report.id == rid).values(report_xml=bad))
         s.commit()
@@ -129,7 +145,9 @@ def test_schema_invalid_report_is_refused_locally(sqlite_url: str, make_service:
     assert svc.get(rid)["state"] == "failed" and "incidentKind" in svc.get(rid)["last_error"]
 
 
-def test_case_that_fails_the_xsd_is_refused_at_create(sqlite_url: str, make_service: Make, mock: MockNcmec) -> None:
+def test_case_that_fails_the_xsd_is_refused_at_create(
+    sqlite_url: str, make_service: Make, mock: MockNcmec
+) -> None:
     data = json.loads(json.dumps(CASE))
     data["reported_user"]["ips"][0]["port"] = 99999999999  # passes the case checks, not xs:int
     svc = make_service(sqlite_url)
@@ -139,8 +157,9 @@ def test_case_that_fails_the_xsd_is_refused_at_create(sqlite_url: str, make_serv
     assert svc.list() == [] and mock.state.calls == []
 
 
-def test_bad_credentials_fail_once_without_retry(sqlite_url: str, make_service: Make, mock: MockNcmec,
-                                                 case_file: Path) -> None:
+def test_bad_credentials_fail_once_without_retry(
+    sqlite_url: str, make_service: Make, mock: MockNcmec, case_file: Path
+) -> None:
     svc = make_service(sqlite_url)
     svc.save_credentials("haven-tests", "wrong-password")
     rid = svc.create_from_case(load_case(case_file))
@@ -150,8 +169,9 @@ def test_bad_credentials_fail_once_without_retry(sqlite_url: str, make_service: 
     assert svc.get(rid)["state"] == "failed"
 
 
-def test_persistent_5xx_gives_up_then_resume_finishes(sqlite_url: str, make_service: Make, mock: MockNcmec,
-                                                      case_file: Path) -> None:
+def test_persistent_5xx_gives_up_then_resume_finishes(
+    sqlite_url: str, make_service: Make, mock: MockNcmec, case_file: Path
+) -> None:
     svc = make_service(sqlite_url)
     rid = svc.create_from_case(load_case(case_file))
     mock.inject("finish", "http_500", times=3)  # retries=2: three tries, all fail
@@ -178,8 +198,9 @@ def test_retract_unfinished_report(db_url: str, make_service: Make, mock: MockNc
         svc.submit(rid)
 
 
-def test_finished_report_cannot_be_retracted(sqlite_url: str, make_service: Make, mock: MockNcmec,
-                                             case_file: Path) -> None:
+def test_finished_report_cannot_be_retracted(
+    sqlite_url: str, make_service: Make, mock: MockNcmec, case_file: Path
+) -> None:
     svc = make_service(sqlite_url)
     rid = svc.create_from_case(load_case(case_file))
     svc.submit(rid)
@@ -189,7 +210,8 @@ def test_finished_report_cannot_be_retracted(sqlite_url: str, make_service: Make
 
 
 def test_reconciler_finishes_stuck_reports_and_survives_ncmec_expiry(
-        sqlite_url: str, make_service: Make, mock: MockNcmec, case_file: Path) -> None:
+    sqlite_url: str, make_service: Make, mock: MockNcmec, case_file: Path
+) -> None:
     svc = make_service(sqlite_url)
     rid = svc.create_from_case(load_case(case_file))
     mock.inject("fileinfo", "http_500", times=3)
@@ -207,8 +229,9 @@ def test_reconciler_finishes_stuck_reports_and_survives_ncmec_expiry(
     assert [a["state"] for a in svc.get(rid)["attempts"]] == ["gone", "finished"]
 
 
-def test_reconciler_can_retract_instead(sqlite_url: str, make_service: Make, mock: MockNcmec,
-                                        case_file: Path) -> None:
+def test_reconciler_can_retract_instead(
+    sqlite_url: str, make_service: Make, mock: MockNcmec, case_file: Path
+) -> None:
     svc = make_service(sqlite_url)
     rid = svc.create_from_case(load_case(case_file))
     mock.inject("upload", "http_500", times=3)
@@ -218,26 +241,37 @@ def test_reconciler_can_retract_instead(sqlite_url: str, make_service: Make, moc
     assert [r["state"] for r in mock.reports()] == ["retracted"] and svc.get(rid)["state"] == "retracted"
 
 
-def test_lease_keeps_two_processes_apart(sqlite_url: str, make_service: Make, mock: MockNcmec,
-                                         case_file: Path) -> None:
+def test_lease_keeps_two_processes_apart(
+    sqlite_url: str, make_service: Make, mock: MockNcmec, case_file: Path
+) -> None:
     svc = make_service(sqlite_url)
     rid = svc.create_from_case(load_case(case_file))
     from haven.reporting.models import utcnow
+
     with svc.sessions() as s:  # a live process (our parent) holds the lease
-        s.execute(update(Report).where(Report.id == rid).values(
-            lease_owner=f"{socket.gethostname()}:{os.getppid()}/1", lease_until=utcnow() + timedelta(minutes=5)))
+        s.execute(
+            update(Report)
+            .where(Report.id == rid)
+            .values(
+                lease_owner=f"{socket.gethostname()}:{os.getppid()}/1",
+                lease_until=utcnow() + timedelta(minutes=5),
+            )
+        )
         s.commit()
     with pytest.raises(ConflictError, match="being submitted"):
         svc.submit(rid)
     assert mock.state.calls == []
     with svc.sessions() as s:  # a dead process's lease is taken over at once
-        s.execute(update(Report).where(Report.id == rid).values(lease_owner=f"{socket.gethostname()}:999999999/1"))
+        s.execute(
+            update(Report).where(Report.id == rid).values(lease_owner=f"{socket.gethostname()}:999999999/1")
+        )
         s.commit()
     assert svc.submit(rid)["state"] == "finished"
 
 
-def test_file_changed_after_create_is_refused(sqlite_url: str, make_service: Make, mock: MockNcmec,
-                                              tmp_path: Path) -> None:
+def test_file_changed_after_create_is_refused(
+    sqlite_url: str, make_service: Make, mock: MockNcmec, tmp_path: Path
+) -> None:
     photo = tmp_path / "photo.jpg"
     shutil.copy(PHOTOS / "0003.jpg", photo)
     data = json.loads(json.dumps(CASE))
@@ -256,12 +290,19 @@ def test_create_from_match_results(sqlite_url: str, make_service: Make, mock: Mo
     svc = make_service(sqlite_url)
     template = case_from_dict(json.loads(json.dumps(CASE)))
     # The shape `haven match --json` prints: one object per file, errors and non-matches included.
-    matches = [{"path": str(PHOTOS / "0004.jpg"), "pdq": "0" * 64, "matches": [
-                   {"bank": "test", "distance": 0, "category": "B1", "category_scheme": "us-industry"},
-                   {"bank": "other", "distance": 3, "category": "A2", "category_scheme": "us-industry"}]},
-               {"path": str(PHOTOS / "0005.jpg"), "matches": []},
-               {"path": str(PHOTOS / "0007.jpg"), "error": {"code": "corrupt", "message": "x"}},
-               {"path": str(PHOTOS / "0006.jpg"), "md5": "0" * 32, "matches": [{"bank": "test"}]}]
+    matches = [
+        {
+            "path": str(PHOTOS / "0004.jpg"),
+            "pdq": "0" * 64,
+            "matches": [
+                {"bank": "test", "distance": 0, "category": "B1", "category_scheme": "us-industry"},
+                {"bank": "other", "distance": 3, "category": "A2", "category_scheme": "us-industry"},
+            ],
+        },
+        {"path": str(PHOTOS / "0005.jpg"), "matches": []},
+        {"path": str(PHOTOS / "0007.jpg"), "error": {"code": "corrupt", "message": "x"}},
+        {"path": str(PHOTOS / "0006.jpg"), "md5": "0" * 32, "matches": [{"bank": "test"}]},
+    ]
     with pytest.raises(ConflictError, match="md5"):  # the match result's digest disagrees with the file
         svc.create_from_match(matches, template.reporter, incident=template.incident)
     rid = svc.create_from_match(matches[:3], template.reporter, incident=template.incident)
@@ -276,13 +317,18 @@ def test_create_from_match_results(sqlite_url: str, make_service: Make, mock: Mo
 def test_database_failures_become_storage_errors(tmp_path: Path) -> None:
     from haven.errors import StorageError
 
-    svc = ReportService("postgresql+psycopg://postgres@127.0.0.1:1/nope", settings=Settings(data_dir=tmp_path),
-                        reporting=ReportingSettings())
+    svc = ReportService(
+        "postgresql+psycopg://postgres@127.0.0.1:1/nope",
+        settings=Settings(data_dir=tmp_path),
+        reporting=ReportingSettings(),
+    )
     with pytest.raises(StorageError, match="report database error"):
         svc.list()
 
 
-def test_concurrent_submits_file_once(db_url: str, make_service: Make, mock: MockNcmec, case_file: Path) -> None:
+def test_concurrent_submits_file_once(
+    db_url: str, make_service: Make, mock: MockNcmec, case_file: Path
+) -> None:
     svc = make_service(db_url)
     rid = svc.create_from_case(load_case(case_file))
     mock.inject("submit", "delay", delay=0.4)  # the first submit holds the lease while the second arrives

@@ -25,7 +25,9 @@ BOMB = b"""<?xml version="1.0"?>
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><report><additionalInfo>&x;</additionalInfo></report>"""
 XXE_NET = b"""<?xml version="1.0"?><!DOCTYPE r SYSTEM "http://127.0.0.1:9/evil.dtd"><report/>"""
-QUADRATIC = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "' + b"x" * 50_000 + b'">]><r>' + b"&a;" * 50_000 + b"</r>"
+QUADRATIC = (
+    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "' + b"x" * 50_000 + b'">]><r>' + b"&a;" * 50_000 + b"</r>"
+)
 
 
 def test_packaged_xsd_is_the_reference_copy() -> None:
@@ -37,8 +39,11 @@ def test_reference_examples_are_valid(path: Path) -> None:
     assert validate_file(path).tag in ("report", "fileDetails")
 
 
-@pytest.mark.parametrize("doc", [BOMB, XXE, XXE_NET, QUADRATIC, XXE.decode().encode("utf-16")],
-                         ids=["billion-laughs", "xxe-file", "xxe-network", "quadratic", "utf16-xxe"])
+@pytest.mark.parametrize(
+    "doc",
+    [BOMB, XXE, XXE_NET, QUADRATIC, XXE.decode().encode("utf-16")],
+    ids=["billion-laughs", "xxe-file", "xxe-network", "quadratic", "utf16-xxe"],
+)
 def test_hostile_documents_are_refused_quickly(doc: bytes) -> None:
     started = time.perf_counter()
     with pytest.raises(FormatError) as exc:
@@ -69,17 +74,49 @@ def _variant(name: str, old: str, new: str) -> bytes:
 
 
 BROKEN = [
-    ("missing-incidentType", "example-minimal.xml",
-     "<incidentType>Child Pornography (possession, manufacture, and distribution)</incidentType>", "",
-     "/report/incidentSummary/incidentDateTime"),
-    ("bad-incidentType", "example-minimal.xml", "Child Pornography (possession, manufacture, and distribution)",
-     "Something else", "/report/incidentSummary/incidentType"),
-    ("bad-dateTime", "example-minimal.xml", "2024-01-15T14:30:00Z", "15/01/2024", "/report/incidentSummary/incidentDateTime"),
+    (
+        "missing-incidentType",
+        "example-minimal.xml",
+        "<incidentType>Child Pornography (possession, manufacture, and distribution)</incidentType>",
+        "",
+        "/report/incidentSummary/incidentDateTime",
+    ),
+    (
+        "bad-incidentType",
+        "example-minimal.xml",
+        "Child Pornography (possession, manufacture, and distribution)",
+        "Something else",
+        "/report/incidentSummary/incidentType",
+    ),
+    (
+        "bad-dateTime",
+        "example-minimal.xml",
+        "2024-01-15T14:30:00Z",
+        "15/01/2024",
+        "/report/incidentSummary/incidentDateTime",
+    ),
     ("unknown-element", "example-full.xml", "legalURL>", "legalUrl>", "/report/reporter/legalUrl"),
-    ("bad-boolean", "example-fileDetails.xml", "<fileViewedByEsp>false", "<fileViewedByEsp>nope",
-     "/fileDetails/fileViewedByEsp"),
-    ("missing-hashType", "example-fileDetails.xml", ' hashType="MD5"', "", "/fileDetails/originalFileHash[1]"),
-    ("bad-reportId", "example-fileDetails.xml", "<reportId>4564654", "<reportId>abc", "/fileDetails/reportId"),
+    (
+        "bad-boolean",
+        "example-fileDetails.xml",
+        "<fileViewedByEsp>false",
+        "<fileViewedByEsp>nope",
+        "/fileDetails/fileViewedByEsp",
+    ),
+    (
+        "missing-hashType",
+        "example-fileDetails.xml",
+        ' hashType="MD5"',
+        "",
+        "/fileDetails/originalFileHash[1]",
+    ),
+    (
+        "bad-reportId",
+        "example-fileDetails.xml",
+        "<reportId>4564654",
+        "<reportId>abc",
+        "/fileDetails/reportId",
+    ),
 ]
 
 
@@ -93,7 +130,7 @@ def test_broken_variants_name_the_element(label: str, name: str, old: str, new: 
 
 def test_element_order_matters() -> None:
     text = (NCMEC_REF / "example-full.xml").read_text()
-    reporter = text[text.index("  <reporter>"):text.index("  </reporter>\n") + len("  </reporter>\n")]
+    reporter = text[text.index("  <reporter>") : text.index("  </reporter>\n") + len("  </reporter>\n")]
     moved = text.replace(reporter, "").replace("  <incidentSummary>", reporter + "  <incidentSummary>")
     with pytest.raises(SchemaError) as exc:
         validate_bytes(moved.encode())

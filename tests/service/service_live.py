@@ -1,8 +1,10 @@
 """Service test helpers and fixtures (import them explicitly; not a conftest, whose module name
-would shadow ``tests/conftest.py``): a real uvicorn server on a free loopback port, in a thread, with keys for each scope."""
+would shadow ``tests/conftest.py``): a real uvicorn server on a free loopback port, in a thread, with keys
+for each scope and web UI users (``UiClient`` signs in through the real forms, with CSRF token and Origin)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -14,12 +16,17 @@ import httpx
 import pytest
 import uvicorn
 
+from haven.auth import Auth, AuthPolicy
+from haven.auth.keys import KeyStore
+from haven.auth.totp import TotpParams, new_secret
 from haven.config import Settings
+from haven.secrets import KeyRing, encode_key, new_key
 from haven.service.app import create_app
-from haven.service.keys import KeyStore
 from haven.service.settings import ServiceSettings
 
-
+# Real Argon2id with cheap parameters: tests sign in many times.
+FAST_AUTH = AuthPolicy(argon2_time_cost=1, argon2_memory_kib=8 * 1024, argon2_parallelism=1)
+PASSWORD = "correct horse battery staple"
 REPO = Path(__file__).resolve().parents[2]
 PHOTOS = REPO.parent / "shared" / "data" / "photos"
 
@@ -39,10 +46,56 @@ class LiveService:
     match: str
     writer: str
     app: object
+    auth: Auth
 
     def client(self, key: str | None = None, **kw: object) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.keys.close()
+        self.auth.close()
+
+    def user(self, username: str, *roles: str, totp: bool = False) -> bytes | None:
+        """A staff user with password ``PASSWORD``; with ``totp``, an enrolled TOTP secret (returned)."""
+        user, _ = self.auth.add_user("staff", username, list(roles), password=PASSWORD, actor="test")
+        if not totp:
+            return None
+        secret = new_secret()
+        self.auth.users.set_totp(user.id, secret, step=0)
+        return secret
+
+    def ui(self, **kw: object) -> UiClient:
+        return UiClient(self.url, **kw)
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class UiClient(httpx.Client):
+    """A browser-like client for the web UI: sends the page's Origin and fills in each form's CSRF token."""
+
+    def __init__(self, url: str, **kw: object) -> None:
+        super().__init__(base_url=url, headers={"Origin": url}, timeout=30, **kw)  # type: ignore[arg-type]
+
+    @staticmethod
+    def token(html: str) -> str:
+        found = CSRF_FIELD.search(html)
+        assert found, "no CSRF token on the page"
+        return found.group(1)
+
+    def submit(self, page: str, action: str, data: dict[str, str], **kw: object) -> httpx.Response:
+        """GET ``page``, then POST ``data`` to ``action`` with the page's token, as a browser would."""
+        got = self.get(page, follow_redirects=True)
+        return self.post(action, data={**data, "csrf_token": self.token(got.text)}, **kw)  # type: ignore[arg-type]
+
+    def sign_in(self, username: str, password: str = PASSWORD, totp: bytes | None = None) -> httpx.Response:
+        r = self.submit("/ui/login", "/ui/login", {"username": username, "password": password})
+        if totp is not None and r.status_code == 303 and r.headers["location"] == "/ui/login/totp":
+            # the next time step: a code of the current one may have gone on an earlier sign-in
+            code = TotpParams().code(totp, time.time() + 30)
+            r = self.submit("/ui/login/totp", "/ui/login/totp", {"code": code})
+        return r
 
 
 class ThreadedServer:
@@ -68,19 +121,20 @@ class ThreadedServer:
 
 
 def service_settings(data_dir: Path, url: str | None = None, **overrides: object) -> ServiceSettings:
-    base = Settings(data_dir=data_dir, database_url=url or "")
-    return replace(ServiceSettings(base=base, refresh_interval=0.1), **overrides)  # type: ignore[arg-type]
+    base = Settings(data_dir=data_dir, database_url=url or "", master_key=encode_key(new_key()))
+    return replace(ServiceSettings(base=base, refresh_interval=0.1, auth=FAST_AUTH), **overrides)  # type: ignore[arg-type]
 
 
 def start_service(settings: ServiceSettings) -> tuple[ThreadedServer, LiveService]:
     app = create_app(settings)
-    keys = KeyStore(settings.database_url, migrate=False)
+    keys = KeyStore(settings.database_url)
     admin = keys.create("admin", ["admin"])[1]
     match = keys.create("matcher", ["match"])[1]
     writer = keys.create("writer", ["banks:write"])[1]
     port = free_port()
     server = ThreadedServer(app, port)
-    return server, LiveService(f"http://127.0.0.1:{port}", settings, keys, admin, match, writer, app)
+    auth = Auth(settings.database_url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base))
+    return server, LiveService(f"http://127.0.0.1:{port}", settings, keys, admin, match, writer, app, auth)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +143,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     server, svc = start_service(service_settings(tmp_path_factory.mktemp("live")))
     with server:
         yield svc
-    svc.keys.close()
+    svc.close()
 
 
 def wait_ready(url: str, timeout: float = 30.0) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from service_live import PHOTOS, live, service_settings, start_service, wait_ready  # noqa: F401
+from service_live import PHOTOS, live, service_settings, start_service, wait_ready
 
 from haven.hashing import hash_file
 
@@ -108,7 +108,9 @@ def test_malformed_uploads(live) -> None:  # type: ignore[no-untyped-def]
         assert r.status_code == 422 and r.json()["code"] == "empty"
         r = c.post("/v1/hash", data={"nofile": "1"})
         assert r.status_code == 422 and r.json()["code"] == "invalid_request"
-        r = c.post("/v1/hash", content=b"--x\r\ngarbage", headers={"Content-Type": "multipart/form-data; boundary=x"})
+        r = c.post(
+            "/v1/hash", content=b"--x\r\ngarbage", headers={"Content-Type": "multipart/form-data; boundary=x"}
+        )
         assert r.status_code in (400, 422) and set(r.json()) >= {"code", "message"}
         r = c.post("/v1/match/hashes", content=b"{not json", headers={"Content-Type": "application/json"})
         assert r.status_code == 422 and r.json()["code"] == "invalid_request"
@@ -116,11 +118,12 @@ def test_malformed_uploads(live) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def small_limits(tmp_path: Path):  # type: ignore[no-untyped-def]
-    server, svc = start_service(service_settings(tmp_path, max_upload_bytes=200_000, max_upload_pixels=1_000_000,
-                                                 upload_timeout=1.0))
+    server, svc = start_service(
+        service_settings(tmp_path, max_upload_bytes=200_000, max_upload_pixels=1_000_000, upload_timeout=1.0)
+    )
     with server:
         yield svc
-    svc.keys.close()
+    svc.close()
 
 
 def test_oversize_upload_is_413(small_limits) -> None:  # type: ignore[no-untyped-def]
@@ -163,9 +166,15 @@ def _bank_with_photo(live, name: str = "test-bank") -> dict:  # type: ignore[no-
     h = hash_file(PHOTO)
     with live.client(live.writer) as c:
         assert c.post("/v1/banks", json={"name": name, "source": "tests"}).status_code == 201
-        r = c.post(f"/v1/banks/{name}/entries", json={"entries": [
-            {"signal": "pdq", "value": h.hashes["pdq"], "category": "A1"},
-            {"signal": "md5", "value": h.hashes["md5"], "category": "A1"}]})
+        r = c.post(
+            f"/v1/banks/{name}/entries",
+            json={
+                "entries": [
+                    {"signal": "pdq", "value": h.hashes["pdq"], "category": "A1"},
+                    {"signal": "md5", "value": h.hashes["md5"], "category": "A1"},
+                ]
+            },
+        )
         assert r.status_code == 201, r.text
         return {"ids": r.json()["ids"], "hash": h}
 
@@ -205,7 +214,9 @@ def test_match_upload_hashes_batch_and_lookup(live) -> None:  # type: ignore[no-
 
         store = BankStore(live.settings.database_url)
         try:
-            cli_matches = [m.to_dict() for m in Matcher(store, auto_refresh=None, load_saved=False).match_result(h)]
+            cli_matches = [
+                m.to_dict() for m in Matcher(store, auto_refresh=None, load_saved=False).match_result(h)
+            ]
         finally:
             store.close()
         assert body["matches"] == cli_matches
@@ -216,15 +227,21 @@ def test_match_upload_hashes_batch_and_lookup(live) -> None:  # type: ignore[no-
         near = format(int(h.hashes["pdq"], 16) ^ 0b1011, "064x")  # 3 bits away
         assert c.post("/v1/match/hashes", json={"pdq": near}).json()["matches"][0]["distance"] == 3
         assert c.post("/v1/match/hashes", json={"pdq": near, "threshold": 2}).json()["matched"] is False
-        r = c.post("/v1/match/hashes/batch", json={"items": [{"md5": h.hashes["md5"]}, {"sha256": "a" * 64}, {"pdq": near}]})
+        r = c.post(
+            "/v1/match/hashes/batch",
+            json={"items": [{"md5": h.hashes["md5"]}, {"sha256": "a" * 64}, {"pdq": near}]},
+        )
         assert [x["matched"] for x in r.json()["results"]] == [True, False, True]
         # The lean path for single PDQ queries answers exactly as the FastAPI route does.
         lean = c.post("/v1/match/hashes", json={"pdq": near})
         assert lean.json() == r.json()["results"][2] and lean.headers["content-type"] == "application/json"
         no_key = httpx.post(f"{live.url}/v1/match/hashes", json={"pdq": near})
         assert no_key.status_code == 401 and no_key.headers["www-authenticate"].startswith("Bearer")
-        wrong_scope = httpx.post(f"{live.url}/v1/match/hashes", json={"pdq": near},
-                                 headers={"Authorization": f"Bearer {live.writer}"})
+        wrong_scope = httpx.post(
+            f"{live.url}/v1/match/hashes",
+            json={"pdq": near},
+            headers={"Authorization": f"Bearer {live.writer}"},
+        )
         assert wrong_scope.status_code == 403
         assert c.post("/v1/match/hashes", json={"pdq": near, "extra": 1}).json()["code"] == "invalid_request"
         assert c.post("/v1/match/hashes", json={}).status_code == 400
@@ -246,11 +263,18 @@ def test_bank_management(live) -> None:  # type: ignore[no-untyped-def]
         assert bank["name"] == "mgmt" and bank["entries"]["pdq"]["total"] == 1
         assert c.get(f"/v1/entries/{pdq_id}").json()["value"] == made["hash"].hashes["pdq"]
     with live.client(live.match) as m:
-        assert _eventually(lambda: any(x["bank"] == "mgmt" for x in m.post(
-            "/v1/match/hashes", json={"pdq": made["hash"].hashes["pdq"]}).json()["matches"]))
+        assert _eventually(
+            lambda: any(
+                x["bank"] == "mgmt"
+                for x in m.post("/v1/match/hashes", json={"pdq": made["hash"].hashes["pdq"]}).json()[
+                    "matches"
+                ]
+            )
+        )
     with live.client(live.writer) as c:
         assert c.patch("/v1/banks/mgmt", json={"enabled": False}).json()["enabled"] is False
     with live.client(live.match) as c:
+
         def mgmt_hits() -> list:  # type: ignore[type-arg]
             r = c.post("/v1/match/hashes", json={"pdq": made["hash"].hashes["pdq"]})
             return [m for m in r.json()["matches"] if m["bank"] == "mgmt"]
@@ -262,8 +286,11 @@ def test_bank_management(live) -> None:  # type: ignore[no-untyped-def]
         assert c.get(f"/v1/entries/{pdq_id}").status_code == 404
         assert c.delete("/v1/entries/999999").status_code == 404
         csv = "signal,value,category\nmd5,%s,B\n" % ("ab" * 16)
-        r = c.post("/v1/banks/mgmt/import", files={"file": ("list.csv", csv.encode(), "text/csv")},
-                   data={"format": "csv"})
+        r = c.post(
+            "/v1/banks/mgmt/import",
+            files={"file": ("list.csv", csv.encode(), "text/csv")},
+            data={"format": "csv"},
+        )
         assert r.status_code == 200, r.text
         assert r.json()["rows_added"] == 1
         assert c.delete("/v1/banks/mgmt").status_code == 204
@@ -272,8 +299,12 @@ def test_bank_management(live) -> None:  # type: ignore[no-untyped-def]
 
 def test_errors_are_json_never_tracebacks(live) -> None:  # type: ignore[no-untyped-def]
     with live.client(live.admin) as c:
-        for r in (c.get("/nope"), c.put("/v1/banks"), c.get("/v1/entries/notanint"),
-                  c.post("/v1/banks", content=b"\x00\xff", headers={"Content-Type": "application/json"})):
+        for r in (
+            c.get("/nope"),
+            c.put("/v1/banks"),
+            c.get("/v1/entries/notanint"),
+            c.post("/v1/banks", content=b"\x00\xff", headers={"Content-Type": "application/json"}),
+        ):
             assert r.status_code < 500
             assert set(r.json()) >= {"code", "message"}, r.text
             assert "Traceback" not in r.text
@@ -286,8 +317,10 @@ def test_metrics_and_openapi(live) -> None:  # type: ignore[no-untyped-def]
         assert 'haven_http_requests_total{method="GET",route="/v1/banks",status="200"}' in text
         spec = c.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["ApiKey"] == {
-        "type": "http", "scheme": "bearer",
-        "description": spec["components"]["securitySchemes"]["ApiKey"]["description"]}
+        "type": "http",
+        "scheme": "bearer",
+        "description": spec["components"]["securitySchemes"]["ApiKey"]["description"],
+    }
     assert spec["paths"]["/v1/match/hashes"]["post"]["security"] == [{"ApiKey": []}]
     assert "security" not in spec["paths"]["/healthz"]["get"]
     assert httpx.get(f"{live.url}/docs").status_code == 200
@@ -299,7 +332,7 @@ def url_service(tmp_path: Path):  # type: ignore[no-untyped-def]
     server, svc = start_service(service_settings(tmp_path, fetch_allow="127.0.0.1/32", fetch_timeout=5.0))
     with server:
         yield svc
-    svc.keys.close()
+    svc.close()
 
 
 def test_match_by_url(url_service) -> None:  # type: ignore[no-untyped-def]
@@ -309,7 +342,7 @@ def test_match_by_url(url_service) -> None:  # type: ignore[no-untyped-def]
     data = PHOTO.read_bytes()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/photo.jpg":
                 self.send_response(200)
                 self.send_header("Content-Type", "image/jpeg")
@@ -332,8 +365,12 @@ def test_match_by_url(url_service) -> None:  # type: ignore[no-untyped-def]
         wait_ready(url_service.url)
         _bank_with_photo(url_service, "url-bank")
         with url_service.client(url_service.match) as c:
-            r = _eventually(lambda: (x := c.post("/v1/match/url", json={"url": f"{base}/photo.jpg"})).json().get(
-                "matched") and x)
+            r = _eventually(
+                lambda: (
+                    (x := c.post("/v1/match/url", json={"url": f"{base}/photo.jpg"})).json().get("matched")
+                    and x
+                )
+            )
             assert r, "URL match did not match within 2 s"
             body = r.json()
             assert body["url"] == f"{base}/photo.jpg" and body["sha256"] == hash_file(PHOTO).hashes["sha256"]
@@ -354,14 +391,22 @@ def test_service_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
         wait_ready(svc.url)
         made = _bank_with_photo(svc, "pg-bank")
         with svc.client(svc.match) as c:
-            r = _eventually(lambda: (x := c.post("/v1/match/hashes", json={"pdq": made["hash"].hashes["pdq"],
-                                                                             "content_id": "pg-1"})).json()["matched"] and x)
+            r = _eventually(
+                lambda: (
+                    (
+                        x := c.post(
+                            "/v1/match/hashes", json={"pdq": made["hash"].hashes["pdq"], "content_id": "pg-1"}
+                        )
+                    ).json()["matched"]
+                    and x
+                )
+            )
             assert r, "no match on PostgreSQL within 2 s"
             assert c.get("/v1/matches/pg-1").json()["result"]["matches"][0]["bank"] == "pg-bank"
             assert c.post("/v1/banks", json={"name": "x", "source": "a\u0000b"}).status_code in (403, 422)
         with svc.client(svc.writer) as c:
             assert c.post("/v1/banks", json={"name": "y", "source": "a\u0000b"}).status_code == 422
-    svc.keys.close()
+    svc.close()
 
 
 def test_match_upload_upscaled_finds_a_drifted_thumbnail(live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -376,9 +421,11 @@ def test_match_upload_upscaled_finds_a_drifted_thumbnail(live, tmp_path: Path) -
         r = c.post("/v1/banks/thumbs/entries", json={"entries": [{"signal": "pdq", "value": original}]})
         assert r.status_code == 201, r.text
     with live.client(live.match) as c:
+
         def upscaled_match():  # type: ignore[no-untyped-def]
             x = c.post("/v1/match", files=upload(thumb, name="thumb.jpg"), data={"upscaled": "true"})
             return x.status_code == 200 and x.json()["matched"] and x
+
         r = _eventually(upscaled_match)
         assert r, "the thumbnail did not match through its upscaled PDQ within 2 s"
         (m,) = r.json()["matches"]

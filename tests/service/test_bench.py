@@ -9,7 +9,7 @@ import secrets
 from urllib.parse import urlsplit
 
 import pytest
-from service_live import PHOTOS, live, wait_ready  # noqa: F401
+from service_live import PHOTOS, live, wait_ready
 
 
 def test_loadgen_counts_what_the_server_answers(live) -> None:  # type: ignore[no-untyped-def]

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from service_live import free_port
 
+from haven.auth.keys import KeyStore
 from haven.banks import BankStore, EntryIn
-from haven.service.keys import KeyStore
 from haven.store.db import upgrade_database
 
 HOT_UPDATE_LIMIT_S = 1.0
@@ -30,25 +30,54 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     store = BankStore(url)
     store.create_bank("hot")
     port = free_port()
-    env = {**os.environ, "HAVEN_DATA_DIR": str(data), "HAVEN_DATABASE_URL": "", "HAVEN_REFRESH_INTERVAL": "0.25"}
-    log = open(data / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "haven.cli.main", "serve", "--workers", "2", "--port", str(port),
-                             "--dev-key", "--log-level", "warning"], env=env, stdout=subprocess.PIPE, stderr=log)
+    env = {
+        **os.environ,
+        "HAVEN_DATA_DIR": str(data),
+        "HAVEN_DATABASE_URL": "",
+        "HAVEN_REFRESH_INTERVAL": "0.25",
+        # --dev-key makes a master key file: here, not in the home folder (and outside the data folder)
+        "XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("hot-config")),
+    }
+    log = open(data / "serve.log", "wb")  # closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "haven.cli.main",
+            "serve",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+            "--dev-key",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         # `--dev-key` on an empty key table prints a ready-made key, then the URL.
         assert proc.stdout is not None
-        printed = proc.stdout.readline().decode() + proc.stdout.readline().decode() + proc.stdout.readline().decode()
+        printed = (
+            proc.stdout.readline().decode()
+            + proc.stdout.readline().decode()
+            + proc.stdout.readline().decode()
+        )
         assert base in printed, printed
         secret = next(w for w in printed.split() if w.startswith("hvn_"))
-        keys = KeyStore(url, migrate=False)
+        keys = KeyStore(url)
         assert [k.scopes for k in keys.list()] == [("match", "banks:write", "admin")]
         keys.close()
         ready: set[str] = set()
         deadline = time.monotonic() + 60
         while len(ready) < 2:
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"haven serve did not get 2 ready workers: {(data / 'serve.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"haven serve did not get 2 ready workers: {(data / 'serve.log').read_text()[-2000:]}"
+                )
             try:
                 r = httpx.get(f"{base}/readyz", headers={"Connection": "close"}, timeout=2)
                 if r.status_code == 200:
@@ -115,8 +144,11 @@ def test_hot_update_visible_on_both_workers_within_1s(two_workers) -> None:  # t
         if via == "store":
             (entry_id,) = store.add_entries("hot", [EntryIn(signal="pdq", value=value, category="test")])
         else:
-            r = httpx.post(f"{base}/v1/banks/hot/entries", json={"entries": [{"signal": "pdq", "value": value}]},
-                           headers={"Authorization": f"Bearer {secret}"})
+            r = httpx.post(
+                f"{base}/v1/banks/hot/entries",
+                json={"entries": [{"signal": "pdq", "value": value}]},
+                headers={"Authorization": f"Bearer {secret}"},
+            )
             assert r.status_code == 201
             (entry_id,) = r.json()["ids"]
         seen = _seen_by_both(base, secret, value, want=True, t0=t0)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from service_live import live, wait_ready  # noqa: F401
+from service_live import live, wait_ready
 
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
 

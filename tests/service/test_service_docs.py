@@ -19,7 +19,9 @@ def test_every_route_is_documented(tmp_path: Path) -> None:
     for path, ops in app.openapi()["paths"].items():
         for method in ops:
             # Documented as "`METHOD /path`" or grouped as "`GET /a`, `DELETE /a`".
-            assert re.search(rf"{method.upper()} {re.escape(path)}(?![\w/{{])", text), f"{method.upper()} {path} undocumented"
+            assert re.search(rf"{method.upper()} {re.escape(path)}(?![\w/{{])", text), (
+                f"{method.upper()} {path} undocumented"
+            )
     app.state.haven.keys.close()
 
 
@@ -27,12 +29,20 @@ def test_every_setting_is_documented() -> None:
     text = (DOCS / "api.md").read_text() + (DOCS / "security.md").read_text()
     source = (Path(__file__).resolve().parents[2] / "src/haven/service/settings.py").read_text()
     names = set(re.findall(r'"(HAVEN_[A-Z_]+)"', source)) - {"HAVEN_SERVICE_MIGRATE"}  # internal to serve
-    assert len(names) >= len([f for f in dataclasses.fields(ServiceSettings) if f.name not in ("base", "migrate")])
+    assert len(names) >= len(
+        [f for f in dataclasses.fields(ServiceSettings) if f.name not in ("base", "migrate")]
+    )
     for name in names:
         assert name in text, f"{name} undocumented"
 
 
 def test_cli_commands_are_documented() -> None:
     text = (DOCS / "api.md").read_text()
-    for command in ("haven serve", "haven keys create", "haven keys list", "haven keys revoke", "haven bench service"):
+    for command in (
+        "haven serve",
+        "haven keys create",
+        "haven keys list",
+        "haven keys revoke",
+        "haven bench service",
+    ):
         assert command in text

@@ -156,7 +156,7 @@ def test_public_addresses_pass() -> None:
 class _Handler(http.server.BaseHTTPRequestHandler):
     routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         status, headers, body = self.routes.get(self.path, (404, {}, b"nope"))
         self.send_response(status)
         for k, v in headers.items():
@@ -235,7 +235,8 @@ def test_total_time_cap(guard: ConnectGuard) -> None:
     srv.listen(1)
     try:
         with pytest.raises(RemoteError) as info:
-            fetch_url(f"http://127.0.0.1:{srv.getsockname()[1]}/", FetchPolicy(timeout=0.5, allow=LOOPBACK_ONLY))
+            url = f"http://127.0.0.1:{srv.getsockname()[1]}/"
+            fetch_url(url, FetchPolicy(timeout=0.5, allow=LOOPBACK_ONLY))
         assert info.value.code == "fetch_timeout"
     finally:
         srv.close()

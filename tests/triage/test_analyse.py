@@ -45,7 +45,11 @@ def _md5(tag: str) -> str:
 
 
 def _upscaled(**sides: str) -> dict[str, tuple[Variant, ...]]:
-    return {"pdq": tuple(Variant("upscaled", side.removeprefix("s"), v, fallback=True) for side, v in sides.items())}
+    return {
+        "pdq": tuple(
+            Variant("upscaled", side.removeprefix("s"), v, fallback=True) for side, v in sides.items()
+        )
+    }
 
 
 def planted(rng: np.random.Generator, n_clusters: int, per: int, noise_bits: int) -> np.ndarray:
@@ -204,7 +208,9 @@ def test_small_images_are_also_looked_up_by_their_upscaled_pdq(bank: MakeBank) -
     assert d.status == "known" and [h.series for h in d.hits] == ["S2"] and d.upscaled_side is None
     lone_result = with_ladder["/s/lone.jpg"]
     assert lone_result.status == "unknown" and lone_result.near[0].distance == 44
-    plain = {f.row.path: f for f in analyse([thumb, direct, lone], [], matcher, Thresholds(upscaled=False)).files}
+    plain = {
+        f.row.path: f for f in analyse([thumb, direct, lone], [], matcher, Thresholds(upscaled=False)).files
+    }
     assert plain["/s/thumb.jpg"].status == "unknown" and plain["/s/thumb.jpg"].near[0].distance == 40
     assert plain["/s/lone.jpg"].near[0].distance == 44
 
@@ -219,8 +225,20 @@ def test_analysis_does_not_depend_on_threads(bank: MakeBank) -> None:
 
     def digest(a):  # type: ignore[no-untyped-def]
         return (
-            [(f.row.path, f.status, [(h.value, h.distance) for h in f.hits], [(h.value, h.distance) for h in f.near],
-              f.dup_group, f.series, f.priority, f.reasons, f.via) for f in a.files],
+            [
+                (
+                    f.row.path,
+                    f.status,
+                    [(h.value, h.distance) for h in f.hits],
+                    [(h.value, h.distance) for h in f.near],
+                    f.dup_group,
+                    f.series,
+                    f.priority,
+                    f.reasons,
+                    f.via,
+                )
+                for f in a.files
+            ],
             [(s.id, s.members) for s in a.series],
         )
 

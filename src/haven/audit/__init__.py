@@ -8,6 +8,7 @@
 
 from haven.audit.anchors import Anchor, append_anchor, read_anchors
 from haven.audit.chain import Problem
+from haven.audit.hooks import security_events
 from haven.audit.log import AuditLog, Entry, VerifyResult
 
-__all__ = ["Anchor", "AuditLog", "Entry", "Problem", "VerifyResult", "append_anchor", "read_anchors"]
+__all__ = ["Anchor", "AuditLog", "Entry", "Problem", "VerifyResult", "append_anchor", "read_anchors", "security_events"]

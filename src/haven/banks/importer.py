@@ -9,11 +9,11 @@ Bad records are reported with file and line and skipped; the good ones are kept.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import insert, select, update
 
@@ -22,16 +22,13 @@ from haven.banks.formats.base import Record
 from haven.banks.store import BANKS, IMPORTS, BankStore, entry_row, now
 from haven.banks.types import ImportResult
 from haven.errors import ConflictError, FileAccessError, FormatError, NotFoundError
+from haven.hashing.crypto import digest_file
 
 MAX_MESSAGES = 100
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    return digest_file(path, ("sha256",))[0]["sha256"]
 
 
 def import_file(
@@ -69,23 +66,49 @@ def import_file(
         bank_row = conn.execute(select(BANKS).where(BANKS.c.name == bank)).first()
         if bank_row is None:
             raise NotFoundError(f"no bank named {bank!r}")
-        prior = conn.execute(select(IMPORTS).where(IMPORTS.c.bank_id == bank_row.id, IMPORTS.c.sha256 == digest,
-                                                   IMPORTS.c.format == fmt).order_by(IMPORTS.c.id.desc())).first()
+        prior = conn.execute(
+            select(IMPORTS)
+            .where(IMPORTS.c.bank_id == bank_row.id, IMPORTS.c.sha256 == digest, IMPORTS.c.format == fmt)
+            .order_by(IMPORTS.c.id.desc())
+        ).first()
         if prior is not None and prior.status == "done" and not again:
-            return ImportResult(import_id=prior.id, bank=bank, path=str(p), format=fmt, rows_added=0,
-                                records_read=0, errors=0, warnings=0, already_done=True)
+            return ImportResult(
+                import_id=prior.id,
+                bank=bank,
+                path=str(p),
+                format=fmt,
+                rows_added=0,
+                records_read=0,
+                errors=0,
+                warnings=0,
+                already_done=True,
+            )
         if prior is not None and prior.status == "running":
             import_id, skip = prior.id, int(prior.records_done)
         else:
-            import_id = conn.execute(insert(IMPORTS).values(
-                bank_id=bank_row.id, path=str(p.resolve()), size=size, sha256=digest, format=fmt, status="running",
-                records_done=0, rows_added=0, errors=0, warnings=0, started_at=now(), actor=actor,
-            ).returning(IMPORTS.c.id)).scalar_one()
+            import_id = conn.execute(
+                insert(IMPORTS)
+                .values(
+                    bank_id=bank_row.id,
+                    path=str(p.resolve()),
+                    size=size,
+                    sha256=digest,
+                    format=fmt,
+                    status="running",
+                    records_done=0,
+                    rows_added=0,
+                    errors=0,
+                    warnings=0,
+                    started_at=now(),
+                    actor=actor,
+                )
+                .returning(IMPORTS.c.id)
+            ).scalar_one()
             skip = 0
 
     result = ImportResult(import_id=import_id, bank=bank, path=str(p), format=fmt, resumed_from=skip)
     records = skip
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     batch_errors = batch_warnings = 0
     ts = now()
 
@@ -98,14 +121,25 @@ def import_file(
     def flush(final: bool) -> None:
         nonlocal rows, batch_errors, batch_warnings, committed
         with store.engine.begin() as conn:
-            values = {"records_done": records, "rows_added": IMPORTS.c.rows_added + len(rows),
-                      "errors": IMPORTS.c.errors + batch_errors, "warnings": IMPORTS.c.warnings + batch_warnings}
+            values = {
+                "records_done": records,
+                "rows_added": IMPORTS.c.rows_added + len(rows),
+                "errors": IMPORTS.c.errors + batch_errors,
+                "warnings": IMPORTS.c.warnings + batch_warnings,
+            }
             if final:
                 values.update(status="done", finished_at=now())
             # Compare-and-set on the checkpoint: if another process runs the same import at the same
             # time, one of them fails here and rolls back its batch instead of adding rows twice.
-            moved = conn.execute(update(IMPORTS).where(IMPORTS.c.id == import_id, IMPORTS.c.records_done == committed,
-                                                       IMPORTS.c.status == "running").values(**values)).rowcount
+            moved = conn.execute(
+                update(IMPORTS)
+                .where(
+                    IMPORTS.c.id == import_id,
+                    IMPORTS.c.records_done == committed,
+                    IMPORTS.c.status == "running",
+                )
+                .values(**values)
+            ).rowcount
             if moved != 1:
                 raise ConflictError(f"import #{import_id} of {p} is being run by another process")
             store.insert_rows(conn, bank_row.id, rows, actor=actor)
@@ -117,16 +151,20 @@ def import_file(
             on_progress(records, result.rows_added, bytes_pos())
 
     with open_text(p) as stream:
+
         def bytes_pos() -> int:
             try:
-                return stream.buffer.tell()
+                return int(stream.buffer.tell())  # type: ignore[attr-defined]
             except (OSError, ValueError):
                 return 0
 
         # Records before the checkpoint were committed by an earlier, interrupted run: skip them
         # (unparsed where the reader supports it, which the big-file CSV reader does).
         fast_skip = "skip" in inspect.signature(module.read).parameters
-        reader = module.read(stream, str(p), skip=skip) if fast_skip else module.read(stream, str(p))
+        if fast_skip:
+            reader = cast(Any, module).read(stream, str(p), skip=skip)
+        else:
+            reader = module.read(stream, str(p))
         try:
             for n, item in enumerate(reader, skip if fast_skip else 0):
                 if n < skip:
@@ -149,7 +187,9 @@ def import_file(
                         on_warning(f"{p}: {w}")
                 for e in item.entries:
                     try:
-                        rows.append(entry_row(e, bank_id=bank_row.id, import_id=import_id, actor=actor, at=ts))
+                        rows.append(
+                            entry_row(e, bank_id=bank_row.id, import_id=import_id, actor=actor, at=ts)
+                        )
                     except FormatError as exc:
                         err = FormatError(exc.message, path=p, line=item.line, code=exc.code)
                         batch_errors += 1

@@ -64,7 +64,13 @@ class EntryRow(Base):
         Index("ix_bank_entries_bank", "bank_id", "id"),
         # Exact look-ups go through this index; distance and frame signals are searched in memory
         # instead, so leaving them out keeps their bulk imports fast (and their long values out of a B-tree).
-        Index("ix_bank_entries_digest", "signal", "value", sqlite_where=text("exact"), postgresql_where=text("exact")),
+        Index(
+            "ix_bank_entries_digest",
+            "signal",
+            "value",
+            sqlite_where=text("exact"),
+            postgresql_where=text("exact"),
+        ),
         # Never reuse a deleted entry's id: ids appear in match results, reports and the change log.
         {"sqlite_autoincrement": True},
     )

@@ -18,9 +18,9 @@ import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, Table, and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from haven.banks.categories import infer_scheme, severity_of
@@ -40,17 +40,36 @@ from haven.banks.types import (
 from haven.errors import ConflictError, FormatError, NotFoundError, UsageError
 from haven.signals import LookupKind, get_signal
 
-BANKS = BankRow.__table__
-ENTRIES = EntryRow.__table__
-IMPORTS = ImportRow.__table__
-CHANGES = ChangeRow.__table__
-INFO = StoreInfoRow.__table__
+BANKS = cast(Table, BankRow.__table__)
+ENTRIES = cast(Table, EntryRow.__table__)
+IMPORTS = cast(Table, ImportRow.__table__)
+CHANGES = cast(Table, ChangeRow.__table__)
+INFO = cast(Table, StoreInfoRow.__table__)
 
-_ROW_KEYS = ("bank_id", "signal", "value", "exact", "quality", "category", "category_scheme", "severity", "series",
-             "victim_identified", "item", "note", "extra", "feedback", "feedback_by", "feedback_at", "import_id",
-             "created_at", "created_by")
-_SQLITE_INSERT = (f"INSERT INTO bank_entries ({', '.join(_ROW_KEYS)}) "
-                  f"VALUES ({', '.join('?' for _ in _ROW_KEYS)})")
+_ROW_KEYS = (
+    "bank_id",
+    "signal",
+    "value",
+    "exact",
+    "quality",
+    "category",
+    "category_scheme",
+    "severity",
+    "series",
+    "victim_identified",
+    "item",
+    "note",
+    "extra",
+    "feedback",
+    "feedback_by",
+    "feedback_at",
+    "import_id",
+    "created_at",
+    "created_by",
+)
+_SQLITE_INSERT = (
+    f"INSERT INTO bank_entries ({', '.join(_ROW_KEYS)}) VALUES ({', '.join('?' for _ in _ROW_KEYS)})"
+)
 _row_tuple = operator.itemgetter(*_ROW_KEYS)
 _PG_COPY = f"COPY bank_entries (id, {', '.join(_ROW_KEYS)}) FROM STDIN"
 BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
@@ -68,7 +87,9 @@ def active_clause() -> Any:
     return or_(ENTRIES.c.feedback.is_(None), ENTRIES.c.feedback.notin_(sorted(DISABLING_FEEDBACK)))
 
 
-def entry_row(e: EntryIn, *, bank_id: int, import_id: int | None, actor: str | None, at: datetime) -> dict:
+def entry_row(
+    e: EntryIn, *, bank_id: int, import_id: int | None, actor: str | None, at: datetime
+) -> dict[str, Any]:
     """Validate one ``EntryIn`` and turn it into a ``bank_entries`` row (raises FormatError)."""
     try:
         signal = get_signal(e.signal)
@@ -84,15 +105,25 @@ def entry_row(e: EntryIn, *, bank_id: int, import_id: int | None, actor: str | N
     category = e.category.strip() if e.category else None
     scheme = e.category_scheme or infer_scheme(category)
     return {
-        "bank_id": bank_id, "signal": signal.name, "value": value, "exact": signal.lookup is LookupKind.EXACT,
+        "bank_id": bank_id,
+        "signal": signal.name,
+        "value": value,
+        "exact": signal.lookup is LookupKind.EXACT,
         "quality": int(quality) if quality is not None else None,
-        "category": category or None, "category_scheme": scheme if category else None,
+        "category": category or None,
+        "category_scheme": scheme if category else None,
         "severity": severity_of(scheme, category),
-        "series": e.series or None, "victim_identified": e.victim_identified,
-        "item": e.item or None, "note": e.note or None, "extra": dumps_extra(e.extra),
-        "feedback": e.feedback, "feedback_by": actor if e.feedback else None,
+        "series": e.series or None,
+        "victim_identified": e.victim_identified,
+        "item": e.item or None,
+        "note": e.note or None,
+        "extra": dumps_extra(e.extra),
+        "feedback": e.feedback,
+        "feedback_by": actor if e.feedback else None,
         "feedback_at": at if e.feedback else None,
-        "import_id": import_id, "created_at": at, "created_by": actor,
+        "import_id": import_id,
+        "created_at": at,
+        "created_by": actor,
     }
 
 
@@ -120,12 +151,22 @@ class BankStore:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _log(self, conn: Connection, op: str, bank_id: int, lo: int | None = None, hi: int | None = None,
-             *, detail: str | None = None, actor: str | None = None) -> None:
+    def _log(
+        self,
+        conn: Connection,
+        op: str,
+        bank_id: int,
+        lo: int | None = None,
+        hi: int | None = None,
+        *,
+        detail: str | None = None,
+        actor: str | None = None,
+    ) -> None:
         if self.dialect == "postgresql":
             conn.execute(text("LOCK TABLE bank_changes IN SHARE ROW EXCLUSIVE MODE"))
-        conn.execute(insert(CHANGES).values(op=op, bank_id=bank_id, lo=lo, hi=hi, detail=detail,
-                                            at=now(), actor=actor))
+        conn.execute(
+            insert(CHANGES).values(op=op, bank_id=bank_id, lo=lo, hi=hi, detail=detail, at=now(), actor=actor)
+        )
 
     def _bank_row(self, conn: Connection, name: str) -> Any:
         row = conn.execute(select(BANKS).where(BANKS.c.name == name)).first()
@@ -135,20 +176,43 @@ class BankStore:
 
     @staticmethod
     def _bank(row: Any) -> Bank:
-        return Bank(id=row.id, name=row.name, description=row.description, source=row.source,
-                    enabled=bool(row.enabled), thresholds=json.loads(row.thresholds or "{}"),
-                    created_at=utc(row.created_at), created_by=row.created_by,  # type: ignore[arg-type]
-                    updated_at=utc(row.updated_at), updated_by=row.updated_by)  # type: ignore[arg-type]
+        return Bank(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            source=row.source,
+            enabled=bool(row.enabled),
+            thresholds=json.loads(row.thresholds or "{}"),
+            created_at=utc(row.created_at),
+            created_by=row.created_by,
+            updated_at=utc(row.updated_at),
+            updated_by=row.updated_by,
+        )
 
     @staticmethod
     def _entry(row: Any, bank_name: str) -> Entry:
-        return Entry(id=row.id, bank_id=row.bank_id, bank=bank_name, signal=row.signal, value=row.value,
-                     quality=row.quality, category=row.category, category_scheme=row.category_scheme,
-                     severity=row.severity, series=row.series,
-                     victim_identified=None if row.victim_identified is None else bool(row.victim_identified),
-                     item=row.item, note=row.note, extra=loads_extra(row.extra), feedback=row.feedback,
-                     feedback_by=row.feedback_by, feedback_at=utc(row.feedback_at), import_id=row.import_id,
-                     created_at=utc(row.created_at), created_by=row.created_by)
+        return Entry(
+            id=row.id,
+            bank_id=row.bank_id,
+            bank=bank_name,
+            signal=row.signal,
+            value=row.value,
+            quality=row.quality,
+            category=row.category,
+            category_scheme=row.category_scheme,
+            severity=row.severity,
+            series=row.series,
+            victim_identified=None if row.victim_identified is None else bool(row.victim_identified),
+            item=row.item,
+            note=row.note,
+            extra=loads_extra(row.extra),
+            feedback=row.feedback,
+            feedback_by=row.feedback_by,
+            feedback_at=utc(row.feedback_at),
+            import_id=row.import_id,
+            created_at=utc(row.created_at),
+            created_by=row.created_by,
+        )
 
     @staticmethod
     def _check_thresholds(thresholds: Mapping[str, int] | None) -> dict[str, int]:
@@ -156,8 +220,9 @@ class BankStore:
         for name, t in (thresholds or {}).items():
             signal = get_signal(name)
             if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t <= signal.max_threshold:
-                raise UsageError(f"threshold for {signal.name} must be an integer 0-{signal.max_threshold}, "
-                                 f"got {t!r}")
+                raise UsageError(
+                    f"threshold for {signal.name} must be an integer 0-{signal.max_threshold}, got {t!r}"
+                )
             out[signal.name] = t
         return out
 
@@ -166,26 +231,46 @@ class BankStore:
     def store_id(self) -> str:
         """A random id created with the schema: a saved index belongs to exactly one database."""
         with self.engine.connect() as conn:
-            return conn.execute(select(INFO.c.value).where(INFO.c.key == "store_id")).scalar_one()
+            return str(conn.execute(select(INFO.c.value).where(INFO.c.key == "store_id")).scalar_one())
 
     def last_seq(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.coalesce(func.max(CHANGES.c.seq), 0))).scalar_one())
 
     def changes_since(self, seq: int, limit: int = 10_000) -> tuple[int, list[Change]]:
-        """Changes with ``seq`` greater than ``seq`` (oldest first, at most ``limit``) and the new high-water mark."""
+        """Changes with ``seq`` greater than ``seq`` (oldest first, at most ``limit``) and the new high-water
+        mark."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(CHANGES).where(CHANGES.c.seq > seq).order_by(CHANGES.c.seq)
-                                .limit(limit)).all()
-        changes = [Change(seq=r.seq, op=r.op, bank_id=r.bank_id, lo=r.lo, hi=r.hi, detail=r.detail,
-                          at=utc(r.at), actor=r.actor) for r in rows]
+            rows = conn.execute(
+                select(CHANGES).where(CHANGES.c.seq > seq).order_by(CHANGES.c.seq).limit(limit)
+            ).all()
+        changes = [
+            Change(
+                seq=r.seq,
+                op=r.op,
+                bank_id=r.bank_id,
+                lo=r.lo,
+                hi=r.hi,
+                detail=r.detail,
+                at=utc(r.at),
+                actor=r.actor,
+            )
+            for r in rows
+        ]
         return (changes[-1].seq if changes else seq), changes
 
     # -- banks -----------------------------------------------------------------------------------------
 
-    def create_bank(self, name: str, *, source: str | None = None, description: str | None = None,
-                    thresholds: dict[str, int] | None = None, enabled: bool = True,
-                    actor: str | None = None) -> Bank:
+    def create_bank(
+        self,
+        name: str,
+        *,
+        source: str | None = None,
+        description: str | None = None,
+        thresholds: dict[str, int] | None = None,
+        enabled: bool = True,
+        actor: str | None = None,
+    ) -> Bank:
         """Create a bank; ConflictError when the name is taken."""
         if not BANK_NAME.match(name or ""):
             raise UsageError(f"bad bank name {name!r}: use 1-100 letters, digits, '_', '.', '-'")
@@ -193,10 +278,21 @@ class BankStore:
         ts = now()
         try:
             with self.engine.begin() as conn:
-                bank_id = conn.execute(insert(BANKS).values(
-                    name=name, source=source, description=description, enabled=enabled,
-                    thresholds=json.dumps(th, sort_keys=True), created_at=ts, created_by=actor,
-                    updated_at=ts, updated_by=actor).returning(BANKS.c.id)).scalar_one()
+                bank_id = conn.execute(
+                    insert(BANKS)
+                    .values(
+                        name=name,
+                        source=source,
+                        description=description,
+                        enabled=enabled,
+                        thresholds=json.dumps(th, sort_keys=True),
+                        created_at=ts,
+                        created_by=actor,
+                        updated_at=ts,
+                        updated_by=actor,
+                    )
+                    .returning(BANKS.c.id)
+                ).scalar_one()
                 self._log(conn, "bank", bank_id, detail="create", actor=actor)
         except IntegrityError:
             raise ConflictError(f"a bank named {name!r} already exists") from None
@@ -215,9 +311,16 @@ class BankStore:
         with self.engine.connect() as conn:
             return [self._bank(r) for r in conn.execute(select(BANKS).order_by(BANKS.c.name))]
 
-    def update_bank(self, name: str, *, source: str | None = None, description: str | None = None,
-                    thresholds: dict[str, int] | None = None, enabled: bool | None = None,
-                    actor: str | None = None) -> Bank:
+    def update_bank(
+        self,
+        name: str,
+        *,
+        source: str | None = None,
+        description: str | None = None,
+        thresholds: dict[str, int] | None = None,
+        enabled: bool | None = None,
+        actor: str | None = None,
+    ) -> Bank:
         """Change a bank's settings (only the arguments given); logged for matchers."""
         values: dict[str, Any] = {"updated_at": now(), "updated_by": actor}
         if source is not None:
@@ -254,8 +357,11 @@ class BankStore:
         with self.engine.connect() as conn:
             row = self._bank_row(conn, name)
             counts: dict[str, dict[str, int]] = {}
-            q = (select(ENTRIES.c.signal, func.count(), func.sum(case((active_clause(), 1), else_=0)))
-                 .where(ENTRIES.c.bank_id == row.id).group_by(ENTRIES.c.signal))
+            q = (
+                select(ENTRIES.c.signal, func.count(), func.sum(case((active_clause(), 1), else_=0)))
+                .where(ENTRIES.c.bank_id == row.id)
+                .group_by(ENTRIES.c.signal)
+            )
             for signal, total, active in conn.execute(q):
                 counts[signal] = {"total": int(total), "active": int(active or 0)}
         return {"entries": counts, "imports": [i.to_dict() for i in self.list_imports(name)]}
@@ -276,8 +382,9 @@ class BankStore:
             ids = self.insert_rows(conn, row.id, rows, actor=actor)
         return ids
 
-    def insert_rows(self, conn: Connection, bank_id: int, rows: Sequence[dict], *,
-                    actor: str | None = None) -> list[int]:
+    def insert_rows(
+        self, conn: Connection, bank_id: int, rows: Sequence[dict[str, Any]], *, actor: str | None = None
+    ) -> list[int]:
         """Insert validated rows in ``conn``'s transaction and log them; returns ids in row order."""
         if not rows:
             return []
@@ -292,12 +399,18 @@ class BankStore:
         return ids
 
     @staticmethod
-    def _insert_postgres(conn: Connection, rows: Sequence[dict]) -> list[int]:
+    def _insert_postgres(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
         # COPY is ~20x faster than INSERT … RETURNING for big batches. Ids are drawn from the column's
         # sequence first (sorted, so file order = id order) and written explicitly, in this transaction.
-        ids = sorted(r[0] for r in conn.execute(
-            text("SELECT nextval(pg_get_serial_sequence('bank_entries', 'id')) FROM generate_series(1, :n)"),
-            {"n": len(rows)}))
+        ids = sorted(
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('bank_entries', 'id')) FROM generate_series(1, :n)"
+                ),
+                {"n": len(rows)},
+            )
+        )
         raw = conn.connection.driver_connection
         with raw.cursor() as cur, cur.copy(_PG_COPY) as copy:  # type: ignore[union-attr]
             for i, r in zip(ids, map(_row_tuple, rows), strict=True):
@@ -305,7 +418,7 @@ class BankStore:
         return ids
 
     @staticmethod
-    def _insert_sqlite(conn: Connection, rows: Sequence[dict]) -> list[int]:
+    def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
         # SQLAlchemy would send one INSERT … RETURNING per row to keep the order; the driver's own
         # executemany is ~10x faster. bank_entries is AUTOINCREMENT and this transaction holds SQLite's
         # only write lock, so the new ids are the contiguous run ending at last_insert_rowid().
@@ -321,7 +434,7 @@ class BankStore:
             r["created_at"] = stamp(r["created_at"])
             if r["feedback_at"] is not None:
                 r["feedback_at"] = stamp(r["feedback_at"])
-        conn.exec_driver_sql(_SQLITE_INSERT, list(map(_row_tuple, rows)))  # type: ignore[arg-type]
+        conn.exec_driver_sql(_SQLITE_INSERT, list(map(_row_tuple, rows)))
         last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
         return list(range(last - len(rows) + 1, last + 1))
 
@@ -337,9 +450,12 @@ class BankStore:
         out: list[Entry] = []
         with self.engine.connect() as conn:
             for k in range(0, len(ids), 500):
-                q = (select(ENTRIES, BANKS.c.name.label("bank_name"))
-                     .join(BANKS, BANKS.c.id == ENTRIES.c.bank_id)
-                     .where(ENTRIES.c.id.in_(ids[k:k + 500])).order_by(ENTRIES.c.id))
+                q = (
+                    select(ENTRIES, BANKS.c.name.label("bank_name"))
+                    .join(BANKS, BANKS.c.id == ENTRIES.c.bank_id)
+                    .where(ENTRIES.c.id.in_(ids[k : k + 500]))
+                    .order_by(ENTRIES.c.id)
+                )
                 out.extend(self._entry(r, r.bank_name) for r in conn.execute(q))
         return out
 
@@ -350,8 +466,12 @@ class BankStore:
         last = 0
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(select(ENTRIES).where(and_(ENTRIES.c.bank_id == row.id, ENTRIES.c.id > last))
-                                    .order_by(ENTRIES.c.id).limit(batch)).all()
+                rows = conn.execute(
+                    select(ENTRIES)
+                    .where(and_(ENTRIES.c.bank_id == row.id, ENTRIES.c.id > last))
+                    .order_by(ENTRIES.c.id)
+                    .limit(batch)
+                ).all()
             if not rows:
                 return
             for r in rows:
@@ -368,17 +488,24 @@ class BankStore:
             self._log(conn, "sync", row.bank_id, entry_id, entry_id, detail="remove", actor=actor)
 
     def set_feedback(self, entry_id: int, opinion: str | None, *, actor: str | None = None) -> Entry:
-        """Record an opinion on an entry; ``false_positive``/``disputed`` stop it matching, ``None`` clears."""
+        """Record an opinion on an entry; ``false_positive``/``disputed`` stop it matching, ``None``
+        clears."""
         if opinion is not None and opinion not in FEEDBACK_VALUES:
-            raise UsageError(f"unknown feedback {opinion!r}; use one of {', '.join(sorted(FEEDBACK_VALUES))} "
-                             "or none")
+            raise UsageError(
+                f"unknown feedback {opinion!r}; use one of {', '.join(sorted(FEEDBACK_VALUES))} or none"
+            )
         with self.engine.begin() as conn:
             row = conn.execute(select(ENTRIES.c.bank_id).where(ENTRIES.c.id == entry_id)).first()
             if row is None:
                 raise NotFoundError(f"no bank entry with id {entry_id}")
-            conn.execute(update(ENTRIES).where(ENTRIES.c.id == entry_id).values(
-                feedback=opinion, feedback_by=actor, feedback_at=now()))
-            self._log(conn, "sync", row.bank_id, entry_id, entry_id, detail=f"feedback {opinion}", actor=actor)
+            conn.execute(
+                update(ENTRIES)
+                .where(ENTRIES.c.id == entry_id)
+                .values(feedback=opinion, feedback_by=actor, feedback_at=now())
+            )
+            self._log(
+                conn, "sync", row.bank_id, entry_id, entry_id, detail=f"feedback {opinion}", actor=actor
+            )
         return self.get_entry(entry_id)
 
     def lookup_digest(self, signal: str, value: str, *, only_active: bool = True) -> list[Entry]:
@@ -387,39 +514,56 @@ class BankStore:
         found = self.lookup_digests(signal, [value], only_active=only_active)
         return next(iter(found.values()), [])
 
-    def lookup_digests(self, signal: str, values: Sequence[str], *, only_active: bool = True
-                       ) -> dict[str, list[Entry]]:
+    def lookup_digests(
+        self, signal: str, values: Sequence[str], *, only_active: bool = True
+    ) -> dict[str, list[Entry]]:
         """``lookup_digest`` for many values, a few hundred per query: ``{canonical value: entries}``
         for the values that have entries (each list in id order)."""
         sig = get_signal(signal)
         if sig.lookup is not LookupKind.EXACT:
-            raise UsageError(f"{sig.name} values are matched through the Matcher's indexes, not looked up exactly")
+            raise UsageError(
+                f"{sig.name} values are matched through the Matcher's indexes, not looked up exactly"
+            )
         wanted = sorted({sig.validate(v) for v in values})
         out: dict[str, list[Entry]] = {}
         with self.engine.connect() as conn:
             for lo in range(0, len(wanted), _DIGEST_CHUNK):
-                q = (select(ENTRIES, BANKS.c.name.label("bank_name")).join(BANKS, BANKS.c.id == ENTRIES.c.bank_id)
-                     # The partial index's predicate, spelled as a literal: PostgreSQL's generic plans (after
-                     # five executions of a prepared statement) can only use the index if the query states it
-                     # verbatim.
-                     .where(ENTRIES.c.signal == sig.name, ENTRIES.c.value.in_(wanted[lo:lo + _DIGEST_CHUNK]),
-                            text("bank_entries.exact")))
+                q = (
+                    select(ENTRIES, BANKS.c.name.label("bank_name"))
+                    .join(BANKS, BANKS.c.id == ENTRIES.c.bank_id)
+                    # The partial index's predicate, spelled as a literal: PostgreSQL's generic plans (after
+                    # five executions of a prepared statement) can only use the index if the query states it
+                    # verbatim.
+                    .where(
+                        ENTRIES.c.signal == sig.name,
+                        ENTRIES.c.value.in_(wanted[lo : lo + _DIGEST_CHUNK]),
+                        text("bank_entries.exact"),
+                    )
+                )
                 if only_active:
                     q = q.where(BANKS.c.enabled.is_(True), active_clause())
                 for r in conn.execute(q.order_by(ENTRIES.c.id)):
                     out.setdefault(r.value, []).append(self._entry(r, r.bank_name))
         return out
 
-    def active_values(self, bank_id: int, signals: Sequence[str], lo: int | None = None, hi: int | None = None
-                      ) -> Iterator[tuple[int, str, str]]:
+    def active_values(
+        self, bank_id: int, signals: Sequence[str], lo: int | None = None, hi: int | None = None
+    ) -> Iterator[tuple[int, str, str]]:
         """``(id, signal, value)`` of a bank's active entries of ``signals`` (optionally only ids
         ``lo..hi``), in id order, read in pages (bounded memory)."""
         last = (lo - 1) if lo is not None else 0
         while True:
-            q = (select(ENTRIES.c.id, ENTRIES.c.signal, ENTRIES.c.value)
-                 .where(ENTRIES.c.bank_id == bank_id, ENTRIES.c.signal.in_(list(signals)), ENTRIES.c.id > last,
-                        active_clause())
-                 .order_by(ENTRIES.c.id).limit(50_000))
+            q = (
+                select(ENTRIES.c.id, ENTRIES.c.signal, ENTRIES.c.value)
+                .where(
+                    ENTRIES.c.bank_id == bank_id,
+                    ENTRIES.c.signal.in_(list(signals)),
+                    ENTRIES.c.id > last,
+                    active_clause(),
+                )
+                .order_by(ENTRIES.c.id)
+                .limit(50_000)
+            )
             if hi is not None:
                 q = q.where(ENTRIES.c.id <= hi)
             with self.engine.connect() as conn:
@@ -434,15 +578,29 @@ class BankStore:
     def list_imports(self, bank: str) -> list[ImportRecord]:
         with self.engine.connect() as conn:
             row = self._bank_row(conn, bank)
-            rows = conn.execute(select(IMPORTS).where(IMPORTS.c.bank_id == row.id).order_by(IMPORTS.c.id)).all()
+            rows = conn.execute(
+                select(IMPORTS).where(IMPORTS.c.bank_id == row.id).order_by(IMPORTS.c.id)
+            ).all()
         return [self._import(r) for r in rows]
 
     @staticmethod
     def _import(r: Any) -> ImportRecord:
-        return ImportRecord(id=r.id, bank_id=r.bank_id, path=r.path, size=r.size, sha256=r.sha256,
-                            format=r.format, status=r.status, records_done=r.records_done,
-                            rows_added=r.rows_added, errors=r.errors, warnings=r.warnings,
-                            started_at=utc(r.started_at), finished_at=utc(r.finished_at), actor=r.actor)
+        return ImportRecord(
+            id=r.id,
+            bank_id=r.bank_id,
+            path=r.path,
+            size=r.size,
+            sha256=r.sha256,
+            format=r.format,
+            status=r.status,
+            records_done=r.records_done,
+            rows_added=r.rows_added,
+            errors=r.errors,
+            warnings=r.warnings,
+            started_at=utc(r.started_at),
+            finished_at=utc(r.finished_at),
+            actor=r.actor,
+        )
 
     def import_file(self, bank: str, path: Any, fmt: str | None = None, **kwargs: Any) -> Any:
         """Stream a hash-list file into a bank, resumably (see ``haven.banks.importer.import_file``)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 #: Feedback opinions that stop an entry from matching (its row and history stay).
 DISABLING_FEEDBACK = frozenset({"false_positive", "disputed"})
@@ -13,6 +13,10 @@ DISABLING_FEEDBACK = frozenset({"false_positive", "disputed"})
 FEEDBACK_VALUES = frozenset({"confirmed", *DISABLING_FEEDBACK})
 
 
+@overload
+def utc(ts: datetime) -> datetime: ...
+@overload
+def utc(ts: None) -> None: ...
 def utc(ts: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every Haven timestamp is UTC."""
     if ts is None:
@@ -44,7 +48,9 @@ class EntryIn:
 def entries_from_hash(result: Any, **fields: Any) -> list[EntryIn]:
     """One entry per value a hashed file carries (a ``HashResult``: ``hashes`` and ``quality`` by signal),
     each with the same ``fields`` (category, note, item …)."""
-    return [EntryIn(signal=s, value=v, quality=result.quality.get(s), **fields) for s, v in result.hashes.items()]
+    return [
+        EntryIn(signal=s, value=v, quality=result.quality.get(s), **fields) for s, v in result.hashes.items()
+    ]
 
 
 @dataclass
@@ -69,10 +75,16 @@ class Bank:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "description": self.description, "source": self.source,
-            "enabled": self.enabled, "thresholds": self.thresholds,
-            "created_at": _iso(self.created_at), "created_by": self.created_by,
-            "updated_at": _iso(self.updated_at), "updated_by": self.updated_by,
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "enabled": self.enabled,
+            "thresholds": self.thresholds,
+            "created_at": _iso(self.created_at),
+            "created_by": self.created_by,
+            "updated_at": _iso(self.updated_at),
+            "updated_by": self.updated_by,
         }
 
 
@@ -105,9 +117,28 @@ class Entry:
         return self.feedback not in DISABLING_FEEDBACK
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in (
-            "id", "bank", "signal", "value", "quality", "category", "category_scheme", "severity", "series",
-            "victim_identified", "item", "note", "extra", "feedback", "feedback_by", "import_id", "created_by")}
+        d = {
+            k: getattr(self, k)
+            for k in (
+                "id",
+                "bank",
+                "signal",
+                "value",
+                "quality",
+                "category",
+                "category_scheme",
+                "severity",
+                "series",
+                "victim_identified",
+                "item",
+                "note",
+                "extra",
+                "feedback",
+                "feedback_by",
+                "import_id",
+                "created_by",
+            )
+        }
         d["feedback_at"] = _iso(self.feedback_at)
         d["created_at"] = _iso(self.created_at)
         d["active"] = self.active

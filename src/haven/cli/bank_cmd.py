@@ -13,11 +13,25 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from haven.banks import FORMATS, BankStore, EntryIn
-from haven.cli.common import emit_json, open_matcher, open_store, progress_bar, settings, stderr, stdout
+from haven.banks import FORMATS, EntryIn
+from haven.cli.common import (
+    command_hint,
+    emit_json,
+    open_matcher,
+    open_store,
+    progress_bar,
+    settings,
+    shown_path,
+    stderr,
+    stdout,
+    with_signal_options,
+)
 from haven.errors import FormatError, UsageError
+from haven.signals import all_signals, signal_names
 
-bank_app = typer.Typer(help="Hash banks: create, import, export, enable/disable, feedback.", no_args_is_help=True)
+bank_app = typer.Typer(
+    help="Hash banks: create, import, export, enable/disable, feedback.", no_args_is_help=True
+)
 
 FORMAT_HELP = f"File format: {', '.join(FORMATS)} (default: detected from the content)."
 
@@ -55,15 +69,23 @@ def _bank_line(b) -> str:  # type: ignore[no-untyped-def]
 @bank_app.command("create")
 def create(
     name: str = typer.Argument(..., help="Bank name: letters, digits, '_', '.', '-'."),
-    source: str = typer.Option(None, "--source", help="Where the hashes come from (NCMEC, IWF, Project VIC, own …)."),
+    source: str = typer.Option(
+        None, "--source", help="Where the hashes come from (NCMEC, IWF, Project VIC, own …)."
+    ),
     description: str = typer.Option(None, "--description", help="Free text."),
     threshold: list[str] = typer.Option(None, "--threshold", help="Match threshold per signal, e.g. pdq=31."),
     disabled: bool = typer.Option(False, "--disabled", help="Create it disabled for matching."),
     json_out: bool = typer.Option(False, "--json", help="Print the bank as JSON."),
 ) -> None:
     """Create a bank (exit 3 if the name is taken)."""
-    bank = open_store().create_bank(name, source=source, description=description,
-                                   thresholds=parse_thresholds(threshold), enabled=not disabled, actor=actor())
+    bank = open_store().create_bank(
+        name,
+        source=source,
+        description=description,
+        thresholds=parse_thresholds(threshold),
+        enabled=not disabled,
+        actor=actor(),
+    )
     emit_json(bank.to_dict()) if json_out else say(f"created bank {_bank_line(bank)}")
 
 
@@ -72,16 +94,20 @@ def list_(json_out: bool = typer.Option(False, "--json", help="One JSON object p
     """List banks with their entry counts."""
     store = open_store()
     banks = store.list_banks()
-    table = Table("name", "enabled", "source", "pdq", "md5", "sha1", "sha256", "thresholds", box=None,
-                  pad_edge=False)
+    signals = signal_names()
+    table = Table("name", "enabled", "source", *signals, "thresholds", box=None, pad_edge=False)
     for b in banks:
         counts = store.bank_stats(b.name)["entries"]
         if json_out:
             emit_json({**b.to_dict(), "entries": counts})
             continue
-        table.add_row(b.name, "yes" if b.enabled else "no", b.source or "",
-                      *[str(counts.get(s, {}).get("total", 0)) for s in ("pdq", "md5", "sha1", "sha256")],
-                      ", ".join(f"{k}={v}" for k, v in sorted(b.thresholds.items())) or "default")
+        table.add_row(
+            b.name,
+            "yes" if b.enabled else "no",
+            b.source or "",
+            *[str(counts.get(s, {}).get("total", 0)) for s in signals],
+            ", ".join(f"{k}={v}" for k, v in sorted(b.thresholds.items())) or "default",
+        )
     if not json_out:
         if banks:
             stdout.print(table)
@@ -107,13 +133,17 @@ def show(
     from haven.signals import all_signals
 
     stdout.print("  thresholds: " + ", ".join(f"{s.name}={bank.threshold(s.name)}" for s in all_signals()))
-    say(f"  created {bank.created_at:%Y-%m-%d %H:%M:%S} UTC by {bank.created_by or '-'}; "
-                 f"updated {bank.updated_at:%Y-%m-%d %H:%M:%S} UTC by {bank.updated_by or '-'}")
+    say(
+        f"  created {bank.created_at:%Y-%m-%d %H:%M:%S} UTC by {bank.created_by or '-'}; "
+        f"updated {bank.updated_at:%Y-%m-%d %H:%M:%S} UTC by {bank.updated_by or '-'}"
+    )
     for signal, c in sorted(stats["entries"].items()):
         say(f"  {signal}: {c['total']} entries, {c['active']} active")
     for imp in stats["imports"]:
-        say(f"  import #{imp['id']} {imp['status']}: {imp['rows_added']} rows, {imp['errors']} errors "
-                     f"from {imp['path']} ({imp['format']})")
+        say(
+            f"  import #{imp['id']} {imp['status']}: {imp['rows_added']} rows, {imp['errors']} errors "
+            f"from {imp['path']} ({imp['format']})"
+        )
 
 
 @bank_app.command("set")
@@ -124,8 +154,9 @@ def set_(
     threshold: list[str] = typer.Option(None, "--threshold", help="Match threshold per signal, e.g. pdq=20."),
 ) -> None:
     """Change a bank's source, description or thresholds."""
-    bank = open_store().update_bank(name, source=source, description=description,
-                                   thresholds=parse_thresholds(threshold), actor=actor())
+    bank = open_store().update_bank(
+        name, source=source, description=description, thresholds=parse_thresholds(threshold), actor=actor()
+    )
     say(f"updated bank {_bank_line(bank)}")
 
 
@@ -154,36 +185,47 @@ def delete(
 
 
 @bank_app.command("add")
+@with_signal_options("A {name} value to add ({description}); repeatable.")
 def add(
     name: str = typer.Argument(...),
-    pdq: list[str] = typer.Option(None, "--pdq", help="PDQ hash (64 hex); repeatable."),
-    md5: list[str] = typer.Option(None, "--md5", help="MD5 (32 hex); repeatable."),
-    sha1: list[str] = typer.Option(None, "--sha1", help="SHA-1 (40 hex); repeatable."),
-    sha256: list[str] = typer.Option(None, "--sha256", help="SHA-256 (64 hex); repeatable."),
-    quality: int = typer.Option(None, "--quality", help="PDQ quality (0-100)."),
+    quality: int = typer.Option(None, "--quality", help="Quality (0-100) of the perceptual values given."),
     category: str = typer.Option(None, "--category", help="Category in the source's scheme (A1, B, 1 …)."),
     scheme: str = typer.Option(None, "--scheme", help="Category scheme: us-industry, uk, projectvic-us …"),
     series: str = typer.Option(None, "--series"),
     victim_identified: bool = typer.Option(None, "--victim-identified/--victim-not-identified"),
     note: str = typer.Option(None, "--note"),
     json_out: bool = typer.Option(False, "--json", help="Print the new entries as JSON."),
+    *,
+    signal_values: dict[str, list[str]],
 ) -> None:
     """Add hashes to a bank by hand; matchers pick them up within a second."""
-    pairs = [("pdq", v) for v in pdq or []] + [("md5", v) for v in md5 or []] + \
-        [("sha1", v) for v in sha1 or []] + [("sha256", v) for v in sha256 or []]
+    pairs = [(s, v) for s, values in signal_values.items() for v in values]
     if not pairs:
-        raise UsageError("give at least one of --pdq, --md5, --sha1, --sha256")
+        raise UsageError(f"give at least one of {', '.join('--' + s for s in signal_names())}")
     store = open_store()
-    entries = [EntryIn(signal=s, value=v, quality=quality if s == "pdq" else None, category=category,
-                       category_scheme=scheme, series=series, victim_identified=victim_identified, note=note)
-               for s, v in pairs]
+    rated = {s.name for s in all_signals() if s.min_quality is not None}
+    entries = [
+        EntryIn(
+            signal=s,
+            value=v,
+            quality=quality if s in rated else None,
+            category=category,
+            category_scheme=scheme,
+            series=series,
+            victim_identified=victim_identified,
+            note=note,
+        )
+        for s, v in pairs
+    ]
     ids = store.add_entries(name, entries, actor=actor())
     for e in store.get_entries(ids):
         if json_out:
             emit_json(e.to_dict())
         else:
-            say(f"added entry {e.id}: {e.signal} {e.value}"
-                         + (f" category {e.category} (severity {e.severity})" if e.category else ""))
+            say(
+                f"added entry {e.id}: {e.signal} {e.value}"
+                + (f" category {e.category} (severity {e.severity})" if e.category else "")
+            )
 
 
 @bank_app.command("feedback")
@@ -192,9 +234,13 @@ def feedback(
     opinion: str = typer.Argument(..., help="false_positive | disputed | confirmed | none"),
 ) -> None:
     """Record an opinion on an entry; false_positive and disputed stop it matching (history kept)."""
-    e = open_store().set_feedback(entry_id, None if opinion.lower() == "none" else opinion.lower(), actor=actor())
-    say(f"entry {e.id} ({e.bank}, {e.signal}): feedback {e.feedback or 'none'}; "
-                 f"{'matches' if e.active else 'does not match'}")
+    e = open_store().set_feedback(
+        entry_id, None if opinion.lower() == "none" else opinion.lower(), actor=actor()
+    )
+    say(
+        f"entry {e.id} ({e.bank}, {e.signal}): feedback {e.feedback or 'none'}; "
+        f"{'matches' if e.active else 'does not match'}"
+    )
 
 
 @bank_app.command("remove-entry")
@@ -209,7 +255,9 @@ def import_(
     name: str = typer.Argument(..., help="Bank to import into (must exist)."),
     file: Path = typer.Argument(..., help="Hash-list file."),
     fmt: str = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
-    again: bool = typer.Option(False, "--again", help="Import a file whose import already finished once more."),
+    again: bool = typer.Option(
+        False, "--again", help="Import a file whose import already finished once more."
+    ),
     batch_size: int = typer.Option(10_000, "--batch-size", help="Rows per transaction (= checkpoint)."),
     no_index: bool = typer.Option(False, "--no-index", help="Do not update the saved PDQ index afterwards."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
@@ -235,24 +283,38 @@ def import_(
 
         def on_progress(records: int, rows: int, pos: int) -> None:
             elapsed = time.perf_counter() - started
-            bar.update(task, completed=min(pos, size), rate=f"{rows / elapsed:,.0f} rows/s" if elapsed else "")
+            bar.update(
+                task, completed=min(pos, size), rate=f"{rows / elapsed:,.0f} rows/s" if elapsed else ""
+            )
 
-        result = store.import_file(name, file, fmt, actor=actor(), batch_size=batch_size, again=again,
-                                   on_progress=on_progress, on_error=on_error)
+        result = store.import_file(
+            name,
+            file,
+            fmt,
+            actor=actor(),
+            batch_size=batch_size,
+            again=again,
+            on_progress=on_progress,
+            on_error=on_error,
+        )
         bar.update(task, completed=size)
     if not no_index and result.rows_added:
         open_matcher(store, load_saved=False).save_index()
     if json_out:
         emit_json(result.to_dict())
     elif result.already_done:
-        say(f"{file} was already imported into {name} (import #{result.import_id}); "
-                     "pass --again to import it once more")
+        say(
+            f"{file} was already imported into {name} (import #{result.import_id}); "
+            "pass --again to import it once more"
+        )
     else:
         if shown > 50 and not quiet:
             stderr.print(f"… {shown - 50} more skipped rows")
         resumed = f", resumed after record {result.resumed_from}" if result.resumed_from else ""
-        say(f"imported {result.rows_added} entries into {name} from {file} ({result.format}{resumed}): "
-                     f"{result.errors} skipped, {result.warnings} warnings, {result.seconds:.1f} s")
+        say(
+            f"imported {result.rows_added} entries into {name} from {file} ({result.format}{resumed}): "
+            f"{result.errors} skipped, {result.warnings} warnings, {result.seconds:.1f} s"
+        )
         for w in [m for m in result.messages if ": warning: " in m][:3]:
             stderr.print(f"[yellow]{escape(w)}[/]", soft_wrap=True)
     if result.errors:
@@ -263,8 +325,9 @@ def import_(
 def export(
     name: str = typer.Argument(...),
     output: str = typer.Option(..., "--output", "-o", help="Output file, or - for stdout."),
-    fmt: str = typer.Option(None, "--format", "-f",
-                            help=f"{', '.join(FORMATS)} (default: from the extension, else csv)."),
+    fmt: str = typer.Option(
+        None, "--format", "-f", help=f"{', '.join(FORMATS)} (default: from the extension, else csv)."
+    ),
 ) -> None:
     """Export a bank (lossless in the Haven csv format; other formats skip what they cannot hold)."""
     if fmt is None:
@@ -278,20 +341,27 @@ def export(
         with tmp.open("w", encoding="utf-8", newline="") as out:
             stats = store.export_file(name, out, fmt)
         tmp.replace(output)
-    stderr.print(f"exported {stats.written} entries of {name} as {fmt}"
-                 + (f"; skipped {stats.skipped}" if stats.skipped else ""))
+    stderr.print(
+        f"exported {stats.written} entries of {name} as {fmt}"
+        + (f"; skipped {stats.skipped}" if stats.skipped else "")
+    )
     for w in stats.warnings[:5]:
         stderr.print(f"[yellow]skipped[/] {escape(w)}", soft_wrap=True)
 
 
 @bank_app.command("demo")
 def demo(
-    photos: Path = typer.Option(None, "--photos", help="Folder of benign photos (default ../shared/data/photos)."),
+    photos: Path = typer.Option(
+        None, "--photos", help="Folder of benign photos (default ../shared/data/photos)."
+    ),
     count: int = typer.Option(40, "--count", help="How many photos go into the demo bank."),
-    out: Path = typer.Option(None, "--out", help="Folder for the query images (default <data_dir>/demo-queries)."),
+    out: Path = typer.Option(
+        None, "--out", help="Folder for the query images (default <data_dir>/demo-queries)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Build the demo bank from benign photos and a folder of queries (transformed copies + unknown photos)."""
+    """Build the demo bank from benign photos and a folder of queries (transformed copies + unknown
+    photos)."""
     from haven.demo import build_demo
 
     store = open_store()
@@ -300,11 +370,16 @@ def demo(
     if json_out:
         emit_json(summary)
         return
-    say(f"bank 'demo': {summary['bank_entries']} entries from {summary['count']} photos "
-                 f"({'created' if summary['created'] else 'already there'})")
-    say(f"queries in {summary['queries']}: {len(summary['expected_hits'])} transformed copies of banked "
-                 f"photos, {len(summary['expected_misses'])} photos not in the bank")
-    say(f"try: haven match {summary['queries']}")
+    say(
+        f"bank 'demo': {summary['bank_entries']} entries from {summary['count']} photos "
+        f"({'created' if summary['created'] else 'already there'})"
+    )
+    queries = shown_path(summary["queries"])
+    say(
+        f"queries in {queries}: {len(summary['expected_hits'])} transformed copies of banked "
+        f"photos, {len(summary['expected_misses'])} photos not in the bank"
+    )
+    say(f"try: {command_hint('match', queries)}")
 
 
 def bench_import_command(
@@ -351,8 +426,10 @@ def bench_import_command(
         conn = sqlite3.connect(peer_db)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("INSERT INTO banks (name, enabled, thresholds, created_at, updated_at) "
-                     "VALUES ('bench', 1, '{}', '2024-01-01 00:00:00', '2024-01-01 00:00:00')")
+        conn.execute(
+            "INSERT INTO banks (name, enabled, thresholds, created_at, updated_at) "
+            "VALUES ('bench', 1, '{}', '2024-01-01 00:00:00', '2024-01-01 00:00:00')"
+        )
         conn.commit()
         now_s = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         t0, c0 = time.perf_counter(), time.process_time()
@@ -363,13 +440,19 @@ def bench_import_command(
             for sig, value, q in reader:
                 batch.append((1, sig, value, int(q), now_s))
                 if len(batch) >= batch_size:
-                    conn.executemany("INSERT INTO bank_entries (bank_id, signal, value, quality, created_at) "
-                                     "VALUES (?, ?, ?, ?, ?)", batch)
+                    conn.executemany(
+                        "INSERT INTO bank_entries (bank_id, signal, value, quality, created_at) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        batch,
+                    )
                     conn.commit()
                     batch = []
             if batch:
-                conn.executemany("INSERT INTO bank_entries (bank_id, signal, value, quality, created_at) "
-                                 "VALUES (?, ?, ?, ?, ?)", batch)
+                conn.executemany(
+                    "INSERT INTO bank_entries (bank_id, signal, value, quality, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    batch,
+                )
                 conn.commit()
         peer_s, peer_cpu = time.perf_counter() - t0, time.process_time() - c0
         peer_rows = conn.execute("SELECT count(*) FROM bank_entries").fetchone()[0]
@@ -378,18 +461,33 @@ def bench_import_command(
     import resource
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out = {"rows": rows, "batch_size": batch_size, "peak_rss_mib": round(peak_mib), "haven_seconds": round(haven_s, 2),
-           "haven_rows_per_min": round(rows / haven_s * 60), "haven_cpu_seconds": round(haven_cpu, 2),
-           "peer_seconds": round(peer_s, 2), "peer_cpu_seconds": round(peer_cpu, 2),
-           "peer_rows_per_min": round(rows / peer_s * 60), "haven_vs_peer": round(peer_s / haven_s, 3)}
+    out = {
+        "rows": rows,
+        "batch_size": batch_size,
+        "peak_rss_mib": round(peak_mib),
+        "haven_seconds": round(haven_s, 2),
+        "haven_rows_per_min": round(rows / haven_s * 60),
+        "haven_cpu_seconds": round(haven_cpu, 2),
+        "peer_seconds": round(peer_s, 2),
+        "peer_cpu_seconds": round(peer_cpu, 2),
+        "peer_rows_per_min": round(rows / peer_s * 60),
+        "haven_vs_peer": round(peer_s / haven_s, 3),
+    }
     if json_out:
         emit_json(out)
         return
-    say(f"haven bank import  : {rows:,} rows in {haven_s:.1f} s (CPU {haven_cpu:.1f} s) = "
-        f"{out['haven_rows_per_min']:,} rows/min")
-    say(f"sqlite3 executemany: {rows:,} rows in {peer_s:.1f} s (CPU {peer_cpu:.1f} s) = "
-        f"{out['peer_rows_per_min']:,} rows/min")
-    say(f"haven / plain sqlite3 speed: {out['haven_vs_peer']:.2f}x (peak RSS of this process {peak_mib:.0f} MiB)")
+    say(
+        f"haven bank import  : {rows:,} rows in {haven_s:.1f} s (CPU {haven_cpu:.1f} s) = "
+        f"{out['haven_rows_per_min']:,} rows/min"
+    )
+    say(
+        f"sqlite3 executemany: {rows:,} rows in {peer_s:.1f} s (CPU {peer_cpu:.1f} s) = "
+        f"{out['peer_rows_per_min']:,} rows/min"
+    )
+    say(
+        f"haven / plain sqlite3 speed: {out['haven_vs_peer']:.2f}x "
+        f"(peak RSS of this process {peak_mib:.0f} MiB)"
+    )
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

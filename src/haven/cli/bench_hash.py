@@ -1,6 +1,7 @@
 """``haven bench hash``: Haven's PDQ (exact and fast) against PIL + ``pdqhash`` on the same photos.
 
-The peer is what python-threatexchange and HMA run: ``pdqhash.compute(np.asarray(Image.open(p).convert("RGB")))``.
+The peer is what python-threatexchange and HMA run:
+``pdqhash.compute(np.asarray(Image.open(p).convert("RGB")))``.
 All three run single-threaded, interleaved in rounds on the same files (page cache warmed first),
 and the best round of each is reported, since this machine is shared and noisy.
 """
@@ -43,7 +44,7 @@ def run_bench_hash(photos: Path, rounds: int, limit: int | None) -> dict[str, ob
     def peer(p: Path) -> str:
         with Image.open(p) as im:
             bits, _q = pdqhash.compute(np.asarray(im.convert("RGB")))
-        return "%064x" % int("".join(str(int(b)) for b in bits), 2)
+        return "{:064x}".format(int("".join(str(int(b)) for b in bits), 2))
 
     def exact(p: Path) -> str:
         return hash_file(p, ("pdq",)).hashes["pdq"]
@@ -94,17 +95,30 @@ def bench_hash_command(
     limit: int = typer.Option(0, "--limit", help="Use only the first N images (0 = all)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
-    """Images/s of Haven exact and fast PDQ vs PIL + pdqhash (1 thread each), and the fast path's bit deviation."""
+    """Images/s of Haven exact and fast PDQ vs PIL + pdqhash (1 thread each), and the fast path's bit
+    deviation."""
     r = run_bench_hash(photos, rounds, limit or None)
     if json_out:
         emit_json(r)
         return
-    stdout.print(f"{r['images']} images ({r['jpeg_images']} JPEG) from {photos}, best of {rounds} rounds, 1 thread each")
+    stdout.print(
+        f"{r['images']} images ({r['jpeg_images']} JPEG) from {photos}, best of {rounds} rounds, "
+        "1 thread each"
+    )
     stdout.print(f"  PIL + pdqhash      {r['pdqhash_ips']:8.1f} images/s")
-    stdout.print(f"  haven (exact)      {r['haven_exact_ips']:8.1f} images/s   {r['ratio_exact_vs_pdqhash']:.2f}x  "
-                 f"({r['exact_mismatches_vs_pdqhash']} hashes differ from pdqhash)")
-    stdout.print(f"  haven --fast       {r['haven_fast_ips']:8.1f} images/s   {r['ratio_fast_vs_pdqhash']:.2f}x")
-    stdout.print(f"  fast vs exact, all images: mean {r['fast_dev_mean_bits']} / p99 {r['fast_dev_p99_bits']} / "
-                 f"max {r['fast_dev_max_bits']} bits")
-    stdout.print(f"  fast vs exact, JPEG only:  mean {r['fast_dev_jpeg_mean_bits']} / p99 {r['fast_dev_jpeg_p99_bits']} / "
-                 f"max {r['fast_dev_jpeg_max_bits']} bits")
+    stdout.print(
+        f"  haven (exact)      {r['haven_exact_ips']:8.1f} images/s   {r['ratio_exact_vs_pdqhash']:.2f}x  "
+        f"({r['exact_mismatches_vs_pdqhash']} hashes differ from pdqhash)"
+    )
+    stdout.print(
+        f"  haven --fast       {r['haven_fast_ips']:8.1f} images/s   {r['ratio_fast_vs_pdqhash']:.2f}x"
+    )
+    stdout.print(
+        f"  fast vs exact, all images: mean {r['fast_dev_mean_bits']} / p99 {r['fast_dev_p99_bits']} / "
+        f"max {r['fast_dev_max_bits']} bits"
+    )
+    stdout.print(
+        f"  fast vs exact, JPEG only:  mean {r['fast_dev_jpeg_mean_bits']} / "
+        f"p99 {r['fast_dev_jpeg_p99_bits']} / "
+        f"max {r['fast_dev_jpeg_max_bits']} bits"
+    )

@@ -3,13 +3,27 @@ progress bars."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+import os
+import shlex
+import shutil
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from haven.config import Settings
 
@@ -76,3 +90,54 @@ def open_matcher(store: BankStore, *, banks: Iterable[str] | None = None, load_s
 
     return Matcher(store, index_dir=settings().data_dir / "index", auto_refresh=None, load_saved=load_saved,
                    banks=banks)
+
+
+def with_signal_options(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command one repeatable ``--<signal> VALUE`` option per registered signal (plugins too).
+
+    The command receives them as one keyword argument, ``signal_values: {signal: [values]}`` (only the
+    signals given). ``help_text`` is formatted with ``{name}`` and ``{description}``."""
+    from haven.signals import all_signals
+
+    def decorate(fn: Callable[..., None]) -> Callable[..., None]:
+        names = [s.name for s in all_signals()]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            values = {n: list(kwargs.pop(n) or []) for n in names}
+            return fn(*args, signal_values={n: v for n, v in values.items() if v}, **kwargs)
+
+        params = [p for p in inspect.signature(fn).parameters.values() if p.name != "signal_values"]
+        extra = [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, annotation=list[str],
+                                   default=typer.Option(None, f"--{s.name}", help=help_text.format(
+                                       name=s.name, description=s.description)))
+                 for s in all_signals()]
+        wrapper.__signature__ = inspect.Signature([*params, *extra])  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as a person should see it: relative to the current folder when it is inside it (output that
+    is copied into docs or tickets never carries the machine's own folders)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
+def command_hint(*args: str) -> str:
+    """A ``haven …`` command line that works when pasted: the program as it was invoked (``.venv/bin/haven``
+    when that is how ``make run`` started it) and the data folder when it is not the default."""
+    prog = Path(sys.argv[0]).name if sys.argv else "haven"
+    if prog != "haven" or shutil.which("haven") == str(Path(sys.argv[0]).resolve()):
+        exe = "haven"
+    else:
+        exe = shown_path(sys.argv[0])
+    env = ""
+    data_dir = os.environ.get("HAVEN_DATA_DIR")
+    if data_dir:
+        env = f"HAVEN_DATA_DIR={shlex.quote(shown_path(data_dir))} "
+    return env + " ".join([exe, *(shlex.quote(a) for a in args)])

@@ -27,7 +27,11 @@ def table_columns(algorithms: tuple[str, ...]) -> list[tuple[str, str | None]]:
 
 def hash_command(
     paths: list[Path] = typer.Argument(..., help="Files or folders (searched recursively)."),
-    fast: bool = typer.Option(False, "--fast", help="Decode large JPEGs at reduced size (several times faster; ~3 bits off on average)."),
+    fast: bool = typer.Option(
+        False,
+        "--fast",
+        help="Decode large JPEGs at reduced size (several times faster; ~3 bits off on average).",
+    ),
     dihedral: bool = typer.Option(False, "--dihedral", help="Also output the 8 rotation/flip PDQ variants."),
     algo: str = typer.Option(None, "--algo", help=algo_help()),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per file per line."),
@@ -53,8 +57,14 @@ def hash_command(
     started = time.perf_counter()
     with progress_bar(enabled=show_bar) as bar:
         task = bar.add_task("hashing", total=len(files), rate="")
-        for item in hash_many(files, jobs=jobs, algorithms=algorithms, fast=fast, dihedral=dihedral,
-                              max_pixels=max_pixels or settings().max_pixels):
+        for item in hash_many(
+            files,
+            jobs=jobs,
+            algorithms=algorithms,
+            fast=fast,
+            dihedral=dihedral,
+            max_pixels=max_pixels or settings().max_pixels,
+        ):
             if isinstance(item, InputError):
                 failed += 1
                 errors_by_code[item.code] = errors_by_code.get(item.code, 0) + 1
@@ -69,8 +79,15 @@ def hash_command(
                 if json_out:
                     emit_json(item.to_dict())
                 elif table is not None:
-                    cells = [c for sig, q in columns for c in ((item.get(sig) or "", str(item.quality.get(sig, "")))
-                                                               if q else (item.get(sig) or "",))]
+                    cells = [
+                        c
+                        for sig, q in columns
+                        for c in (
+                            (item.get(sig) or "", str(item.quality.get(sig, "")))
+                            if q
+                            else (item.get(sig) or "",)
+                        )
+                    ]
                     table.add_row(item.path, *cells, "")
             elapsed = time.perf_counter() - started
             bar.update(task, advance=1, rate=f"{(ok + failed) / elapsed:.0f} files/s" if elapsed > 0 else "")
@@ -82,8 +99,10 @@ def hash_command(
     if summary or (not json_out and len(files) > 1):
         rate = (ok + failed) / elapsed if elapsed > 0 else 0.0
         codes = ", ".join(f"{k}: {v}" for k, v in sorted(errors_by_code.items()))
-        stderr.print(f"{ok} hashed, {failed} failed{f' ({codes})' if codes else ''} in {elapsed:.1f} s "
-                     f"({rate:.0f} files/s, {jobs} threads)")
+        stderr.print(
+            f"{ok} hashed, {failed} failed{f' ({codes})' if codes else ''} in {elapsed:.1f} s "
+            f"({rate:.0f} files/s, {jobs} threads)"
+        )
     if failed:
         raise typer.Exit(2)
 

@@ -14,7 +14,9 @@ from haven.cli.common import emit_json, stderr, stdout
 from haven.errors import FormatError, UsageError
 from haven.index import DEFAULT_THRESHOLD, HammingIndex, pdq_hex_to_array
 
-index_app = typer.Typer(help="Build, query and inspect exact PDQ Hamming indexes (files).", no_args_is_help=True)
+index_app = typer.Typer(
+    help="Build, query and inspect exact PDQ Hamming indexes (files).", no_args_is_help=True
+)
 
 
 def _read_pairs(source: Path) -> tuple[np.ndarray, list[str]]:
@@ -78,7 +80,9 @@ def query_command(
 
 def stats_command(
     index: Path = typer.Argument(..., help="Index file."),
-    verify: bool = typer.Option(False, "--verify", help="Also check every table's contents (exit 2 if damaged)."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Also check every table's contents (exit 2 if damaged)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show an index file's size, layout and metadata."""
@@ -99,35 +103,60 @@ def bench_index_command(
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Also run python-threatexchange and faiss."),
     json_out: bool = typer.Option(False, "--json", help="Last line: a JSON object with every number."),
 ) -> None:
-    """Haven's index vs python-threatexchange PDQIndex vs faiss IndexBinaryFlat: same data, one thread each."""
+    """Haven's index vs python-threatexchange PDQIndex vs faiss IndexBinaryFlat: same data, one thread
+    each."""
     from haven.index.bench import CONTENDERS, BenchSpec, run_bench
 
     if n < 1 or queries < 2 or threshold < 0:
         raise UsageError("need --n >= 1, --queries >= 2, --threshold >= 0")
     spec = BenchSpec(n=n, queries=queries, threshold=threshold, data=data, seed=seed)
     contenders = CONTENDERS if peers else ("haven",)
-    res = run_bench(spec, contenders, log=lambda m: stderr.print(m))
-    table = Table("index", "build s", "queries/s", "queries/CPU-s", "recall", "wrong", "RSS +MiB", box=None,
-                  pad_edge=False)
+    res = run_bench(spec, contenders, log=stderr.print)
+    table = Table(
+        "index",
+        "build s",
+        "queries/s",
+        "queries/CPU-s",
+        "recall",
+        "wrong",
+        "RSS +MiB",
+        box=None,
+        pad_edge=False,
+    )
     for name, r in res["contenders"].items():
-        table.add_row(name, f"{r['build_s']:.2f}", f"{r['qps']:,.0f}", f"{r['qps_cpu']:,.0f}", f"{r['recall']:.4f}",
-                      str(r["wrong"]), f"{r['rss_mib']:,.0f}")
-    stdout.print(f"n={n:,} queries={queries:,} t={threshold} data={data} (1 thread each; truth: {res['truth']}, "
-                 f"{res['true_pairs']:,} true pairs)")
+        table.add_row(
+            name,
+            f"{r['build_s']:.2f}",
+            f"{r['qps']:,.0f}",
+            f"{r['qps_cpu']:,.0f}",
+            f"{r['recall']:.4f}",
+            str(r["wrong"]),
+            f"{r['rss_mib']:,.0f}",
+        )
+    stdout.print(
+        f"n={n:,} queries={queries:,} t={threshold} data={data} (1 thread each; truth: {res['truth']}, "
+        f"{res['true_pairs']:,} true pairs)"
+    )
     stdout.print(table)
     if res.get("haven_batch_qps"):
         stdout.print(f"haven batch query: {res['haven_batch_qps']:,.0f} queries/s")
     if res.get("haven_batch_qps_threads"):
-        stdout.print(f"haven batch query on {res['haven_batch_threads']} threads: "
-                     f"{res['haven_batch_qps_threads']:,.0f} queries/s "
-                     f"({res['haven_batch_qps_threads'] / res['haven_batch_qps']:.2f}x one thread; "
-                     f"same answer: {'yes' if res['haven_batch_threads_same'] else 'NO'})")
+        stdout.print(
+            f"haven batch query on {res['haven_batch_threads']} threads: "
+            f"{res['haven_batch_qps_threads']:,.0f} queries/s "
+            f"({res['haven_batch_qps_threads'] / res['haven_batch_qps']:.2f}x one thread; "
+            f"same answer: {'yes' if res['haven_batch_threads_same'] else 'NO'})"
+        )
     if res.get("ratio_vs_pytx"):
-        stdout.print(f"haven vs python-threatexchange PDQIndex: {res['ratio_vs_pytx']:.1f}x queries/s "
-                     f"({res['ratio_vs_pytx_cpu']:.1f}x per CPU-second)")
+        stdout.print(
+            f"haven vs python-threatexchange PDQIndex: {res['ratio_vs_pytx']:.1f}x queries/s "
+            f"({res['ratio_vs_pytx_cpu']:.1f}x per CPU-second)"
+        )
     if res.get("ratio_vs_faiss_flat"):
-        stdout.print(f"haven vs faiss IndexBinaryFlat: {res['ratio_vs_faiss_flat']:.1f}x queries/s "
-                     f"({res['ratio_vs_faiss_flat_cpu']:.1f}x per CPU-second)")
+        stdout.print(
+            f"haven vs faiss IndexBinaryFlat: {res['ratio_vs_faiss_flat']:.1f}x queries/s "
+            f"({res['ratio_vs_faiss_flat_cpu']:.1f}x per CPU-second)"
+        )
     for name, why in res["failed"].items():
         stderr.print(f"[red]{name} crashed[/]: {why}")
     if res["skipped"]:

@@ -31,6 +31,8 @@ SUBCOMMAND_MODULES = [
     "haven.cli.bank_cmd",
     "haven.cli.match_cmd",
     "haven.cli.serve_cmd",
+    "haven.cli.users_cmd",
+    "haven.cli.portal_cmd",
     "haven.cli.triage_cmd",
     "haven.cli.report_cmd",
     "haven.cli.audit_cmd",

@@ -18,16 +18,24 @@ from haven.signals import get_signal
 
 def match_command(
     paths: list[Path] = typer.Argument(..., help="Files or folders (searched recursively)."),
-    fast: bool = typer.Option(False, "--fast", help="Decode large JPEGs at reduced size (faster, a few PDQ bits off)."),
-    threshold: int = typer.Option(None, "--threshold", "-t",
-                                  help="PDQ distance threshold for every bank (default: each bank's own, 31)."),
+    fast: bool = typer.Option(
+        False, "--fast", help="Decode large JPEGs at reduced size (faster, a few PDQ bits off)."
+    ),
+    threshold: int = typer.Option(
+        None,
+        "--threshold",
+        "-t",
+        help="PDQ distance threshold for every bank (default: each bank's own, 31).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per file per line."),
     progress: bool = typer.Option(False, "--progress", help="Show the progress bar even with --json."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Hashing threads (default: one per core)."),
     upscaled: bool = typer.Option(
-        False, "--upscaled",
+        False,
+        "--upscaled",
         help="Images under 768 px whose PDQ matches nothing: also look up their PDQ as if upscaled "
-             "(PDQ drifts on thumbnails; a match says upscaled_to)."),
+        "(PDQ drifts on thumbnails; a match says upscaled_to).",
+    ),
 ) -> None:
     """Hash each file (PDQ + MD5/SHA-1/SHA-256) and match it against all enabled banks.
 
@@ -42,8 +50,16 @@ def match_command(
     store = open_store()
     try:
         matched, _clean, failed = _match_all(
-            open_matcher(store), paths, fast=fast, threshold=threshold, json_out=json_out, progress=progress,
-            jobs=jobs, upscaled=upscaled, max_pixels=settings().max_pixels)
+            open_matcher(store),
+            paths,
+            fast=fast,
+            threshold=threshold,
+            json_out=json_out,
+            progress=progress,
+            jobs=jobs,
+            upscaled=upscaled,
+            max_pixels=settings().max_pixels,
+        )
     finally:
         store.close()  # its connection pool: a PostgreSQL connection left to the garbage collector warns
     if matched:
@@ -52,8 +68,18 @@ def match_command(
         raise typer.Exit(2)
 
 
-def _match_all(matcher: Matcher, paths: list[Path], *, fast: bool, threshold: int | None, json_out: bool,
-               progress: bool, jobs: int, upscaled: bool, max_pixels: int) -> tuple[int, int, int]:
+def _match_all(
+    matcher: Matcher,
+    paths: list[Path],
+    *,
+    fast: bool,
+    threshold: int | None,
+    json_out: bool,
+    progress: bool,
+    jobs: int,
+    upscaled: bool,
+    max_pixels: int,
+) -> tuple[int, int, int]:
     """Hash and match every file, printing as it goes; ``(matched, no match, failed)`` counts."""
     files = list(iter_input_files(paths))
     jobs = jobs or os.cpu_count() or 1
@@ -89,11 +115,14 @@ def _match_all(matcher: Matcher, paths: list[Path], *, fast: bool, threshold: in
                     assert table is not None
                     _add_rows(table, item.path, matches, " (low quality)" if low else "")
             elapsed = time.perf_counter() - started
-            bar.update(task, advance=1, rate=f"{(matched + clean + failed) / elapsed:.0f} files/s" if elapsed else "")
+            bar.update(
+                task, advance=1, rate=f"{(matched + clean + failed) / elapsed:.0f} files/s" if elapsed else ""
+            )
     if table is not None:
         stdout.print(table)
-        stderr.print(f"{matched} matched, {clean} no match, {failed} failed "
-                     f"in {time.perf_counter() - started:.1f} s")
+        stderr.print(
+            f"{matched} matched, {clean} no match, {failed} failed in {time.perf_counter() - started:.1f} s"
+        )
     return matched, clean, failed
 
 
@@ -102,8 +131,15 @@ def _add_rows(table: Table, path: str, matches: list[Match], flag: str) -> None:
         table.add_row(path, "no match" + flag, "", "", "", "", "")
     for k, m in enumerate(matches):
         via = f" ({get_signal(m.signal).variant_text(m.variant)})" if m.variant is not None else ""
-        table.add_row(path if k == 0 else "", "MATCH" + flag, m.bank, m.signal, f"{m.distance}{via}",
-                      f"{m.category} (severity {m.severity})" if m.category else "", str(m.entry_id))
+        table.add_row(
+            path if k == 0 else "",
+            "MATCH" + flag,
+            m.bank,
+            m.signal,
+            f"{m.distance}{via}",
+            f"{m.category} (severity {m.severity})" if m.category else "",
+            str(m.entry_id),
+        )
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -1,4 +1,5 @@
-"""``haven report …`` (create, list, show, validate, submit, retract, status, reconcile, login) and ``haven ncmec-mock``."""
+"""``haven report …`` (create, list, show, validate, submit, retract, status, reconcile, login) and ``haven
+ncmec-mock``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from haven.cli.common import emit_json, settings, stderr, stdout
 from haven.errors import FormatError, HavenError, UsageError
 
 report_app = typer.Typer(
-    help="NCMEC CyberTipline reports: build from a case file or match results, validate, submit exactly once.",
+    help="NCMEC CyberTipline reports: build from a case file or match results, validate, submit exactly "
+    "once.",
     no_args_is_help=True,
 )
 
@@ -41,7 +43,9 @@ def _duration(text: str) -> timedelta:
 
 
 def _print_report(r: dict, *, events: bool = False) -> None:
-    stdout.print(f"report {r['id']}: {r['state']}  (source {r['source']}, environment {r['environment'] or '-'})")
+    stdout.print(
+        f"report {r['id']}: {r['state']}  (source {r['source']}, environment {r['environment'] or '-'})"
+    )
     if r["ncmec_report_id"]:
         stdout.print(f"  NCMEC report id: {r['ncmec_report_id']}  finished {r['finished_at']}")
         stdout.print(f"  preservation: {r['preservation_starts_at']} → {r['preservation_ends_at']}")
@@ -53,19 +57,29 @@ def _print_report(r: dict, *, events: bool = False) -> None:
     stdout.print(files)
     for a in r.get("attempts", []):
         ups = ", ".join(f"file {u['file']} {u['state']}" for u in a["uploads"])
-        stdout.print(f"  attempt {a['seq']}: {a['state']}  NCMEC id {a['ncmec_report_id'] or '-'}"
-                     + (f"  [{ups}]" if ups else ""))
+        stdout.print(
+            f"  attempt {a['seq']}: {a['state']}  NCMEC id {a['ncmec_report_id'] or '-'}"
+            + (f"  [{ups}]" if ups else "")
+        )
     for e in r.get("events", []) if events else []:
-        stdout.print(f"  {e['at']}  {e['kind']}  {json.dumps(e['detail']) if e['detail'] is not None else ''}")
+        stdout.print(
+            f"  {e['at']}  {e['kind']}  {json.dumps(e['detail']) if e['detail'] is not None else ''}"
+        )
 
 
 @report_app.command("create")
 def create_command(
     case_file: Path = typer.Argument(None, help="Case file (.json, .yaml or .yml); see docs/reporting.md."),
-    from_match: Path = typer.Option(None, "--from-match", help="`haven match --json` output (JSON lines) "
-                                                               "to report instead of a case file."),
-    reporter: Path = typer.Option(None, "--reporter", help="With --from-match: a case file supplying the "
-                                                           "reporter, incident and reported user."),
+    from_match: Path = typer.Option(
+        None,
+        "--from-match",
+        help="`haven match --json` output (JSON lines) to report instead of a case file.",
+    ),
+    reporter: Path = typer.Option(
+        None,
+        "--reporter",
+        help="With --from-match: a case file supplying the reporter, incident and reported user.",
+    ),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Build, validate and store a draft report; prints its id. Nothing is sent to NCMEC."""
@@ -77,13 +91,22 @@ def create_command(
             raise UsageError("--from-match needs --reporter CASE_FILE (for the reporter and incident)")
         template = load_case(reporter)
         try:
-            lines = [json.loads(line) for line in from_match.read_text(encoding="utf-8").splitlines() if line.strip()]
+            lines = [
+                json.loads(line)
+                for line in from_match.read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
         except json.JSONDecodeError as exc:
             raise FormatError(f"not JSON lines: {exc.msg}", path=from_match, line=exc.lineno) from None
         except OSError as exc:
             raise UsageError(f"{from_match}: {exc.strerror}") from None
-        rid = svc.create_from_match(lines, template.reporter, incident=template.incident,
-                                    internet=template.internet, reported_user=template.reported_user)
+        rid = svc.create_from_match(
+            lines,
+            template.reporter,
+            incident=template.incident,
+            internet=template.internet,
+            reported_user=template.reported_user,
+        )
     elif case_file is not None:
         rid = svc.create_from_case(load_case(case_file))
     else:
@@ -107,8 +130,15 @@ def list_command(
         return
     table = Table("id", "state", "source", "files", "ncmec id", "updated", "error", box=None, pad_edge=False)
     for r in rows:
-        table.add_row(str(r["id"]), r["state"], r["source"], str(r["files"]), str(r["ncmec_report_id"] or ""),
-                      (r["updated_at"] or "")[:19], (r["last_error"] or "")[:60])
+        table.add_row(
+            str(r["id"]),
+            r["state"],
+            r["source"],
+            str(r["files"]),
+            str(r["ncmec_report_id"] or ""),
+            (r["updated_at"] or "")[:19],
+            (r["last_error"] or "")[:60],
+        )
     stdout.print(table)
 
 
@@ -136,7 +166,8 @@ def validate_command(
     files: list[Path] = typer.Argument(..., help="XML documents (<report>, <fileDetails> …) to check."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per file."),
 ) -> None:
-    """Check XML against NCMEC's XSD, parsed safely. Exit 0 if all are valid, 2 if any is not (naming the element)."""
+    """Check XML against NCMEC's XSD, parsed safely. Exit 0 if all are valid, 2 if any is not (naming the
+    element)."""
     from haven.errors import SchemaError
     from haven.reporting.schema import validate_file
 
@@ -148,8 +179,15 @@ def validate_command(
             bad += 1
             element = exc.element if isinstance(exc, SchemaError) else None
             if json_out:
-                emit_json({"path": str(path), "valid": False, "element": element,
-                           "line": getattr(exc, "line", None), **exc.to_dict()})
+                emit_json(
+                    {
+                        "path": str(path),
+                        "valid": False,
+                        "element": element,
+                        "line": getattr(exc, "line", None),
+                        **exc.to_dict(),
+                    }
+                )
             else:
                 stdout.print(f"{path}: INVALID  {exc.message.removeprefix(f'{path}: ')}")
             continue
@@ -172,8 +210,11 @@ def submit_command(
     stderr.print(f"submitting report {report_id} to the {svc.reporting.environment!r} environment …")
     if not quiet:
         svc.machine.on_event = lambda _rid, kind, detail: stderr.print(
-            f"  {kind} {json.dumps(detail) if detail is not None else ''}", highlight=False, markup=False,
-            soft_wrap=True)
+            f"  {kind} {json.dumps(detail) if detail is not None else ''}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     r = svc.submit(report_id)
     if json_out:
         emit_json(r)
@@ -211,7 +252,10 @@ def status_command(json_out: bool = typer.Option(False, "--json", help=JSON_HELP
         emit_json({"environment": svc.reporting.environment, "remote": remote, "reports": counts})
     else:
         stdout.print(f"environment: {svc.reporting.environment}")
-        stdout.print(f"NCMEC: {'ok — ' + str(remote['description']) if remote['ok'] else 'FAILED — ' + str(remote['message'])}")
+        stdout.print(
+            "NCMEC: "
+            + ("ok — " + str(remote["description"]) if remote["ok"] else "FAILED — " + str(remote["message"]))
+        )
         stdout.print("reports: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     if not remote["ok"]:
         raise typer.Exit(3)
@@ -229,7 +273,9 @@ def reconcile_command(
         if json_out:
             emit_json(o)
         else:
-            stdout.print(f"report {o['id']}: {o['action']} {'ok' if o['ok'] else 'FAILED ' + o['error']['message']}")
+            stdout.print(
+                f"report {o['id']}: {o['action']} {'ok' if o['ok'] else 'FAILED ' + o['error']['message']}"
+            )
     if not outcomes and not json_out:
         stdout.print("nothing to reconcile")
     if any(not o["ok"] for o in outcomes):
@@ -243,7 +289,9 @@ def login_command(
     env: str = typer.Option(None, "--env", help="Environment (default: HAVEN_NCMEC_ENV or test)."),
 ) -> None:
     """Store NCMEC API credentials, encrypted (key: HAVEN_SECRET_KEY or <data dir>/secret.key)."""
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("password", hide_input=True)
+    password = (
+        sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("password", hide_input=True)
+    )
     if not password:
         raise UsageError("empty password")
     svc = _service()
@@ -253,10 +301,12 @@ def login_command(
 
 def ncmec_mock_command(
     port: int = typer.Option(8765, "--port", help="TCP port on 127.0.0.1 (0: any free port)."),
-    user: list[str] = typer.Option(["haven:haven-test-password"], "--user", help="USER:PASSWORD accepted "
-                                                                                  "(repeatable)."),
-    expire_after: float = typer.Option(3600.0, "--expire-after", help="Seconds after which an unfinished "
-                                                                      "report is deleted."),
+    user: list[str] = typer.Option(
+        ["haven:haven-test-password"], "--user", help="USER:PASSWORD accepted (repeatable)."
+    ),
+    expire_after: float = typer.Option(
+        3600.0, "--expire-after", help="Seconds after which an unfinished report is deleted."
+    ),
     verbose: bool = typer.Option(False, "--verbose", help="Log every request."),
 ) -> None:
     """Run a local CyberTipline conformance server (same endpoints, XSD checks, injectable faults)."""
@@ -271,9 +321,11 @@ def ncmec_mock_command(
     mock = MockNcmec(port=port, users=users, expire_after=expire_after, verbose=verbose)
     root = f"http://127.0.0.1:{mock.port}"
     # Plain writes, not rich: these lines are meant to be copied, so they must not be wrapped.
-    sys.stderr.write(f"NCMEC mock on {mock.url} (users: {', '.join(users)})\n"
-                     f"faults: POST {root}/_mock/faults   reports: GET {root}/_mock/reports\n"
-                     f"use it with: HAVEN_NCMEC_ENV=mock HAVEN_NCMEC_URL={mock.url} haven report …\n")
+    sys.stderr.write(
+        f"NCMEC mock on {mock.url} (users: {', '.join(users)})\n"
+        f"faults: POST {root}/_mock/faults   reports: GET {root}/_mock/reports\n"
+        f"use it with: HAVEN_NCMEC_ENV=mock HAVEN_NCMEC_URL={mock.url} haven report …\n"
+    )
     sys.stderr.flush()
     try:
         mock.serve_forever()

@@ -16,6 +16,21 @@ from haven.signals import PDQ_MATCH_THRESHOLD
 from haven.triage import Thresholds, TriageOptions, run_triage
 from haven.triage.analyse import SERIES_THRESHOLD
 
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``"4G"``, ``"1536M"``, ``"512MiB"`` or plain bytes → bytes (binary units); a UsageError otherwise."""
+    clean = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (clean[:-1], clean[-1]) if clean[-1:] in _UNITS and clean[-1:] else (clean, "")
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise UsageError(f"not a size: {text!r} (use e.g. 4G, 1536M or a number of bytes)") from None
+    if value <= 0:
+        raise UsageError(f"a size must be positive, got {text!r}")
+    return int(value)
+
 
 def triage_command(
     sources: list[Path] = typer.Argument(..., help="Folders, zip/tar archives, raw or E01 disk images."),
@@ -56,6 +71,12 @@ def triage_command(
     exact_decode: bool = typer.Option(
         False, "--exact-decode", help="Full JPEG decode for PDQ (slower; default fast path)."
     ),
+    max_memory: str = typer.Option(
+        None,
+        "--max-memory",
+        help="Memory bound for the whole run, workers included, e.g. 4G (default: half the machine's "
+        "memory).",
+    ),
 ) -> None:
     """Triage a seizure: hash every file, match the banks, group duplicates and series, rank the rest.
 
@@ -89,6 +110,7 @@ def triage_command(
             match=match_threshold, duplicate=dup_threshold, series=series_threshold, upscaled=upscaled
         ),
         limits=Limits(max_depth=max_depth),
+        max_memory=parse_size(max_memory) if max_memory else None,
     )
     show = sys.stderr.isatty() if progress is None else progress
     started = time.perf_counter()
@@ -102,7 +124,7 @@ def triage_command(
             )
 
         try:
-            summary = run_triage(sources, opts, matcher, report)
+            summary = run_triage(list(sources), opts, matcher, report)
         finally:
             store.close()
     if json_out:
@@ -143,7 +165,9 @@ def bench_triage_command(
         help="Longest side of the base images in pixels (never upscaled past the photo; 320 = earlier runs).",
     ),
     exact_decode: bool = typer.Option(
-        False, "--exact-decode", help="Triage with the full JPEG decode for PDQ (as `haven triage --exact-decode`)."
+        False,
+        "--exact-decode",
+        help="Triage with the full JPEG decode for PDQ (as `haven triage --exact-decode`).",
     ),
     keep: Path = typer.Option(
         None, "--keep", help="Generate into this folder and keep it (default: temp, deleted)."
@@ -186,7 +210,7 @@ def bench_triage_command(
                 base_side=base_side,
                 exact_decode=exact_decode,
                 progress=report,
-                log=lambda m: stderr.print(m),
+                log=stderr.print,
             )
             _print_bench(result, json_out)  # before the (slow) clean-up of the generated files
     finally:
@@ -203,7 +227,8 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
         f"({s['jobs']} workers); generation {s['generated_seconds']} s (not counted)"
     )
     stdout.print(
-        f"  PDQ decode: {'exact' if s['exact_decode'] else 'fast path'}; bases: --base-side {s['base_side']}, "
+        f"  PDQ decode: {'exact' if s['exact_decode'] else 'fast path'}; "
+        f"bases: --base-side {s['base_side']}, "
         "longest side min/25%/50%/75%/max "
         f"{'/'.join(map(str, s['base_longest_side_quartiles']))} px; {s['generated_mib']} MiB generated"
     )
@@ -236,7 +261,10 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
         f"{s['known_recall_resized_or_recompressed_only']}); by kind {s['known_recall_by_kind']}"
     )
     stdout.print(f"known recall by variant: {s['known_recall_by_variant']}")
-    stdout.print(f"known recall of resize variants by the base's longest side (px): {s['known_recall_resize_by_base_side']}")
+    stdout.print(
+        "known recall of resize variants by the base's longest side (px): "
+        f"{s['known_recall_resize_by_base_side']}"
+    )
     p = s["without_upscaled"]
     stdout.print(
         f"same case without the upscaled look-ups (--no-upscaled): precision {p['known_precision']}, recall "

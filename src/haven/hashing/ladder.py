@@ -8,7 +8,8 @@ to a few sizes (the "ladder") gives values that land near the original's hash ag
 triage Runs 6–11: known recall of resized and recompressed files 97.3 % → 99.1 %, precision 1.0).
 
 These values are for look-ups only. A file's PDQ is always its own standard hash; a match found
-through a ladder value says so (``upscaled_to`` on a match, ``upscaled_side`` in triage). Each rung is one more value looked up, so the chance of
+through a ladder value says so (``upscaled_to`` on a match, ``upscaled_side`` in triage). Each rung is
+one more value looked up, so the chance of
 an unrelated image coming within the threshold grows with the number of rungs (at most 4).
 
 How: PDQ's blur and 64×64 decimation are linear and separable, and so is bicubic interpolation, so

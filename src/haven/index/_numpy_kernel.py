@@ -1,12 +1,14 @@
-"""Pure-NumPy reference kernel: a vectorised linear scan, used when the C kernel is unavailable and by tests."""
+"""Pure-NumPy reference kernel: a vectorised linear scan, used when the C kernel is unavailable and by
+tests."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def scan(hashes: np.ndarray, dead: np.ndarray | None, queries: np.ndarray, threshold: int
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scan(
+    hashes: np.ndarray, dead: np.ndarray | None, queries: np.ndarray, threshold: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every row within ``threshold`` of each query: ``(counts (q,), rows, dists)`` grouped by query."""
     words = hashes.view(np.uint64).reshape(len(hashes), 4) if len(hashes) else np.zeros((0, 4), np.uint64)
     qwords = np.ascontiguousarray(queries).view(np.uint64).reshape(len(queries), 4)

@@ -328,7 +328,9 @@ class HammingIndex:
                 self._path = path
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, writable: bool = False, verify: bool = False) -> HammingIndex:
+    def open(
+        cls, path: str | os.PathLike[str], *, writable: bool = False, verify: bool = False
+    ) -> HammingIndex:
         """Map a saved index; additions and removals stay in memory until ``save``.
 
         ``writable`` allows ``save()`` with no path to replace the file this index came from.
@@ -351,7 +353,9 @@ class HammingIndex:
             self._settle_locked()
             return {
                 "count": len(self),
-                "segments": [{"rows": len(s), "dead": s.n_dead, "widths": list(s.widths)} for s in self._segments],
+                "segments": [
+                    {"rows": len(s), "dead": s.n_dead, "widths": list(s.widths)} for s in self._segments
+                ],
                 "buffer_rows": self._buffer.live,
                 "path": str(self._path) if self._path else None,
             }
@@ -369,8 +373,9 @@ def _merge(parts: list[Segment]) -> Segment:
     return Segment.build(ids, hashes, owned=True)
 
 
-def _merge_flat(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _merge_flat(
+    nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Combine per-segment grouped results into ``(counts per query, ids, distances)``, the ids and
     distances grouped by query in query order, each group sorted by (distance, id)."""
     if not parts:
@@ -387,8 +392,9 @@ def _merge_flat(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     return counts, ids, dists
 
 
-def _merge_results(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+def _merge_results(
+    nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Combine per-segment grouped results into per-query arrays sorted by (distance, id)."""
     if not parts:
         return [(np.zeros(0, np.int64), np.zeros(0, np.int32)) for _ in range(nq)]
@@ -401,8 +407,9 @@ def _merge_results(nq: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray
     return _split_flat(*_merge_flat(nq, parts))
 
 
-def _split_flat(counts: np.ndarray, ids: np.ndarray, dists: np.ndarray
-                ) -> list[tuple[np.ndarray, np.ndarray]]:
+def _split_flat(
+    counts: np.ndarray, ids: np.ndarray, dists: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Flat ``(counts, ids, distances)`` as one ``(ids, distances)`` pair per query."""
     bounds = np.cumsum(counts)[:-1].tolist()
     return list(zip(np.split(ids, bounds), np.split(dists, bounds), strict=True))

@@ -12,12 +12,14 @@ import functools
 import itertools
 import mmap
 from math import comb
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from haven.index import _numpy_kernel
 
+_mih: ModuleType | None
 try:
     from haven.index import _mih
 except ImportError:  # pragma: no cover - only when the extension was not built
@@ -159,7 +161,8 @@ def pack_lines(offsets: np.ndarray) -> np.ndarray | None:
                 ok = False
                 break
             lines[b0:b1, :4] = base.astype("<u4").view(np.uint8).reshape(-1, 4)
-            lines[b0:b1, 4:] = rel.astype(np.dtype(dtype).newbyteorder("<")).view(np.uint8).reshape(-1, LINE_BYTES - 4)
+            little = rel.astype(np.dtype(dtype).newbyteorder("<"))
+            lines[b0:b1, 4:] = little.view(np.uint8).reshape(-1, LINE_BYTES - 4)
         if ok:
             return lines.view(dtype)
     return None
@@ -171,7 +174,6 @@ def bucket_bounds(table: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray
     if table_form(table) == 0:
         full = table.astype(np.int64)
         return full[:-1], full[1:]
-    per = line_keys(table)
     raw = table.view(np.uint8)
     base = raw[:, :4].copy().view("<u4").astype(np.int64)  # (nb, 1)
     rel = raw[:, 4:].copy().view(np.dtype(table.dtype).newbyteorder("<")).astype(np.int64)  # (nb, per)
@@ -203,7 +205,8 @@ def build_tables(hashes: np.ndarray, widths: tuple[int, ...]) -> tuple[list[np.n
 
 
 def plan(seg: Segment, threshold: int) -> object | None:
-    """The kernel's prepared probe tables for ``threshold`` (an opaque capsule), or None when a scan is cheaper.
+    """The kernel's prepared probe tables for ``threshold`` (an opaque capsule), or None when a scan is
+    cheaper.
 
     The capsule keeps buffers on the segment's arrays, so each query skips re-taking them.
     """
@@ -212,15 +215,19 @@ def plan(seg: Segment, threshold: int) -> object | None:
         return None
     tables = []
     start = 0
-    for w, r, table, post in zip(seg.widths, radii(seg.widths, threshold), seg.tables, seg.postings, strict=True):
+    for w, r, table, post in zip(
+        seg.widths, radii(seg.widths, threshold), seg.tables, seg.postings, strict=True
+    ):
         masks = flip_masks(w, r) if r >= 0 else flip_masks(w, 0)[:0]
         tables.append((table, table_form(table), post, start, w, masks))
         start += w
-    return _mih.prepare(tables)
+    prepared: object = _mih.prepare(tables)
+    return prepared
 
 
-def search(seg: Segment, queries: np.ndarray, threshold: int, dead: np.ndarray | None
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def search(
+    seg: Segment, queries: np.ndarray, threshold: int, dead: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(counts, rows, dists)`` for each query against one segment, exact for every threshold."""
     if _mih is None:
         return _numpy_kernel.scan(seg.hashes, dead, queries, threshold)

@@ -123,7 +123,8 @@ class Segment:
             return p
 
     def query(self, queries: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(counts (q,), ids, dists)``: the live rows within ``threshold`` of each query, grouped by query."""
+        """``(counts (q,), ids, dists)``: the live rows within ``threshold`` of each query, grouped by
+        query."""
         dead = self.dead if self.n_dead else None
         counts, rows, dists = kernel.search(self, queries, threshold, dead)
         return counts, self.ids_at(rows), dists

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -25,7 +25,9 @@ from haven.signals import LookupKind, SignalIndex, all_signals, get_signal
 
 MANIFEST = "index-manifest.json"
 _OLD_MANIFEST = "pdq-manifest.json"  # written by Haven before indexes were kept per signal
-INDEX_FILE = re.compile(r"^(?P<signal>[a-z][a-z0-9_]*)-(?P<store>[0-9a-f]{8})-bank(?P<bank>\d+)-seq(?P<seq>\d+)\.hidx$")
+INDEX_FILE = re.compile(
+    r"^(?P<signal>[a-z][a-z0-9_]*)-(?P<store>[0-9a-f]{8})-bank(?P<bank>\d+)-seq(?P<seq>\d+)\.hidx$"
+)
 _BATCH = 100_000
 
 
@@ -73,12 +75,18 @@ class BankIndexes:
             for key, name in manifest["indexes"].items():
                 bank, signal = key.split("/")
                 indexes[(int(bank), signal)] = type(get_signal(signal).make_index()).open(  # type: ignore[attr-defined]
-                    self.index_dir / name)
+                    self.index_dir / name
+                )
         except (OSError, ValueError, KeyError, AttributeError, StorageError, FormatError):
             return False
         self.indexes = indexes
         self.seq = int(manifest["seq"])
         self.banks = {b.id: b for b in self.store.list_banks()}
+        # Signals the manifest does not cover (an index that is never saved, a signal plug-in installed
+        # since) are read from the database; the change log after ``seq`` is replayed over them, harmlessly.
+        rest = [s for s in self.signals if s not in manifest.get("signals", [])]
+        for bank_id in self.banks:
+            self._add_rows(bank_id, None, None, rest)
         self.loaded_from = str(path)
         return True
 
@@ -97,8 +105,12 @@ class BankIndexes:
                 index = self.indexes[(bank_id, signal)] = get_signal(signal).make_index()
             return index
 
-    def _add_rows(self, bank_id: int, lo: int | None, hi: int | None) -> dict[str, np.ndarray]:
-        """Add the bank's active in-memory entries (ids ``lo..hi``); returns the ids added per signal."""
+    def _add_rows(
+        self, bank_id: int, lo: int | None, hi: int | None, signals: list[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Add the bank's active entries of ``signals`` (default: every in-memory signal), ids ``lo..hi``;
+        returns the ids added per signal."""
+        signals = self.signals if signals is None else signals
         present: dict[str, list[np.ndarray]] = {}
         pending: dict[str, tuple[list[int], list[str]]] = {}
 
@@ -108,8 +120,8 @@ class BankIndexes:
             self._index(bank_id, signal).add(arr, values)
             present.setdefault(signal, []).append(arr)
 
-        if self.signals:
-            for entry_id, signal, value in self.store.active_values(bank_id, self.signals, lo, hi):
+        if signals:
+            for entry_id, signal, value in self.store.active_values(bank_id, signals, lo, hi):
                 ids, values = pending.setdefault(signal, ([], []))
                 ids.append(entry_id)
                 values.append(value)
@@ -165,8 +177,11 @@ class BankIndexes:
     def targets(self, signal: str) -> list[tuple[Bank, SignalIndex]]:
         """The enabled banks holding entries of ``signal``, with their index (a snapshot)."""
         with self._lock:
-            return [(self.banks[b], ix) for (b, sig), ix in self.indexes.items()
-                    if sig == signal and b in self.banks and self.banks[b].enabled and len(ix)]
+            return [
+                (self.banks[b], ix)
+                for (b, sig), ix in self.indexes.items()
+                if sig == signal and b in self.banks and self.banks[b].enabled and len(ix)
+            ]
 
     def enabled_bank_ids(self) -> set[int]:
         with self._lock:
@@ -195,15 +210,22 @@ class BankIndexes:
             names: dict[str, str] = {}
             with self._lock:
                 held = list(self.indexes.items())
+            persisted = [s for s in self.signals if hasattr(get_signal(s).make_index(), "save")]
             for (bank_id, signal), index in held:
-                if not hasattr(index, "save"):
+                if signal not in persisted:
                     continue  # rebuilt from the database at each start
                 name = f"{signal}-{self.store_id[:8]}-bank{bank_id}-seq{self.seq}.hidx"
-                index.save(self.index_dir / name, {"store_id": self.store_id, "bank_id": bank_id,
-                                                   "signal": signal, "seq": self.seq})
+                cast(Any, index).save(
+                    self.index_dir / name,
+                    {"store_id": self.store_id, "bank_id": bank_id, "signal": signal, "seq": self.seq},
+                )
                 names[f"{bank_id}/{signal}"] = name
             tmp = manifest_path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps({"store_id": self.store_id, "seq": self.seq, "indexes": names}))
+            tmp.write_text(
+                json.dumps(
+                    {"store_id": self.store_id, "seq": self.seq, "signals": persisted, "indexes": names}
+                )
+            )
             os.replace(tmp, manifest_path)
             (self.index_dir / _OLD_MANIFEST).unlink(missing_ok=True)
             keep = set(names.values())

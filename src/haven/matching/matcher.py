@@ -117,11 +117,14 @@ class Matcher:
 
     def _exact(self, sig: type[SignalType], values: Sequence[str]) -> list[list[Match]]:
         found = self.store.lookup_digests(sig.name, values)
-        return [sort_matches(Match.from_entry(e, 0) for e in found.get(sig.validate(v), []) if self._wanted(e))
-                for v in values]
+        return [
+            sort_matches(Match.from_entry(e, 0) for e in found.get(sig.validate(v), []) if self._wanted(e))
+            for v in values
+        ]
 
-    def _by_distance(self, sig: type[SignalType], values: Sequence[str], threshold: int | None, threads: int
-                     ) -> list[list[Match]]:
+    def _by_distance(
+        self, sig: type[SignalType], values: Sequence[str], threshold: int | None, threads: int
+    ) -> list[list[Match]]:
         if threshold is not None and not 0 <= threshold <= sig.max_threshold:
             raise UsageError(f"{sig.name} threshold must be 0-{sig.max_threshold}, got {threshold}")
         hits: list[dict[int, int]] = [{} for _ in values]
@@ -134,7 +137,9 @@ class Matcher:
             for k, i, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
                 hits[k][i] = d
         entries = self._entries({i for h in hits for i in h})
-        return [sort_matches(Match.from_entry(entries[i], d) for i, d in h.items() if i in entries) for h in hits]
+        return [
+            sort_matches(Match.from_entry(entries[i], d) for i, d in h.items() if i in entries) for h in hits
+        ]
 
     def _wanted(self, entry: Entry) -> bool:
         return self.only is None or entry.bank in self.only
@@ -144,8 +149,11 @@ class Matcher:
         if not ids:
             return {}
         enabled = self.indexes.enabled_bank_ids()
-        return {e.id: e for e in self.store.get_entries(ids)
-                if e.active and e.bank_id in enabled and self._wanted(e)}
+        return {
+            e.id: e
+            for e in self.store.get_entries(ids)
+            if e.active and e.bank_id in enabled and self._wanted(e)
+        }
 
     # -- whole queries -----------------------------------------------------------------------------------
 
@@ -157,22 +165,41 @@ class Matcher:
                 matches.extend(self.match_many(signal, [value], threshold=threshold)[0])
         return sort_matches(matches)
 
-    def match_results(self, results: Sequence[Hashed], *, threshold: int | None = None, threads: int = 1
-                      ) -> list[list[Match]]:
+    def match_results(
+        self, results: Sequence[Hashed], *, threshold: int | None = None, threads: int = 1
+    ) -> list[list[Match]]:
         """Match many hashed inputs at once — each signal's values (and variants) in one batch — in order.
 
         Variants are looked up as the module docstring says; each entry is reported once per input."""
         per_input: list[dict[int, Match]] = [{} for _ in results]
-        direct = self._lookup(results, threshold, threads, lambda r, s: (v for v in r.variants.get(s, ())
-                                                                          if not v.fallback), per_input)
+        direct = self._lookup(
+            results,
+            threshold,
+            threads,
+            lambda r, s: (v for v in r.variants.get(s, ()) if not v.fallback),
+            per_input,
+        )
         # Fallbacks only for the (input, signal) pairs that nothing matched.
-        self._lookup(results, threshold, threads,
-                     lambda r, s: (v for v in r.variants.get(s, ()) if v.fallback and (id(r), s) not in direct),
-                     per_input, main=False)
+        self._lookup(
+            results,
+            threshold,
+            threads,
+            lambda r, s: (v for v in r.variants.get(s, ()) if v.fallback and (id(r), s) not in direct),
+            per_input,
+            main=False,
+        )
         return [sort_matches(found.values()) for found in per_input]
 
-    def _lookup(self, results: Sequence[Hashed], threshold: int | None, threads: int, variants: Any,
-                per_input: list[dict[int, Match]], *, main: bool = True) -> set[tuple[int, str]]:
+    def _lookup(
+        self,
+        results: Sequence[Hashed],
+        threshold: int | None,
+        threads: int,
+        variants: Any,
+        per_input: list[dict[int, Match]],
+        *,
+        main: bool = True,
+    ) -> set[tuple[int, str]]:
         """One batch per signal over ``results``' values (``main``) and the variants ``variants(r, s)``
         picks; merges what they find into ``per_input``; returns the (input, signal) pairs that matched."""
         wanted: dict[str, list[tuple[int, str, Variant | None]]] = {}
@@ -187,8 +214,9 @@ class Matcher:
         matched: set[tuple[int, str]] = set()
         for signal, queries in wanted.items():
             uniq = sorted({value for _, value, _ in queries})
-            found = dict(zip(uniq, self.match_many(signal, uniq, threshold=threshold, threads=threads),
-                             strict=True))
+            found = dict(
+                zip(uniq, self.match_many(signal, uniq, threshold=threshold, threads=threads), strict=True)
+            )
             for k, value, variant in queries:
                 for m in found[value]:
                     self._keep(per_input[k], m if variant is None else replace(m, variant=variant))
@@ -207,8 +235,9 @@ class Matcher:
         """Match every value (and variant) one hashed input carries."""
         return self.match_results([result], threshold=threshold)[0]
 
-    def match_file(self, path: str | Path, *, fast: bool = False, upscaled: bool = False,
-                   threshold: int | None = None) -> tuple[HashResult, list[Match]]:
+    def match_file(
+        self, path: str | Path, *, fast: bool = False, upscaled: bool = False, threshold: int | None = None
+    ) -> tuple[HashResult, list[Match]]:
         """Hash one file with every signal and match it; InputError if it cannot be hashed."""
         result = hash_file(path, fast=fast, upscaled=upscaled)
         return result, self.match_result(result, threshold=threshold)

@@ -4,7 +4,16 @@ See docs/reporting.md for the case-file format, the state machine and the mock s
 """
 
 from haven.reporting.builder import build_file_details, build_report, to_bytes
-from haven.reporting.case import Case, CaseFile, Incident, InternetDetail, IpEvent, Reporter, ReportedUser, load_case
+from haven.reporting.case import (
+    Case,
+    CaseFile,
+    Incident,
+    InternetDetail,
+    IpEvent,
+    ReportedUser,
+    Reporter,
+    load_case,
+)
 from haven.reporting.client import NcmecClient, NcmecRejectedError, OutcomeUnknownError
 from haven.reporting.files import FileSource, LocalFileSource
 from haven.reporting.service import ReportService

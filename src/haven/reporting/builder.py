@@ -9,7 +9,7 @@ from __future__ import annotations
 from lxml import etree
 
 from haven.errors import SchemaError
-from haven.reporting.case import Case, CaseFile, InternetDetail, IpEvent, Reporter, ReportedUser
+from haven.reporting.case import Case, CaseFile, InternetDetail, IpEvent, ReportedUser, Reporter
 from haven.reporting.schema import validate
 
 # Hash names as sent in ``originalFileHash/@hashType`` (a free string in the XSD).
@@ -57,7 +57,9 @@ def _ip_event(parent: etree._Element, tag: str, ev: IpEvent) -> None:
 def _internet(parent: etree._Element, d: InternetDetail) -> None:
     wrapper = etree.SubElement(parent, "internetDetails")
     if d.kind == "web_page":
-        attrs = {} if d.third_party_hosted is None else {"thirdPartyHostedContent": _text(d.third_party_hosted)}
+        attrs = (
+            {} if d.third_party_hosted is None else {"thirdPartyHostedContent": _text(d.third_party_hosted)}
+        )
         el = etree.SubElement(wrapper, "webPageIncident", **attrs)
         for url in d.urls:
             _add(el, "url", url)
@@ -78,7 +80,9 @@ def _reporter(parent: etree._Element, r: Reporter) -> None:
     el = etree.SubElement(parent, "reporter")
     _person(el, "reportingPerson", r.first_name, r.last_name, r.phone, r.email)
     if r.contact_first_name or r.contact_last_name or r.contact_email or r.contact_phone:
-        _person(el, "contactPerson", r.contact_first_name, r.contact_last_name, r.contact_phone, r.contact_email)
+        _person(
+            el, "contactPerson", r.contact_first_name, r.contact_last_name, r.contact_phone, r.contact_email
+        )
     _add(el, "companyTemplate", r.company)
     _add(el, "termsOfService", r.terms_of_service)
     _add(el, "legalURL", r.legal_url)
@@ -128,7 +132,9 @@ def build_report(case: Case) -> etree._Element:
     return root
 
 
-def build_file_details(report_id: int, file_id: str, f: CaseFile, *, file_name: str | None = None) -> etree._Element:
+def build_file_details(
+    report_id: int, file_id: str, f: CaseFile, *, file_name: str | None = None
+) -> etree._Element:
     """The ``<fileDetails>`` document for ``/fileinfo`` after ``/upload`` returned ``file_id``
     (``file_name``: the name the file was uploaded under)."""
     root = etree.Element("fileDetails")
@@ -145,9 +151,9 @@ def build_file_details(report_id: int, file_id: str, f: CaseFile, *, file_name: 
         for name in sorted(set(f.annotations)):
             _add(ann, name, True)
     _add(root, "industryClassification", f.classification)
-    for algo in ("md5", "sha1", "sha256", "pdq"):
+    for algo, hash_type in HASH_TYPES.items():
         if f.hashes.get(algo):
-            _add(root, "originalFileHash", f.hashes[algo], hashType=HASH_TYPES[algo])
+            _add(root, "originalFileHash", f.hashes[algo], hashType=hash_type)
     if f.ip is not None:
         _ip_event(root, "ipCaptureEvent", f.ip)
     _add(root, "additionalInfo", f.additional_info)

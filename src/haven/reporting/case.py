@@ -7,9 +7,10 @@ typo never silently drops information from a legal report.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,8 @@ class CaseFile:
     annotations: list[str] = field(default_factory=list)
     ip: IpEvent | None = None
     additional_info: str | None = None
-    hashes: dict[str, str] = field(default_factory=dict)  # filled by Haven at create time (md5, sha1, sha256, pdq)
+    # Filled by Haven at create time (md5, sha1, sha256, pdq).
+    hashes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,8 +129,13 @@ class Case:
 
 
 _NESTED: dict[type, dict[str, Any]] = {
-    Case: {"incident": Incident, "reporter": Reporter, "internet": [InternetDetail],
-           "reported_user": ReportedUser, "files": [CaseFile]},
+    Case: {
+        "incident": Incident,
+        "reporter": Reporter,
+        "internet": [InternetDetail],
+        "reported_user": ReportedUser,
+        "files": [CaseFile],
+    },
     ReportedUser: {"ips": [IpEvent]},
     CaseFile: {"ip": IpEvent},
 }
@@ -136,8 +143,10 @@ _NESTED: dict[type, dict[str, Any]] = {
 
 def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
-        raise FormatError(f"{where or 'case'}: expected a mapping, got {type(data).__name__}", code="bad_case")
-    known = cls.__dataclass_fields__
+        raise FormatError(
+            f"{where or 'case'}: expected a mapping, got {type(data).__name__}", code="bad_case"
+        )
+    known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise FormatError(f"{where or 'case'}: unknown key(s) {', '.join(unknown)}", code="bad_case")
@@ -189,7 +198,7 @@ def _scalar(value: Any, type_name: Any, path: str) -> Any:
 
 def _iso(value: datetime) -> str:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.isoformat().replace("+00:00", "Z")
 
 
@@ -221,7 +230,9 @@ def check_case(case: Case) -> Case:
         _check_choice(a, REPORT_ANNOTATIONS, "incident.annotations")
     r = case.reporter
     if not (r.email or r.phone or r.first_name or r.last_name):
-        raise FormatError("reporter: give at least an email or phone for the reporting person", code="bad_case")
+        raise FormatError(
+            "reporter: give at least an email or phone for the reporting person", code="bad_case"
+        )
     for i, d in enumerate(case.internet):
         _check_choice(d.kind, INTERNET_KINDS, f"internet[{i}].kind")
     user = case.reported_user

@@ -1,4 +1,5 @@
-"""HTTP client for NCMEC's CyberTipline reporting API (``/status /submit /upload /fileinfo /finish /retract``).
+"""HTTP client for NCMEC's CyberTipline reporting API (``/status /submit /upload /fileinfo /finish
+/retract``).
 
 Retry policy: only network failures and HTTP 5xx are retried, with capped exponential backoff and
 jitter. A validation or authentication failure is never retried. For the two calls that are not
@@ -49,7 +50,9 @@ class NcmecRejectedError(RemoteRejectedError):
     def __init__(self, message: str, *, response_code: int | None, http_status: int) -> None:
         self.response_code = response_code
         self.http_status = http_status
-        super().__init__(message, code=f"ncmec_{response_code}" if response_code is not None else "remote_rejected")
+        super().__init__(
+            message, code=f"ncmec_{response_code}" if response_code is not None else "remote_rejected"
+        )
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,10 @@ def base_url_for(environment: str, override: str | None = None) -> str:
             raise UsageError(f"{override}: NCMEC URLs must be https:// (plain http only for a local mock)")
         return override.rstrip("/")
     if environment not in ENVIRONMENTS:
-        raise UsageError(f"unknown NCMEC environment {environment!r}: use test or production "
-                         "(or set HAVEN_NCMEC_URL for a mock)")
+        raise UsageError(
+            f"unknown NCMEC environment {environment!r}: use test or production "
+            "(or set HAVEN_NCMEC_URL for a mock)"
+        )
     return ENVIRONMENTS[environment]
 
 
@@ -100,8 +105,13 @@ def parse_response(data: bytes) -> ReportResponse | DoneResponse:
             files = [el.text.strip() for el in root.iterfind("files/fileId") if el.text]
             return DoneResponse(code, int(report_id or 0), files)
         if root.tag == "reportResponse":
-            return ReportResponse(code, text("responseDescription") or "",
-                                  int(report_id) if report_id else None, text("fileId"), text("hash"))
+            return ReportResponse(
+                code,
+                text("responseDescription") or "",
+                int(report_id) if report_id else None,
+                text("fileId"),
+                text("hash"),
+            )
     except ValueError:
         raise RemoteError("NCMEC response has a non-numeric responseCode or reportId") from None
     raise RemoteError(f"unexpected NCMEC response element <{root.tag}>")
@@ -152,13 +162,16 @@ class NcmecClient:
     def _delay(self, attempt: int) -> float:
         return random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
 
-    def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: object) -> ReportResponse | DoneResponse:
+    def _call(
+        self, method: str, path: str, *, idempotent: bool, **kwargs: object
+    ) -> ReportResponse | DoneResponse:
         url = f"{self.base_url}{path}"
         last: str = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 self._sleep(self._delay(attempt - 1))
-            for value in kwargs.get("files", {}).values():  # type: ignore[union-attr]
+            files: dict[str, tuple[str, BinaryIO]] = kwargs.get("files") or {}  # type: ignore[assignment]
+            for value in files.values():
                 stream = value[1]
                 if attempt and not stream.seekable():
                     raise RemoteError(f"{last} (not retried: the upload stream cannot be rewound)")
@@ -189,14 +202,22 @@ class NcmecClient:
             parsed = None
         code = parsed.response_code if parsed is not None else None
         if resp.status_code in (401, 403) or code in AUTH_CODES:
-            raise AuthError(f"NCMEC refused the credentials for {method} {path}: HTTP {resp.status_code} "
-                            f"{_describe(parsed)}")
+            raise AuthError(
+                f"NCMEC refused the credentials for {method} {path}: HTTP {resp.status_code} "
+                f"{_describe(parsed)}"
+            )
         if parsed is None:
-            raise NcmecRejectedError(f"{method} {path}: HTTP {resp.status_code} with no readable reportResponse",
-                                     response_code=None, http_status=resp.status_code)
+            raise NcmecRejectedError(
+                f"{method} {path}: HTTP {resp.status_code} with no readable reportResponse",
+                response_code=None,
+                http_status=resp.status_code,
+            )
         if resp.status_code != 200 or code != SUCCESS:
-            raise NcmecRejectedError(f"NCMEC rejected {method} {path}: HTTP {resp.status_code} {_describe(parsed)}",
-                                     response_code=code, http_status=resp.status_code)
+            raise NcmecRejectedError(
+                f"NCMEC rejected {method} {path}: HTTP {resp.status_code} {_describe(parsed)}",
+                response_code=code,
+                http_status=resp.status_code,
+            )
         return parsed
 
     # -- the API ------------------------------------------------------------------------------------
@@ -206,35 +227,61 @@ class NcmecClient:
 
     def submit(self, report_xml: bytes) -> ReportResponse:
         """Open a report (``POST /submit``); the response carries its ``reportId``."""
-        r = self._expect(self._call("POST", "/submit", idempotent=False, content=report_xml,
-                                    headers={"Content-Type": XML_CONTENT_TYPE}), ReportResponse)
+        r = self._expect(
+            self._call(
+                "POST",
+                "/submit",
+                idempotent=False,
+                content=report_xml,
+                headers={"Content-Type": XML_CONTENT_TYPE},
+            ),
+            ReportResponse,
+        )
         if r.report_id is None:
             raise RemoteError("NCMEC accepted /submit but sent no reportId")
         return r
 
     def upload(self, report_id: int, filename: str, stream: BinaryIO) -> ReportResponse:
         """Upload one file to an open report (``POST /upload``, multipart); returns ``fileId`` and MD5."""
-        r = self._expect(self._call("POST", "/upload", idempotent=False, data={"id": str(report_id)},
-                                    files={"file": (filename, stream, "application/octet-stream")}),
-                         ReportResponse)
+        r = self._expect(
+            self._call(
+                "POST",
+                "/upload",
+                idempotent=False,
+                data={"id": str(report_id)},
+                files={"file": (filename, stream, "application/octet-stream")},
+            ),
+            ReportResponse,
+        )
         if not r.file_id:
             raise RemoteError("NCMEC accepted /upload but sent no fileId")
         return r
 
     def fileinfo(self, details_xml: bytes) -> ReportResponse:
-        """Send one file's ``<fileDetails>`` (``POST /fileinfo``); sending the same details again is harmless."""
-        return self._expect(self._call("POST", "/fileinfo", idempotent=True, content=details_xml,
-                                       headers={"Content-Type": XML_CONTENT_TYPE}), ReportResponse)
+        """Send one file's ``<fileDetails>`` (``POST /fileinfo``); sending the same details again is
+        harmless."""
+        return self._expect(
+            self._call(
+                "POST",
+                "/fileinfo",
+                idempotent=True,
+                content=details_xml,
+                headers={"Content-Type": XML_CONTENT_TYPE},
+            ),
+            ReportResponse,
+        )
 
     def finish(self, report_id: int) -> DoneResponse:
         """Complete the report (``POST /finish``); a repeat answers 5102 "already finished"."""
-        return self._expect(self._call("POST", "/finish", idempotent=True, data={"id": str(report_id)}),
-                            DoneResponse)
+        return self._expect(
+            self._call("POST", "/finish", idempotent=True, data={"id": str(report_id)}), DoneResponse
+        )
 
     def retract(self, report_id: int) -> ReportResponse:
         """Cancel an unfinished report (``POST /retract``)."""
-        return self._expect(self._call("POST", "/retract", idempotent=True, data={"id": str(report_id)}),
-                            ReportResponse)
+        return self._expect(
+            self._call("POST", "/retract", idempotent=True, data={"id": str(report_id)}), ReportResponse
+        )
 
     @staticmethod
     def _expect(value: object, cls: type[_R]) -> _R:

@@ -49,8 +49,8 @@ from haven.reporting.client import (
     OutcomeUnknownError,
 )
 from haven.reporting.files import FileSource, facts
-from haven.reporting.schema import validate_bytes
 from haven.reporting.models import Attempt, Event, Report, Upload, aware, utcnow
+from haven.reporting.schema import validate_bytes
 
 #: 18 U.S.C. 2258A(h) as amended by the REPORT Act (2024): providers preserve report contents for 1 year.
 PRESERVATION = timedelta(days=365)
@@ -105,9 +105,13 @@ class Machine:
             now = utcnow()
             owner, until = row.lease_owner, aware(row.lease_until)
             if owner and owner != me and until and until > now and _pid_alive(owner):
-                raise ConflictError(f"report {report_id} is being submitted by {owner} (lease until {until:%H:%M:%S})")
+                raise ConflictError(
+                    f"report {report_id} is being submitted by {owner} (lease until {until:%H:%M:%S})"
+                )
             stmt = update(Report).where(Report.id == report_id)
-            stmt = stmt.where(Report.lease_owner == owner) if owner else stmt.where(Report.lease_owner.is_(None))
+            stmt = (
+                stmt.where(Report.lease_owner == owner) if owner else stmt.where(Report.lease_owner.is_(None))
+            )
             if s.execute(stmt.values(lease_owner=me, lease_until=now + LEASE)).rowcount != 1:
                 raise ConflictError(f"report {report_id} was taken by another process")
             s.commit()
@@ -116,8 +120,11 @@ class Machine:
                 yield s
         finally:
             with self.sessions() as s:
-                s.execute(update(Report).where(Report.id == report_id, Report.lease_owner == me)
-                          .values(lease_owner=None, lease_until=None))
+                s.execute(
+                    update(Report)
+                    .where(Report.id == report_id, Report.lease_owner == me)
+                    .values(lease_owner=None, lease_until=None)
+                )
                 s.commit()
 
     @staticmethod
@@ -156,8 +163,10 @@ class Machine:
             if report.state == "retracted":
                 raise ConflictError(f"report {report_id} was retracted; create a new report to file it again")
             if report.environment and report.environment != self.environment:
-                raise ConflictError(f"report {report_id} was opened on {report.environment!r}, not "
-                                    f"{self.environment!r}; submit it with HAVEN_NCMEC_ENV={report.environment}")
+                raise ConflictError(
+                    f"report {report_id} was opened on {report.environment!r}, not "
+                    f"{self.environment!r}; submit it with HAVEN_NCMEC_ENV={report.environment}"
+                )
             report.environment = self.environment
             client = self.client_for(self.environment)
             try:
@@ -201,8 +210,10 @@ class Machine:
                 continue
             if attempt is None or attempt.state in DEAD_ENDS:
                 if new_attempts >= MAX_NEW_ATTEMPTS:
-                    raise RemoteError(f"report {report.id}: gave up after {new_attempts} new NCMEC attempts "
-                                      "in this run; run submit again later")
+                    raise RemoteError(
+                        f"report {report.id}: gave up after {new_attempts} new NCMEC attempts "
+                        "in this run; run submit again later"
+                    )
                 new_attempts += 1
                 attempt = self._open(s, report, client)
                 if attempt is None:
@@ -216,7 +227,9 @@ class Machine:
         body = report.report_xml.encode("utf-8")
         validate_bytes(body)  # never send an invalid report, even one edited in the database
         seq = len(report.attempts) + 1
-        attempt = Attempt(report_id=report.id, seq=seq, state="submitting", created_at=utcnow(), updated_at=utcnow())
+        attempt = Attempt(
+            report_id=report.id, seq=seq, state="submitting", created_at=utcnow(), updated_at=utcnow()
+        )
         report.attempts.append(attempt)
         self._commit(s, report, submit_intent={"attempt": seq})
         FAULTS.reach("before_submit")
@@ -239,7 +252,9 @@ class Machine:
         self._commit(s, report, "submitted", submitted={"attempt": seq, "reportId": r.report_id})
         return attempt
 
-    def _send_files(self, s: Session, report: Report, attempt: Attempt, case: Case, client: NcmecClient) -> bool:
+    def _send_files(
+        self, s: Session, report: Report, attempt: Attempt, case: Case, client: NcmecClient
+    ) -> bool:
         """Upload and describe every file; False when the attempt became unusable (a new one is needed)."""
         rid = attempt.ncmec_report_id
         assert rid is not None
@@ -249,13 +264,17 @@ class Machine:
             if up is not None and up.state == "uploading":
                 # Died mid-upload: NCMEC may hold an extra copy we cannot name. Start clean.
                 self._set(attempt, "tainted")
-                self._commit(s, report, tainted={"attempt": attempt.seq, "file": f.idx, "why": "crash during upload"})
+                self._commit(
+                    s, report, tainted={"attempt": attempt.seq, "file": f.idx, "why": "crash during upload"}
+                )
                 return False
             if up is None:
                 current = facts(self.source, f.uri)
                 if current.sha256 != f.sha256:
-                    raise ConflictError(f"{f.uri}: file changed since the report was created "
-                                        f"(sha256 {current.sha256} != recorded {f.sha256}); create a new report")
+                    raise ConflictError(
+                        f"{f.uri}: file changed since the report was created "
+                        f"(sha256 {current.sha256} != recorded {f.sha256}); create a new report"
+                    )
                 up = Upload(attempt_id=attempt.id, file_idx=f.idx, state="uploading", updated_at=utcnow())
                 attempt.uploads.append(up)
                 self._commit(s, report, upload_intent={"attempt": attempt.seq, "file": f.idx})
@@ -265,7 +284,9 @@ class Machine:
                         r = client.upload(rid, f.name, stream)
                 except OutcomeUnknownError as exc:
                     self._set(attempt, "tainted")
-                    self._commit(s, report, tainted={"attempt": attempt.seq, "file": f.idx, "why": exc.message})
+                    self._commit(
+                        s, report, tainted={"attempt": attempt.seq, "file": f.idx, "why": exc.message}
+                    )
                     return False
                 except NcmecRejectedError as exc:
                     if self._gone(s, report, attempt, exc):
@@ -274,15 +295,30 @@ class Machine:
                 FAULTS.reach("after_upload")
                 if (r.hash or "").lower() != f.md5:
                     self._set(attempt, "tainted")
-                    self._commit(s, report, tainted={"attempt": attempt.seq, "file": f.idx,
-                                                     "why": f"NCMEC received MD5 {r.hash}, sent {f.md5}"})
+                    self._commit(
+                        s,
+                        report,
+                        tainted={
+                            "attempt": attempt.seq,
+                            "file": f.idx,
+                            "why": f"NCMEC received MD5 {r.hash}, sent {f.md5}",
+                        },
+                    )
                     return False
-                up.state, up.ncmec_file_id, up.server_md5, up.updated_at = "uploaded", r.file_id, r.hash, utcnow()
-                self._commit(s, report, "files_uploaded" if f.idx == len(report.files) - 1 else None,
-                             uploaded={"attempt": attempt.seq, "file": f.idx, "fileId": r.file_id})
+                up.state, up.ncmec_file_id, up.server_md5, up.updated_at = (
+                    "uploaded",
+                    r.file_id,
+                    r.hash,
+                    utcnow(),
+                )
+                self._commit(
+                    s,
+                    report,
+                    "files_uploaded" if f.idx == len(report.files) - 1 else None,
+                    uploaded={"attempt": attempt.seq, "file": f.idx, "fileId": r.file_id},
+                )
             if up.state == "uploaded":
-                details = build_file_details(rid, up.ncmec_file_id or "", case.files[f.idx],
-                                             file_name=f.name)
+                details = build_file_details(rid, up.ncmec_file_id or "", case.files[f.idx], file_name=f.name)
                 try:
                     client.fileinfo(to_bytes(details))
                 except NcmecRejectedError as exc:
@@ -361,7 +397,9 @@ class Machine:
                 try:
                     self._retract_attempt(s, report, attempt, client)
                 except RemoteError as exc:  # best effort: NCMEC discards unfinished reports anyway
-                    self._commit(s, report, orphan_retract_failed={"attempt": attempt.seq, "why": exc.message})
+                    self._commit(
+                        s, report, orphan_retract_failed={"attempt": attempt.seq, "why": exc.message}
+                    )
 
     def retract(self, report_id: int) -> None:
         """Cancel a report that is not finished: retract every NCMEC attempt with a known id."""
@@ -370,8 +408,10 @@ class Machine:
             if report is None:
                 raise NotFoundError(f"no report {report_id}")
             if report.state == "finished":
-                raise ConflictError(f"report {report_id} is finished (NCMEC report {report.ncmec_report_id}); "
-                                    "a finished report cannot be retracted through the API")
+                raise ConflictError(
+                    f"report {report_id} is finished (NCMEC report {report.ncmec_report_id}); "
+                    "a finished report cannot be retracted through the API"
+                )
             if report.state == "retracted":
                 return
             live = [a for a in report.attempts if a.state in ("open", "tainted", "finishing")]
@@ -387,10 +427,16 @@ class Machine:
                 report.ncmec_report_id = done.ncmec_report_id
                 report.finished_at = report.preservation_starts_at = utcnow()
                 report.preservation_ends_at = report.finished_at + PRESERVATION
-                self._commit(s, report, "finished", finished={"reportId": done.ncmec_report_id,
-                                                               "how": "found finished while retracting"})
-                raise ConflictError(f"report {report_id} had already been finished at NCMEC "
-                                    f"(report {done.ncmec_report_id}); it cannot be retracted")
+                self._commit(
+                    s,
+                    report,
+                    "finished",
+                    finished={"reportId": done.ncmec_report_id, "how": "found finished while retracting"},
+                )
+                raise ConflictError(
+                    f"report {report_id} had already been finished at NCMEC "
+                    f"(report {done.ncmec_report_id}); it cannot be retracted"
+                )
             report.retracted_at = utcnow()
             self._commit(s, report, "retracted", retracted={"attempts": [a.seq for a in live]})
 
@@ -399,16 +445,32 @@ class Machine:
         """Reports in flight (not draft, finished, retracted or rejected) untouched for ``max_age``."""
         cutoff = utcnow() - max_age
         with self.sessions() as s:
-            return list(s.scalars(select(Report.id).where(
-                Report.state.not_in(("draft", "finished", "retracted", "rejected")),
-                Report.updated_at < cutoff).order_by(Report.id)))
+            return list(
+                s.scalars(
+                    select(Report.id)
+                    .where(
+                        Report.state.not_in(("draft", "finished", "retracted", "rejected")),
+                        Report.updated_at < cutoff,
+                    )
+                    .order_by(Report.id)
+                )
+            )
 
     def orphaned(self) -> list[int]:
         """Finished or retracted reports that still have an attempt open at NCMEC (retract failed earlier)."""
         with self.sessions() as s:
-            return list(s.scalars(select(Report.id).join(Attempt).where(
-                Report.state.in_(TERMINAL_REPORT),
-                or_(Attempt.state == "open", Attempt.state == "tainted")).distinct().order_by(Report.id)))
+            return list(
+                s.scalars(
+                    select(Report.id)
+                    .join(Attempt)
+                    .where(
+                        Report.state.in_(TERMINAL_REPORT),
+                        or_(Attempt.state == "open", Attempt.state == "tainted"),
+                    )
+                    .distinct()
+                    .order_by(Report.id)
+                )
+            )
 
     def clean_orphans(self, report_id: int) -> None:
         with self._leased(report_id) as s:
@@ -419,4 +481,3 @@ class Machine:
                 self._retract_orphans(s, report, client)
             finally:
                 client.close()
-

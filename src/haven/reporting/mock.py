@@ -69,17 +69,24 @@ class MockReport:
 
 
 def _response(code: int, description: str, **extra: object) -> bytes:
-    parts = [f"<responseCode>{code}</responseCode>", f"<responseDescription>{escape(description)}</responseDescription>"]
+    parts = [
+        f"<responseCode>{code}</responseCode>",
+        f"<responseDescription>{escape(description)}</responseDescription>",
+    ]
     for tag in ("reportId", "fileId", "hash"):
         if extra.get(tag) is not None:
             parts.append(f"<{tag}>{escape(str(extra[tag]))}</{tag}>")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<reportResponse>' + "".join(parts) + "</reportResponse>").encode()
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<reportResponse>' + "".join(parts) + "</reportResponse>"
+    ).encode()
 
 
 def _done(report: MockReport) -> bytes:
     files = "".join(f"<fileId>{f.file_id}</fileId>" for f in report.files)
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<reportDoneResponse><responseCode>0</responseCode>'
-            f"<reportId>{report.report_id}</reportId><files>{files}</files></reportDoneResponse>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<reportDoneResponse><responseCode>0</responseCode>'
+        f"<reportId>{report.report_id}</reportId><files>{files}</files></reportDoneResponse>"
+    ).encode()
 
 
 class _Reply(Exception):
@@ -117,7 +124,9 @@ class MockState:
         if self.expire_after is None:
             return
         cutoff = time.time() - self.expire_after
-        for rid in [r.report_id for r in self.reports.values() if r.state == "open" and r.modified_at < cutoff]:
+        for rid in [
+            r.report_id for r in self.reports.values() if r.state == "open" and r.modified_at < cutoff
+        ]:
             del self.reports[rid]  # NCMEC deletes reports left unfinished
 
     def open_report(self, rid_text: str | None, user: str) -> MockReport:
@@ -165,8 +174,14 @@ def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str | None, by
         if part.startswith(b"--"):
             break
         head, _, content = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
-        disposition = next((h for h in head.decode("utf-8", "replace").split("\r\n")
-                            if h.lower().startswith("content-disposition")), "")
+        disposition = next(
+            (
+                h
+                for h in head.decode("utf-8", "replace").split("\r\n")
+                if h.lower().startswith("content-disposition")
+            ),
+            "",
+        )
         attrs = {}
         for item in disposition.split(";")[1:]:
             if "=" in item:
@@ -181,7 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.0"  # one request per connection: no stale keep-alive surprises
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
         if self.server.verbose:
             super().log_message(format, *args)
 
@@ -213,7 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chunked(self) -> bytes:
         """Read a chunked body (what clients send when a stream's length is unknown)."""
-        parts, total = [], 0
+        parts: list[bytes] = []
+        total = 0
         while True:
             size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
             if size == 0:
@@ -237,24 +253,24 @@ class _Handler(BaseHTTPRequestHandler):
                 return user
         raise _Reply(401, _response(2000, "Authentication required"))
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:  # stdlib name
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
         path = urlsplit(self.path).path
         try:
             if path.startswith("/_mock/"):
-                self._control(method, path[len("/_mock/"):])
+                self._control(method, path[len("/_mock/") :])
                 return
             if not path.startswith(PREFIX + "/"):
                 raise _Reply(404, _response(1210, "Resource not found"))
-            step = path[len(PREFIX) + 1:]
+            step = path[len(PREFIX) + 1 :]
             self.server.state.calls.append(f"{method} /{step}")
             if step == "xsd" and method == "GET":
                 self._user()
@@ -348,8 +364,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, json.dumps({"error": str(exc)}).encode(), "application/json")
                 return
             if fault.step not in STEPS or fault.fault not in FAULTS:
-                self._send(400, json.dumps({"error": f"step in {STEPS}, fault in {FAULTS}"}).encode(),
-                           "application/json")
+                self._send(
+                    400,
+                    json.dumps({"error": f"step in {STEPS}, fault in {FAULTS}"}).encode(),
+                    "application/json",
+                )
                 return
             with state.lock:
                 state.faults.append(fault)
@@ -381,8 +400,15 @@ class _Server(ThreadingHTTPServer):
 class MockNcmec:
     """The conformance server; ``start()`` serves in a background thread, ``serve_forever()`` in this one."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, users: dict[str, str] | None = None,
-                 expire_after: float | None = 3600.0, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        users: dict[str, str] | None = None,
+        expire_after: float | None = 3600.0,
+        verbose: bool = False,
+    ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the mock binds to loopback only")
         self.state = MockState(users or {"haven": "haven-test-password"}, expire_after)

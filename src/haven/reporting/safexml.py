@@ -36,14 +36,21 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def parse_xml(data: bytes, *, path: str | Path | None = None, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
-    """Parse ``data`` safely and return its root element; raise ``FormatError`` for hostile or malformed XML."""
+def parse_xml(
+    data: bytes, *, path: str | Path | None = None, max_bytes: int = MAX_XML_BYTES
+) -> etree._Element:
+    """Parse ``data`` safely and return its root element; raise ``FormatError`` for hostile or malformed
+    XML."""
     if len(data) > max_bytes:
-        raise FormatError(f"XML document is {len(data)} bytes, over the {max_bytes}-byte limit",
-                          path=path, code="too_large")
+        raise FormatError(
+            f"XML document is {len(data)} bytes, over the {max_bytes}-byte limit", path=path, code="too_large"
+        )
     if _DANGEROUS.search(data):
-        raise FormatError("XML with a DOCTYPE or entity declaration is refused (no DTDs or entities allowed)",
-                          path=path, code="xml_forbidden")
+        raise FormatError(
+            "XML with a DOCTYPE or entity declaration is refused (no DTDs or entities allowed)",
+            path=path,
+            code="xml_forbidden",
+        )
     try:
         root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as exc:
@@ -63,7 +70,9 @@ def parse_xml_file(path: str | Path, *, max_bytes: int = MAX_XML_BYTES) -> etree
     try:
         size = p.stat().st_size
         if size > max_bytes:
-            raise FormatError(f"XML file is {size} bytes, over the {max_bytes}-byte limit", path=p, code="too_large")
+            raise FormatError(
+                f"XML file is {size} bytes, over the {max_bytes}-byte limit", path=p, code="too_large"
+            )
         data = p.read_bytes()
     except FileNotFoundError:
         raise FileAccessError("no such file", path=p, code="not_found") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 from collections.abc import Callable, Iterable
@@ -24,13 +25,14 @@ from haven.errors import (
     StorageError,
 )
 from haven.reporting.builder import build_file_details, build_report, to_bytes
-from haven.reporting.case import Case, CaseFile, Incident, InternetDetail, Reporter, ReportedUser, check_case
+from haven.reporting.case import Case, CaseFile, Incident, InternetDetail, ReportedUser, Reporter, check_case
 from haven.reporting.client import NcmecClient, ReportResponse, base_url_for
-from haven.reporting.credentials import CredentialStore, Credentials, load_key
+from haven.reporting.credentials import Credentials, CredentialStore, load_key
 from haven.reporting.files import FileSource, LocalFileSource, facts
 from haven.reporting.machine import Machine
 from haven.reporting.models import Event, Report, ReportFile, aware, utcnow
 from haven.reporting.settings import ReportingSettings
+from haven.signals import Input, signals_for
 from haven.store.db import make_engine, make_session_factory
 
 
@@ -50,15 +52,21 @@ def _db_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
         try:
             return fn(*args, **kwargs)
         except SQLAlchemyError as exc:
-            raise StorageError(f"report database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") \
-                from exc
+            raise StorageError(
+                f"report database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            ) from exc
 
     return wrapper
 
 
 def _industry_class(matches: list[Any]) -> str | None:
-    """The most severe US industry class (A1 > A2 > B1 > B2) among the banks' matches, if any bank gives one."""
-    found = {m.get("category") for m in matches if isinstance(m, dict) and m.get("category_scheme") == "us-industry"}
+    """The most severe US industry class (A1 > A2 > B1 > B2) among the banks' matches, if any bank gives
+    one."""
+    found = {
+        m.get("category")
+        for m in matches
+        if isinstance(m, dict) and m.get("category_scheme") == "us-industry"
+    }
     return next((c for c in ("A1", "A2", "B1", "B2") if c in found), None)
 
 
@@ -130,24 +138,48 @@ class ReportService:
                 computed["pdq"] = pdq
             for algo, value in f.hashes.items():
                 if algo in computed and computed[algo] != value:
-                    raise ConflictError(f"files[{i}] {f.path}: {algo} is {computed[algo]}, the case says {value}")
+                    raise ConflictError(
+                        f"files[{i}] {f.path}: {algo} is {computed[algo]}, the case says {value}"
+                    )
             f.hashes = {**f.hashes, **computed}
             if not f.original_name:
                 f.original_name = known.name
-            rows.append(ReportFile(idx=i, uri=f.path, name=known.name, size=known.size, md5=known.md5,
-                                   sha1=known.sha1, sha256=known.sha256, pdq=pdq))
+            rows.append(
+                ReportFile(
+                    idx=i,
+                    uri=f.path,
+                    name=known.name,
+                    size=known.size,
+                    md5=known.md5,
+                    sha1=known.sha1,
+                    sha256=known.sha256,
+                    pdq=pdq,
+                )
+            )
             # Validate the per-file XML now with placeholder ids, so nothing invalid is ever half-sent.
             build_file_details(1, "0" * 32, f)
         xml = to_bytes(build_report(case)).decode("utf-8")
         now = utcnow()
         with self.sessions() as s:
-            report = Report(state="draft", source=source, case_json=json.dumps(case.to_dict()), report_xml=xml,
-                            created_at=now, updated_at=now)
+            report = Report(
+                state="draft",
+                source=source,
+                case_json=json.dumps(case.to_dict()),
+                report_xml=xml,
+                created_at=now,
+                updated_at=now,
+            )
             report.files = rows
             s.add(report)
             s.flush()
-            s.add(Event(report_id=report.id, kind="created", detail=json.dumps({"source": source,
-                                                                                 "files": len(rows)}), at=now))
+            s.add(
+                Event(
+                    report_id=report.id,
+                    kind="created",
+                    detail=json.dumps({"source": source, "files": len(rows)}),
+                    at=now,
+                )
+            )
             s.commit()
             return report.id
 
@@ -157,7 +189,9 @@ class ReportService:
         from haven.hashing import hash_file
 
         try:
-            result = hash_file(Path(uri.removeprefix("file://")), ("pdq",), max_pixels=self.settings.max_pixels)
+            result = hash_file(
+                Path(uri.removeprefix("file://")), ("pdq",), max_pixels=self.settings.max_pixels
+            )
         except (DecodeError, ImageTooLargeError):
             return None  # not an image (video, archive …): the report carries its crypto hashes only
         return result.get("pdq")
@@ -183,16 +217,26 @@ class ReportService:
             if item.get("error"):
                 continue
             base = file_defaults or CaseFile()
-            # Crypto digests must agree with the file; PDQ is recomputed (a --fast match may differ by a bit).
-            hashes = {k: str(item[k]).lower() for k in ("md5", "sha1", "sha256") if item.get(k)}
+            # Digests of the bytes must agree with the file; perceptual hashes are recomputed (a --fast match
+            # may differ by a bit).
+            hashes = {s.name: str(item[s.name]).lower() for s in signals_for(Input.BYTES) if item.get(s.name)}
             classification = base.classification or _industry_class(item.get("matches") or [])
-            files.append(replace(base, path=str(item["path"]), hashes=hashes, annotations=list(base.annotations),
-                                 classification=classification))
+            files.append(
+                replace(
+                    base,
+                    path=str(item["path"]),
+                    hashes=hashes,
+                    annotations=list(base.annotations),
+                    classification=classification,
+                )
+            )
         if not files:
             raise FormatError("the match results hold no matched file to report", code="bad_match")
-        when = (incident.time if incident and incident.time else utcnow().isoformat().replace("+00:00", "Z"))
+        when = incident.time if incident and incident.time else utcnow().isoformat().replace("+00:00", "Z")
         inc = replace(incident or Incident(), time=when)
-        case = Case(incident=inc, reporter=reporter, internet=internet or [], reported_user=reported_user, files=files)
+        case = Case(
+            incident=inc, reporter=reporter, internet=internet or [], reported_user=reported_user, files=files
+        )
         return self.create_from_case(case, source="match")
 
     # -- read ------------------------------------------------------------------------------------------
@@ -204,17 +248,42 @@ class ReportService:
             if report is None:
                 raise NotFoundError(f"no report {report_id}")
             out = self._summary(report)
-            out["files"] = [{"idx": f.idx, "name": f.name, "uri": f.uri, "size": f.size, "md5": f.md5,
-                             "sha1": f.sha1, "sha256": f.sha256, "pdq": f.pdq} for f in report.files]
-            out["attempts"] = [{"seq": a.seq, "state": a.state, "ncmec_report_id": a.ncmec_report_id,
-                                "created_at": _iso(a.created_at), "updated_at": _iso(a.updated_at),
-                                "uploads": [{"file": u.file_idx, "state": u.state, "file_id": u.ncmec_file_id}
-                                            for u in a.uploads]} for a in report.attempts]
+            out["files"] = [
+                {
+                    "idx": f.idx,
+                    "name": f.name,
+                    "uri": f.uri,
+                    "size": f.size,
+                    "md5": f.md5,
+                    "sha1": f.sha1,
+                    "sha256": f.sha256,
+                    "pdq": f.pdq,
+                }
+                for f in report.files
+            ]
+            out["attempts"] = [
+                {
+                    "seq": a.seq,
+                    "state": a.state,
+                    "ncmec_report_id": a.ncmec_report_id,
+                    "created_at": _iso(a.created_at),
+                    "updated_at": _iso(a.updated_at),
+                    "uploads": [
+                        {"file": u.file_idx, "state": u.state, "file_id": u.ncmec_file_id} for u in a.uploads
+                    ],
+                }
+                for a in report.attempts
+            ]
             if events:
                 rows = s.scalars(select(Event).where(Event.report_id == report_id).order_by(Event.id))
-                out["events"] = [{"at": _iso(e.at), "kind": e.kind,
-                                  "detail": json.loads(e.detail) if e.detail and e.detail[:1] in "{[" else e.detail}
-                                 for e in rows]
+                out["events"] = [
+                    {
+                        "at": _iso(e.at),
+                        "kind": e.kind,
+                        "detail": json.loads(e.detail) if e.detail and e.detail[:1] in "{[" else e.detail,
+                    }
+                    for e in rows
+                ]
             return out
 
     @_db_errors
@@ -243,12 +312,21 @@ class ReportService:
 
     @staticmethod
     def _summary(r: Report) -> dict[str, Any]:
-        return {"id": r.id, "state": r.state, "source": r.source, "environment": r.environment,
-                "ncmec_report_id": r.ncmec_report_id, "files": len(r.files), "created_at": _iso(r.created_at),
-                "updated_at": _iso(r.updated_at), "finished_at": _iso(r.finished_at),
-                "preservation_starts_at": _iso(r.preservation_starts_at),
-                "preservation_ends_at": _iso(r.preservation_ends_at), "retracted_at": _iso(r.retracted_at),
-                "last_error": r.last_error}
+        return {
+            "id": r.id,
+            "state": r.state,
+            "source": r.source,
+            "environment": r.environment,
+            "ncmec_report_id": r.ncmec_report_id,
+            "files": len(r.files),
+            "created_at": _iso(r.created_at),
+            "updated_at": _iso(r.updated_at),
+            "finished_at": _iso(r.finished_at),
+            "preservation_starts_at": _iso(r.preservation_starts_at),
+            "preservation_ends_at": _iso(r.preservation_ends_at),
+            "retracted_at": _iso(r.retracted_at),
+            "last_error": r.last_error,
+        }
 
     # -- the state machine -----------------------------------------------------------------------------
     @_db_errors
@@ -264,17 +342,23 @@ class ReportService:
         return self.get(report_id)
 
     @_db_errors
-    def reconcile(self, max_age: timedelta, *, retract: bool = False) -> list[dict[str, Any]]:
+    def reconcile(self, max_age: timedelta, *, retract: bool = False) -> builtins.list[dict[str, Any]]:
         """Finish (or, with ``retract``, cancel) reports stuck in flight longer than ``max_age``, and retract
         orphan NCMEC reports left behind; returns one outcome per report touched."""
-        outcomes = []
+        outcomes: builtins.list[dict[str, Any]] = []
         for rid in self.machine.stuck(max_age):
             try:
                 (self.machine.retract if retract else self.machine.submit)(rid)
                 outcomes.append({"id": rid, "action": "retract" if retract else "finish", "ok": True})
             except HavenError as exc:
-                outcomes.append({"id": rid, "action": "retract" if retract else "finish", "ok": False,
-                                 "error": exc.to_dict()})
+                outcomes.append(
+                    {
+                        "id": rid,
+                        "action": "retract" if retract else "finish",
+                        "ok": False,
+                        "error": exc.to_dict(),
+                    }
+                )
         for rid in self.machine.orphaned():
             try:
                 self.machine.clean_orphans(rid)

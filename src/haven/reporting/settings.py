@@ -2,12 +2,15 @@
 
 | variable               | default | meaning |
 |------------------------|---------|---------|
-| HAVEN_NCMEC_ENV        | test    | ``test`` (exttest.cybertip.org), ``production`` (report.cybertip.org) or any name with HAVEN_NCMEC_URL |
-| HAVEN_NCMEC_URL        | —       | base URL override, e.g. a local ``haven ncmec-mock`` (https, or http on loopback only) |
+| HAVEN_NCMEC_ENV        | test    | ``test`` (exttest.cybertip.org), ``production`` (report.cybertip.org) or
+any name with HAVEN_NCMEC_URL |
+| HAVEN_NCMEC_URL        | —       | base URL override, e.g. a local ``haven ncmec-mock`` (https, or http on
+loopback only) |
 | HAVEN_NCMEC_TIMEOUT    | 60      | seconds per HTTP request |
 | HAVEN_NCMEC_RETRIES    | 4       | retries after the first try, for network errors and 5xx only |
 | HAVEN_NCMEC_BACKOFF    | 0.5     | first backoff in seconds (doubles, capped at 16 s, full jitter) |
-| HAVEN_SECRET_KEY       | —       | Fernet key for credentials at rest (else ``<data dir>/secret.key``, mode 0600) |
+| HAVEN_SECRET_KEY       | —       | Fernet key for credentials at rest (else ``<data dir>/secret.key``, mode
+0600) |
 """
 
 from __future__ import annotations

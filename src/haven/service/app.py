@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from haven import __version__
+from haven.auth.core import Auth
+from haven.secrets import KeyRing
 from haven.service.errors import install_error_handlers
 from haven.service.fastpath import FastMatchMiddleware
-from haven.service.keys import KeyStore
 from haven.service.limits import BodyLimitMiddleware
 from haven.service.metrics import MetricsMiddleware
 from haven.service.records import RecordStore
@@ -59,11 +61,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         from haven.store.db import upgrade_database
 
         upgrade_database(url)
-    keys = KeyStore(url, migrate=False)
+    auth = Auth(url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base))
+    keys = auth.keys
     backend = _make_backend(settings)
     runtime = _make_runtime(settings, keys.engine) if backend is not None else None
+    from haven.audit import AuditLog, security_events
+
+    auth.events.subscribe(security_events(runtime.audit if runtime is not None else AuditLog(keys.engine)))
     state = ServiceState(
         settings=settings,
+        auth=auth,
         keys=keys,
         records=RecordStore(keys.engine),
         backend=backend,
@@ -88,7 +95,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 runtime.close()
             if backend is not None:
                 backend.stop()
-            keys.close()
+            auth.close()
 
     app = FastAPI(title="Haven", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
@@ -99,9 +106,23 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     for module in (health, hashing, match, banks, rules, ui):
         app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        """A person who opens the service's address lands on the web UI."""
+        return RedirectResponse("/ui", status_code=307)
+
     ui.mount_static(app)
+    ui.web.install(app, auth)
+    from haven.portal.web.app import mount_portal
+    from haven.portal.web.settings import PortalSettings
+
+    mount_portal(app, auth, PortalSettings(base=settings.base, auth=settings.auth, smtp=settings.smtp,
+                                           min_cell=settings.portal_min_cell, migrate=False))
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout
+    )
     app.add_middleware(MetricsMiddleware)
     return app
 

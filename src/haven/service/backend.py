@@ -14,16 +14,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from haven.errors import StorageError
+from haven.errors import NotReadyError
 from haven.hashing import HashResult
 from haven.service import metrics
 from haven.service.settings import ServiceSettings
 
 log = logging.getLogger("haven.service")
-
-
-class NotReadyError(StorageError):
-    code = "not_ready"
 
 
 class MatchBackend:
@@ -68,14 +64,14 @@ class MatchBackend:
             self.last_refresh = time.monotonic()
             metrics.READY.set(1)
             log.info("index loaded in %.1f s", time.perf_counter() - started)
-        except Exception as exc:
+        except Exception as exc:  # reported by /readyz, the worker stays up
             self.load_error = f"{exc.__class__.__name__}: {exc}"
             log.exception("index load failed")
             return
         while not self._stop.wait(self.settings.refresh_interval):
             try:
                 self.refresh()
-            except Exception:
+            except Exception:  # a transient database error must not kill hot updates
                 log.exception("index refresh failed; retrying")
 
     def refresh(self) -> int:

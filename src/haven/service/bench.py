@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -119,7 +119,8 @@ def _load(spec: dict[str, Any], tmp: Path, pids: list[int] | None = None) -> dic
 
 def _multipart(name: str, data: bytes, boundary: str) -> bytes:
     return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
 
 
 def compare_app_paths(data: Path, secret: str, *, n: int = 1000) -> dict[str, float]:
@@ -132,12 +133,17 @@ def compare_app_paths(data: Path, secret: str, *, n: int = 1000) -> dict[str, fl
     from haven.service.fastpath import FastMatchMiddleware
     from haven.service.settings import ServiceSettings
 
-    settings = ServiceSettings(base=Settings(data_dir=data), rate_limit=0, record_matches=False, migrate=False)
+    settings = ServiceSettings(
+        base=Settings(data_dir=data), rate_limit=0, record_matches=False, migrate=False
+    )
     lean, plain = create_app(settings), create_app(settings)
-    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not FastMatchMiddleware]
+    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not cast(Any, FastMatchMiddleware)]
     bodies = [json.dumps({"pdq": secrets.token_hex(32)}).encode() for _ in range(n + 300)]
-    headers = [(b"host", b"bench"), (b"content-type", b"application/json"),
-               (b"authorization", f"Bearer {secret}".encode())]
+    headers = [
+        (b"host", b"bench"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {secret}".encode()),
+    ]
 
     async def call(app: Any, body: bytes) -> bytes:
         sent: list[dict[str, Any]] = []
@@ -148,10 +154,21 @@ def compare_app_paths(data: Path, secret: str, *, n: int = 1000) -> dict[str, fl
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                 "scheme": "http", "path": "/v1/match/hashes", "raw_path": b"/v1/match/hashes",
-                 "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
-                 "headers": [*headers, (b"content-length", str(len(body)).encode())], "state": {}}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/match/hashes",
+            "raw_path": b"/v1/match/hashes",
+            "query_string": b"",
+            "root_path": "",
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            "state": {},
+        }
         await app(scope, receive, send)
         if sent[0]["status"] != 200:
             raise UsageError(f"in-process request failed: {sent}")
@@ -172,9 +189,12 @@ def compare_app_paths(data: Path, secret: str, *, n: int = 1000) -> dict[str, fl
         rounds: dict[str, list[float]] = {"lean_us": [], "fastapi_us": []}
         chunk = max(1, n // 10)
         for r in range(10):
-            part = bodies[300 + r * chunk: 300 + (r + 1) * chunk] or bodies[:chunk]
-            for name, app in (("lean_us", lean), ("fastapi_us", plain)) if r % 2 == 0 else (
-                    ("fastapi_us", plain), ("lean_us", lean)):
+            part = bodies[300 + r * chunk : 300 + (r + 1) * chunk] or bodies[:chunk]
+            for name, app in (
+                (("lean_us", lean), ("fastapi_us", plain))
+                if r % 2 == 0
+                else (("fastapi_us", plain), ("lean_us", lean))
+            ):
                 t0 = time.perf_counter()
                 for b in part:
                     await call(app, b)
@@ -194,13 +214,23 @@ def compare_app_paths(data: Path, secret: str, *, n: int = 1000) -> dict[str, fl
     return asyncio.run(main())
 
 
-def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concurrency: int, workers: int,
-                      photos: Path, max_photos: int, log: Log, keep: Path | None = None) -> dict[str, Any]:
+def run_service_bench(
+    *,
+    n: int,
+    duration: float,
+    concurrency: int,
+    upload_concurrency: int,
+    workers: int,
+    photos: Path,
+    max_photos: int,
+    log: Log,
+    keep: Path | None = None,
+) -> dict[str, Any]:
     """Seed, serve, drive, measure; returns the report (also printed by the CLI)."""
+    from haven.auth.keys import KeyStore
     from haven.banks import BankStore, EntryIn
     from haven.hashing import hash_many, iter_input_files
     from haven.matching import Matcher
-    from haven.service.keys import KeyStore
     from haven.store.db import upgrade_database
 
     files = sorted(iter_input_files([photos]))[:max_photos]
@@ -220,14 +250,18 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
         log(f"seeding {n:,} random PDQ hashes …")
         report["seed_seconds"] = round(seed_random_pdq(store, "bench", n, log=log), 1)
 
-        # The CLI's hashing rate on the same photos (all cores, threads), measured here while nothing else runs.
+        # The CLI's hashing rate on the same photos (all cores, threads), measured here while nothing else
+        # runs.
         t0 = time.perf_counter()
         hashed = [r for r in hash_many(files, jobs=os.cpu_count() or 1) if not isinstance(r, Exception)]
         cli_rate = len(files) / (time.perf_counter() - t0)
         report["cli_hash_files_per_s"] = round(cli_rate, 1)
         # A tenth of the photos go into the bank so that upload matching has real hits to assemble.
         known = hashed[::10]
-        store.add_entries("bench", [EntryIn(signal="pdq", value=h.hashes["pdq"], category="bench") for h in known if h.get("pdq")])
+        store.add_entries(
+            "bench",
+            [EntryIn(signal="pdq", value=h.hashes["pdq"], category="bench") for h in known if h.get("pdq")],
+        )
 
         log("building and saving the PDQ index (workers map it at start-up) …")
         t0 = time.perf_counter()
@@ -241,7 +275,7 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
             matcher.match_hashes(q)
         report["inprocess_match_per_s"] = round(len(probe) / (time.perf_counter() - t0), 1)
         del matcher
-        keys = KeyStore(url, migrate=False)
+        keys = KeyStore(url)
         _, secret = keys.create("bench", ["match"], rate_limit=0)
         keys.close()
         store.close()
@@ -250,7 +284,7 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
 
         port = _free_port()
         log(f"starting haven serve --workers {workers} …")
-        serve_log = open(data / "serve.log", "wb")  # noqa: SIM115 - closed in finally
+        serve_log = open(data / "serve.log", "wb")  # closed in finally
         proc = _start_server(data, port, workers, serve_log)
         report["startup_seconds"] = round(_wait_ready(port, workers, proc), 1)
         headers = {"Authorization": f"Bearer {secret}"}
@@ -267,22 +301,39 @@ def run_service_bench(*, n: int, duration: float, concurrency: int, upload_concu
             else:
                 pdq = secrets.token_hex(32)
             bodies.append(base64.b64encode(json.dumps({"pdq": pdq}).encode()).decode())
-        spec = {"host": "127.0.0.1", "port": port, "path": "/v1/match/hashes", "headers": headers,
-                "content_type": "application/json", "bodies": bodies, "concurrency": concurrency,
-                "duration": duration, "warmup": 2.0}
+        spec = {
+            "host": "127.0.0.1",
+            "port": port,
+            "path": "/v1/match/hashes",
+            "headers": headers,
+            "content_type": "application/json",
+            "bodies": bodies,
+            "concurrency": concurrency,
+            "duration": duration,
+            "warmup": 2.0,
+        }
         log(f"hash matching: {concurrency} connections for {duration:g} s …")
         pids = _worker_pids(proc.pid)
         report["hash_match"] = _load(spec, data, pids)
 
         boundary = "havenbenchboundary7d1c"
         up = [base64.b64encode(_multipart(f.name, f.read_bytes(), boundary)).decode() for f in files]
-        spec = {**spec, "path": "/v1/match", "content_type": f"multipart/form-data; boundary={boundary}",
-                "bodies": up, "concurrency": upload_concurrency}
+        spec = {
+            **spec,
+            "path": "/v1/match",
+            "content_type": f"multipart/form-data; boundary={boundary}",
+            "bodies": up,
+            "concurrency": upload_concurrency,
+        }
         log(f"image-upload matching: {upload_concurrency} connections for {duration:g} s …")
         report["upload_match"] = _load(spec, data, pids)
         report["upload_vs_cli_hashing"] = round(report["upload_match"]["rps"] / cli_rate, 2)
-        report["http_vs_inprocess_match"] = round(report["hash_match"]["rps"] / report["inprocess_match_per_s"], 2)
-        rss = subprocess.run(["ps", "-o", "rss=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+        report["http_vs_inprocess_match"] = round(
+            report["hash_match"]["rps"] / report["inprocess_match_per_s"], 2
+        )
+        rss = subprocess.run(
+            ["ps", "-o", "rss=", "--ppid", str(proc.pid)], capture_output=True, text=True
+        ).stdout
         report["worker_rss_mib"] = [round(int(x) / 1024) for x in rss.split()]
         load = os.getloadavg()
         report["host_load_avg_1m"] = round(load[0], 1)

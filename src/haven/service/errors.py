@@ -89,7 +89,9 @@ async def _haven(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [{"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", ""))} for e in exc.errors()]
+    details = [
+        {"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", ""))} for e in exc.errors()
+    ]
     first = details[0] if details else {"loc": [], "message": "invalid request"}
     message = f"{'.'.join(first['loc'])}: {first['message']}" if first["loc"] else str(first["message"])
     return JSONResponse({"code": "invalid_request", "message": message, "details": details}, status_code=422)

@@ -14,9 +14,17 @@ MULTIPART_SLACK = 64 * 1024
 
 async def _send_error(send: Any, status: int, code: str, message: str) -> None:
     body = json.dumps({"code": code, "message": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -41,8 +49,12 @@ class BodyLimitMiddleware:
                 await _send_error(send, 400, "bad_request", "invalid Content-Length")
                 return
             if declared_n > self.max_bytes:
-                await _send_error(send, 413, "too_large",
-                                  f"request body of {declared_n} bytes exceeds the {self.limit} byte limit")
+                await _send_error(
+                    send,
+                    413,
+                    "too_large",
+                    f"request body of {declared_n} bytes exceeds the {self.limit} byte limit",
+                )
                 return
         chunks: list[bytes] = []
         total = 0
@@ -56,14 +68,17 @@ class BodyLimitMiddleware:
                     body = message.get("body", b"")
                     total += len(body)
                     if total > self.max_bytes:
-                        await _send_error(send, 413, "too_large",
-                                          f"request body exceeds the {self.limit} byte limit")
+                        await _send_error(
+                            send, 413, "too_large", f"request body exceeds the {self.limit} byte limit"
+                        )
                         return
                     chunks.append(body)
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            await _send_error(send, 408, "upload_timeout", f"the request body did not arrive within {self.timeout:g} s")
+            await _send_error(
+                send, 408, "upload_timeout", f"the request body did not arrive within {self.timeout:g} s"
+            )
             return
         data = b"".join(chunks)
         replayed = False

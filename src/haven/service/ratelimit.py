@@ -34,4 +34,6 @@ class TokenBucketLimiter:
                 return
             self._buckets[key_id] = (tokens, now)
         wait = (1.0 - tokens) / rate
-        raise RateLimitedError(f"rate limit of {rate:g} requests/s exceeded for this API key", retry_after=wait)
+        raise RateLimitedError(
+            f"rate limit of {rate:g} requests/s exceeded for this API key", retry_after=wait
+        )

@@ -44,7 +44,7 @@ def query_hashes(q: BaseModel) -> dict[str, str]:
 
 class HashBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    items: list[HashQuery] = Field(..., min_length=1, max_length=1000)
+    items: list[HashQuery] = Field(..., min_length=1, max_length=1000)  # type: ignore[valid-type]
 
 
 class MatchOut(BaseModel):
@@ -56,7 +56,9 @@ class MatchOut(BaseModel):
     value: str
     distance: int
     entry_id: int
-    upscaled_to: int | None = Field(None, description="Found by the image's PDQ as if upscaled to this side (px)")
+    upscaled_to: int | None = Field(
+        None, description="Found by the image's PDQ as if upscaled to this side (px)"
+    )
 
 
 class VerdictOut(BaseModel):
@@ -73,12 +75,9 @@ MatchResult = create_model(
     "MatchResult",
     __config__=ConfigDict(extra="allow"),
     __doc__="Hash values of the query (or the upload) and the bank entries they matched.",
-    matched=(bool, ...),
-    matches=(list[MatchOut], ...),
-    content_id=(str | None, None),
-    verdict=(VerdictOut | None, None),
-    **{s.name: (str | None, None) for s in all_signals()},  # type: ignore[arg-type]
-    **_quality_fields(),
+    **{"matched": (bool, ...), "matches": (list[MatchOut], ...), "content_id": (str | None, None),
+       "verdict": (VerdictOut | None, None),
+       **{s.name: (str | None, None) for s in all_signals()}, **_quality_fields()},
 )
 
 
@@ -90,22 +89,22 @@ HashOut = create_model(
     "HashOut",
     __config__=ConfigDict(extra="allow"),
     __doc__="The ``haven hash --json`` object for an upload.",
-    path=(str, ...),
-    **{s.name: (str | None, None) for s in all_signals()},  # type: ignore[arg-type]
-    **_quality_fields(),
-    width=(int | None, None),
-    height=(int | None, None),
-    size=(int | None, None),
+    **{"path": (str, ...), **{s.name: (str | None, None) for s in all_signals()}, **_quality_fields(),
+       "width": (int | None, None), "height": (int | None, None), "size": (int | None, None)},
 )
 
 
-UPSCALED_TEXT = ("Images under 768 px whose PDQ matches nothing: also look up their PDQ as if upscaled "
-                 "(PDQ drifts on thumbnails); such matches carry upscaled_to")
+UPSCALED_TEXT = (
+    "Images under 768 px whose PDQ matches nothing: also look up their PDQ as if upscaled "
+    "(PDQ drifts on thumbnails); such matches carry upscaled_to"
+)
 
 
 class UrlQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(..., min_length=1, max_length=4096, pattern=ID_TEXT, description="http(s) URL of an image")
+    url: str = Field(
+        ..., min_length=1, max_length=4096, pattern=ID_TEXT, description="http(s) URL of an image"
+    )
     threshold: int | None = Field(None, ge=0, le=256)
     content_id: str | None = Field(None, min_length=1, max_length=200, pattern=ID_TEXT)
     upscaled: bool = Field(False, description=UPSCALED_TEXT)
@@ -127,8 +126,13 @@ class BankPatch(BaseModel):
 class EntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     signal: Literal[tuple(signal_names())]  # type: ignore[valid-type]
-    value: str = Field(..., min_length=1, max_length=max(s.max_length for s in all_signals()), pattern=TEXT,
-                       description="The value in the signal's own format (checked by the signal)")
+    value: str = Field(
+        ...,
+        min_length=1,
+        max_length=max(s.max_length for s in all_signals()),
+        pattern=TEXT,
+        description="The value in the signal's own format (checked by the signal)",
+    )
     quality: int | None = Field(None, ge=0, le=100)
     category: str | None = Field(None, max_length=64, pattern=TEXT)
     series: str | None = Field(None, max_length=1000, pattern=TEXT)

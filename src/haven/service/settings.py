@@ -11,6 +11,15 @@
 | HAVEN_FETCH_TIMEOUT         | 10           | total seconds for one URL fetch, redirects included |
 | HAVEN_FETCH_ALLOW           | (empty)      | TEST ONLY: networks exempt from the SSRF guard      |
 | HAVEN_RECORD_MATCHES        | 1            | keep each match result for GET /v1/matches/{id}     |
+| HAVEN_SESSION_IDLE_MINUTES  | 30           | web sessions end after this long unused             |
+| HAVEN_SESSION_MAX_HOURS     | 12           | web sessions end this long after sign-in, used or not|
+| HAVEN_LOGIN_MAX_FAILURES    | 5            | failed sign-ins (15 min) that lock an account       |
+| HAVEN_LOGIN_LOCK_MINUTES    | 15           | how long an account or address stays locked         |
+| HAVEN_LOGIN_ADDRESS_MAX_FAILURES | 20      | failed sign-ins (15 min) that block a client address|
+| HAVEN_PASSWORD_MIN_LENGTH   | 15           | shortest password a person may choose               |
+| HAVEN_TRUSTED_ORIGINS       | (empty)      | extra origins whose form posts are accepted (proxy) |
+
+The identity settings are ``haven.auth.AuthPolicy`` (its docstrings give the reasons for each default).
 """
 
 from __future__ import annotations
@@ -19,7 +28,10 @@ import os
 from dataclasses import dataclass, field
 
 from haven.actions.runtime import RuntimeSettings
+from haven.auth.policy import AuthPolicy
 from haven.config import Settings
+from haven.portal.notify import SmtpSettings
+from haven.portal.web.settings import smtp_from_env
 
 
 def _env_float(name: str, default: float) -> float:
@@ -46,6 +58,9 @@ class ServiceSettings:
     record_matches: bool = True
     migrate: bool = True
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)  # rules, jobs, vault (docs/actions.md)
+    auth: AuthPolicy = field(default_factory=AuthPolicy)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)  # the recovery portal's notifications
+    portal_min_cell: int = 5
 
     @property
     def database_url(self) -> str:
@@ -67,4 +82,25 @@ class ServiceSettings:
             fetch_allow=os.environ.get("HAVEN_FETCH_ALLOW", ""),
             record_matches=os.environ.get("HAVEN_RECORD_MATCHES", "1") not in ("0", "false", "no"),
             migrate=os.environ.get("HAVEN_SERVICE_MIGRATE", "1") not in ("0", "false", "no"),
+            auth=auth_policy_from_env(),
+            smtp=smtp_from_env(),
+            portal_min_cell=_env_int("HAVEN_PORTAL_MIN_CELL", 5),
         )
+
+
+def auth_policy_from_env() -> AuthPolicy:
+    """The identity module's policy with the ``HAVEN_SESSION_*`` / ``HAVEN_LOGIN_*`` overrides (above)."""
+    d = AuthPolicy()
+    lock = _env_float("HAVEN_LOGIN_LOCK_MINUTES", d.user_lock_seconds / 60) * 60
+    return AuthPolicy(
+        session_idle_seconds=_env_float("HAVEN_SESSION_IDLE_MINUTES", d.session_idle_seconds / 60) * 60,
+        session_absolute_seconds=_env_float("HAVEN_SESSION_MAX_HOURS", d.session_absolute_seconds / 3600)
+        * 3600,
+        user_max_failures=_env_int("HAVEN_LOGIN_MAX_FAILURES", d.user_max_failures),
+        user_lock_seconds=lock,
+        address_max_failures=_env_int("HAVEN_LOGIN_ADDRESS_MAX_FAILURES", d.address_max_failures),
+        address_lock_seconds=lock,
+        password_min_length=_env_int("HAVEN_PASSWORD_MIN_LENGTH", d.password_min_length),
+        trusted_origins=tuple(o.strip() for o in os.environ.get("HAVEN_TRUSTED_ORIGINS", "").split(",")
+                              if o.strip()),
+    )

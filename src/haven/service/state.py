@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from haven.auth.core import Auth
+from haven.auth.keys import ApiKey, KeyStore
 from haven.service.backend import MatchBackend
-from haven.service.keys import ApiKey, KeyStore
 from haven.service.ratelimit import TokenBucketLimiter
 from haven.service.records import RecordStore
 from haven.service.settings import ServiceSettings
@@ -19,6 +20,7 @@ from haven.service.ssrf import FetchPolicy
 @dataclass
 class ServiceState:
     settings: ServiceSettings
+    auth: Auth
     keys: KeyStore
     records: RecordStore
     backend: MatchBackend | None
@@ -68,7 +70,7 @@ def require(scope: str | tuple[str, ...] | None):  # type: ignore[no-untyped-def
 
 async def get_backend(request: Request) -> MatchBackend:
     """The worker's backend (async: a sync dependency would cost a thread-pool hop per request)."""
-    from haven.service.backend import NotReadyError
+    from haven.errors import NotReadyError
 
     backend = get_state(request).backend
     if backend is None:

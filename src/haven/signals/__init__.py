@@ -24,6 +24,7 @@ from haven.signals.md5 import Md5Signal
 from haven.signals.pdq import PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY, PdqSignal
 from haven.signals.registry import (
     ENTRY_POINT_GROUP,
+    aliases,
     all_signals,
     get_signal,
     load_plugins,
@@ -57,6 +58,7 @@ __all__ = [
     "SignalIndex",
     "SignalType",
     "Variant",
+    "aliases",
     "all_signals",
     "get_signal",
     "load_plugins",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
@@ -129,6 +129,8 @@ class SignalType(ABC):
     description: ClassVar[str] = ""
     #: Shown in the CLI's human tables (long digests are left to ``--json``).
     in_tables: ClassVar[bool] = True
+    #: This signal's names in other systems' files and APIs: ``{"pytx": "video_md5", "hma": …}``.
+    aliases: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     @abstractmethod
@@ -235,7 +237,8 @@ class HexDigestSignal(BytesHasher, SignalType):
     def validate(cls, value: str) -> str:
         v = value.strip().lower() if isinstance(value, str) else ""
         if len(v) != cls.hex_length or any(c not in "0123456789abcdef" for c in v):
-            raise FormatError(f"not a valid {cls.name} value (want {cls.hex_length} hex digits): {value!r:.80}")
+            raise FormatError(
+                f"not a valid {cls.name} value (want {cls.hex_length} hex digits): {value!r:.80}")
         return v
 
     @classmethod

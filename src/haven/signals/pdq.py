@@ -42,6 +42,7 @@ class PdqSignal(ImageHasher, SignalType):
     canonical = re.compile(r"[0-9a-f]{64}")
     max_length = 64
     description = "PDQ perceptual image hash: 64 hex digits, matched by Hamming distance"
+    aliases = {"pytx": "pdq", "hma": "pdq"}
 
     @classmethod
     def validate(cls, value: str) -> str:
@@ -81,7 +82,7 @@ class PdqSignal(ImageHasher, SignalType):
     def variants_output(cls, value: str, variants: Sequence[Variant]) -> dict[str, Any]:
         out = super().variants_output(value, [v for v in variants if v.family != DIHEDRAL])
         dihedral = {v.key: v.value for v in variants if v.family == DIHEDRAL}
-        if dihedral:  # all 8 under "dihedral", the original first, as `haven hash --dihedral` has printed them
+        if dihedral:  # all 8 under "dihedral", the original first, as `haven hash --dihedral` prints them
             out[DIHEDRAL] = {"orig": value, **dihedral}
         return out
 

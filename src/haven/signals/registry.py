@@ -6,6 +6,7 @@ went missing would never match again.
 
 from __future__ import annotations
 
+import functools
 import threading
 from importlib.metadata import entry_points
 
@@ -86,6 +87,18 @@ def all_signals() -> list[type[SignalType]]:
 
 def signal_names() -> list[str]:
     return [s.name for s in all_signals()]
+
+
+def aliases(system: str) -> dict[str, str]:
+    """``{name in system: Haven signal name}`` for a system's files or API (``"pytx"``, ``"hma"``)."""
+    load_plugins()
+    return dict(_aliases(system, len(_REGISTRY)))
+
+
+@functools.lru_cache(maxsize=64)
+def _aliases(system: str, _registered: int) -> tuple[tuple[str, str], ...]:
+    # Cached per registry size: importers ask once per row.
+    return tuple((s.aliases[system], s.name) for s in _REGISTRY.values() if system in s.aliases)
 
 
 def signals_for(input: Input) -> list[type[SignalType]]:

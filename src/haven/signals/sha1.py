@@ -12,4 +12,6 @@ class Sha1Signal(HexDigestSignal):
 
     @classmethod
     def examples(cls) -> list[str]:
-        return ["da39a3ee5e6b4b0d3255bfef95601890afd80709"]  # SHA-1 of b""
+        # Of b"" and of b"abc" (the FIPS 180 / RFC 1321 test vector).
+        return ["da39a3ee5e6b4b0d3255bfef95601890afd80709",
+                "a9993e364706816aba3e25717850c26c9cd0d89d"]

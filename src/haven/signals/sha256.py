@@ -12,4 +12,6 @@ class Sha256Signal(HexDigestSignal):
 
     @classmethod
     def examples(cls) -> list[str]:
-        return ["e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]  # SHA-256 of b""
+        # Of b"" and of b"abc" (the FIPS 180 / RFC 1321 test vector).
+        return ["e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"]

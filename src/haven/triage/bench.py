@@ -359,7 +359,9 @@ def run_bench(
     records = generate_seizure(photos, seizure, n_files, jobs=jobs, base_side=base_side)
     gen_s = time.perf_counter() - t0
     gen_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(seizure) for f in fs)
-    side_of = {r["family"]: max(Image.open(io.BytesIO(r["base"])).size) for r in records if r["variant"] == "base"}
+    side_of = {
+        r["family"]: max(Image.open(io.BytesIO(r["base"])).size) for r in records if r["variant"] == "base"
+    }
     base_sides = sorted(side_of.values())
     log(f"generated {len(records)} files ({gen_bytes / 2**20:.0f} MiB) in {gen_s:.0f} s under {seizure}")
     upgrade_database(f"sqlite:///{work / 'banks.db'}")
@@ -385,7 +387,9 @@ def run_bench(
     matcher = Matcher(store, load_saved=False, auto_refresh=None)
     out = work / "out"
     t1 = time.perf_counter()
-    summary = run_triage([seizure], TriageOptions(out=out, jobs=jobs, fast=not exact_decode), matcher, progress)
+    summary = run_triage(
+        [seizure], TriageOptions(out=out, jobs=jobs, fast=not exact_decode), matcher, progress
+    )
     triage_s = time.perf_counter() - t1
     rows = _read_results(out / "case.db")
     end = json.loads((out / "run.log").read_text().splitlines()[-1])
@@ -444,7 +448,9 @@ def run_bench(
         "projected_seconds_for_160000": round(160_000 / rate, 0),
         **known,
         "known_via_upscaled_only": sum(
-            1 for p in truth if rows.get(p, {}).get("status") == "known" and plain_rows.get(p, {}).get("status") != "known"
+            1
+            for p in truth
+            if rows.get(p, {}).get("status") == "known" and plain_rows.get(p, {}).get("status") != "known"
         ),
         "without_upscaled": {
             k: known_plain[k]
@@ -466,7 +472,8 @@ def run_bench(
         "jobs": jobs or os.cpu_count(),
         "base_side": base_side,
         "exact_decode": exact_decode,
-        "base_longest_side_quartiles": [base_sides[len(base_sides) * q // 4] for q in (0, 1, 2, 3)] + [base_sides[-1]],
+        "base_longest_side_quartiles": [base_sides[len(base_sides) * q // 4] for q in (0, 1, 2, 3)]
+        + [base_sides[-1]],
         "generated_mib": round(gen_bytes / 2**20),
     }
 
@@ -496,7 +503,9 @@ def score_known(
         by_kind[r["kind"]][2] += hit or bool(got.get("near"))
         if r["kind"] in ("resize", "resize+recompress"):  # PDQ drifts more on small images
             side = side_of[r["family"]]
-            bucket = "<200" if side < 200 else "200-399" if side < 400 else "400-799" if side < 800 else ">=800"
+            bucket = (
+                "<200" if side < 200 else "200-399" if side < 400 else "400-799" if side < 800 else ">=800"
+            )
             by_side.setdefault(bucket, [0, 0])
             by_side[bucket][0] += hit
             by_side[bucket][1] += 1

@@ -14,9 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from haven.errors import StorageError, UsageError
-from haven.signals import Input, Md5Signal, PdqSignal, Sha1Signal, Sha256Signal, SignalType, Variant, all_signals
+from haven.media.evidence import display
+from haven.signals import (
+    Input,
+    Md5Signal,
+    PdqSignal,
+    Sha1Signal,
+    Sha256Signal,
+    SignalType,
+    Variant,
+    all_signals,
+)
 
-SCHEMA_VERSION = "3"  # 3: one column per signal (and per signal quality), variants as JSON
+SCHEMA_VERSION = "4"  # 3: one column per signal (and per signal quality), variants as JSON;
+# 4: evidence paths escape '#' in member names and bytes that are not UTF-8 ("%FF"), and number duplicates
 
 #: Which signals triage's analysis leans on: near-duplicates and series are PDQ distances (in bits of
 #: 256), identical copies share an MD5 (what VICS keys media by), and the court record uses SHA-256.
@@ -31,7 +42,9 @@ def case_signals() -> list[type[SignalType]]:
 
 def signal_columns(signals: Iterable[type[SignalType]]) -> list[str]:
     """Each signal's value column, followed by its quality column where the signal rates its values."""
-    return [c for s in signals for c in ((s.name, s.quality_key()) if s.min_quality is not None else (s.name,))]
+    return [
+        c for s in signals for c in ((s.name, s.quality_key()) if s.min_quality is not None else (s.name,))
+    ]
 
 
 _SCHEMA = """
@@ -56,11 +69,29 @@ _TAIL = ("variants", "width", "height", "exif", "error_code", "error_message")
 
 
 def _files_table(signals: list[type[SignalType]]) -> str:
-    typed = {"source": "INTEGER NOT NULL", "depth": "INTEGER NOT NULL", "size": "INTEGER", "width": "INTEGER",
-             "height": "INTEGER", **{s.quality_key(): "INTEGER" for s in signals if s.min_quality is not None}}
+    typed = {
+        "source": "INTEGER NOT NULL",
+        "depth": "INTEGER NOT NULL",
+        "size": "INTEGER",
+        "width": "INTEGER",
+        "height": "INTEGER",
+        **{s.quality_key(): "INTEGER" for s in signals if s.min_quality is not None},
+    }
     cols = ", ".join(f"{c} {typed.get(c, 'TEXT')}" for c in (*_HEAD, *signal_columns(signals), *_TAIL))
-    return (f"CREATE TABLE IF NOT EXISTS files ({cols.replace('path TEXT', 'path TEXT PRIMARY KEY', 1)});\n"
-            f"CREATE INDEX IF NOT EXISTS files_{MD5} ON files({MD5});\n")
+    return (
+        f"CREATE TABLE IF NOT EXISTS files ({cols.replace('path TEXT', 'path TEXT PRIMARY KEY', 1)});\n"
+        f"CREATE INDEX IF NOT EXISTS files_{MD5} ON files({MD5});\n"
+    )
+
+
+def _text(value: Any) -> Any:
+    """A string that SQLite (UTF-8) can store: undecodable bytes kept as surrogates are written ``%XX``."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return display(value)
+    return value
 
 
 @dataclass
@@ -84,6 +115,9 @@ class FileRow:
     exif: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # Not a column: findings about the file that do not stop it being processed (trailing data …);
+    # the run stores them in ``problems`` with the row, in the same transaction.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def get(self, signal: str) -> str | None:
         return self.hashes.get(signal)
@@ -100,11 +134,20 @@ class FileRow:
             values.append(self.hashes.get(s.name))
             if s.min_quality is not None:
                 values.append(self.quality.get(s.name))
-        variants = {sig: [[v.family, v.key, v.value, v.fallback] for v in vs] for sig, vs in self.variants.items() if vs}
+        variants = {
+            sig: [[v.family, v.key, v.value, v.fallback] for v in vs]
+            for sig, vs in self.variants.items()
+            if vs
+        }
         values.append(json.dumps(variants, sort_keys=True) if variants else None)
-        values += [self.width, self.height, json.dumps(self.exif, sort_keys=True) if self.exif else None,
-                   self.error_code, self.error_message]
-        return tuple(values)
+        values += [
+            self.width,
+            self.height,
+            json.dumps(self.exif, sort_keys=True) if self.exif else None,
+            self.error_code,
+            self.error_message,
+        ]
+        return tuple(_text(v) for v in values)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | tuple[Any, ...], signals: list[type[SignalType]]) -> FileRow:
@@ -121,10 +164,21 @@ class FileRow:
                 if q is not None:
                     quality[s.name] = q
         raw_variants, width, height, exif, error_code, error_message = it
-        variants = {sig: tuple(Variant(f, k, v, bool(fb)) for f, k, v, fb in vs)
-                    for sig, vs in (json.loads(raw_variants) if raw_variants else {}).items()}
-        return cls(**head, hashes=hashes, quality=quality, variants=variants, width=width, height=height,
-                   exif=json.loads(exif) if exif else None, error_code=error_code, error_message=error_message)
+        variants = {
+            sig: tuple(Variant(f, k, v, bool(fb)) for f, k, v, fb in vs)
+            for sig, vs in (json.loads(raw_variants) if raw_variants else {}).items()
+        }
+        return cls(
+            **head,
+            hashes=hashes,
+            quality=quality,
+            variants=variants,
+            width=width,
+            height=height,
+            exif=json.loads(exif) if exif else None,
+            error_code=error_code,
+            error_message=error_message,
+        )
 
 
 class CaseDB:
@@ -156,8 +210,10 @@ class CaseDB:
         try:
             return [get_signal(name) for name in json.loads(stored)]
         except UsageError as exc:
-            raise UsageError(f"{self.path.parent} holds a case hashed with a signal this installation lacks "
-                             f"({exc.message}); install it or choose a new --out folder") from None
+            raise UsageError(
+                f"{self.path.parent} holds a case hashed with a signal this installation lacks "
+                f"({exc.message}); install it or choose a new --out folder"
+            ) from None
 
     def close(self) -> None:
         self.conn.close()
@@ -206,7 +262,7 @@ class CaseDB:
             )
             self.conn.executemany(
                 "INSERT OR IGNORE INTO problems(path, code, message, skipped) VALUES (?, ?, ?, ?)",
-                [(p, c, m, int(s)) for p, c, m, s in problems],
+                [(_text(p), c, _text(m), int(s)) for p, c, m, s in problems],
             )
 
     def files(self) -> Iterator[FileRow]:

@@ -59,7 +59,9 @@ def near_pairs(hashes: np.ndarray, threshold: int, *, threads: int = 1) -> Itera
         yield from zip(rows[keep].tolist(), ids[keep].tolist(), dists[keep].tolist(), strict=True)
 
 
-def cluster(hashes: np.ndarray, threshold: int, uf: UnionFind | None = None, *, threads: int = 1) -> UnionFind:
+def cluster(
+    hashes: np.ndarray, threshold: int, uf: UnionFind | None = None, *, threads: int = 1
+) -> UnionFind:
     """Join every pair of hashes within ``threshold`` bits (into ``uf`` when given)."""
     uf = uf or UnionFind(len(hashes))
     for i, j, _ in near_pairs(hashes, threshold, threads=threads):

@@ -16,6 +16,7 @@ from haven.signals import SignalType
 from haven.triage.analyse import Analysis, FileResult
 from haven.triage.casedb import MD5, PDQ, SHA1, SHA256, signal_columns
 
+
 def csv_columns(signals: list[type[SignalType]]) -> tuple[str, ...]:
     """``files.csv``'s header: the case's signal columns (from the registry) between size and width."""
     return (*_CSV_HEAD, *signal_columns(signals), *_CSV_TAIL)
@@ -124,7 +125,7 @@ def problems_csv(analysis: Analysis) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(("path", "code", "message", "skipped"))
-    rows = [(p, c, m, s) for p, c, m, s in analysis.problems]
+    rows: list[tuple[str, str | None, str | None, bool]] = [(p, c, m, s) for p, c, m, s in analysis.problems]
     rows += [
         (f.row.path, f.row.error_code, f.row.error_message, False) for f in analysis.files if f.row.error_code
     ]

@@ -40,14 +40,20 @@ def read(stream: IO[str], path: str, skip: int = 0) -> Iterator[Record | FormatE
     delimiter = "\t" if "\t" in head and "," not in head else ","
     header = [h.strip().lower() for h in next(csv.reader([head], delimiter=delimiter))]
     if "signal" not in header or "value" not in header:
-        raise FormatError("Haven CSV needs a header with at least 'signal' and 'value' columns", path=path, line=1)
+        raise FormatError(
+            "Haven CSV needs a header with at least 'signal' and 'value' columns", path=path, line=1
+        )
     unknown = [h for h in header if h not in KNOWN]
     if unknown:
-        raise FormatError(f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}", path=path, line=1)
+        raise FormatError(
+            f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}", path=path, line=1
+        )
     idx = {h: i for i, h in enumerate(header)}
     width = len(header)
     i_sig, i_val = idx["signal"], idx["value"]
-    opt = [(k, idx[k]) for k in ("category", "category_scheme", "series", "item", "note", "feedback") if k in idx]
+    opt = [
+        (k, idx[k]) for k in ("category", "category_scheme", "series", "item", "note", "feedback") if k in idx
+    ]
     i_q, i_v, i_x = idx.get("quality"), idx.get("victim_identified"), idx.get("extra")
     reader = csv.reader(stream, delimiter=delimiter)
     prev = 1
@@ -91,9 +97,21 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(COLUMNS)
     for e in entries:
-        w.writerow([e.signal, e.value, "" if e.quality is None else e.quality, e.category or "",
-                    e.category_scheme or "", "" if e.severity is None else e.severity, e.series or "",
-                    bool_text(e.victim_identified), e.item or "", e.note or "", e.feedback or "",
-                    json.dumps(e.extra, separators=(",", ":"), ensure_ascii=False) if e.extra else ""])
+        w.writerow(
+            [
+                e.signal,
+                e.value,
+                "" if e.quality is None else e.quality,
+                e.category or "",
+                e.category_scheme or "",
+                "" if e.severity is None else e.severity,
+                e.series or "",
+                bool_text(e.victim_identified),
+                e.item or "",
+                e.note or "",
+                e.feedback or "",
+                json.dumps(e.extra, separators=(",", ":"), ensure_ascii=False) if e.extra else "",
+            ]
+        )
         stats.written += 1
     return stats

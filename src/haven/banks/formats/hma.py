@@ -4,7 +4,8 @@ HMA has no bulk file export; its curation API returns one *bank content* object 
 (``GET /c/bank/<name>/content/<id>``: ``id``, ``signals {type: value}``, ``metadata``, ``note``,
 ``disable_until_ts`` …). This format is one such object per line (a JSON array of them is also read).
 Each signal becomes one entry; the object's other fields are kept so the export gives them back.
-Signal names: ``pdq`` ↔ pdq, ``video_md5`` ↔ md5. Source: facebook/ThreatExchange
+Signal names come from each signal's ``aliases["hma"]`` (``pdq`` ↔ pdq, ``video_md5`` ↔ md5).
+Source: facebook/ThreatExchange
 hasher-matcher-actioner/src/OpenMediaMatch/blueprints/curation.py.
 """
 
@@ -18,11 +19,19 @@ from haven.banks.formats.base import Record, WriteStats
 from haven.banks.formats.jsonstream import ArrayStream
 from haven.banks.types import Entry, EntryIn
 from haven.errors import FormatError
+from haven.signals import aliases
 
 name = "hma"
 description = "HMA bank content objects, one JSON object per line"
-TO_HAVEN = {"pdq": "pdq", "video_md5": "md5"}
-FROM_HAVEN = {"pdq": "pdq", "md5": "video_md5"}
+
+
+def to_haven() -> dict[str, str]:
+    """hma signal type → Haven signal, from the signals' own aliases (plugins included)."""
+    return aliases("hma")
+
+
+def from_haven() -> dict[str, str]:
+    return {v: k for k, v in aliases("hma").items()}
 
 
 def looks_like(head: str) -> bool:
@@ -41,15 +50,27 @@ def _record(line: int, obj: Any, path: str) -> Record | FormatError:
     item = f"hma:{obj['id']}" if "id" in obj else None
     entries, warnings = [], []
     for stype, value in signals.items():
-        if stype not in TO_HAVEN:
+        if stype not in to_haven():
             warnings.append(f"line {line}: signal type {stype!r} not supported by Haven, skipped")
             continue
         if not isinstance(value, str):
             return FormatError(f"signal {stype} is not a string", path=path, line=line)
-        entries.append(EntryIn(signal=TO_HAVEN[stype], value=value, note=note if isinstance(note, str) else None,
-                               item=item, extra={"hma": keep} if keep else None))
+        entries.append(
+            EntryIn(
+                signal=to_haven()[stype],
+                value=value,
+                note=note if isinstance(note, str) else None,
+                item=item,
+                extra={"hma": keep} if keep else None,
+            )
+        )
     if not entries:
-        return FormatError("no signal Haven supports (pdq, video_md5)", path=path, line=line, code="unsupported_signal")
+        return FormatError(
+            f"no signal Haven supports ({', '.join(to_haven())})",
+            path=path,
+            line=line,
+            code="unsupported_signal",
+        )
     return Record(line, entries, warnings)
 
 
@@ -89,7 +110,7 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
             return
         head = group[0]
         obj: dict[str, Any] = dict((head.extra or {}).get("hma") or {"id": head.id})
-        obj["signals"] = {FROM_HAVEN[e.signal]: e.value for e in group}
+        obj["signals"] = {from_haven()[e.signal]: e.value for e in group}
         if head.note:
             obj["note"] = head.note
         out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
@@ -97,12 +118,16 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
         group.clear()
 
     for e in entries:
-        if e.signal not in FROM_HAVEN:
+        if e.signal not in from_haven():
             stats.skip(f"entry {e.id}: {e.signal} has no HMA signal type")
             continue
         # Signals of one HMA content share ``item``; a signal type may appear once per content.
-        same = group and e.item is not None and e.item == group[0].item and \
-            all(g.signal != e.signal for g in group)
+        same = (
+            group
+            and e.item is not None
+            and e.item == group[0].item
+            and all(g.signal != e.signal for g in group)
+        )
         if not same:
             flush()
         group.append(e)

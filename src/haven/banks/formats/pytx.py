@@ -1,7 +1,8 @@
 """python-threatexchange formats.
 
 Reads both
-- the dataset CSV of ``threatexchange dataset -P --csv``: header ``signal_type,signal_str,collab,category,tags``
+- the dataset CSV of ``threatexchange dataset -P --csv``: header
+``signal_type,signal_str,collab,category,tags``
   (category = aggregate opinion name, tags space-joined), and
 - the file-collab text of ``LocalFileSignalExchangeAPI``: ``<type> <signal>`` per line (or a bare signal).
 Writes the dataset CSV. Signal names: ``pdq`` ↔ pdq, ``video_md5`` ↔ md5 (pytx has no photo MD5 type;
@@ -21,12 +22,22 @@ from haven.banks.categories import SCHEMES
 from haven.banks.formats.base import Record, WriteStats
 from haven.banks.types import Entry, EntryIn
 from haven.errors import FormatError
+from haven.signals import aliases, get_signal
 
 name = "pytx"
 description = "python-threatexchange dataset CSV (and file-collab 'type signal' lines)"
 HEADER = ["signal_type", "signal_str", "collab", "category", "tags"]
-TO_HAVEN = {"pdq": "pdq", "video_md5": "md5"}
-FROM_HAVEN = {"pdq": "pdq", "md5": "video_md5"}
+
+
+def to_haven() -> dict[str, str]:
+    """pytx signal type → Haven signal, from the signals' own aliases (plugins included)."""
+    return aliases("pytx")
+
+
+def from_haven() -> dict[str, str]:
+    return {v: k for k, v in aliases("pytx").items()}
+
+
 OPINIONS = {"NEGATIVE_CLASS", "INVESTIGATION_SEED", "POSITIVE_CLASS", "DISPUTED"}
 FEEDBACK_OF = {"NEGATIVE_CLASS": "false_positive", "DISPUTED": "disputed"}
 OPINION_OF = {v: k for k, v in FEEDBACK_OF.items()}
@@ -38,18 +49,20 @@ def looks_like(head: str) -> bool:
     if first.lower().startswith("signal_type,signal_str"):
         return True
     parts = first.split()
-    return len(parts) == 2 and parts[0].lower() in TO_HAVEN
+    return len(parts) == 2 and parts[0].lower() in to_haven()
 
 
 def _entry(signal_type: str, value: str, *, collab: str = "", category: str = "", tags: str = "") -> EntryIn:
     st = signal_type.strip().lower()
-    if st not in TO_HAVEN:
-        raise FormatError(f"signal type {signal_type!r} is not supported by Haven (supported: pdq, video_md5)",
-                          code="unsupported_signal")
+    if st not in to_haven():
+        raise FormatError(
+            f"signal type {signal_type!r} is not supported by Haven (supported: {', '.join(to_haven())})",
+            code="unsupported_signal",
+        )
     cat = category.strip().upper()
     if cat and cat not in OPINIONS:
         raise FormatError(f"unknown opinion category {category!r}; want one of {', '.join(sorted(OPINIONS))}")
-    e = EntryIn(signal=TO_HAVEN[st], value=value.strip())
+    e = EntryIn(signal=to_haven()[st], value=value.strip())
     e.feedback = FEEDBACK_OF.get(cat)
     tag_list = tags.split()
     # NCMEC's industry classification (A1 … B2) arrives as an opinion tag through threatexchange.
@@ -65,6 +78,12 @@ def _entry(signal_type: str, value: str, *, collab: str = "", category: str = ""
         pytx["tags"] = " ".join(tag_list)
     e.extra = {"pytx": pytx} if pytx else None
     return e
+
+
+def _guess_type(value: str) -> str | None:
+    """The pytx type of a bare signal: the one aliased signal whose canonical form it has, if exactly one."""
+    fits = [pytx for pytx, signal in to_haven().items() if get_signal(signal).is_canonical(value.lower())]
+    return fits[0] if len(fits) == 1 else None
 
 
 def read(stream: IO[str], path: str) -> Iterator[Record | FormatError]:
@@ -95,8 +114,8 @@ def read(stream: IO[str], path: str) -> Iterator[Record | FormatError]:
         try:
             if len(parts) == 2:
                 yield Record(line, [_entry(parts[0], parts[1])])
-            elif len(parts) == 1 and len(parts[0]) in (64, 32):
-                yield Record(line, [_entry("pdq" if len(parts[0]) == 64 else "video_md5", parts[0])])
+            elif len(parts) == 1 and (guess := _guess_type(parts[0])) is not None:
+                yield Record(line, [_entry(guess, parts[0])])
             else:
                 raise FormatError("want '<signal_type> <signal>'")
         except FormatError as exc:
@@ -108,7 +127,7 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(HEADER)
     for e in entries:
-        if e.signal not in FROM_HAVEN:
+        if e.signal not in from_haven():
             stats.skip(f"entry {e.id}: {e.signal} has no python-threatexchange signal type")
             continue
         pytx = (e.extra or {}).get("pytx", {})
@@ -116,6 +135,6 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
         tags = pytx.get("tags")
         if tags is None:
             tags = e.category if e.category_scheme == "us-industry" and e.category else ""
-        w.writerow([FROM_HAVEN[e.signal], e.value, pytx.get("collab", bank), category, tags])
+        w.writerow([from_haven()[e.signal], e.value, pytx.get("collab", bank), category, tags])
         stats.written += 1
     return stats

@@ -20,6 +20,15 @@ from haven.banks.formats.base import Record, WriteStats, bool_text, parse_bool
 from haven.banks.formats.jsonstream import ArrayStream
 from haven.banks.types import Entry, EntryIn
 from haven.errors import FormatError
+from haven.signals import Md5Signal, Sha1Signal, Sha256Signal
+
+# VICS 2.0's hash fields and the Haven signals they hold: MD5 keys a Media (mandatory), SHA1 has a
+# field of its own, other hashes sit in AlternativeHashes by HashName. A signal with no VICS field is
+# left out of an export, with a warning naming it.
+KEY = Md5Signal.name
+OWN_FIELDS = {"SHA1": Sha1Signal.name}
+ALTERNATIVE = {"SHA1": Sha1Signal.name, "SHA256": Sha256Signal.name}
+EXPORTED = {KEY, *OWN_FIELDS.values(), *ALTERNATIVE.values()}
 
 name = "vics"
 description = "Project VIC VICS JSON (OData #Media hash set or #Cases export)"
@@ -52,20 +61,27 @@ def _media_record(line: int, media: Any, country: str | None, path: str) -> Reco
     if series is not None and not isinstance(series, str):
         series = json.dumps(series, ensure_ascii=False)
     item = f"vics:{media.get('MediaID', md5)}"
-    common = {"category": None if cat is None else str(cat), "category_scheme": vics_scheme(country),
-              "series": series, "victim_identified": victim, "item": item}
+    common: dict[str, Any] = {
+        "category": None if cat is None else str(cat),
+        "category_scheme": vics_scheme(country),
+        "series": series,
+        "victim_identified": victim,
+        "item": item,
+    }
     extra: dict[str, Any] = {"vics": media}
     if country:
         extra["vics_country"] = country
-    entries = [EntryIn(signal="md5", value=md5, extra=extra, **common)]
-    if isinstance(media.get("SHA1"), str) and media["SHA1"].strip():
-        entries.append(EntryIn(signal="sha1", value=media["SHA1"], **common))
+    entries = [EntryIn(signal=KEY, value=md5, extra=extra, **common)]
+    for field, signal in OWN_FIELDS.items():
+        if isinstance(media.get(field), str) and media[field].strip():
+            entries.append(EntryIn(signal=signal, value=media[field], **common))
     for alt in media.get("AlternativeHashes") or []:
-        hname = str(alt.get("HashName", "")).replace("-", "").lower() if isinstance(alt, dict) else ""
-        if hname in ("sha1", "sha256") and isinstance(alt.get("HashValue"), str):
-            if hname == "sha1" and any(e.signal == "sha1" for e in entries):
-                continue
-            entries.append(EntryIn(signal=hname, value=alt["HashValue"], **common))
+        hname = str(alt.get("HashName", "")).replace("-", "").upper() if isinstance(alt, dict) else ""
+        alt_signal = ALTERNATIVE.get(hname)
+        if alt_signal is not None and isinstance(alt.get("HashValue"), str):
+            if any(e.signal == alt_signal for e in entries):
+                continue  # the Media's own field already gave it
+            entries.append(EntryIn(signal=alt_signal, value=alt["HashValue"], **common))
     warnings = [f"line {line}: {PHOTODNA_WARNING}"] if media.get("PhotoDNA") else []
     return Record(line, entries, warnings)
 
@@ -87,7 +103,7 @@ def read(stream: IO[str], path: str) -> Iterator[Record | FormatError]:
             raise FormatError("VICS #Cases file without any 'Media' array", path=path, line=1)
         return
     if arr.seek_pattern(VALUE) is None:
-        raise FormatError("not VICS JSON: no \"value\": [ array", path=path, line=1)
+        raise FormatError('not VICS JSON: no "value": [ array', path=path, line=1)
     for line, obj in arr.items():
         if isinstance(obj, dict) and "MD5" not in obj and isinstance(obj.get("Media"), list):
             for media in obj["Media"]:  # a case in a file without a #Cases context
@@ -98,9 +114,9 @@ def read(stream: IO[str], path: str) -> Iterator[Record | FormatError]:
 
 def _build(group: list[Entry], media_id: int) -> dict[str, Any] | None:
     for e in group:
-        if e.signal == "md5" and e.extra and isinstance(e.extra.get("vics"), dict):
-            return e.extra["vics"]
-    md5 = next((e for e in group if e.signal == "md5"), None)
+        if e.signal == KEY and e.extra and isinstance(e.extra.get("vics"), dict):
+            return dict(e.extra["vics"])
+    md5 = next((e for e in group if e.signal == KEY), None)
     if md5 is None:
         return None
     obj: dict[str, Any] = {"MediaID": media_id}
@@ -109,14 +125,21 @@ def _build(group: list[Entry], media_id: int) -> dict[str, Any] | None:
     elif md5.severity is not None and md5.severity >= 2:
         obj["Category"] = 1  # Child Abuse Material: the only VICS category that severity ≥ 2 maps to
     obj["MD5"] = md5.value.upper()
-    sha1 = next((e for e in group if e.signal == "sha1"), None)
-    if sha1 is not None:
-        obj["SHA1"] = sha1.value.upper()
+    for field, signal in OWN_FIELDS.items():
+        own = next((e for e in group if e.signal == signal), None)
+        if own is not None:
+            obj[field] = own.value.upper()
     if md5.victim_identified is not None:
         obj["VictimIdentified"] = bool_text(md5.victim_identified)
     if md5.series:
         obj["Series"] = md5.series
-    alts = [{"MD5": obj["MD5"], "HashName": "SHA256", "HashValue": e.value} for e in group if e.signal == "sha256"]
+    alts = [
+        {"MD5": obj["MD5"], "HashName": hname, "HashValue": e.value}
+        for hname, signal in ALTERNATIVE.items()
+        if signal not in OWN_FIELDS.values()
+        for e in group
+        if e.signal == signal
+    ]
     if alts:
         obj["AlternativeHashes"] = alts
     return obj
@@ -139,9 +162,13 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
         else:
             media_id += 1
             if not wrote_head:
-                country = next((e.extra["vics_country"] for e in group if e.extra and "vics_country" in e.extra),
-                               "Default")
-                out.write(json.dumps({"@odata.context": CONTEXT_OUT.format(country=country)})[:-1] + ',"value":[\n')
+                country = next(
+                    (e.extra["vics_country"] for e in group if e.extra and "vics_country" in e.extra),
+                    "Default",
+                )
+                out.write(
+                    json.dumps({"@odata.context": CONTEXT_OUT.format(country=country)})[:-1] + ',"value":[\n'
+                )
                 wrote_head = True
             else:
                 out.write(",\n")
@@ -150,8 +177,8 @@ def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:
         group.clear()
 
     for e in entries:
-        if e.signal == "pdq":
-            stats.skip(f"entry {e.id}: VICS has no PDQ field")
+        if e.signal not in EXPORTED:
+            stats.skip(f"entry {e.id}: VICS has no {e.signal.upper()} field")
             continue
         if not (group and e.item is not None and e.item == group[0].item):
             flush()

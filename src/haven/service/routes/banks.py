@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from haven.auth.keys import ApiKey
 from haven.service.backend import MatchBackend
-from haven.service.keys import ApiKey
 from haven.service.routes.hashing import read_upload
 from haven.service.schemas import BANK_NAME, ENTRY_ID_MAX, ERRORS, BankIn, BankPatch, EntriesAdded, EntriesIn
 from haven.service.state import get_backend, get_state, require
@@ -40,27 +40,46 @@ def create_bank(body: BankIn, key: ApiKey = Depends(_WRITE),
 
 
 @router.get("/banks/{name}", summary="Show a bank with its entry counts and imports", responses=ERRORS)
-def get_bank(name: BankName, _k: ApiKey = Depends(_READ), backend: MatchBackend = Depends(get_backend)) -> dict[str, Any]:
+def get_bank(
+    name: BankName, _k: ApiKey = Depends(_READ), backend: MatchBackend = Depends(get_backend)
+) -> dict[str, Any]:
     out: dict[str, Any] = backend.store.get_bank(name).to_dict()
     out.update(backend.store.bank_stats(name))
     return out
 
 
 @router.patch("/banks/{name}", summary="Enable or disable a bank", responses=ERRORS)
-def patch_bank(name: BankName, body: BankPatch, key: ApiKey = Depends(_WRITE),
-               backend: MatchBackend = Depends(get_backend)) -> dict[str, Any]:
+def patch_bank(
+    name: BankName,
+    body: BankPatch,
+    key: ApiKey = Depends(_WRITE),
+    backend: MatchBackend = Depends(get_backend),
+) -> dict[str, Any]:
     return backend.store.set_enabled(name, body.enabled, actor=_actor(key)).to_dict()  # type: ignore[no-any-return]
 
 
-@router.delete("/banks/{name}", summary="Delete a bank and all its entries", status_code=204, responses=ERRORS)
-def delete_bank(name: BankName, key: ApiKey = Depends(_WRITE), backend: MatchBackend = Depends(get_backend)) -> None:
+@router.delete(
+    "/banks/{name}", summary="Delete a bank and all its entries", status_code=204, responses=ERRORS
+)
+def delete_bank(
+    name: BankName, key: ApiKey = Depends(_WRITE), backend: MatchBackend = Depends(get_backend)
+) -> None:
     backend.store.delete_bank(name, actor=_actor(key))
 
 
-@router.post("/banks/{name}/entries", summary="Add hash entries to a bank", status_code=201,
-             response_model=EntriesAdded, responses=ERRORS)
-def add_entries(name: BankName, body: EntriesIn, key: ApiKey = Depends(_WRITE),
-                backend: MatchBackend = Depends(get_backend)) -> dict[str, Any]:
+@router.post(
+    "/banks/{name}/entries",
+    summary="Add hash entries to a bank",
+    status_code=201,
+    response_model=EntriesAdded,
+    responses=ERRORS,
+)
+def add_entries(
+    name: BankName,
+    body: EntriesIn,
+    key: ApiKey = Depends(_WRITE),
+    backend: MatchBackend = Depends(get_backend),
+) -> dict[str, Any]:
     from haven.banks.types import EntryIn as CoreEntryIn
 
     allowed = {f.name for f in fields(CoreEntryIn)}
@@ -69,22 +88,36 @@ def add_entries(name: BankName, body: EntriesIn, key: ApiKey = Depends(_WRITE),
 
 
 @router.get("/entries/{entry_id}", summary="Show one bank entry", responses=ERRORS)
-def get_entry(entry_id: int = Path(..., ge=1, le=ENTRY_ID_MAX), _k: ApiKey = Depends(_READ),
-              backend: MatchBackend = Depends(get_backend)) -> dict[str, Any]:
+def get_entry(
+    entry_id: int = Path(..., ge=1, le=ENTRY_ID_MAX),
+    _k: ApiKey = Depends(_READ),
+    backend: MatchBackend = Depends(get_backend),
+) -> dict[str, Any]:
     return backend.store.get_entry(entry_id).to_dict()  # type: ignore[no-any-return]
 
 
 @router.delete("/entries/{entry_id}", summary="Remove one bank entry", status_code=204, responses=ERRORS)
-def remove_entry(entry_id: int = Path(..., ge=1, le=ENTRY_ID_MAX), key: ApiKey = Depends(_WRITE),
-                 backend: MatchBackend = Depends(get_backend)) -> None:
+def remove_entry(
+    entry_id: int = Path(..., ge=1, le=ENTRY_ID_MAX),
+    key: ApiKey = Depends(_WRITE),
+    backend: MatchBackend = Depends(get_backend),
+) -> None:
     backend.store.remove_entry(entry_id, actor=_actor(key))
 
 
-@router.post("/banks/{name}/import", summary="Import a hash-list file (csv, pytx, vics, … as `haven bank import`)",
-             responses=ERRORS)
-async def import_entries(name: BankName, request: Request, file: UploadFile = File(...),
-                         format: str | None = Form(None, max_length=16, description="file format (default: guess)"),
-                         key: ApiKey = Depends(_WRITE), backend: MatchBackend = Depends(get_backend)) -> Any:
+@router.post(
+    "/banks/{name}/import",
+    summary="Import a hash-list file (csv, pytx, vics, … as `haven bank import`)",
+    responses=ERRORS,
+)
+async def import_entries(
+    name: BankName,
+    request: Request,
+    file: UploadFile = File(...),
+    format: str | None = Form(None, max_length=16, description="file format (default: guess)"),
+    key: ApiKey = Depends(_WRITE),
+    backend: MatchBackend = Depends(get_backend),
+) -> Any:
     data = await read_upload(file, get_state(request).settings)
     suffix = os.path.splitext(file.filename or "")[1][:16]
 

@@ -36,12 +36,18 @@ def readyz(request: Request) -> JSONResponse:
     else:
         checks["index"] = f"error: {backend.load_error}" if backend.load_error else "loading"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
-@router.get("/metrics", summary="Prometheus metrics (any valid key)", dependencies=[Depends(require(None))],
-            response_class=Response, responses={401: {"description": "missing or unknown key"},
-                                                429: {"description": "rate limited"}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (any valid key)",
+    dependencies=[Depends(require(None))],
+    response_class=Response,
+    responses={401: {"description": "missing or unknown key"}, 429: {"description": "rate limited"}},
+)
 def prometheus_metrics() -> Response:
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from haven.auth.keys import ApiKey
 from haven.errors import UsageError
 from haven.service import metrics
 from haven.service.backend import MatchBackend, match_payload
-from haven.service.keys import ApiKey
 from haven.service.routes.hashing import hash_in_thread, read_upload
 from haven.service.schemas import (
     ERRORS,
@@ -26,9 +26,9 @@ from haven.service.schemas import (
     UrlQuery,
     query_hashes,
 )
-from haven.signals import LookupKind, get_signal, signal_names
 from haven.service.ssrf import fetch_url
 from haven.service.state import ServiceState, get_backend, get_state, require
+from haven.signals import LookupKind, get_signal, signal_names
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 
@@ -53,7 +53,9 @@ def _count(kind: str, matches: list[Any]) -> None:
         metrics.MATCHES.labels(m.signal).inc()
 
 
-def _record(state: ServiceState, content_id: str | None, kind: str, payload: dict[str, Any], key: ApiKey) -> None:
+def _record(
+    state: ServiceState, content_id: str | None, kind: str, payload: dict[str, Any], key: ApiKey
+) -> None:
     if content_id and state.settings.record_matches:
         state.records.save(content_id, kind, payload, key_id=key.id)
 
@@ -90,9 +92,15 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
     return payload
 
 
-@router.post("/match/hashes", summary="Match hash values (one item)", response_model=MatchResult, responses=ERRORS)
-async def match_hashes(q: HashQuery, request: Request, key: ApiKey = Depends(require("match")),
-                       backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+@router.post(
+    "/match/hashes", summary="Match hash values (one item)", response_model=MatchResult, responses=ERRORS
+)
+async def match_hashes(
+    q: HashQuery,
+    request: Request,
+    key: ApiKey = Depends(require("match")),
+    backend: MatchBackend = Depends(get_backend),
+) -> JSONResponse:
     state = get_state(request)
     if in_memory_only(q) and not state.rules_active():
         # The hot path: an in-memory index query of well under a millisecond runs on the event loop,
@@ -101,17 +109,34 @@ async def match_hashes(q: HashQuery, request: Request, key: ApiKey = Depends(req
     return JSONResponse(await run_in_threadpool(_match_one, state, backend, q, key))
 
 
-@router.post("/match/hashes/batch", summary="Match up to 1000 items of hash values", response_model=BatchResult,
-             responses=ERRORS)
-def match_hashes_batch(batch: HashBatch, request: Request, key: ApiKey = Depends(require("match")),
-                       backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+@router.post(
+    "/match/hashes/batch",
+    summary="Match up to 1000 items of hash values",
+    response_model=BatchResult,
+    responses=ERRORS,
+)
+def match_hashes_batch(
+    batch: HashBatch,
+    request: Request,
+    key: ApiKey = Depends(require("match")),
+    backend: MatchBackend = Depends(get_backend),
+) -> JSONResponse:
     state = get_state(request)
     return JSONResponse({"results": [_match_one(state, backend, q, key) for q in batch.items]})
 
 
-async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, label: str, kind: str,
-                       threshold: int | None, content_id: str | None, key: ApiKey,
-                       extra: dict[str, Any] | None = None, upscaled: bool = False) -> dict[str, Any]:
+async def _match_bytes(
+    request: Request,
+    backend: MatchBackend,
+    data: bytes,
+    label: str,
+    kind: str,
+    threshold: int | None,
+    content_id: str | None,
+    key: ApiKey,
+    extra: dict[str, Any] | None = None,
+    upscaled: bool = False,
+) -> dict[str, Any]:
     state = get_state(request)
     result = await hash_in_thread(data, label, state.settings, upscaled=upscaled)
     matches = await run_in_threadpool(backend.match_result, result, threshold)
@@ -134,32 +159,73 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, lab
 
 
 @router.post("/match", summary="Match an uploaded image", response_model=MatchResult, responses=ERRORS)
-async def match_upload(request: Request, file: UploadFile = File(..., description="The image"),
-                       threshold: int | None = Form(None, ge=0, le=256),
-                       content_id: str | None = Form(None, min_length=1, max_length=200, pattern=ID_TEXT),
-                       upscaled: bool = Form(False, description=UPSCALED_TEXT),
-                       key: ApiKey = Depends(require("match")),
-                       backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+async def match_upload(
+    request: Request,
+    file: UploadFile = File(..., description="The image"),
+    threshold: int | None = Form(None, ge=0, le=256),
+    content_id: str | None = Form(None, min_length=1, max_length=200, pattern=ID_TEXT),
+    upscaled: bool = Form(False, description=UPSCALED_TEXT),
+    key: ApiKey = Depends(require("match")),
+    backend: MatchBackend = Depends(get_backend),
+) -> JSONResponse:
     settings = get_state(request).settings
     data = await read_upload(file, settings)
-    payload = await _match_bytes(request, backend, data, file.filename or "upload", "upload", threshold,
-                                 content_id, key, upscaled=upscaled)
+    payload = await _match_bytes(
+        request,
+        backend,
+        data,
+        file.filename or "upload",
+        "upload",
+        threshold,
+        content_id,
+        key,
+        upscaled=upscaled,
+    )
     return JSONResponse(payload)
 
 
-@router.post("/match/url", summary="Fetch an image by URL (SSRF-guarded) and match it", response_model=MatchResult,
-             responses={**ERRORS, 502: {"description": "the remote server failed"},
-                        504: {"description": "the fetch timed out"}})
-async def match_url(q: UrlQuery, request: Request, key: ApiKey = Depends(require("match")),
-                    backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
+@router.post(
+    "/match/url",
+    summary="Fetch an image by URL (SSRF-guarded) and match it",
+    response_model=MatchResult,
+    responses={
+        **ERRORS,
+        502: {"description": "the remote server failed"},
+        504: {"description": "the fetch timed out"},
+    },
+)
+async def match_url(
+    q: UrlQuery,
+    request: Request,
+    key: ApiKey = Depends(require("match")),
+    backend: MatchBackend = Depends(get_backend),
+) -> JSONResponse:
     state = get_state(request)
     fetched = await run_in_threadpool(fetch_url, q.url, state.fetch_policy)
-    payload = await _match_bytes(request, backend, fetched.data, q.url, "url", q.threshold, q.content_id, key,
-                                 extra={"url": q.url, "final_url": fetched.final_url}, upscaled=q.upscaled)
+    payload = await _match_bytes(
+        request,
+        backend,
+        fetched.data,
+        q.url,
+        "url",
+        q.threshold,
+        q.content_id,
+        key,
+        extra={"url": q.url, "final_url": fetched.final_url},
+        upscaled=q.upscaled,
+    )
     return JSONResponse(payload)
 
 
-@router.get("/matches/{content_id}", summary="Look up the latest recorded match for a content id",
-            response_model=MatchRecord, responses=ERRORS)
-def get_match(content_id: Annotated[str, Path(max_length=200, pattern=ID_TEXT)], request: Request, _key: ApiKey = Depends(require("match"))) -> dict[str, Any]:
+@router.get(
+    "/matches/{content_id}",
+    summary="Look up the latest recorded match for a content id",
+    response_model=MatchRecord,
+    responses=ERRORS,
+)
+def get_match(
+    content_id: Annotated[str, Path(max_length=200, pattern=ID_TEXT)],
+    request: Request,
+    _key: ApiKey = Depends(require("match")),
+) -> dict[str, Any]:
     return get_state(request).records.latest(content_id)

@@ -1,125 +1,79 @@
-"""A small server-rendered web UI at ``/ui``: paste an API key, list banks, match an upload (blurred
-preview only), add a hash. The key lives in an httponly, samesite=strict cookie (which also stops
-cross-site form posts)."""
+"""A small server-rendered web UI at ``/ui`` for platform staff: list banks, match an upload (blurred preview
+only), add a hash. People sign in through ``haven.auth`` (realm ``staff``): username, password and, for
+leads and admins, a TOTP code. Pages receive the signed-in ``Actor``; every form carries the session's CSRF
+token and is Origin-checked.
+
+Who may do what: any staff role (reviewer, lead, admin) views banks and matches uploads; adding a hash to a
+bank changes what every platform matches, so it needs ``lead`` or ``admin``.
+"""
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
-from typing import Any
 
-from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from haven.errors import HavenError
-from haven.service.errors import status_for
-from haven.service.keys import ApiKey
+from haven.auth.actor import Actor
+from haven.auth.web import WebAuth
+from haven.errors import StorageError
+from haven.media.preview import blurred_preview, data_url
 from haven.service.routes.hashing import hash_in_thread, read_upload
 from haven.service.state import get_state
 from haven.signals import signal_names
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
-COOKIE = "haven_key"
-templates = Jinja2Templates(directory=str(UI_DIR / "templates"))
-router = APIRouter(prefix="/ui", include_in_schema=False)
+VIEW_ROLES = ("reviewer", "lead", "admin")
+WRITE_ROLES = ("lead", "admin")
+
+web = WebAuth(realm="staff", prefix="/ui", template_dirs=[UI_DIR / "templates"], title="Haven")
+router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(web.csrf)])
 
 
 def mount_static(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=str(UI_DIR / "static")), name="ui-static")
 
 
-def _key(request: Request, scope: str | None = None) -> ApiKey:
-    return get_state(request).check_key(request.cookies.get(COOKIE), scope)
-
-
-def _page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, template, ctx, status_code=status)
-
-
-def _error(request: Request, exc: HavenError) -> HTMLResponse:
-    return _page(request, "error.html", status=status_for(exc), error=exc)
-
-
 def _blurred_preview(data: bytes) -> str | None:
-    """A small, heavily blurred JPEG thumbnail as a data URL: enough to orient, never the image itself."""
-    from PIL import Image, ImageFilter
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.draft("RGB", (256, 256))
-            im = im.convert("RGB")
-            im.thumbnail((160, 160))
-            im = im.filter(ImageFilter.GaussianBlur(radius=8))
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=60)
-    except Exception:  # noqa: BLE001 - no preview is fine; the hash result still shows
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    """A small, heavily blurred JPEG thumbnail as a data URL: enough to orient, never the image itself (no
+    preview is fine; the hash result still shows)."""
+    jpeg = blurred_preview(data, side=160, radius=8)
+    return data_url(jpeg) if jpeg is not None else None
 
 
 @router.get("", response_class=HTMLResponse)
-def home(request: Request) -> Response:
-    try:
-        key = _key(request)
-    except HavenError:
-        return _page(request, "login.html")
+async def home(request: Request, actor: Actor = Depends(web.require(*VIEW_ROLES))) -> Response:
     state = get_state(request)
-    banks = state.backend.store.list_banks() if state.backend is not None else []
-    return _page(request, "home.html", key=key, banks=banks, signals=signal_names())
-
-
-@router.post("/login")
-def login(request: Request, api_key: str = Form(...)) -> Response:
-    try:
-        get_state(request).check_key(api_key.strip(), None)
-    except HavenError as exc:
-        return _page(request, "login.html", status=401, error=exc)
-    response = RedirectResponse("/ui", status_code=303)
-    response.set_cookie(COOKIE, api_key.strip(), httponly=True, samesite="strict", path="/ui",
-                        secure=request.url.scheme == "https", max_age=8 * 3600)
-    return response
-
-
-@router.post("/logout")
-def logout() -> Response:
-    response = RedirectResponse("/ui", status_code=303)
-    response.delete_cookie(COOKIE, path="/ui")
-    return response
+    banks = await run_in_threadpool(state.backend.store.list_banks) if state.backend is not None else []
+    return await web.page(request, "home.html", banks=banks, signals=signal_names(),
+                          can_write=actor.has_role(*WRITE_ROLES))
 
 
 @router.post("/match", response_class=HTMLResponse)
-async def match(request: Request, file: UploadFile = File(...)) -> Response:
-    try:
-        key = _key(request, "match")
-        state = get_state(request)
-        data = await read_upload(file, state.settings)
-        result = await hash_in_thread(data, file.filename or "upload", state.settings)
-        matches = []
-        if state.backend is not None:
-            matches = await run_in_threadpool(state.backend.match_result, result, None)
-        preview = await run_in_threadpool(_blurred_preview, data)
-    except HavenError as exc:
-        return _error(request, exc)
-    return _page(request, "result.html", key=key, result=result, matches=matches, preview=preview)
+async def match(request: Request, file: UploadFile = File(...),
+                actor: Actor = Depends(web.require(*VIEW_ROLES))) -> Response:
+    state = get_state(request)
+    data = await read_upload(file, state.settings)
+    result = await hash_in_thread(data, file.filename or "upload", state.settings)
+    matches = []
+    if state.backend is not None:
+        matches = await run_in_threadpool(state.backend.match_result, result, None)
+    preview = await run_in_threadpool(_blurred_preview, data)
+    return await web.page(request, "result.html", result=result, matches=matches, preview=preview)
 
 
 @router.post("/hashes", response_class=HTMLResponse)
-def add_hash(request: Request, bank: str = Form(...), signal: str = Form(...), value: str = Form(...),
-             category: str = Form("")) -> Response:
-    try:
-        key = _key(request, "banks:write")
-        state = get_state(request)
-        if state.backend is None:
-            raise HavenError("banks are not available")
-        from haven.banks.types import EntryIn
+async def add_hash(request: Request, bank: str = Form(..., max_length=200),
+                   signal: str = Form(..., max_length=20), value: str = Form(..., max_length=200),
+                   category: str = Form("", max_length=200),
+                   actor: Actor = Depends(web.require(*WRITE_ROLES))) -> Response:
+    state = get_state(request)
+    if state.backend is None:
+        raise StorageError("banks are not available")
+    from haven.banks.types import EntryIn
 
-        ids = state.backend.store.add_entries(bank, [EntryIn(signal=signal, value=value.strip(),
-                                                             category=category or None)],
-                                              actor=f"ui:{key.id}:{key.name}")
-    except HavenError as exc:
-        return _error(request, exc)
-    return _page(request, "added.html", key=key, bank=bank, signal=signal, value=value.strip(), ids=ids)
+    entry = EntryIn(signal=signal, value=value.strip(), category=category or None)
+    ids = await run_in_threadpool(state.backend.store.add_entries, bank, [entry], actor=actor.label)
+    return await web.page(request, "added.html", bank=bank, signal=signal, value=value.strip(), ids=ids)

@@ -219,27 +219,41 @@ def _one_hop(t: _Target, policy: FetchPolicy, deadline: float) -> tuple[int, dic
     extensions: dict[str, Any] = {"timeout": timeouts}
     if t.scheme == "https":
         extensions["sni_hostname"] = t.host  # certificate is checked against the name, not the IP
-    with httpcore.ConnectionPool(ssl_context=ctx, network_backend=backend, max_connections=1, retries=0) as pool:
+    with httpcore.ConnectionPool(
+        ssl_context=ctx, network_backend=backend, max_connections=1, retries=0
+    ) as pool:
         try:
-            with pool.stream("GET", f"{t.scheme}://{ip_host}:{t.port}{t.target}",
-                             headers={"Host": host_header, "User-Agent": policy.user_agent,
-                                      "Accept": "image/*", "Accept-Encoding": "identity"},
-                             extensions=extensions) as resp:
+            with pool.stream(
+                "GET",
+                f"{t.scheme}://{ip_host}:{t.port}{t.target}",
+                headers={
+                    "Host": host_header,
+                    "User-Agent": policy.user_agent,
+                    "Accept": "image/*",
+                    "Accept-Encoding": "identity",
+                },
+                extensions=extensions,
+            ) as resp:
                 headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in resp.headers}
                 if resp.status in _REDIRECTS:
                     return resp.status, headers, b""
                 declared = headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > policy.max_bytes:
-                    raise ImageTooLargeError(f"remote file is {declared} bytes, over the {policy.max_bytes} limit",
-                                             code="too_large")
+                    raise ImageTooLargeError(
+                        f"remote file is {declared} bytes, over the {policy.max_bytes} limit",
+                        code="too_large",
+                    )
                 chunks, total = [], 0
                 for chunk in resp.iter_stream():
                     total += len(chunk)
                     if total > policy.max_bytes:
-                        raise ImageTooLargeError(f"remote file exceeds the {policy.max_bytes} byte limit",
-                                                 code="too_large")
+                        raise ImageTooLargeError(
+                            f"remote file exceeds the {policy.max_bytes} byte limit", code="too_large"
+                        )
                     if time.monotonic() > deadline:
-                        raise RemoteError(f"fetch took longer than {policy.timeout:g} s", code="fetch_timeout")
+                        raise RemoteError(
+                            f"fetch took longer than {policy.timeout:g} s", code="fetch_timeout"
+                        )
                     chunks.append(chunk)
                 return resp.status, headers, b"".join(chunks)
         except httpcore.TimeoutException as exc:
@@ -267,6 +281,12 @@ def fetch_url(url: str, policy: FetchPolicy | None = None, *, resolver=socket.ge
             continue
         if status >= 400:
             raise InputError(f"the URL answered HTTP {status}", code="fetch_status")
-        return Fetched(url=url, final_url=current, status=status, content_type=headers.get("content-type"),
-                       data=data, addresses=seen)
+        return Fetched(
+            url=url,
+            final_url=current,
+            status=status,
+            content_type=headers.get("content-type"),
+            data=data,
+            addresses=seen,
+        )
     raise UnsafeURLError(f"more than {policy.max_redirects} redirects")

@@ -8,9 +8,9 @@ import sys
 import pytest
 from sqlalchemy import select
 
+from haven.auth.keys import KEY_PREFIX, KeyStore, hash_secret
+from haven.auth.models import ApiKeyRow
 from haven.errors import AuthError, NotFoundError, PermissionDeniedError, UsageError
-from haven.service.keys import KEY_PREFIX, KeyStore, hash_secret
-from haven.service.models import ApiKeyRow
 
 
 def test_create_authenticate_revoke(db_url: str) -> None:
@@ -89,7 +89,7 @@ def test_cli_keys(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     assert [k["id"] for k in listed] == [made["id"]] and "key" not in listed[0]
     assert made["key"] not in run("keys", "list").stdout
     assert run("keys", "revoke", str(made["id"])).returncode == 0
-    store = KeyStore(f"sqlite:///{tmp_path / 'haven.db'}", migrate=False)
+    store = KeyStore(f"sqlite:///{tmp_path / 'haven.db'}")
     with pytest.raises(AuthError):
         store.authenticate(made["key"])
     store.close()

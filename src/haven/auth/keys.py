@@ -1,4 +1,4 @@
-"""API keys: create, list, revoke, authenticate. Secrets are shown once and stored only as SHA-256.
+"""API keys for machines: create, list, revoke, authenticate. Secrets are shown once, stored only as SHA-256.
 
 A key is ``hvn_`` + 43 url-safe characters (256 random bits). Because the secret is high-entropy
 and random, a single fast SHA-256 is enough to make the stored hash useless to a thief: there is
@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from haven.auth.clock import as_utc
+from haven.auth.models import ApiKeyRow
 from haven.errors import AuthError, NotFoundError, PermissionDeniedError, UsageError
-from haven.service.models import ApiKeyRow
-from haven.store.db import make_engine, make_session_factory, upgrade_database
+from haven.store.db import make_engine, make_session_factory
 
 KEY_PREFIX = "hvn_"
 SCOPES = ("match", "banks:write", "admin", "review", "report")
@@ -47,7 +48,8 @@ class ApiKey:
     def require(self, *scopes: str) -> None:
         """Raise ``PermissionDeniedError`` unless the key holds one of ``scopes``."""
         if not any(self.allows(s) for s in scopes):
-            raise PermissionDeniedError(f"this API key lacks the {' or '.join(repr(s) for s in scopes)} scope")
+            wanted = " or ".join(repr(s) for s in scopes)
+            raise PermissionDeniedError(f"this API key lacks the {wanted} scope")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,17 +68,10 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes even for timezone=True columns.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _to_key(row: ApiKeyRow) -> ApiKey:
     return ApiKey(id=row.id, name=row.name, prefix=row.prefix, scopes=tuple(row.scopes),
-                  rate_limit=row.rate_limit, created_at=_as_utc(row.created_at) or datetime.now(UTC),
-                  revoked_at=_as_utc(row.revoked_at))
+                  rate_limit=row.rate_limit, created_at=as_utc(row.created_at) or datetime.now(UTC),
+                  revoked_at=as_utc(row.revoked_at))
 
 
 def validate_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -92,9 +87,8 @@ def validate_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 class KeyStore:
     """API keys in the Haven database, with a short per-process cache for authentication."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
-        if migrate:
-            upgrade_database(url)
+    def __init__(self, url: str) -> None:
+        # The database must be at the current schema: shells migrate, core objects never do.
         self.engine = make_engine(url)
         self._session = make_session_factory(self.engine)
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
@@ -109,8 +103,9 @@ class KeyStore:
             raise UsageError("--rate-limit must be ≥ 0 (0 = unlimited)")
         checked = validate_scopes(scopes)
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
-        row = ApiKeyRow(name=name.strip(), prefix=secret[:12], key_hash=hash_secret(secret), scopes=list(checked),
-                        rate_limit=rate_limit, created_at=datetime.now(UTC), revoked_at=None)
+        row = ApiKeyRow(name=name.strip(), prefix=secret[:12], key_hash=hash_secret(secret),
+                        scopes=list(checked), rate_limit=rate_limit, created_at=datetime.now(UTC),
+                        revoked_at=None)
         with self._session.begin() as s:
             s.add(row)
             s.flush()
