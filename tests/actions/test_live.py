@@ -33,10 +33,13 @@ REPORTER = {"first_name": "Sam", "last_name": "Safety", "email": "safety@example
 
 
 def settings_for(tmp: Path, db_url: str, **actions: object) -> ServiceSettings:
-    base = Settings(data_dir=tmp / "data", database_url=db_url,
-                    master_key=base64.b64encode(new_key()).decode())
-    act = replace(ActionSettings(webhook_backoff=0.05, webhook_max_backoff=0.2, webhook_tries=5,
-                                 job_lease_seconds=5), **actions)  # type: ignore[arg-type]
+    base = Settings(
+        data_dir=tmp / "data", database_url=db_url, master_key=base64.b64encode(new_key()).decode()
+    )
+    act = replace(
+        ActionSettings(webhook_backoff=0.05, webhook_max_backoff=0.2, webhook_tries=5, job_lease_seconds=5),
+        **actions,
+    )  # type: ignore[arg-type]
     rs = RuntimeSettings(actions=act, vault=VaultSettings(vault_dir=tmp / "vault"))
     return ServiceSettings(base=base, refresh_interval=0.1, runtime=rs)
 
@@ -53,9 +56,15 @@ def bank_with(svc: LiveService, photo: Path) -> None:
     h = hash_file(photo, ("pdq", "md5"))
     with svc.client(svc.writer) as c:
         assert c.post("/v1/banks", json={"name": "ncmec", "source": "test"}).status_code == 201
-        r = c.post("/v1/banks/ncmec/entries", json={"entries": [
-            {"signal": "pdq", "value": h.get("pdq"), "category": "A1"},
-            {"signal": "md5", "value": h.get("md5"), "category": "A1"}]})
+        r = c.post(
+            "/v1/banks/ncmec/entries",
+            json={
+                "entries": [
+                    {"signal": "pdq", "value": h.get("pdq"), "category": "A1"},
+                    {"signal": "md5", "value": h.get("md5"), "category": "A1"},
+                ]
+            },
+        )
         assert r.status_code == 201, r.text
     deadline = time.monotonic() + 10
     with svc.client(svc.match) as c:
@@ -73,7 +82,9 @@ def wait_runs(svc: LiveService, want: int, timeout: float = 60.0) -> list[dict]:
             runs = r.json()["runs"]
             if len(runs) >= want and all(r["status"] != "pending" for r in runs):
                 return list(runs)
-            assert time.monotonic() < deadline, [(r["action"], r["tries"], r["error"]) for r in runs if r["status"] == "pending"]
+            assert time.monotonic() < deadline, [
+                (r["action"], r["tries"], r["error"]) for r in runs if r["status"] == "pending"
+            ]
             time.sleep(0.1)
 
 
@@ -88,15 +99,33 @@ def test_every_action_through_the_service(live: LiveService) -> None:
     photo = PHOTOS[0]
     bank_with(live, photo)
     rt = live.app.state.haven.runtime  # type: ignore[attr-defined]
-    with receiving(SECRET, [503, 503, 200]) as flaky, receiving(SECRET, [500]) as broken, \
-            live.client(live.admin) as admin:
+    with (
+        receiving(SECRET, [503, 503, 200]) as flaky,
+        receiving(SECRET, [500]) as broken,
+        live.client(live.admin) as admin,
+    ):
         rules = [
-            {"name": "known-severe", "ruleset": "platform", "when": {"banks": ["ncmec"], "min_severity": 1},
-             "actions": ["block", "quarantine", {"type": "review", "queue": "csam"},
-                         {"type": "webhook", "url": flaky.url, "secret": SECRET.decode()},
-                         {"type": "report", "reporter": REPORTER}, "deterrence"]},
-            {"name": "notify-broken", "ruleset": "platform", "when": {"signals": ["pdq", "md5"]},
-             "actions": [{"type": "webhook", "url": broken.url, "secret": SECRET.decode(), "max_tries": 3}]},
+            {
+                "name": "known-severe",
+                "ruleset": "platform",
+                "when": {"banks": ["ncmec"], "min_severity": 1},
+                "actions": [
+                    "block",
+                    "quarantine",
+                    {"type": "review", "queue": "csam"},
+                    {"type": "webhook", "url": flaky.url, "secret": SECRET.decode()},
+                    {"type": "report", "reporter": REPORTER},
+                    "deterrence",
+                ],
+            },
+            {
+                "name": "notify-broken",
+                "ruleset": "platform",
+                "when": {"signals": ["pdq", "md5"]},
+                "actions": [
+                    {"type": "webhook", "url": broken.url, "secret": SECRET.decode(), "max_tries": 3}
+                ],
+            },
             {"name": "never", "ruleset": "platform", "when": {"banks": ["other"]}, "actions": ["block"]},
         ]
         assert admin.put("/v1/rulesets/platform", json={"mode": "all"}).status_code == 200
@@ -104,8 +133,10 @@ def test_every_action_through_the_service(live: LiveService) -> None:
             r = admin.post("/v1/rules", json=rule)
             assert r.status_code == 201, r.text
             assert "secret" not in json.dumps(r.json()).replace("secret_sealed", "")
-        dry = admin.post("/v1/rules/dry-run", json={"matches": [{"bank": "ncmec", "signal": "md5", "distance": 0,
-                                                                "severity": 4}]}).json()
+        dry = admin.post(
+            "/v1/rules/dry-run",
+            json={"matches": [{"bank": "ncmec", "signal": "md5", "distance": 0, "severity": 4}]},
+        ).json()
         assert [f["rule"] for f in dry["fires"]] == ["known-severe", "notify-broken"]
 
         started = time.monotonic()
@@ -113,16 +144,25 @@ def test_every_action_through_the_service(live: LiveService) -> None:
         verdict = result["verdict"]
         assert verdict["action"] == "block" and verdict["rules"] == ["known-severe", "notify-broken"]
         assert "Stop It Now" in json.dumps(verdict["deterrence"]["resources"])
-        assert sorted(a["action"] for a in verdict["actions"]) == ["quarantine", "report", "review", "webhook",
-                                                                   "webhook"]
+        assert sorted(a["action"] for a in verdict["actions"]) == [
+            "quarantine",
+            "report",
+            "review",
+            "webhook",
+            "webhook",
+        ]
         runs = wait_runs(live, 7)
         took = time.monotonic() - started
         by = {(r["rule"], r["action"]): r for r in runs}
         assert {k: v["status"] for k, v in by.items()} == {
-            ("known-severe", "block"): "done", ("known-severe", "deterrence"): "done",
-            ("known-severe", "quarantine"): "done", ("known-severe", "review"): "done",
-            ("known-severe", "webhook"): "done", ("known-severe", "report"): "done",
-            ("notify-broken", "webhook"): "dead"}, runs
+            ("known-severe", "block"): "done",
+            ("known-severe", "deterrence"): "done",
+            ("known-severe", "quarantine"): "done",
+            ("known-severe", "review"): "done",
+            ("known-severe", "webhook"): "done",
+            ("known-severe", "report"): "done",
+            ("notify-broken", "webhook"): "dead",
+        }, runs
 
         # webhook: failed twice, then delivered; the same delivery id and body each time, all signed
         assert flaky.count == 3 and [d.status for d in flaky.deliveries] == [503, 503, 200]
@@ -175,8 +215,13 @@ def test_dead_letter_retry_through_the_api(live: LiveService) -> None:
     photo = PHOTOS[1]
     bank_with(live, photo)
     with receiving(SECRET, [500, 500, 200]) as hook, live.client(live.admin) as admin:
-        admin.post("/v1/rules", json={"name": "hook", "actions": [
-            {"type": "webhook", "url": hook.url, "secret": SECRET.decode(), "max_tries": 2}]})
+        admin.post(
+            "/v1/rules",
+            json={
+                "name": "hook",
+                "actions": [{"type": "webhook", "url": hook.url, "secret": SECRET.decode(), "max_tries": 2}],
+            },
+        )
         upload(live, photo)
         [run] = wait_runs(live, 1)
         assert run["status"] == "dead"
@@ -214,7 +259,9 @@ def test_rules_api_validation_and_auth(live: LiveService) -> None:
         assert admin.post("/v1/rules", json={"name": "x", "actions": ["explode"]}).status_code == 422
         assert admin.post("/v1/rules", json={"name": "x", "actions": ["block"]}).status_code == 201
         assert admin.post("/v1/rules", json={"name": "x", "actions": ["block"]}).status_code == 409
-        r = admin.put("/v1/rules/x", json={"name": "x", "when": {"min_severity": 3}, "actions": ["deterrence"]})
+        r = admin.put(
+            "/v1/rules/x", json={"name": "x", "when": {"min_severity": 3}, "actions": ["deterrence"]}
+        )
         assert r.status_code == 200 and r.json()["when"] == {"min_severity": 3}
         assert admin.delete("/v1/rules/x").status_code == 200
         assert admin.delete("/v1/rules/x").status_code == 404

@@ -33,7 +33,12 @@ def test_order_priority_unknown_then_age(engine: Engine) -> None:
     clock = Clock()
     q = ReviewQueue(engine, clock=clock)
     ids = {}
-    for name, prio, known in (("old-low", 1, True), ("high", 5, True), ("unknown", 0, False), ("new-low", 1, True)):
+    for name, prio, known in (
+        ("old-low", 1, True),
+        ("high", 5, True),
+        ("unknown", 0, False),
+        ("new-low", 1, True),
+    ):
         ids[name] = q.add(priority=prio, known=known, content_id=name)
         clock.now += timedelta(seconds=1)
     order = []

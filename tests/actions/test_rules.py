@@ -27,12 +27,23 @@ def rule(name: str, ruleset: str = "default", **when: object) -> dict:  # type: 
     return {"name": name, "ruleset": ruleset, "when": when, "actions": ["block"]}
 
 
-@pytest.mark.parametrize("when,fires", [
-    ({}, True), ({"banks": ["ncmec"]}, True), ({"banks": ["other"]}, False), ({"categories": ["A1"]}, True),
-    ({"categories": ["B2"]}, False), ({"min_severity": 4}, True), ({"min_severity": 5}, False),
-    ({"signals": ["md5"]}, False), ({"max_distance": 10}, True), ({"max_distance": 9}, False),
-    ({"content_types": ["image/*"]}, True), ({"content_types": ["video/*"]}, False),
-])
+@pytest.mark.parametrize(
+    "when,fires",
+    [
+        ({}, True),
+        ({"banks": ["ncmec"]}, True),
+        ({"banks": ["other"]}, False),
+        ({"categories": ["A1"]}, True),
+        ({"categories": ["B2"]}, False),
+        ({"min_severity": 4}, True),
+        ({"min_severity": 5}, False),
+        ({"signals": ["md5"]}, False),
+        ({"max_distance": 10}, True),
+        ({"max_distance": 9}, False),
+        ({"content_types": ["image/*"]}, True),
+        ({"content_types": ["video/*"]}, False),
+    ],
+)
 def test_conditions(when: dict, fires: bool) -> None:  # type: ignore[type-arg]
     r = parse_rule(rule("r", **when))
     assert r.fires([M], "image/jpeg") is fires
@@ -57,16 +68,19 @@ def test_first_and_all_modes() -> None:
     assert [r.name for r in fired] == ["a1", "b1", "b2"]
 
 
-@pytest.mark.parametrize("raw,message", [
-    ({"name": "", "actions": ["block"]}, "needs a name"),
-    ({"name": "x", "actions": []}, "list of actions"),
-    ({"name": "x", "actions": ["nope"]}, "unknown action"),
-    ({"name": "x", "when": {"colour": "red"}, "actions": ["block"]}, "unknown condition"),
-    ({"name": "x", "when": {"min_severity": "high"}, "actions": ["block"]}, "whole number"),
-    ({"name": "x", "actions": [{"type": "webhook", "url": "https://h"}]}, "needs a secret"),
-    ({"name": "x", "actions": [{"type": "report"}]}, "reporter"),
-    ({"name": "x", "actions": [{"type": "block", "loud": True}]}, "does not take loud"),
-])
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        ({"name": "", "actions": ["block"]}, "needs a name"),
+        ({"name": "x", "actions": []}, "list of actions"),
+        ({"name": "x", "actions": ["nope"]}, "unknown action"),
+        ({"name": "x", "when": {"colour": "red"}, "actions": ["block"]}, "unknown condition"),
+        ({"name": "x", "when": {"min_severity": "high"}, "actions": ["block"]}, "whole number"),
+        ({"name": "x", "actions": [{"type": "webhook", "url": "https://h"}]}, "needs a secret"),
+        ({"name": "x", "actions": [{"type": "report"}]}, "reporter"),
+        ({"name": "x", "actions": [{"type": "block", "loud": True}]}, "does not take loud"),
+    ],
+)
 def test_bad_rules_name_the_problem(raw: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(FormatError, match=message):
         parse_rule(raw)
@@ -93,19 +107,27 @@ def store(engine: Engine) -> RuleStore:
 
 
 def test_store_round_trip_seals_secrets_and_audits(store: RuleStore) -> None:
-    hook = {"name": "hook", "actions": [{"type": "webhook", "url": "https://h.example/x", "secret": "s3cret"}]}
+    hook = {
+        "name": "hook",
+        "actions": [{"type": "webhook", "url": "https://h.example/x", "secret": "s3cret"}],
+    }
     added = store.add(parse_rule(hook), actor="user:admin")
     stored = store.get("hook").actions[0].params
     assert "secret" not in stored and store.webhook_secret(stored) == b"s3cret"
-    assert "s3cret" not in str(store.export()) and "s3cret" not in str([e.detail for e in store.audit.entries()])
+    assert "s3cret" not in str(store.export()) and "s3cret" not in str(
+        [e.detail for e in store.audit.entries()]
+    )
     with pytest.raises(ConflictError):
         store.add(parse_rule(hook), actor="user:admin")
     doc = yaml.safe_load(yaml.safe_dump(store.export()))
     modes, rules = parse_document(doc, "export")
     assert store.import_rules(modes, rules, actor="user:admin") == {"added": 0, "updated": 0, "removed": 0}
     modes, rules = parse_document({"rules": [rule("new", min_severity=2)]}, "x")
-    assert store.import_rules(modes, rules, actor="user:admin", replace_all=True) == \
-        {"added": 1, "updated": 0, "removed": 1}
+    assert store.import_rules(modes, rules, actor="user:admin", replace_all=True) == {
+        "added": 1,
+        "updated": 0,
+        "removed": 1,
+    }
     assert [r.name for r in store.list()] == ["new"]
     events = [e.event for e in store.audit.entries()]
     assert events == ["rule.add", "rule.add", "rule.remove"] and store.audit.verify().ok

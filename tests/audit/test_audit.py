@@ -51,8 +51,13 @@ def test_hash_covers_every_stored_field(engine: Engine) -> None:
     with engine.connect() as c:
         row = c.execute(text("SELECT * FROM audit_log")).mappings().one()
     assert set(row) == {"seq", "at", "event", "actor", "target", "detail", "prev_hash", "hash"}
-    assert row["hash"] == entry_hash(row["seq"], row["at"], row["event"], row["actor"], row["target"],
-                                     row["detail"], row["prev_hash"]) == e.hash
+    assert (
+        row["hash"]
+        == entry_hash(
+            row["seq"], row["at"], row["event"], row["actor"], row["target"], row["detail"], row["prev_hash"]
+        )
+        == e.hash
+    )
 
 
 def _exec(engine: Engine, sql: str, **params: object) -> None:
@@ -60,9 +65,18 @@ def _exec(engine: Engine, sql: str, **params: object) -> None:
         c.execute(text(sql), params)
 
 
-@pytest.mark.parametrize("column,value", [("event", "x.other"), ("actor", "user:mallory"), ("target", "t:0"),
-                                          ("detail", '{"i":99}'), ("at", "2020-01-01T00:00:00.000000Z"),
-                                          ("prev_hash", "f" * 64), ("hash", "e" * 64)])
+@pytest.mark.parametrize(
+    "column,value",
+    [
+        ("event", "x.other"),
+        ("actor", "user:mallory"),
+        ("target", "t:0"),
+        ("detail", '{"i":99}'),
+        ("at", "2020-01-01T00:00:00.000000Z"),
+        ("prev_hash", "f" * 64),
+        ("hash", "e" * 64),
+    ],
+)
 def test_edit_of_any_field_is_named(engine: Engine, column: str, value: str) -> None:
     log = AuditLog(engine)
     _fill(log)
@@ -78,7 +92,9 @@ def test_edit_with_rehash_is_named(engine: Engine) -> None:
     _fill(log)
     with engine.connect() as c:
         row = c.execute(text("SELECT * FROM audit_log WHERE seq = 4")).mappings().one()
-    forged = entry_hash(4, row["at"], row["event"], "user:mallory", row["target"], row["detail"], row["prev_hash"])
+    forged = entry_hash(
+        4, row["at"], row["event"], "user:mallory", row["target"], row["detail"], row["prev_hash"]
+    )
     _exec(engine, "UPDATE audit_log SET actor = 'user:mallory', hash = :h WHERE seq = 4", h=forged)
     r = log.verify()
     assert r.problem is not None and (r.problem.kind, r.problem.seq) == ("edited", 4), r.problem
@@ -114,10 +130,14 @@ def test_inserted_entry_is_named(engine: Engine) -> None:
     forged = entry_hash(5, at, "login", "user:mallory", None, detail, rows[3]["hash"])
     with engine.begin() as c:
         for r in rows[4:]:
-            c.execute(text("INSERT INTO audit_log VALUES (:seq, :at, :event, :actor, :target, :detail, :p, :hash)"),
-                      {**r, "seq": r["seq"] + 1, "p": r["prev_hash"]})
-        c.execute(text("INSERT INTO audit_log VALUES (5, :at, 'login', 'user:mallory', NULL, :d, :p, :h)"),
-                  {"at": at, "d": detail, "p": rows[3]["hash"], "h": forged})
+            c.execute(
+                text("INSERT INTO audit_log VALUES (:seq, :at, :event, :actor, :target, :detail, :p, :hash)"),
+                {**r, "seq": r["seq"] + 1, "p": r["prev_hash"]},
+            )
+        c.execute(
+            text("INSERT INTO audit_log VALUES (5, :at, 'login', 'user:mallory', NULL, :d, :p, :h)"),
+            {"at": at, "d": detail, "p": rows[3]["hash"], "h": forged},
+        )
     r = log.verify()
     assert r.problem is not None and (r.problem.kind, r.problem.seq) == ("inserted", 5), r.problem
 
@@ -217,13 +237,26 @@ def test_cli_verify_exit_codes(engine: Engine, db_url: str, tmp_path: Path) -> N
     env = {"HAVEN_DATABASE_URL": db_url, "HAVEN_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     haven = [sys.executable, "-m", "haven.cli.main"]
     anchors = tmp_path / "a.jsonl"
-    ok = subprocess.run([*haven, "audit", "anchor", "--out", str(anchors)], env=env, capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [*haven, "audit", "anchor", "--out", str(anchors)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
-    ok = subprocess.run([*haven, "audit", "verify", "--anchors", str(anchors)], env=env, capture_output=True,
-                        text=True, check=False)
+    ok = subprocess.run(
+        [*haven, "audit", "verify", "--anchors", str(anchors)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0 and "ok: 8 entries, 1 anchors checked" in ok.stdout
     _exec(engine, "UPDATE audit_log SET detail = '{}' WHERE seq = 2")
-    bad = subprocess.run([*haven, "audit", "verify", "--json"], env=env, capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [*haven, "audit", "verify", "--json"], env=env, capture_output=True, text=True, check=False
+    )
     assert bad.returncode == 3
     assert json.loads(bad.stdout)["problem"]["seq"] == 2
     assert "audit log broken at entry 2 (edited)" in bad.stderr

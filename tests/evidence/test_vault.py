@@ -65,9 +65,14 @@ def vault(engine: Engine, key_file: Path, tmp_path: Path, clock: Clock) -> Vault
 
 def _put(vault: Vault, data: bytes | None = None, **kw: object) -> int:
     data = data if data is not None else PHOTO.read_bytes()
-    item = vault.put(data, name=PHOTO.name, media_type="image/jpeg",
-                     context={"upload": {"ip": "203.0.113.7", "user": "u-19"}, "matches": [{"bank": "ncmec"}]},
-                     actor="rule:1", **kw)  # type: ignore[arg-type]
+    item = vault.put(
+        data,
+        name=PHOTO.name,
+        media_type="image/jpeg",
+        context={"upload": {"ip": "203.0.113.7", "user": "u-19"}, "matches": [{"bank": "ncmec"}]},
+        actor="rule:1",
+        **kw,
+    )  # type: ignore[arg-type]
     return item.id
 
 
@@ -116,17 +121,30 @@ def test_flipped_byte_in_context_blob_detected(vault: Vault, tmp_path: Path) -> 
         vault.context(item_id, actor="a")
 
 
-@pytest.mark.parametrize("column,value", [
-    ("name", "'other.jpg'"), ("size", "size + 1"), ("sha256", "'" + "0" * 64 + "'"), ("media_type", "'image/png'"),
-    ("retain_until", "retain_until"), ("hold", "TRUE"), ("hold_reason", "'forged'"), ("extensions", "5"),
-    ("report_id", "99"),
-])
-def test_changed_metadata_detected(vault: Vault, engine: Engine, column: str, value: str, clock: Clock) -> None:
+@pytest.mark.parametrize(
+    "column,value",
+    [
+        ("name", "'other.jpg'"),
+        ("size", "size + 1"),
+        ("sha256", "'" + "0" * 64 + "'"),
+        ("media_type", "'image/png'"),
+        ("retain_until", "retain_until"),
+        ("hold", "TRUE"),
+        ("hold_reason", "'forged'"),
+        ("extensions", "5"),
+        ("report_id", "99"),
+    ],
+)
+def test_changed_metadata_detected(
+    vault: Vault, engine: Engine, column: str, value: str, clock: Clock
+) -> None:
     item_id = _put(vault)
     if column == "retain_until":  # move the date: the purge clock must not be forgeable
         with engine.begin() as c:
-            c.execute(text("UPDATE vault_items SET retain_until = :t WHERE id = :i"),
-                      {"t": T0 - timedelta(days=1), "i": item_id})
+            c.execute(
+                text("UPDATE vault_items SET retain_until = :t WHERE id = :i"),
+                {"t": T0 - timedelta(days=1), "i": item_id},
+            )
     else:
         with engine.begin() as c:
             c.execute(text(f"UPDATE vault_items SET {column} = {value} WHERE id = :i"), {"i": item_id})
@@ -140,11 +158,14 @@ def test_changed_metadata_detected(vault: Vault, engine: Engine, column: str, va
 def test_flipped_byte_in_wrapped_key_detected(vault: Vault, engine: Engine) -> None:
     item_id = _put(vault)
     with engine.connect() as c:
-        wrapped = bytearray(c.execute(text("SELECT wrapped_key FROM vault_items WHERE id = :i"), {"i": item_id})
-                            .scalar_one())
+        wrapped = bytearray(
+            c.execute(text("SELECT wrapped_key FROM vault_items WHERE id = :i"), {"i": item_id}).scalar_one()
+        )
     wrapped[-3] ^= 0x80
     with engine.begin() as c:
-        c.execute(text("UPDATE vault_items SET wrapped_key = :w WHERE id = :i"), {"w": bytes(wrapped), "i": item_id})
+        c.execute(
+            text("UPDATE vault_items SET wrapped_key = :w WHERE id = :i"), {"w": bytes(wrapped), "i": item_id}
+        )
     with pytest.raises(IntegrityError, match="data key does not open"):
         vault.read(item_id, actor="a", purpose="p")
 
@@ -158,8 +179,9 @@ def test_blob_swapped_between_items_detected(vault: Vault, engine: Engine) -> No
         vault.read(a, actor="a", purpose="p")
 
 
-def test_key_rotation_rewraps_without_touching_content(engine: Engine, key_file: Path, tmp_path: Path,
-                                                       clock: Clock) -> None:
+def test_key_rotation_rewraps_without_touching_content(
+    engine: Engine, key_file: Path, tmp_path: Path, clock: Clock
+) -> None:
     vault = _vault(engine, key_file, tmp_path, clock)
     ids = [_put(vault), _put(vault, b"second")]
     before = {p.name: p.read_bytes() for p in _blobs(tmp_path)}
@@ -245,8 +267,12 @@ def test_custody_every_access_recorded(vault: Vault) -> None:
     vault.reveal(item_id, actor="user:ana", reason="confirm the match")
     vault.annotate(item_id, "decision", {"decision": "confirm", "class": "A1"}, actor="user:ana")
     events = [(e.event, e.actor) for e in vault.audit.entries(target=f"vault:{item_id}")]
-    assert events == [("vault.put", "rule:1"), ("vault.read", "system:reporting"), ("vault.reveal", "user:ana"),
-                      ("vault.annotate", "user:ana")]
+    assert events == [
+        ("vault.put", "rule:1"),
+        ("vault.read", "system:reporting"),
+        ("vault.reveal", "user:ana"),
+        ("vault.annotate", "user:ana"),
+    ]
     records = vault.context(item_id, actor="user:lee")
     assert [r["kind"] for r in records] == ["quarantine", "decision"]
 
@@ -288,8 +314,11 @@ def test_export_package_verifies_and_tampering_is_refused(vault: Vault, tmp_path
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    stranger = Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    stranger = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     assert "signature does not verify" in (verify_package(pkg, public_key_pem=stranger).problem or "")
     with pytest.raises(IntegrityError, match="refused"):
         require_valid(flipped)

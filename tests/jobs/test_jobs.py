@@ -138,8 +138,11 @@ def test_bad_url_is_a_usage_error(engine: Engine) -> None:
 
 
 def _spawn(jobs_url: str, db_url: str, marks: Path, lease: float, ns: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, str(HERE / "worker_proc.py"), jobs_url, db_url, str(marks), str(lease),
-                             ns], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "worker_proc.py"), jobs_url, db_url, str(marks), str(lease), ns],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
 

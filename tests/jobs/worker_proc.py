@@ -18,8 +18,15 @@ from haven.store.db import make_engine
 def main() -> None:
     jobs_url, db_url, marks, lease, namespace = sys.argv[1:6]
     engine = make_engine(db_url)
-    queue = JobQueue.from_url(jobs_url, engine, lease_seconds=float(lease), poll_seconds=0.05,
-                              namespace=namespace, queue_name=namespace, maintenance_chance=1_000_000)
+    queue = JobQueue.from_url(
+        jobs_url,
+        engine,
+        lease_seconds=float(lease),
+        poll_seconds=0.05,
+        namespace=namespace,
+        queue_name=namespace,
+        maintenance_chance=1_000_000,
+    )
     path = Path(marks)
 
     def mark(n: int, seconds: float) -> None:

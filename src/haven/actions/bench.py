@@ -45,8 +45,14 @@ def _variants(files: list[Path], count: int, *, side: int, tag: bytes) -> list[b
 
 
 def _multipart(data: bytes, boundary: str) -> bytes:
-    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"u.jpg\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="u.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
 
 
 WORKER_MODES = ("embedded", "separate", "after")
@@ -54,8 +60,12 @@ WORKER_MODES = ("embedded", "separate", "after")
 
 def _start_worker(data: Path, log_file: Any) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HAVEN_DATA_DIR": str(data), "HAVEN_DATABASE_URL": ""}
-    return subprocess.Popen([sys.executable, "-m", "haven.cli.main", "worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=log_file)
+    return subprocess.Popen(
+        [sys.executable, "-m", "haven.cli.main", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log_file,
+    )
 
 
 def _combine(phases: list[dict[str, Any]]) -> dict[str, Any]:
@@ -66,17 +76,30 @@ def _combine(phases: list[dict[str, Any]]) -> dict[str, Any]:
         for k, v in p["statuses"].items():
             statuses[k] = statuses.get(k, 0) + v
     cpu = [p["server_cpu_ms_per_request"] for p in phases if p.get("server_cpu_ms_per_request") is not None]
-    return {"requests": sum(p["requests"] for p in phases), "seconds": seconds,
-            "rps": round(sum(p["requests"] for p in phases) / seconds, 1),
-            "rps_each": [p["rps"] for p in phases],
-            "p50_ms": round(sorted(p["p50_ms"] for p in phases)[len(phases) // 2], 2),
-            "p99_ms": max(p["p99_ms"] for p in phases), "statuses": statuses,
-            "server_cpu_ms_per_request": round(sum(cpu) / len(cpu), 3) if cpu else None}
+    return {
+        "requests": sum(p["requests"] for p in phases),
+        "seconds": seconds,
+        "rps": round(sum(p["requests"] for p in phases) / seconds, 1),
+        "rps_each": [p["rps"] for p in phases],
+        "p50_ms": round(sorted(p["p50_ms"] for p in phases)[len(phases) // 2], 2),
+        "p99_ms": max(p["p99_ms"] for p in phases),
+        "statuses": statuses,
+        "server_cpu_ms_per_request": round(sum(cpu) / len(cpu), 3) if cpu else None,
+    }
 
 
-def run_actions_bench(*, photos: Path, max_photos: int, duration: float, concurrency: int, side: int,
-                      log: Log, worker: str = "embedded", rounds: int = 2,
-                      keep: Path | None = None) -> dict[str, Any]:
+def run_actions_bench(
+    *,
+    photos: Path,
+    max_photos: int,
+    duration: float,
+    concurrency: int,
+    side: int,
+    log: Log,
+    worker: str = "embedded",
+    rounds: int = 2,
+    keep: Path | None = None,
+) -> dict[str, Any]:
     """``worker``: ``embedded`` (the service's own worker runs the actions during the uploads, as in
     ``make run``), ``separate`` (a ``haven worker`` process beside it, on the same cores), or ``after``
     (no worker during the uploads: the upload path alone; a worker drains the queue afterwards)."""
@@ -88,7 +111,7 @@ def run_actions_bench(*, photos: Path, max_photos: int, duration: float, concurr
     from haven.banks import BankStore, EntryIn
     from haven.hashing import hash_bytes, iter_input_files
     from haven.service.bench import _free_port, _load, _start_server, _wait_ready, _worker_pids
-    from haven.service.keys import KeyStore
+    from haven.auth.keys import KeyStore
     from haven.store.db import upgrade_database
 
     files = sorted(iter_input_files([photos]))[:max_photos]
@@ -97,12 +120,21 @@ def run_actions_bench(*, photos: Path, max_photos: int, duration: float, concurr
     tmpdir = tempfile.TemporaryDirectory(prefix="haven-bench-actions-") if keep is None else None
     data = keep or Path(tmpdir.name)  # type: ignore[union-attr]
     data.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"photos": len(files), "side": side, "cpus": os.cpu_count(), "duration": duration,
-                              "concurrency": concurrency, "worker": worker, "rounds": rounds}
+    report: dict[str, Any] = {
+        "photos": len(files),
+        "side": side,
+        "cpus": os.cpu_count(),
+        "duration": duration,
+        "concurrency": concurrency,
+        "worker": worker,
+        "rounds": rounds,
+    }
     receiver = WebhookReceiver(SECRET).start()
     proc = worker_proc = None
-    key_env = {"HAVEN_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
-               "HAVEN_EMBEDDED_WORKER": "1" if worker == "embedded" else "0"}
+    key_env = {
+        "HAVEN_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "HAVEN_EMBEDDED_WORKER": "1" if worker == "embedded" else "0",
+    }
     old_env = {k: os.environ.get(k) for k in key_env}
     os.environ.update(key_env)  # the serve process inherits it (the key is never written anywhere)
     try:
@@ -112,9 +144,14 @@ def run_actions_bench(*, photos: Path, max_photos: int, duration: float, concurr
         upgrade_database(url)
         store = BankStore(url)
         store.create_bank("bench", source="haven bench actions")
-        pdqs = {hash_bytes(b, "x", ("pdq",)).get("pdq") for b in off_bodies[:len(files)]}
-        store.add_entries("bench", [EntryIn(signal="pdq", value=v, category="A1", category_scheme="us-industry")
-                                    for v in sorted(p for p in pdqs if p)])
+        pdqs = {hash_bytes(b, "x", ("pdq",)).get("pdq") for b in off_bodies[: len(files)]}
+        store.add_entries(
+            "bench",
+            [
+                EntryIn(signal="pdq", value=v, category="A1", category_scheme="us-industry")
+                for v in sorted(p for p in pdqs if p)
+            ],
+        )
         store.close()
         keys = KeyStore(url)
         _, secret = keys.create("bench", ["match", "admin"])
@@ -130,15 +167,29 @@ def run_actions_bench(*, photos: Path, max_photos: int, duration: float, concurr
         auth = {"Authorization": f"Bearer {secret}"}
 
         def phase(bodies: list[bytes]) -> dict[str, Any]:
-            spec = {"host": "127.0.0.1", "port": port, "path": "/v1/match", "headers": auth,
-                    "content_type": f"multipart/form-data; boundary={boundary}",
-                    "bodies": [base64.b64encode(_multipart(b, boundary)).decode() for b in bodies],
-                    "concurrency": concurrency, "duration": duration, "warmup": 1.0}
+            spec = {
+                "host": "127.0.0.1",
+                "port": port,
+                "path": "/v1/match",
+                "headers": auth,
+                "content_type": f"multipart/form-data; boundary={boundary}",
+                "bodies": [base64.b64encode(_multipart(b, boundary)).decode() for b in bodies],
+                "concurrency": concurrency,
+                "duration": duration,
+                "warmup": 1.0,
+            }
             return _load(spec, data, pids)
 
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=auth, timeout=30) as admin:
-            rule = {"name": "bench", "when": {"banks": ["bench"]}, "enabled": False,
-                    "actions": ["quarantine", {"type": "webhook", "url": receiver.url, "secret": SECRET.decode()}]}
+            rule = {
+                "name": "bench",
+                "when": {"banks": ["bench"]},
+                "enabled": False,
+                "actions": [
+                    "quarantine",
+                    {"type": "webhook", "url": receiver.url, "secret": SECRET.decode()},
+                ],
+            }
             r = admin.post("/v1/rules", json=rule)
             if r.status_code != 201:
                 raise UsageError(f"could not add the bench rule: {r.text}")
@@ -152,14 +203,16 @@ def run_actions_bench(*, photos: Path, max_photos: int, duration: float, concurr
             queued0 = time.perf_counter()
             # Off and on alternate, so drift in what else the host runs falls on both alike.
             for n in range(rounds):
-                log(f"round {n + 1}/{rounds}: rules off, {duration:g} s of uploads at concurrency {concurrency}")
+                log(
+                    f"round {n + 1}/{rounds}: rules off, {duration:g} s of uploads, concurrency {concurrency}"
+                )
                 offs.append(phase(off_bodies))
                 if not on_bodies:
                     # Enough distinct uploads that no "on" request repeats content (a repeat costs less: its
                     # actions were recorded the first time).
                     per = int(offs[0]["rps"] * (duration + 1.0) * 1.3) + 50
                     on_bodies = _variants(files, per * rounds, side=side, tag=b"on!")
-                    on_slices = [on_bodies[i * per:(i + 1) * per] for i in range(rounds)]
+                    on_slices = [on_bodies[i * per : (i + 1) * per] for i in range(rounds)]
                 switch(True)
                 log(f"round {n + 1}/{rounds}: rules on (quarantine + webhook), {duration:g} s of uploads")
                 if n == 0:
@@ -183,18 +236,25 @@ def run_actions_bench(*, photos: Path, max_photos: int, duration: float, concurr
 
         counter = create_engine(url)
         with counter.connect() as c:
-            by_status: dict[str, int] = dict(c.execute(text("SELECT status, count(*) FROM action_runs GROUP BY status")).all())
+            by_status: dict[str, int] = dict(
+                c.execute(text("SELECT status, count(*) FROM action_runs GROUP BY status")).all()
+            )
         counter.dispose()
         report["off"] = off
         report["on"] = on
         report["ratio_on_off"] = round(on["rps"] / off["rps"], 3) if off["rps"] else None
         report["slowdown_pct"] = round((1 - on["rps"] / off["rps"]) * 100, 1) if off["rps"] else None
-        report["actions"] = {"uploads_with_rules": round(sent), "distinct_uploads": len(on_bodies), "done": by_status.get("done", 0),
-                             "dead": by_status.get("dead", 0), "pending": by_status.get("pending", 0),
-                             "webhooks_received": receiver.count,
-                             "signatures_ok": all(d.signature_ok for d in receiver.deliveries),
-                             "drained_after_s": round(drained, 1) if drained is not None else None,
-                             "vault_blobs": sum(1 for p in (data / "vault").rglob("*.content"))}
+        report["actions"] = {
+            "uploads_with_rules": round(sent),
+            "distinct_uploads": len(on_bodies),
+            "done": by_status.get("done", 0),
+            "dead": by_status.get("dead", 0),
+            "pending": by_status.get("pending", 0),
+            "webhooks_received": receiver.count,
+            "signatures_ok": all(d.signature_ok for d in receiver.deliveries),
+            "drained_after_s": round(drained, 1) if drained is not None else None,
+            "vault_blobs": sum(1 for p in (data / "vault").rglob("*.content")),
+        }
         return report
     finally:
         if worker_proc is not None:

@@ -4,7 +4,8 @@ On the upload path (``on_match``) it only decides and records: which rules fire,
 *block*, what deterrence message to return, and one ``action_runs`` row per queued action — inserted with
 "on conflict do nothing" on (content, rule, action), so a retried upload enqueues nothing new. The
 uploaded bytes, when an action needs them, are staged once, sealed by the master key ring, in the same
-transaction (with the database broker, the jobs too: one commit on the upload path). Everything slow — the vault, webhooks, review items, report drafts — runs later in ``run`` on the job queue.
+transaction (with the database broker, the jobs too: one commit on the upload path). Everything slow —
+the vault, webhooks, review items, report drafts — runs later in ``run`` on the job queue.
 """
 
 from __future__ import annotations
@@ -61,9 +62,14 @@ class MatchEvent:
 
     def record(self) -> dict[str, Any]:
         """The JSON stored with each action run (and preserved as context by a quarantine)."""
-        return {"hashes": dict(self.hashes),
-                "matches": self.matches, "content_id": self.content_id, "content_type": self.content_type,
-                "name": self.name, "context": self.context}
+        return {
+            "hashes": dict(self.hashes),
+            "matches": self.matches,
+            "content_id": self.content_id,
+            "content_type": self.content_type,
+            "name": self.name,
+            "context": self.context,
+        }
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,18 @@ def _industry_class(matches: list[dict[str, Any]]) -> str | None:
 
 
 class ActionEngine:
-    def __init__(self, engine: Engine, rules: RuleStore, queue: JobQueue, audit: AuditLog,
-                 settings: ActionSettings, reviews: ReviewQueue, *,
-                 vault: Callable[[], Any] | None = None, reports: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        rules: RuleStore,
+        queue: JobQueue,
+        audit: AuditLog,
+        settings: ActionSettings,
+        reviews: ReviewQueue,
+        *,
+        vault: Callable[[], Any] | None = None,
+        reports: Callable[[], Any] | None = None,
+    ) -> None:
         """``vault`` and ``reports`` are factories (the vault needs the master key; report drafting needs the
         reporting settings) so a process that never runs those actions never builds them."""
         self.engine = engine
@@ -141,11 +156,15 @@ class ActionEngine:
         s = self.settings
         for kind in sorted(QUEUED):
             webhook = kind == "webhook"
-            self.queue.register(JOB_PREFIX + kind, self.run,
-                                max_retries=s.webhook_tries - 1 if webhook else 5,
-                                min_backoff=s.webhook_backoff if webhook else 1.0,
-                                max_backoff=s.webhook_max_backoff if webhook else 120.0,
-                                on_dead=self.mark_dead, permanent=(RemoteRejectedError, FormatError))
+            self.queue.register(
+                JOB_PREFIX + kind,
+                self.run,
+                max_retries=s.webhook_tries - 1 if webhook else 5,
+                min_backoff=s.webhook_backoff if webhook else 1.0,
+                max_backoff=s.webhook_max_backoff if webhook else 120.0,
+                on_dead=self.mark_dead,
+                permanent=(RemoteRejectedError, FormatError),
+            )
         self.queue.register("action.sweep", self.requeue_stale, max_retries=0)
         self.queue.every(300, "action.sweep")
 
@@ -178,29 +197,48 @@ class ActionEngine:
         staged = None
         if event.content is not None and any(a.type in NEEDS_CONTENT for _, _, a in planned):
             uid = uuid.uuid4().hex
-            staged = {"uid": uid, "sealed": self.vault.ring.seal(event.content, context=_staged_context(uid)),
-                      "created_at": now}
+            staged = {
+                "uid": uid,
+                "sealed": self.vault.ring.seal(event.content, context=_staged_context(uid)),
+                "created_at": now,
+            }
         record = event.record()
-        rows = [{"content_key": event.content_key, "content_id": event.content_id, "sha256": event.hashes.get("sha256"),
-                 "rule_id": rule.id, "rule_name": rule.name, "action_key": f"{i}:{a.type}", "action": a.type,
-                 "params": a.params, "event": record,
-                 "staged_uid": staged["uid"] if staged is not None and a.type in NEEDS_CONTENT else None,
-                 "status": "pending" if a.type in QUEUED else "done", "tries": 0,
-                 "result": None if a.type in QUEUED else {"inline": True}, "created_at": now, "updated_at": now}
-                for rule, i, a in planned]
+        rows = [
+            {
+                "content_key": event.content_key,
+                "content_id": event.content_id,
+                "sha256": event.hashes.get("sha256"),
+                "rule_id": rule.id,
+                "rule_name": rule.name,
+                "action_key": f"{i}:{a.type}",
+                "action": a.type,
+                "params": a.params,
+                "event": record,
+                "staged_uid": staged["uid"] if staged is not None and a.type in NEEDS_CONTENT else None,
+                "status": "pending" if a.type in QUEUED else "done",
+                "tries": 0,
+                "result": None if a.type in QUEUED else {"inline": True},
+                "created_at": now,
+                "updated_at": now,
+            }
+            for rule, i, a in planned
+        ]
         table = cast(Table, ActionRun.__table__)  # Core, not the ORM: this is the upload path
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
         # One cached statement, executed with a list of rows (a .values(rows) statement compiles anew each
         # time, which costs more than the insert itself).
-        stmt = insert.on_conflict_do_nothing(index_elements=["content_key", "rule_id", "action_key"]).returning(
-            table.c.id, table.c.action, table.c.params, sort_by_parameter_order=True)
+        stmt = insert.on_conflict_do_nothing(
+            index_elements=["content_key", "rule_id", "action_key"]
+        ).returning(table.c.id, table.c.action, table.c.params, sort_by_parameter_order=True)
         started, later = [], []
         # One transaction: the staged bytes, the runs and (database broker) their jobs commit together or
         # not at all, with a single commit on the upload path.
         with self.engine.begin() as conn:
             created = [r for r in conn.execute(stmt, rows).all() if r is not None]
             if staged is not None and any(kind in NEEDS_CONTENT for _, kind, _ in created):
-                conn.execute(sqlalchemy.insert(cast(Table, StagedContent.__table__)), [staged])  # else a repeat: the first upload had them
+                conn.execute(
+                    sqlalchemy.insert(cast(Table, StagedContent.__table__)), [staged]
+                )  # else a repeat: the first upload had them
             for run_id, kind, params in created:
                 if kind not in QUEUED:
                     continue
@@ -231,29 +269,46 @@ class ActionEngine:
             staged, rule_id, rule_name = row.staged_uid, row.rule_id, row.rule_name
             content_key = row.content_key
         try:
-            handler = {"quarantine": self._quarantine, "review": self._review, "webhook": self._webhook,
-                       "report": self._report}[kind]
+            handler = {
+                "quarantine": self._quarantine,
+                "review": self._review,
+                "webhook": self._webhook,
+                "report": self._report,
+            }[kind]
             result = handler(run_id, params, event, staged, rule_id, rule_name, content_key)
         except Exception as exc:
             self._set(run_id, error=f"{exc.__class__.__name__}: {exc}")
             raise
         self._set(run_id, status="done", result=result, error=None)
-        self.audit.record(f"action.{kind}", "system:actions", f"action_run:{run_id}",
-                          {"rule": rule_name, "content": content_key, "result": result, "tries": current_try()})
+        self.audit.record(
+            f"action.{kind}",
+            "system:actions",
+            f"action_run:{run_id}",
+            {"rule": rule_name, "content": content_key, "result": result, "tries": current_try()},
+        )
         if result.get("vault_item") and kind != "quarantine":
-            self.vault.annotate(result["vault_item"], f"action.{kind}", {"rule": rule_name, "result": result},
-                                actor="system:actions")
+            self.vault.annotate(
+                result["vault_item"],
+                f"action.{kind}",
+                {"rule": rule_name, "result": result},
+                actor="system:actions",
+            )
 
     def _set(self, run_id: int, **values: Any) -> None:
         with self.sessions() as s:
-            s.execute(update(ActionRun).where(ActionRun.id == run_id).values(updated_at=datetime.now(UTC), **values))
+            s.execute(
+                update(ActionRun).where(ActionRun.id == run_id).values(updated_at=datetime.now(UTC), **values)
+            )
             s.commit()
 
     def revive(self, run_id: int) -> None:
         """Make a dead run pending again (its dead letter is being retried)."""
         with self.sessions() as s:
-            s.execute(update(ActionRun).where(ActionRun.id == run_id, ActionRun.status == "dead")
-                      .values(status="pending", updated_at=datetime.now(UTC)))
+            s.execute(
+                update(ActionRun)
+                .where(ActionRun.id == run_id, ActionRun.status == "dead")
+                .values(status="pending", updated_at=datetime.now(UTC))
+            )
             s.commit()
 
     def mark_dead(self, letter: DeadLetter) -> None:
@@ -262,12 +317,21 @@ class ActionEngine:
         if run_id is None or not letter.job.startswith(JOB_PREFIX):
             return
         self._set(run_id, status="dead", error=letter.last_error_line, tries=letter.tries)
-        self.audit.record("action.dead", "system:actions", f"action_run:{run_id}",
-                          {"job": letter.job, "tries": letter.tries, "error": letter.last_error_line,
-                           "dead_letter": letter.id})
+        self.audit.record(
+            "action.dead",
+            "system:actions",
+            f"action_run:{run_id}",
+            {
+                "job": letter.job,
+                "tries": letter.tries,
+                "error": letter.last_error_line,
+                "dead_letter": letter.id,
+            },
+        )
 
-    def _vault_item(self, run_id: int, event: dict[str, Any], staged: str | None, rule_name: str,
-                    content_key: str) -> int | None:
+    def _vault_item(
+        self, run_id: int, event: dict[str, Any], staged: str | None, rule_name: str, content_key: str
+    ) -> int | None:
         """The vault item holding this content, putting it there from the staged copy if it is new."""
         sha = (event.get("hashes") or {}).get("sha256")
         if not sha:
@@ -282,75 +346,150 @@ class ActionEngine:
         with self.sessions() as s:
             row = s.scalars(select(StagedContent).where(StagedContent.uid == staged)).first()
             if row is None:
-                raise IntegrityError(f"the staged upload {staged} is gone and the vault does not hold the content")
+                raise IntegrityError(
+                    f"the staged upload {staged} is gone and the vault does not hold the content"
+                )
             content = vault.ring.open(row.sealed, context=_staged_context(staged))
-        item = vault.put(content, name=event.get("name") or sha, media_type=event.get("content_type") or
-                         "application/octet-stream", context={**event, "rule": rule_name, "action_run": run_id},
-                         actor=f"rule:{rule_name}", source_key=source)
+        item = vault.put(
+            content,
+            name=event.get("name") or sha,
+            media_type=event.get("content_type") or "application/octet-stream",
+            context={**event, "rule": rule_name, "action_run": run_id},
+            actor=f"rule:{rule_name}",
+            source_key=source,
+        )
         with self.sessions() as s:  # preserved: the staged copy is no longer needed by any run
             s.execute(delete(StagedContent).where(StagedContent.uid == staged))
             s.commit()
         return int(item.id)
 
-    def _quarantine(self, run_id: int, params: dict[str, Any], event: dict[str, Any], staged: str | None,
-                    rule_id: int, rule_name: str, content_key: str) -> dict[str, Any]:
+    def _quarantine(
+        self,
+        run_id: int,
+        params: dict[str, Any],
+        event: dict[str, Any],
+        staged: str | None,
+        rule_id: int,
+        rule_name: str,
+        content_key: str,
+    ) -> dict[str, Any]:
         item = self._vault_item(run_id, event, staged, rule_name, content_key)
         if item is None:
-            return {"vault_item": None, "note": "no content with this match (a hash-only query): nothing to preserve"}
+            return {
+                "vault_item": None,
+                "note": "no content with this match (a hash-only query): nothing to preserve",
+            }
         return {"vault_item": item}
 
-    def _review(self, run_id: int, params: dict[str, Any], event: dict[str, Any], staged: str | None,
-                rule_id: int, rule_name: str, content_key: str) -> dict[str, Any]:
+    def _review(
+        self,
+        run_id: int,
+        params: dict[str, Any],
+        event: dict[str, Any],
+        staged: str | None,
+        rule_id: int,
+        rule_name: str,
+        content_key: str,
+    ) -> dict[str, Any]:
         item = self._vault_item(run_id, event, staged, rule_name, content_key)
         matches = event.get("matches") or []
         severity = max((m["severity"] for m in matches if m.get("severity") is not None), default=None)
         priority = params.get("priority")
-        review_id = self.reviews.add(queue=str(params.get("queue") or "default"),
-                                     priority=int(priority if priority is not None else (severity or 0)),
-                                     severity=severity, known=True, content_id=event.get("content_id"),
-                                     sha256=(event.get("hashes") or {}).get("sha256"), vault_item_id=item,
-                                     rule_id=rule_id, payload=event, source_key=f"action_run:{run_id}")
+        review_id = self.reviews.add(
+            queue=str(params.get("queue") or "default"),
+            priority=int(priority if priority is not None else (severity or 0)),
+            severity=severity,
+            known=True,
+            content_id=event.get("content_id"),
+            sha256=(event.get("hashes") or {}).get("sha256"),
+            vault_item_id=item,
+            rule_id=rule_id,
+            payload=event,
+            source_key=f"action_run:{run_id}",
+        )
         return {"review_item": review_id, "vault_item": item}
 
     def webhook_body(self, run_id: int, rule_name: str, event: dict[str, Any]) -> bytes:
         """The exact bytes a delivery sends (the same on every retry)."""
-        body = {"type": "haven.match", "delivery": str(run_id), "rule": rule_name,
-                "content_id": event.get("content_id"), "hashes": event.get("hashes"),
-                "matches": event.get("matches"), "content_type": event.get("content_type"),
-                "received_at": (event.get("context") or {}).get("received_at")}
+        body = {
+            "type": "haven.match",
+            "delivery": str(run_id),
+            "rule": rule_name,
+            "content_id": event.get("content_id"),
+            "hashes": event.get("hashes"),
+            "matches": event.get("matches"),
+            "content_type": event.get("content_type"),
+            "received_at": (event.get("context") or {}).get("received_at"),
+        }
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
-    def _webhook(self, run_id: int, params: dict[str, Any], event: dict[str, Any], staged: str | None,
-                 rule_id: int, rule_name: str, content_key: str) -> dict[str, Any]:
+    def _webhook(
+        self,
+        run_id: int,
+        params: dict[str, Any],
+        event: dict[str, Any],
+        staged: str | None,
+        rule_id: int,
+        rule_name: str,
+        content_key: str,
+    ) -> dict[str, Any]:
         secret = self.rules.webhook_secret(params)
-        status = deliver(str(params["url"]), secret, self.webhook_body(run_id, rule_name, event), str(run_id),
-                         timeout=self.settings.webhook_timeout, client=self._http())
+        status = deliver(
+            str(params["url"]),
+            secret,
+            self.webhook_body(run_id, rule_name, event),
+            str(run_id),
+            timeout=self.settings.webhook_timeout,
+            client=self._http(),
+        )
         return {"status": status, "url": params["url"]}
 
-    def _report(self, run_id: int, params: dict[str, Any], event: dict[str, Any], staged: str | None,
-                rule_id: int, rule_name: str, content_key: str) -> dict[str, Any]:
+    def _report(
+        self,
+        run_id: int,
+        params: dict[str, Any],
+        event: dict[str, Any],
+        staged: str | None,
+        rule_id: int,
+        rule_name: str,
+        content_key: str,
+    ) -> dict[str, Any]:
         from haven.reporting.case import case_from_dict
 
         source = f"action:{run_id}"
         existing = self.reports.find_by_source(source)
         if existing is not None:  # drafted before a crash, not yet recorded: never a second draft
-            return {"report": existing, "vault_item": self._vault_item(run_id, event, staged, rule_name, content_key)}
+            return {
+                "report": existing,
+                "vault_item": self._vault_item(run_id, event, staged, rule_name, content_key),
+            }
         item = self._vault_item(run_id, event, staged, rule_name, content_key)
         if item is None:
-            raise FormatError("a CyberTipline report needs the content itself; this match had none (hash-only)",
-                              code="no_content")
+            raise FormatError(
+                "a CyberTipline report needs the content itself; this match had none (hash-only)",
+                code="no_content",
+            )
         hashes = event.get("hashes") or {}
-        case = case_from_dict({
-            "incident": {"type": params.get("incident_type") or "Child Pornography (possession, manufacture, "
-                                                                  "and distribution)",
-                         "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                         "description": f"Matched by Haven rule {rule_name!r} "
-                                        f"({', '.join(sorted({m.get('bank', '?') for m in event.get('matches') or []}))})"},
-            "reporter": dict(params["reporter"]),
-            "files": [{"path": f"vault:{item}", "original_name": event.get("name"),
-                       "classification": _industry_class(event.get("matches") or []),
-                       "hashes": {k: hashes[k] for k in ("md5", "sha1", "sha256", "pdq") if hashes.get(k)}}],
-        })
+        case = case_from_dict(
+            {
+                "incident": {
+                    "type": params.get("incident_type")
+                    or "Child Pornography (possession, manufacture, and distribution)",
+                    "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                    "description": f"Matched by Haven rule {rule_name!r} "
+                    f"({', '.join(sorted({m.get('bank', '?') for m in event.get('matches') or []}))})",
+                },
+                "reporter": dict(params["reporter"]),
+                "files": [
+                    {
+                        "path": f"vault:{item}",
+                        "original_name": event.get("name"),
+                        "classification": _industry_class(event.get("matches") or []),
+                        "hashes": {k: hashes[k] for k in ("md5", "sha1", "sha256", "pdq") if hashes.get(k)},
+                    }
+                ],
+            }
+        )
         report_id = self.reports.create_from_case(case, source=source)
         self.vault.link_report(item, report_id, actor="system:actions")
         return {"report": report_id, "vault_item": item}
@@ -361,21 +500,34 @@ class ActionEngine:
         when the broker was down at the time): runs are idempotent, so a duplicate is harmless."""
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
         with self.sessions() as s:
-            stale = s.execute(select(ActionRun.id, ActionRun.action).where(ActionRun.status == "pending",
-                                                                          ActionRun.updated_at < cutoff)).all()
+            stale = s.execute(
+                select(ActionRun.id, ActionRun.action).where(
+                    ActionRun.status == "pending", ActionRun.updated_at < cutoff
+                )
+            ).all()
         for run_id, kind in stale:
             self._set(run_id)  # touch, so the next sweep waits again
             self.queue.enqueue(JOB_PREFIX + kind, run_id)
         with self.sessions() as s:  # staged uploads no pending run needs any more
-            needed = select(ActionRun.staged_uid).where(ActionRun.status == "pending",
-                                                        ActionRun.staged_uid.is_not(None))
-            s.execute(delete(StagedContent).where(StagedContent.created_at < cutoff,
-                                                  StagedContent.uid.not_in(needed)))
+            needed = select(ActionRun.staged_uid).where(
+                ActionRun.status == "pending", ActionRun.staged_uid.is_not(None)
+            )
+            s.execute(
+                delete(StagedContent).where(
+                    StagedContent.created_at < cutoff, StagedContent.uid.not_in(needed)
+                )
+            )
             s.commit()
         return len(stale)
 
-    def runs(self, *, content_id: str | None = None, status: str | None = None, rule: str | None = None,
-             limit: int = 200) -> list[dict[str, Any]]:
+    def runs(
+        self,
+        *,
+        content_id: str | None = None,
+        status: str | None = None,
+        rule: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
         q = select(ActionRun).order_by(ActionRun.id.desc()).limit(limit)
         if content_id:
             q = q.where(ActionRun.content_id == content_id)
@@ -389,10 +541,21 @@ class ActionEngine:
 
 def _run_dict(r: ActionRun) -> dict[str, Any]:
     params = {k: ("(sealed)" if k == "secret_sealed" else v) for k, v in (r.params or {}).items()}
-    return {"id": r.id, "content_key": r.content_key, "content_id": r.content_id, "rule": r.rule_name,
-            "rule_id": r.rule_id, "action": r.action, "params": params, "status": r.status, "tries": r.tries,
-            "result": r.result, "error": r.error, "created_at": r.created_at.isoformat() if r.created_at else None,
-            "updated_at": r.updated_at.isoformat() if r.updated_at else None}
+    return {
+        "id": r.id,
+        "content_key": r.content_key,
+        "content_id": r.content_id,
+        "rule": r.rule_name,
+        "rule_id": r.rule_id,
+        "action": r.action,
+        "params": params,
+        "status": r.status,
+        "tries": r.tries,
+        "result": r.result,
+        "error": r.error,
+        "created_at": r.created_at.isoformat() if r.created_at else None,
+        "updated_at": r.updated_at.isoformat() if r.updated_at else None,
+    }
 
 
 #: Members of a match payload that are not facts about the content itself.
@@ -402,7 +565,11 @@ _NOT_HASHES = frozenset({"path", "matched", "matches", "content_id", "verdict", 
 def match_event(payload: Mapping[str, Any], **kw: Any) -> MatchEvent:
     """A ``MatchEvent`` from a match payload (``haven match --json`` / the API's response object): each
     signal's value and quality, the image and file size, whatever signals are registered."""
-    hashes = {k: v for k, v in payload.items()
-              if k not in _NOT_HASHES and v is not None and isinstance(v, (str, int, float))}
-    return MatchEvent(hashes=hashes, matches=list(payload.get("matches") or []),
-                      content_id=payload.get("content_id"), **kw)
+    hashes = {
+        k: v
+        for k, v in payload.items()
+        if k not in _NOT_HASHES and v is not None and isinstance(v, (str, int, float))
+    }
+    return MatchEvent(
+        hashes=hashes, matches=list(payload.get("matches") or []), content_id=payload.get("content_id"), **kw
+    )

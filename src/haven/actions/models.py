@@ -55,7 +55,9 @@ class ActionRun(Base):
     __table_args__ = (UniqueConstraint("content_key", "rule_id", "action_key"),)
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
-    content_key: Mapped[str] = mapped_column(String(200))  # sha256 of the content, else the client's content id
+    content_key: Mapped[str] = mapped_column(
+        String(200)
+    )  # sha256 of the content, else the client's content id
     content_id: Mapped[str | None] = mapped_column(String(200), index=True)
     sha256: Mapped[str | None] = mapped_column(String(64))
     rule_id: Mapped[int] = mapped_column(Integer, index=True)

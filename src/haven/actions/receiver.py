@@ -33,12 +33,13 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items()}
+                headers = dict(self.headers.items())
                 with receiver._lock:
                     n = len(receiver.deliveries)
                     status = receiver.statuses[min(n, len(receiver.statuses) - 1)]
-                    receiver.deliveries.append(Delivery(headers, body, status,
-                                                        verify_signature(receiver.secret, headers, body)))
+                    receiver.deliveries.append(
+                        Delivery(headers, body, status, verify_signature(receiver.secret, headers, body))
+                    )
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -49,7 +50,9 @@ class WebhookReceiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="webhook-receiver", daemon=True
+        )
 
     def start(self) -> WebhookReceiver:
         self._thread.start()

@@ -55,9 +55,23 @@ class ReviewTask:
 
 
 def _task(r: ReviewItem) -> ReviewTask:
-    return ReviewTask(r.id, r.queue, r.state, r.priority, r.severity, r.known, r.content_id, r.sha256,
-                      r.vault_item_id, r.rule_id, dict(r.payload), _aware(r.enqueued_at) or datetime.now(UTC),
-                      r.lease_owner, _aware(r.lease_until), r.decision)
+    return ReviewTask(
+        r.id,
+        r.queue,
+        r.state,
+        r.priority,
+        r.severity,
+        r.known,
+        r.content_id,
+        r.sha256,
+        r.vault_item_id,
+        r.rule_id,
+        dict(r.payload),
+        _aware(r.enqueued_at) or datetime.now(UTC),
+        r.lease_owner,
+        _aware(r.lease_until),
+        r.decision,
+    )
 
 
 class ReviewQueue:
@@ -67,18 +81,38 @@ class ReviewQueue:
         self.now = clock or (lambda: datetime.now(UTC))
         self._postgres = engine.dialect.name == "postgresql"
 
-    def add(self, *, queue: str = "default", priority: int = 0, severity: int | None = None, known: bool = True,
-            content_id: str | None = None, sha256: str | None = None, vault_item_id: int | None = None,
-            rule_id: int | None = None, payload: dict[str, Any] | None = None,
-            source_key: str | None = None) -> int:
+    def add(
+        self,
+        *,
+        queue: str = "default",
+        priority: int = 0,
+        severity: int | None = None,
+        known: bool = True,
+        content_id: str | None = None,
+        sha256: str | None = None,
+        vault_item_id: int | None = None,
+        rule_id: int | None = None,
+        payload: dict[str, Any] | None = None,
+        source_key: str | None = None,
+    ) -> int:
         """Queue an item; with ``source_key`` a second add of the same key returns the first item's id."""
         effective = priority + (0 if known else UNKNOWN_BOOST)
         with self.sessions() as s:
             try:
-                row = ReviewItem(queue=queue, state="pending", priority=effective, severity=severity, known=known,
-                                 content_id=content_id, sha256=sha256, vault_item_id=vault_item_id,
-                                 rule_id=rule_id, payload=payload or {}, enqueued_at=self.now(),
-                                 source_key=source_key)
+                row = ReviewItem(
+                    queue=queue,
+                    state="pending",
+                    priority=effective,
+                    severity=severity,
+                    known=known,
+                    content_id=content_id,
+                    sha256=sha256,
+                    vault_item_id=vault_item_id,
+                    rule_id=rule_id,
+                    payload=payload or {},
+                    enqueued_at=self.now(),
+                    source_key=source_key,
+                )
                 s.add(row)
                 s.commit()
                 return row.id
@@ -89,17 +123,31 @@ class ReviewQueue:
                     raise
                 return int(existing)
 
-    def lease_next(self, owner: str, *, queues: Sequence[str] = ("default",),
-                   lease: timedelta = timedelta(minutes=5)) -> ReviewTask | None:
+    def lease_next(
+        self, owner: str, *, queues: Sequence[str] = ("default",), lease: timedelta = timedelta(minutes=5)
+    ) -> ReviewTask | None:
         """Claim the most urgent free item of ``queues`` for ``owner`` until the lease ends."""
         now = self.now()
-        free = and_(ReviewItem.queue.in_(list(queues)), ReviewItem.state == "pending",
-                    or_(ReviewItem.lease_until.is_(None), ReviewItem.lease_until < now))
-        pick = select(ReviewItem.id).where(free).order_by(ReviewItem.priority.desc(), ReviewItem.enqueued_at,
-                                                          ReviewItem.id).limit(1)
+        free = and_(
+            ReviewItem.queue.in_(list(queues)),
+            ReviewItem.state == "pending",
+            or_(ReviewItem.lease_until.is_(None), ReviewItem.lease_until < now),
+        )
+        pick = (
+            select(ReviewItem.id)
+            .where(free)
+            .order_by(ReviewItem.priority.desc(), ReviewItem.enqueued_at, ReviewItem.id)
+            .limit(1)
+        )
         with self.sessions() as s:
-            claimed = claim(s, ReviewItem, pick, free, {"lease_owner": owner, "lease_until": now + lease},
-                            postgres=self._postgres)
+            claimed = claim(
+                s,
+                ReviewItem,
+                pick,
+                free,
+                {"lease_owner": owner, "lease_until": now + lease},
+                postgres=self._postgres,
+            )
             s.commit()
             if not claimed:
                 return None

@@ -26,8 +26,14 @@ QUEUED = frozenset({"quarantine", "review", "webhook", "report"})
 #: Actions that need the uploaded bytes (they put the content into the vault).
 NEEDS_CONTENT = frozenset({"quarantine", "review", "report"})
 MODES = ("first", "all")
-CONDITIONS = {"banks": list, "categories": list, "min_severity": int, "signals": list, "max_distance": int,
-              "content_types": list}
+CONDITIONS = {
+    "banks": list,
+    "categories": list,
+    "min_severity": int,
+    "signals": list,
+    "max_distance": int,
+    "content_types": list,
+}
 _ACTION_PARAMS: dict[str, set[str]] = {
     "block": set(),
     "quarantine": set(),
@@ -64,8 +70,15 @@ class Rule:
             if not secrets and "secret_sealed" in d:
                 d["secret_sealed"] = "(sealed)"
             actions.append(d)
-        return {"id": self.id, "name": self.name, "ruleset": self.ruleset, "position": self.position,
-                "enabled": self.enabled, "when": dict(self.when), "actions": actions}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "ruleset": self.ruleset,
+            "position": self.position,
+            "enabled": self.enabled,
+            "when": dict(self.when),
+            "actions": actions,
+        }
 
     # -- evaluation ------------------------------------------------------------------------------------
     def fires(self, matches: Sequence[Mapping[str, Any]], content_type: str | None) -> bool:
@@ -85,13 +98,19 @@ class Rule:
             return False
         if w.get("signals") and m.get("signal") not in w["signals"]:
             return False
-        if w.get("min_severity") is not None and (m.get("severity") is None or m["severity"] < w["min_severity"]):
+        if w.get("min_severity") is not None and (
+            m.get("severity") is None or m["severity"] < w["min_severity"]
+        ):
             return False
         return not (w.get("max_distance") is not None and int(m.get("distance") or 0) > w["max_distance"])
 
 
-def fired_rules(rules: Iterable[Rule], modes: Mapping[str, str], matches: Sequence[Mapping[str, Any]],
-                content_type: str | None) -> list[Rule]:
+def fired_rules(
+    rules: Iterable[Rule],
+    modes: Mapping[str, str],
+    matches: Sequence[Mapping[str, Any]],
+    content_type: str | None,
+) -> list[Rule]:
     """The rules that fire, in order, honouring each rule set's mode."""
     out: list[Rule] = []
     done: set[str] = set()
@@ -120,7 +139,9 @@ def parse_action(raw: Any, where: str) -> Action:
     else:
         raise FormatError(f"{where}: an action is a name or a mapping with 'type'", code="bad_rule")
     if kind not in ACTION_TYPES:
-        raise FormatError(f"{where}: unknown action {kind!r} (one of {', '.join(ACTION_TYPES)})", code="bad_rule")
+        raise FormatError(
+            f"{where}: unknown action {kind!r} (one of {', '.join(ACTION_TYPES)})", code="bad_rule"
+        )
     unknown = set(params) - _ACTION_PARAMS[kind]
     if unknown:
         raise FormatError(f"{where}: {kind} does not take {', '.join(sorted(unknown))}", code="bad_rule")
@@ -129,7 +150,9 @@ def parse_action(raw: Any, where: str) -> Action:
         if not url.startswith(("https://", "http://")):
             raise FormatError(f"{where}: a webhook needs an http(s) url", code="bad_rule")
         if not (params.get("secret") or params.get("secret_sealed")):
-            raise FormatError(f"{where}: a webhook needs a secret (its deliveries are HMAC-signed)", code="bad_rule")
+            raise FormatError(
+                f"{where}: a webhook needs a secret (its deliveries are HMAC-signed)", code="bad_rule"
+            )
         if "max_tries" in params and (not isinstance(params["max_tries"], int) or params["max_tries"] < 1):
             raise FormatError(f"{where}: max_tries must be a whole number ≥ 1", code="bad_rule")
     if kind == "review" and "priority" in params and not isinstance(params["priority"], int):
@@ -137,8 +160,10 @@ def parse_action(raw: Any, where: str) -> Action:
     if kind == "deterrence" and "resources" in params and not isinstance(params["resources"], list):
         raise FormatError(f"{where}: deterrence resources must be a list", code="bad_rule")
     if kind == "report" and not isinstance(params.get("reporter"), Mapping):
-        raise FormatError(f"{where}: a report needs a reporter mapping (as in a case file: email, company …)",
-                          code="bad_rule")
+        raise FormatError(
+            f"{where}: a report needs a reporter mapping (as in a case file: email, company …)",
+            code="bad_rule",
+        )
     return Action(kind, dict(params))
 
 
@@ -156,21 +181,27 @@ def parse_rule(raw: Any, where: str = "rule") -> Rule:
     when = dict(raw.get("when") or {})
     for key, value in when.items():
         if key not in CONDITIONS:
-            raise FormatError(f"{where}: unknown condition {key!r} (one of {', '.join(CONDITIONS)})",
-                              code="bad_rule")
+            raise FormatError(
+                f"{where}: unknown condition {key!r} (one of {', '.join(CONDITIONS)})", code="bad_rule"
+            )
         want = CONDITIONS[key]
         if want is list and isinstance(value, str):
             when[key] = value = [value]
         if not isinstance(value, want) or isinstance(value, bool):
-            raise FormatError(f"{where}: {key} must be a {'list' if want is list else 'whole number'}",
-                              code="bad_rule")
+            raise FormatError(
+                f"{where}: {key} must be a {'list' if want is list else 'whole number'}", code="bad_rule"
+            )
     actions = raw.get("actions")
     if not isinstance(actions, list) or not actions:
         raise FormatError(f"{where}: a rule needs a list of actions", code="bad_rule")
     ruleset = str(raw.get("ruleset") or "default")
-    return Rule(name=name.strip(), when=when, actions=tuple(parse_action(a, f"{where} action {i + 1}")
-                                                            for i, a in enumerate(actions)),
-                ruleset=ruleset, enabled=bool(raw.get("enabled", True)))
+    return Rule(
+        name=name.strip(),
+        when=when,
+        actions=tuple(parse_action(a, f"{where} action {i + 1}") for i, a in enumerate(actions)),
+        ruleset=ruleset,
+        enabled=bool(raw.get("enabled", True)),
+    )
 
 
 def parse_document(doc: Any, where: str) -> tuple[dict[str, str], list[Rule]]:
@@ -187,7 +218,9 @@ def parse_document(doc: Any, where: str) -> tuple[dict[str, str], list[Rule]]:
     names = [r.name for r in rules]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise FormatError(f"{where}: rule names must be unique; repeated: {', '.join(dupes)}", code="bad_rule")
+        raise FormatError(
+            f"{where}: rule names must be unique; repeated: {', '.join(dupes)}", code="bad_rule"
+        )
     return modes, rules
 
 

@@ -42,8 +42,12 @@ class RuntimeSettings:
     def from_env(cls, base: Settings, *, dev: bool = False) -> RuntimeSettings:
         from haven.reporting.settings import ReportingSettings
 
-        return cls(actions=ActionSettings.from_env(), vault=VaultSettings.from_env(base),
-                   reporting=ReportingSettings.from_env(), create_master_key=dev)
+        return cls(
+            actions=ActionSettings.from_env(),
+            vault=VaultSettings.from_env(base),
+            reporting=ReportingSettings.from_env(),
+            create_master_key=dev,
+        )
 
 
 @dataclass
@@ -65,18 +69,30 @@ class Runtime:
     def vault(self) -> Vault:
         if self._vault is None:
             if self._ring is None:
-                raise UsageError("the evidence vault needs the master key ring (haven secrets init, or set "
-                                 "HAVEN_MASTER_KEY / HAVEN_MASTER_KEY_FILE)")
-            self._vault = Vault(self.engine, self._ring, LocalBlobStore(self.vault_settings.vault_dir), self.audit,
-                                retention=self.vault_settings.retention, clock=self.clock)
+                raise UsageError(
+                    "the evidence vault needs the master key ring (haven secrets init, or set "
+                    "HAVEN_MASTER_KEY / HAVEN_MASTER_KEY_FILE)"
+                )
+            self._vault = Vault(
+                self.engine,
+                self._ring,
+                LocalBlobStore(self.vault_settings.vault_dir),
+                self.audit,
+                retention=self.vault_settings.retention,
+                clock=self.clock,
+            )
         return self._vault
 
     def report_service(self) -> Any:
         from haven.reporting.service import ReportService
         from haven.reporting.settings import ReportingSettings
 
-        return ReportService(self.settings.resolved_database_url, settings=self.settings,
-                             reporting=self.reporting or ReportingSettings(), file_source=self.vault())
+        return ReportService(
+            self.settings.resolved_database_url,
+            settings=self.settings,
+            reporting=self.reporting or ReportingSettings(),
+            file_source=self.vault(),
+        )
 
     def worker(self, threads: int | None = None) -> JobWorker:
         return self.queue.worker(threads=threads or self.action_settings.worker_threads)
@@ -90,7 +106,9 @@ class Runtime:
         if letter.job.startswith("action.") and letter.args:
             self.actions.revive(int(letter.args[0]))
         message_id = self.queue.retry_dead(dead_id)
-        self.audit.record("job.retry", actor, f"dead_letter:{dead_id}", {"job": letter.job, "message": message_id})
+        self.audit.record(
+            "job.retry", actor, f"dead_letter:{dead_id}", {"job": letter.job, "message": message_id}
+        )
         return message_id
 
     # -- scheduled jobs --------------------------------------------------------------------------------
@@ -106,8 +124,12 @@ class Runtime:
                 try:
                     finished = reports.get(report_id).get("finished_at")
                 except Exception:
-                    log.warning("vault item %s: report %s unreadable; its retention stays as recorded",
-                                item_id, report_id, exc_info=True)
+                    log.warning(
+                        "vault item %s: report %s unreadable; its retention stays as recorded",
+                        item_id,
+                        report_id,
+                        exc_info=True,
+                    )
                     continue
                 if finished:
                     at = datetime.fromisoformat(finished)
@@ -127,8 +149,14 @@ class Runtime:
         self.queue.close()
 
 
-def build_runtime(settings: Settings, engine: Engine, rs: RuntimeSettings | None = None, *,
-                  clock: Callable[[], datetime] | None = None, lease_seconds: float | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings,
+    engine: Engine,
+    rs: RuntimeSettings | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    lease_seconds: float | None = None,
+) -> Runtime:
     """Everything the action side needs, over ``engine`` (already migrated by the shell)."""
     # Every model is defined before any thread queries: SQLAlchemy configures all mappers on first use, and a
     # model module half-imported by a job thread at that moment breaks every query in the process.
@@ -144,22 +172,46 @@ def build_runtime(settings: Settings, engine: Engine, rs: RuntimeSettings | None
     try:
         ring: KeyRing | None = KeyRing.load(settings, create=rs.create_master_key)
     except UsageError as exc:
-        log.warning("no master key ring (%s): vault, webhook secrets and reports are unavailable", exc.message)
+        log.warning(
+            "no master key ring (%s): vault, webhook secrets and reports are unavailable", exc.message
+        )
         ring = None
     audit = AuditLog(engine, clock=clock)
-    queue = JobQueue.from_url(actions.jobs_url, engine,
-                              lease_seconds=lease_seconds if lease_seconds is not None else actions.job_lease_seconds)
+    queue = JobQueue.from_url(
+        actions.jobs_url,
+        engine,
+        lease_seconds=lease_seconds if lease_seconds is not None else actions.job_lease_seconds,
+    )
     rules = RuleStore(engine, audit, ring)
     reviews = ReviewQueue(engine, clock=clock)
     holder: dict[str, Runtime] = {}
-    engine_ = ActionEngine(engine, rules, queue, audit, actions, reviews,
-                           vault=lambda: holder["rt"].vault(), reports=lambda: holder["rt"].report_service())
-    rt = Runtime(settings, engine, audit, queue, rules, reviews, engine_, actions, vault, reporting, clock, ring)
+    engine_ = ActionEngine(
+        engine,
+        rules,
+        queue,
+        audit,
+        actions,
+        reviews,
+        vault=_late(holder, "vault"),
+        reports=_late(holder, "report_service"),
+    )
+    rt = Runtime(
+        settings, engine, audit, queue, rules, reviews, engine_, actions, vault, reporting, clock, ring
+    )
     holder["rt"] = rt
     engine_.register_jobs()
-    queue.register("vault.purge", lambda: rt.purge(), max_retries=3)
+    queue.register("vault.purge", rt.purge, max_retries=3)
     queue.every(vault.purge_interval, "vault.purge")
     if actions.anchor_file is not None:
-        queue.register("audit.anchor", lambda: rt.anchor(), max_retries=3)
+        queue.register("audit.anchor", rt.anchor, max_retries=3)
         queue.every(actions.anchor_interval, "audit.anchor")
     return rt
+
+
+def _late(holder: dict[str, Runtime], method: str) -> Callable[[], Any]:
+    """A factory calling ``method`` of the runtime once it exists (the engine is built before it)."""
+
+    def call() -> Any:
+        return getattr(holder["rt"], method)()
+
+    return call

@@ -1,16 +1,16 @@
 """Action settings (read from the environment by the shells; documented in docs/actions.md).
 
-| variable                    | default        | meaning |
-|-----------------------------|----------------|---------|
-| HAVEN_JOBS_URL              | (empty)        | job queue: empty = the database; ``redis://…``; ``amqp://…`` |
-| HAVEN_WORKER_THREADS        | 2              | jobs run at once by ``haven worker`` / the embedded worker |
-| HAVEN_EMBEDDED_WORKER       | 1              | ``haven serve`` runs a worker in its own process (0: run ``haven worker``) |
-| HAVEN_WEBHOOK_TRIES         | 8              | tries before a webhook delivery is dead-lettered (per action: ``max_tries``) |
-| HAVEN_WEBHOOK_BACKOFF       | 2              | seconds before the first retry; doubles each time, at most 10 min |
-| HAVEN_WEBHOOK_TIMEOUT       | 10             | seconds per delivery |
-| HAVEN_DETERRENCE_MESSAGE    | (built in)     | the deterrence text returned to the uploading client |
-| HAVEN_AUDIT_ANCHOR_FILE     | (none)         | append the audit chain head here every HAVEN_AUDIT_ANCHOR_INTERVAL s |
-| HAVEN_AUDIT_ANCHOR_INTERVAL | 3600           | seconds between anchors |
+| variable                    | default    | meaning |
+|-----------------------------|------------|---------|
+| HAVEN_JOBS_URL              | (empty)    | job queue: empty = the database; ``redis://…``; ``amqp://…`` |
+| HAVEN_WORKER_THREADS        | 2          | jobs run at once by ``haven worker`` / the embedded worker |
+| HAVEN_EMBEDDED_WORKER       | 1          | ``haven serve`` runs a worker (0: ``haven worker`` does) |
+| HAVEN_WEBHOOK_TRIES         | 8          | tries before a delivery is dead-lettered (``max_tries``) |
+| HAVEN_WEBHOOK_BACKOFF       | 2          | seconds before the first retry; doubles, at most 10 min |
+| HAVEN_WEBHOOK_TIMEOUT       | 10         | seconds per delivery |
+| HAVEN_DETERRENCE_MESSAGE    | (built in) | the deterrence text returned to the uploading client |
+| HAVEN_AUDIT_ANCHOR_FILE     | (none)     | append the audit chain head here every interval |
+| HAVEN_AUDIT_ANCHOR_INTERVAL | 3600       | seconds between anchors |
 """
 
 from __future__ import annotations
@@ -50,8 +50,10 @@ class ActionSettings:
 
     def deterrence(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
         p = params or {}
-        return {"message": p.get("message") or self.deterrence_message,
-                "resources": list(p.get("resources") or self.deterrence_resources)}
+        return {
+            "message": p.get("message") or self.deterrence_message,
+            "resources": list(p.get("resources") or self.deterrence_resources),
+        }
 
     @classmethod
     def from_env(cls) -> ActionSettings:
@@ -65,7 +67,9 @@ class ActionSettings:
                 webhook_backoff=float(env.get("HAVEN_WEBHOOK_BACKOFF", 2.0)),
                 webhook_timeout=float(env.get("HAVEN_WEBHOOK_TIMEOUT", 10.0)),
                 deterrence_message=env.get("HAVEN_DETERRENCE_MESSAGE") or DEFAULT_DETERRENCE,
-                anchor_file=Path(env["HAVEN_AUDIT_ANCHOR_FILE"]) if env.get("HAVEN_AUDIT_ANCHOR_FILE") else None,
+                anchor_file=Path(env["HAVEN_AUDIT_ANCHOR_FILE"])
+                if env.get("HAVEN_AUDIT_ANCHOR_FILE")
+                else None,
                 anchor_interval=float(env.get("HAVEN_AUDIT_ANCHOR_INTERVAL", 3600)),
             )
         except ValueError as exc:

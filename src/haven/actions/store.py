@@ -43,8 +43,10 @@ class RuleStore:
         for a in rule.actions:
             if a.type == "webhook" and a.params.get("secret"):
                 if self.ring is None:
-                    raise UsageError("webhook secrets are sealed with the master key, which is not configured "
-                                     "(haven secrets init, or HAVEN_MASTER_KEY)")
+                    raise UsageError(
+                        "webhook secrets are sealed with the master key, which is not configured "
+                        "(haven secrets init, or HAVEN_MASTER_KEY)"
+                    )
                 params = dict(a.params)
                 secret = str(params.pop("secret")).encode()
                 sealed = self.ring.seal(secret, context=_secret_context(str(params["url"])))
@@ -57,7 +59,9 @@ class RuleStore:
         """The plaintext secret of a stored webhook action (for signing a delivery)."""
         if self.ring is None:
             raise UsageError("the master key is not configured: cannot open the webhook secret")
-        return self.ring.open(base64.b64decode(params["secret_sealed"]), context=_secret_context(str(params["url"])))
+        return self.ring.open(
+            base64.b64decode(params["secret_sealed"]), context=_secret_context(str(params["url"]))
+        )
 
     # -- reading ---------------------------------------------------------------------------------------
     def active(self) -> tuple[list[Rule], dict[str, str]]:
@@ -77,8 +81,10 @@ class RuleStore:
 
     def list(self) -> list[Rule]:
         with self.sessions() as s:
-            return [_rule(r) for r in s.scalars(select(RuleRow).order_by(RuleRow.ruleset, RuleRow.position,
-                                                                         RuleRow.id))]
+            return [
+                _rule(r)
+                for r in s.scalars(select(RuleRow).order_by(RuleRow.ruleset, RuleRow.position, RuleRow.id))
+            ]
 
     def get(self, ref: int | str) -> Rule:
         with self.sessions() as s:
@@ -107,11 +113,27 @@ class RuleStore:
             if s.scalars(select(RuleRow).where(RuleRow.name == rule.name)).first() is not None:
                 raise ConflictError(f"a rule named {rule.name!r} exists")
             self._ensure_set(s, rule.ruleset)
-            position = int(s.scalar(select(func.coalesce(func.max(RuleRow.position), -1))
-                                    .where(RuleRow.ruleset == rule.ruleset)) or 0) + 1
-            row = RuleRow(name=rule.name, ruleset=rule.ruleset, position=position, enabled=rule.enabled,
-                          when=dict(rule.when), actions=[a.to_dict() for a in rule.actions], created_at=now,
-                          updated_at=now)
+            position = (
+                int(
+                    s.scalar(
+                        select(func.coalesce(func.max(RuleRow.position), -1)).where(
+                            RuleRow.ruleset == rule.ruleset
+                        )
+                    )
+                    or 0
+                )
+                + 1
+            )
+            row = RuleRow(
+                name=rule.name,
+                ruleset=rule.ruleset,
+                position=position,
+                enabled=rule.enabled,
+                when=dict(rule.when),
+                actions=[a.to_dict() for a in rule.actions],
+                created_at=now,
+                updated_at=now,
+            )
             s.add(row)
             s.flush()
             self.audit.record("rule.add", actor, f"rule:{row.id}", _rule(row).to_dict(), session=s)
@@ -129,8 +151,13 @@ class RuleStore:
             row.name, row.when, row.enabled = rule.name, dict(rule.when), rule.enabled
             row.actions = [a.to_dict() for a in rule.actions]
             row.ruleset, row.updated_at = rule.ruleset, datetime.now(UTC)
-            self.audit.record("rule.update", actor, f"rule:{row.id}", {"before": before, "after": _rule(row).to_dict()},
-                              session=s)
+            self.audit.record(
+                "rule.update",
+                actor,
+                f"rule:{row.id}",
+                {"before": before, "after": _rule(row).to_dict()},
+                session=s,
+            )
             s.commit()
             self.invalidate()
             return _rule(row)
@@ -165,8 +192,9 @@ class RuleStore:
             s.add(RuleSetRow(name=name, mode="first"))
             s.flush()
 
-    def import_rules(self, modes: dict[str, str], rules: Iterable[Rule], *, actor: str,
-                     replace_all: bool = False) -> dict[str, int]:
+    def import_rules(
+        self, modes: dict[str, str], rules: Iterable[Rule], *, actor: str, replace_all: bool = False
+    ) -> dict[str, int]:
         """Add or update rules by name, in the document's order (``replace_all``: remove the others too)."""
         counts = {"added": 0, "updated": 0, "removed": 0}
         rules = list(rules)
@@ -202,9 +230,13 @@ class RuleStore:
 
     def export(self) -> dict[str, Any]:
         """The rules document (webhook secrets stay sealed: re-importable under the same master key)."""
-        return {"rulesets": {n: {"mode": m} for n, m in sorted(self.modes().items())},
-                "rules": [{k: v for k, v in r.to_dict(secrets=True).items() if k not in ("id", "position")}
-                          for r in self.list()]}
+        return {
+            "rulesets": {n: {"mode": m} for n, m in sorted(self.modes().items())},
+            "rules": [
+                {k: v for k, v in r.to_dict(secrets=True).items() if k not in ("id", "position")}
+                for r in self.list()
+            ],
+        }
 
     def clear(self) -> None:
         with self.sessions() as s:
@@ -222,5 +254,12 @@ def _same(a: Rule, b: Rule) -> bool:
 
 def _rule(row: RuleRow) -> Rule:
     actions = tuple(Action(str(a["type"]), {k: v for k, v in a.items() if k != "type"}) for a in row.actions)
-    return Rule(name=row.name, when=dict(row.when), actions=actions, ruleset=row.ruleset, enabled=row.enabled,
-                id=row.id, position=row.position)
+    return Rule(
+        name=row.name,
+        when=dict(row.when),
+        actions=actions,
+        ruleset=row.ruleset,
+        enabled=row.enabled,
+        id=row.id,
+        position=row.position,
+    )

@@ -30,8 +30,9 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     return "v1=" + hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def verify_signature(secret: bytes, headers: dict[str, str], body: bytes, *, tolerance: float = 300.0,
-                     now: float | None = None) -> bool:
+def verify_signature(
+    secret: bytes, headers: dict[str, str], body: bytes, *, tolerance: float = 300.0, now: float | None = None
+) -> bool:
     """What a receiver does: check the signature and that the timestamp is recent."""
     lower = {k.lower(): v for k, v in headers.items()}
     try:
@@ -43,13 +44,25 @@ def verify_signature(secret: bytes, headers: dict[str, str], body: bytes, *, tol
     return hmac.compare_digest(sign(secret, ts, body), lower.get("haven-signature", ""))
 
 
-def deliver(url: str, secret: bytes, body: bytes, delivery_id: str, *, timeout: float = 10.0,
-            client: httpx.Client | None = None) -> int:
+def deliver(
+    url: str,
+    secret: bytes,
+    body: bytes,
+    delivery_id: str,
+    *,
+    timeout: float = 10.0,
+    client: httpx.Client | None = None,
+) -> int:
     """POST one delivery; returns the status. ``RemoteError`` (retry) for network errors, 5xx and 408/425/429;
     ``RemoteRejectedError`` (do not retry) for any other 4xx."""
     ts = int(time.time())
-    headers = {"Content-Type": "application/json", "Haven-Delivery": delivery_id, "Haven-Timestamp": str(ts),
-               "Haven-Signature": sign(secret, ts, body), "User-Agent": "haven-webhook/1"}
+    headers = {
+        "Content-Type": "application/json",
+        "Haven-Delivery": delivery_id,
+        "Haven-Timestamp": str(ts),
+        "Haven-Signature": sign(secret, ts, body),
+        "User-Agent": "haven-webhook/1",
+    }
     own = client is None
     http = client or httpx.Client(timeout=timeout, follow_redirects=False)
     try:

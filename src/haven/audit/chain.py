@@ -30,7 +30,9 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def entry_hash(seq: int, at: str, event: str, actor: str, target: str | None, detail: str, prev_hash: str) -> str:
+def entry_hash(
+    seq: int, at: str, event: str, actor: str, target: str | None, detail: str, prev_hash: str
+) -> str:
     """The hash an entry with these stored fields must carry."""
     body = canonical_json([seq, at, event, actor, target, detail, prev_hash])
     return hashlib.sha256(TAG + body.encode("utf-8")).hexdigest()
@@ -50,8 +52,15 @@ class Row:
     hash: str
 
     def computed(self, seq: int | None = None) -> str:
-        return entry_hash(self.seq if seq is None else seq, self.at, self.event, self.actor, self.target,
-                          self.detail, self.prev_hash)
+        return entry_hash(
+            self.seq if seq is None else seq,
+            self.at,
+            self.event,
+            self.actor,
+            self.target,
+            self.detail,
+            self.prev_hash,
+        )
 
 
 @dataclass(frozen=True)
@@ -84,29 +93,56 @@ def diagnose(row: Row, expected_seq: int, expected_prev: str, predecessor: int |
     genesis link), or None when no entry in the log has that hash.
     """
     if row.seq > expected_seq:
-        missing = (f"entry {expected_seq} is missing" if row.seq == expected_seq + 1
-                   else f"entries {expected_seq}-{row.seq - 1} are missing")
-        return Problem("deleted", expected_seq, f"{missing} (deleted): the log jumps from {expected_seq - 1} "
-                                                f"to {row.seq}")
+        missing = (
+            f"entry {expected_seq} is missing"
+            if row.seq == expected_seq + 1
+            else f"entries {expected_seq}-{row.seq - 1} are missing"
+        )
+        return Problem(
+            "deleted",
+            expected_seq,
+            f"{missing} (deleted): the log jumps from {expected_seq - 1} to {row.seq}",
+        )
     orig = original_seq(row)
     if orig is None:
-        return Problem("edited", row.seq, f"entry {row.seq} was edited: its stored fields no longer match "
-                                          "its hash")
+        return Problem(
+            "edited", row.seq, f"entry {row.seq} was edited: its stored fields no longer match its hash"
+        )
     if orig == row.seq:
         # Intact itself, but it does not follow the entry before it.
         if predecessor is not None:
-            return Problem("reordered", row.seq, f"entry {row.seq} was written after entry {predecessor}, "
-                                                 f"not after entry {row.seq - 1} (entries were reordered)")
-        return Problem("edited", row.seq - 1, f"entry {row.seq} links to an entry that is not in the log: "
-                                              f"entry {row.seq - 1} was rewritten (and re-hashed), or entry "
-                                              f"{row.seq} was forged")
+            return Problem(
+                "reordered",
+                row.seq,
+                f"entry {row.seq} was written after entry {predecessor}, "
+                f"not after entry {row.seq - 1} (entries were reordered)",
+            )
+        return Problem(
+            "edited",
+            row.seq - 1,
+            f"entry {row.seq} links to an entry that is not in the log: "
+            f"entry {row.seq - 1} was rewritten (and re-hashed), or entry "
+            f"{row.seq} was forged",
+        )
     if orig < row.seq:
-        return Problem("inserted", orig, f"entry {row.seq} was written as entry {orig}: "
-                                         f"{row.seq - orig} entr{'y was' if row.seq - orig == 1 else 'ies were'} "
-                                         f"inserted before it, from {orig}")
+        return Problem(
+            "inserted",
+            orig,
+            f"entry {row.seq} was written as entry {orig}: "
+            f"{row.seq - orig} entr{'y was' if row.seq - orig == 1 else 'ies were'} "
+            f"inserted before it, from {orig}",
+        )
     if predecessor is not None:
-        return Problem("reordered", row.seq, f"entry {row.seq} was written as entry {orig}, after entry "
-                                             f"{predecessor} (entries were reordered)")
-    return Problem("deleted", row.seq, f"entry {row.seq} was written as entry {orig}: {orig - row.seq} "
-                                       f"entr{'y' if orig - row.seq == 1 else 'ies'} before it were deleted "
-                                       "and the rest renumbered")
+        return Problem(
+            "reordered",
+            row.seq,
+            f"entry {row.seq} was written as entry {orig}, after entry "
+            f"{predecessor} (entries were reordered)",
+        )
+    return Problem(
+        "deleted",
+        row.seq,
+        f"entry {row.seq} was written as entry {orig}: {orig - row.seq} "
+        f"entr{'y' if orig - row.seq == 1 else 'ies'} before it were deleted "
+        "and the rest renumbered",
+    )

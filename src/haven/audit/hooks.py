@@ -20,10 +20,15 @@ def security_events(audit: AuditLog) -> Callable[[Any], None]:
     def record(event: Any) -> None:
         user_id, username = getattr(event, "user_id", None), getattr(event, "username", None)
         target = f"user:{user_id}" if user_id is not None else (f"username:{username}" if username else None)
-        actor = getattr(event, "actor", None) or (f"user:{user_id}:{username}" if user_id is not None
-                                                  else "anonymous")
-        detail = {"realm": getattr(event, "realm", None), "client": getattr(event, "client", None),
-                  "username": username, **dict(getattr(event, "detail", None) or {})}
+        actor = getattr(event, "actor", None) or (
+            f"user:{user_id}:{username}" if user_id is not None else "anonymous"
+        )
+        detail = {
+            "realm": getattr(event, "realm", None),
+            "client": getattr(event, "client", None),
+            "username": username,
+            **dict(getattr(event, "detail", None) or {}),
+        }
         audit.record(f"auth.{event.kind}", actor, target, {k: v for k, v in detail.items() if v is not None})
 
     return record

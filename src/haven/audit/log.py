@@ -31,8 +31,9 @@ def _db_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
         try:
             return fn(*args, **kwargs)
         except SQLAlchemyError as exc:
-            raise StorageError(f"audit log database error: {exc.__class__.__name__}: "
-                               f"{str(exc).splitlines()[0]}") from exc
+            raise StorageError(
+                f"audit log database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            ) from exc
 
     return wrapper
 
@@ -58,13 +59,21 @@ class Entry:
     hash: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "at": self.at, "event": self.event, "actor": self.actor, "target": self.target,
-                "detail": self.detail, "prev_hash": self.prev_hash, "hash": self.hash}
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "event": self.event,
+            "actor": self.actor,
+            "target": self.target,
+            "detail": self.detail,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
 
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """What ``AuditLog.verify`` found: ``ok``, how many entries it checked, the head, and the first problem."""
+    """What ``AuditLog.verify`` found: ``ok``, entries checked, the head, and the first problem."""
 
     ok: bool
     entries: int
@@ -73,9 +82,13 @@ class VerifyResult:
     anchors_checked: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "entries": self.entries, "anchors_checked": self.anchors_checked,
-                "head": self.head.to_dict() if self.head else None,
-                "problem": self.problem.to_dict() if self.problem else None}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "anchors_checked": self.anchors_checked,
+            "head": self.head.to_dict() if self.head else None,
+            "problem": self.problem.to_dict() if self.problem else None,
+        }
 
 
 def _row(e: AuditEntry) -> Row:
@@ -96,8 +109,15 @@ class AuditLog:
         self._clock = clock or (lambda: datetime.now(UTC))
 
     # -- writing ---------------------------------------------------------------------------------------
-    def record(self, event: str, actor: str, target: str | None = None,
-               detail: Mapping[str, Any] | None = None, *, session: Session | None = None) -> Entry:
+    def record(
+        self,
+        event: str,
+        actor: str,
+        target: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        session: Session | None = None,
+    ) -> Entry:
         """Append one event and return it. ``actor`` is who did it (``user:ana``, ``key:3``, ``system``),
         ``target`` what it was done to (``vault:12``, ``rule:4``), ``detail`` any JSON-able facts.
 
@@ -138,16 +158,34 @@ class AuditLog:
         seq, prev = head.seq + 1, head.hash
         at = utc_text(self._clock())
         digest = entry_hash(seq, at, event, actor, target, detail_text, prev)
-        s.add(AuditEntry(seq=seq, at=at, event=event, actor=actor, target=target, detail=detail_text,
-                         prev_hash=prev, hash=digest))
+        s.add(
+            AuditEntry(
+                seq=seq,
+                at=at,
+                event=event,
+                actor=actor,
+                target=target,
+                detail=detail_text,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
         head.seq, head.hash = seq, digest
         s.flush()
         return Entry(seq, at, event, actor, target, _loads(detail_text), prev, digest)
 
     # -- reading ---------------------------------------------------------------------------------------
     @_db_errors
-    def entries(self, *, event: str | None = None, target: str | None = None, actor: str | None = None,
-                since_seq: int = 0, limit: int | None = None, newest_first: bool = False) -> list[Entry]:
+    def entries(
+        self,
+        *,
+        event: str | None = None,
+        target: str | None = None,
+        actor: str | None = None,
+        since_seq: int = 0,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Entry]:
         """Entries matching every filter given, oldest first (or newest first)."""
         q = select(AuditEntry).where(AuditEntry.seq > since_seq)
         if event:
@@ -160,8 +198,10 @@ class AuditLog:
         if limit:
             q = q.limit(limit)
         with self.sessions() as s:
-            return [Entry(e.seq, e.at, e.event, e.actor, e.target, _loads(e.detail), e.prev_hash, e.hash)
-                    for e in s.scalars(q)]
+            return [
+                Entry(e.seq, e.at, e.event, e.actor, e.target, _loads(e.detail), e.prev_hash, e.hash)
+                for e in s.scalars(q)
+            ]
 
     @_db_errors
     def head(self) -> Anchor | None:
@@ -194,8 +234,9 @@ class AuditLog:
     def _walk(self, s: Session) -> Iterator[Row]:
         after = 0
         while True:
-            batch = s.scalars(select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq)
-                              .limit(_BATCH)).all()
+            batch = s.scalars(
+                select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(_BATCH)
+            ).all()
             if not batch:
                 return
             for e in batch:
@@ -213,13 +254,20 @@ class AuditLog:
     def _check_anchor(s: Session, anchor: Anchor, last: Anchor | None) -> Problem | None:
         if last is None or last.seq < anchor.seq:
             have = last.seq if last else 0
-            return Problem("truncated", have + 1,
-                           f"the log ends at entry {have}, but an anchor taken at {anchor.at or '?'} recorded "
-                           f"entry {anchor.seq}: entries {have + 1}-{anchor.seq} (at least) were deleted")
+            return Problem(
+                "truncated",
+                have + 1,
+                f"the log ends at entry {have}, but an anchor taken at {anchor.at or '?'} recorded "
+                f"entry {anchor.seq}: entries {have + 1}-{anchor.seq} (at least) were deleted",
+            )
         stored = s.scalar(select(AuditEntry.hash).where(AuditEntry.seq == anchor.seq))
         if stored != anchor.hash:
-            return Problem("edited", anchor.seq, f"entry {anchor.seq} differs from the anchor taken at "
-                                                 f"{anchor.at or '?'}: the log was rewritten up to or past it")
+            return Problem(
+                "edited",
+                anchor.seq,
+                f"entry {anchor.seq} differs from the anchor taken at "
+                f"{anchor.at or '?'}: the log was rewritten up to or past it",
+            )
         return None
 
     @_db_errors

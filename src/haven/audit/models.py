@@ -13,8 +13,9 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                     autoincrement=False)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     # Text, not DateTime: the hash covers the stored characters, which must read back identically on
     # SQLite and PostgreSQL (a DateTime column comes back naive on one and aware on the other).
     at: Mapped[str] = mapped_column(String(40))

@@ -11,8 +11,9 @@ from haven.cli import shell_db
 from haven.cli.common import emit_json, stderr, stdout
 from haven.errors import IntegrityError
 
-audit_app = typer.Typer(help="The tamper-evident audit log: verify the chain, write anchors, list entries.",
-                        no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The tamper-evident audit log: verify the chain, write anchors, list entries.", no_args_is_help=True
+)
 
 
 def _log():  # type: ignore[no-untyped-def]
@@ -23,11 +24,12 @@ def _log():  # type: ignore[no-untyped-def]
 
 @audit_app.command("verify")
 def verify_command(
-    anchors: list[Path] = typer.Option([], "--anchors", help="A file of anchors (JSON lines) to check the log "
-                                                            "against; repeatable."),
+    anchors: list[Path] = typer.Option(
+        [], "--anchors", help="A file of anchors (JSON lines) to check the log against; repeatable."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Check every entry's hash and link, and every anchor: exit 0 if intact, 3 naming the first broken entry."""
+    """Check every entry's hash and link, and every anchor: exit 0 if intact, 3 naming the first broken."""
     from haven.audit import read_anchors
 
     given = [a for path in anchors for a in read_anchors(path)]
@@ -39,14 +41,21 @@ def verify_command(
         stdout.print(f"ok: {result.entries} entries, {result.anchors_checked} anchors checked; {head}")
     if not result.ok:
         assert result.problem is not None
-        raise IntegrityError(f"audit log broken at entry {result.problem.seq} ({result.problem.kind}): "
-                             f"{result.problem.message}", code=f"audit_{result.problem.kind}")
+        raise IntegrityError(
+            f"audit log broken at entry {result.problem.seq} ({result.problem.kind}): "
+            f"{result.problem.message}",
+            code=f"audit_{result.problem.kind}",
+        )
 
 
 @audit_app.command("anchor")
 def anchor_command(
-    out: Path = typer.Option(None, "--out", help="Append the anchor to this file (JSON lines); keep it off "
-                                                 "the database's machine. Without it the anchor is printed."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Append the anchor to this file (JSON lines); keep it off "
+        "the database's machine. Without it the anchor is printed.",
+    ),
 ) -> None:
     """Print (or append to a file) the chain head: seq, hash and time of the newest entry."""
     import json

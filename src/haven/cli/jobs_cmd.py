@@ -15,7 +15,9 @@ jobs_app = typer.Typer(help="The job queue: pending jobs and the dead-letter lis
 
 
 def worker_command(
-    threads: int = typer.Option(None, "--threads", help="Jobs run at once (default HAVEN_WORKER_THREADS, 2)."),
+    threads: int = typer.Option(
+        None, "--threads", help="Jobs run at once (default HAVEN_WORKER_THREADS, 2)."
+    ),
 ) -> None:
     """Run queued jobs (actions, the retention purge, audit anchors) until stopped (Ctrl-C or SIGTERM)."""
     rt = shell_db.runtime()
@@ -23,8 +25,10 @@ def worker_command(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     worker = rt.worker(threads)
     with worker:
-        stdout.print(f"job worker {worker.id}: {rt.queue.backend} broker, queue {rt.queue.queue_name!r}, "
-                     f"{threads or rt.action_settings.worker_threads} threads; Ctrl-C to stop")
+        stdout.print(
+            f"job worker {worker.id}: {rt.queue.backend} broker, queue {rt.queue.queue_name!r}, "
+            f"{threads or rt.action_settings.worker_threads} threads; Ctrl-C to stop"
+        )
         try:
             stop.wait()
         except KeyboardInterrupt:
@@ -33,7 +37,9 @@ def worker_command(
 
 
 @jobs_app.command("dead")
-def dead_command(json_out: bool = typer.Option(False, "--json", help="One JSON object per dead letter.")) -> None:
+def dead_command(
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per dead letter."),
+) -> None:
     """Jobs that failed every try, with their last error."""
     letters = shell_db.runtime().queue.dead_letters()
     if json_out:

@@ -12,8 +12,10 @@ from haven.cli import shell_db
 from haven.cli.common import emit_json, stderr, stdout
 from haven.errors import IntegrityError, UsageError
 
-vault_app = typer.Typer(help="The evidence vault: preserved content, retention and legal holds, export packages.",
-                        no_args_is_help=True)
+vault_app = typer.Typer(
+    help="The evidence vault: preserved content, retention and legal holds, export packages.",
+    no_args_is_help=True,
+)
 
 
 def _vault():  # type: ignore[no-untyped-def]
@@ -41,8 +43,15 @@ def list_command(
         return
     table = Table("id", "state", "name", "size", "sha256", "kept until", "hold", box=None, pad_edge=False)
     for i in items:
-        table.add_row(str(i.id), i.state, i.name, str(i.size), i.sha256[:16], i.retain_until[:19],
-                      f"yes ({i.hold_by})" if i.hold else "")
+        table.add_row(
+            str(i.id),
+            i.state,
+            i.name,
+            str(i.size),
+            i.sha256[:16],
+            i.retain_until[:19],
+            f"yes ({i.hold_by})" if i.hold else "",
+        )
     stdout.print(table)
 
 
@@ -58,8 +67,10 @@ def show_command(item: int = typer.Argument(...), json_out: bool = typer.Option(
 
 
 @vault_app.command("hold")
-def hold_command(item: int = typer.Argument(...),
-                 reason: str = typer.Option(..., "--reason", help="Why (e.g. the preservation request).")) -> None:
+def hold_command(
+    item: int = typer.Argument(...),
+    reason: str = typer.Option(..., "--reason", help="Why (e.g. the preservation request)."),
+) -> None:
     """Put a legal hold on an item: its retention clock stops until it is released."""
     info = _vault().hold(item, reason=reason, actor=shell_db.actor())
     stdout.print(f"item {item} on hold ({info.hold_reason})")
@@ -73,9 +84,11 @@ def release_command(item: int = typer.Argument(...), reason: str = typer.Option(
 
 
 @vault_app.command("extend")
-def extend_command(item: int = typer.Argument(...),
-                   until: str = typer.Option(..., "--until", help="Keep until this date (later than now set)."),
-                   reason: str = typer.Option(..., "--reason")) -> None:
+def extend_command(
+    item: int = typer.Argument(...),
+    until: str = typer.Option(..., "--until", help="Keep until this date (later than now set)."),
+    reason: str = typer.Option(..., "--reason"),
+) -> None:
     """Keep an item longer than its retention, voluntarily, with a recorded reason."""
     info = _vault().extend(item, until=_date(until), reason=reason, actor=shell_db.actor())
     stdout.print(f"item {item} kept until {info.retain_until} ({info.extensions} extension(s))")
@@ -89,13 +102,19 @@ def purge_command(dry_run: bool = typer.Option(False, "--dry-run", help="Only li
         stdout.print(f"{len(due)} item(s) due: {', '.join(map(str, due)) or '-'}")
         return
     purged = shell_db.runtime().purge()
-    stdout.print(f"purged {len(purged)} item(s): {', '.join(map(str, purged)) or '-'} (recorded in the audit log)")
+    stdout.print(
+        f"purged {len(purged)} item(s): {', '.join(map(str, purged)) or '-'} (recorded in the audit log)"
+    )
 
 
 @vault_app.command("rotate-key")
 def rotate_key_command(
-    new_key: bool = typer.Option(False, "--new-key", help="First put a fresh master key at the head of the key "
-                                                          "file (HAVEN_MASTER_KEY_FILE), then re-wrap under it."),
+    new_key: bool = typer.Option(
+        False,
+        "--new-key",
+        help="First put a fresh master key at the head of the key "
+        "file (HAVEN_MASTER_KEY_FILE), then re-wrap under it.",
+    ),
 ) -> None:
     """Re-wrap every item's data key under the newest master key; content is not re-encrypted. Then the old
     master key can be retired (haven.secrets.retire_key)."""
@@ -106,12 +125,19 @@ def rotate_key_command(
     settings = shell_db.settings()
     if new_key:
         if settings.master_key:
-            raise UsageError("the master key comes from HAVEN_MASTER_KEY: put the new key first there instead")
+            raise UsageError(
+                "the master key comes from HAVEN_MASTER_KEY: put the new key first there instead"
+            )
         kid = rotate_key_file(settings.resolved_master_key_file)
         stdout.print(f"new master key {kid} at the head of {settings.resolved_master_key_file}")
     ring = KeyRing.load(settings)
-    vault = Vault(rt.engine, ring, LocalBlobStore(rt.vault_settings.vault_dir), rt.audit,
-                  retention=rt.vault_settings.retention)
+    vault = Vault(
+        rt.engine,
+        ring,
+        LocalBlobStore(rt.vault_settings.vault_dir),
+        rt.audit,
+        retention=rt.vault_settings.retention,
+    )
     n = vault.rotate_keys(actor=shell_db.actor())
     stdout.print(f"re-wrapped {n} data key(s) under master key {ring.current_id}")
 
@@ -126,16 +152,24 @@ def export_command(
     """Write a signed law-enforcement package: content, context, custody log, manifest of hashes."""
     from haven.evidence import export_package
 
-    manifest = export_package(_vault(), list(items), out, actor=shell_db.actor(), reason=reason, recipient=recipient)
-    stdout.print(f"{out}: {len(manifest['items'])} item(s), {len(manifest['files'])} files, signed by key "
-                 f"{manifest['signing_key_fingerprint']}")
+    manifest = export_package(
+        _vault(), list(items), out, actor=shell_db.actor(), reason=reason, recipient=recipient
+    )
+    stdout.print(
+        f"{out}: {len(manifest['items'])} item(s), {len(manifest['files'])} files, signed by key "
+        f"{manifest['signing_key_fingerprint']}"
+    )
 
 
 @vault_app.command("verify")
 def verify_command(
     package: Path = typer.Argument(...),
-    key: Path = typer.Option(None, "--key", help="The sender's published public key (PEM); without it the key "
-                                                 "in the package is used and its fingerprint printed."),
+    key: Path = typer.Option(
+        None,
+        "--key",
+        help="The sender's published public key (PEM); without it the key "
+        "in the package is used and its fingerprint printed.",
+    ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Check a package's signature and every file's hash: exit 0 if intact, 3 if refused."""
@@ -145,7 +179,9 @@ def verify_command(
     if json_out:
         emit_json(check.to_dict())
     elif check.ok:
-        stdout.print(f"{package}: ok — {check.items} item(s), {check.files} files, signing key {check.fingerprint}")
+        stdout.print(
+            f"{package}: ok — {check.items} item(s), {check.files} files, signing key {check.fingerprint}"
+        )
         if key is None:
             stderr.print("compare the signing key's fingerprint with the one the sender published")
     if not check.ok:

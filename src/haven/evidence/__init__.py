@@ -12,5 +12,15 @@ from haven.evidence.settings import VaultSettings
 from haven.evidence.storage import BlobStore, LocalBlobStore
 from haven.evidence.vault import ItemInfo, Vault
 
-__all__ = ["BlobStore", "ItemInfo", "LocalBlobStore", "PackageCheck", "Vault", "VaultSettings", "export_package",
-           "fingerprint", "require_valid", "verify_package"]
+__all__ = [
+    "BlobStore",
+    "ItemInfo",
+    "LocalBlobStore",
+    "PackageCheck",
+    "Vault",
+    "VaultSettings",
+    "export_package",
+    "fingerprint",
+    "require_valid",
+    "verify_package",
+]

@@ -49,8 +49,9 @@ def unwrap(ring: KeyRing, wrapped: bytes, uid: str) -> bytes:
 
 
 def blob_aad(uid: str, kind: str, version: int, facts: dict[str, Any]) -> bytes:
-    return json.dumps({"uid": uid, "kind": kind, "version": version, "facts": facts}, sort_keys=True,
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {"uid": uid, "kind": kind, "version": version, "facts": facts}, sort_keys=True, separators=(",", ":")
+    ).encode()
 
 
 def encrypt(data_key: bytes, plaintext: bytes, aad: bytes) -> bytes:
@@ -61,12 +62,13 @@ def encrypt(data_key: bytes, plaintext: bytes, aad: bytes) -> bytes:
 def decrypt(data_key: bytes, blob: bytes, aad: bytes, what: str) -> bytes:
     if len(blob) < len(MAGIC) + NONCE + 16 or not blob.startswith(MAGIC):
         raise IntegrityError(f"{what}: not a vault blob (bad header or too short)")
-    nonce = blob[len(MAGIC):len(MAGIC) + NONCE]
+    nonce = blob[len(MAGIC) : len(MAGIC) + NONCE]
     try:
-        return AESGCM(data_key).decrypt(nonce, blob[len(MAGIC) + NONCE:], aad)
+        return AESGCM(data_key).decrypt(nonce, blob[len(MAGIC) + NONCE :], aad)
     except InvalidTag:
-        raise IntegrityError(f"{what}: failed its integrity check (the blob or the item's recorded facts "
-                             "were altered)") from None
+        raise IntegrityError(
+            f"{what}: failed its integrity check (the blob or the item's recorded facts were altered)"
+        ) from None
 
 
 def meta_mac(data_key: bytes, fields: dict[str, Any]) -> str:
@@ -77,4 +79,6 @@ def meta_mac(data_key: bytes, fields: dict[str, Any]) -> str:
 
 def check_mac(data_key: bytes, fields: dict[str, Any], stored: str | None, what: str) -> None:
     if stored is None or not hmac.compare_digest(meta_mac(data_key, fields), stored):
-        raise IntegrityError(f"{what}: its recorded metadata (retention, hold, state or blob names) was altered")
+        raise IntegrityError(
+            f"{what}: its recorded metadata (retention, hold, state or blob names) was altered"
+        )

@@ -38,7 +38,9 @@ _FIXED = {"manifest.json", "manifest.sig", "public_key.pem"}
 
 def fingerprint(public_pem: str | bytes) -> str:
     """SHA-256 of the raw 32-byte public key, hex: what an organisation publishes for recipients."""
-    key = serialization.load_pem_public_key(public_pem.encode() if isinstance(public_pem, str) else public_pem)
+    key = serialization.load_pem_public_key(
+        public_pem.encode() if isinstance(public_pem, str) else public_pem
+    )
     assert isinstance(key, Ed25519PublicKey)
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()
@@ -47,19 +49,29 @@ def fingerprint(public_pem: str | bytes) -> str:
 def signing_key(vault: Vault) -> tuple[Ed25519PrivateKey, str]:
     """The current export signing key (created, sealed by the master key ring, on first use) and its PEM."""
     with vault.sessions() as s:
-        row = s.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.id.desc())) \
-            .first()
+        row = s.scalars(
+            select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.id.desc())
+        ).first()
         if row is None:
             private = Ed25519PrivateKey.generate()
-            raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                        serialization.NoEncryption())
-            pem = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                    serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-            row = SigningKey(public_key=pem, sealed_private_key=vault.ring.seal(raw, context=_SIGNING_CONTEXT),
-                             created_at=datetime.now(UTC))
+            raw = private.private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            )
+            pem = (
+                private.public_key()
+                .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+                .decode()
+            )
+            row = SigningKey(
+                public_key=pem,
+                sealed_private_key=vault.ring.seal(raw, context=_SIGNING_CONTEXT),
+                created_at=datetime.now(UTC),
+            )
             s.add(row)
             s.commit()
-            vault.audit.record("vault.signing_key_created", "system", "vault", {"fingerprint": fingerprint(pem)})
+            vault.audit.record(
+                "vault.signing_key_created", "system", "vault", {"fingerprint": fingerprint(pem)}
+            )
         raw = vault.ring.open(row.sealed_private_key, context=_SIGNING_CONTEXT)
         return Ed25519PrivateKey.from_private_bytes(raw), row.public_key
 
@@ -68,8 +80,9 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def export_package(vault: Vault, item_ids: list[int], out: Path, *, actor: str, reason: str,
-                   recipient: str | None = None) -> dict[str, Any]:
+def export_package(
+    vault: Vault, item_ids: list[int], out: Path, *, actor: str, reason: str, recipient: str | None = None
+) -> dict[str, Any]:
     """Write the package for ``item_ids`` to ``out`` (refuses to overwrite); returns its manifest.
 
     Each item's export is recorded in the audit log *before* its custody log is taken, so the package's
@@ -89,14 +102,25 @@ def export_package(vault: Vault, item_ids: list[int], out: Path, *, actor: str, 
         custody = [e.to_dict() for e in vault.audit.entries(target=f"vault:{item_id}")]
         base = f"items/{item_id}"
         files[f"{base}/content"] = content
-        files[f"{base}/context.json"] = json.dumps({"item": info.to_dict(), "records": records}, indent=2,
-                                                   sort_keys=True, ensure_ascii=False).encode()
-        files[f"{base}/custody.json"] = json.dumps(custody, indent=2, sort_keys=True, ensure_ascii=False).encode()
-        items.append({"id": item_id, "name": info.name, "sha256": info.sha256, "md5": info.md5, "size": info.size})
-    manifest = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(), "exported_by": actor,
-                "reason": reason, "recipient": recipient, "items": items,
-                "signing_key_fingerprint": fingerprint(public_pem),
-                "files": {p: {"sha256": _sha(b), "size": len(b)} for p, b in sorted(files.items())}}
+        files[f"{base}/context.json"] = json.dumps(
+            {"item": info.to_dict(), "records": records}, indent=2, sort_keys=True, ensure_ascii=False
+        ).encode()
+        files[f"{base}/custody.json"] = json.dumps(
+            custody, indent=2, sort_keys=True, ensure_ascii=False
+        ).encode()
+        items.append(
+            {"id": item_id, "name": info.name, "sha256": info.sha256, "md5": info.md5, "size": info.size}
+        )
+    manifest = {
+        "format": FORMAT,
+        "created_at": datetime.now(UTC).isoformat(),
+        "exported_by": actor,
+        "reason": reason,
+        "recipient": recipient,
+        "items": items,
+        "signing_key_fingerprint": fingerprint(public_pem),
+        "files": {p: {"sha256": _sha(b), "size": len(b)} for p, b in sorted(files.items())},
+    }
     manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
@@ -150,8 +174,14 @@ def verify_package(path: Path, *, public_key_pem: bytes | None = None) -> Packag
         try:
             key.verify(zf.read("manifest.sig"), manifest_bytes)
         except InvalidSignature:
-            return PackageCheck(False, fp, 0, 0, "the manifest's signature does not verify: the manifest was "
-                                                 "changed, or signed by another key")
+            return PackageCheck(
+                False,
+                fp,
+                0,
+                0,
+                "the manifest's signature does not verify: the manifest was "
+                "changed, or signed by another key",
+            )
         manifest = json.loads(manifest_bytes)
         if manifest.get("format") != FORMAT:
             return PackageCheck(False, fp, 0, 0, f"unknown package format {manifest.get('format')!r}")

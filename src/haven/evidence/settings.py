@@ -3,7 +3,7 @@
 | variable                  | default                 | meaning |
 |---------------------------|-------------------------|---------|
 | HAVEN_VAULT_DIR           | ``<data dir>/vault``    | where the encrypted blobs live (local file system) |
-| HAVEN_RETENTION_DAYS      | 365                     | days content is kept after its report (REPORT Act: one year) |
+| HAVEN_RETENTION_DAYS      | 365                     | days kept after its report (REPORT Act: one year) |
 | HAVEN_PURGE_INTERVAL      | 3600                    | seconds between runs of the scheduled purge |
 """
 
@@ -37,7 +37,9 @@ class VaultSettings:
         env = os.environ
         try:
             return cls(
-                vault_dir=Path(env["HAVEN_VAULT_DIR"]) if env.get("HAVEN_VAULT_DIR") else base.data_dir / "vault",
+                vault_dir=Path(env["HAVEN_VAULT_DIR"])
+                if env.get("HAVEN_VAULT_DIR")
+                else base.data_dir / "vault",
                 retention_days=float(env.get("HAVEN_RETENTION_DAYS", 365)),
                 purge_interval=float(env.get("HAVEN_PURGE_INTERVAL", 3600)),
             )

@@ -31,8 +31,7 @@ class BlobStore(Protocol):
         """Remove the blob if present."""
         ...
 
-    def exists(self, name: str) -> bool:
-        ...
+    def exists(self, name: str) -> bool: ...
 
 
 class LocalBlobStore:

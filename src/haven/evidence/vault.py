@@ -51,8 +51,9 @@ def _db_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
         try:
             return fn(*args, **kwargs)
         except SQLAlchemyError as exc:
-            raise StorageError(f"vault database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") \
-                from exc
+            raise StorageError(
+                f"vault database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            ) from exc
 
     return wrapper
 
@@ -98,8 +99,16 @@ class ItemInfo:
 class Vault:
     """The evidence vault over one database, one blob store and the master key ring."""
 
-    def __init__(self, engine: Engine, ring: KeyRing, store: BlobStore, audit: AuditLog, *,
-                 retention: timedelta = DEFAULT_RETENTION, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        ring: KeyRing,
+        store: BlobStore,
+        audit: AuditLog,
+        *,
+        retention: timedelta = DEFAULT_RETENTION,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.engine = engine
         self.sessions = make_session_factory(engine)
         self.ring = ring
@@ -111,18 +120,37 @@ class Vault:
     # -- facts the blobs and the MAC are bound to -------------------------------------------------------
     @staticmethod
     def _facts(row: VaultItem) -> dict[str, Any]:
-        return {"name": row.name, "media_type": row.media_type, "size": row.size, "sha256": row.sha256,
-                "md5": row.md5, "created_at": _iso(row.created_at), "created_by": row.created_by,
-                "source_key": row.source_key}
+        return {
+            "name": row.name,
+            "media_type": row.media_type,
+            "size": row.size,
+            "sha256": row.sha256,
+            "md5": row.md5,
+            "created_at": _iso(row.created_at),
+            "created_by": row.created_by,
+            "source_key": row.source_key,
+        }
 
     @staticmethod
     def _mac_fields(row: VaultItem) -> dict[str, Any]:
-        return {"id": row.id, "uid": row.uid, "state": row.state, "report_id": row.report_id,
-                "reported_at": _iso(row.reported_at), "retain_until": _iso(row.retain_until), "hold": row.hold,
-                "hold_reason": row.hold_reason, "hold_by": row.hold_by, "hold_since": _iso(row.hold_since),
-                "hold_remaining_s": row.hold_remaining_s, "extensions": row.extensions,
-                "content_blob": row.content_blob, "context_blob": row.context_blob,
-                "context_version": row.context_version, **Vault._facts(row)}
+        return {
+            "id": row.id,
+            "uid": row.uid,
+            "state": row.state,
+            "report_id": row.report_id,
+            "reported_at": _iso(row.reported_at),
+            "retain_until": _iso(row.retain_until),
+            "hold": row.hold,
+            "hold_reason": row.hold_reason,
+            "hold_by": row.hold_by,
+            "hold_since": _iso(row.hold_since),
+            "hold_remaining_s": row.hold_remaining_s,
+            "extensions": row.extensions,
+            "content_blob": row.content_blob,
+            "context_blob": row.context_blob,
+            "context_version": row.context_version,
+            **Vault._facts(row),
+        }
 
     def _key(self, row: VaultItem) -> bytes:
         if row.wrapped_key is None or row.state == "purged":
@@ -136,8 +164,16 @@ class Vault:
 
     # -- putting ---------------------------------------------------------------------------------------
     @_db_errors
-    def put(self, content: bytes, *, name: str, media_type: str, context: dict[str, Any], actor: str,
-            source_key: str | None = None) -> ItemInfo:
+    def put(
+        self,
+        content: bytes,
+        *,
+        name: str,
+        media_type: str,
+        context: dict[str, Any],
+        actor: str,
+        source_key: str | None = None,
+    ) -> ItemInfo:
         """Preserve ``content`` and its ``context`` (hashes, upload metadata, matches, rule and action
         records). With ``source_key`` the call is idempotent: a second put with the same key returns the
         first item and stores nothing."""
@@ -148,25 +184,53 @@ class Vault:
         uid = uuid.uuid4().hex
         key = crypto.new_data_key()
         now = self.now()
-        row = VaultItem(uid=uid, source_key=source_key, state="held", name=name[:400], media_type=media_type[:100],
-                        size=len(content), sha256=hashlib.sha256(content).hexdigest(),
-                        md5=hashlib.md5(content).hexdigest(), created_at=now, created_by=actor,
-                        retain_until=now + self.retention, hold=False, extensions=0, context_version=1,
-                        content_blob=f"{uid}.content", context_blob=f"{uid}.context.1",
-                        wrapped_key=crypto.wrap(self.ring, key, uid), key_id=self.ring.current_id[:16])
+        row = VaultItem(
+            uid=uid,
+            source_key=source_key,
+            state="held",
+            name=name[:400],
+            media_type=media_type[:100],
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            md5=hashlib.md5(content).hexdigest(),
+            created_at=now,
+            created_by=actor,
+            retain_until=now + self.retention,
+            hold=False,
+            extensions=0,
+            context_version=1,
+            content_blob=f"{uid}.content",
+            context_blob=f"{uid}.context.1",
+            wrapped_key=crypto.wrap(self.ring, key, uid),
+            key_id=self.ring.current_id[:16],
+        )
         facts = self._facts(row)
-        self.store.put(row.content_blob or "", crypto.encrypt(key, content, crypto.blob_aad(uid, "content", 1, facts)))
+        self.store.put(
+            row.content_blob or "", crypto.encrypt(key, content, crypto.blob_aad(uid, "content", 1, facts))
+        )
         records = [{"at": _iso(now), "by": actor, "kind": "quarantine", "data": context}]
-        self.store.put(row.context_blob or "", crypto.encrypt(key, _dump(records),
-                                                              crypto.blob_aad(uid, "context", 1, facts)))
+        self.store.put(
+            row.context_blob or "",
+            crypto.encrypt(key, _dump(records), crypto.blob_aad(uid, "context", 1, facts)),
+        )
         with self.sessions() as s:
             try:
                 s.add(row)
                 s.flush()
                 self._seal_meta(row, key)
-                self.audit.record("vault.put", actor, f"vault:{row.id}",
-                                  {"sha256": row.sha256, "size": row.size, "name": row.name,
-                                   "retain_until": _iso(row.retain_until), "source": source_key}, session=s)
+                self.audit.record(
+                    "vault.put",
+                    actor,
+                    f"vault:{row.id}",
+                    {
+                        "sha256": row.sha256,
+                        "size": row.size,
+                        "name": row.name,
+                        "retain_until": _iso(row.retain_until),
+                        "source": source_key,
+                    },
+                    session=s,
+                )
                 s.commit()
             except SAIntegrityError:
                 s.rollback()
@@ -261,8 +325,14 @@ class Vault:
             old = row.context_blob
             row.context_version += 1
             row.context_blob = f"{row.uid}.context.{row.context_version}"
-            self.store.put(row.context_blob, crypto.encrypt(key, _dump(records), crypto.blob_aad(
-                row.uid, "context", row.context_version, self._facts(row))))
+            self.store.put(
+                row.context_blob,
+                crypto.encrypt(
+                    key,
+                    _dump(records),
+                    crypto.blob_aad(row.uid, "context", row.context_version, self._facts(row)),
+                ),
+            )
             self._seal_meta(row, key)
             self.audit.record("vault.annotate", actor, f"vault:{item_id}", {"kind": kind}, session=s)
             s.commit()
@@ -277,20 +347,33 @@ class Vault:
         return self.info(_item_id(uri)).name
 
     # -- retention -------------------------------------------------------------------------------------
-    def _change(self, item_id: int, event: str, actor: str, detail: dict[str, Any],
-                mutate: Callable[[VaultItem], None]) -> ItemInfo:
+    def _change(
+        self,
+        item_id: int,
+        event: str,
+        actor: str,
+        detail: dict[str, Any],
+        mutate: Callable[[VaultItem], None],
+    ) -> ItemInfo:
         with self.sessions() as s:
             row = self._row(s, item_id)
             key = self._key(row)
             mutate(row)
             self._seal_meta(row, key)
-            self.audit.record(event, actor, f"vault:{item_id}",
-                              {**detail, "retain_until": _iso(row.retain_until), "hold": row.hold}, session=s)
+            self.audit.record(
+                event,
+                actor,
+                f"vault:{item_id}",
+                {**detail, "retain_until": _iso(row.retain_until), "hold": row.hold},
+                session=s,
+            )
             s.commit()
             return self._info(row)
 
     @_db_errors
-    def mark_reported(self, item_id: int, report_id: int, *, actor: str, at: datetime | None = None) -> ItemInfo:
+    def mark_reported(
+        self, item_id: int, report_id: int, *, actor: str, at: datetime | None = None
+    ) -> ItemInfo:
         """Link a report: the retention clock restarts from the report's time (never shortens)."""
         when = at or self.now()
 
@@ -302,7 +385,9 @@ class Vault:
             else:
                 row.retain_until = max(_aware(row.retain_until) or until, until)
 
-        return self._change(item_id, "vault.reported", actor, {"report_id": report_id, "at": _iso(when)}, mutate)
+        return self._change(
+            item_id, "vault.reported", actor, {"report_id": report_id, "at": _iso(when)}, mutate
+        )
 
     @_db_errors
     def link_report(self, item_id: int, report_id: int, *, actor: str) -> ItemInfo:
@@ -318,9 +403,12 @@ class Vault:
     def reported_items(self) -> list[tuple[int, int, datetime | None]]:
         """(item, report, reported_at) of live items linked to a report."""
         with self.sessions() as s:
-            rows = s.execute(select(VaultItem.id, VaultItem.report_id, VaultItem.reported_at)
-                             .where(VaultItem.state == "held", VaultItem.report_id.is_not(None))).all()
-            return [(int(i), int(r), _aware(at)) for i, r, at in rows]
+            rows = s.execute(
+                select(VaultItem.id, VaultItem.report_id, VaultItem.reported_at).where(
+                    VaultItem.state == "held", VaultItem.report_id.is_not(None)
+                )
+            ).all()
+            return [(int(i), int(r or 0), _aware(at)) for i, r, at in rows]
 
     @_db_errors
     def hold(self, item_id: int, *, reason: str, actor: str) -> ItemInfo:
@@ -331,7 +419,9 @@ class Vault:
 
         def mutate(row: VaultItem) -> None:
             if row.hold:
-                raise ConflictError(f"vault item {item_id} is already on hold ({row.hold_reason}, by {row.hold_by})")
+                raise ConflictError(
+                    f"vault item {item_id} is already on hold ({row.hold_reason}, by {row.hold_by})"
+                )
             remaining = (_aware(row.retain_until) or now) - now
             row.hold, row.hold_reason, row.hold_by, row.hold_since = True, reason, actor, now
             row.hold_remaining_s = max(0, int(remaining.total_seconds()))
@@ -347,8 +437,13 @@ class Vault:
             if not row.hold:
                 raise ConflictError(f"vault item {item_id} is not on hold")
             row.retain_until = now + timedelta(seconds=row.hold_remaining_s or 0)
-            row.hold, row.hold_reason, row.hold_by, row.hold_since, row.hold_remaining_s = (False, None, None,
-                                                                                           None, None)
+            row.hold, row.hold_reason, row.hold_by, row.hold_since, row.hold_remaining_s = (
+                False,
+                None,
+                None,
+                None,
+                None,
+            )
 
         return self._change(item_id, "vault.release", actor, {"reason": reason}, mutate)
 
@@ -361,7 +456,9 @@ class Vault:
         def mutate(row: VaultItem) -> None:
             current = _aware(row.retain_until) or until
             if row.hold:
-                row.hold_remaining_s = max(row.hold_remaining_s or 0, int((until - self.now()).total_seconds()))
+                row.hold_remaining_s = max(
+                    row.hold_remaining_s or 0, int((until - self.now()).total_seconds())
+                )
             elif until <= current:
                 raise UsageError(f"vault item {item_id} is already kept until {_iso(current)}")
             else:
@@ -374,9 +471,17 @@ class Vault:
     def due(self) -> list[int]:
         """Items past their retention and not on hold."""
         with self.sessions() as s:
-            return list(s.scalars(select(VaultItem.id).where(VaultItem.state == "held", VaultItem.hold.is_(False),
-                                                             VaultItem.retain_until <= self.now())
-                                  .order_by(VaultItem.id)))
+            return list(
+                s.scalars(
+                    select(VaultItem.id)
+                    .where(
+                        VaultItem.state == "held",
+                        VaultItem.hold.is_(False),
+                        VaultItem.retain_until <= self.now(),
+                    )
+                    .order_by(VaultItem.id)
+                )
+            )
 
     @_db_errors
     def purge_due(self, *, actor: str = "system:retention") -> list[int]:
@@ -398,10 +503,19 @@ class Vault:
             if row.hold or (_aware(row.retain_until) or self.now()) > self.now():
                 raise ConflictError(f"vault item {item_id} is not due for purging")
             blobs = [b for b in (row.content_blob, row.context_blob) if b]
-            record = {"reason": "retention expired", "sha256": row.sha256, "md5": row.md5, "size": row.size,
-                      "name": row.name, "created_at": _iso(row.created_at), "report_id": row.report_id,
-                      "reported_at": _iso(row.reported_at), "retain_until": _iso(row.retain_until),
-                      "blobs": blobs, "key_destroyed": True}
+            record = {
+                "reason": "retention expired",
+                "sha256": row.sha256,
+                "md5": row.md5,
+                "size": row.size,
+                "name": row.name,
+                "created_at": _iso(row.created_at),
+                "report_id": row.report_id,
+                "reported_at": _iso(row.reported_at),
+                "retain_until": _iso(row.retain_until),
+                "blobs": blobs,
+                "key_destroyed": True,
+            }
             row.state, row.purged_at = "purged", self.now()
             row.wrapped_key, row.meta_mac, row.content_blob, row.context_blob = None, None, None, None
             self.audit.record("vault.purge", actor, f"vault:{item_id}", record, session=s)
@@ -422,8 +536,13 @@ class Vault:
                 row.wrapped_key = self.ring.reseal(row.wrapped_key, context=crypto.key_context(row.uid))
                 row.key_id = self.ring.current_id[:16]
                 changed += 1
-            self.audit.record("vault.rotate_key", actor, "vault", {"rewrapped": changed,
-                                                                   "key_id": self.ring.current_id}, session=s)
+            self.audit.record(
+                "vault.rotate_key",
+                actor,
+                "vault",
+                {"rewrapped": changed, "key_id": self.ring.current_id},
+                session=s,
+            )
             s.commit()
         return changed
 
@@ -434,10 +553,26 @@ class Vault:
     # -- rendering -------------------------------------------------------------------------------------
     @staticmethod
     def _info(row: VaultItem) -> ItemInfo:
-        return ItemInfo(row.id, row.state, row.name, row.media_type, row.size, row.sha256, row.md5,
-                        _iso(row.created_at) or "", row.created_by, row.report_id, _iso(row.reported_at),
-                        _iso(row.retain_until) or "", row.hold, row.hold_reason, row.hold_by, row.extensions,
-                        row.key_id, _iso(row.purged_at))
+        return ItemInfo(
+            row.id,
+            row.state,
+            row.name,
+            row.media_type,
+            row.size,
+            row.sha256,
+            row.md5,
+            _iso(row.created_at) or "",
+            row.created_by,
+            row.report_id,
+            _iso(row.reported_at),
+            _iso(row.retain_until) or "",
+            row.hold,
+            row.hold_reason,
+            row.hold_by,
+            row.extensions,
+            row.key_id,
+            _iso(row.purged_at),
+        )
 
 
 def _dump(value: Any) -> bytes:

@@ -49,8 +49,14 @@ DEFAULT_POLL_SECONDS = 0.25
 class DatabaseBroker(Broker):
     """Dramatiq broker whose queues are rows of ``job_messages`` in Haven's database."""
 
-    def __init__(self, engine: Engine, *, middleware: list[Middleware] | None = None,
-                 lease_seconds: float = DEFAULT_LEASE_SECONDS, poll_seconds: float = DEFAULT_POLL_SECONDS) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        middleware: list[Middleware] | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+    ) -> None:
         super().__init__(middleware=middleware)
         self.engine = engine
         self.sessions = make_session_factory(engine)
@@ -95,10 +101,20 @@ class DatabaseBroker(Broker):
             raise QueueNotFound(message.queue_name)  # type: ignore[no-untyped-call]
         now = current_millis()
         conn = s.connection() if isinstance(s, Session) else s
-        conn.execute(insert(cast(Table, JobMessage.__table__)), [{"queue": message.queue_name, "message_id": message.message_id,
-                                        "body": message.encode().decode("utf-8"), "priority": 0, "enqueued_at": now,
-                                        "available_at": available if available is not None else now,
-                                        "deliveries": 0}])
+        conn.execute(
+            insert(cast(Table, JobMessage.__table__)),
+            [
+                {
+                    "queue": message.queue_name,
+                    "message_id": message.message_id,
+                    "body": message.encode().decode("utf-8"),
+                    "priority": 0,
+                    "enqueued_at": now,
+                    "available_at": available if available is not None else now,
+                    "deliveries": 0,
+                }
+            ],
+        )
 
     def wake(self) -> None:
         """Wake this process's idle consumers (after a commit that queued work)."""
@@ -134,8 +150,14 @@ class DatabaseBroker(Broker):
         from sqlalchemy import func
 
         with self.sessions() as s:
-            return int(s.scalar(select(func.count()).select_from(JobMessage)
-                                .where(JobMessage.queue.in_([queue_name, dq_name(queue_name)]))) or 0)
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(JobMessage)
+                    .where(JobMessage.queue.in_([queue_name, dq_name(queue_name)]))
+                )
+                or 0
+            )
 
 
 class DatabaseConsumer(Consumer):
@@ -171,18 +193,40 @@ class DatabaseConsumer(Consumer):
 
     def _claim(self, n: int) -> list[tuple[int, str]]:
         now = current_millis()
-        due = and_(JobMessage.queue == self.queue_name, JobMessage.available_at <= now,
-                   or_(JobMessage.lease_until.is_(None), JobMessage.lease_until < now))
+        due = and_(
+            JobMessage.queue == self.queue_name,
+            JobMessage.available_at <= now,
+            or_(JobMessage.lease_until.is_(None), JobMessage.lease_until < now),
+        )
         pick = select(JobMessage.id).where(due).order_by(JobMessage.priority, JobMessage.id).limit(n)
         with self.broker.sessions() as s:
-            ids = claim(s, JobMessage, pick, due, {"lease_owner": self.owner, "lease_until": now + self.broker.lease_ms,
-                                                   "deliveries": JobMessage.deliveries + 1}, postgres=self._postgres)
-            rows = s.execute(select(JobMessage.id, JobMessage.body, JobMessage.deliveries)
-                             .where(JobMessage.id.in_(ids))).all() if ids else []
+            ids = claim(
+                s,
+                JobMessage,
+                pick,
+                due,
+                {
+                    "lease_owner": self.owner,
+                    "lease_until": now + self.broker.lease_ms,
+                    "deliveries": JobMessage.deliveries + 1,
+                },
+                postgres=self._postgres,
+            )
+            rows = (
+                s.execute(
+                    select(JobMessage.id, JobMessage.body, JobMessage.deliveries).where(
+                        JobMessage.id.in_(ids)
+                    )
+                ).all()
+                if ids
+                else []
+            )
             s.commit()
         for row_id, _, deliveries in rows:
             if deliveries > 1:
-                log.warning("job message %s delivered again (try %d): its earlier lease ran out", row_id, deliveries)
+                log.warning(
+                    "job message %s delivered again (try %d): its earlier lease ran out", row_id, deliveries
+                )
         return sorted((r[0], r[1]) for r in rows)
 
     def _heartbeat(self, force: bool = False) -> None:
@@ -194,8 +238,11 @@ class DatabaseConsumer(Consumer):
         if not ids:
             return
         with self.broker.sessions() as s:
-            s.execute(update(JobMessage).where(JobMessage.id.in_(ids), JobMessage.lease_owner == self.owner)
-                      .values(lease_until=current_millis() + self.broker.lease_ms))
+            s.execute(
+                update(JobMessage)
+                .where(JobMessage.id.in_(ids), JobMessage.lease_owner == self.owner)
+                .values(lease_until=current_millis() + self.broker.lease_ms)
+            )
             s.commit()
 
     def _finish(self, message: Any) -> None:
@@ -230,5 +277,8 @@ class DatabaseConsumer(Consumer):
 
 
 def _release(s: Session, ids: list[int], owner: str) -> None:
-    s.execute(update(JobMessage).where(JobMessage.id.in_(ids), JobMessage.lease_owner == owner)
-              .values(lease_owner=None, lease_until=None))
+    s.execute(
+        update(JobMessage)
+        .where(JobMessage.id.in_(ids), JobMessage.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+    )

@@ -45,15 +45,25 @@ class DeadLetter:
         return lines[-1] if lines else ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "message_id": self.message_id, "job": self.job, "args": self.args,
-                "kwargs": self.kwargs, "tries": self.tries, "error": self.last_error_line,
-                "traceback": self.error, "failed_at_ms": self.failed_at_ms, "retried_at_ms": self.retried_at_ms}
+        return {
+            "id": self.id,
+            "message_id": self.message_id,
+            "job": self.job,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "tries": self.tries,
+            "error": self.last_error_line,
+            "traceback": self.error,
+            "failed_at_ms": self.failed_at_ms,
+            "retried_at_ms": self.retried_at_ms,
+        }
 
 
 def to_dead_letter(row: DeadLetterRow) -> DeadLetter:
     args, kwargs = json.loads(row.args)
-    return DeadLetter(row.id, row.message_id, row.job, args, kwargs, row.tries, row.error, row.failed_at,
-                      row.retried_at)
+    return DeadLetter(
+        row.id, row.message_id, row.job, args, kwargs, row.tries, row.error, row.failed_at, row.retried_at
+    )
 
 
 class DeadLetterRecorder(Middleware):
@@ -67,17 +77,24 @@ class DeadLetterRecorder(Middleware):
     def before_nack(self, broker: Broker, message: Any) -> None:
         exc = getattr(message, "_exception", None)
         error = message.options.get("traceback") or (f"{exc.__class__.__name__}: {exc}" if exc else "failed")
-        row = DeadLetterRow(message_id=message.message_id, queue=q_name(message.queue_name), job=message.actor_name,
-                            args=json.dumps([list(message.args), dict(message.kwargs)]),
-                            tries=int(message.options.get("retries", 0)) or 1, error=str(error)[-MAX_ERROR_CHARS:],
-                            failed_at=current_millis())
+        row = DeadLetterRow(
+            message_id=message.message_id,
+            queue=q_name(message.queue_name),
+            job=message.actor_name,
+            args=json.dumps([list(message.args), dict(message.kwargs)]),
+            tries=int(message.options.get("retries", 0)) or 1,
+            error=str(error)[-MAX_ERROR_CHARS:],
+            failed_at=current_millis(),
+        )
         with self.sessions() as s:
             try:
                 s.add(row)
                 s.commit()
             except SAIntegrityError:  # delivered again after a crash between this and the nack
                 s.rollback()
-                existing = s.scalars(select(DeadLetterRow).where(DeadLetterRow.message_id == message.message_id))
+                existing = s.scalars(
+                    select(DeadLetterRow).where(DeadLetterRow.message_id == message.message_id)
+                )
                 row = existing.one()
         hook = self.hooks.get(message.actor_name)
         if hook is not None:

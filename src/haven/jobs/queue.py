@@ -59,8 +59,9 @@ class _Periodic:
 class JobQueue:
     """Register job handlers, enqueue jobs, run workers, and read or retry the dead-letter list."""
 
-    def __init__(self, broker: dramatiq.Broker, engine: Engine, *, queue_name: str = DEFAULT_QUEUE,
-                 backend: str = "db") -> None:
+    def __init__(
+        self, broker: dramatiq.Broker, engine: Engine, *, queue_name: str = DEFAULT_QUEUE, backend: str = "db"
+    ) -> None:
         self.broker = broker
         self.engine = engine
         self.sessions = make_session_factory(engine)
@@ -72,9 +73,17 @@ class JobQueue:
         broker.declare_queue(queue_name)
 
     @classmethod
-    def from_url(cls, url: str, engine: Engine, *, queue_name: str = DEFAULT_QUEUE,
-                 lease_seconds: float = DEFAULT_LEASE_SECONDS, poll_seconds: float = DEFAULT_POLL_SECONDS,
-                 namespace: str = "haven", maintenance_chance: int | None = None) -> JobQueue:
+    def from_url(
+        cls,
+        url: str,
+        engine: Engine,
+        *,
+        queue_name: str = DEFAULT_QUEUE,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+        namespace: str = "haven",
+        maintenance_chance: int | None = None,
+    ) -> JobQueue:
         """The queue for ``url``: ``""``/``db`` (the database of ``engine``), ``redis://…``, ``amqp://…``.
 
         ``lease_seconds`` is how soon a killed worker's job is handed out again: the database lease, or the
@@ -82,15 +91,21 @@ class JobQueue:
         """
         middleware = _middleware()
         if url in ("", "db", "database"):
-            broker: dramatiq.Broker = DatabaseBroker(engine, middleware=middleware, lease_seconds=lease_seconds,
-                                                     poll_seconds=poll_seconds)
+            broker: dramatiq.Broker = DatabaseBroker(
+                engine, middleware=middleware, lease_seconds=lease_seconds, poll_seconds=poll_seconds
+            )
             backend = "db"
         elif url.startswith(("redis://", "rediss://", "unix://")):
             from dramatiq.brokers.redis import RedisBroker
 
             extra = {"maintenance_chance": maintenance_chance} if maintenance_chance is not None else {}
-            broker = RedisBroker(url=url, namespace=namespace, middleware=middleware,  # type: ignore[no-untyped-call]
-                                 heartbeat_timeout=int(lease_seconds * 1000), **extra)
+            broker = RedisBroker(
+                url=url,
+                namespace=namespace,
+                middleware=middleware,  # type: ignore[no-untyped-call]
+                heartbeat_timeout=int(lease_seconds * 1000),
+                **extra,
+            )
             backend = "redis"
         elif url.startswith(("amqp://", "amqps://")):
             from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -102,19 +117,32 @@ class JobQueue:
         return cls(broker, engine, queue_name=queue_name, backend=backend)
 
     # -- handlers --------------------------------------------------------------------------------------
-    def register(self, name: str, fn: Callable[..., Any], *, max_retries: int = 5, min_backoff: float = 1.0,
-                 max_backoff: float = 300.0, time_limit: float = 600.0,
-                 on_dead: Callable[[DeadLetter], None] | None = None,
-                 permanent: tuple[type[BaseException], ...] = ()) -> None:
+    def register(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *,
+        max_retries: int = 5,
+        min_backoff: float = 1.0,
+        max_backoff: float = 300.0,
+        time_limit: float = 600.0,
+        on_dead: Callable[[DeadLetter], None] | None = None,
+        permanent: tuple[type[BaseException], ...] = (),
+    ) -> None:
         """Make ``fn`` the handler of job ``name``: retried ``max_retries`` times with exponential backoff
         from ``min_backoff`` to ``max_backoff`` seconds, then dead-lettered (and ``on_dead`` called). An
         exception of a ``permanent`` class dead-letters the job at once, without retries."""
-        options: dict[str, Any] = {"max_retries": max_retries, "min_backoff": int(min_backoff * 1000),
-                                   "max_backoff": int(max_backoff * 1000), "time_limit": int(time_limit * 1000)}
+        options: dict[str, Any] = {
+            "max_retries": max_retries,
+            "min_backoff": int(min_backoff * 1000),
+            "max_backoff": int(max_backoff * 1000),
+            "time_limit": int(time_limit * 1000),
+        }
         if permanent:
             options["throws"] = permanent
-        dramatiq.Actor(fn, broker=self.broker, actor_name=name, queue_name=self.queue_name, priority=0,
-                       options=options)
+        dramatiq.Actor(
+            fn, broker=self.broker, actor_name=name, queue_name=self.queue_name, priority=0, options=options
+        )
         if on_dead is not None:
             self._dead_hooks[name] = on_dead
 
@@ -128,13 +156,15 @@ class JobQueue:
         return decorate
 
     # -- enqueueing ------------------------------------------------------------------------------------
-    def enqueue(self, name: str, *args: Any, delay: float | None = None, max_tries: int | None = None,
-                **kwargs: Any) -> str:
+    def enqueue(
+        self, name: str, *args: Any, delay: float | None = None, max_tries: int | None = None, **kwargs: Any
+    ) -> str:
         """Put one job on the queue (durably, before returning); returns its message id. ``max_tries``
         overrides the handler's number of tries for this one job."""
         options = {"max_retries": max_tries - 1} if max_tries is not None else {}
-        message: Message[Any] = Message(queue_name=self.queue_name, actor_name=name, args=args, kwargs=kwargs,
-                                        options=options)
+        message: Message[Any] = Message(
+            queue_name=self.queue_name, actor_name=name, args=args, kwargs=kwargs, options=options
+        )
         self.broker.enqueue(message, delay=int(delay * 1000) if delay else None)
         return message.message_id
 
@@ -143,15 +173,22 @@ class JobQueue:
         """Whether jobs can be queued inside a database transaction (the database broker)."""
         return isinstance(self.broker, DatabaseBroker)
 
-    def enqueue_in(self, session: Session | Connection, name: str, *args: Any, max_tries: int | None = None,
-                   **kwargs: Any) -> str:
+    def enqueue_in(
+        self,
+        session: Session | Connection,
+        name: str,
+        *args: Any,
+        max_tries: int | None = None,
+        **kwargs: Any,
+    ) -> str:
         """Queue a job as part of ``session``'s transaction (database broker only: see ``transactional``);
         call ``wake()`` after the commit."""
         if not isinstance(self.broker, DatabaseBroker):
             raise UsageError(f"the {self.backend} broker cannot queue jobs inside a database transaction")
         options = {"max_retries": max_tries - 1} if max_tries is not None else {}
-        message: Message[Any] = Message(queue_name=self.queue_name, actor_name=name, args=args, kwargs=kwargs,
-                                        options=options)
+        message: Message[Any] = Message(
+            queue_name=self.queue_name, actor_name=name, args=args, kwargs=kwargs, options=options
+        )
         self.broker.add_to(session, message)
         return message.message_id
 
@@ -197,8 +234,9 @@ class JobQueue:
         self.broker.join(self.queue_name, timeout=int(timeout * 1000))
 
     # -- dead letters ----------------------------------------------------------------------------------
-    def dead_letters(self, *, job: str | None = None, include_retried: bool = False,
-                     limit: int = 100) -> list[DeadLetter]:
+    def dead_letters(
+        self, *, job: str | None = None, include_retried: bool = False, limit: int = 100
+    ) -> list[DeadLetter]:
         """Jobs that failed every try, newest first."""
         q = select(DeadLetterRow).order_by(DeadLetterRow.id.desc()).limit(limit)
         if job:
@@ -210,8 +248,12 @@ class JobQueue:
 
     def dead_count(self) -> int:
         with self.sessions() as s:
-            return int(s.scalar(select(func.count()).select_from(DeadLetterRow)
-                                .where(DeadLetterRow.retried_at.is_(None))) or 0)
+            return int(
+                s.scalar(
+                    select(func.count()).select_from(DeadLetterRow).where(DeadLetterRow.retried_at.is_(None))
+                )
+                or 0
+            )
 
     def dead_letter(self, dead_id: int) -> DeadLetter:
         with self.sessions() as s:
@@ -229,7 +271,9 @@ class JobQueue:
             if row.retried_at is not None:
                 raise UsageError(f"dead letter {dead_id} was already retried")
             args, kwargs = json.loads(row.args)
-            s.execute(update(DeadLetterRow).where(DeadLetterRow.id == dead_id).values(retried_at=current_millis()))
+            s.execute(
+                update(DeadLetterRow).where(DeadLetterRow.id == dead_id).values(retried_at=current_millis())
+            )
             s.commit()
         return self.enqueue(row.job, *args, **kwargs)
 
@@ -248,18 +292,24 @@ class JobWorker:
 
     def __init__(self, queue: JobQueue, *, threads: int, schedule: bool) -> None:
         self.queue = queue
-        self.worker = dramatiq.Worker(queue.broker, queues={queue.queue_name}, worker_threads=threads,
-                                      worker_timeout=250)
+        self.worker = dramatiq.Worker(
+            queue.broker, queues={queue.queue_name}, worker_threads=threads, worker_timeout=250
+        )
         self.id = uuid.uuid4().hex[:8]
         self._stop = threading.Event()
-        self._scheduler = threading.Thread(target=self._schedule, name="haven-jobs-schedule", daemon=True) \
-            if schedule and queue._periodic else None
+        self._scheduler = (
+            threading.Thread(target=self._schedule, name="haven-jobs-schedule", daemon=True)
+            if schedule and queue._periodic
+            else None
+        )
 
     def start(self) -> Self:
         self.worker.start()
         if self._scheduler is not None:
             self._scheduler.start()
-        log.info("job worker %s started (%s broker, queue %s)", self.id, self.queue.backend, self.queue.queue_name)
+        log.info(
+            "job worker %s started (%s broker, queue %s)", self.id, self.queue.backend, self.queue.queue_name
+        )
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -290,7 +290,8 @@ class ReportService:
     def find_by_source(self, source: str) -> int | None:
         """The newest report created with ``source`` (an action run drafts one per run), if any."""
         with self.sessions() as s:
-            return s.scalars(select(Report.id).where(Report.source == source).order_by(Report.id.desc())).first()
+            q = select(Report.id).where(Report.source == source).order_by(Report.id.desc())
+            return s.scalars(q).first()
 
     @_db_errors
     def xml(self, report_id: int) -> str:

@@ -68,7 +68,9 @@ class VerdictOut(BaseModel):
     rules: list[str] = Field(description="the rules that fired, in order")
     actions: list[dict[str, Any]] = Field(description="queued actions started by this request (run ids); "
                                                       "empty when a retried upload had started them already")
-    deterrence: dict[str, Any] | None = Field(None, description="message and help resources to show the uploader")
+    deterrence: dict[str, Any] | None = Field(
+        None, description="message and help resources to show the uploader"
+    )
 
 
 MatchResult = create_model(

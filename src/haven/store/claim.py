@@ -8,9 +8,16 @@ from sqlalchemy import ColumnElement, Select, update
 from sqlalchemy.orm import Session
 
 
-def claim(s: Session, model: Any, pick: Select[Any], still_free: ColumnElement[bool], values: dict[str, Any], *,
-          postgres: bool) -> list[int]:
-    """Set ``values`` on the rows ``pick`` selects (their ids) that are ``still_free``; returns the ids claimed.
+def claim(
+    s: Session,
+    model: Any,
+    pick: Select[Any],
+    still_free: ColumnElement[bool],
+    values: dict[str, Any],
+    *,
+    postgres: bool,
+) -> list[int]:
+    """Set ``values`` on the rows ``pick`` selects that are ``still_free``; returns the ids claimed.
 
     PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` then ``UPDATE`` in the caller's transaction, so two
     claimers never wait on or take the same row. SQLite: one ``UPDATE … WHERE id IN (SELECT …)`` statement,
@@ -22,6 +29,10 @@ def claim(s: Session, model: Any, pick: Select[Any], still_free: ColumnElement[b
             return []
         s.execute(update(model).where(model.id.in_(ids)).values(**values))
         return ids
-    stmt = update(model).where(model.id.in_(pick.scalar_subquery()), still_free).values(**values) \
+    stmt = (
+        update(model)
+        .where(model.id.in_(pick.scalar_subquery()), still_free)
+        .values(**values)
         .returning(model.id)
+    )
     return list(s.execute(stmt).scalars())

@@ -18,8 +18,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "audit_log",
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-                  autoincrement=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+        ),
         sa.Column("at", sa.String(40), nullable=False),
         sa.Column("event", sa.String(80), nullable=False),
         sa.Column("actor", sa.String(200), nullable=False),
