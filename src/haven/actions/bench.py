@@ -108,10 +108,10 @@ def run_actions_bench(
     import httpx
 
     from haven.actions.receiver import WebhookReceiver
+    from haven.auth.keys import KeyStore
     from haven.banks import BankStore, EntryIn
     from haven.hashing import hash_bytes, iter_input_files
     from haven.service.bench import _free_port, _load, _start_server, _wait_ready, _worker_pids
-    from haven.auth.keys import KeyStore
     from haven.store.db import upgrade_database
 
     files = sorted(iter_input_files([photos]))[:max_photos]

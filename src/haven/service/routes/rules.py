@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
-from haven.errors import StorageError
 from haven.auth.keys import ApiKey
+from haven.errors import StorageError
 from haven.service.schemas import ERRORS
 from haven.service.state import get_state, require
 
