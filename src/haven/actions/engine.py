@@ -32,6 +32,7 @@ from haven.actions.webhook import deliver
 from haven.audit import AuditLog
 from haven.errors import FormatError, IntegrityError, NotFoundError, RemoteRejectedError, UsageError
 from haven.jobs import DeadLetter, JobQueue, current_try
+from haven.signals import signal_names
 from haven.store.db import make_session_factory
 
 log = logging.getLogger("haven.actions")
@@ -70,6 +71,19 @@ class MatchEvent:
             "name": self.name,
             "context": self.context,
         }
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What a job handler knows of its action run."""
+
+    id: int
+    params: dict[str, Any]
+    event: dict[str, Any]
+    staged: str | None
+    rule_id: int
+    rule_name: str
+    content_key: str
 
 
 @dataclass(frozen=True)
@@ -275,7 +289,7 @@ class ActionEngine:
                 "webhook": self._webhook,
                 "report": self._report,
             }[kind]
-            result = handler(run_id, params, event, staged, rule_id, rule_name, content_key)
+            result = handler(_Run(run_id, params, event, staged, rule_id, rule_name, content_key))
         except Exception as exc:
             self._set(run_id, error=f"{exc.__class__.__name__}: {exc}")
             raise
@@ -363,16 +377,9 @@ class ActionEngine:
             s.commit()
         return int(item.id)
 
-    def _quarantine(
-        self,
-        run_id: int,
-        params: dict[str, Any],
-        event: dict[str, Any],
-        staged: str | None,
-        rule_id: int,
-        rule_name: str,
-        content_key: str,
-    ) -> dict[str, Any]:
+    def _quarantine(self, run: _Run) -> dict[str, Any]:
+        run_id, event = run.id, run.event
+        staged, rule_name, content_key = run.staged, run.rule_name, run.content_key
         item = self._vault_item(run_id, event, staged, rule_name, content_key)
         if item is None:
             return {
@@ -381,16 +388,9 @@ class ActionEngine:
             }
         return {"vault_item": item}
 
-    def _review(
-        self,
-        run_id: int,
-        params: dict[str, Any],
-        event: dict[str, Any],
-        staged: str | None,
-        rule_id: int,
-        rule_name: str,
-        content_key: str,
-    ) -> dict[str, Any]:
+    def _review(self, run: _Run) -> dict[str, Any]:
+        run_id, params, event = run.id, run.params, run.event
+        staged, rule_id, rule_name, content_key = run.staged, run.rule_id, run.rule_name, run.content_key
         item = self._vault_item(run_id, event, staged, rule_name, content_key)
         matches = event.get("matches") or []
         severity = max((m["severity"] for m in matches if m.get("severity") is not None), default=None)
@@ -423,16 +423,8 @@ class ActionEngine:
         }
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
-    def _webhook(
-        self,
-        run_id: int,
-        params: dict[str, Any],
-        event: dict[str, Any],
-        staged: str | None,
-        rule_id: int,
-        rule_name: str,
-        content_key: str,
-    ) -> dict[str, Any]:
+    def _webhook(self, run: _Run) -> dict[str, Any]:
+        run_id, params, event, rule_name = run.id, run.params, run.event, run.rule_name
         secret = self.rules.webhook_secret(params)
         status = deliver(
             str(params["url"]),
@@ -444,16 +436,9 @@ class ActionEngine:
         )
         return {"status": status, "url": params["url"]}
 
-    def _report(
-        self,
-        run_id: int,
-        params: dict[str, Any],
-        event: dict[str, Any],
-        staged: str | None,
-        rule_id: int,
-        rule_name: str,
-        content_key: str,
-    ) -> dict[str, Any]:
+    def _report(self, run: _Run) -> dict[str, Any]:
+        run_id, params, event = run.id, run.params, run.event
+        staged, rule_name, content_key = run.staged, run.rule_name, run.content_key
         from haven.reporting.case import case_from_dict
 
         source = f"action:{run_id}"
@@ -470,6 +455,7 @@ class ActionEngine:
                 code="no_content",
             )
         hashes = event.get("hashes") or {}
+        signals = set(signal_names())
         case = case_from_dict(
             {
                 "incident": {
@@ -485,7 +471,7 @@ class ActionEngine:
                         "path": f"vault:{item}",
                         "original_name": event.get("name"),
                         "classification": _industry_class(event.get("matches") or []),
-                        "hashes": {k: hashes[k] for k in ("md5", "sha1", "sha256", "pdq") if hashes.get(k)},
+                        "hashes": {k: v for k, v in hashes.items() if k in signals and isinstance(v, str)},
                     }
                 ],
             }

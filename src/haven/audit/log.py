@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from haven.audit.anchors import Anchor
 from haven.audit.chain import GENESIS, Problem, Row, canonical_json, diagnose, entry_hash
 from haven.audit.models import AuditEntry, AuditHead
-from haven.errors import StorageError, UsageError
-from haven.store.db import make_session_factory
+from haven.errors import UsageError
+from haven.store.db import make_session_factory, storage_errors
 
-_T = TypeVar("_T")
 #: How many times an append is retried when another writer raced it (SQLite's busy snapshot).
 APPEND_ATTEMPTS = 8
 _BATCH = 2000
 
 
-def _db_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> _T:
-        try:
-            return fn(*args, **kwargs)
-        except SQLAlchemyError as exc:
-            raise StorageError(
-                f"audit log database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
-            ) from exc
-
-    return wrapper
+_db_errors = storage_errors("audit log")
 
 
 def utc_text(when: datetime) -> str:

@@ -11,7 +11,6 @@ purged (id, hashes, size, dates), never the content.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
@@ -19,11 +18,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from haven.audit import AuditLog
@@ -32,30 +30,18 @@ from haven.errors import (
     FileAccessError,
     IntegrityError,
     NotFoundError,
-    StorageError,
     UsageError,
 )
 from haven.evidence import crypto
 from haven.evidence.models import VaultItem
 from haven.evidence.storage import BlobStore
 from haven.secrets import KeyRing
-from haven.store.db import make_session_factory
+from haven.store.db import make_session_factory, storage_errors
 
 DEFAULT_RETENTION = timedelta(days=365)
-_T = TypeVar("_T")
 
 
-def _db_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> _T:
-        try:
-            return fn(*args, **kwargs)
-        except SQLAlchemyError as exc:
-            raise StorageError(
-                f"vault database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
-            ) from exc
-
-    return wrapper
+_db_errors = storage_errors("vault")
 
 
 def _aware(value: datetime | None) -> datetime | None:
