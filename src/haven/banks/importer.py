@@ -43,12 +43,15 @@ def import_file(
     on_progress: Callable[[int, int, int], None] | None = None,
     on_error: Callable[[FormatError], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    label: str | None = None,
 ) -> ImportResult:
     """Import ``path`` into ``bank``; resumes an unfinished import of the same content.
 
     ``on_progress(records, rows_added, bytes_read)`` is called after each batch; ``on_error`` gets each
     skipped record's FormatError (with ``path`` and ``line``). A finished import of the same content is
-    not repeated unless ``again`` (then ``already_done`` is set in the result).
+    not repeated unless ``again`` (then ``already_done`` is set in the result). ``label`` names the file in
+    the result, its messages, errors and the import log (default: its path); the service passes the
+    upload's own name, so no server path reaches a client.
     """
     p = Path(path)
     try:
@@ -57,7 +60,8 @@ def import_file(
         raise FileAccessError("no such file", path=p, code="not_found") from None
     if p.is_dir():
         raise FileAccessError("is a directory, not a file", path=p, code="is_directory")
-    fmt = (fmt or detect_format(p)).lower()
+    name = label or str(p)
+    fmt = (fmt or detect_format(p, label=label)).lower()
     module = get_format(fmt)
     digest = file_sha256(p)
     started = time.perf_counter()
@@ -72,41 +76,19 @@ def import_file(
             .order_by(IMPORTS.c.id.desc())
         ).first()
         if prior is not None and prior.status == "done" and not again:
-            return ImportResult(
-                import_id=prior.id,
-                bank=bank,
-                path=str(p),
-                format=fmt,
-                rows_added=0,
-                records_read=0,
-                errors=0,
-                warnings=0,
-                already_done=True,
-            )
+            return ImportResult(import_id=prior.id, bank=bank, path=name, format=fmt, rows_added=0,
+                                records_read=0, errors=0, warnings=0, already_done=True)
         if prior is not None and prior.status == "running":
             import_id, skip = prior.id, int(prior.records_done)
         else:
-            import_id = conn.execute(
-                insert(IMPORTS)
-                .values(
-                    bank_id=bank_row.id,
-                    path=str(p.resolve()),
-                    size=size,
-                    sha256=digest,
-                    format=fmt,
-                    status="running",
-                    records_done=0,
-                    rows_added=0,
-                    errors=0,
-                    warnings=0,
-                    started_at=now(),
-                    actor=actor,
-                )
-                .returning(IMPORTS.c.id)
-            ).scalar_one()
+            import_id = conn.execute(insert(IMPORTS).values(
+                bank_id=bank_row.id, path=label or str(p.resolve()), size=size, sha256=digest, format=fmt,
+                status="running",
+                records_done=0, rows_added=0, errors=0, warnings=0, started_at=now(), actor=actor,
+            ).returning(IMPORTS.c.id)).scalar_one()
             skip = 0
 
-    result = ImportResult(import_id=import_id, bank=bank, path=str(p), format=fmt, resumed_from=skip)
+    result = ImportResult(import_id=import_id, bank=bank, path=name, format=fmt, resumed_from=skip)
     records = skip
     rows: list[dict[str, Any]] = []
     batch_errors = batch_warnings = 0
@@ -141,7 +123,7 @@ def import_file(
                 .values(**values)
             ).rowcount
             if moved != 1:
-                raise ConflictError(f"import #{import_id} of {p} is being run by another process")
+                raise ConflictError(f"import #{import_id} of {name} is being run by another process")
             store.insert_rows(conn, bank_row.id, rows, actor=actor)
         committed = records
         result.rows_added += len(rows)
@@ -162,9 +144,9 @@ def import_file(
         # (unparsed where the reader supports it, which the big-file CSV reader does).
         fast_skip = "skip" in inspect.signature(module.read).parameters
         if fast_skip:
-            reader = cast(Any, module).read(stream, str(p), skip=skip)
+            reader = cast(Any, module).read(stream, name, skip=skip)
         else:
-            reader = module.read(stream, str(p))
+            reader = module.read(stream, name)
         try:
             for n, item in enumerate(reader, skip if fast_skip else 0):
                 if n < skip:
@@ -182,16 +164,16 @@ def import_file(
                 for w in item.warnings:
                     batch_warnings += 1
                     result.warnings += 1
-                    note(f"{p}: warning: {w}")
+                    note(f"{name}: warning: {w}")
                     if on_warning is not None:
-                        on_warning(f"{p}: {w}")
+                        on_warning(f"{name}: {w}")
                 for e in item.entries:
                     try:
                         rows.append(
                             entry_row(e, bank_id=bank_row.id, import_id=import_id, actor=actor, at=ts)
                         )
                     except FormatError as exc:
-                        err = FormatError(exc.message, path=p, line=item.line, code=exc.code)
+                        err = FormatError(exc.message, path=name, line=item.line, code=exc.code)
                         batch_errors += 1
                         result.errors += 1
                         note(err.message)
@@ -201,7 +183,7 @@ def import_file(
                     flush(final=False)
         except UnicodeDecodeError as exc:
             flush(final=False)  # keep what was read before the break (resumable like a kill)
-            raise FormatError(f"not UTF-8 text near record {records + 1}: {exc.reason}", path=p) from None
+            raise FormatError(f"not UTF-8 text near record {records + 1}: {exc.reason}", path=name) from None
         except FormatError:
             flush(final=False)
             raise

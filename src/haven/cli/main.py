@@ -39,6 +39,7 @@ SUBCOMMAND_MODULES = [
     "haven.cli.rules_cmd",
     "haven.cli.jobs_cmd",
     "haven.cli.vault_cmd",
+    "haven.cli.secrets_cmd",
 ]
 
 app = typer.Typer(

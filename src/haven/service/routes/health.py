@@ -17,7 +17,8 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database reachable and index loaded (no key needed)",
+@router.get("/readyz", summary="Readiness: database reachable and index loaded, and how loaded this "
+                               "worker is (no key needed)",
             responses={503: {"description": "not ready yet"}})
 def readyz(request: Request) -> JSONResponse:
     state = get_state(request)
@@ -36,9 +37,12 @@ def readyz(request: Request) -> JSONResponse:
     else:
         checks["index"] = f"error: {backend.load_error}" if backend.load_error else "loading"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
-    )
+    # Saturation is reported, not failed on: a worker whose fetch slots are full still matches hashes,
+    # and taking it out of rotation would only move the load to the next one.
+    load = state.load()
+    body = {"status": "ready" if ok else "not_ready", "checks": checks, "load": load,
+            "saturated": sorted(name for name, v in load.items() if v["saturated"])}
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get(
