@@ -334,3 +334,26 @@ def test_vault_is_a_report_file_source(vault: Vault) -> None:
     f = facts(vault, f"vault:{item_id}")
     assert f.name == PHOTO.name and f.sha256 == vault.info(item_id).sha256
     assert vault.audit.entries(event="vault.read", actor="system:reporting")
+
+
+def test_haven_secrets_rotate_reseals_the_vault(engine: Engine, key_file: Path, tmp_path: Path, clock: Clock,
+                                               db_url: str) -> None:
+    """The vault registers with ``haven secrets``: its data keys and signing key are re-sealed on rotation,
+    and nothing is left under the old key (so it can be retired)."""
+    from haven.config import Settings
+    from haven.secrets import sealed_data
+
+    vault = _vault(engine, key_file, tmp_path, clock)
+    item_id = _put(vault)
+    signing_key(vault)
+    old = vault.ring.current_id
+    [data] = [d for d in sealed_data() if d.name == "vault-and-actions"]
+    settings = Settings(data_dir=tmp_path / "data", database_url=db_url, master_key_file=key_file)
+    assert data.usage(vault.ring, settings) == {old: 2}
+    rotate_key_file(key_file)
+    ring = KeyRing(read_key_file(key_file))
+    assert data.reseal(ring, settings) == 2
+    assert data.usage(ring, settings) == {ring.current_id: 2}
+    retire_key(key_file, old)
+    fresh = _vault(engine, key_file, tmp_path, clock)
+    assert fresh.read(item_id, actor="a", purpose="p") == PHOTO.read_bytes()

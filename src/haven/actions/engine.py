@@ -102,7 +102,7 @@ class Verdict:
         return out
 
 
-def _staged_context(uid: str) -> bytes:
+def staged_context(uid: str) -> bytes:
     return f"haven-staged-upload:{uid}".encode()
 
 
@@ -213,7 +213,7 @@ class ActionEngine:
             uid = uuid.uuid4().hex
             staged = {
                 "uid": uid,
-                "sealed": self.vault.ring.seal(event.content, context=_staged_context(uid)),
+                "sealed": self.vault.ring.seal(event.content, context=staged_context(uid)),
                 "created_at": now,
             }
         record = event.record()
@@ -363,7 +363,7 @@ class ActionEngine:
                 raise IntegrityError(
                     f"the staged upload {staged} is gone and the vault does not hold the content"
                 )
-            content = vault.ring.open(row.sealed, context=_staged_context(staged))
+            content = vault.ring.open(row.sealed, context=staged_context(staged))
         item = vault.put(
             content,
             name=event.get("name") or sha,

@@ -24,7 +24,7 @@ from haven.store.db import make_session_factory
 CACHE_SECONDS = 1.0
 
 
-def _secret_context(url: str) -> bytes:
+def secret_context(url: str) -> bytes:
     return f"haven-webhook-secret:{url}".encode()
 
 
@@ -49,7 +49,7 @@ class RuleStore:
                     )
                 params = dict(a.params)
                 secret = str(params.pop("secret")).encode()
-                sealed = self.ring.seal(secret, context=_secret_context(str(params["url"])))
+                sealed = self.ring.seal(secret, context=secret_context(str(params["url"])))
                 params["secret_sealed"] = base64.b64encode(sealed).decode()
                 a = Action(a.type, params)
             actions.append(a)
@@ -60,7 +60,7 @@ class RuleStore:
         if self.ring is None:
             raise UsageError("the master key is not configured: cannot open the webhook secret")
         return self.ring.open(
-            base64.b64decode(params["secret_sealed"]), context=_secret_context(str(params["url"]))
+            base64.b64decode(params["secret_sealed"]), context=secret_context(str(params["url"]))
         )
 
     # -- reading ---------------------------------------------------------------------------------------
