@@ -147,7 +147,7 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes | Pa
         url = (extra or {}).get("url")
 
         def rules_then_record() -> None:  # one thread-pool hop for both
-            # A saved upload is read for the rules' actions (quarantine keeps its bytes) while it still exists.
+            # A saved upload is read for the actions (quarantine keeps its bytes) while it still exists.
             content = data.read_bytes() if isinstance(data, PathLike) else data
             _run_rules(state, payload, kind, key, content=content, name=label, url=url)
             _record(state, payload["content_id"], kind, payload, key)
