@@ -57,7 +57,7 @@ def test_check_stops_submission_until_fixed_or_justified(store: PortalStore) -> 
             casestudies.moderate(db, author, cs.id, "approve")
         casestudies.moderate(db, mod, cs.id, "approve")
         assert [h.doc_id for h in search.search(db, "grooming game")] == [cs.id]
-        assert audit.entries(db, target=f"case_study:{cs.id}")[0].event == "case_study.approve"
+        assert audit.entries(db, target=f"case_study:{cs.id}")[0].event == "portal.case_study.approve"
         comment = casestudies.add_comment(db, mod, cs.id, "Useful, thank you.")
         casestudies.hide_comment(db, mod, comment.id, "off topic")
         assert casestudies.comments(db, cs.id) == []

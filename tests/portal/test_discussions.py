@@ -53,7 +53,7 @@ def test_followers_are_mailed_and_moderation_is_recorded(
         with pytest.raises(ConflictError):
             discussions.post(db, other, topic.id, "Still here?")
         assert [p.body for p in discussions.posts(db, topic.id)] == ["How do you involve siblings?"]
-        assert {e.event for e in audit.entries(db)} >= {"post.hide", "topic.lock"}
+        assert {e.event for e in audit.entries(db)} >= {"portal.post.hide", "portal.topic.lock"}
     deadline = time.monotonic() + 5
     while not received and time.monotonic() < deadline:
         time.sleep(0.05)

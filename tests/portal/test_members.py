@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from haven.errors import ConflictError, InputError, PermissionDeniedError
 from haven.portal import audit, casestudies, discussions, members, surveys
-from haven.portal.models import AuditRow, CaseStudy, Member, Post, SurveyResponse
+from haven.portal.models import CaseStudy, Member, Post, SurveyResponse
 from haven.portal.notify import MemoryNotifier
 from haven.portal.store import PortalStore
 
@@ -25,7 +25,7 @@ def test_vetting_is_recorded_and_mailed(store: PortalStore) -> None:
     with store.begin() as db:
         assert members.get(db, applicant_id).status == "approved"
         events = [(e.event, e.actor) for e in audit.entries(db, target=f"member:{applicant_id}")]
-    assert events == [("member.approve", mod.label), ("member.ask_more", mod.label)]
+    assert events == [("portal.member.approve", mod.label), ("portal.member.ask_more", mod.label)]
     assert [m[0] for m in mail.sent] == ["new@example.org", "new@example.org"]
     assert "Which team" in mail.sent[0][2]
 
@@ -124,4 +124,4 @@ def test_leaving_erases_personal_data_and_unlinks_the_rest(store: PortalStore) -
             str(v) for row in db.execute(select(Member)).all() for v in row[0].__dict__.values()
         )
         assert "Lee Leaver" not in everything and "lee@example.org" not in everything
-        assert db.scalars(select(AuditRow).where(AuditRow.event == "member.leave")).one()
+        assert audit.entries(db, target=f"member:{leaver.member_id}")[0].event == "portal.member.leave"

@@ -46,7 +46,7 @@ def test_leaving_member_data_is_gone(portal: LivePortal) -> None:
         assert "leaving.person@example.org" not in users and row.user_id is None
         assert (
             db.scalar(select(AuditRow.event).where(AuditRow.target == f"member:{leaver.member_id}"))
-            == "member.leave"
+            == "portal.member.leave"
         )
         assert all(s is not None for s in sessions)
 
@@ -76,12 +76,12 @@ def test_moderator_actions_are_recorded(portal: LivePortal) -> None:
         events = {(e.event, e.actor, e.target) for e in audit.entries(db)}
     label = f"member:{mod.member_id}"
     assert {
-        ("member.ask_more", label, f"member:{applicant.member_id}"),
-        ("case_study.return", label, f"case_study:{cs.id}"),
-        ("post.hide", label, f"post:{post_id}"),
-        ("topic.lock", label, f"topic:{topic.id}"),
+        ("portal.member.ask_more", label, f"member:{applicant.member_id}"),
+        ("portal.case_study.return", label, f"case_study:{cs.id}"),
+        ("portal.post.hide", label, f"post:{post_id}"),
+        ("portal.topic.lock", label, f"topic:{topic.id}"),
     } <= events
-    assert "case_study.return" in page and "post.hide" in page
+    assert "portal.case_study.return" in page and "portal.post.hide" in page
 
 
 def test_french_catalogue_is_complete_and_used(portal: LivePortal) -> None:

@@ -173,11 +173,15 @@ class AuditLog:
         since_seq: int = 0,
         limit: int | None = None,
         newest_first: bool = False,
+        event_prefix: str | None = None,
     ) -> list[Entry]:
-        """Entries matching every filter given, oldest first (or newest first)."""
+        """Entries matching every filter given, oldest first (or newest first). ``event_prefix`` keeps one
+        surface's events (``portal.``)."""
         q = select(AuditEntry).where(AuditEntry.seq > since_seq)
         if event:
             q = q.where(AuditEntry.event == event)
+        if event_prefix:
+            q = q.where(AuditEntry.event.startswith(event_prefix, autoescape=True))
         if target:
             q = q.where(AuditEntry.target == target)
         if actor:

@@ -63,19 +63,6 @@ class Member(Base):
     left_at: Mapped[datetime | None] = mapped_column(TS)
 
 
-class AuditRow(Base):
-    """Moderator actions, until ``haven.audit`` (hash-chained) takes them over."""
-
-    __tablename__ = "portal_audit"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(TS, default=utcnow)
-    event: Mapped[str] = mapped_column(String(60), index=True)
-    actor: Mapped[str] = mapped_column(String(120))
-    target: Mapped[str] = mapped_column(String(120))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
 class Resource(Base):
     __tablename__ = "portal_resources"
 

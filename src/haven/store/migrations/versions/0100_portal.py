@@ -44,17 +44,6 @@ SQLITE_FTS = [
 
 def upgrade() -> None:
     op.create_table(
-        "portal_audit",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("event", sa.String(length=60), nullable=False),
-        sa.Column("actor", sa.String(length=120), nullable=False),
-        sa.Column("target", sa.String(length=120), nullable=False),
-        sa.Column("detail", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index(op.f("ix_portal_audit_event"), "portal_audit", ["event"], unique=False)
-    op.create_table(
         "portal_members",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
@@ -316,7 +305,6 @@ TABLES = [
     "portal_search_docs",
     "portal_resource_versions",
     "portal_resources",
-    "portal_audit",
     "portal_members",
 ]
 
