@@ -26,7 +26,7 @@ def table_columns(algorithms: tuple[str, ...]) -> list[tuple[str, str | None]]:
 
 
 def hash_command(
-    paths: list[Path] = typer.Argument(..., help="Files or folders (searched recursively)."),
+    paths: list[Path] = typer.Argument(..., metavar="PATH", help="Files or folders (searched recursively)."),
     fast: bool = typer.Option(
         False,
         "--fast",
@@ -38,7 +38,9 @@ def hash_command(
     progress: bool = typer.Option(False, "--progress", help="Show the progress bar even with --json."),
     summary: bool = typer.Option(False, "--summary", help="Print only a summary, not a row per file."),
     max_pixels: int = typer.Option(None, "--max-pixels", help="Refuse images with more pixels (bomb guard)."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Threads (default: one per core)."),
+    jobs: int = typer.Option(
+        0, "--jobs", "-j", help="Threads (auto: one per core).", show_default="auto"
+    ),
 ) -> None:
     """Hash images: PDQ (perceptual) and MD5/SHA-1/SHA-256 of the bytes.
 

@@ -56,7 +56,7 @@ def build_command(
 
 def query_command(
     index: Path = typer.Argument(..., help="Index file."),
-    hashes: list[str] = typer.Argument(..., help="PDQ hashes (64 hex digits)."),
+    hashes: list[str] = typer.Argument(..., metavar="PDQ", help="PDQ hashes (64 hex digits)."),
     threshold: int = typer.Option(DEFAULT_THRESHOLD, "--threshold", "-t", help="Largest Hamming distance."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per query."),
 ) -> None:

@@ -17,7 +17,7 @@ from haven.signals import get_signal
 
 
 def match_command(
-    paths: list[Path] = typer.Argument(..., help="Files or folders (searched recursively)."),
+    paths: list[Path] = typer.Argument(..., metavar="PATH", help="Files or folders (searched recursively)."),
     fast: bool = typer.Option(
         False, "--fast", help="Decode large JPEGs at reduced size (faster, a few PDQ bits off)."
     ),
@@ -29,7 +29,9 @@ def match_command(
     ),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per file per line."),
     progress: bool = typer.Option(False, "--progress", help="Show the progress bar even with --json."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Hashing threads (default: one per core)."),
+    jobs: int = typer.Option(
+        0, "--jobs", "-j", help="Hashing threads (auto: one per core).", show_default="auto"
+    ),
     upscaled: bool = typer.Option(
         False,
         "--upscaled",

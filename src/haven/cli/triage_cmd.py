@@ -18,7 +18,7 @@ from haven.triage.analyse import SERIES_THRESHOLD
 
 
 def triage_command(
-    sources: list[Path] = typer.Argument(..., help="Folders, zip/tar archives, raw or E01 disk images."),
+    sources: list[Path] = typer.Argument(..., metavar="SOURCE", help="Folders, zip/tar archives, raw or E01 disk images."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; rerun into it to resume)."),
     banks: str = typer.Option(
         None, "--banks", help="Comma-separated bank names (default: all enabled banks)."
@@ -30,7 +30,11 @@ def triage_command(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: on a TTY)."
     ),
     jobs: int = typer.Option(
-        0, "--jobs", "-j", help="Worker processes for the per-file work (default: one per core; 1: none)."
+        0,
+        "--jobs",
+        "-j",
+        help="Worker processes for the per-file work (auto: one per core; 1: none).",
+        show_default="auto",
     ),
     match_threshold: int = typer.Option(
         PDQ_MATCH_THRESHOLD, "--threshold", help="PDQ distance to a bank entry for 'known'."
@@ -130,7 +134,11 @@ def bench_triage_command(
         Path("../shared/data/photos"), "--photos", help="Benign photos to derive it from."
     ),
     jobs: int = typer.Option(
-        0, "--jobs", "-j", help="Triage worker processes and generator processes (default: one per core)."
+        0,
+        "--jobs",
+        "-j",
+        help="Triage worker processes and generator processes (auto: one per core).",
+        show_default="auto",
     ),
     naive_sample: int = typer.Option(
         1000,
