@@ -18,7 +18,9 @@ from haven.triage.analyse import SERIES_THRESHOLD
 
 
 def triage_command(
-    sources: list[Path] = typer.Argument(..., metavar="SOURCE", help="Folders, zip/tar archives, raw or E01 disk images."),
+    sources: list[Path] = typer.Argument(
+        ..., metavar="SOURCE", help="Folders, zip/tar archives, raw or E01 disk images."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; rerun into it to resume)."),
     banks: str = typer.Option(
         None, "--banks", help="Comma-separated bank names (default: all enabled banks)."
