@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
+from haven.banks.existing import BankValues
 from haven.banks.formats import detect_format, get_format, open_text
 from haven.banks.formats.base import Record
 from haven.banks.store import BANKS, IMPORTS, BankStore, entry_row, now
@@ -34,6 +35,11 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: Under a format given explicitly, this many bad records before the first good one stop the import with
+#: a hint naming the format the file looks like (when it looks like another one).
+WRONG_FORMAT_AFTER = 5
+
+
 def import_file(
     store: BankStore,
     bank: str,
@@ -43,15 +49,21 @@ def import_file(
     actor: str | None = None,
     batch_size: int = 10_000,
     again: bool = False,
+    force: bool = False,
+    label: str | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     on_error: Callable[[FormatError], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> ImportResult:
-    """Import ``path`` into ``bank``; resumes an unfinished import of the same content.
+    """Import ``path`` into ``bank``; resumes an unfinished (interrupted or killed) import of the same
+    content. Values the bank already holds are not added again (``duplicates``).
 
     ``on_progress(records, rows_added, bytes_read)`` is called after each batch; ``on_error`` gets each
-    skipped record's FormatError (with ``path`` and ``line``). A finished import of the same content is
-    not repeated unless ``again`` (then ``already_done`` is set in the result).
+    skipped record's FormatError (with ``path`` and ``line``). A finished import of the same content that
+    added rows is not repeated unless ``again`` (then ``already_done`` is set in the result). Values a signal
+    calls weak (``SignalType.weak_value``: an all-zero PDQ, the digest of an empty file) are skipped as
+    bad records unless ``force``. ``label`` is the name recorded for the file (stdin's spool file: ``-``).
+    Ctrl-C (or any error) marks the import ``interrupted``; running it again resumes it.
     """
     p = Path(path)
     try:
@@ -60,8 +72,10 @@ def import_file(
         raise FileAccessError("no such file", path=p, code="not_found") from None
     if p.is_dir():
         raise FileAccessError("is a directory, not a file", path=p, code="is_directory")
+    forced = fmt is not None
     fmt = (fmt or detect_format(p)).lower()
     module = get_format(fmt)
+    shown = label or str(p)
     digest = file_sha256(p)
     started = time.perf_counter()
 
@@ -74,11 +88,12 @@ def import_file(
             .where(IMPORTS.c.bank_id == bank_row.id, IMPORTS.c.sha256 == digest, IMPORTS.c.format == fmt)
             .order_by(IMPORTS.c.id.desc())
         ).first()
-        if prior is not None and prior.status == "done" and not again:
+        # A finished import that added nothing (every row bad, or already held) is not "already imported".
+        if prior is not None and prior.status == "done" and prior.rows_added > 0 and not again:
             return ImportResult(
                 import_id=prior.id,
                 bank=bank,
-                path=str(p),
+                path=shown,
                 format=fmt,
                 rows_added=0,
                 records_read=0,
@@ -86,14 +101,15 @@ def import_file(
                 warnings=0,
                 already_done=True,
             )
-        if prior is not None and prior.status == "running":
+        if prior is not None and prior.status in ("running", "interrupted"):
             import_id, skip = prior.id, int(prior.records_done)
+            conn.execute(update(IMPORTS).where(IMPORTS.c.id == import_id).values(status="running"))
         else:
             import_id = conn.execute(
                 insert(IMPORTS)
                 .values(
                     bank_id=bank_row.id,
-                    path=str(p.resolve()),
+                    path=label or str(p.resolve()),
                     size=size,
                     sha256=digest,
                     format=fmt,
@@ -109,10 +125,13 @@ def import_file(
             ).scalar_one()
             skip = 0
 
-    result = ImportResult(import_id=import_id, bank=bank, path=str(p), format=fmt, resumed_from=skip)
+    result = ImportResult(import_id=import_id, bank=bank, path=shown, format=fmt, resumed_from=skip)
+    held = BankValues(bank_row.id)
     records = skip
     rows: list[dict] = []
     batch_errors = batch_warnings = 0
+    good = 0  # records that gave at least one row, in this run
+    stopped: list[str] = []  # set once the import has been stopped with a --format hint
     ts = now()
 
     def note(msg: str) -> None:
@@ -124,9 +143,10 @@ def import_file(
     def flush(final: bool) -> None:
         nonlocal rows, batch_errors, batch_warnings, committed
         with store.engine.begin() as conn:
+            new = _new_rows(conn, held, rows)
             values = {
                 "records_done": records,
-                "rows_added": IMPORTS.c.rows_added + len(rows),
+                "rows_added": IMPORTS.c.rows_added + len(new),
                 "errors": IMPORTS.c.errors + batch_errors,
                 "warnings": IMPORTS.c.warnings + batch_warnings,
             }
@@ -144,67 +164,145 @@ def import_file(
                 .values(**values)
             ).rowcount
             if moved != 1:
-                raise ConflictError(f"import #{import_id} of {p} is being run by another process")
-            store.insert_rows(conn, bank_row.id, rows, actor=actor)
+                raise ConflictError(f"import #{import_id} of {shown} is being run by another process")
+            ids = store.insert_rows(conn, bank_row.id, new, actor=actor)
+            for signal, (signal_values, signal_ids) in _by_signal(new, ids).items():
+                held.added(conn, signal, signal_values, signal_ids)
         committed = records
-        result.rows_added += len(rows)
+        result.rows_added += len(new)
+        result.duplicates += len(rows) - len(new)
         rows = []
         batch_errors = batch_warnings = 0
         if on_progress is not None:
             on_progress(records, result.rows_added, bytes_pos())
 
-    with open_text(p) as stream:
+    def bad(err: FormatError) -> None:
+        nonlocal batch_errors
+        batch_errors += 1
+        result.errors += 1
+        note(err.message)
+        if on_error is not None:
+            on_error(err)
+        if forced and good == 0 and result.errors == WRONG_FORMAT_AFTER and skip == 0:
+            hint = _format_hint(p, fmt)
+            if hint:
+                stopped.append("failed")
+                raise FormatError(
+                    f"the first {WRONG_FORMAT_AFTER} records of {shown} are not valid {fmt}; {hint}", path=p
+                )
 
-        def bytes_pos() -> int:
+    try:
+        with open_text(p) as stream:
+
+            def bytes_pos() -> int:
+                try:
+                    return stream.buffer.tell()
+                except (OSError, ValueError):
+                    return 0
+
+            # Records before the checkpoint were committed by an earlier, interrupted run: skip them
+            # (unparsed where the reader supports it, which the big-file CSV reader does).
+            fast_skip = "skip" in inspect.signature(module.read).parameters
+            reader = module.read(stream, shown, skip=skip) if fast_skip else module.read(stream, shown)
             try:
-                return stream.buffer.tell()
-            except (OSError, ValueError):
-                return 0
-
-        # Records before the checkpoint were committed by an earlier, interrupted run: skip them
-        # (unparsed where the reader supports it, which the big-file CSV reader does).
-        fast_skip = "skip" in inspect.signature(module.read).parameters
-        reader = module.read(stream, str(p), skip=skip) if fast_skip else module.read(stream, str(p))
-        try:
-            for n, item in enumerate(reader, skip if fast_skip else 0):
-                if n < skip:
-                    continue
-                records += 1
-                result.records_read += 1
-                if isinstance(item, FormatError):
-                    batch_errors += 1
-                    result.errors += 1
-                    note(item.message)
-                    if on_error is not None:
-                        on_error(item)
-                    continue
-                assert isinstance(item, Record)
-                for w in item.warnings:
-                    batch_warnings += 1
-                    result.warnings += 1
-                    note(f"{p}: warning: {w}")
-                    if on_warning is not None:
-                        on_warning(f"{p}: {w}")
-                for e in item.entries:
-                    try:
-                        rows.append(
-                            entry_row(e, bank_id=bank_row.id, import_id=import_id, actor=actor, at=ts)
-                        )
-                    except FormatError as exc:
-                        err = FormatError(exc.message, path=p, line=item.line, code=exc.code)
-                        batch_errors += 1
-                        result.errors += 1
-                        note(err.message)
-                        if on_error is not None:
-                            on_error(err)
-                if len(rows) >= batch_size:
-                    flush(final=False)
-        except UnicodeDecodeError as exc:
-            flush(final=False)  # keep what was read before the break (resumable like a kill)
-            raise FormatError(f"not UTF-8 text near record {records + 1}: {exc.reason}", path=p) from None
-        except FormatError:
-            flush(final=False)
-            raise
-        flush(final=True)
+                for n, item in enumerate(reader, skip if fast_skip else 0):
+                    if n < skip:
+                        continue
+                    records += 1
+                    result.records_read += 1
+                    if isinstance(item, FormatError):
+                        bad(item)
+                        continue
+                    assert isinstance(item, Record)
+                    for w in item.warnings:
+                        batch_warnings += 1
+                        result.warnings += 1
+                        note(f"{shown}: warning: {w}")
+                        if on_warning is not None:
+                            on_warning(f"{shown}: {w}")
+                    before = len(rows)
+                    for e in item.entries:
+                        try:
+                            rows.append(
+                                entry_row(e, bank_id=bank_row.id, import_id=import_id, actor=actor, at=ts,
+                                          force=force)
+                            )
+                        except FormatError as exc:
+                            bad(FormatError(exc.message, path=shown, line=item.line, code=exc.code))
+                    good += len(rows) > before
+                    if len(rows) >= batch_size:
+                        flush(final=False)
+            except UnicodeDecodeError as exc:
+                flush(final=False)  # keep what was read before the break (resumable like a kill)
+                raise FormatError(
+                    f"not UTF-8 text near record {records + 1}: {exc.reason}", path=shown
+                ) from None
+            except FormatError as exc:
+                flush(final=False)
+                hint = _format_hint(p, fmt) if forced and good == 0 and skip == 0 else None
+                if hint and not stopped:
+                    stopped.append("failed")
+                    raise FormatError(f"{exc.message}; {hint}", code=exc.code) from None
+                raise
+            flush(final=True)
+    except ConflictError:
+        raise  # another process runs this import: its status is its own
+    except FormatError:
+        _stop(store, import_id, "failed")  # the file cannot be read on: running it again would not help
+        raise
+    except BaseException:
+        # Ctrl-C, a lost database, a crash: shown as interrupted (running it again resumes it).
+        _stop(store, import_id, "interrupted")
+        raise
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _stop(store: BankStore, import_id: int, status: str) -> None:
+    """Mark a running import ``interrupted`` or ``failed`` (best effort: the database may be what failed)."""
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(
+                update(IMPORTS)
+                .where(IMPORTS.c.id == import_id, IMPORTS.c.status == "running")
+                .values(status=status)
+            )
+    except Exception:  # noqa: BLE001 - the original error is the one to report
+        pass
+
+
+def _format_hint(path: Path, fmt: str) -> str | None:
+    """``it looks like hma: run again with --format hma …`` when the file looks like another format."""
+    try:
+        seen = detect_format(path)
+    except FormatError:
+        return None
+    if seen == fmt:
+        return None
+    return f"it looks like {seen}: run again with --format {seen} (or without --format)"
+
+
+def _new_rows(conn: Connection, held: BankValues, rows: list[dict]) -> list[dict]:
+    """The rows whose (signal, value) the bank does not hold yet, the first of each within ``rows``."""
+    by_signal: dict[str, list[str]] = {}
+    for r in rows:
+        by_signal.setdefault(r["signal"], []).append(r["value"])
+    known = {s: held.held(conn, s, values) for s, values in by_signal.items()}
+    seen: set[tuple[str, str]] = set()
+    new = []
+    for r in rows:
+        key = (r["signal"], r["value"])
+        if r["value"] in known[r["signal"]] or key in seen:
+            continue
+        seen.add(key)
+        new.append(r)
+    return new
+
+
+def _by_signal(rows: list[dict], ids: list[int]) -> dict[str, tuple[list[str], list[int]]]:
+    out: dict[str, tuple[list[str], list[int]]] = {}
+    for r, i in zip(rows, ids, strict=True):
+        values, signal_ids = out.setdefault(r["signal"], ([], []))
+        values.append(r["value"])
+        signal_ids.append(i)
+    return out

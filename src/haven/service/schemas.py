@@ -61,12 +61,22 @@ class MatchOut(BaseModel):
     )
 
 
+class Searched(BaseModel):
+    """What the match searched: the enabled banks, their active entries of the query's signals, and the
+    change-log position the counts were read at (counted again within seconds of a change)."""
+
+    banks: int
+    entries: int
+    seq: int
+
+
 MatchResult = create_model(
     "MatchResult",
     __config__=ConfigDict(extra="allow"),
     __doc__="Hash values of the query (or the upload) and the bank entries they matched.",
     matched=(bool, ...),
     matches=(list[MatchOut], ...),
+    searched=(Searched, ...),
     content_id=(str | None, None),
     **{s.name: (str | None, None) for s in all_signals()},  # type: ignore[arg-type]
     **_quality_fields(),
@@ -138,10 +148,15 @@ class EntryIn(BaseModel):
 class EntriesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     entries: list[EntryIn] = Field(..., min_length=1, max_length=10_000)
+    force: bool = Field(
+        False,
+        description="Also add weak values, which match unrelated content (all-zero PDQ, empty-file MD5)",
+    )
 
 
 class EntriesAdded(BaseModel):
-    ids: list[int]
+    ids: list[int] = Field(..., description="Each entry's id, in order (a value the bank held: that entry's)")
+    added: int = Field(..., description="How many are new (adding a value the bank holds changes nothing)")
 
 
 class Problem(BaseModel):

@@ -1,16 +1,17 @@
 """Bank file formats: ``csv`` (Haven), ``pytx`` (python-threatexchange), ``hma`` (HMA bank content),
-``vics`` (Project VIC). ``get_format(name)`` and ``detect_format(path)``."""
+``vics`` (Project VIC), ``hash-json`` (``haven hash --json`` output). ``get_format(name)`` and
+``detect_format(path)``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
 
-from haven.banks.formats import haven_csv, hma, pytx, vics
+from haven.banks.formats import hash_json, haven_csv, hma, pytx, vics
 from haven.banks.formats.base import Record, WriteStats, open_text
 from haven.errors import FormatError, UsageError
 
-FORMATS: dict[str, ModuleType] = {m.name: m for m in (haven_csv, pytx, hma, vics)}
+FORMATS: dict[str, ModuleType] = {m.name: m for m in (haven_csv, pytx, hma, vics, hash_json)}
 
 
 def get_format(name: str) -> ModuleType:
@@ -27,13 +28,14 @@ def detect_format(path: str | Path) -> str:
             head = f.read(16384)
         except UnicodeDecodeError as exc:
             raise FormatError(f"not UTF-8 text: {exc.reason}", path=path) from None
-    for module in (vics, hma, pytx, haven_csv):
+    for module in (vics, hma, hash_json, pytx, haven_csv):
         if module.looks_like(head):
             return module.name
     ext = Path(path).suffix.lower()
     if ext == ".jsonl":
         return "hma"
-    raise FormatError("cannot tell the format from the content; pass --format csv|pytx|hma|vics", path=path)
+    choices = "|".join(FORMATS)
+    raise FormatError(f"cannot tell the format from the content; pass --format {choices}", path=path)
 
 
 __all__ = ["FORMATS", "Record", "WriteStats", "detect_format", "get_format", "open_text"]

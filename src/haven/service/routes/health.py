@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -36,9 +38,12 @@ def readyz(request: Request) -> JSONResponse:
     else:
         checks["index"] = f"error: {backend.load_error}" if backend.load_error else "loading"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
-    )
+    body: dict[str, Any] = {"status": "ready" if ok else "not_ready", "checks": checks}
+    if backend is not None and backend.ready:
+        # What a match searches now: counts only (no bank names: this route needs no key).
+        cov = backend.coverage()
+        body["searched"] = {"banks": len(cov.banks), "entries": cov.per_signal(), "seq": cov.seq}
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get(

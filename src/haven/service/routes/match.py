@@ -63,7 +63,7 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
     hashes = _hashes(q)
     matches = backend.match_hashes(hashes, threshold=q.threshold)
     _count("hashes", matches)
-    payload = match_payload(hashes, matches)
+    payload = match_payload(hashes, matches, backend.coverage())
     if q.content_id:
         payload["content_id"] = q.content_id
         _record(state, q.content_id, "hashes", payload, key)
@@ -119,7 +119,7 @@ async def _match_bytes(
     result = await hash_in_thread(data, label, state.settings, upscaled=upscaled)
     matches = await run_in_threadpool(backend.match_result, result, threshold)
     _count(kind, matches)
-    payload = match_payload(result.to_dict(), matches)
+    payload = match_payload(result.to_dict(), matches, backend.coverage())
     payload["content_id"] = content_id or result.get("sha256")
     if extra:
         payload.update(extra)
