@@ -39,12 +39,12 @@ def list_photos(folder: Path) -> list[Path]:
 def _jpeg(src: Path, dst: Path, *, scale: float, quality: int) -> None:
     from PIL import Image
 
-    with Image.open(src) as im:
-        im = im.convert("RGB")
-        if scale != 1.0:
-            im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
-                           Image.Resampling.LANCZOS)
-        im.save(dst, "JPEG", quality=quality)
+    with Image.open(src) as opened:
+        im = opened.convert("RGB")
+    if scale != 1.0:
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                       Image.Resampling.LANCZOS)
+    im.save(dst, "JPEG", quality=quality)
 
 
 def build_demo(store: BankStore, *, out: Path, photos: Path | None = None, count: int = 40,

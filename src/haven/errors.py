@@ -11,6 +11,7 @@ so a shell can render them without parsing messages.
     │   ├── DecodeError            not an image, corrupt, truncated, unsupported
     │   ├── ImageTooLargeError     over the pixel or byte limit (decompression bomb)
     │   ├── ArchiveError           zip bomb, path traversal, too deep, corrupt archive
+    │   │   └── BombError          a source yielded more bytes than its budget allows
     │   └── FormatError            malformed CSV / JSON / XML (``line`` where known)
     │       └── SchemaError        XML not valid against its XSD (``element`` names it)
     ├── NotFoundError              a bank, entry, key, report … that does not exist  (HTTP 404)
@@ -21,6 +22,7 @@ so a shell can render them without parsing messages.
     │       └── CsrfError          a form without its token or from another origin  (HTTP 403)
     ├── RateLimitedError                                                            (HTTP 429)
     ├── StorageError               database or index failure                        (HTTP 503)
+    │   └── NotReadyError          still loading its index, or not serving banks    (HTTP 503)
     ├── IntegrityError             sealed or chained data failed its check (tampered, wrong key) (HTTP 500)
     ├── UnsafeURLError             URL refused by the SSRF guard                    (HTTP 400)
     └── RemoteError                a remote service failed (e.g. NCMEC)             (HTTP 502)
@@ -76,6 +78,12 @@ class ImageTooLargeError(InputError):
 
 class ArchiveError(InputError):
     code = "bad_archive"
+
+
+class BombError(ArchiveError):
+    """A decompression bomb: a source's containers yielded more bytes than its budget allows."""
+
+    code = "zip_bomb"
 
 
 class FormatError(InputError):
@@ -150,6 +158,12 @@ class RateLimitedError(HavenError):
 
 class StorageError(HavenError):
     code = "storage"
+
+
+class NotReadyError(StorageError):
+    """The service is up but cannot answer yet (its index is loading) or at all (no banks here)."""
+
+    code = "not_ready"
 
 
 class IntegrityError(HavenError):

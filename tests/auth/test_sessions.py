@@ -127,3 +127,22 @@ def test_old_sessions_are_purged(db_url: str) -> None:
             assert len(conn.execute(select(SessionRow.id)).all()) == 1
     finally:
         auth.close()
+
+
+def test_deleted_user_is_gone_with_its_sessions(auth: Auth, events) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from haven.auth.models import SessionRow, UserRow
+    from haven.errors import NotFoundError
+
+    user, _ = auth.add_user("portal", "leaver@example.org", ["member"], password=PASSWORD, actor="test")
+    token = auth.login.start("portal", "leaver@example.org", PASSWORD).token
+    auth.delete_user("portal", "leaver@example.org", actor="test")
+    with pytest.raises(LoginRequiredError):
+        auth.authenticate(token, "portal")
+    with pytest.raises(NotFoundError):
+        auth.users.get("portal", "leaver@example.org")
+    with auth.engine.connect() as conn:
+        assert conn.execute(select(UserRow.id).where(UserRow.id == user.id)).first() is None
+        assert conn.execute(select(SessionRow.id).where(SessionRow.user_id == user.id)).first() is None
+    assert events[-1].kind == "user_deleted" and events[-1].username is None

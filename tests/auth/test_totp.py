@@ -73,3 +73,24 @@ def test_secret_is_sealed_at_rest(auth: Auth) -> None:
         blob = bytes(conn.execute(UserRow.__table__.select()).one().totp_secret)
     assert secret not in blob and secret_to_base32(secret).encode() not in blob
     assert blob.startswith(b"HVS1")  # a haven.secrets seal, bound to this user's id
+
+
+def test_optional_totp_set_up_while_signed_in(auth: Auth, clock) -> None:  # type: ignore[no-untyped-def]
+    from haven.auth.totp import TotpParams
+    from haven.errors import AuthError, ConflictError
+
+    auth.add_user("portal", "opt-in", ["member"], password=PASSWORD)
+    token = auth.login.start("portal", "opt-in", PASSWORD).token
+    enrolment = auth.start_totp(token, "portal")
+    assert auth.start_totp(token, "portal").secret == enrolment.secret  # same pending secret on reload
+    import base64
+
+    secret = base64.b32decode(enrolment.secret + "=" * (-len(enrolment.secret) % 8))
+    with pytest.raises(AuthError):
+        right = TotpParams().code(secret, clock().timestamp())
+        auth.confirm_totp(token, "portal", "000000" if right != "000000" else "111111")
+    user = auth.confirm_totp(token, "portal", TotpParams().code(secret, clock().timestamp()))
+    assert user.totp_enrolled
+    with pytest.raises(ConflictError):
+        auth.start_totp(token, "portal")
+    assert auth.login.start("portal", "opt-in", PASSWORD).step == "totp"  # every sign-in now asks for a code

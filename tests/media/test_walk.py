@@ -74,8 +74,10 @@ def test_folder_zip_nested_and_tar(tmp_path: Path) -> None:
         EvidencePath.parse(f"{root}/backup.zip!/inner.zip!/deep/c.jpg"),
         EvidencePath.parse(f"{root}/phone/DCIM/a.jpg"),
     ]
-    back = read_evidence(wanted)
+    missing = EvidencePath.parse(f"{root}/backup.zip!/gone.jpg")
+    back, not_found = read_evidence([*wanted, missing])
     assert back[wanted[0]] == jpeg("green") and back[wanted[1]] == jpeg()
+    assert [(p.path, p.error.code) for p in not_found] == [(missing, "not_found")]  # named, never dropped
 
 
 def test_zip_bomb_is_skipped_and_the_walk_goes_on(tmp_path: Path) -> None:
@@ -90,17 +92,34 @@ def test_zip_bomb_is_skipped_and_the_walk_goes_on(tmp_path: Path) -> None:
     assert f"{tmp_path}/bomb.zip!/zeros.bin" not in entries(items)
 
 
-def test_member_that_decompresses_past_its_declared_size_is_caught(tmp_path: Path) -> None:
+def test_member_over_the_hold_limit_is_streamed_through_the_hashers(tmp_path: Path) -> None:
+    import hashlib
+
     limits = Limits(max_member_bytes=1000, ratio_min_bytes=10**9)
-    (tmp_path / "big.zip").write_bytes(zip_bytes({"big.bin": b"x" * 5000}))
-    probs = problems(list(walk([tmp_path / "big.zip"], limits)))
-    assert (f"{tmp_path}/big.zip!/big.bin", "member_too_large") in probs
-    # The total budget per source stops a bomb spread over many small members.
+    body = b"x" * 5000
+    (tmp_path / "big.zip").write_bytes(zip_bytes({"big.bin": body}))
+    items = list(walk([tmp_path / "big.zip"], limits))
+    big = entries(items)[f"{tmp_path}/big.zip!/big.bin"]
+    assert big.data is None and big.size == 5000  # never held whole
+    assert big.digests is not None and big.digests["sha256"] == hashlib.sha256(body).hexdigest()
+    # The total budget per source stops a bomb spread over many small members, and names each one left.
     many = zip_bytes({f"m{i}.bin": b"y" * 600 for i in range(10)})
     (tmp_path / "many.zip").write_bytes(many)
-    items = list(walk([tmp_path / "many.zip"], Limits(max_source_bytes=3000, ratio_min_bytes=10**9)))
+    limits = Limits(max_source_bytes=3000 - len(many), source_min_bytes=0, max_ratio=1, ratio_min_bytes=10**9)
+    items = list(walk([tmp_path / "many.zip"], limits))
     assert len([e for e in entries(items) if "!/" in e]) == 5
     assert sum(1 for (_, code) in problems(items) if code == "zip_bomb") == 5
+
+
+def test_member_that_decompresses_past_its_declared_size_is_caught(tmp_path: Path) -> None:
+    data = bytearray(zip_bytes({"liar.bin": b"z" * 50_000, "ok.jpg": jpeg()}, zipfile.ZIP_DEFLATED))
+    # Rewrite the central directory's uncompressed size of liar.bin: 50,000 -> 1,000.
+    cd = data.find(b"PK\x01\x02")
+    data[cd + 24 : cd + 28] = (1000).to_bytes(4, "little")
+    (tmp_path / "liar.zip").write_bytes(bytes(data))
+    items = list(walk([tmp_path / "liar.zip"]))
+    assert problems(items)[(f"{tmp_path}/liar.zip!/liar.bin", "zip_bomb")].skipped
+    assert f"{tmp_path}/liar.zip!/ok.jpg" in entries(items)
 
 
 def test_path_traversal_member_is_recorded_and_never_written(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
 """The per-file work in worker processes: real `haven triage` processes, real files and archives.
 
 - 2 worker processes give byte-identical outputs (and case-database rows) to 1 (in-process);
-- a worker that dies takes only its own file, recorded as an error, and the run completes.
+- a worker that dies takes only its own file, recorded as an error, and the run completes
+  (the death is injected through ``TriageOptions.hook``, an explicit test hook object).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sqlite3
 import subprocess
@@ -16,6 +18,10 @@ from pathlib import Path
 import pytest
 from seizure_builder import PHOTOS, Seizure
 
+from haven.banks.store import BankStore
+from haven.matching import Matcher
+from haven.media import Entry
+from haven.triage import TriageOptions, run_triage
 from haven.triage.bench import generate_seizure
 
 HAVEN = str(Path(sys.executable).with_name("haven"))
@@ -51,7 +57,6 @@ def evidence(
     tmp = tmp_path_factory.mktemp("workers")
     generate_seizure(PHOTOS, tmp / "generated", 600, jobs=1)
     env = {**os.environ, "HAVEN_DATABASE_URL": seizure.bank_url, "HAVEN_DATA_DIR": str(tmp / "data")}
-    env.pop("HAVEN_TEST_WORKER_CRASH_ON", None)
     sources = [*map(str, seizure.sources), str(tmp / "generated")]
     _triage(sources, tmp / "one", 1, env)
     return sources, env, tmp / "one"
@@ -74,14 +79,28 @@ def test_two_worker_processes_give_byte_identical_outputs_to_one(
     )
 
 
+class DieOn:
+    """A worker hook: the worker process that reaches the file named ``name`` dies at once, as if
+    a decoder had crashed (never in the triage process itself, which runs the work with ``-j 1``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, entry: Entry) -> None:
+        if entry.path.name == self.name and multiprocessing.parent_process() is not None:
+            os._exit(70)
+
+
 def test_a_worker_that_dies_costs_only_its_own_file(
-    evidence: tuple[list[str], dict[str, str], Path], tmp_path: Path
+    evidence: tuple[list[str], dict[str, str], Path], seizure: Seizure, tmp_path: Path
 ) -> None:
-    sources, env, one = evidence
+    sources, _, one = evidence
     rows_one = {r[0]: r for r in _file_rows(one / "case.db")}
     victim = sorted(p for p in rows_one if p.endswith("_q50.jpg") and "!/" not in p)[3]
     out = tmp_path / "crash"
-    summary = _triage(sources, out, 2, {**env, "HAVEN_TEST_WORKER_CRASH_ON": Path(victim).name})
+    opts = TriageOptions(out=out, jobs=2, hook=DieOn(Path(victim).name))
+    with BankStore(seizure.bank_url) as store:
+        summary = run_triage(sources, opts, Matcher(store, auto_refresh=None))
     assert summary["errors"] == 3  # the two real ones, and the file its worker died on
     rows = {r[0]: r for r in _file_rows(out / "case.db")}
     assert rows.keys() == rows_one.keys()

@@ -11,14 +11,14 @@ from haven.auth.actor import Actor
 from haven.auth.clock import Clock, utcnow
 from haven.auth.events import SecurityEvents
 from haven.auth.keys import KeyStore
-from haven.auth.login import LoginFlow
+from haven.auth.login import Enrolment, LoginFlow
 from haven.auth.passwords import PasswordHasher
 from haven.auth.policy import AuthPolicy
 from haven.auth.sessions import Session, SessionStore
 from haven.auth.throttle import LoginThrottle, user_key
 from haven.auth.totp import TotpParams
 from haven.auth.users import User, UserStore
-from haven.errors import LoginRequiredError
+from haven.errors import ConflictError, LoginRequiredError
 from haven.secrets import KeyRing
 from haven.store.db import make_session_factory
 
@@ -83,6 +83,29 @@ class Auth:
                          actor=f"user:{session.user_id}:{name or ''}", client=client)
         return True
 
+    # -- optional TOTP, set up while signed in -----------------------------------------------------------
+
+    def start_totp(self, token: str | None, realm: str, *, account_label: str | None = None) -> Enrolment:
+        """For a signed-in user without a second factor (one whose role does not require it): a new secret,
+        kept sealed on the session until ``confirm_totp``; from then on every sign-in asks for a code."""
+        session, user = self._signed_in(token, realm)
+        if user.totp_enrolled:
+            raise ConflictError("two-step sign-in is already on for this account")
+        return self.login.secret_for(session, user, account_label=account_label)
+
+    def confirm_totp(self, token: str | None, realm: str, code: str, *, client: str | None = None) -> User:
+        """Check a code from the secret of ``start_totp`` and make it the account's (``totp_enrolled``)."""
+        session, user = self._signed_in(token, realm)
+        return self.login.confirm_secret(session, user, code, client=client,
+                                         missing=ConflictError("open the set-up page first"))
+
+    def _signed_in(self, token: str | None, realm: str) -> tuple[Session, User]:
+        _, session = self.authenticate(token, realm)
+        user = self.users.by_id(session.user_id)
+        if user is None:
+            raise LoginRequiredError("please sign in")
+        return session, user
+
     # -- account administration -----------------------------------------------------------------------
 
     def add_user(self, realm: str, username: str, roles: list[str] | tuple[str, ...], *,
@@ -124,6 +147,17 @@ class Auth:
         ended = self.sessions.end_all(user.id, "totp_reset")
         self._emit_admin("totp_reset", user, actor, ended)
         return user
+
+    def delete_user(self, realm: str, username: str, *, actor: str | None = None) -> None:
+        """Delete an account for good: its sessions end, its lockout record goes, nothing of it stays (the
+        security event keeps only its id). For a person whose personal data must be erased."""
+        user = self.users.get(realm, username)
+        ended = self.sessions.end_all(user.id, "deleted")
+        self.throttle.reset(user_key(user.realm, user.username))
+        self.users.delete(user.id)
+        self.events.emit("user_deleted", realm=realm, username=None, user_id=user.id,
+                         actor=actor or cli_actor(),
+                         detail={"sessions_ended": ended} if ended else {})
 
     def _emit_admin(self, kind: str, user: User, actor: str | None, ended: int) -> None:
         self.events.emit(kind, realm=user.realm, username=user.username, user_id=user.id,

@@ -36,6 +36,7 @@ KINDS = {
     "user_created": "detail.roles",
     "user_disabled": "detail.sessions_ended",
     "user_enabled": "",
+    "user_deleted": "the account is gone (its name is not kept); detail.sessions_ended",
 }
 
 

@@ -23,7 +23,7 @@ from haven.auth.sessions import ACTIVE, Session, SessionStore
 from haven.auth.throttle import LoginThrottle, address_key, user_key
 from haven.auth.totp import new_secret, qr_svg, secret_to_base32
 from haven.auth.users import User, UserStore
-from haven.errors import AuthError, LoginRequiredError, UsageError
+from haven.errors import AuthError, HavenError, LoginRequiredError, UsageError
 
 STEPS = ("totp", "password", "enrol", ACTIVE)
 BAD_LOGIN = "wrong username or password"
@@ -131,6 +131,19 @@ class LoginFlow:
     def enrolment(self, token: str | None, *, account_label: str | None = None) -> Enrolment:
         """The ``enrol`` step's page: a new secret (kept sealed on the pending session until confirmed)."""
         session, user = self.pending(token, "enrol")
+        return self.secret_for(session, user, account_label=account_label)
+
+    def confirm_enrolment(self, token: str | None, code: str, *, client: str | None = None) -> LoginProgress:
+        """The ``enrol`` step: a code from the new secret proves the app holds it; then it is the user's."""
+        session, user = self.pending(token, "enrol")
+        user = self.confirm_secret(session, user, code, client=client,
+                                   missing=LoginRequiredError("open the enrolment page first"))
+        return self._advance(session, user, client)
+
+    # -- a TOTP secret being set up on a session (at sign-in, or later by choice: Auth.start_totp) ----------
+
+    def secret_for(self, session: Session, user: User, *, account_label: str | None = None) -> Enrolment:
+        """The secret being set up on ``session``: made the first time, kept sealed on the session after."""
         context = b"haven:auth:totp:session:%d" % session.id
         blob = self.sessions.pending_totp(session.id)
         if blob is None:
@@ -142,12 +155,13 @@ class LoginFlow:
                                                self.issuer)
         return Enrolment(secret=secret_to_base32(secret), uri=uri, qr_svg=qr_svg(uri))
 
-    def confirm_enrolment(self, token: str | None, code: str, *, client: str | None = None) -> LoginProgress:
-        """The ``enrol`` step: a code from the new secret proves the app holds it; then it is the user's."""
-        session, user = self.pending(token, "enrol")
+    def confirm_secret(self, session: Session, user: User, code: str, *, client: str | None,
+                       missing: HavenError) -> User:
+        """Check ``code`` against the secret pending on ``session``; if it matches, the secret becomes the
+        user's (event ``totp_enrolled``). ``missing`` is raised when no secret is pending."""
         blob = self.sessions.pending_totp(session.id)
         if blob is None:
-            raise LoginRequiredError("open the enrolment page first")
+            raise missing
         secret = self.users.open_totp(blob, b"haven:auth:totp:session:%d" % session.id)
         keys = (user_key(user.realm, user.username), address_key(client))
         self.throttle.check(*keys)
@@ -157,9 +171,10 @@ class LoginFlow:
             raise AuthError("that code does not match the secret; check the app's clock and try the next "
                             "code")
         user = self.users.set_totp(user.id, secret, step)
+        self.sessions.set_pending_totp(session.id, None)
         self.events.emit("totp_enrolled", realm=user.realm, username=user.username, user_id=user.id,
                          actor=f"user:{user.id}:{user.username}", client=client)
-        return self._advance(session, user, client)
+        return user
 
     # -- helpers --------------------------------------------------------------------------------------
 

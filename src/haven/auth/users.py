@@ -261,6 +261,11 @@ class UserStore:
             row.totp_secret, row.totp_enrolled_at, row.totp_last_step = blob, self._clock(), step
             return _to_user(row)
 
+    def delete(self, user_id: int) -> None:
+        """Remove an account and, through the foreign key, its sessions (erasure of a person who leaves)."""
+        with self._session.begin() as s:
+            s.delete(self._locked(s, user_id))
+
     def clear_totp(self, user_id: int) -> User:
         with self._session.begin() as s:
             row = self._locked(s, user_id)

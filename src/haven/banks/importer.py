@@ -9,11 +9,11 @@ Bad records are reported with file and line and skipped; the good ones are kept.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -23,16 +23,13 @@ from haven.banks.formats.base import Record
 from haven.banks.store import BANKS, IMPORTS, BankStore, entry_row, now
 from haven.banks.types import ImportResult
 from haven.errors import ConflictError, FileAccessError, FormatError, NotFoundError
+from haven.hashing.crypto import digest_file
 
 MAX_MESSAGES = 100
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    return digest_file(path, ("sha256",))[0]["sha256"]
 
 
 #: Under a format given explicitly, this many bad records before the first good one stop the import with
@@ -128,7 +125,7 @@ def import_file(
     result = ImportResult(import_id=import_id, bank=bank, path=shown, format=fmt, resumed_from=skip)
     held = BankValues(bank_row.id)
     records = skip
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     batch_errors = batch_warnings = 0
     good = 0  # records that gave at least one row, in this run
     stopped: list[str] = []  # set once the import has been stopped with a --format hint
@@ -196,14 +193,17 @@ def import_file(
 
             def bytes_pos() -> int:
                 try:
-                    return stream.buffer.tell()
+                    return int(stream.buffer.tell())  # type: ignore[attr-defined]
                 except (OSError, ValueError):
                     return 0
 
             # Records before the checkpoint were committed by an earlier, interrupted run: skip them
             # (unparsed where the reader supports it, which the big-file CSV reader does).
             fast_skip = "skip" in inspect.signature(module.read).parameters
-            reader = module.read(stream, shown, skip=skip) if fast_skip else module.read(stream, shown)
+            if fast_skip:
+                reader = cast(Any, module).read(stream, shown, skip=skip)
+            else:
+                reader = module.read(stream, shown)
             try:
                 for n, item in enumerate(reader, skip if fast_skip else 0):
                     if n < skip:

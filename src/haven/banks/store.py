@@ -18,9 +18,9 @@ import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, Table, and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from haven.banks.categories import category_problem, infer_scheme, severity_of
@@ -40,11 +40,11 @@ from haven.banks.types import (
 from haven.errors import ConflictError, FormatError, NotFoundError, UsageError
 from haven.signals import LookupKind, get_signal
 
-BANKS = BankRow.__table__
-ENTRIES = EntryRow.__table__
-IMPORTS = ImportRow.__table__
-CHANGES = ChangeRow.__table__
-INFO = StoreInfoRow.__table__
+BANKS = cast(Table, BankRow.__table__)
+ENTRIES = cast(Table, EntryRow.__table__)
+IMPORTS = cast(Table, ImportRow.__table__)
+CHANGES = cast(Table, ChangeRow.__table__)
+INFO = cast(Table, StoreInfoRow.__table__)
 
 _ROW_KEYS = (
     "bank_id",
@@ -96,7 +96,7 @@ def entry_row(
     at: datetime,
     force: bool = False,
     strict_category: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """Validate one ``EntryIn`` and turn it into a ``bank_entries`` row (raises FormatError).
 
     A value its signal calls weak (``SignalType.weak_value``) is refused unless ``force``; with
@@ -203,10 +203,10 @@ class BankStore:
             enabled=bool(row.enabled),
             thresholds=json.loads(row.thresholds or "{}"),
             created_at=utc(row.created_at),
-            created_by=row.created_by,  # type: ignore[arg-type]
+            created_by=row.created_by,
             updated_at=utc(row.updated_at),
             updated_by=row.updated_by,
-        )  # type: ignore[arg-type]
+        )
 
     @staticmethod
     def _entry(row: Any, bank_name: str) -> Entry:
@@ -250,7 +250,7 @@ class BankStore:
     def store_id(self) -> str:
         """A random id created with the schema: a saved index belongs to exactly one database."""
         with self.engine.connect() as conn:
-            return conn.execute(select(INFO.c.value).where(INFO.c.key == "store_id")).scalar_one()
+            return str(conn.execute(select(INFO.c.value).where(INFO.c.key == "store_id")).scalar_one())
 
     def last_seq(self) -> int:
         with self.engine.connect() as conn:
@@ -461,7 +461,7 @@ class BankStore:
         return out
 
     def insert_rows(
-        self, conn: Connection, bank_id: int, rows: Sequence[dict], *, actor: str | None = None
+        self, conn: Connection, bank_id: int, rows: Sequence[dict[str, Any]], *, actor: str | None = None
     ) -> list[int]:
         """Insert validated rows in ``conn``'s transaction and log them; returns ids in row order."""
         if not rows:
@@ -477,7 +477,7 @@ class BankStore:
         return ids
 
     @staticmethod
-    def _insert_postgres(conn: Connection, rows: Sequence[dict]) -> list[int]:
+    def _insert_postgres(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
         # COPY is ~20x faster than INSERT … RETURNING for big batches. Ids are drawn from the column's
         # sequence first (sorted, so file order = id order) and written explicitly, in this transaction.
         ids = sorted(
@@ -496,7 +496,7 @@ class BankStore:
         return ids
 
     @staticmethod
-    def _insert_sqlite(conn: Connection, rows: Sequence[dict]) -> list[int]:
+    def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
         # SQLAlchemy would send one INSERT … RETURNING per row to keep the order; the driver's own
         # executemany is ~10x faster. bank_entries is AUTOINCREMENT and this transaction holds SQLite's
         # only write lock, so the new ids are the contiguous run ending at last_insert_rowid().
@@ -512,7 +512,7 @@ class BankStore:
             r["created_at"] = stamp(r["created_at"])
             if r["feedback_at"] is not None:
                 r["feedback_at"] = stamp(r["feedback_at"])
-        conn.exec_driver_sql(_SQLITE_INSERT, list(map(_row_tuple, rows)))  # type: ignore[arg-type]
+        conn.exec_driver_sql(_SQLITE_INSERT, list(map(_row_tuple, rows)))
         last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
         return list(range(last - len(rows) + 1, last + 1))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 #: Feedback opinions that stop an entry from matching (its row and history stay).
 DISABLING_FEEDBACK = frozenset({"false_positive", "disputed"})
@@ -13,6 +13,10 @@ DISABLING_FEEDBACK = frozenset({"false_positive", "disputed"})
 FEEDBACK_VALUES = frozenset({"confirmed", *DISABLING_FEEDBACK})
 
 
+@overload
+def utc(ts: datetime) -> datetime: ...
+@overload
+def utc(ts: None) -> None: ...
 def utc(ts: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every Haven timestamp is UTC."""
     if ts is None:

@@ -18,11 +18,13 @@ from rich.table import Table
 
 from haven.banks import FORMATS, SCHEMES, BankStore, EntryIn
 from haven.cli.common import (
+    command_hint,
     emit_json,
     open_matcher,
     open_store,
     progress_bar,
     settings,
+    shown_path,
     stderr,
     stdout,
     with_signal_options,
@@ -458,11 +460,12 @@ def demo(
         f"bank 'demo': {summary['bank_entries']} entries from {summary['count']} photos "
         f"({'created' if summary['created'] else 'already there'})"
     )
+    queries = shown_path(summary["queries"])
     say(
-        f"queries in {summary['queries']}: {len(summary['expected_hits'])} transformed copies of banked "
+        f"queries in {queries}: {len(summary['expected_hits'])} transformed copies of banked "
         f"photos, {len(summary['expected_misses'])} photos not in the bank"
     )
-    say(f"try: haven match {summary['queries']}")
+    say(f"try: {command_hint('match', queries)}")
 
 
 def bench_import_command(

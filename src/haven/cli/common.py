@@ -6,8 +6,12 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
+import shlex
+import shutil
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -162,3 +166,28 @@ def with_signal_options(help_text: str) -> Callable[[Callable[..., None]], Calla
         return wrapper
 
     return decorate
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as a person should see it: relative to the current folder when it is inside it (output that
+    is copied into docs or tickets never carries the machine's own folders)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
+def command_hint(*args: str) -> str:
+    """A ``haven …`` command line that works when pasted: the program as it was invoked (``.venv/bin/haven``
+    when that is how ``make run`` started it) and the data folder when it is not the default."""
+    prog = Path(sys.argv[0]).name if sys.argv else "haven"
+    if prog != "haven" or shutil.which("haven") == str(Path(sys.argv[0]).resolve()):
+        exe = "haven"
+    else:
+        exe = shown_path(sys.argv[0])
+    env = ""
+    data_dir = os.environ.get("HAVEN_DATA_DIR")
+    if data_dir:
+        env = f"HAVEN_DATA_DIR={shlex.quote(shown_path(data_dir))} "
+    return env + " ".join([exe, *(shlex.quote(a) for a in args)])

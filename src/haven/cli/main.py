@@ -33,6 +33,7 @@ SUBCOMMAND_MODULES = [
     "haven.cli.match_cmd",
     "haven.cli.serve_cmd",
     "haven.cli.users_cmd",
+    "haven.cli.portal_cmd",
     "haven.cli.triage_cmd",
     "haven.cli.report_cmd",
 ]

@@ -164,13 +164,17 @@ def serve_command(
         finally:
             store.close()
         _demo_admin(settings, f"http://{shown}:{port}/ui")
+        from haven.cli.portal_cmd import print_demo_account
+
+        print_demo_account(f"http://{shown}:{port}/portal")
     os.environ["HAVEN_SERVICE_MIGRATE"] = "0"
     metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="haven-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     stdout.print(
-        f"Haven service on http://{shown}:{port}  (API docs /docs, UI /ui, {workers} worker(s), "
+        f"Haven service on http://{shown}:{port}  (API docs /docs, UI /ui, recovery network /portal, "
+        f"{workers} worker(s), "
         f"database {url.split('://', 1)[0]})"
     )
     try:

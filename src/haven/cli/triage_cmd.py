@@ -16,6 +16,21 @@ from haven.signals import PDQ_MATCH_THRESHOLD
 from haven.triage import Thresholds, TriageOptions, run_triage
 from haven.triage.analyse import SERIES_THRESHOLD
 
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``"4G"``, ``"1536M"``, ``"512MiB"`` or plain bytes → bytes (binary units); a UsageError otherwise."""
+    clean = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (clean[:-1], clean[-1]) if clean[-1:] in _UNITS and clean[-1:] else (clean, "")
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise UsageError(f"not a size: {text!r} (use e.g. 4G, 1536M or a number of bytes)") from None
+    if value <= 0:
+        raise UsageError(f"a size must be positive, got {text!r}")
+    return int(value)
+
 
 def triage_command(
     sources: list[Path] = typer.Argument(
@@ -62,6 +77,12 @@ def triage_command(
     exact_decode: bool = typer.Option(
         False, "--exact-decode", help="Full JPEG decode for PDQ (slower; default fast path)."
     ),
+    max_memory: str = typer.Option(
+        None,
+        "--max-memory",
+        help="Memory bound for the whole run, workers included, e.g. 4G (default: half the machine's "
+        "memory).",
+    ),
 ) -> None:
     """Triage a seizure: hash every file, match the banks, group duplicates and series, rank the rest.
 
@@ -95,6 +116,7 @@ def triage_command(
             match=match_threshold, duplicate=dup_threshold, series=series_threshold, upscaled=upscaled
         ),
         limits=Limits(max_depth=max_depth),
+        max_memory=parse_size(max_memory) if max_memory else None,
     )
     show = sys.stderr.isatty() if progress is None else progress
     started = time.perf_counter()
@@ -108,7 +130,7 @@ def triage_command(
             )
 
         try:
-            summary = run_triage(sources, opts, matcher, report)
+            summary = run_triage(list(sources), opts, matcher, report)
         finally:
             store.close()
     if json_out:

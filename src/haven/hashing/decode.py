@@ -75,6 +75,23 @@ def open_image(
     return im
 
 
+def decode_cost(im: Image.Image, *, fast: bool = False) -> int:
+    """About how many bytes decoding ``im`` and hashing its pixels takes at the peak, from its header.
+
+    Pillow's image (1, 2 or 4 bytes a pixel by mode), a conversion to RGB where the mode needs
+    one (4), the pixel array (3) and the PDQ kernel's float luma and work buffer (8). ``fast``
+    counts a JPEG at the size its draft decode gives.
+    """
+    width, height = im.size
+    if fast and im.format == "JPEG":
+        reduce = min(width // FAST_DRAFT_SIDE, height // FAST_DRAFT_SIDE)
+        scale = next(s for s in (8, 4, 2, 1) if reduce >= s or s == 1)
+        width, height = -(-width // scale), -(-height // scale)
+    stored = 1 if im.mode in ("1", "L", "P") else 2 if im.mode.startswith("I;16") else 4
+    converted = 0 if im.mode in ("L", "RGB") else 4
+    return width * height * (stored + converted + 3 + 8)
+
+
 def load_pixels(im: Image.Image, *, label: str, fast: bool = False) -> np.ndarray:
     """Decode to an ``H×W×3`` (or ``H×W`` for grey) uint8 array, as documented above.
 

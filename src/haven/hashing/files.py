@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 from haven.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS
 from haven.errors import FileAccessError, ImageTooLargeError, InputError, UsageError
 from haven.hashing.crypto import stream_digests
-from haven.hashing.decode import load_pixels, open_image
+from haven.hashing.decode import decode_cost, load_pixels, open_image
 from haven.signals import (
     BytesHasher,
     DecodedImage,
@@ -162,10 +162,16 @@ def hash_bytes(
     upscaled: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    max_decode_bytes: int | None = None,
 ) -> HashResult:
-    """``hash_file`` for bytes already in memory (an upload, an archive member)."""
+    """``hash_file`` for bytes already in memory (an upload, an archive member).
+
+    ``max_decode_bytes`` refuses an image whose decoding would take more memory than that
+    (``decode.decode_cost``, from its header) with an ``ImageTooLargeError``.
+    """
     return _hash_stream(io.BytesIO(data), label, len(data), algorithms, fast,
-                        HashOptions(dihedral=dihedral, upscaled=upscaled), max_pixels, max_file_bytes)
+                        HashOptions(dihedral=dihedral, upscaled=upscaled), max_pixels, max_file_bytes,
+                        max_decode_bytes)
 
 
 def _hash_stream(
@@ -177,6 +183,7 @@ def _hash_stream(
     options: HashOptions,
     max_pixels: int,
     max_file_bytes: int,
+    max_decode_bytes: int | None = None,
 ) -> HashResult:
     signals = [get_signal(a) for a in (algorithm_names() if algorithms is None else algorithms)]
     result = HashResult(path=label, size=size)
@@ -195,6 +202,12 @@ def _hash_stream(
         fh.seek(0)
         with open_image(fh, label=label, max_pixels=max_pixels) as im:
             result.width, result.height = im.size
+            cost = decode_cost(im, fast=fast)
+            if max_decode_bytes is not None and cost > max_decode_bytes:
+                raise ImageTooLargeError(
+                    f"{im.size[0]}x{im.size[1]} {im.mode} image: decoding it takes about {cost >> 20:,} MiB, "
+                    f"over the {max_decode_bytes >> 20:,} MiB allowed (raise --max-memory to decode it)",
+                    path=label, code="too_large_to_decode")
             pixels = load_pixels(im, label=label, fast=fast)
         image = DecodedImage(pixels, result.width, result.height)
         for sig in by_image:

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,114 +84,138 @@ def _hwm_mib() -> float:
     return float("nan")
 
 
+@dataclass
+class _Run:
+    """One contender's timings and answers (per query: ids and distances)."""
+
+    build: float
+    elapsed: float
+    cpu: float
+    ids: list[np.ndarray]
+    dists: list[np.ndarray]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _run_haven(hashes: np.ndarray, queries: np.ndarray, t: int) -> _Run:
+    from haven.index import HammingIndex
+
+    t0 = time.perf_counter()
+    idx = HammingIndex()
+    idx.add(np.arange(len(hashes), dtype=np.int64), hashes)
+    idx.optimize()  # place the rows now (add() defers it to the next read)
+    build = time.perf_counter() - t0
+    res_ids, res_d = [], []
+    t0, c0 = time.perf_counter(), time.process_time()
+    for q in queries:
+        i, d = idx.query_one(q.tobytes(), t)
+        res_ids.append(i)
+        res_d.append(d)
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    extra: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    one = idx.query_flat(queries, t)
+    extra["batch_qps"] = len(queries) / (time.perf_counter() - t0)
+    # The same batch split over every core (what triage's analysis does), checked equal.
+    threads = os.cpu_count() or 1
+    t0 = time.perf_counter()
+    split = idx.query_flat(queries, t, threads=threads)
+    extra["batch_qps_threads"] = len(queries) / (time.perf_counter() - t0)
+    extra["batch_threads"] = threads
+    extra["batch_threads_same"] = all(np.array_equal(a, b) for a, b in zip(one, split, strict=True))
+    extra["layout"] = idx.stats()["segments"]
+    return _Run(build, elapsed, cpu, res_ids, res_d, extra)
+
+
+def _run_pytx(hashes: np.ndarray, queries: np.ndarray, t: int) -> _Run:
+    import faiss
+    from threatexchange.signal_type.pdq.pdq_index import PDQIndex
+
+    faiss.omp_set_num_threads(1)
+
+    # PDQIndex's threshold hook, as its PDQFlatIndex subclass uses it.
+    class _PDQIndexAtT(PDQIndex):  # type: ignore[type-arg]
+        @classmethod
+        def get_match_threshold(cls) -> int:
+            return t
+
+    # pytx keeps these (hex, entry) pairs as its id map, so they count as its memory.
+    hx = hashes.tobytes().hex()
+    entries = [(hx[64 * i : 64 * i + 64], i) for i in range(len(hashes))]
+    del hx
+    t0 = time.perf_counter()
+    pytx_index: Any = _PDQIndexAtT.build(entries)
+    build = time.perf_counter() - t0
+    del entries
+    qhex = [q.tobytes().hex() for q in queries]
+    res_ids, res_d = [], []
+    t0, c0 = time.perf_counter(), time.process_time()
+    for qh in qhex:
+        matches = pytx_index.query(qh)
+        res_ids.append(np.array([m.metadata for m in matches], np.int64))
+        res_d.append(np.array([m.similarity_info.distance for m in matches], np.int32))
+    return _Run(build, time.perf_counter() - t0, time.process_time() - c0, res_ids, res_d)
+
+
+def _run_faiss_flat(hashes: np.ndarray, queries: np.ndarray, t: int) -> _Run:
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    t0 = time.perf_counter()
+    flat: Any = faiss.IndexBinaryFlat(256)
+    flat.add(hashes)
+    build = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    lims, dist, labels = flat.range_search(queries, t + 1)  # faiss keeps distance < radius
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    res_ids = [labels[lims[k] : lims[k + 1]].astype(np.int64) for k in range(len(queries))]
+    res_d = [dist[lims[k] : lims[k + 1]].astype(np.int32) for k in range(len(queries))]
+    return _Run(build, elapsed, cpu, res_ids, res_d)
+
+
+def _run_haven_scan(hashes: np.ndarray, queries: np.ndarray, t: int) -> _Run:
+    from haven.index import _mih
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    cb, rb, db = _mih.scan(hashes, None, queries, t)
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    counts = np.frombuffer(cb, np.int64)
+    rows = np.frombuffer(rb, np.uint32).astype(np.int64)
+    dd = np.frombuffer(db, np.int32)
+    bounds = np.cumsum(counts)[:-1]
+    return _Run(0.0, elapsed, cpu, list(np.split(rows, bounds)), list(np.split(dd, bounds)))
+
+
+_RUNNERS: dict[str, Callable[[np.ndarray, np.ndarray, int], _Run]] = {
+    "haven": _run_haven, "pytx": _run_pytx, "faiss_flat": _run_faiss_flat, "haven_scan": _run_haven_scan,
+}
+
+
 def run_contender(name: str, spec: BenchSpec, out_path: str) -> dict[str, Any]:
     """Build and query one contender in this process; write its results to ``out_path`` (npz)."""
     os.environ["OMP_NUM_THREADS"] = "1"
-    hashes, queries = make_data(spec)
-    ids = np.arange(spec.n, dtype=np.int64)
-    t = spec.threshold
-    base_rss = _rss_mib()
-    res_ids: list[np.ndarray] = []
-    res_d: list[np.ndarray] = []
-    extra: dict[str, Any] = {}
-    if name == "haven":
-        from haven.index import HammingIndex
-
-        t0 = time.perf_counter()
-        idx = HammingIndex()
-        idx.add(ids, hashes)
-        idx.optimize()  # place the rows now (add() defers it to the next read)
-        build = time.perf_counter() - t0
-        t0, c0 = time.perf_counter(), time.process_time()
-        for q in queries:
-            i, d = idx.query_one(q.tobytes(), t)
-            res_ids.append(i)
-            res_d.append(d)
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-        t0 = time.perf_counter()
-        one = idx.query_flat(queries, t)
-        extra["batch_qps"] = len(queries) / (time.perf_counter() - t0)
-        # The same batch split over every core (what triage's analysis does), checked equal.
-        threads = os.cpu_count() or 1
-        t0 = time.perf_counter()
-        split = idx.query_flat(queries, t, threads=threads)
-        extra["batch_qps_threads"] = len(queries) / (time.perf_counter() - t0)
-        extra["batch_threads"] = threads
-        extra["batch_threads_same"] = all(np.array_equal(a, b) for a, b in zip(one, split, strict=True))
-        extra["layout"] = idx.stats()["segments"]
-    elif name == "pytx":
-        import faiss
-        from threatexchange.signal_type.pdq.pdq_index import PDQIndex
-
-        faiss.omp_set_num_threads(1)
-
-        class _PDQIndexAtT(PDQIndex):  # PDQIndex's threshold hook, as its PDQFlatIndex subclass uses it
-            @classmethod
-            def get_match_threshold(cls) -> int:
-                return t
-
-        # pytx keeps these (hex, entry) pairs as its id map, so they count as its memory.
-        hx = hashes.tobytes().hex()
-        entries = [(hx[64 * i : 64 * i + 64], i) for i in range(len(hashes))]
-        del hx
-        t0 = time.perf_counter()
-        idx = _PDQIndexAtT.build(entries)
-        build = time.perf_counter() - t0
-        del entries
-        qhex = [q.tobytes().hex() for q in queries]
-        t0, c0 = time.perf_counter(), time.process_time()
-        for qh in qhex:
-            matches = idx.query(qh)
-            res_ids.append(np.array([m.metadata for m in matches], np.int64))
-            res_d.append(np.array([m.similarity_info.distance for m in matches], np.int32))
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    elif name == "faiss_flat":
-        import faiss
-
-        faiss.omp_set_num_threads(1)
-        t0 = time.perf_counter()
-        idx = faiss.IndexBinaryFlat(256)
-        idx.add(hashes)
-        build = time.perf_counter() - t0
-        t0, c0 = time.perf_counter(), time.process_time()
-        lims, dist, labels = idx.range_search(queries, t + 1)  # faiss keeps distance < radius
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-        for k in range(len(queries)):
-            res_ids.append(labels[lims[k] : lims[k + 1]].astype(np.int64))
-            res_d.append(dist[lims[k] : lims[k + 1]].astype(np.int32))
-    elif name == "haven_scan":
-        from haven.index import _mih
-
-        t0, c0 = time.perf_counter(), time.process_time()
-        c, r, d = _mih.scan(hashes, None, queries, t)
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-        build = 0.0
-        counts = np.frombuffer(c, np.int64)
-        rows = np.frombuffer(r, np.uint32).astype(np.int64)
-        dd = np.frombuffer(d, np.int32)
-        bounds = np.cumsum(counts)[:-1]
-        res_ids, res_d = list(np.split(rows, bounds)), list(np.split(dd, bounds))
-    else:
+    if name not in _RUNNERS:
         raise UsageError(f"unknown contender {name!r}")
+    hashes, queries = make_data(spec)
+    base_rss = _rss_mib()
+    run = _RUNNERS[name](hashes, queries, spec.threshold)
     # Growth from just after the data was generated: the index's own structures (input arrays not freed).
     rss = _rss_mib() - base_rss
-    counts = np.array([len(x) for x in res_ids], np.int64)
     np.savez(
         out_path,
-        counts=counts,
-        ids=np.concatenate(res_ids) if res_ids else np.zeros(0, np.int64),
-        dists=np.concatenate(res_d) if res_d else np.zeros(0, np.int32),
+        counts=np.array([len(x) for x in run.ids], np.int64),
+        ids=np.concatenate(run.ids) if run.ids else np.zeros(0, np.int64),
+        dists=np.concatenate(run.dists) if run.dists else np.zeros(0, np.int32),
     )
     # qps is wall-clock; qps_cpu divides by the process's CPU time instead, which is the fairer
     # single-thread figure on a shared machine where the process is often descheduled.
     return {
         "name": name,
-        "build_s": build,
-        "qps": len(queries) / elapsed,
-        "qps_cpu": len(queries) / cpu,
+        "build_s": run.build,
+        "qps": len(queries) / run.elapsed,
+        "qps_cpu": len(queries) / run.cpu,
         "rss_mib": rss,
         "peak_rss_mib": _hwm_mib(),
-        **extra,
+        **run.extra,
     }
 
 
@@ -221,7 +246,8 @@ def available(name: str) -> bool:
     return mod is None or importlib.util.find_spec(mod) is not None
 
 
-def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS, log=None) -> dict[str, Any]:
+def run_bench(spec: BenchSpec, contenders: tuple[str, ...] = CONTENDERS,
+              log: Callable[[str], object] | None = None) -> dict[str, Any]:
     """Run every available contender in its own subprocess and compare them against the truth."""
     results: dict[str, dict[str, Any]] = {}
     outputs: dict[str, str] = {}

@@ -67,12 +67,12 @@ def write_segment(path: str | os.PathLike[str], seg: Segment, meta: dict[str, An
     header_len = 4096
     while True:
         pos = _align(16 + header_len)
-        table: dict[str, dict[str, Any]] = {}
+        layout: dict[str, dict[str, Any]] = {}
         for name, arr in arrays:
-            table[name] = {"offset": pos, "dtype": arr.dtype.str, "shape": list(arr.shape)}
+            layout[name] = {"offset": pos, "dtype": arr.dtype.str, "shape": list(arr.shape)}
             pos = _align(pos + arr.nbytes)
         header = {"format": FORMAT_NAME, "version": VERSION, "count": len(seg), "hash_bytes": HASH_BYTES,
-                  "widths": list(seg.widths), "id_base": seg.id_base, "meta": meta, "arrays": table}
+                  "widths": list(seg.widths), "id_base": seg.id_base, "meta": meta, "arrays": layout}
         blob = json.dumps(header, sort_keys=True).encode()
         if len(blob) <= header_len:
             break
@@ -83,7 +83,7 @@ def write_segment(path: str | os.PathLike[str], seg: Segment, meta: dict[str, An
         with open(tmp, "wb") as f:
             f.write(MAGIC + struct.pack("<II", VERSION, len(blob)) + blob)
             for name, arr in arrays:
-                f.seek(table[name]["offset"])
+                f.seek(layout[name]["offset"])
                 f.write(np.ascontiguousarray(arr).data)
             f.seek(pos)
             f.write(FOOTER_MAGIC + struct.pack("<Q", total))
@@ -157,7 +157,8 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[Segment, dict[str, Any]]
         start = spec["offset"]
         if start + count > size - 16:
             raise FormatError(f"{path}: array {name} runs past the end of the file")
-        return buf[start:start + count].view(dtype).reshape(shape)
+        out: np.ndarray = buf[start:start + count].view(dtype).reshape(shape)
+        return out
 
     widths = tuple(int(w) for w in header["widths"])
     tables = []

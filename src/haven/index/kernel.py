@@ -12,12 +12,14 @@ import functools
 import itertools
 import mmap
 from math import comb
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from haven.index import _numpy_kernel
 
+_mih: ModuleType | None
 try:
     from haven.index import _mih
 except ImportError:  # pragma: no cover - only when the extension was not built
@@ -219,7 +221,8 @@ def plan(seg: Segment, threshold: int) -> object | None:
         masks = flip_masks(w, r) if r >= 0 else flip_masks(w, 0)[:0]
         tables.append((table, table_form(table), post, start, w, masks))
         start += w
-    return _mih.prepare(tables)
+    prepared: object = _mih.prepare(tables)
+    return prepared
 
 
 def search(

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -215,7 +215,7 @@ class BankIndexes:
                 if signal not in persisted:
                     continue  # rebuilt from the database at each start
                 name = f"{signal}-{self.store_id[:8]}-bank{bank_id}-seq{self.seq}.hidx"
-                index.save(
+                cast(Any, index).save(
                     self.index_dir / name,
                     {"store_id": self.store_id, "bank_id": bank_id, "signal": signal, "seq": self.seq},
                 )

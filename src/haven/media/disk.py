@@ -4,17 +4,24 @@ Both are optional: without them a disk image is hashed as a file and a ``disk_un
 problem says why it was not opened. Only allocated files are read (deleted-file recovery is
 the job of a full forensic suite); each is addressed as ``image.dd!/p<n>/DCIM/x.jpg`` (``p<n>``
 only when the image has a partition table).
+
+A disk image is a container like any other: its files are read in blocks through the walk's
+member reader (so they are metered against the source's budget: cross-linked clusters cannot
+make a small image yield without end), a damaged or truncated image ends with a problem
+naming it (raised through ``items.guarded`` by the caller), and links and special files are
+recorded, never followed.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from haven.errors import ArchiveError
+from haven.errors import BombError
 from haven.media.evidence import EvidencePath
-from haven.media.limits import Budget, Limits
+from haven.media.items import Item, MemberNames, Problem, Want, guarded, os_error_text
+from haven.media.limits import Budget, Limits, check_member
+from haven.media.streams import ByteReader, Metered
 
 try:
     import pytsk3
@@ -25,7 +32,8 @@ try:
 except ImportError:  # pragma: no cover - optional
     pyewf = None
 
-Recurse = Callable[..., Iterator[Any]]
+#: The walk's reader of one member: (path, metered stream, declared size, depth, limits, budget, want).
+MemberReader = Callable[[EvidencePath, Any, int, int, Limits, Budget, Want], Iterator[Item]]
 
 
 def available() -> bool:
@@ -35,7 +43,7 @@ def available() -> bool:
 
 if pytsk3 is not None:
 
-    class _StreamImage(pytsk3.Img_Info):  # type: ignore[misc, name-defined]
+    class _StreamImage(pytsk3.Img_Info):  # type: ignore[misc]
         """A TSK image over any seekable Python file object (a file, a BytesIO, an EWF handle)."""
 
         def __init__(self, fh: Any, size: int) -> None:
@@ -54,52 +62,72 @@ if pytsk3 is not None:
             return self._size
 
 
+class _TskFile(ByteReader):
+    """One file of a disk image as a stream, read in blocks (``read_random`` of at most ``BLOCK``)."""
+
+    def __init__(self, f: Any, size: int) -> None:
+        super().__init__()
+        self._f = f
+        self._size = size
+        self._pos = 0
+
+    def read_block(self, size: int) -> bytes:
+        n = min(size, self._size - self._pos)
+        if n <= 0:
+            return b""
+        data = bytes(self._f.read_random(self._pos, n))
+        if not data:
+            raise OSError(f"read error at byte {self._pos:,} of {self._size:,}")
+        self._pos += len(data)
+        return data
+
+
 def walk_disk(
     ev: EvidencePath,
     os_path: str,
+    fh: BinaryIO,
+    size: int,
     mime: str,
     depth: int,
     limits: Limits,
     budget: Budget,
-    want: Callable[[EvidencePath], bool],
-    recurse: Recurse,
-) -> Iterator[Any]:
+    want: Want,
+    member: MemberReader,
+) -> Iterator[Item]:
     """Files on a disk image that lies on the examiner's file system (E01 segments are globbed)."""
-    from haven.media.walk import Problem
-
-    if mime == "application/x-ewf":
-        if pyewf is None or pytsk3 is None:
-            yield _unsupported(ev, "E01 images need pytsk3 and libewf-python")
-            return
-        handle = pyewf.handle()
-        try:
-            handle.open(pyewf.glob(os_path))
-        except OSError as exc:
-            yield Problem.warning(ev, f"cannot open E01: {exc}", "corrupt_archive")
-            return
-        try:
-            yield from _walk_image(ev, handle, handle.get_media_size(), depth, limits, budget, want, recurse)
-        finally:
-            handle.close()
+    if mime != "application/x-ewf":
+        yield from walk_disk_fileobj(ev, fh, size, mime, depth, limits, budget, want, member)
         return
-    with open(os_path, "rb") as fh:
-        fh.seek(0, io.SEEK_END)
-        size = fh.tell()
-        yield from walk_disk_fileobj(ev, fh, mime, depth, limits, budget, want, recurse, size=size)
+    if pyewf is None or pytsk3 is None:
+        yield _unsupported(ev, "E01 images need pytsk3 and libewf-python")
+        return
+    handle = pyewf.handle()
+    try:
+        handle.open(pyewf.glob(os_path))
+        media = int(handle.get_media_size())
+    except Exception as exc:  # noqa: BLE001 - libewf raises OSError or RuntimeError on damaged images
+        yield Problem.warning(ev, f"cannot open E01: {os_error_text(exc)}", "corrupt_archive")
+        return
+    try:
+        # An E01 compresses its media: the media counts as the source's size, up to the ratio limit.
+        budget.rebase(min(media, int(size * limits.max_ratio)))
+        yield from _walk_image(ev, handle, media, depth, limits, budget, want, member)
+    finally:
+        handle.close()
 
 
 def walk_disk_fileobj(
     ev: EvidencePath,
     fh: BinaryIO,
+    size: int,
     mime: str,
     depth: int,
     limits: Limits,
     budget: Budget,
-    want: Callable[[EvidencePath], bool],
-    recurse: Recurse,
-    size: int | None = None,
-) -> Iterator[Any]:
-    """Files on a raw disk image given as a file object (e.g. an image inside a zip)."""
+    want: Want,
+    member: MemberReader,
+) -> Iterator[Item]:
+    """Files on a raw disk image given as a seekable file object (a file, or an image inside a zip)."""
     if pytsk3 is None:
         yield _unsupported(ev, "disk images need pytsk3")
         return
@@ -108,15 +136,10 @@ def walk_disk_fileobj(
             ev, "E01 images are opened only from the file system (segments are separate files)"
         )
         return
-    if size is None:
-        fh.seek(0, io.SEEK_END)
-        size = fh.tell()
-    yield from _walk_image(ev, fh, size, depth, limits, budget, want, recurse)
+    yield from _walk_image(ev, fh, size, depth, limits, budget, want, member)
 
 
-def _unsupported(ev: EvidencePath, why: str) -> Any:
-    from haven.media.walk import Problem
-
+def _unsupported(ev: EvidencePath, why: str) -> Problem:
     return Problem.warning(ev, f"disk image not opened: {why}", "disk_unsupported")
 
 
@@ -127,11 +150,9 @@ def _walk_image(
     depth: int,
     limits: Limits,
     budget: Budget,
-    want: Callable[[EvidencePath], bool],
-    recurse: Recurse,
-) -> Iterator[Any]:
-    from haven.media.walk import Problem
-
+    want: Want,
+    member: MemberReader,
+) -> Iterator[Item]:
     img = _StreamImage(fh, size)
     filesystems: list[tuple[str, Any]] = []
     try:
@@ -139,21 +160,30 @@ def _walk_image(
     except OSError:
         try:
             volume = pytsk3.Volume_Info(img)
-            for part in volume:
-                if part.flags != pytsk3.TSK_VS_PART_FLAG_ALLOC:
-                    continue
-                try:
-                    fs = pytsk3.FS_Info(img, offset=part.start * volume.info.block_size)
-                except OSError:
-                    continue
-                filesystems.append((f"p{part.addr}/", fs))
         except OSError as exc:
-            yield Problem.warning(ev, f"no file system or partition table found: {exc}", "corrupt_archive")
+            yield Problem.warning(
+                ev, f"no file system or partition table found: {os_error_text(exc)}", "corrupt_archive"
+            )
             return
+        for part in volume:
+            if part.flags != pytsk3.TSK_VS_PART_FLAG_ALLOC:
+                continue
+            try:
+                fs = pytsk3.FS_Info(img, offset=part.start * volume.info.block_size)
+            except OSError as exc:
+                yield Problem.warning(
+                    ev.child(f"p{part.addr}"),
+                    f"partition {part.addr} holds no readable file system: {os_error_text(exc)}",
+                    "corrupt_archive",
+                )
+                continue
+            filesystems.append((f"p{part.addr}/", fs))
+    names = MemberNames(ev)
     for prefix, fs in filesystems:
-        yield from _walk_dir(
-            ev, fs, fs.open_dir(path="/"), prefix, depth, limits, budget, want, recurse, set()
+        walker = _walk_dir(
+            ev, fs, fs.open_dir(path="/"), prefix, depth, limits, budget, want, member, set(), names
         )
+        yield from guarded(ev.child(prefix or "/"), walker) if prefix else walker
 
 
 def _walk_dir(
@@ -164,44 +194,60 @@ def _walk_dir(
     depth: int,
     limits: Limits,
     budget: Budget,
-    want: Callable[[EvidencePath], bool],
-    recurse: Recurse,
+    want: Want,
+    member: MemberReader,
     seen: set[int],
-) -> Iterator[Any]:
-    from haven.media.walk import Problem, _member, _precheck
-
+    names: MemberNames,
+) -> Iterator[Item]:
     entries = []
     for f in directory:
-        name = f.info.name.name.decode("utf-8", "replace")
+        name = f.info.name.name.decode("utf-8", "surrogateescape")
         if name in (".", "..") or f.info.meta is None:
             continue
         if not (int(f.info.meta.flags) & int(pytsk3.TSK_FS_META_FLAG_ALLOC)):
             continue
+        if f.info.meta.type in (pytsk3.TSK_FS_META_TYPE_VIRT, pytsk3.TSK_FS_META_TYPE_VIRT_DIR):
+            continue  # entries TSK makes up ($MBR, $FAT1, $OrphanFiles): not files of the evidence
         entries.append((name, f))
     for name, f in sorted(entries, key=lambda e: e[0]):
         meta = f.info.meta
+        child = names.child(prefix + name)
         if meta.type == pytsk3.TSK_FS_META_TYPE_DIR:
             if meta.addr in seen or name.startswith("$"):
                 continue  # directory loops; NTFS/FAT system folders
             seen.add(meta.addr)
-            yield from _walk_dir(
-                ev, fs, f.as_directory(), f"{prefix}{name}/", depth, limits, budget, want, recurse, seen
+            sub = _walk_dir(
+                ev, fs, f.as_directory(), f"{prefix}{name}/", depth, limits, budget, want, member, seen, names
             )
+            yield from guarded(child, sub)
         elif meta.type == pytsk3.TSK_FS_META_TYPE_REG:
-            child = ev.child(prefix + name)
-            problems = list(_precheck(child, prefix + name, meta.size, None, limits, budget))
+            problems = check_member(child, prefix + name, meta.size, None, limits, budget)
             yield from problems
-            if any(p.skipped for p in problems) or meta.size == 0:
+            if any(p.skipped for p in problems):
                 continue
             try:
-                data = f.read_random(0, meta.size)
-            except OSError as exc:
-                yield Problem(
+                yield from member(
                     child,
-                    ArchiveError(
-                        f"cannot read file from image: {exc}", path=str(child), code="corrupt_member"
-                    ),
+                    Metered(_TskFile(f, meta.size), budget, child),
+                    meta.size,
+                    depth,
+                    limits,
+                    budget,
+                    want,
                 )
-                continue
-            budget.spend(len(data))
-            yield from _member(ev, child, data, depth, limits, budget, want)
+            except BombError as exc:
+                yield Problem(child, exc)
+            except OSError as exc:
+                yield Problem.skip(
+                    child, f"cannot read file from image: {os_error_text(exc)}", "corrupt_member"
+                )
+        elif meta.type == pytsk3.TSK_FS_META_TYPE_LNK:
+            try:
+                target = bytes(f.read_random(0, min(meta.size, 4096))).decode("utf-8", "surrogateescape")
+            except OSError as exc:
+                target = f"(unreadable: {os_error_text(exc)})"
+            yield Problem.warning(child, f"symbolic link to {target!r}; recorded, not followed", "symlink")
+        else:
+            yield Problem.warning(
+                child, f"not a regular file (TSK type {int(meta.type)}); recorded, not read", "not_regular"
+            )

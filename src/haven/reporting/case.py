@@ -7,6 +7,7 @@ typo never silently drops information from a legal report.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -145,7 +146,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise FormatError(
             f"{where or 'case'}: expected a mapping, got {type(data).__name__}", code="bad_case"
         )
-    known = cls.__dataclass_fields__
+    known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise FormatError(f"{where or 'case'}: unknown key(s) {', '.join(unknown)}", code="bad_case")

@@ -170,7 +170,8 @@ class NcmecClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 self._sleep(self._delay(attempt - 1))
-            for value in kwargs.get("files", {}).values():  # type: ignore[union-attr]
+            files: dict[str, tuple[str, BinaryIO]] = kwargs.get("files") or {}  # type: ignore[assignment]
+            for value in files.values():
                 stream = value[1]
                 if attempt and not stream.seekable():
                     raise RemoteError(f"{last} (not retried: the upload stream cannot be rewound)")

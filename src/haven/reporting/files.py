@@ -6,14 +6,12 @@ uploaded; the upload re-hashes what it sends and refuses a file whose bytes chan
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from haven.errors import FileAccessError
-
-CHUNK = 1 << 20
+from haven.hashing.crypto import digest_stream
 
 
 @dataclass(frozen=True)
@@ -39,15 +37,9 @@ class FileSource(Protocol):
 
 def facts(source: FileSource, uri: str) -> FileFacts:
     """Stream the file once and return its size and MD5/SHA-1/SHA-256."""
-    md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
-    size = 0
     with source.open(uri) as fh:
-        while chunk := fh.read(CHUNK):
-            size += len(chunk)
-            md5.update(chunk)
-            sha1.update(chunk)
-            sha256.update(chunk)
-    return FileFacts(source.name(uri), size, md5.hexdigest(), sha1.hexdigest(), sha256.hexdigest())
+        digests, size = digest_stream(fh, ("md5", "sha1", "sha256"))  # what a CyberTipline file carries
+    return FileFacts(source.name(uri), size, digests["md5"], digests["sha1"], digests["sha256"])
 
 
 class LocalFileSource:

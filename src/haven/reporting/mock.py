@@ -228,7 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chunked(self) -> bytes:
         """Read a chunked body (what clients send when a stream's length is unknown)."""
-        parts, total = [], 0
+        parts: list[bytes] = []
+        total = 0
         while True:
             size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
             if size == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 from collections.abc import Callable, Iterable
@@ -335,10 +336,10 @@ class ReportService:
         return self.get(report_id)
 
     @_db_errors
-    def reconcile(self, max_age: timedelta, *, retract: bool = False) -> list[dict[str, Any]]:
+    def reconcile(self, max_age: timedelta, *, retract: bool = False) -> builtins.list[dict[str, Any]]:
         """Finish (or, with ``retract``, cancel) reports stuck in flight longer than ``max_age``, and retract
         orphan NCMEC reports left behind; returns one outcome per report touched."""
-        outcomes = []
+        outcomes: builtins.list[dict[str, Any]] = []
         for rid in self.machine.stuck(max_age):
             try:
                 (self.machine.retract if retract else self.machine.submit)(rid)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from haven import __version__
 from haven.auth.core import Auth
@@ -86,8 +87,19 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     for module in (health, hashing, match, banks, ui):
         app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        """A person who opens the service's address lands on the web UI."""
+        return RedirectResponse("/ui", status_code=307)
+
     ui.mount_static(app)
     ui.web.install(app, auth)
+    from haven.portal.web.app import mount_portal
+    from haven.portal.web.settings import PortalSettings
+
+    mount_portal(app, auth, PortalSettings(base=settings.base, auth=settings.auth, smtp=settings.smtp,
+                                           min_cell=settings.portal_min_cell, migrate=False))
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout

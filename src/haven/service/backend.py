@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, cast
 
-from haven.errors import StorageError
+from haven.errors import NotReadyError
 from haven.hashing import HashResult
 from haven.matching.coverage import Coverage
 from haven.service import metrics
@@ -23,10 +23,6 @@ from haven.signals import signal_names
 
 log = logging.getLogger("haven.service")
 COUNT_INTERVAL = 5.0  # seconds between recounts of the banks' entries while they change
-
-
-class NotReadyError(StorageError):
-    code = "not_ready"
 
 
 class MatchBackend:

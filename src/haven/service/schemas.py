@@ -44,7 +44,7 @@ def query_hashes(q: BaseModel) -> dict[str, str]:
 
 class HashBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    items: list[HashQuery] = Field(..., min_length=1, max_length=1000)
+    items: list[HashQuery] = Field(..., min_length=1, max_length=1000)  # type: ignore[valid-type]
 
 
 class MatchOut(BaseModel):
@@ -74,12 +74,9 @@ MatchResult = create_model(
     "MatchResult",
     __config__=ConfigDict(extra="allow"),
     __doc__="Hash values of the query (or the upload) and the bank entries they matched.",
-    matched=(bool, ...),
-    matches=(list[MatchOut], ...),
-    searched=(Searched, ...),
-    content_id=(str | None, None),
-    **{s.name: (str | None, None) for s in all_signals()},  # type: ignore[arg-type]
-    **_quality_fields(),
+    **{"matched": (bool, ...), "matches": (list[MatchOut], ...), "searched": (Searched, ...),
+       "content_id": (str | None, None), **{s.name: (str | None, None) for s in all_signals()},
+       **_quality_fields()},
 )
 
 
@@ -91,12 +88,8 @@ HashOut = create_model(
     "HashOut",
     __config__=ConfigDict(extra="allow"),
     __doc__="The ``haven hash --json`` object for an upload.",
-    path=(str, ...),
-    **{s.name: (str | None, None) for s in all_signals()},  # type: ignore[arg-type]
-    **_quality_fields(),
-    width=(int | None, None),
-    height=(int | None, None),
-    size=(int | None, None),
+    **{"path": (str, ...), **{s.name: (str | None, None) for s in all_signals()}, **_quality_fields(),
+       "width": (int | None, None), "height": (int | None, None), "size": (int | None, None)},
 )
 
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 from haven.auth.policy import AuthPolicy
 from haven.config import Settings
+from haven.portal.notify import SmtpSettings
+from haven.portal.web.settings import smtp_from_env
 
 
 def _env_float(name: str, default: float) -> float:
@@ -55,6 +57,8 @@ class ServiceSettings:
     record_matches: bool = True
     migrate: bool = True
     auth: AuthPolicy = field(default_factory=AuthPolicy)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)  # the recovery portal's notifications
+    portal_min_cell: int = 5
 
     @property
     def database_url(self) -> str:
@@ -75,6 +79,8 @@ class ServiceSettings:
             record_matches=os.environ.get("HAVEN_RECORD_MATCHES", "1") not in ("0", "false", "no"),
             migrate=os.environ.get("HAVEN_SERVICE_MIGRATE", "1") not in ("0", "false", "no"),
             auth=auth_policy_from_env(),
+            smtp=smtp_from_env(),
+            portal_min_cell=_env_int("HAVEN_PORTAL_MIN_CELL", 5),
         )
 
 

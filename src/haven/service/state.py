@@ -64,7 +64,7 @@ def require(scope: str | tuple[str, ...] | None):  # type: ignore[no-untyped-def
 
 async def get_backend(request: Request) -> MatchBackend:
     """The worker's backend (async: a sync dependency would cost a thread-pool hop per request)."""
-    from haven.service.backend import NotReadyError
+    from haven.errors import NotReadyError
 
     backend = get_state(request).backend
     if backend is None:

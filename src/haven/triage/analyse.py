@@ -112,11 +112,12 @@ class Analysis:
 def _status(row: FileRow, hits: list[Match], parents: set[str]) -> str:
     if hits:
         return "known"
-    if row.path in parents:
+    image = row.kind == "image" and row.get(PDQ)
+    if row.path in parents and not image:  # an image with a zip appended to it stays an image
         return "container"
     if row.error_code:
         return "error"
-    if row.kind == "image" and row.get(PDQ):
+    if image:
         return "unknown"
     return "other"
 
@@ -186,38 +187,14 @@ def analyse(
     ]
 
     # 1. Known: every signal's values through the Matcher (PDQ within the match threshold, the upscaled
-    # values of small images as fallbacks); near-known for the rest.
+    # values of small images as fallbacks); near-known for the rest; then one hop through near-duplicates.
     hits: list[list[Match]] = [[] for _ in rows]
     near: list[list[Match]] = [[] for _ in rows]
     upscaled_side: dict[int, int] = {}
     if matcher is not None:
         hits, near, upscaled_side = _known(rows, set(comparable), matcher, t, threads)
-    uniq_pdq = sorted({rows[i].hashes[PDQ] for i in comparable})
-    pdq_pos = {v: k for k, v in enumerate(uniq_pdq)}
-    holders: list[list[int]] = [[] for _ in uniq_pdq]
-    for i in comparable:
-        holders[pdq_pos[rows[i].hashes[PDQ]]].append(i)
-    hashes = pdq_hex_to_array(uniq_pdq) if uniq_pdq else np.zeros((0, 32), np.uint8)
-    pairs = list(near_pairs(hashes, max(t.duplicate, t.series), threads=threads))
-
-    # 1b. One hop: a near-duplicate (PDQ within the match threshold) of a file that a bank matched
-    # is the same picture by the match rule itself, so it is known too (e.g. a smaller resize).
-    via: dict[int, tuple[int, int]] = {}
-    direct = {i for i in range(len(rows)) if hits[i]}
-    for a, b, d in pairs:
-        if d > t.match:
-            continue
-        for src, dst in ((a, b), (b, a)):
-            ks = [i for i in holders[src] if i in direct]
-            if not ks:
-                continue
-            k = min(ks, key=lambda i: rows[i].path)
-            for j in holders[dst]:
-                if j in direct:
-                    continue
-                cur = via.get(j)
-                if cur is None or (d, rows[k].path) < (cur[1], rows[cur[0]].path):
-                    via[j] = (k, d)
+    graph = _PdqGraph.build(rows, comparable, max(t.duplicate, t.series), threads)
+    via = _known_via_duplicates(rows, hits, graph, t.match)
     for j, (k, _) in via.items():
         hits[j], near[j] = list(hits[k]), []
     parents = {str(EvidencePath.parse(r.path).parent) for r in rows if r.depth > 0}
@@ -236,28 +213,91 @@ def analyse(
 
     # 2. Duplicate groups: same MD5, or PDQ within the duplicate threshold (single linkage).
     members = [i for i, f in enumerate(results) if f.status != "container" and f.row.get(MD5)]
-    dup_uf = UnionFind(len(rows))
-    by_md5: dict[str, int] = {}
-    for i in members:
-        first = by_md5.setdefault(rows[i].hashes[MD5], i)
-        dup_uf.union(first, i)
-    for h in holders:
-        for i in h[1:]:
-            dup_uf.union(h[0], i)
-    for a, b, d in pairs:
-        if d <= t.duplicate:
-            dup_uf.union(holders[a][0], holders[b][0])
+    dup_uf = _duplicates(rows, members, graph, t.duplicate)
 
     # 3. Series: single linkage at the (looser) series threshold, on top of the duplicate groups.
-    series_uf = UnionFind(len(rows))
-    for i in members:
-        series_uf.union(dup_uf.find(i), i)
-    for a, b, _ in pairs:
-        series_uf.union(holders[a][0], holders[b][0])
+    series, series_of = _series(rows, results, members, dup_uf, graph)
 
+    # 4. Priorities with reasons, then one row per duplicate group.
+    by_id = {s.id: s for s in series}
+    for i, f in enumerate(results):
+        f.series = series_of.get(i)
+        if f.status in ("known", "unknown"):
+            f.priority, f.reasons = _priority(f, by_id.get(f.series) if f.series else None)
+    groups = _groups(rows, results, members, dup_uf)
+    return Analysis(files=results, groups=groups, series=series, problems=problems, thresholds=t)
+
+
+@dataclass
+class _PdqGraph:
+    """The comparable images by distinct PDQ (``holders[k]``: the rows holding the k-th value) and the
+    pairs of distinct values within a distance (``(a, b, d)`` over those indexes)."""
+
+    holders: list[list[int]]
+    pairs: list[tuple[int, int, int]]
+
+    @classmethod
+    def build(cls, rows: list[FileRow], comparable: list[int], threshold: int, threads: int) -> _PdqGraph:
+        uniq = sorted({rows[i].hashes[PDQ] for i in comparable})
+        pos = {v: k for k, v in enumerate(uniq)}
+        holders: list[list[int]] = [[] for _ in uniq]
+        for i in comparable:
+            holders[pos[rows[i].hashes[PDQ]]].append(i)
+        hashes = pdq_hex_to_array(uniq) if uniq else np.zeros((0, 32), np.uint8)
+        return cls(holders, list(near_pairs(hashes, threshold, threads=threads)))
+
+
+def _known_via_duplicates(rows: list[FileRow], hits: list[list[Match]], graph: _PdqGraph, match: int
+                          ) -> dict[int, tuple[int, int]]:
+    """One hop: a near-duplicate (PDQ within the match threshold) of a file that a bank matched is the same
+    picture by the match rule itself, so it is known too (e.g. a smaller resize). ``{row: (the matched row
+    it is known through, distance)}``, the closest (then first by path) when there are several."""
+    via: dict[int, tuple[int, int]] = {}
+    direct = {i for i in range(len(rows)) if hits[i]}
+    for a, b, d in graph.pairs:
+        if d > match:
+            continue
+        for src, dst in ((a, b), (b, a)):
+            ks = [i for i in graph.holders[src] if i in direct]
+            if not ks:
+                continue
+            k = min(ks, key=lambda i: rows[i].path)
+            for j in graph.holders[dst]:
+                if j in direct:
+                    continue
+                cur = via.get(j)
+                if cur is None or (d, rows[k].path) < (cur[1], rows[cur[0]].path):
+                    via[j] = (k, d)
+    return via
+
+
+def _duplicates(rows: list[FileRow], members: list[int], graph: _PdqGraph, duplicate: int) -> UnionFind:
+    """Union of the rows with the same MD5, the same PDQ, or PDQs within ``duplicate`` bits."""
+    uf = UnionFind(len(rows))
+    by_md5: dict[str, int] = {}
+    for i in members:
+        uf.union(by_md5.setdefault(rows[i].hashes[MD5], i), i)
+    for h in graph.holders:
+        for i in h[1:]:
+            uf.union(h[0], i)
+    for a, b, d in graph.pairs:
+        if d <= duplicate:
+            uf.union(graph.holders[a][0], graph.holders[b][0])
+    return uf
+
+
+def _series(rows: list[FileRow], results: list[FileResult], members: list[int], dup_uf: UnionFind,
+            graph: _PdqGraph) -> tuple[list[Series], dict[int, int]]:
+    """Series (single linkage over every pair, on top of the duplicate groups) of two or more distinct
+    images with at least one unknown, and the series of each row in one."""
+    uf = UnionFind(len(rows))
+    for i in members:
+        uf.union(dup_uf.find(i), i)
+    for a, b, _ in graph.pairs:
+        uf.union(graph.holders[a][0], graph.holders[b][0])
     comps: dict[int, list[int]] = defaultdict(list)
     for i in members:
-        comps[series_uf.find(i)].append(i)
+        comps[uf.find(i)].append(i)
     series_of: dict[int, int] = {}
     series: list[Series] = []
     for comp in sorted(comps.values(), key=lambda c: rows[c[0]].path):
@@ -267,7 +307,6 @@ def analyse(
             continue
         known = [i for i in comp if results[i].status == "known"]
         names = sorted({_label(h) for i in comp for h in results[i].hits + results[i].near})
-        rep = _representative(rows, unknown)
         sid = len(series) + 1
         series.append(
             Series(
@@ -278,23 +317,23 @@ def analyse(
                 known=len(known),
                 touches_known=bool(names),
                 known_series=names,
-                representative=rows[rep].path,
+                representative=rows[_representative(rows, unknown)].path,
             )
         )
         for i in comp:
             series_of[i] = sid
-    by_id = {s.id: s for s in series}
+    return series, series_of
 
-    # 4. Priorities with reasons, then one row per duplicate group.
-    for i, f in enumerate(results):
-        f.series = series_of.get(i)
-        if f.status in ("known", "unknown"):
-            f.priority, f.reasons = _priority(f, by_id.get(f.series) if f.series else None)
-    gcomps: dict[int, list[int]] = defaultdict(list)
+
+def _groups(rows: list[FileRow], results: list[FileResult], members: list[int], dup_uf: UnionFind
+            ) -> list[Group]:
+    """One ``Group`` per duplicate group (its representative, the top priority and reasons of its members);
+    sets each member's ``dup_group`` and ``representative``."""
+    comps: dict[int, list[int]] = defaultdict(list)
     for i in members:
-        gcomps[dup_uf.find(i)].append(i)
+        comps[dup_uf.find(i)].append(i)
     groups: list[Group] = []
-    for comp in sorted(gcomps.values(), key=lambda c: rows[c[0]].path):
+    for comp in sorted(comps.values(), key=lambda c: rows[c[0]].path):
         gid = len(groups) + 1
         rep = _representative(rows, comp)
         kind = "exact" if len({rows[i].get(MD5) for i in comp}) == 1 else "near"
@@ -317,7 +356,7 @@ def analyse(
         for i in comp:
             results[i].dup_group = gid
             results[i].representative = i == rep
-    return Analysis(files=results, groups=groups, series=series, problems=problems, thresholds=t)
+    return groups
 
 
 def _representative(rows: list[FileRow], idx: list[int]) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from haven.errors import StorageError, UsageError
+from haven.media.evidence import display
 from haven.signals import (
     Input,
     Md5Signal,
@@ -25,7 +26,8 @@ from haven.signals import (
     all_signals,
 )
 
-SCHEMA_VERSION = "3"  # 3: one column per signal (and per signal quality), variants as JSON
+SCHEMA_VERSION = "4"  # 3: one column per signal (and per signal quality), variants as JSON;
+# 4: evidence paths escape '#' in member names and bytes that are not UTF-8 ("%FF"), and number duplicates
 
 #: Which signals triage's analysis leans on: near-duplicates and series are PDQ distances (in bits of
 #: 256), identical copies share an MD5 (what VICS keys media by), and the court record uses SHA-256.
@@ -82,6 +84,16 @@ def _files_table(signals: list[type[SignalType]]) -> str:
     )
 
 
+def _text(value: Any) -> Any:
+    """A string that SQLite (UTF-8) can store: undecodable bytes kept as surrogates are written ``%XX``."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return display(value)
+    return value
+
+
 @dataclass
 class FileRow:
     """One file's results as stored (``exif`` is a dict; absent values None or left out of the dicts).
@@ -103,6 +115,9 @@ class FileRow:
     exif: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # Not a column: findings about the file that do not stop it being processed (trailing data …);
+    # the run stores them in ``problems`` with the row, in the same transaction.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def get(self, signal: str) -> str | None:
         return self.hashes.get(signal)
@@ -132,7 +147,7 @@ class FileRow:
             self.error_code,
             self.error_message,
         ]
-        return tuple(values)
+        return tuple(_text(v) for v in values)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | tuple[Any, ...], signals: list[type[SignalType]]) -> FileRow:
@@ -247,7 +262,7 @@ class CaseDB:
             )
             self.conn.executemany(
                 "INSERT OR IGNORE INTO problems(path, code, message, skipped) VALUES (?, ?, ?, ?)",
-                [(p, c, m, int(s)) for p, c, m, s in problems],
+                [(_text(p), c, _text(m), int(s)) for p, c, m, s in problems],
             )
 
     def files(self) -> Iterator[FileRow]:

@@ -125,7 +125,7 @@ def problems_csv(analysis: Analysis) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(("path", "code", "message", "skipped"))
-    rows = [(p, c, m, s) for p, c, m, s in analysis.problems]
+    rows: list[tuple[str, str | None, str | None, bool]] = [(p, c, m, s) for p, c, m, s in analysis.problems]
     rows += [
         (f.row.path, f.row.error_code, f.row.error_message, False) for f in analysis.files if f.row.error_code
     ]

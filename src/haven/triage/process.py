@@ -1,35 +1,50 @@
 """Per-file work, run in worker processes: the digests of every file, the image signals of images
-(PDQ on the fast path, with the upscaled look-up values of small images) and EXIF leads.
+(PDQ on the fast path, with the upscaled look-up values of small images), EXIF leads, and what a
+file hides after its image.
 
 ``process_batch`` is what a worker runs: a list of entries (a folder's file by path, which the
-worker reads itself; an archive member by its bytes, already read in memory by the parent's walk)
-in, one small ``FileRow`` per entry out, in the same order.
+worker reads itself; an archive member by its bytes, held in memory by the parent's walk; or a
+member too big to hold, already digested by the walk) in, one small ``FileRow`` per entry out,
+in the same order.
+
+Memory is bounded per file: digests always stream in blocks; only an image is read whole, and
+only up to ``Work.hold_bytes``; an image whose decoding would take more than
+``Work.decode_bytes`` (from its header) is refused with an error row before any pixel is decoded.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from haven.config import DEFAULT_MAX_PIXELS
-from haven.errors import InputError
-from haven.hashing import hash_bytes, hash_file
-from haven.media.walk import Entry
+from haven.errors import DecodeError, InputError
+from haven.hashing import HashResult, hash_bytes, hash_file
+from haven.media import Entry, sniff
+from haven.media.imagefile import image_end, png_pixels_only
+from haven.media.items import os_error_text
+from haven.media.limits import MiB
 from haven.signals import Input
 from haven.triage.casedb import FileRow, case_signals
 from haven.triage.exif import read_exif
 
-# Tests only: a worker process that reaches a file with this name dies at once (``os._exit``), as
-# if a decoder had crashed, to exercise the pool's recovery. Never set in normal use.
-_CRASH_ON = os.environ.get("HAVEN_TEST_WORKER_CRASH_ON")
-STREAM_ABOVE = 256 * 1024 * 1024  # files on disk bigger than this are digested in blocks, never held whole
+
+class WorkerHook(Protocol):
+    """Called with each entry just before a worker processes it (tests inject failures through it)."""
+
+    def __call__(self, entry: Entry) -> None: ...
 
 
-def _may_have_exif(data: bytes) -> bool:
-    """Cheap pre-check before decoding EXIF (it sits in the first 64 KiB: JPEG APP1, PNG eXIf, TIFF)."""
-    head = data[:65536]
-    return b"Exif" in head or b"eXIf" in head or head[:4] in (b"II*\x00", b"MM\x00*")
+@dataclass(frozen=True)
+class Work:
+    """How the per-file work is done, and the memory it may use (from the run's ``MemoryPlan``)."""
+
+    fast: bool = True
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    hold_bytes: int = 512 * MiB  # the biggest image read whole to be decoded; bigger ones get digests only
+    decode_bytes: int | None = None  # an image whose decoding takes more (estimated) is refused
+    hook: WorkerHook | None = None  # tests only; must be picklable to reach worker processes
 
 
 def _signal_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -39,9 +54,84 @@ def _signal_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
             tuple(s.name for s in signals if s.input is Input.IMAGE))
 
 
-def process_entry(
-    entry: Entry, source: int, *, fast: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> FileRow:
+def _may_have_exif(data: bytes) -> bool:
+    """Cheap pre-check before decoding EXIF (it sits in the first 64 KiB: JPEG APP1, PNG eXIf, TIFF)."""
+    head = data[:65536]
+    return b"Exif" in head or b"eXIf" in head or head[:4] in (b"II*\x00", b"MM\x00*")
+
+
+def _image_bytes(entry: Entry, row: FileRow, work: Work, digests: tuple[str, ...]) -> bytes | None:
+    """The image's bytes when it may be decoded (the byte signals set on ``row`` either way), else None."""
+    label = str(entry.path)
+    data = None
+    if entry.digests is not None:  # a member too big to hold: the walk streamed it through the hashers
+        row.hashes.update(entry.digests)
+    elif entry.data is not None:
+        data = entry.data
+    elif entry.kind == "image" and entry.size <= work.hold_bytes:
+        data = entry.read(work.hold_bytes + 1)
+        if len(data) > work.hold_bytes:  # it grew since it was listed
+            data = None
+    if data is not None:
+        row.size = len(data)
+        row.set_hashes(hash_bytes(data, label, digests))  # first, so a file that fails to decode keeps them
+        return data if entry.kind == "image" else None
+    if entry.os_path is not None and entry.digests is None:
+        row.set_hashes(hash_file(entry.os_path, digests))  # streamed in blocks, whatever the size
+    if entry.kind == "image":
+        row.error_code = "file_too_large"
+        row.error_message = (
+            f"{label}: image of {row.size:,} bytes is over the {work.hold_bytes:,}-byte limit for decoding "
+            "(see --max-memory); digests only"
+        )
+    return None
+
+
+def _hash_image(
+    data: bytes, label: str, mime: str, row: FileRow, work: Work, images: tuple[str, ...]
+) -> HashResult:
+    def run(pixels_from: bytes) -> HashResult:
+        return hash_bytes(
+            pixels_from,
+            label,
+            images,
+            fast=work.fast,
+            upscaled=True,
+            max_pixels=work.max_pixels,
+            max_decode_bytes=work.decode_bytes,
+        )
+
+    try:
+        return run(data)
+    except DecodeError:
+        slim = png_pixels_only(data) if mime == "image/png" else None
+        if slim is None:
+            raise
+    # Pillow refuses PNGs whose text or ICC chunks exceed its safety limits; browsers ignore them.
+    result = run(slim[0])
+    message = (
+        f"{label}: {slim[1]:,} bytes of ancillary PNG chunks (text, ICC profile, private data) were "
+        "over the decoder's limits and were skipped to hash the pixels"
+    )
+    row.warnings.append(("ancillary_chunks_skipped", message))
+    return result
+
+
+def _trailing(data: bytes, mime: str, label: str, row: FileRow) -> None:
+    end = image_end(data, mime)
+    if end is None or end >= len(data):
+        return
+    rest = data[end:]
+    if not rest.strip(b"\x00\xff"):
+        return  # padding
+    message = (
+        f"{label}: {len(rest):,} bytes after the image's end at byte {end:,} "
+        f"(they look like {sniff(rest[:4096])}); an appended zip is walked as an archive"
+    )
+    row.warnings.append(("trailing_data", message))
+
+
+def process_entry(entry: Entry, source: int, work: Work = Work()) -> FileRow:
     """Everything triage records about one file; a failure is recorded on the row, never raised."""
     label = str(entry.path)
     row = FileRow(
@@ -49,41 +139,36 @@ def process_entry(
     )
     digests, images = _signal_names()
     try:
-        if entry.os_path is not None and entry.size > STREAM_ABOVE:
-            row.set_hashes(hash_file(entry.os_path, digests))
-            if entry.kind == "image":
-                row.error_code, row.error_message = (
-                    "file_too_large",
-                    f"{label}: image over {STREAM_ABOVE} bytes",
-                )
+        data = _image_bytes(entry, row, work, digests)
+        if data is None:
             return row
-        data = entry.read()
-        row.size = len(data)
-        row.set_hashes(hash_bytes(data, label, digests))  # first, so a file that fails to decode keeps them
-        if entry.kind == "image":
-            result = hash_bytes(data, label, images, fast=fast, upscaled=True, max_pixels=max_pixels)
-            row.set_hashes(result)
-            row.width, row.height = result.width, result.height
-            if _may_have_exif(data):
-                row.exif = read_exif(data) or None
+        result = _hash_image(data, label, entry.mime, row, work, images)
+        row.set_hashes(result)
+        row.width, row.height = result.width, result.height
+        if _may_have_exif(data):
+            row.exif = read_exif(data) or None
+        _trailing(data, entry.mime, label, row)
     except InputError as exc:
         row.error_code, row.error_message = exc.code, exc.message
+    except MemoryError:
+        row.error_code = "out_of_memory"
+        row.error_message = (
+            f"{label}: processing it needed more memory than this worker may use (see --max-memory)"
+        )
     except OSError as exc:
-        row.error_code, row.error_message = "unreadable", f"{label}: {exc}"
+        row.error_code, row.error_message = "unreadable", f"{label}: {os_error_text(exc)}"
     return row
 
 
-def process_batch(
-    batch: Sequence[tuple[Entry, int]], fast: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> list[FileRow]:
+def process_batch(batch: Sequence[tuple[Entry, int]], work: Work = Work()) -> list[FileRow]:
     """``process_entry`` for each ``(entry, source)``, in order. Never raises for one file: an
-    unexpected exception (a decoder bug, MemoryError) becomes that file's error row."""
+    unexpected exception (a decoder bug) becomes that file's error row."""
     rows = []
     for entry, source in batch:
-        if _CRASH_ON is not None and entry.path.name == _CRASH_ON and multiprocessing.parent_process():
-            os._exit(70)
+        if work.hook is not None:
+            work.hook(entry)
         try:
-            rows.append(process_entry(entry, source, fast=fast, max_pixels=max_pixels))
+            rows.append(process_entry(entry, source, work))
         except Exception as exc:  # noqa: BLE001 - one bad file must not end the triage
             rows.append(failed_row(entry, source, "failed", f"{entry.path}: {type(exc).__name__}: {exc}"))
     return rows

@@ -6,16 +6,13 @@ deterministic (no timestamps; every list sorted), so a resumed run renders the s
 
 from __future__ import annotations
 
-import base64
-import io
-import warnings
 from collections import Counter
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from PIL import Image, ImageFilter
 
 from haven.media import EvidencePath, Limits, read_evidence
+from haven.media.preview import blurred_preview, data_url
 from haven.triage.analyse import Analysis
 
 THUMB_SIDE = 48  # pixels before blurring: recognisable as "a photo", never as its content
@@ -26,20 +23,10 @@ MAX_ROWS = 1000
 
 
 def blurred_thumbnail(data: bytes) -> str | None:
-    """A tiny, heavily blurred JPEG data URI of an image, or None when it cannot be decoded."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as im:
-                im.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))
-                im = im.convert("RGB")
-                im.thumbnail((THUMB_SIDE, THUMB_SIDE))
-                im = im.filter(ImageFilter.GaussianBlur(BLUR_RADIUS))
-                buf = io.BytesIO()
-                im.save(buf, "JPEG", quality=40)
-    except Exception:  # noqa: BLE001 - a thumbnail is optional; the report must render regardless
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    """A tiny, heavily blurred JPEG data URI of an image, or None when it cannot be decoded (a thumbnail is
+    optional; the report renders regardless)."""
+    jpeg = blurred_preview(data, side=THUMB_SIDE, radius=BLUR_RADIUS, quality=40)
+    return data_url(jpeg) if jpeg is not None else None
 
 
 def render_report(
@@ -63,7 +50,8 @@ def render_report(
     thumbs: dict[str, str] = {}
     if thumbnails and series:
         wanted = [EvidencePath.parse(s.representative) for s in series]
-        for path, data in read_evidence(wanted, limits).items():
+        found, _ = read_evidence(wanted, limits)  # one not found back shows without a thumbnail
+        for path, data in found.items():
             uri = blurred_thumbnail(data)
             if uri:
                 thumbs[str(path)] = uri

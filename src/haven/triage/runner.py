@@ -17,7 +17,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,14 @@ from haven.config import DEFAULT_MAX_PIXELS
 from haven.errors import UsageError
 from haven.matching import Matcher
 from haven.media import Entry, EvidencePath, Limits, Problem, walk
+from haven.media.evidence import display
 from haven.triage.analyse import Analysis, Thresholds, analyse
 from haven.triage.casedb import SHA256, CaseDB, FileRow
 from haven.triage.export import case_id, files_csv, problems_csv, vics_json
+from haven.triage.memory import MemoryPlan, default_max_memory, plan_memory
+from haven.triage.process import Work, WorkerHook
 from haven.triage.report import render_report
-from haven.triage.workers import FileWorkers, Pending
+from haven.triage.workers import FileWorkers, Pending, note_temp_folder, remove_stale_temp_folder
 
 OUTPUT_FILES = ("files.csv", "problems.csv", "vics.json", "report.html", "summary.json")
 Progress = Callable[[int, int], None]
@@ -52,6 +55,14 @@ class TriageOptions:
     batch_bytes: int = 16 * 1024 * 1024
     batch_seconds: float = 2.0
     banks: list[str] | None = None
+    max_memory: int | None = None  # bound for the whole process tree (None: half the machine's memory)
+    hook: WorkerHook | None = None  # tests only: called with each entry before it is processed
+
+    def memory_plan(self) -> MemoryPlan:
+        """How ``max_memory`` is shared between the triage process and its workers (``triage.memory``)."""
+        jobs = self.jobs or os.cpu_count() or 1
+        total = self.max_memory or default_max_memory()
+        return plan_memory(total, jobs, self.limits.max_member_bytes, self.batch_bytes)
 
 
 def _version() -> str:
@@ -96,9 +107,17 @@ def _items(sources: list[str], limits: Limits, done: set[str]) -> Iterator[tuple
 
 
 def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progress | None = None) -> int:
-    """Hash every file not yet in ``db`` on ``opts.jobs`` worker processes; returns the new rows' count."""
+    """Hash every file not yet in ``db`` on the planned worker processes; returns the new rows' count."""
     done = db.done_paths()
-    jobs = opts.jobs or os.cpu_count() or 1
+    plan = opts.memory_plan()
+    limits = replace(opts.limits, max_member_bytes=plan.hold_bytes)
+    work = Work(
+        fast=opts.fast,
+        max_pixels=opts.max_pixels,
+        hold_bytes=plan.hold_bytes,
+        decode_bytes=plan.decode_bytes,
+        hook=opts.hook,
+    )
     total = max(_count_fs_files(sources), len(done))
     finished = len(done)
     if progress:
@@ -115,17 +134,23 @@ def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progr
             written += len(rows)
         rows, problems, last_flush = [], [], time.monotonic()
 
-    pending: deque[Pending] = deque()
-    window = jobs * 3  # batches in flight: keeps every worker busy, bounds the members' bytes held
+    pending: deque[tuple[Pending, int]] = deque()
+    window = plan.jobs * 3  # batches in flight: keeps every worker busy
+    inflight = 0  # members' bytes in those batches, bounded by the memory plan
     batch: list[tuple[Entry, int]] = []
     batch_bytes = 0
-    with FileWorkers(jobs, fast=opts.fast, max_pixels=opts.max_pixels) as workers:
+    with FileWorkers(plan.jobs, work, worker_bytes=plan.worker_bytes if plan.jobs > 1 else None) as workers:
+        if plan.jobs > 1:
+            note_temp_folder(opts.out)
 
-        def drain(keep: int) -> None:
-            nonlocal finished, total
-            while len(pending) > keep:
-                for row in workers.result(pending.popleft()):
+        def drain(everything: bool = False) -> None:
+            nonlocal finished, total, inflight
+            while pending and (everything or len(pending) > window or inflight > plan.inflight_bytes):
+                done_batch, size = pending.popleft()
+                inflight -= size
+                for row in workers.result(done_batch):
                     rows.append(row)
+                    problems.extend((row.path, code, message, False) for code, message in row.warnings)
                     finished += 1
                     total = max(total, finished)
                     if progress:
@@ -134,13 +159,14 @@ def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progr
                     flush()
 
         def send() -> None:
-            nonlocal batch, batch_bytes
+            nonlocal batch, batch_bytes, inflight
             if batch:
-                pending.append(workers.submit(batch))
+                pending.append((workers.submit(batch), batch_bytes))
+                inflight += batch_bytes
                 batch, batch_bytes = [], 0
-                drain(window)
+                drain()
 
-        for idx, item in _items(sources, opts.limits, done):
+        for idx, item in _items(sources, limits, done):
             if isinstance(item, Problem):
                 problems.append((str(item.path), item.error.code, item.error.message, item.skipped))
                 continue
@@ -154,7 +180,7 @@ def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progr
             if len(batch) >= opts.batch_files:
                 send()
         send()
-        drain(0)
+        drain(everything=True)
     flush()
     return written
 
@@ -166,7 +192,7 @@ def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, A
         top = [r for r in rows if r.source == idx and r.depth == 0]
         if os.path.isdir(src):
             h = hashlib.sha256()
-            base = os.path.abspath(src) + os.sep
+            base = str(EvidencePath.source(os.path.abspath(src))) + os.sep
             for r in sorted(top, key=lambda r: r.path):
                 # os.path.relpath normalises both paths on every call (a third of this function's
                 # time); a path already under the folder, in normal form, just loses the prefix.
@@ -175,7 +201,7 @@ def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, A
                 h.update(f"{rel}\t{r.get(SHA256)}\t{r.size}\n".encode())
             out.append(
                 {
-                    "path": src,
+                    "path": display(src),
                     "kind": "folder",
                     "files": len(top),
                     "bytes": sum(r.size or 0 for r in top),
@@ -187,7 +213,7 @@ def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, A
             own = next((r for r in top if r.path == str(EvidencePath.source(src))), None)
             out.append(
                 {
-                    "path": src,
+                    "path": display(src),
                     "kind": "file",
                     "files": 1,
                     "bytes": own.size if own else None,
@@ -208,13 +234,14 @@ def finish(
     summary = analysis.summary()
     manifest = source_manifest(sources, rows)
     _store_analysis(db, analysis)
-    cid = case_id(sources)
+    shown = [display(s) for s in sources]  # valid UTF-8 whatever bytes the source names hold
+    cid = case_id(shown)
     out = opts.out
     version = _version()
     _atomic_write(out / "files.csv", files_csv(analysis, db.signals))
     _atomic_write(out / "problems.csv", problems_csv(analysis))
     _atomic_write(
-        out / "vics.json", vics_json(analysis, sources=sources, case_number=opts.case_number, version=version)
+        out / "vics.json", vics_json(analysis, sources=shown, case_number=opts.case_number, version=version)
     )
     _atomic_write(
         out / "report.html",
@@ -311,6 +338,7 @@ def run_triage(
     missing = [s for s in abs_sources if not os.path.exists(s)]
     if missing:
         raise UsageError(f"source not found: {', '.join(missing)}")
+    plan = opts.memory_plan()  # a bound too small is a usage error before anything is written
     out = opts.out.resolve()
     if any(out == Path(s) or Path(s) in out.parents for s in abs_sources if os.path.isdir(s)):
         raise UsageError("--out must not be inside a source folder (the evidence is never written to)")
@@ -319,6 +347,7 @@ def run_triage(
     db = CaseDB(out / "case.db")
     try:
         resumed = db.claim(abs_sources)
+        stale = remove_stale_temp_folder(out)
         started = time.monotonic()
         _log(
             out,
@@ -334,6 +363,8 @@ def run_triage(
                 "banks": opts.banks,
                 "thresholds": opts.thresholds.__dict__,
                 "limits": opts.limits.__dict__,
+                "memory": plan.describe(),
+                "removed_stale_temp_folder": stale,
             },
         )
         new_rows = collect(abs_sources, db, opts, progress)

@@ -12,14 +12,22 @@ reach the case database in walk order, as with one worker.
 A worker that dies (a crash inside a C decoder, the OOM killer) takes its batch with it: the
 files of every batch that was in flight are then redone one per task in a fresh pool, and a file
 that kills a worker again is recorded as a ``worker_crashed`` error row; the triage goes on.
+
+Each worker's memory is bounded by the kernel (``RLIMIT_DATA``, set when it starts to what it
+uses then plus its share of ``--max-memory``): an allocation past it fails inside that worker
+(a ``MemoryError`` becomes the file's ``out_of_memory`` row; a crash, ``worker_crashed``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import multiprocessing
+import multiprocessing.util
 import os
+import re
 import select
+import shutil
 import signal
 import sys
 import threading
@@ -28,12 +36,12 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from haven.config import DEFAULT_MAX_PIXELS
-from haven.media.walk import Entry
+from haven.media import Entry
 from haven.triage.casedb import FileRow
-from haven.triage.process import failed_row, process_batch
+from haven.triage.process import Work, failed_row, process_batch
 
 Batch = Sequence[tuple[Entry, int]]
 
@@ -83,7 +91,32 @@ def _tune_malloc() -> None:
         pass
 
 
-def _worker_init(parent: int) -> None:
+def _status_kib(field: str) -> int:
+    """A ``VmData``/``VmRSS``-style field of this process's ``/proc/self/status``, in KiB (0 if absent)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            found = re.search(rf"^{field}:\s+(\d+) kB", fh.read(), re.MULTILINE)
+    except OSError:
+        return 0
+    return int(found.group(1)) if found else 0
+
+
+def limit_memory(share: int) -> None:
+    """Let this process grow by at most what brings its resident memory to ``share`` bytes
+    (``RLIMIT_DATA``)."""
+    import resource
+
+    data, rss = _status_kib("VmData") * 1024, _status_kib("VmRSS") * 1024
+    if not data:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    soft = data + max(share - rss, 0)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def _worker_init(parent: int, share: int | None) -> None:
     # Ctrl-C goes to the whole process group: the parent stops the run; workers just end with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _tune_malloc()
@@ -91,16 +124,19 @@ def _worker_init(parent: int) -> None:
     # queue's write end, and the forkserver's liveness pipe): after ``kill -9`` of triage they would
     # wait forever. Each one watches the triage process and exits with it.
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="haven-parent-watch").start()
+    if share is not None:
+        limit_memory(share)  # after the thread started: its stack and arena are part of the baseline
 
 
 def _ping() -> int:
     return os.getpid()
 
 
-def start_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes, checked to start (one round trip), or a clear error."""
+def start_pool(workers: int, share: int | None = None) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes (each limited to ``share`` bytes), checked to start, or a clear
+    error."""
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=_context(), initializer=_worker_init, initargs=(os.getpid(),)
+        max_workers=workers, mp_context=_context(), initializer=_worker_init, initargs=(os.getpid(), share)
     )
     try:
         pool.submit(_ping).result()
@@ -123,18 +159,21 @@ class Pending:
 
 
 class FileWorkers:
-    """``with FileWorkers(jobs) as w: p = w.submit(batch); rows = w.result(p)``."""
+    """``with FileWorkers(jobs, work) as w: p = w.submit(batch); rows = w.result(p)``.
 
-    def __init__(self, jobs: int, *, fast: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    ``worker_bytes`` bounds each worker process's memory (None: unbounded).
+    """
+
+    def __init__(self, jobs: int, work: Work = Work(), *, worker_bytes: int | None = None) -> None:
         self.jobs = max(1, jobs)
-        self.fast = fast
-        self.max_pixels = max_pixels
+        self.work = work
+        self.worker_bytes = worker_bytes
         self._pool: ProcessPoolExecutor | None = None
         self.crashes = 0
 
     def __enter__(self) -> FileWorkers:
         if self.jobs > 1:
-            self._pool = start_pool(self.jobs)
+            self._pool = start_pool(self.jobs, self.worker_bytes)
         else:
             _tune_malloc()  # this process does the per-file work itself
         return self
@@ -151,18 +190,17 @@ class FileWorkers:
         """A fresh pool in place of a broken one (whose futures have all failed already)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = start_pool(self.jobs)
+        self._pool = start_pool(self.jobs, self.worker_bytes)
         return self._pool
 
     def submit(self, batch: Batch) -> Pending:
         if self.jobs == 1:
-            return Pending(batch, rows=process_batch(batch, self.fast, self.max_pixels))
+            return Pending(batch, rows=process_batch(batch, self.work))
         pool = self._pool or self._renew()
         try:
-            return Pending(batch, future=pool.submit(process_batch, batch, self.fast, self.max_pixels))
+            return Pending(batch, future=pool.submit(process_batch, batch, self.work))
         except BrokenProcessPool:
-            future = self._renew().submit(process_batch, batch, self.fast, self.max_pixels)
-            return Pending(batch, future=future)
+            return Pending(batch, future=self._renew().submit(process_batch, batch, self.work))
 
     def result(self, pending: Pending) -> list[FileRow]:
         """The batch's rows, in its order (waits for them)."""
@@ -182,11 +220,9 @@ class FileWorkers:
         solo: ProcessPoolExecutor | None = None
         try:
             for entry, source in batch:
-                solo = solo or start_pool(1)
+                solo = solo or start_pool(1, self.worker_bytes)
                 try:
-                    rows.extend(
-                        solo.submit(process_batch, [(entry, source)], self.fast, self.max_pixels).result()
-                    )
+                    rows.extend(solo.submit(process_batch, [(entry, source)], self.work).result())
                 except BrokenProcessPool:
                     rows.append(
                         failed_row(
@@ -202,3 +238,43 @@ class FileWorkers:
             if solo is not None:
                 solo.shutdown(wait=True)
         return rows
+
+
+# --- the folder multiprocessing keeps its sockets in -----------------------------------------
+# It lives in the system's temporary folder (``pymp-*``) and is removed when the triage process
+# exits normally. After ``kill -9`` nothing removes it, so each run notes it in the case folder
+# and the next run into that folder removes the one a dead run left.
+
+_TEMP_NOTE = "workers.tmp.json"
+
+
+def note_temp_folder(out: Path) -> None:
+    """Record this process's multiprocessing folder in the case folder ``out`` (call once the pool runs)."""
+    folder = multiprocessing.util.get_temp_dir()
+    (out / _TEMP_NOTE).write_text(json.dumps({"pid": os.getpid(), "folder": folder}), encoding="utf-8")
+
+
+def remove_stale_temp_folder(out: Path) -> str | None:
+    """Remove the multiprocessing folder a killed earlier run into ``out`` left behind; its path, if any."""
+    try:
+        note = json.loads((out / _TEMP_NOTE).read_text(encoding="utf-8"))
+        pid, folder = int(note["pid"]), str(note["folder"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid == os.getpid() or _alive(pid) or not os.path.basename(folder).startswith("pymp-"):
+        return None
+    if not os.path.isdir(folder):
+        return None
+    shutil.rmtree(folder, ignore_errors=True)
+    (out / _TEMP_NOTE).unlink(missing_ok=True)
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -5,16 +5,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
+from typing import cast
 
 from haven.banks.formats import hash_json, haven_csv, hma, pytx, vics
-from haven.banks.formats.base import Record, WriteStats, open_text
+from haven.banks.formats.base import Format, Record, WriteStats, open_text
 from haven.errors import FormatError, UsageError
 
-FORMATS: dict[str, ModuleType] = {m.name: m for m in (haven_csv, pytx, hma, vics, hash_json)}
+FORMATS: dict[str, Format] = {m.name: cast(Format, m) for m in (haven_csv, pytx, hma, vics, hash_json)}
 
 
-def get_format(name: str) -> ModuleType:
+def get_format(name: str) -> Format:
     try:
         return FORMATS[name.lower()]
     except KeyError:
@@ -28,9 +28,9 @@ def detect_format(path: str | Path) -> str:
             head = f.read(16384)
         except UnicodeDecodeError as exc:
             raise FormatError(f"not UTF-8 text: {exc.reason}", path=path) from None
-    for module in (vics, hma, hash_json, pytx, haven_csv):
-        if module.looks_like(head):
-            return module.name
+    for name in ("vics", "hma", "hash-json", "pytx", "csv"):
+        if FORMATS[name].looks_like(head):
+            return name
     ext = Path(path).suffix.lower()
     if ext == ".jsonl":
         return "hma"
@@ -38,4 +38,4 @@ def detect_format(path: str | Path) -> str:
     raise FormatError(f"cannot tell the format from the content; pass --format {choices}", path=path)
 
 
-__all__ = ["FORMATS", "Record", "WriteStats", "detect_format", "get_format", "open_text"]
+__all__ = ["FORMATS", "Format", "Record", "WriteStats", "detect_format", "get_format", "open_text"]

@@ -38,15 +38,19 @@ class WriteStats:
 
 
 class Format(Protocol):
+    """What each format module offers (``haven_csv``, ``pytx``, ``hma``, ``vics``, ``hash_json``)."""
+
     name: str
     description: str
+
+    def looks_like(self, head: str) -> bool: ...
 
     def read(self, stream: IO[str], path: str) -> Iterator[Record | FormatError]: ...
 
     def write(self, entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats: ...
 
 
-def open_text(path: str | Path) -> IO[str]:
+def open_text(path: str | Path) -> io.TextIOWrapper:
     """Open a hash-list file as text: UTF-8 with an optional BOM (Project VIC files often have one)."""
     p = Path(path)
     try:

@@ -61,8 +61,13 @@ def _media_record(line: int, media: Any, country: str | None, path: str) -> Reco
     if series is not None and not isinstance(series, str):
         series = json.dumps(series, ensure_ascii=False)
     item = f"vics:{media.get('MediaID', md5)}"
-    common = {"category": None if cat is None else str(cat), "category_scheme": vics_scheme(country),
-              "series": series, "victim_identified": victim, "item": item}
+    common: dict[str, Any] = {
+        "category": None if cat is None else str(cat),
+        "category_scheme": vics_scheme(country),
+        "series": series,
+        "victim_identified": victim,
+        "item": item,
+    }
     extra: dict[str, Any] = {"vics": media}
     if country:
         extra["vics_country"] = country
@@ -72,11 +77,11 @@ def _media_record(line: int, media: Any, country: str | None, path: str) -> Reco
             entries.append(EntryIn(signal=signal, value=media[field], **common))
     for alt in media.get("AlternativeHashes") or []:
         hname = str(alt.get("HashName", "")).replace("-", "").upper() if isinstance(alt, dict) else ""
-        signal = ALTERNATIVE.get(hname)
-        if signal is not None and isinstance(alt.get("HashValue"), str):
-            if any(e.signal == signal for e in entries):
+        alt_signal = ALTERNATIVE.get(hname)
+        if alt_signal is not None and isinstance(alt.get("HashValue"), str):
+            if any(e.signal == alt_signal for e in entries):
                 continue  # the Media's own field already gave it
-            entries.append(EntryIn(signal=signal, value=alt["HashValue"], **common))
+            entries.append(EntryIn(signal=alt_signal, value=alt["HashValue"], **common))
     warnings = [f"line {line}: {PHOTODNA_WARNING}"] if media.get("PhotoDNA") else []
     return Record(line, entries, warnings)
 
@@ -98,7 +103,7 @@ def read(stream: IO[str], path: str) -> Iterator[Record | FormatError]:
             raise FormatError("VICS #Cases file without any 'Media' array", path=path, line=1)
         return
     if arr.seek_pattern(VALUE) is None:
-        raise FormatError("not VICS JSON: no \"value\": [ array", path=path, line=1)
+        raise FormatError('not VICS JSON: no "value": [ array', path=path, line=1)
     for line, obj in arr.items():
         if isinstance(obj, dict) and "MD5" not in obj and isinstance(obj.get("Media"), list):
             for media in obj["Media"]:  # a case in a file without a #Cases context
@@ -110,7 +115,7 @@ def read(stream: IO[str], path: str) -> Iterator[Record | FormatError]:
 def _build(group: list[Entry], media_id: int) -> dict[str, Any] | None:
     for e in group:
         if e.signal == KEY and e.extra and isinstance(e.extra.get("vics"), dict):
-            return e.extra["vics"]
+            return dict(e.extra["vics"])
     md5 = next((e for e in group if e.signal == KEY), None)
     if md5 is None:
         return None
@@ -128,9 +133,13 @@ def _build(group: list[Entry], media_id: int) -> dict[str, Any] | None:
         obj["VictimIdentified"] = bool_text(md5.victim_identified)
     if md5.series:
         obj["Series"] = md5.series
-    alts = [{"MD5": obj["MD5"], "HashName": hname, "HashValue": e.value}
-            for hname, signal in ALTERNATIVE.items() if signal not in OWN_FIELDS.values()
-            for e in group if e.signal == signal]
+    alts = [
+        {"MD5": obj["MD5"], "HashName": hname, "HashValue": e.value}
+        for hname, signal in ALTERNATIVE.items()
+        if signal not in OWN_FIELDS.values()
+        for e in group
+        if e.signal == signal
+    ]
     if alts:
         obj["AlternativeHashes"] = alts
     return obj

@@ -9,8 +9,6 @@ bank changes what every platform matches, so it needs ``lead`` or ``admin``.
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
@@ -21,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from haven.auth.actor import Actor
 from haven.auth.web import WebAuth
 from haven.errors import StorageError
+from haven.media.preview import blurred_preview, data_url
 from haven.service.routes.hashing import hash_in_thread, read_upload
 from haven.service.state import get_state
 from haven.signals import signal_names
@@ -38,20 +37,10 @@ def mount_static(app: FastAPI) -> None:
 
 
 def _blurred_preview(data: bytes) -> str | None:
-    """A small, heavily blurred JPEG thumbnail as a data URL: enough to orient, never the image itself."""
-    from PIL import Image, ImageFilter
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.draft("RGB", (256, 256))
-            im = im.convert("RGB")
-            im.thumbnail((160, 160))
-            im = im.filter(ImageFilter.GaussianBlur(radius=8))
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=60)
-    except Exception:  # noqa: BLE001 - no preview is fine; the hash result still shows
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    """A small, heavily blurred JPEG thumbnail as a data URL: enough to orient, never the image itself (no
+    preview is fine; the hash result still shows)."""
+    jpeg = blurred_preview(data, side=160, radius=8)
+    return data_url(jpeg) if jpeg is not None else None
 
 
 @router.get("", response_class=HTMLResponse)

@@ -13,6 +13,7 @@ target_metadata = Base.metadata
 
 def run_migrations() -> None:
     url = config.get_main_option("sqlalchemy.url")
+    assert url is not None, "haven.store.db.alembic_config always sets sqlalchemy.url"
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
         with context.begin_transaction():
