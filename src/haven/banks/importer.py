@@ -282,7 +282,7 @@ def _format_hint(path: Path, fmt: str) -> str | None:
     return f"it looks like {seen}: run again with --format {seen} (or without --format)"
 
 
-def _new_rows(conn: Connection, held: BankValues, rows: list[dict]) -> list[dict]:
+def _new_rows(conn: Connection, held: BankValues, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows whose (signal, value) the bank does not hold yet, the first of each within ``rows``."""
     by_signal: dict[str, list[str]] = {}
     for r in rows:
@@ -299,7 +299,7 @@ def _new_rows(conn: Connection, held: BankValues, rows: list[dict]) -> list[dict
     return new
 
 
-def _by_signal(rows: list[dict], ids: list[int]) -> dict[str, tuple[list[str], list[int]]]:
+def _by_signal(rows: list[dict[str, Any]], ids: list[int]) -> dict[str, tuple[list[str], list[int]]]:
     out: dict[str, tuple[list[str], list[int]]] = {}
     for r, i in zip(rows, ids, strict=True):
         values, signal_ids = out.setdefault(r["signal"], ([], []))

@@ -443,7 +443,7 @@ class BankStore:
             for signal in {r["signal"] for r in rows}:
                 values = [r["value"] for r in rows if r["signal"] == signal]
                 held.update({(signal, v): i for v, i in find_in_bank(conn, row.id, signal, values).items()})
-            new: dict[tuple[str, str], dict] = {}
+            new: dict[tuple[str, str], dict[str, Any]] = {}
             for r in rows:
                 key = (r["signal"], r["value"])
                 if key not in held:

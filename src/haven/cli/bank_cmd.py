@@ -223,7 +223,7 @@ def add(
     pairs = [(s, v) for s, values in signal_values.items() for v in values]
     if not pairs and not files:
         raise UsageError(f"give files to hash, or values with {', '.join('--' + s for s in signal_names())}")
-    fields = {"category": category, "category_scheme": scheme, "series": series,
+    fields: dict[str, Any] = {"category": category, "category_scheme": scheme, "series": series,
               "victim_identified": victim_identified, "note": note}
     store = open_store()
     try:

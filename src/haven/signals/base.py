@@ -225,7 +225,8 @@ class BytesHasher:
         """The digest of zero bytes matches every empty file, whatever was banked."""
         if value == cls.new_digest().hexdigest():
             return "it is the digest of an empty file"
-        return super().weak_value(value, quality)  # type: ignore[misc]
+        reason: str | None = super().weak_value(value, quality)  # type: ignore[misc]
+        return reason
 
 
 class ImageHasher:
