@@ -48,6 +48,7 @@ def import_file(
     again: bool = False,
     force: bool = False,
     label: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     on_error: Callable[[FormatError], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
@@ -60,7 +61,9 @@ def import_file(
     added rows is not repeated unless ``again`` (then ``already_done`` is set in the result). Values a signal
     calls weak (``SignalType.weak_value``: an all-zero PDQ, the digest of an empty file) are skipped as
     bad records unless ``force``. ``label`` is the name recorded for the file (stdin's spool file: ``-``).
-    Ctrl-C (or any error) marks the import ``interrupted``; running it again resumes it.
+    Ctrl-C (or any error) marks the import ``interrupted``; running it again resumes it. A shell that
+    catches Ctrl-C itself passes ``should_stop``: checked between records, so the stop (a
+    KeyboardInterrupt) never lands inside a database transaction.
     """
     p = Path(path)
     try:
@@ -208,6 +211,8 @@ def import_file(
                 for n, item in enumerate(reader, skip if fast_skip else 0):
                     if n < skip:
                         continue
+                    if should_stop is not None and should_stop():
+                        raise KeyboardInterrupt
                     records += 1
                     result.records_read += 1
                     if isinstance(item, FormatError):

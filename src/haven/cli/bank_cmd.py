@@ -19,6 +19,7 @@ from rich.table import Table
 from haven.banks import FORMATS, SCHEMES, BankStore, EntryIn
 from haven.cli.common import (
     command_hint,
+    deferred_interrupt,
     emit_json,
     open_matcher,
     open_store,
@@ -393,14 +394,15 @@ def _import(
         if not quiet and shown <= 50:
             stderr.print(f"[yellow]skipped[/] {escape(err.message)}", soft_wrap=True)
 
-    with progress_bar(enabled=not quiet, unit="bytes") as bar:
+    with progress_bar(enabled=not quiet, unit="bytes") as bar, deferred_interrupt() as stop:
         task = bar.add_task("importing", total=size, rate="")
 
         def on_progress(records: int, rows: int, pos: int) -> None:
             bar.update(task, completed=min(pos, size))
 
         result = store.import_file(name, file, fmt, actor=actor(), batch_size=batch_size, again=again,
-                                   force=force, label=label, on_progress=on_progress, on_error=on_error)
+                                   force=force, label=label, should_stop=stop, on_progress=on_progress,
+                                   on_error=on_error)
         bar.update(task, completed=size)
     if shown > 50 and not quiet:
         stderr.print(f"… {shown - 50} more skipped rows")

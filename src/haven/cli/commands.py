@@ -10,11 +10,13 @@ the same command again resumes (every long command is resumable or repeatable), 
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+_LIST_LABEL = re.compile(r"<list\[(\w+)\]>")
 EXIT_INTERRUPTED = 130
 INTERRUPTED = "interrupted — run the same command again to resume"
 
@@ -43,6 +45,7 @@ def _help_records(cmd: Any, ctx: Any, formatter: Any) -> None:
         if param.param_type_name == "argument":
             args.append((argument_name(param), text))
         elif param.param_type_name == "option":
+            name = _LIST_LABEL.sub(r"<\1>", name)  # a repeatable option takes one value at a time
             shown = getattr(param, "show_default", None)
             if isinstance(shown, str):  # a default given as a word: "auto", not "(auto)"
                 text = text.replace(f"default: ({shown})", f"default: {shown}")

@@ -3,14 +3,17 @@ progress bars."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import os
 import shlex
 import shutil
+import signal
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +77,28 @@ class StreamTable:
     def row(self, *cells: object) -> None:
         self.rows += 1
         self._write(["" if c is None else str(c) for c in cells])
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[Callable[[], bool]]:
+    """Catch Ctrl-C as a flag the work checks at a safe point (between records, outside a database
+    transaction) instead of an exception anywhere; a second Ctrl-C stops at once."""
+    pressed = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal pressed
+        if pressed:
+            raise KeyboardInterrupt
+        pressed = True
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def progress_bar(*, enabled: bool, unit: str = "count") -> Progress:
