@@ -113,8 +113,10 @@ def entry_row(
     if not force:
         weak = signal.weak_value(value, int(quality) if quality is not None else None)
         if weak:
-            raise FormatError(f"{signal.name} {value} not added: {weak} (--force adds it anyway)",
-                              code="weak_value")
+            raise FormatError(
+                f"{signal.name} {value} not added: {weak} (to add it anyway: --force; API: force)",
+                code="weak_value",
+            )
     if e.feedback is not None and e.feedback not in FEEDBACK_VALUES:
         raise FormatError(f"unknown feedback {e.feedback!r}; use one of {', '.join(sorted(FEEDBACK_VALUES))}")
     category = e.category.strip() if e.category else None

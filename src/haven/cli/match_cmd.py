@@ -111,7 +111,7 @@ def match_command(
                 max_pixels=settings().max_pixels,
                 coverage=coverage,
             )
-        stderr.print(coverage.describe(), markup=False)
+        stderr.print(coverage.describe(), markup=False, soft_wrap=True)
     finally:
         store.close()  # its connection pool: a PostgreSQL connection left to the garbage collector warns
     if matched:
