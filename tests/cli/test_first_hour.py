@@ -16,37 +16,18 @@ from pathlib import Path
 import pytest
 import typer.main
 from PIL import Image
-from typer.testing import CliRunner
 
 from haven import __version__
 from haven.cli.commands import INTERRUPTED, argument_name
 from haven.cli.common import progress_bar
-from haven.cli.main import app, exit_code_for
-from haven.errors import HavenError
+from haven.cli.main import app
 from haven.hashing import hash_file
+from haven_cli import env, run
 from haven_testdata import PHOTOS
 
 HAVEN = [sys.executable, "-m", "haven.cli.main"]
 PHOTO = sorted(PHOTOS.glob("*.jpg"))[0]
 ZERO_PDQ = "0" * 64
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("HAVEN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{tmp_path / 'haven.db'}")
-    monkeypatch.setenv("HAVEN_ACTOR", "tester")
-    return dict(os.environ)
-
-
-def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
-    """In process; a HavenError gets the exit code ``haven.cli.main.main`` gives it, its message appended."""
-    result = CliRunner().invoke(app, list(args), input=stdin)
-    if isinstance(result.exception, HavenError):
-        return exit_code_for(result.exception), result.output + result.exception.message
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
 def lines(out: str) -> list[dict]:
