@@ -151,3 +151,16 @@ def db_url(request: pytest.FixtureRequest) -> str:
 def empty_db_url(request: pytest.FixtureRequest) -> str:
     """Run the test on an empty SQLite and an empty PostgreSQL database (for migration tests)."""
     return str(request.getfixturevalue(f"empty_{request.param}_url"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Point XDG_CONFIG_HOME at a temporary folder for the whole run, so that nothing a test starts (a dev
+    `haven serve` creating its master key, say) reads or writes the real user's configuration."""
+    old = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config-home"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = old

@@ -303,3 +303,37 @@ def test_haven_match_upscaled_option(store: BankStore, db_url: str, photos: Path
     assert m["signal"] == "pdq" and m["distance"] <= 31 and m["upscaled_to"] in (256, 384, 512, 768)
     table = CliRunner().invoke(app, ["match", str(thumb), "--upscaled"], env=env)
     assert table.exit_code == 1 and "upscaled to" in table.stdout
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_shards_together_match_exactly_as_one_matcher(
+    store: BankStore, photos: Path, tmp_path: Path, n: int
+) -> None:
+    """n shard matchers (ids % n), saved and reopened, merged: the unsharded matcher's answer, variants and
+    fallbacks included (a drifted thumbnail matched only through its upscaled values)."""
+    from haven.hashing import hash_file
+    from haven.matching import merge_shard_matches
+
+    original, thumb = drifted_thumbnail(photos, tmp_path)
+    bases = [rand_pdq() for _ in range(40)]
+    store.create_bank("s", thresholds={"pdq": 20})
+    store.add_entries("s", [EntryIn("pdq", b) for b in bases] + [EntryIn("pdq", original, quality=100),
+                                                                   EntryIn("md5", "ab" * 16)])
+    store.add_entries("s", [EntryIn("pdq", flip(b, 5)) for b in bases[:10]])
+    queries = [hash_file(thumb, upscaled=True)]
+    for b in bases[:15]:
+        r = hash_file(thumb, upscaled=True)
+        r.hashes = {"pdq": flip(b, 3), "md5": "ab" * 16}
+        queries.append(r)
+    whole = Matcher(store).match_results(queries)
+    for k in range(n):  # saved once, so the shards below are mapped from their own files
+        Matcher(store, index_dir=tmp_path / f"shard{k}", shard=(k, n)).save_index()
+    shards = [Matcher(store, index_dir=tmp_path / f"shard{k}", shard=(k, n)) for k in range(n)]
+    assert all(m.loaded_from.endswith(MANIFEST) for m in shards)
+    parts = [m.match_results(queries) for m in shards]
+    merged = [merge_shard_matches(p[i] for p in parts) for i in range(len(queries))]
+    assert merged == whole
+    assert whole[0] and whole[0][0].variant is not None  # the thumbnail, by its upscaled values
+    assert sum(len(m) for m in whole) > 30
+    # a shard's saved files are never taken for another shard's, nor for the whole bank's
+    assert not Matcher(store, index_dir=tmp_path / "shard0").loaded_from.endswith(MANIFEST)

@@ -8,6 +8,7 @@
 | HAVEN_MAX_FILE_BYTES  | 2 GiB (images larger than this are refused before decoding) |
 | HAVEN_MASTER_KEY      | — (base64 master key(s), newest first, comma-separated; see ``haven.secrets``) |
 | HAVEN_MASTER_KEY_FILE | ``$XDG_CONFIG_HOME/haven/master.key`` or ``~/.config/haven/master.key`` |
+| HAVEN_SECRET_KEY      | — (legacy: Fernet key of pre-key-ring credentials; read only to migrate them) |
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Settings:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     master_key: str | None = field(default=None, repr=False)
     master_key_file: Path | None = None
+    #: Legacy only: opens NCMEC credentials sealed before the master key ring, so they can be re-sealed.
+    legacy_secret_key: str | None = field(default=None, repr=False)
 
     @property
     def resolved_database_url(self) -> str:
@@ -58,4 +61,5 @@ class Settings:
             max_file_bytes=int(env.get("HAVEN_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES)),
             master_key=env.get("HAVEN_MASTER_KEY") or None,
             master_key_file=Path(env["HAVEN_MASTER_KEY_FILE"]) if env.get("HAVEN_MASTER_KEY_FILE") else None,
+            legacy_secret_key=env.get("HAVEN_SECRET_KEY") or None,
         )

@@ -20,7 +20,8 @@ so a shell can render them without parsing messages.
     │   ├── LoginRequiredError     no live session: a web page sends its login page (HTTP 401 / redirect)
     │   └── PermissionDeniedError  known credentials without the needed scope       (HTTP 403)
     │       └── CsrfError          a form without its token or from another origin  (HTTP 403)
-    ├── RateLimitedError                                                            (HTTP 429)
+    ├── RateLimitedError           over a caller's rate; ``retry_after`` seconds      (HTTP 429)
+    │   └── BusyError              a capacity limit of the service is reached        (HTTP 503)
     ├── StorageError               database or index failure                        (HTTP 503)
     │   └── NotReadyError          still loading its index, or not serving banks    (HTTP 503)
     ├── IntegrityError             sealed or chained data failed its check (tampered, wrong key) (HTTP 500)
@@ -154,6 +155,12 @@ class RateLimitedError(HavenError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class BusyError(RateLimitedError):
+    """A shared capacity (URL fetch slots, decode memory, bytes in flight) is in use: retry shortly."""
+
+    code = "busy"
 
 
 class StorageError(HavenError):

@@ -15,7 +15,9 @@ Where the ring comes from (the shell reads the environment into ``Settings``; th
 
 Rotation: ``rotate_key_file`` puts a new key first; new seals use it, and blobs sealed under older keys
 still open (each blob names its key). Re-seal what is stored (``KeyRing.reseal``), then
-``retire_key`` drops the old key from the file. A sealed blob is::
+``retire_key`` drops the old key from the file. Every kind of sealed data registers itself
+(``register_sealed``) so that ``haven secrets rotate`` re-seals all of it and ``retire`` can check that
+nothing still needs the old key. A sealed blob is::
 
     b"HVS1" | key id (8 bytes: SHA-256 of the key, truncated) | nonce (12) | ciphertext + GCM tag (16)
 
@@ -28,9 +30,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import importlib
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -244,3 +248,40 @@ def retire_key(path: Path, key_hex_id: str) -> None:
     if key_id(keys[0]).hex() == key_hex_id:
         raise UsageError(f"{path}: {key_hex_id} is the current key; rotate first")
     _write_key_file(path, kept)
+
+
+# -- what Haven keeps sealed ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SealedData:
+    """One kind of data Haven keeps sealed under the ring, so ``haven secrets`` can count and re-seal it.
+
+    ``usage(ring, settings)`` counts the stored blobs by the hex id of the key that sealed them (``"legacy"``
+    for data not yet under the ring); ``reseal(ring, settings)`` seals everything under the ring's current
+    key (migrating legacy data where it can) and returns how many blobs changed.
+    """
+
+    name: str
+    usage: Callable[[KeyRing, Settings], dict[str, int]]
+    reseal: Callable[[KeyRing, Settings], int]
+
+
+#: Modules that register their sealed data when imported: a new kind of secret adds one line here and one
+#: ``register_sealed`` call in its module.
+PROVIDERS = ("haven.reporting.credentials", "haven.auth.sealed")
+_SEALED: dict[str, SealedData] = {}
+
+
+def register_sealed(data: SealedData) -> None:
+    """Make ``data`` known to ``haven secrets status|rotate|retire`` (names are unique)."""
+    if data.name in _SEALED and _SEALED[data.name] is not data:
+        raise UsageError(f"sealed data {data.name!r} is registered twice")
+    _SEALED[data.name] = data
+
+
+def sealed_data() -> list[SealedData]:
+    """Every registered kind of sealed data (importing the ``PROVIDERS`` first)."""
+    for module in PROVIDERS:
+        importlib.import_module(module)
+    return [_SEALED[name] for name in sorted(_SEALED)]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from report_helpers import CASE, PASSWORD, SECRET_KEY, USER
+from report_helpers import CASE, MASTER_KEY, PASSWORD, USER
 
 from haven.config import Settings
 from haven.reporting.mock import MockNcmec
@@ -59,7 +59,7 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_service(tmp_path: Path, mock: MockNcmec, monkeypatch: pytest.MonkeyPatch, migrated_sqlite: Path
                  ) -> Iterator[Callable[[str], ReportService]]:
     """Build a ReportService on ``url`` talking to the mock with short timeouts; closed at teardown."""
-    monkeypatch.setenv("HAVEN_SECRET_KEY", SECRET_KEY)
+    monkeypatch.setenv("HAVEN_MASTER_KEY", MASTER_KEY)
     made: list[ReportService] = []
 
     def make(url: str, **reporting: object) -> ReportService:
@@ -77,9 +77,8 @@ def make_service(tmp_path: Path, mock: MockNcmec, monkeypatch: pytest.MonkeyPatc
             migrate = False
         if migrate:
             upgrade_database(url)
-        svc = ReportService(
-            url, settings=Settings(data_dir=tmp_path / "data"), reporting=ReportingSettings(**opts)
-        )  # type: ignore[arg-type]
+        svc = ReportService(url, settings=Settings(data_dir=tmp_path / "data", master_key=MASTER_KEY),
+                            reporting=ReportingSettings(**opts))  # type: ignore[arg-type]
         svc.save_credentials(USER, PASSWORD)
         made.append(svc)
         return svc

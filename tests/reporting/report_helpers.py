@@ -10,7 +10,9 @@ PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photo
 NCMEC_REF = PHOTOS.parents[1] / "reference" / "ncmec"
 
 USER, PASSWORD = "haven-tests", "s3cret-Pa55word-for-tests"
-SECRET_KEY = "rJ0H2m0q3mD2f1x9r5Qe6h1Yk3V0bXw8c7nZ4sT2uLw="  # a fixed Fernet key for tests only
+# Fixed keys for tests only: a legacy Fernet key (migration tests) and a master key (HAVEN_MASTER_KEY).
+SECRET_KEY = "rJ0H2m0q3mD2f1x9r5Qe6h1Yk3V0bXw8c7nZ4sT2uLw="
+MASTER_KEY = "BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY="
 
 CASE = {
     "incident": {"type": "Child Pornography (possession, manufacture, and distribution)",

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from report_helpers import PASSWORD, SECRET_KEY, USER
+from report_helpers import MASTER_KEY, PASSWORD, USER
 from typer.testing import CliRunner
 
 from haven.errors import ConflictError
@@ -16,15 +16,9 @@ from haven.reporting.mock import MockNcmec
 
 @pytest.fixture
 def cli(tmp_path: Path, mock: MockNcmec, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    for key, value in {
-        "HAVEN_DATA_DIR": str(tmp_path / "data"),
-        "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
-        "HAVEN_SECRET_KEY": SECRET_KEY,
-        "HAVEN_NCMEC_ENV": "mock",
-        "HAVEN_NCMEC_URL": mock.url,
-        "HAVEN_NCMEC_TIMEOUT": "2",
-        "HAVEN_NCMEC_BACKOFF": "0.01",
-    }.items():
+    for key, value in {"HAVEN_DATA_DIR": str(tmp_path / "data"), "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
+                       "HAVEN_MASTER_KEY": MASTER_KEY, "HAVEN_NCMEC_ENV": "mock", "HAVEN_NCMEC_URL": mock.url,
+                       "HAVEN_NCMEC_TIMEOUT": "2", "HAVEN_NCMEC_BACKOFF": "0.01"}.items():
         monkeypatch.setenv(key, value)
     from haven.cli.main import app
 

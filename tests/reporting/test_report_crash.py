@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from report_helpers import PASSWORD, SECRET_KEY, USER, finished
+from report_helpers import MASTER_KEY, PASSWORD, USER, finished
 
 from haven.config import Settings
 from haven.faults import FAULTS
@@ -74,26 +74,16 @@ def test_crash_then_resume_files_exactly_one_report(
     assert mock.state.calls.count("POST /finish") == (2 if point == "after_finish" else 1)
 
 
-def test_crash_between_upload_and_finish_through_the_cli(
-    tmp_path: Path, mock: MockNcmec, case_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HAVEN_SECRET_KEY", SECRET_KEY)
-    env = {
-        **os.environ,
-        "HAVEN_DATA_DIR": str(tmp_path / "data"),
-        "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
-        "HAVEN_SECRET_KEY": SECRET_KEY,
-        "HAVEN_NCMEC_ENV": "mock",
-        "HAVEN_NCMEC_URL": mock.url,
-        "HAVEN_NCMEC_TIMEOUT": "2",
-        "HAVEN_NCMEC_BACKOFF": "0.01",
-    }
+def test_crash_between_upload_and_finish_through_the_cli(tmp_path: Path, mock: MockNcmec, case_file: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAVEN_MASTER_KEY", MASTER_KEY)
+    env = {**os.environ, "HAVEN_DATA_DIR": str(tmp_path / "data"), "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
+           "HAVEN_MASTER_KEY": MASTER_KEY, "HAVEN_NCMEC_ENV": "mock", "HAVEN_NCMEC_URL": mock.url,
+           "HAVEN_NCMEC_TIMEOUT": "2", "HAVEN_NCMEC_BACKOFF": "0.01"}
     upgrade_database(env["HAVEN_DATABASE_URL"])
-    svc = ReportService(
-        env["HAVEN_DATABASE_URL"],
-        settings=Settings(data_dir=tmp_path / "data"),
-        reporting=ReportingSettings(environment="mock", url=mock.url),
-    )
+    svc = ReportService(env["HAVEN_DATABASE_URL"],
+                        settings=Settings(data_dir=tmp_path / "data", master_key=MASTER_KEY),
+                        reporting=ReportingSettings(environment="mock", url=mock.url))
     svc.save_credentials(USER, PASSWORD)
     rid = svc.create_from_case(load_case(case_file))
     haven = [sys.executable, "-m", "haven.cli.main", "report"]

@@ -4,13 +4,18 @@ for each scope and web UI users (``UiClient`` signs in through the real forms, w
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -159,3 +164,90 @@ def wait_ready(url: str, timeout: float = 30.0) -> None:
             last = repr(exc)
         time.sleep(0.1)
     raise RuntimeError(f"service not ready: {last}")
+
+
+@dataclass
+class ServeProcess:
+    """A real ``haven serve`` process (one worker: the server is the process itself, so its RSS is the
+    service's memory) on a free loopback port, with an admin and a match key."""
+
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    data_dir: Path
+    admin: str
+    match: str
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def client(self, key: str | None = None, **kw: object) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A ``/proc/<pid>/status`` memory field (VmRSS, VmHWM) in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Start VmHWM (peak RSS) again from the current RSS (Linux ≥ 4.0)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+@contextmanager
+def serve_process(data_dir: Path, *, env: dict[str, str] | None = None,
+                  args: tuple[str, ...] = ()) -> Iterator[ServeProcess]:
+    """Run ``haven serve`` until the block ends; waits for ``/readyz``."""
+    from haven.secrets import create_key_file
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{data_dir / 'haven.db'}"
+    from haven.store.db import upgrade_database
+
+    upgrade_database(url)  # as `haven keys create` would (the shell migrates; KeyStore does not)
+    keys = KeyStore(url)
+    admin = keys.create("admin", ["admin"])[1]
+    match = keys.create("matcher", ["match"])[1]
+    keys.close()
+    key_file = data_dir.parent / f"{data_dir.name}-config" / "master.key"
+    if not key_file.exists():
+        create_key_file(key_file)
+    port = free_port()
+    full_env = {**os.environ, "HAVEN_DATA_DIR": str(data_dir), "HAVEN_DATABASE_URL": "",
+                "HAVEN_MASTER_KEY_FILE": str(key_file), "HAVEN_REFRESH_INTERVAL": "0.25", **(env or {})}
+    log = data_dir / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "haven.cli.main", "serve", "--port", str(port),
+                                 "--log-level", "warning", *args], env=full_env, stdout=out, stderr=out)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"haven serve did not become ready: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        yield ServeProcess(base, port, proc, data_dir, admin, match, log)
+    finally:
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Terminate a server process, killing it if it has not exited within 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -27,6 +27,7 @@ def test_health_needs_no_key(live) -> None:  # type: ignore[no-untyped-def]
         wait_ready(live.url)
         ready = c.get("/readyz").json()
         assert ready["status"] == "ready" and ready["checks"] == {"database": "ok", "index": "ok"}
+        assert ready["saturated"] == [] and set(ready["load"]) >= {"url_fetch", "body_bytes"}
 
 
 @pytest.mark.parametrize("method,path", [("get", "/v1/banks"), ("post", "/v1/match/hashes"),

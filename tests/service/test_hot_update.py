@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from service_live import free_port
+from service_live import free_port, stop_process
 
 from haven.auth.keys import KeyStore
 from haven.banks import BankStore, EntryIn
@@ -87,12 +87,7 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
             time.sleep(0.02)
         yield base, secret, store
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
         if proc.stdout:
             proc.stdout.close()

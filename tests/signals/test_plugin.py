@@ -123,9 +123,11 @@ def test_toy_signals_through_the_service(env: dict[str, str], tmp_path: Path) ->
     secret = json.loads(key.stdout)["key"]
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
+    from haven.secrets import encode_key, new_key
+
     server = subprocess.Popen(
         [sys.executable, "-m", "haven.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
+        env={**env, "HAVEN_MASTER_KEY": encode_key(new_key())},  # serve loads the master key ring at start-up
         stdout=log,
         stderr=subprocess.STDOUT,
     )

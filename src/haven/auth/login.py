@@ -22,7 +22,7 @@ from haven.auth.realms import get_realm
 from haven.auth.sessions import ACTIVE, Session, SessionStore
 from haven.auth.throttle import LoginThrottle, address_key, user_key
 from haven.auth.totp import new_secret, qr_svg, secret_to_base32
-from haven.auth.users import User, UserStore
+from haven.auth.users import User, UserStore, pending_totp_context
 from haven.errors import AuthError, HavenError, LoginRequiredError, UsageError
 
 STEPS = ("totp", "password", "enrol", ACTIVE)
@@ -144,7 +144,7 @@ class LoginFlow:
 
     def secret_for(self, session: Session, user: User, *, account_label: str | None = None) -> Enrolment:
         """The secret being set up on ``session``: made the first time, kept sealed on the session after."""
-        context = b"haven:auth:totp:session:%d" % session.id
+        context = pending_totp_context(session.id)
         blob = self.sessions.pending_totp(session.id)
         if blob is None:
             secret = new_secret()
@@ -162,7 +162,7 @@ class LoginFlow:
         blob = self.sessions.pending_totp(session.id)
         if blob is None:
             raise missing
-        secret = self.users.open_totp(blob, b"haven:auth:totp:session:%d" % session.id)
+        secret = self.users.open_totp(blob, pending_totp_context(session.id))
         keys = (user_key(user.realm, user.username), address_key(client))
         self.throttle.check(*keys)
         step = self.users.totp.match_step(secret, code, self._clock().timestamp())

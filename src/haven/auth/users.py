@@ -42,6 +42,11 @@ def totp_context(user_id: int) -> bytes:
     return b"haven:auth:totp:user:%d" % user_id
 
 
+def pending_totp_context(session_id: int) -> bytes:
+    """What a TOTP secret still being enrolled is bound to: the sign-in session that shows it."""
+    return b"haven:auth:totp:session:%d" % session_id
+
+
 @dataclass(frozen=True)
 class User:
     """An account as the rest of Haven sees it: never its password hash or TOTP secret."""

@@ -157,6 +157,15 @@ class WebAuth:
         request.state.haven_session = session
         return session
 
+    async def signed_in(self, request: Request) -> bool:
+        """Whether the request carries a live, fully signed-in session of this realm. The service's request
+        gate asks this before it reads a large body (an upload), so a post without one costs nothing but
+        its headers; the route still checks roles and CSRF."""
+        if not self._token(request):  # no cookie: no database look-up, no thread
+            return False
+        session = await self._session(request)
+        return session is not None and session.active
+
     # -- dependencies ---------------------------------------------------------------------------------
 
     async def csrf(self, request: Request) -> None:

@@ -60,7 +60,9 @@ def import_file(
     skipped record's FormatError (with ``path`` and ``line``). A finished import of the same content that
     added rows is not repeated unless ``again`` (then ``already_done`` is set in the result). Values a signal
     calls weak (``SignalType.weak_value``: an all-zero PDQ, the digest of an empty file) are skipped as
-    bad records unless ``force``. ``label`` is the name recorded for the file (stdin's spool file: ``-``).
+    bad records unless ``force``. ``label`` names the file in the result, its messages, errors and the
+    import log (default: its path): the service passes the upload's own name, so no server path reaches a
+    client, and the CLI ``-`` for stdin's spool file.
     Ctrl-C (or any error) marks the import ``interrupted``; running it again resumes it. A shell that
     catches Ctrl-C itself passes ``should_stop``: checked between records, so the stop (a
     KeyboardInterrupt) never lands inside a database transaction.
@@ -73,9 +75,9 @@ def import_file(
     if p.is_dir():
         raise FileAccessError("is a directory, not a file", path=p, code="is_directory")
     forced = fmt is not None
-    fmt = (fmt or detect_format(p)).lower()
+    name = label or str(p)
+    fmt = (fmt or detect_format(p, label=label)).lower()
     module = get_format(fmt)
-    shown = label or str(p)
     digest = file_sha256(p)
     started = time.perf_counter()
 
@@ -93,7 +95,7 @@ def import_file(
             return ImportResult(
                 import_id=prior.id,
                 bank=bank,
-                path=shown,
+                path=name,
                 format=fmt,
                 rows_added=0,
                 records_read=0,
@@ -125,7 +127,7 @@ def import_file(
             ).scalar_one()
             skip = 0
 
-    result = ImportResult(import_id=import_id, bank=bank, path=shown, format=fmt, resumed_from=skip)
+    result = ImportResult(import_id=import_id, bank=bank, path=name, format=fmt, resumed_from=skip)
     held = BankValues(bank_row.id)
     records = skip
     rows: list[dict[str, Any]] = []
@@ -164,7 +166,7 @@ def import_file(
                 .values(**values)
             ).rowcount
             if moved != 1:
-                raise ConflictError(f"import #{import_id} of {shown} is being run by another process")
+                raise ConflictError(f"import #{import_id} of {name} is being run by another process")
             ids = store.insert_rows(conn, bank_row.id, new, actor=actor)
             for signal, (signal_values, signal_ids) in _by_signal(new, ids).items():
                 held.added(conn, signal, signal_values, signal_ids)
@@ -188,7 +190,7 @@ def import_file(
             if hint:
                 stopped.append("failed")
                 raise FormatError(
-                    f"the first {WRONG_FORMAT_AFTER} records of {shown} are not valid {fmt}; {hint}", path=p
+                    f"the first {WRONG_FORMAT_AFTER} records of {name} are not valid {fmt}; {hint}", path=p
                 )
 
     try:
@@ -204,9 +206,9 @@ def import_file(
             # (unparsed where the reader supports it, which the big-file CSV reader does).
             fast_skip = "skip" in inspect.signature(module.read).parameters
             if fast_skip:
-                reader = cast(Any, module).read(stream, shown, skip=skip)
+                reader = cast(Any, module).read(stream, name, skip=skip)
             else:
-                reader = module.read(stream, shown)
+                reader = module.read(stream, name)
             try:
                 for n, item in enumerate(reader, skip if fast_skip else 0):
                     if n < skip:
@@ -222,9 +224,9 @@ def import_file(
                     for w in item.warnings:
                         batch_warnings += 1
                         result.warnings += 1
-                        note(f"{shown}: warning: {w}")
+                        note(f"{name}: warning: {w}")
                         if on_warning is not None:
-                            on_warning(f"{shown}: {w}")
+                            on_warning(f"{name}: {w}")
                     before = len(rows)
                     for e in item.entries:
                         try:
@@ -233,14 +235,14 @@ def import_file(
                                           force=force)
                             )
                         except FormatError as exc:
-                            bad(FormatError(exc.message, path=shown, line=item.line, code=exc.code))
+                            bad(FormatError(exc.message, path=name, line=item.line, code=exc.code))
                     good += len(rows) > before
                     if len(rows) >= batch_size:
                         flush(final=False)
             except UnicodeDecodeError as exc:
                 flush(final=False)  # keep what was read before the break (resumable like a kill)
                 raise FormatError(
-                    f"not UTF-8 text near record {records + 1}: {exc.reason}", path=shown
+                    f"not UTF-8 text near record {records + 1}: {exc.reason}", path=name
                 ) from None
             except FormatError as exc:
                 flush(final=False)
@@ -256,7 +258,7 @@ def import_file(
         _stop(store, import_id, "failed")  # the file cannot be read on: running it again would not help
         raise
     except BaseException:
-        # Ctrl-C, a lost database, a crash: shown as interrupted (running it again resumes it).
+        # Ctrl-C, a lost database, a crash: name as interrupted (running it again resumes it).
         _stop(store, import_id, "interrupted")
         raise
     result.seconds = time.perf_counter() - started

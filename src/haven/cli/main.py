@@ -36,6 +36,8 @@ SUBCOMMAND_MODULES = [
     "haven.cli.portal_cmd",
     "haven.cli.triage_cmd",
     "haven.cli.report_cmd",
+    "haven.cli.secrets_cmd",
+    "haven.cli.spark_cmd",
 ]
 
 app = typer.Typer(

@@ -290,7 +290,7 @@ def login_command(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
     env: str = typer.Option(None, "--env", help="Environment (default: HAVEN_NCMEC_ENV or test)."),
 ) -> None:
-    """Store NCMEC API credentials, encrypted (key: HAVEN_SECRET_KEY or <data dir>/secret.key)."""
+    """Store NCMEC API credentials, sealed with the master key ring (`haven secrets init` creates it)."""
     password = (
         sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("password", hide_input=True)
     )
@@ -298,7 +298,8 @@ def login_command(
         raise UsageError("empty password")
     svc = _service()
     svc.save_credentials(username, password, env)
-    stdout.print(f"credentials for {env or svc.reporting.environment!r} stored (encrypted)")
+    stdout.print(f"credentials for {env or svc.reporting.environment!r} stored "
+                 "(sealed with the master key ring)")
 
 
 def ncmec_mock_command(

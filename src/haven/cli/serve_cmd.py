@@ -102,11 +102,9 @@ def keys_revoke(
 def _demo_admin(settings: Settings, ui_url: str) -> None:
     """First run of a local service: a staff admin with a one-time password, printed with what to type."""
     from haven.auth.core import Auth
-    from haven.secrets import KeyRing
     from haven.service.settings import auth_policy_from_env
 
-    # Admins sign in with TOTP, whose secrets are sealed with the master key: make the key file now.
-    KeyRing.load(settings, create=True)
+    # Admins sign in with TOTP, whose secrets are sealed with the master key (serve_command made it).
     auth = Auth(settings.resolved_database_url, policy=auth_policy_from_env())
     try:
         if auth.users.list("staff"):
@@ -141,15 +139,22 @@ def serve_command(
     """Run the matching service (FastAPI + uvicorn) on the Haven database."""
     import uvicorn
 
+    from haven.secrets import KeyRing
+    from haven.service.connections import GuardedHttpToolsProtocol
+    from haven.service.settings import ServiceSettings
     from haven.store.db import upgrade_database
 
     if workers < 1:
         raise UsageError("--workers must be ≥ 1")
     settings = cli_settings()
+    dev = dev_key or os.environ.get("HAVEN_DEV") == "1"
+    # The master key ring seals every secret Haven keeps: a missing, misplaced or readable key file stops the
+    # service here, before it answers anything. Only the dev/demo path (`make run`) may create it.
+    KeyRing.load(settings, create=dev)
     url = settings.resolved_database_url
     upgrade_database(url)  # once here, so workers start without racing on migrations
     shown = f"[{host}]" if ":" in host else host
-    if dev_key or os.environ.get("HAVEN_DEV") == "1":
+    if dev:
         store = _key_store()
         try:
             if store.count_active() == 0:
@@ -177,20 +182,16 @@ def serve_command(
         f"{workers} worker(s), "
         f"database {url.split('://', 1)[0]})"
     )
+    service = ServiceSettings.from_env()
     try:
-        uvicorn.run(
-            "haven.service.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-            access_log=False,
-            timeout_graceful_shutdown=5,
-            # Workers import numpy/FastAPI and map the index while starting; on a busy 2-core
-            # host that can starve the supervisor's 5 s ping and get healthy workers killed.
-            timeout_worker_healthcheck=60,
-        )
+        uvicorn.run("haven.service.app:create_app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=5,
+                    # Header deadline and connection cap (service/connections.py); idle keep-alive limit.
+                    http=GuardedHttpToolsProtocol, timeout_keep_alive=service.keepalive_timeout,
+                    server_header=False,
+                    # Workers import numpy/FastAPI and map the index while starting; on a busy 2-core
+                    # host that can starve the supervisor's 5 s ping and get healthy workers killed.
+                    timeout_worker_healthcheck=60)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)

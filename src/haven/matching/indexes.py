@@ -5,6 +5,10 @@ looked up exactly, kept in step with the database through the store's change log
 (adds, removals, feedback) and bank rows (enabled, thresholds, deleted) — no full rebuild. ``save()``
 writes each persistable index and a manifest (with the store id and seq) atomically under
 ``index_dir``; a new ``BankIndexes`` maps them and catches up from the log.
+
+A *shard* ``(k, n)`` holds only the entries whose id % n == k: a bank too big for one process's memory
+is searched as n shards, each by its own process (``haven.spark``), and the union of their hits is the
+whole bank's. A saved manifest names its shard, so one shard's files are never taken for another's.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ INDEX_FILE = re.compile(
 )
 _BATCH = 100_000
 
+Shard = tuple[int, int]  # (k, n): the entries whose id % n == k
+
 
 def indexed_signals() -> list[str]:
     """The signals searched in memory (every lookup kind but exact)."""
@@ -40,9 +46,10 @@ class BankIndexes:
     """Per-(bank, signal) in-memory indexes of one store (see module docstring). Thread-safe: matches read
     a snapshot of the dicts; one refresh or save runs at a time."""
 
-    def __init__(self, store: BankStore, index_dir: Path | None) -> None:
+    def __init__(self, store: BankStore, index_dir: Path | None, shard: Shard | None = None) -> None:
         self.store = store
         self.index_dir = index_dir
+        self.shard = shard
         self.signals = indexed_signals()
         self._lock = threading.RLock()  # guards the dicts below; held only briefly
         self.refresh_lock = threading.RLock()  # one refresh / save at a time; matches never wait for it
@@ -68,6 +75,8 @@ class BankIndexes:
             return False
         if manifest.get("store_id") != self.store_id:
             return False
+        if manifest.get("shard") != (list(self.shard) if self.shard else None):
+            return False  # another shard's entries (or all of them): not this matcher's
         if int(manifest.get("seq", -1)) > self.store.last_seq():
             return False  # the database was restored from an older backup: the index is from its future
         try:
@@ -122,6 +131,8 @@ class BankIndexes:
 
         if signals:
             for entry_id, signal, value in self.store.active_values(bank_id, signals, lo, hi):
+                if self.shard is not None and entry_id % self.shard[1] != self.shard[0]:
+                    continue
                 ids, values = pending.setdefault(signal, ([], []))
                 ids.append(entry_id)
                 values.append(value)
@@ -223,7 +234,8 @@ class BankIndexes:
             tmp = manifest_path.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(
                 json.dumps(
-                    {"store_id": self.store_id, "seq": self.seq, "signals": persisted, "indexes": names}
+                    {"store_id": self.store_id, "seq": self.seq, "signals": persisted, "indexes": names,
+                     "shard": list(self.shard) if self.shard else None}
                 )
             )
             os.replace(tmp, manifest_path)

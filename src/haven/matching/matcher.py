@@ -29,7 +29,7 @@ from haven.banks.types import Entry
 from haven.errors import NotFoundError, UsageError
 from haven.hashing import HashResult, hash_file
 from haven.matching.coverage import BankSearched, Coverage
-from haven.matching.indexes import BankIndexes
+from haven.matching.indexes import BankIndexes, Shard
 from haven.matching.match import Match, sort_matches
 from haven.signals import LookupKind, SignalType, Variant, get_signal
 
@@ -49,14 +49,21 @@ class Matcher:
 
     ``index_dir``: where indexes are saved and mapped from (None: built from the database, never saved).
     ``banks``: only these banks are searched (triage's ``--banks``); every bank when None.
+    ``shard``: ``(k, n)`` searches only shard k of n (``BankIndexes``): its in-memory indexes hold the
+    entries whose id % n == k, and exact look-ups (the database's, never memory-bound) are made by shard 0
+    alone, so the n shards' matches together are exactly one unsharded matcher's (``merge_shard_matches``).
     """
 
     def __init__(self, store: BankStore, *, index_dir: Path | None = None, auto_refresh: float | None = 0.5,
-                 load_saved: bool = True, banks: Iterable[str] | None = None) -> None:
+                 load_saved: bool = True, banks: Iterable[str] | None = None, shard: Shard | None = None
+                 ) -> None:
+        if shard is not None and not 0 <= shard[0] < shard[1]:
+            raise UsageError(f"shard {shard[0]} of {shard[1]} does not exist")
         self.store = store
         self.auto_refresh = auto_refresh
         self.only = self._check_banks(banks)
-        self.indexes = BankIndexes(store, Path(index_dir) if index_dir is not None else None)
+        self.shard = shard
+        self.indexes = BankIndexes(store, Path(index_dir) if index_dir is not None else None, shard)
         self.indexes.load(load_saved=load_saved)
         self._last_refresh = 0.0
         self._coverage: Coverage | None = None
@@ -134,6 +141,8 @@ class Matcher:
         if not values:
             return []
         if sig.lookup is LookupKind.EXACT:
+            if self.shard is not None and self.shard[0] != 0:
+                return [[] for _ in values]  # shard 0's look-up (see the class docstring)
             return self._exact(sig, values)
         if sig.lookup is LookupKind.DISTANCE:
             return self._by_distance(sig, values, threshold, threads)
@@ -265,3 +274,16 @@ class Matcher:
         """Hash one file with every signal and match it; InputError if it cannot be hashed."""
         result = hash_file(path, fast=fast, upscaled=upscaled)
         return result, self.match_result(result, threshold=threshold)
+
+
+def merge_shard_matches(parts: Iterable[Sequence[Match]]) -> list[Match]:
+    """One input's matches from every shard of a sharded search, as one unsharded ``Matcher`` reports them.
+
+    Each shard applied the variant rules to its own entries; the one rule that spans shards is that a
+    signal's *fallback* variants count only when nothing matched that signal by its value or a direct
+    variant, in any shard. Shards hold disjoint entries, so nothing else needs merging."""
+    every = [m for part in parts for m in part]
+    direct = {m.signal for m in every if m.variant is None or not m.variant.fallback}
+    return sort_matches(
+        m for m in every if m.variant is None or not m.variant.fallback or m.signal not in direct
+    )

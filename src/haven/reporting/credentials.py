@@ -1,14 +1,18 @@
-"""NCMEC API credentials, encrypted at rest with Fernet (AES-128-CBC + HMAC-SHA256).
+"""NCMEC API credentials, sealed at rest with the master key ring (``haven.secrets``): AES-256-GCM under a
+key kept outside the data folder, each blob bound to its environment's name. The database holds only
+sealed blobs, so a copied database, data folder or backup does not give the credentials away.
 
-The key comes from ``HAVEN_SECRET_KEY`` (a Fernet key) or from ``<data dir>/secret.key``, created on
-first use with mode 0600. The database holds only ciphertext, so a copied database or backup does not
-leak the credentials without the key.
+Before the key ring, credentials were Fernet tokens under a key in ``<data dir>/secret.key`` (or
+``HAVEN_SECRET_KEY``) — beside the database. Those are migrated once: ``haven secrets init`` (or the first
+use of the credentials) opens them with that legacy key and re-seals them under the ring; then the old key
+file can be deleted. The legacy key is never used for anything else.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import stat
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +20,13 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from haven.errors import AuthError, UsageError
+from haven.config import Settings
+from haven.errors import AuthError, IntegrityError, UsageError
 from haven.reporting.models import Credential, utcnow
+from haven.secrets import MAGIC, KeyRing, SealedData, register_sealed
+from haven.store.db import make_engine, make_session_factory
 
-KEY_ENV = "HAVEN_SECRET_KEY"
-KEY_FILE = "secret.key"
+LEGACY_KEY_FILE = "secret.key"
 
 
 @dataclass(frozen=True)
@@ -32,62 +38,122 @@ class Credentials:
         return f"Credentials(username={self.username!r}, password='***')"
 
 
-def load_key(data_dir: Path) -> bytes:
-    """The Fernet key: from the environment, else the key file (created 0600 if absent)."""
-    env = os.environ.get(KEY_ENV)
-    if env:
-        key = env.encode()
-        _check_key(key, KEY_ENV)
-        return key
-    path = data_dir / KEY_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        key = Fernet.generate_key()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first: use theirs
-            return load_key(data_dir)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-        return key
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise UsageError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
-    key = path.read_bytes().strip()
-    _check_key(key, str(path))
-    return key
+def _context(environment: str) -> bytes:
+    return f"ncmec-credentials:{environment}".encode()
 
 
-def _check_key(key: bytes, where: str) -> None:
+def legacy_key(settings: Settings) -> bytes | None:
+    """The pre-key-ring Fernet key, if this deployment has one (``HAVEN_SECRET_KEY`` or
+    ``<data dir>/secret.key``); only for migrating what it sealed."""
+    if settings.legacy_secret_key:
+        key = settings.legacy_secret_key.encode()
+        where = "HAVEN_SECRET_KEY"
+    else:
+        path = legacy_key_file(settings)
+        if path is None:
+            return None
+        if path.stat().st_mode & 0o077:
+            raise UsageError(f"{path} is readable by others (mode {stat.S_IMODE(path.stat().st_mode):o}); "
+                             f"run: chmod 600 {path}")
+        key = path.read_bytes().strip()
+        where = str(path)
     try:
         Fernet(key)
     except ValueError:
         raise UsageError(f"{where}: not a Fernet key (32 url-safe base64-encoded bytes)") from None
+    return key
+
+
+def legacy_key_file(settings: Settings) -> Path | None:
+    """``<data dir>/secret.key`` if it still exists (it should be deleted once migrated)."""
+    path = settings.data_dir / LEGACY_KEY_FILE
+    return path if path.is_file() else None
+
+
+def is_legacy(blob: bytes) -> bool:
+    return not bytes(blob).startswith(MAGIC)
 
 
 class CredentialStore:
-    """Reads and writes encrypted credentials per environment (``test``, ``production``, ``mock``)."""
+    """Reads and writes sealed credentials per environment (``test``, ``production``, ``mock``)."""
 
-    def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+    def __init__(self, ring: KeyRing, *, legacy: bytes | None = None) -> None:
+        self.ring = ring
+        self.legacy = legacy
 
     def save(self, session: Session, environment: str, creds: Credentials) -> None:
-        token = self._fernet.encrypt(json.dumps({"u": creds.username, "p": creds.password}).encode())
+        blob = self.ring.seal(json.dumps({"u": creds.username, "p": creds.password}).encode(),
+                              context=_context(environment))
         row = session.scalar(select(Credential).where(Credential.environment == environment))
         if row is None:
-            session.add(Credential(environment=environment, ciphertext=token, updated_at=utcnow()))
+            session.add(Credential(environment=environment, ciphertext=blob, updated_at=utcnow()))
         else:
-            row.ciphertext = token
+            row.ciphertext = blob
             row.updated_at = utcnow()
 
     def load(self, session: Session, environment: str) -> Credentials:
+        """The credentials of ``environment``; legacy ones are re-sealed on the way (the caller commits)."""
         row = session.scalar(select(Credential).where(Credential.environment == environment))
         if row is None:
             raise AuthError(f"no NCMEC credentials stored for the {environment!r} environment; "
                             f"run: haven report login --env {environment}")
+        if is_legacy(row.ciphertext):
+            self._migrate(row)
         try:
-            data = json.loads(self._fernet.decrypt(bytes(row.ciphertext)))
-        except InvalidToken:
-            raise AuthError("stored NCMEC credentials cannot be decrypted with this key "
-                            f"({KEY_ENV} or the data dir's {KEY_FILE} changed?)") from None
+            data = json.loads(self.ring.open(row.ciphertext, context=_context(environment)))
+        except IntegrityError as exc:
+            raise AuthError(f"stored NCMEC credentials cannot be opened with this master key ring "
+                            f"({self.ring.source}): {exc.message}") from None
         return Credentials(data["u"], data["p"])
+
+    def _migrate(self, row: Credential) -> None:
+        if self.legacy is None:
+            raise AuthError(f"the {row.environment!r} credentials were stored by an older Haven under "
+                            f"<data dir>/{LEGACY_KEY_FILE} (or HAVEN_SECRET_KEY), which is not here; restore "
+                            "it and run `haven secrets init`, or log in again: haven report login")
+        try:
+            plain = Fernet(self.legacy).decrypt(bytes(row.ciphertext))
+        except InvalidToken:
+            raise AuthError(f"the {row.environment!r} credentials cannot be decrypted with the legacy key "
+                            f"({LEGACY_KEY_FILE} or HAVEN_SECRET_KEY changed?)") from None
+        row.ciphertext = self.ring.seal(plain, context=_context(row.environment))
+        row.updated_at = utcnow()
+
+    def usage(self, session: Session) -> dict[str, int]:
+        """Stored blobs by the id of the key that sealed them (``legacy``: not yet under the ring)."""
+        counts: Counter[str] = Counter()
+        for blob in session.scalars(select(Credential.ciphertext)):
+            counts["legacy" if is_legacy(blob) else self.ring.sealed_with(blob)] += 1
+        return dict(counts)
+
+    def reseal(self, session: Session) -> int:
+        """Seal every stored credential under the ring's current key (migrating legacy ones where the legacy
+        key is here); returns how many changed. Legacy ones without their key are left as they are."""
+        changed = 0
+        for row in session.scalars(select(Credential)):
+            before = bytes(row.ciphertext)
+            if is_legacy(before):
+                if self.legacy is None:
+                    continue
+                self._migrate(row)
+            else:
+                row.ciphertext = self.ring.reseal(before, context=_context(row.environment))
+                row.updated_at = utcnow()
+            changed += bytes(row.ciphertext) != before
+        return changed
+
+
+def _with_store(settings: Settings, ring: KeyRing, work):  # type: ignore[no-untyped-def]
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            return work(CredentialStore(ring, legacy=legacy_key(settings)), session)
+    finally:
+        engine.dispose()
+
+
+register_sealed(SealedData(
+    name="ncmec-credentials",
+    usage=lambda ring, settings: _with_store(settings, ring, lambda store, s: store.usage(s)),
+    reseal=lambda ring, settings: _with_store(settings, ring, lambda store, s: store.reseal(s)),
+))

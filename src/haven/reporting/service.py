@@ -27,11 +27,12 @@ from haven.errors import (
 from haven.reporting.builder import build_file_details, build_report, to_bytes
 from haven.reporting.case import Case, CaseFile, Incident, InternetDetail, ReportedUser, Reporter, check_case
 from haven.reporting.client import NcmecClient, ReportResponse, base_url_for
-from haven.reporting.credentials import Credentials, CredentialStore, load_key
+from haven.reporting.credentials import Credentials, CredentialStore, legacy_key
 from haven.reporting.files import FileSource, LocalFileSource, facts
 from haven.reporting.machine import Machine
 from haven.reporting.models import Event, Report, ReportFile, aware, utcnow
 from haven.reporting.settings import ReportingSettings
+from haven.secrets import KeyRing
 from haven.signals import Input, signals_for
 from haven.store.db import make_engine, make_session_factory
 
@@ -82,10 +83,13 @@ class ReportService:
         reporting: ReportingSettings,
         file_source: FileSource | None = None,
         client_factory: Callable[[str], NcmecClient] | None = None,
+        keyring: KeyRing | None = None,
     ) -> None:
         """Reports in the database at ``database_url``, which the shell has brought to the current schema
-        (``upgrade_database``)."""
+        (``upgrade_database``). Credentials are sealed with ``keyring`` (default: the ring ``settings``
+        name, loaded when first needed)."""
         self.settings = settings
+        self._keyring = keyring
         self.reporting = reporting
         self.engine = make_engine(database_url)
         self.sessions = make_session_factory(self.engine)
@@ -98,11 +102,13 @@ class ReportService:
 
     # -- credentials and the client ----------------------------------------------------------------------
     def _store(self) -> CredentialStore:
-        return CredentialStore(load_key(self.settings.data_dir))
+        if self._keyring is None:
+            self._keyring = KeyRing.load(self.settings)
+        return CredentialStore(self._keyring, legacy=legacy_key(self.settings))
 
     @_db_errors
     def save_credentials(self, username: str, password: str, environment: str | None = None) -> None:
-        """Encrypt and store the NCMEC username/password for an environment (default: the configured one)."""
+        """Seal and store the NCMEC username/password for an environment (default: the configured one)."""
         with self.sessions() as s:
             self._store().save(s, environment or self.reporting.environment, Credentials(username, password))
             s.commit()
@@ -115,6 +121,7 @@ class ReportService:
         base = base_url_for(environment, r.url)
         with self.sessions() as s:
             creds = self._store().load(s, environment)
+            s.commit()  # keeps a one-time migration of legacy credentials
         return NcmecClient(base, creds, timeout=r.timeout, retries=r.retries, backoff=r.backoff)
 
     def status(self) -> ReportResponse:

@@ -9,8 +9,6 @@ loopback only) |
 | HAVEN_NCMEC_TIMEOUT    | 60      | seconds per HTTP request |
 | HAVEN_NCMEC_RETRIES    | 4       | retries after the first try, for network errors and 5xx only |
 | HAVEN_NCMEC_BACKOFF    | 0.5     | first backoff in seconds (doubles, capped at 16 s, full jitter) |
-| HAVEN_SECRET_KEY       | —       | Fernet key for credentials at rest (else ``<data dir>/secret.key``, mode
-0600) |
 """
 
 from __future__ import annotations

@@ -7,22 +7,26 @@ builds its own app (its own matcher and refresh thread) from the same environmen
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 
 from haven import __version__
 from haven.auth.core import Auth
+from haven.auth.web import WebAuth
 from haven.secrets import KeyRing
+from haven.service.decoding import DecodeBudget
 from haven.service.errors import install_error_handlers
 from haven.service.fastpath import FastMatchMiddleware
-from haven.service.limits import BodyLimitMiddleware
+from haven.service.headers import SecurityHeadersMiddleware
+from haven.service.limits import ByteBudget, RequestGate
 from haven.service.metrics import MetricsMiddleware
 from haven.service.records import RecordStore
 from haven.service.settings import ServiceSettings
-from haven.service.ssrf import FetchPolicy
+from haven.service.ssrf import FetchPolicy, FetchPool
 from haven.service.state import ServiceState
 
 log = logging.getLogger("haven.service")
@@ -63,8 +67,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         keys=keys,
         records=RecordStore(keys.engine),
         backend=backend,
-        fetch_policy=FetchPolicy(max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout,
-                                 allow=FetchPolicy.parse_allow(settings.fetch_allow)),
+        fetch_pool=FetchPool(FetchPolicy(max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout,
+                                         allow=FetchPolicy.parse_allow(settings.fetch_allow)),
+                             settings.fetch_concurrency),
+        body_budget=ByteBudget(settings.max_body_in_flight),
+        decode_budget=DecodeBudget(settings.decode_memory),
     )
 
     @asynccontextmanager
@@ -76,14 +83,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         finally:
             if backend is not None:
                 backend.stop()
+            state.fetch_pool.close()
             auth.close()
 
     app = FastAPI(title="Haven", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.haven = state
     install_error_handlers(app)
 
-    from haven.service.routes import banks, hashing, health, match, ui
+    from haven.service.routes import banks, docs, hashing, health, match, ui
 
     for module in (health, hashing, match, banks, ui):
         app.include_router(module.router)
@@ -100,12 +108,27 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     mount_portal(app, auth, PortalSettings(base=settings.base, auth=settings.auth, smtp=settings.smtp,
                                            min_cell=settings.portal_min_cell, migrate=False))
+    docs.mount(app)
+    # Outermost last: metrics → security headers → request gate → lean match path → FastAPI.
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)
-    app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.upload_timeout
-    )
+    from haven.portal.web.site import web as portal_web
+
+    surfaces = {f"{surface.prefix}/": _signed_in(surface) for surface in (ui.web, portal_web)}
+    app.add_middleware(RequestGate, authenticate=keys.authenticate, surfaces=surfaces,
+                       upload_limit=settings.max_upload_bytes, timeout=settings.upload_timeout,
+                       budget=state.body_budget)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware)
     return app
+
+
+def _signed_in(surface: WebAuth) -> Callable[[dict[str, Any]], Awaitable[bool]]:
+    """The request gate's question for one web surface: does this request carry its live sign-in?"""
+
+    async def check(scope: dict[str, Any]) -> bool:
+        return await surface.signed_in(Request(scope))
+
+    return check
 
 
 def create_app_from_env() -> FastAPI:

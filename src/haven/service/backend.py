@@ -25,6 +25,10 @@ log = logging.getLogger("haven.service")
 COUNT_INTERVAL = 5.0  # seconds between recounts of the banks' entries while they change
 
 
+#: PDQ queries up to this radius run on the event loop (on 1M stored hashes: ~70 µs at 31, ~2 ms at 64).
+INLINE_THRESHOLD_MAX = 31
+
+
 class MatchBackend:
     """One per worker process: ``start()`` loads the index in the background; ``ready`` says when done."""
 
@@ -105,6 +109,16 @@ class MatchBackend:
             raise NotReadyError(self.load_error or "the index is still loading; retry shortly")
         return self.matcher
 
+    def cheap(self, threshold: int | None) -> bool:
+        """Whether a PDQ query at ``threshold`` (None: each bank's own) is cheap enough to run on the event
+        loop: up to the default 31 it takes well under a millisecond, less than a hop to a thread; larger
+        radii cost milliseconds (``INLINE_THRESHOLD_MAX``)."""
+        if threshold is not None:
+            return threshold <= INLINE_THRESHOLD_MAX
+        matcher = self.matcher
+        banks = list(matcher.indexes.banks.values()) if matcher is not None else []
+        return all(b.threshold("pdq") <= INLINE_THRESHOLD_MAX for b in banks)
+
     def match_hashes(self, hashes: Mapping[str, str], threshold: int | None = None) -> list[Any]:
         """Bank hits for ``{signal: value}``."""
         matcher = self._require()
@@ -116,12 +130,16 @@ class MatchBackend:
         return list(matcher.match_result(result, threshold=threshold))
 
 
-def match_payload(hashes: Mapping[str, Any], matches: list[Any], coverage: Coverage) -> dict[str, Any]:
-    """The response object: the hash fields, ``matches`` as ``haven match --json`` prints them, and
-    ``searched``: how many banks and entries (of the query's signals) were searched, at which change."""
+def match_payload(
+    hashes: Mapping[str, Any], matches: list[Any], limit: int, coverage: Coverage
+) -> dict[str, Any]:
+    """The response object: the hash fields, then the nearest ``limit`` of ``matches`` (sorted by the
+    matcher) as ``haven match --json`` prints them, whether more were found, and ``searched``: how many
+    banks and entries (of the query's signals) were searched, at which change."""
     out = {k: v for k, v in hashes.items() if v is not None}
     out["matched"] = bool(matches)
-    out["matches"] = [m.to_dict() for m in matches]
+    out["matches"] = [m.to_dict() for m in matches[:limit]]
+    out["limit_reached"] = len(matches) > limit
     out["searched"] = coverage.summary(s for s in hashes if s in signal_names())
     return out
 

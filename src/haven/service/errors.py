@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from haven.errors import (
     AuthError,
+    BusyError,
     ConflictError,
     HavenError,
     ImageTooLargeError,
@@ -40,6 +41,7 @@ STATUS: dict[type[HavenError], int] = {
     ConflictError: 409,
     PermissionDeniedError: 403,
     AuthError: 401,
+    BusyError: 503,
     RateLimitedError: 429,
     StorageError: 503,
     IntegrityError: 500,

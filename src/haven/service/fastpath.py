@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from haven.errors import HavenError
 from haven.service.errors import error_response, plain_error
+from haven.service.limits import bearer_token, replay_body
 from haven.service.schemas import HashQuery
 
 PATH = "/v1/match/hashes"
@@ -39,31 +40,18 @@ class FastMatchMiddleware:
             return
         from haven.service.routes.match import _match_one, in_memory_only
 
-        message = await receive()  # BodyLimitMiddleware (outside) has buffered the whole body
+        message = await receive()  # RequestGate (outside) has buffered the whole body
         body = message.get("body", b"")
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # type: ignore[no-any-return]
+        replay = replay_body(body, receive)
 
         state = self.fastapi_app.state.haven
         try:
             # Decide first, so a deferred request takes its rate-limit token only once (in the route).
             query = HashQuery.model_validate_json(body)
             backend = state.backend
-            if backend is None or not in_memory_only(query):
+            if backend is None or not in_memory_only(query) or not backend.cheap(query.threshold):
                 raise _Defer
-            secret = None
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    scheme, _, token = value.decode("latin-1").partition(" ")
-                    secret = token.strip() if scheme.lower() == "bearer" else None
-                    break
-            key = state.check_key(secret, "match")
+            key = state.check_key(bearer_token(scope["headers"]), "match")
             payload = _match_one(state, backend, query, key)
         except HavenError as exc:
             scope["route"] = _ROUTE_LABEL

@@ -1,61 +1,184 @@
-"""Request body limits, enforced before FastAPI parses anything: a declared or streamed body over
-the size limit gets 413, and a body that takes longer than the upload timeout to arrive gets 408
-(a slow client cannot hold a worker open forever)."""
+"""The front door: a pure ASGI layer that decides about every request before a byte of its body is read.
+
+In this order, for each request:
+
+1. **Credentials.** A route that needs an API key (``/v1/…``, ``/metrics``) gets the key checked from the
+   ``Authorization`` header first; without a valid key the answer is 401 and the body is never read. A
+   web page's post that may carry more than a form (an upload to ``/ui``, a PDF to ``/portal``) is checked
+   the same way against its surface's sign-in (``surfaces``). Scopes, roles, CSRF and rate limits are still
+   checked by the route.
+2. **Size, per route.** Each route has its own body limit (``body_limit``): a hash query needs kilobytes, an
+   upload megabytes. A declared ``Content-Length`` over it is refused with 413 without reading; a chunked
+   body is counted as it arrives.
+3. **Bytes in flight.** All bodies this worker is holding share one budget (``HAVEN_MAX_BODY_IN_FLIGHT``);
+   a body that does not fit gets 503 with ``Retry-After`` instead of more memory.
+4. **Time.** The body must arrive within ``HAVEN_UPLOAD_TIMEOUT`` (408), so a slow client cannot hold a
+   worker open.
+
+The body is buffered here and replayed to the app, so everything behind this layer sees a bounded,
+already-received body.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from haven.errors import AuthError, HavenError
+from haven.portal.library import MAX_PDF_BYTES
+from haven.service.errors import error_response
+
+KiB = 1024
+MiB = 1024 * KiB
 #: Room for multipart boundaries and part headers on top of the file size limit.
-MULTIPART_SLACK = 64 * 1024
+MULTIPART_SLACK = 64 * KiB
+#: Body limit of every route not listed in ``ROUTE_BODY_LIMITS`` (forms, bank metadata, unknown paths).
+DEFAULT_BODY_LIMIT = 64 * KiB
+#: The recovery portal's library takes PDFs up to its own limit.
+PORTAL_PDF_BYTES = MAX_PDF_BYTES
+#: ``(method, path, limit)``; the first whose path fully matches wins. ``None`` = the upload limit.
+ROUTE_BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int | None], ...] = (
+    ("POST", re.compile(r"/v1/(hash|match)"), None),
+    ("POST", re.compile(r"/v1/banks/[^/]+/import"), None),
+    ("POST", re.compile(r"/ui/match"), None),
+    ("POST", re.compile(r"/portal/library/(new|[^/]+/versions)"), PORTAL_PDF_BYTES + MULTIPART_SLACK),
+    ("POST", re.compile(r"/portal/.+"), 1 * MiB),  # case studies, discussions: long text, no files
+    ("POST", re.compile(r"/v1/match/(hashes|url)"), 16 * KiB),  # one query: well under 1 KiB
+    ("POST", re.compile(r"/v1/match/hashes/batch"), 2 * MiB),  # 1,000 queries
+    ("POST", re.compile(r"/v1/banks/[^/]+/entries"), 16 * MiB),  # 10,000 entries
+)
+#: Paths whose routes all need an API key.
+KEY_PREFIXES = ("/v1/",)
+KEY_PATHS = frozenset({"/metrics"})
+
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
-async def _send_error(send: Any, status: int, code: str, message: str) -> None:
+def body_limit(method: str, path: str, upload_limit: int) -> int:
+    """The largest body ``method path`` accepts, in bytes."""
+    for m, pattern, limit in ROUTE_BODY_LIMITS:
+        if m == method and pattern.fullmatch(path):
+            return upload_limit + MULTIPART_SLACK if limit is None else limit
+    return DEFAULT_BODY_LIMIT
+
+
+def needs_key(path: str) -> bool:
+    return path in KEY_PATHS or path.startswith(KEY_PREFIXES)
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, if there is one."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else None
+    return None
+
+
+class ByteBudget:
+    """Bytes that may be held at once by all requests of this worker (used from the event loop only)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def load(self) -> dict[str, int | bool]:
+        """For ``/readyz``."""
+        return {"in_use": self.used, "limit": self.limit, "saturated": self.used >= self.limit}
+
+    def take(self, n: int) -> bool:
+        if self.used + n > self.limit:
+            return False
+        self.used += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.used -= n
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    h = dict(headers)
+    return h.get(b"content-length", b"0") not in (b"0", b"") or b"transfer-encoding" in h
+
+
+async def _refuse(scope: dict[str, Any], send: Send, status: int, code: str, message: str,
+                  headers: dict[str, str] | None = None) -> None:
+    """A JSON error that also closes the connection (the unread body must not be parsed as a request)."""
     body = json.dumps({"code": code, "message": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+           (b"connection", b"close"), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyLimitMiddleware:
-    """Buffers request bodies up to ``max_bytes`` within ``timeout`` seconds, then replays them to the app."""
+class RequestGate:
+    """See the module docstring. ``authenticate`` checks an API key (raises ``AuthError``); ``surfaces``
+    maps a web surface's path prefix (``/ui/``) to what says whether a request carries its live sign-in."""
 
-    def __init__(self, app: Any, *, max_bytes: int, timeout: float) -> None:
+    def __init__(self, app: Any, *, authenticate: Callable[[str | None], object],
+                 surfaces: Mapping[str, Callable[[dict[str, Any]], Awaitable[bool]]], upload_limit: int,
+                 timeout: float, budget: ByteBudget) -> None:
         self.app = app
-        self.limit = max_bytes
-        self.max_bytes = max_bytes + MULTIPART_SLACK
+        self.authenticate = authenticate
+        self.surfaces = dict(surfaces)
+        self.upload_limit = upload_limit
         self.timeout = timeout
+        self.budget = budget
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        path, method, headers = scope["path"], scope["method"], scope.get("headers") or []
+        limit = body_limit(method, path, self.upload_limit)
+        try:
+            if needs_key(path):
+                self.authenticate(bearer_token(headers))
+            elif limit > DEFAULT_BODY_LIMIT:
+                for prefix, signed_in in self.surfaces.items():
+                    if path.startswith(prefix) and not await signed_in(scope):
+                        raise AuthError(f"sign in at {prefix.rstrip('/')} first")
+        except HavenError as exc:
+            response = error_response(exc)
+            if _has_body(headers):
+                response.headers["connection"] = "close"
+            await response(scope, receive, send)
+            return
+        if not _has_body(headers):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(headers).get(b"content-length")
+        held = [0]  # bytes of the budget this request holds
         if declared is not None:
             try:
-                declared_n = int(declared)
+                size = int(declared)
             except ValueError:
-                await _send_error(send, 400, "bad_request", "invalid Content-Length")
+                await _refuse(scope, send, 400, "bad_request", "invalid Content-Length")
                 return
-            if declared_n > self.max_bytes:
-                await _send_error(
-                    send,
-                    413,
-                    "too_large",
-                    f"request body of {declared_n} bytes exceeds the {self.limit} byte limit",
-                )
+            if size > limit:
+                await _refuse(scope, send, 413, "too_large",
+                              f"request body of {size} bytes exceeds this route's {limit} byte limit")
                 return
+            if not self.budget.take(size):
+                await _busy(scope, send)
+                return
+            held[0] = size
+        try:
+            data = await self._read(scope, receive, send, limit, held)
+            if data is not None:
+                await self.app(scope, replay_body(data, receive), send)
+        finally:
+            self.budget.give(held[0])
+
+    async def _read(self, scope: dict[str, Any], receive: Receive, send: Send, limit: int,
+                    held: list[int]) -> bytes | None:
+        """The whole body, or None after answering the request (too large, too slow, no budget).
+        A body longer than what ``held`` reserved (chunked) takes more of the budget as it arrives."""
         chunks: list[bytes] = []
         total = 0
         try:
@@ -64,30 +187,43 @@ class BodyLimitMiddleware:
                 while True:
                     message = await receive()
                     if message["type"] == "http.disconnect":
-                        return
+                        return None
                     body = message.get("body", b"")
                     total += len(body)
-                    if total > self.max_bytes:
-                        await _send_error(
-                            send, 413, "too_large", f"request body exceeds the {self.limit} byte limit"
-                        )
-                        return
+                    if total > limit:
+                        await _refuse(scope, send, 413, "too_large",
+                                      f"request body exceeds this route's {limit} byte limit")
+                        return None
+                    if total > held[0]:
+                        if not self.budget.take(total - held[0]):
+                            await _busy(scope, send)
+                            return None
+                        held[0] = total
                     chunks.append(body)
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            await _send_error(
-                send, 408, "upload_timeout", f"the request body did not arrive within {self.timeout:g} s"
-            )
-            return
-        data = b"".join(chunks)
-        replayed = False
+            await _refuse(scope, send, 408, "upload_timeout",
+                          f"the request body did not arrive within {self.timeout:g} s")
+            return None
+        return b"".join(chunks)
 
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": data, "more_body": False}
-            return await receive()  # after the body: wait for disconnect, as the server would
 
-        await self.app(scope, replay, send)
+async def _busy(scope: dict[str, Any], send: Send) -> None:
+    await _refuse(scope, send, 503, "busy",
+                  "the server is holding as many request bodies as it allows; retry", {"Retry-After": "1"})
+
+
+def replay_body(data: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app ``data`` as the whole, already-received body, then defers to the
+    server's own ``receive`` (which waits for the disconnect)."""
+    replayed = False
+
+    async def replay() -> MutableMapping[str, Any]:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": data, "more_body": False}
+        return await receive()  # after the body: wait for disconnect, as the server would
+
+    return replay

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from typing import Any
 
@@ -37,7 +38,9 @@ def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-_PID = str(os.getpid()).encode()
+#: Which worker answered, as a random name drawn when the worker starts: lets operators (and the hot-update
+#: test) see how load spreads, without telling a client the worker's process id.
+WORKER_ID = secrets.token_hex(4).encode()
 
 
 class MetricsMiddleware:
@@ -56,9 +59,7 @@ class MetricsMiddleware:
         async def send_wrapper(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                # Which worker answered: lets operators (and the hot-update test) see the spread.
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-haven-worker", _PID)]
+                message["headers"] = [*(message.get("headers") or []), (b"x-haven-worker", WORKER_ID)]
             await send(message)
 
         try:

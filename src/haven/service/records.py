@@ -1,4 +1,9 @@
-"""The record of past match requests, so a caller can look a result up later by content id."""
+"""The record of past match requests, so a caller can look a result up later by content id.
+
+Records belong to the API key that made them: a content id is the caller's own name (or the SHA-256 of
+its upload), so another key asking for it gets 404, as if it did not exist, and a record another key
+writes under the same id never replaces this key's.
+"""
 
 from __future__ import annotations
 
@@ -18,16 +23,17 @@ class RecordStore:
     def __init__(self, engine: Engine) -> None:
         self._session = make_session_factory(engine)
 
-    def save(self, content_id: str, kind: str, result: dict[str, Any], *, key_id: int | None = None) -> None:
-        """Store one result."""
+    def save(self, content_id: str, kind: str, result: dict[str, Any], *, key_id: int) -> None:
+        """Store one result for ``key_id``."""
         with self._session.begin() as s:
             s.add(MatchRecordRow(content_id=content_id, kind=kind, key_id=key_id,
                                  created_at=datetime.now(UTC), result=result))
 
-    def latest(self, content_id: str) -> dict[str, Any]:
-        """The newest record for ``content_id``; raises ``NotFoundError``."""
+    def latest(self, content_id: str, *, key_id: int) -> dict[str, Any]:
+        """The newest record ``key_id`` made for ``content_id``; raises ``NotFoundError``."""
         with self._session() as s:
-            row = s.scalars(select(MatchRecordRow).where(MatchRecordRow.content_id == content_id)
+            row = s.scalars(select(MatchRecordRow)
+                            .where(MatchRecordRow.key_id == key_id, MatchRecordRow.content_id == content_id)
                             .order_by(MatchRecordRow.id.desc()).limit(1)).first()
             if row is None:
                 raise NotFoundError(f"no match recorded for content id {content_id!r}")

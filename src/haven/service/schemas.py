@@ -12,6 +12,18 @@ from haven.signals import SignalType, all_signals, signal_names
 TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 ID_TEXT = r"^[^\x00-\x1f]+$"
 BANK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+#: Largest PDQ threshold a query may ask for: a quarter of the bits, twice the recommended 31. Unrelated
+#: images sit near 128 (docs/security.md), and past this the query costs grow while matches stop meaning
+#: "the same picture".
+PDQ_THRESHOLD_MAX = 64
+#: Matches returned per query unless it asks for another ``limit`` (at most ``RESULTS_MAX``).
+RESULTS_DEFAULT = 100
+RESULTS_MAX = 1000
+THRESHOLD_TEXT = (f"Distance threshold for perceptual signals, at most {PDQ_THRESHOLD_MAX} "
+                  "(default: each bank's, PDQ 31)")
+LIMIT_REACHED_TEXT = "True when more matches were found than `limit` returns"
+LIMIT_TEXT = (f"Most matches to return, nearest first (default {RESULTS_DEFAULT}); `limit_reached` says "
+              "when more were found")
 
 
 def _value_field(sig: type[SignalType]) -> Any:
@@ -30,8 +42,8 @@ HashQuery = create_model(
     __config__=ConfigDict(extra="forbid"),
     __doc__="Hash values to match; give at least one.",
     **{s.name: _value_field(s) for s in all_signals()},  # type: ignore[arg-type]
-    threshold=(int | None, Field(None, ge=0, le=256, description="Distance threshold for perceptual signals "
-                                                               "(default: each bank's, PDQ 31)")),
+    threshold=(int | None, Field(None, ge=0, le=PDQ_THRESHOLD_MAX, description=THRESHOLD_TEXT)),
+    limit=(int, Field(RESULTS_DEFAULT, ge=1, le=RESULTS_MAX, description=LIMIT_TEXT)),
     content_id=(str | None, Field(None, min_length=1, max_length=200, pattern=ID_TEXT,
                                   description="Your id for this content; the result is kept under it")),
 )
@@ -74,9 +86,10 @@ MatchResult = create_model(
     "MatchResult",
     __config__=ConfigDict(extra="allow"),
     __doc__="Hash values of the query (or the upload) and the bank entries they matched.",
-    **{"matched": (bool, ...), "matches": (list[MatchOut], ...), "searched": (Searched, ...),
-       "content_id": (str | None, None), **{s.name: (str | None, None) for s in all_signals()},
-       **_quality_fields()},
+    **{"matched": (bool, ...), "matches": (list[MatchOut], ...),
+       "limit_reached": (bool, Field(False, description=LIMIT_REACHED_TEXT)),
+       "searched": (Searched, ...), "content_id": (str | None, None),
+       **{s.name: (str | None, None) for s in all_signals()}, **_quality_fields()},
 )
 
 
@@ -104,7 +117,8 @@ class UrlQuery(BaseModel):
     url: str = Field(
         ..., min_length=1, max_length=4096, pattern=ID_TEXT, description="http(s) URL of an image"
     )
-    threshold: int | None = Field(None, ge=0, le=256)
+    threshold: int | None = Field(None, ge=0, le=PDQ_THRESHOLD_MAX, description=THRESHOLD_TEXT)
+    limit: int = Field(RESULTS_DEFAULT, ge=1, le=RESULTS_MAX, description=LIMIT_TEXT)
     content_id: str | None = Field(None, min_length=1, max_length=200, pattern=ID_TEXT)
     upscaled: bool = Field(False, description=UPSCALED_TEXT)
 

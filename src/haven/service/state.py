@@ -10,10 +10,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from haven.auth.core import Auth
 from haven.auth.keys import ApiKey, KeyStore
 from haven.service.backend import MatchBackend
+from haven.service.decoding import DecodeBudget
+from haven.service.limits import ByteBudget
 from haven.service.ratelimit import TokenBucketLimiter
 from haven.service.records import RecordStore
 from haven.service.settings import ServiceSettings
-from haven.service.ssrf import FetchPolicy
+from haven.service.ssrf import FetchPool
 
 
 @dataclass
@@ -23,7 +25,9 @@ class ServiceState:
     keys: KeyStore
     records: RecordStore
     backend: MatchBackend | None
-    fetch_policy: FetchPolicy
+    fetch_pool: FetchPool
+    body_budget: ByteBudget
+    decode_budget: DecodeBudget
     limiter: TokenBucketLimiter = field(default_factory=TokenBucketLimiter)
 
     def check_key(self, secret: str | None, scope: str | tuple[str, ...] | None) -> ApiKey:
@@ -35,6 +39,11 @@ class ServiceState:
         rate = key.rate_limit if key.rate_limit is not None else self.settings.rate_limit
         self.limiter.check(key.id, rate)
         return key
+
+    def load(self) -> dict[str, dict[str, int | bool]]:
+        """How much of each shared capacity is in use (``/readyz``)."""
+        return {"url_fetch": self.fetch_pool.load(), "body_bytes": self.body_budget.load(),
+                "decode_memory": self.decode_budget.load()}
 
 
 bearer = HTTPBearer(

@@ -21,21 +21,23 @@ def get_format(name: str) -> Format:
         raise UsageError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}") from None
 
 
-def detect_format(path: str | Path) -> str:
-    """Pick the format from the file's first bytes (then its extension); FormatError if none fits."""
+def detect_format(path: str | Path, *, label: str | None = None) -> str:
+    """Pick the format from the file's first bytes (then its extension); FormatError if none fits.
+    ``label`` names the file in errors (default: its path)."""
+    shown = label or path
     with open_text(path) as f:
         try:
             head = f.read(16384)
         except UnicodeDecodeError as exc:
-            raise FormatError(f"not UTF-8 text: {exc.reason}", path=path) from None
+            raise FormatError(f"not UTF-8 text: {exc.reason}", path=shown) from None
     for name in ("vics", "hma", "hash-json", "pytx", "csv"):
         if FORMATS[name].looks_like(head):
             return name
-    ext = Path(path).suffix.lower()
+    ext = Path(label or path).suffix.lower()
     if ext == ".jsonl":
         return "hma"
     choices = "|".join(FORMATS)
-    raise FormatError(f"cannot tell the format from the content; pass --format {choices}", path=path)
+    raise FormatError(f"cannot tell the format from the content; pass --format {choices}", path=shown)
 
 
 __all__ = ["FORMATS", "Format", "Record", "WriteStats", "detect_format", "get_format", "open_text"]

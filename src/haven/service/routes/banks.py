@@ -12,11 +12,12 @@ from starlette.concurrency import run_in_threadpool
 
 from haven.auth.keys import ApiKey
 from haven.service.backend import MatchBackend
+from haven.service.jsonbody import OffLoopJSONRoute
 from haven.service.routes.hashing import read_upload
 from haven.service.schemas import BANK_NAME, ENTRY_ID_MAX, ERRORS, BankIn, BankPatch, EntriesAdded, EntriesIn
 from haven.service.state import get_backend, get_state, require
 
-router = APIRouter(prefix="/v1", tags=["banks"])
+router = APIRouter(prefix="/v1", tags=["banks"], route_class=OffLoopJSONRoute)
 # Reading banks is open to matchers and bank writers; changing them needs banks:write.
 BankName = Annotated[str, Path(max_length=100, pattern=BANK_NAME)]
 _READ, _WRITE = require(("match", "banks:write")), require("banks:write")
@@ -120,7 +121,8 @@ async def import_entries(
     backend: MatchBackend = Depends(get_backend),
 ) -> Any:
     data = await read_upload(file, get_state(request).settings)
-    suffix = os.path.splitext(file.filename or "")[1][:16]
+    filename = os.path.basename(file.filename or "") or "upload"
+    suffix = os.path.splitext(filename)[1][:16]
 
     def work() -> Any:
         # The importer streams from a path; a private temp file keeps one code path for CLI and API.
@@ -128,7 +130,8 @@ async def import_entries(
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            result = backend.store.import_file(name, path, format, actor=_actor(key))
+            # Named by the upload's file name: errors and the import log never show the server's temp path.
+            result = backend.store.import_file(name, path, format, actor=_actor(key), label=filename)
             return result.to_dict() if hasattr(result, "to_dict") else result
         finally:
             os.unlink(path)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -11,11 +13,13 @@ from starlette.concurrency import run_in_threadpool
 
 from haven.errors import FileAccessError, ImageTooLargeError, InputError
 from haven.hashing import HashResult, hash_bytes
+from haven.service.decoding import decode_cost, give_back_memory
 from haven.service.schemas import ERRORS, HashOut
 from haven.service.settings import ServiceSettings
-from haven.service.state import get_state, require
+from haven.service.state import ServiceState, get_state, require
 
 router = APIRouter(prefix="/v1", tags=["hashing"])
+T = TypeVar("T")
 
 
 async def read_upload(upload: UploadFile, settings: ServiceSettings) -> bytes:
@@ -29,43 +33,46 @@ async def read_upload(upload: UploadFile, settings: ServiceSettings) -> bytes:
     return data
 
 
-async def hash_in_thread(
-    data: bytes, label: str, settings: ServiceSettings, *, upscaled: bool = False
-) -> HashResult:
-    """Hash off the event loop, within the upload time limit (``upscaled``: with a small image's
-    upscaled PDQ values, hashing/ladder.py)."""
+async def decode_in_thread(data: bytes, label: str, state: ServiceState, work: Callable[[], T]) -> T:
+    """Run ``work`` (which decodes ``data``) in a thread, within the worker's decode memory budget and
+    the upload time limit; the image header is read first to know what the decode will cost."""
+    settings = state.settings
     started = time.monotonic()
+    cost = await run_in_threadpool(decode_cost, data, label, settings.max_upload_pixels)
 
-    def work() -> HashResult:
-        return hash_bytes(
-            data,
-            label,
-            upscaled=upscaled,
-            max_pixels=settings.max_upload_pixels,
-            max_file_bytes=settings.max_upload_bytes,
-        )
+    def bounded() -> T:
+        try:
+            return work()
+        finally:
+            give_back_memory(cost)
 
-    try:
-        return await asyncio.wait_for(run_in_threadpool(work), timeout=settings.upload_timeout)
-    except TimeoutError:
-        raise InputError(
-            f"hashing took longer than {settings.upload_timeout:g} s (after "
-            f"{time.monotonic() - started:.1f} s)",
-            path=label,
-            code="hash_timeout",
-        ) from None
+    async with state.decode_budget.hold(cost, label=label, timeout=settings.upload_timeout):
+        try:
+            # A decode that has started is waited for (the thread cannot be stopped), so the budget is
+            # held until its memory is really free.
+            left = max(0.0, settings.upload_timeout - (time.monotonic() - started))
+            return await asyncio.wait_for(run_in_threadpool(bounded), timeout=left)
+        except TimeoutError:
+            raise InputError(f"hashing took longer than {settings.upload_timeout:g} s (after "
+                             f"{time.monotonic() - started:.1f} s)", path=label,
+                             code="hash_timeout") from None
 
 
-@router.post(
-    "/hash",
-    summary="Hash an uploaded image (PDQ, MD5, SHA-1, SHA-256)",
-    response_model=HashOut,
-    responses=ERRORS,
-)
-async def hash_upload(
-    request: Request, file: UploadFile = File(..., description="The image"), _key=Depends(require("match"))
-) -> JSONResponse:  # type: ignore[no-untyped-def]
-    settings = get_state(request).settings
-    data = await read_upload(file, settings)
-    result = await hash_in_thread(data, file.filename or "upload", settings)
+async def hash_in_thread(data: bytes, label: str, state: ServiceState, *,
+                         upscaled: bool = False) -> HashResult:
+    """Hash an upload off the event loop (``decode_in_thread``); ``upscaled``: with a small image's
+    upscaled PDQ values, hashing/ladder.py."""
+    settings = state.settings
+    return await decode_in_thread(data, label, state, lambda: hash_bytes(
+        data, label, upscaled=upscaled, max_pixels=settings.max_upload_pixels,
+        max_file_bytes=settings.max_upload_bytes))
+
+
+@router.post("/hash", summary="Hash an uploaded image (PDQ, MD5, SHA-1, SHA-256)", response_model=HashOut,
+             responses=ERRORS)
+async def hash_upload(request: Request, file: UploadFile = File(..., description="The image"),
+                      _key=Depends(require("match"))) -> JSONResponse:  # type: ignore[no-untyped-def]
+    state = get_state(request)
+    data = await read_upload(file, state.settings)
+    result = await hash_in_thread(data, file.filename or "upload", state)
     return JSONResponse(result.to_dict())

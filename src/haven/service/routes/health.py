@@ -19,7 +19,8 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database reachable and index loaded (no key needed)",
+@router.get("/readyz", summary="Readiness: database reachable and index loaded, and how loaded this "
+                               "worker is (no key needed)",
             responses={503: {"description": "not ready yet"}})
 def readyz(request: Request) -> JSONResponse:
     state = get_state(request)
@@ -38,7 +39,11 @@ def readyz(request: Request) -> JSONResponse:
     else:
         checks["index"] = f"error: {backend.load_error}" if backend.load_error else "loading"
     ok = all(v == "ok" for v in checks.values())
-    body: dict[str, Any] = {"status": "ready" if ok else "not_ready", "checks": checks}
+    # Saturation is reported, not failed on: a worker whose fetch slots are full still matches hashes,
+    # and taking it out of rotation would only move the load to the next one.
+    load = state.load()
+    body: dict[str, Any] = {"status": "ready" if ok else "not_ready", "checks": checks, "load": load,
+                            "saturated": sorted(name for name, v in load.items() if v["saturated"])}
     if backend is not None and backend.ready:
         # What a match searches now: counts only (no bank names: this route needs no key).
         cov = backend.coverage()

@@ -12,10 +12,16 @@ from haven.auth.keys import ApiKey
 from haven.errors import UsageError
 from haven.service import metrics
 from haven.service.backend import MatchBackend, match_payload
+from haven.service.jsonbody import OffLoopJSONRoute
 from haven.service.routes.hashing import hash_in_thread, read_upload
 from haven.service.schemas import (
     ERRORS,
     ID_TEXT,
+    LIMIT_TEXT,
+    PDQ_THRESHOLD_MAX,
+    RESULTS_DEFAULT,
+    RESULTS_MAX,
+    THRESHOLD_TEXT,
     UPSCALED_TEXT,
     BatchResult,
     HashBatch,
@@ -25,11 +31,10 @@ from haven.service.schemas import (
     UrlQuery,
     query_hashes,
 )
-from haven.service.ssrf import fetch_url
 from haven.service.state import ServiceState, get_backend, get_state, require
 from haven.signals import LookupKind, get_signal, signal_names
 
-router = APIRouter(prefix="/v1", tags=["matching"])
+router = APIRouter(prefix="/v1", tags=["matching"], route_class=OffLoopJSONRoute)
 
 
 def _hashes(q: HashQuery) -> dict[str, str]:  # type: ignore[valid-type]
@@ -63,7 +68,7 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
     hashes = _hashes(q)
     matches = backend.match_hashes(hashes, threshold=q.threshold)
     _count("hashes", matches)
-    payload = match_payload(hashes, matches, backend.coverage())
+    payload = match_payload(hashes, matches, q.limit, backend.coverage())
     if q.content_id:
         payload["content_id"] = q.content_id
         _record(state, q.content_id, "hashes", payload, key)
@@ -80,9 +85,10 @@ async def match_hashes(
     backend: MatchBackend = Depends(get_backend),
 ) -> JSONResponse:
     state = get_state(request)
-    if in_memory_only(q):
+    if in_memory_only(q) and backend.cheap(q.threshold):
         # The hot path: an in-memory index query of well under a millisecond runs on the event loop,
-        # which is cheaper than a thread-pool hop; anything that reads or writes the database does not.
+        # which is cheaper than a thread-pool hop; a wider radius, or anything that reads or writes the
+        # database, does not.
         return JSONResponse(_match_one(state, backend, q, key))
     return JSONResponse(await run_in_threadpool(_match_one, state, backend, q, key))
 
@@ -103,23 +109,14 @@ def match_hashes_batch(
     return JSONResponse({"results": [_match_one(state, backend, q, key) for q in batch.items]})
 
 
-async def _match_bytes(
-    request: Request,
-    backend: MatchBackend,
-    data: bytes,
-    label: str,
-    kind: str,
-    threshold: int | None,
-    content_id: str | None,
-    key: ApiKey,
-    extra: dict[str, Any] | None = None,
-    upscaled: bool = False,
-) -> dict[str, Any]:
+async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, label: str, kind: str,
+                       threshold: int | None, limit: int, content_id: str | None, key: ApiKey,
+                       extra: dict[str, Any] | None = None, upscaled: bool = False) -> dict[str, Any]:
     state = get_state(request)
-    result = await hash_in_thread(data, label, state.settings, upscaled=upscaled)
+    result = await hash_in_thread(data, label, state, upscaled=upscaled)
     matches = await run_in_threadpool(backend.match_result, result, threshold)
     _count(kind, matches)
-    payload = match_payload(result.to_dict(), matches, backend.coverage())
+    payload = match_payload(result.to_dict(), matches, limit, backend.coverage())
     payload["content_id"] = content_id or result.get("sha256")
     if extra:
         payload.update(extra)
@@ -128,28 +125,18 @@ async def _match_bytes(
 
 
 @router.post("/match", summary="Match an uploaded image", response_model=MatchResult, responses=ERRORS)
-async def match_upload(
-    request: Request,
-    file: UploadFile = File(..., description="The image"),
-    threshold: int | None = Form(None, ge=0, le=256),
-    content_id: str | None = Form(None, min_length=1, max_length=200, pattern=ID_TEXT),
-    upscaled: bool = Form(False, description=UPSCALED_TEXT),
-    key: ApiKey = Depends(require("match")),
-    backend: MatchBackend = Depends(get_backend),
-) -> JSONResponse:
+async def match_upload(request: Request, file: UploadFile = File(..., description="The image"),
+                       threshold: int | None = Form(None, ge=0, le=PDQ_THRESHOLD_MAX,
+                                                    description=THRESHOLD_TEXT),
+                       limit: int = Form(RESULTS_DEFAULT, ge=1, le=RESULTS_MAX, description=LIMIT_TEXT),
+                       content_id: str | None = Form(None, min_length=1, max_length=200, pattern=ID_TEXT),
+                       upscaled: bool = Form(False, description=UPSCALED_TEXT),
+                       key: ApiKey = Depends(require("match")),
+                       backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
     settings = get_state(request).settings
     data = await read_upload(file, settings)
-    payload = await _match_bytes(
-        request,
-        backend,
-        data,
-        file.filename or "upload",
-        "upload",
-        threshold,
-        content_id,
-        key,
-        upscaled=upscaled,
-    )
+    payload = await _match_bytes(request, backend, data, file.filename or "upload", "upload", threshold,
+                                 limit, content_id, key, upscaled=upscaled)
     return JSONResponse(payload)
 
 
@@ -170,31 +157,15 @@ async def match_url(
     backend: MatchBackend = Depends(get_backend),
 ) -> JSONResponse:
     state = get_state(request)
-    fetched = await run_in_threadpool(fetch_url, q.url, state.fetch_policy)
-    payload = await _match_bytes(
-        request,
-        backend,
-        fetched.data,
-        q.url,
-        "url",
-        q.threshold,
-        q.content_id,
-        key,
-        extra={"url": q.url, "final_url": fetched.final_url},
-        upscaled=q.upscaled,
-    )
+    fetched = await state.fetch_pool.fetch(q.url)
+    payload = await _match_bytes(request, backend, fetched.data, q.url, "url", q.threshold, q.limit,
+                                 q.content_id, key,
+                                 extra={"url": q.url, "final_url": fetched.final_url}, upscaled=q.upscaled)
     return JSONResponse(payload)
 
 
-@router.get(
-    "/matches/{content_id}",
-    summary="Look up the latest recorded match for a content id",
-    response_model=MatchRecord,
-    responses=ERRORS,
-)
-def get_match(
-    content_id: Annotated[str, Path(max_length=200, pattern=ID_TEXT)],
-    request: Request,
-    _key: ApiKey = Depends(require("match")),
-) -> dict[str, Any]:
-    return get_state(request).records.latest(content_id)
+@router.get("/matches/{content_id}", summary="Look up this key's latest recorded match for a content id",
+            response_model=MatchRecord, responses=ERRORS)
+def get_match(content_id: Annotated[str, Path(max_length=200, pattern=ID_TEXT)], request: Request,
+              key: ApiKey = Depends(require("match"))) -> dict[str, Any]:
+    return get_state(request).records.latest(content_id, key_id=key.id)

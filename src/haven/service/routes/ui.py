@@ -20,7 +20,7 @@ from haven.auth.actor import Actor
 from haven.auth.web import WebAuth
 from haven.errors import StorageError
 from haven.media.preview import blurred_preview, data_url
-from haven.service.routes.hashing import hash_in_thread, read_upload
+from haven.service.routes.hashing import decode_in_thread, hash_in_thread, read_upload
 from haven.service.state import get_state
 from haven.signals import signal_names
 
@@ -55,12 +55,13 @@ async def home(request: Request, actor: Actor = Depends(web.require(*VIEW_ROLES)
 async def match(request: Request, file: UploadFile = File(...),
                 actor: Actor = Depends(web.require(*VIEW_ROLES))) -> Response:
     state = get_state(request)
+    label = file.filename or "upload"
     data = await read_upload(file, state.settings)
-    result = await hash_in_thread(data, file.filename or "upload", state.settings)
+    result = await hash_in_thread(data, label, state)
     matches = []
     if state.backend is not None:
         matches = await run_in_threadpool(state.backend.match_result, result, None)
-    preview = await run_in_threadpool(_blurred_preview, data)
+    preview = await decode_in_thread(data, label, state, lambda: _blurred_preview(data))
     return await web.page(request, "result.html", result=result, matches=matches, preview=preview)
 
 

@@ -6,7 +6,9 @@ resolved once, and *every* resolved address must be public. The connection then 
 vetted IP literal itself (Host header and TLS SNI/certificate check keep the name), through a
 network backend that refuses any address it was not told to connect to — so a DNS answer that
 changes between check and connect (rebinding) cannot reach anything new. Redirects are followed
-by hand and each hop is vetted again. Size and total time are capped.
+by hand and each hop is vetted again. Size and total time are capped: every socket operation's timeout
+is cut to what is left of the fetch's one deadline, so a server that drips bytes (or headers) cannot
+stretch a fetch past it.
 """
 
 from __future__ import annotations
@@ -186,20 +188,58 @@ def vet_url(url: str, policy: FetchPolicy, *, resolver=socket.getaddrinfo) -> _T
     return _Target(scheme, host, port, target, addresses)
 
 
-class _GuardedBackend(httpcore.SyncBackend):
-    """A network backend that only connects to the one address vetted for this hop."""
+def _left(deadline: float, timeout: float | None, timeout_error: type[Exception]) -> float:
+    """``timeout`` cut to what is left before ``deadline``; ``timeout_error`` once nothing is."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise timeout_error("the fetch's deadline has passed")
+    return left if timeout is None else min(timeout, left)
 
-    def __init__(self, allowed: set[str], policy: FetchPolicy) -> None:
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A stream whose every read and write ends by the fetch's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+        self.inner = inner
+        self.deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, _left(self.deadline, timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, _left(self.deadline, timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        tls = self.inner.start_tls(ssl_context, server_hostname,
+                                   _left(self.deadline, timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(tls, self.deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.SyncBackend):
+    """A network backend that only connects to the one address vetted for this hop, and whose streams
+    end by the fetch's deadline."""
+
+    def __init__(self, allowed: set[str], policy: FetchPolicy, deadline: float) -> None:
         self.allowed = allowed
         self.policy = policy
+        self.deadline = deadline
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None, socket_options: Any = None) -> httpcore.NetworkStream:
         if host not in self.allowed:
             raise UnsafeURLError(f"connection to unvetted address {host} refused")
         check_address(host, self.policy.allow)  # checked again at connect time
-        return super().connect_tcp(host, port, timeout=timeout, local_address=local_address,
-                                   socket_options=socket_options)
+        left = _left(self.deadline, timeout, httpcore.ConnectTimeout)
+        stream = super().connect_tcp(host, port, timeout=left, local_address=local_address,
+                                     socket_options=socket_options)
+        return _DeadlineStream(stream, self.deadline)
 
     def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
         raise UnsafeURLError("unix sockets are refused")
@@ -212,7 +252,7 @@ def _one_hop(t: _Target, policy: FetchPolicy, deadline: float) -> tuple[int, dic
     host_header = t.host if t.port == default_port else f"{t.host}:{t.port}"
     if ":" in t.host:
         host_header = f"[{t.host}]" if t.port == default_port else f"[{t.host}]:{t.port}"
-    backend = _GuardedBackend({str(ip)}, policy)
+    backend = _GuardedBackend({str(ip)}, policy, deadline)
     ctx = policy.ssl_context or ssl.create_default_context()
     remaining = max(0.01, deadline - time.monotonic())
     timeouts = {"connect": remaining, "read": remaining, "write": remaining, "pool": remaining}
@@ -262,15 +302,21 @@ def _one_hop(t: _Target, policy: FetchPolicy, deadline: float) -> tuple[int, dic
             raise RemoteError(f"fetch failed: {exc.__class__.__name__}: {exc}", code="fetch_failed") from exc
 
 
-def fetch_url(url: str, policy: FetchPolicy | None = None, *, resolver=socket.getaddrinfo) -> Fetched:  # type: ignore[no-untyped-def]
+def fetch_url(url: str, policy: FetchPolicy | None = None, *,  # type: ignore[no-untyped-def]
+              resolver=socket.getaddrinfo, deadline: float | None = None) -> Fetched:
     """GET ``url`` safely: vets every hop, bounded bytes and time. Raises ``UnsafeURLError``,
-    ``ImageTooLargeError``, ``InputError`` (HTTP error status) or ``RemoteError``."""
+    ``ImageTooLargeError``, ``InputError`` (HTTP error status) or ``RemoteError``.
+
+    ``deadline`` (``time.monotonic()`` seconds) ends the whole fetch; default ``policy.timeout`` from now."""
     policy = policy or FetchPolicy()
-    deadline = time.monotonic() + policy.timeout
+    if deadline is None:
+        deadline = time.monotonic() + policy.timeout
     current = url
     seen: list[str] = []
     for _hop in range(policy.max_redirects + 1):
         target = vet_url(current, policy, resolver=resolver)
+        if time.monotonic() > deadline:  # name resolution has no timeout of its own
+            raise RemoteError(f"fetch took longer than {policy.timeout:g} s", code="fetch_timeout")
         seen.append(str(target.addresses[0]))
         status, headers, data = _one_hop(target, policy, deadline)
         if status in _REDIRECTS:
