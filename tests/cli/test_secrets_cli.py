@@ -52,7 +52,7 @@ def test_every_registered_kind_is_resealed(tmp_path: Path, monkeypatch: pytest.M
     code, out = _secrets(monkeypatch, settings, "rotate", "--json")
     assert code == 0, out
     rotated = json.loads(out.splitlines()[0])
-    assert rotated["resealed"] == {"ncmec-credentials": 1, "totp-secrets": 1}
+    assert rotated["resealed"] == {"ncmec-credentials": 1, "totp-secrets": 1, "vault-and-actions": 0}
     ring = KeyRing.load(settings)
     with sessions() as s:
         blob = s.scalar(select(UserRow.totp_secret).where(UserRow.id == user.id))
@@ -62,5 +62,6 @@ def test_every_registered_kind_is_resealed(tmp_path: Path, monkeypatch: pytest.M
     assert code == 0, out
     status = json.loads(_secrets(monkeypatch, settings, "status", "--json")[1].splitlines()[0])
     current = ring.current_id
-    assert status["usage"] == {"ncmec-credentials": {current: 1}, "totp-secrets": {current: 1}}
+    assert status["usage"] == {"ncmec-credentials": {current: 1}, "totp-secrets": {current: 1},
+                               "vault-and-actions": {}}
     engine.dispose()

@@ -36,6 +36,10 @@ SUBCOMMAND_MODULES = [
     "haven.cli.portal_cmd",
     "haven.cli.triage_cmd",
     "haven.cli.report_cmd",
+    "haven.cli.audit_cmd",
+    "haven.cli.rules_cmd",
+    "haven.cli.jobs_cmd",
+    "haven.cli.vault_cmd",
     "haven.cli.secrets_cmd",
     "haven.cli.spark_cmd",
 ]

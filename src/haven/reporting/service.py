@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import builtins
-import functools
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from haven.config import Settings
 from haven.errors import (
@@ -22,7 +20,6 @@ from haven.errors import (
     HavenError,
     ImageTooLargeError,
     NotFoundError,
-    StorageError,
 )
 from haven.reporting.builder import build_file_details, build_report, to_bytes
 from haven.reporting.case import Case, CaseFile, Incident, InternetDetail, ReportedUser, Reporter, check_case
@@ -34,7 +31,7 @@ from haven.reporting.models import Event, Report, ReportFile, aware, utcnow
 from haven.reporting.settings import ReportingSettings
 from haven.secrets import KeyRing
 from haven.signals import Input, signals_for
-from haven.store.db import make_engine, make_session_factory
+from haven.store.db import make_engine, make_session_factory, storage_errors
 
 
 def _iso(value: object) -> str | None:
@@ -42,22 +39,9 @@ def _iso(value: object) -> str | None:
     return v.isoformat() if v is not None else None
 
 
-_T = TypeVar("_T")
 
 
-def _db_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
-    """Translate SQLAlchemy failures into ``StorageError`` where they enter Haven."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> _T:
-        try:
-            return fn(*args, **kwargs)
-        except SQLAlchemyError as exc:
-            raise StorageError(
-                f"report database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
-            ) from exc
-
-    return wrapper
+_db_errors = storage_errors("report")
 
 
 def _industry_class(matches: list[Any]) -> str | None:
@@ -292,6 +276,13 @@ class ReportService:
                     for e in rows
                 ]
             return out
+
+    @_db_errors
+    def find_by_source(self, source: str) -> int | None:
+        """The newest report created with ``source`` (an action run drafts one per run), if any."""
+        with self.sessions() as s:
+            q = select(Report.id).where(Report.source == source).order_by(Report.id.desc())
+            return s.scalars(q).first()
 
     @_db_errors
     def xml(self, report_id: int) -> str:

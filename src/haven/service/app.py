@@ -50,6 +50,13 @@ def _make_backend(settings: ServiceSettings):  # type: ignore[no-untyped-def]
         return None
 
 
+def _make_runtime(settings: ServiceSettings, engine):  # type: ignore[no-untyped-def]
+    """Rules, job queue and vault for this worker (the match routes run the rules after matching)."""
+    from haven.actions.runtime import build_runtime
+
+    return build_runtime(settings.base, engine, settings.runtime)
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """Build the app; migrations run here unless ``settings.migrate`` is False (the serve parent did them)."""
     settings = settings or ServiceSettings.from_env()
@@ -61,6 +68,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     auth = Auth(url, policy=settings.auth, key_ring=lambda: KeyRing.load(settings.base))
     keys = auth.keys
     backend = _make_backend(settings)
+    runtime = _make_runtime(settings, keys.engine) if backend is not None else None
+    from haven.audit import AuditLog, security_events
+
+    auth.events.subscribe(security_events(runtime.audit if runtime is not None else AuditLog(keys.engine)))
     state = ServiceState(
         settings=settings,
         auth=auth,
@@ -72,15 +83,23 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                              settings.fetch_concurrency),
         body_budget=ByteBudget(settings.max_body_in_flight),
         decode_budget=DecodeBudget(settings.decode_memory),
+        runtime=runtime,
     )
+    worker = runtime.worker() if runtime is not None and settings.runtime.actions.embedded_worker else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if backend is not None:
             backend.start()
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
+            if runtime is not None:
+                runtime.close()
             if backend is not None:
                 backend.stop()
             state.fetch_pool.close()
@@ -91,9 +110,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.haven = state
     install_error_handlers(app)
 
-    from haven.service.routes import banks, docs, hashing, health, match, ui
+    from haven.service.routes import banks, docs, hashing, health, match, rules, ui
 
-    for module in (health, hashing, match, banks, ui):
+    for module in (health, hashing, match, banks, rules, ui):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -49,7 +49,8 @@ class FastMatchMiddleware:
             # Decide first, so a deferred request takes its rate-limit token only once (in the route).
             query = HashQuery.model_validate_json(body)
             backend = state.backend
-            if backend is None or not in_memory_only(query) or not backend.cheap(query.threshold):
+            if (backend is None or not in_memory_only(query) or not backend.cheap(query.threshold)
+                    or state.rules_active()):
                 raise _Defer
             key = state.check_key(bearer_token(scope["headers"]), "match")
             payload = _match_one(state, backend, query, key)

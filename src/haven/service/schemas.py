@@ -82,6 +82,18 @@ class Searched(BaseModel):
     seq: int
 
 
+class VerdictOut(BaseModel):
+    """What the rules decided for a match (present only when a rule fired)."""
+
+    action: str = Field(description="`block` (do not accept the upload) or `allow`")
+    rules: list[str] = Field(description="the rules that fired, in order")
+    actions: list[dict[str, Any]] = Field(description="queued actions started by this request (run ids); "
+                                                      "empty when a retried upload had started them already")
+    deterrence: dict[str, Any] | None = Field(
+        None, description="message and help resources to show the uploader"
+    )
+
+
 MatchResult = create_model(
     "MatchResult",
     __config__=ConfigDict(extra="allow"),
@@ -89,6 +101,7 @@ MatchResult = create_model(
     **{"matched": (bool, ...), "matches": (list[MatchOut], ...),
        "limit_reached": (bool, Field(False, description=LIMIT_REACHED_TEXT)),
        "searched": (Searched, ...), "content_id": (str | None, None),
+       "verdict": (VerdictOut | None, None),
        **{s.name: (str | None, None) for s in all_signals()}, **_quality_fields()},
 )
 

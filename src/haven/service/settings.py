@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from haven.actions.runtime import RuntimeSettings
 from haven.auth.policy import AuthPolicy
 from haven.config import Settings
 from haven.portal.notify import SmtpSettings
@@ -72,6 +73,7 @@ class ServiceSettings:
     fetch_allow: str = ""
     record_matches: bool = True
     migrate: bool = True
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)  # rules, jobs, vault (docs/actions.md)
     auth: AuthPolicy = field(default_factory=AuthPolicy)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)  # the recovery portal's notifications
     portal_min_cell: int = 5
@@ -82,8 +84,10 @@ class ServiceSettings:
 
     @classmethod
     def from_env(cls) -> ServiceSettings:
+        base = Settings.from_env()
         return cls(
-            base=Settings.from_env(),
+            base=base,
+            runtime=RuntimeSettings.from_env(base, dev=os.environ.get("HAVEN_DEV") == "1"),
             max_upload_bytes=_env_int("HAVEN_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_upload_pixels=_env_int("HAVEN_MAX_UPLOAD_PIXELS", cls.max_upload_pixels),
             decode_memory=_env_int("HAVEN_DECODE_MEMORY", cls.decode_memory),

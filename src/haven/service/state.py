@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -29,6 +30,11 @@ class ServiceState:
     body_budget: ByteBudget
     decode_budget: DecodeBudget
     limiter: TokenBucketLimiter = field(default_factory=TokenBucketLimiter)
+    runtime: Any = None  # haven.actions.runtime.Runtime: rules, job queue, vault (None: actions off)
+
+    def rules_active(self) -> bool:
+        """Whether a match may fire rules (then it must not be answered on the event loop)."""
+        return self.runtime is not None and bool(self.runtime.actions.has_rules())
 
     def check_key(self, secret: str | None, scope: str | tuple[str, ...] | None) -> ApiKey:
         """Authenticate, check the scope (any of a tuple), take a rate-limit token; raises

@@ -7,9 +7,13 @@ on this one ``Base``; its tables come from its own Alembic branch in ``store/mig
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -65,3 +69,26 @@ def upgrade_database(url: str, revision: str = "heads") -> None:
         command.upgrade(alembic_config(url), revision)
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot migrate the database: {exc.__class__.__name__}: {exc}") from exc
+
+
+_T = TypeVar("_T")
+
+
+def storage_errors(what: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Decorator: SQLAlchemy failures become ``StorageError`` ("<what> database error: …") where they
+    enter Haven, so shells map them like any other Haven error."""
+
+    def decorate(fn: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> _T:
+            from haven.errors import StorageError
+
+            try:
+                return fn(*args, **kwargs)
+            except SQLAlchemyError as exc:
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                raise StorageError(f"{what} database error: {exc.__class__.__name__}: {first}") from exc
+
+        return wrapper
+
+    return decorate

@@ -52,6 +52,9 @@ def create_portal_app(settings: PortalSettings | None = None, *, notifier: Notif
         policy=settings.auth,
         key_ring=lambda: KeyRing.load(settings.base),
     )
+    from haven.audit import AuditLog, security_events
+
+    auth.events.subscribe(security_events(AuditLog(auth.engine)))  # sign-ins and account changes, audited
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

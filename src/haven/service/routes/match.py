@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
@@ -64,6 +65,25 @@ def _record(
         state.records.save(content_id, kind, payload, key_id=key.id)
 
 
+def _run_rules(state: ServiceState, payload: dict[str, Any], kind: str, key: ApiKey, *,
+               content: bytes | None = None, name: str | None = None, url: str | None = None) -> None:
+    """Run the rules on a match (block / deterrence answered here, the rest queued) and put the verdict in
+    the response; a match that fires no rule gets no ``verdict``."""
+    if state.runtime is None or not payload.get("matched"):
+        return
+    from haven.actions.engine import match_event
+    from haven.media.sniff import sniff
+
+    context = {"kind": kind, "key_id": key.id, "received_at": datetime.now(UTC).isoformat()}
+    if url:
+        context["url"] = url
+    event = match_event(payload, content=content, name=name, context=context,
+                        content_type=sniff(content[:64]) if content else None)
+    verdict = state.runtime.actions.on_match(event)
+    if verdict is not None:
+        payload["verdict"] = verdict.to_dict()
+
+
 def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: ApiKey) -> dict[str, Any]:
     hashes = _hashes(q)
     matches = backend.match_hashes(hashes, threshold=q.threshold)
@@ -71,6 +91,8 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
     payload = match_payload(hashes, matches, q.limit, backend.coverage())
     if q.content_id:
         payload["content_id"] = q.content_id
+    _run_rules(state, payload, "hashes", key)
+    if q.content_id:
         _record(state, q.content_id, "hashes", payload, key)
     return payload
 
@@ -85,7 +107,7 @@ async def match_hashes(
     backend: MatchBackend = Depends(get_backend),
 ) -> JSONResponse:
     state = get_state(request)
-    if in_memory_only(q) and backend.cheap(q.threshold):
+    if in_memory_only(q) and backend.cheap(q.threshold) and not state.rules_active():
         # The hot path: an in-memory index query of well under a millisecond runs on the event loop,
         # which is cheaper than a thread-pool hop; a wider radius, or anything that reads or writes the
         # database, does not.
@@ -120,7 +142,16 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes, lab
     payload["content_id"] = content_id or result.get("sha256")
     if extra:
         payload.update(extra)
-    await run_in_threadpool(_record, state, payload["content_id"], kind, payload, key)
+    if payload["matched"] and state.runtime is not None:
+        url = (extra or {}).get("url")
+
+        def rules_then_record() -> None:  # one thread-pool hop for both
+            _run_rules(state, payload, kind, key, content=data, name=label, url=url)
+            _record(state, payload["content_id"], kind, payload, key)
+
+        await run_in_threadpool(rules_then_record)
+    else:
+        await run_in_threadpool(_record, state, payload["content_id"], kind, payload, key)
     return payload
 
 
