@@ -3,24 +3,11 @@ a match checks, so a client can tell "no match" from "nothing to check" (a real 
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
-from service_live import PHOTOS, live, wait_ready
+from service_live import PHOTOS, eventually, live, wait_ready
 
 from haven.hashing import hash_file
 
 PHOTO = sorted(PHOTOS.glob("*.jp*g"))[0]
-
-
-def _until(fn: Any, timeout: float = 10.0) -> Any:
-    """``fn()`` once it is truthy; the service recounts the entries at most every 5 s while they change."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def test_readyz_and_match_responses_say_what_was_searched(live) -> None:  # type: ignore[no-untyped-def]
@@ -43,15 +30,21 @@ def test_readyz_and_match_responses_say_what_was_searched(live) -> None:  # type
         assert c.patch("/v1/banks/off", json={"enabled": False}).status_code == 200
 
     with live.client(live.match) as c:
-        ready = _until(lambda: (b := c.get("/readyz").json())["searched"]["banks"] and b)
+        # The service recounts the entries at most every 5 s while they change.
+        ready = eventually(lambda: (b := c.get("/readyz").json())["searched"]["banks"] and b, timeout=10)
         # The disabled bank is not searched, so neither it nor its entry is counted.
         assert ready["searched"]["banks"] == 1 and ready["searched"]["entries"] == {"md5": 1, "pdq": 1}
         assert ready["searched"]["seq"] > 0
         body = c.post("/v1/match/hashes", json={"md5": h.hashes["md5"]}).json()
         # Only the query's signals count: one MD5 entry was searched for an MD5 query.
         assert body["matched"] is True and body["searched"]["banks"] == 1 and body["searched"]["entries"] == 1
-        body = _until(lambda: (x := c.post("/v1/match", files={"file": ("p.jpg", PHOTO.read_bytes())}).json())
-                      ["searched"]["entries"] == 2 and x)
+        upload = {"file": ("p.jpg", PHOTO.read_bytes())}
+
+        def both_counted() -> dict | None:  # type: ignore[type-arg]
+            x = c.post("/v1/match", files=upload).json()
+            return x if x["searched"]["entries"] == 2 else None
+
+        body = eventually(both_counted, timeout=10)
         assert body and body["searched"]["banks"] == 1
         batch = c.post("/v1/match/hashes/batch", json={"items": [{"pdq": h.hashes["pdq"]}]}).json()
         assert batch["results"][0]["searched"] == {**body["searched"], "entries": 1}

@@ -402,19 +402,11 @@ class BankStore:
 
     # -- entries ---------------------------------------------------------------------------------------
 
-    def add_entries(
-        self,
-        bank: str,
-        entries: Iterable[EntryIn],
-        *,
-        actor: str | None = None,
-        force: bool = False,
-        strict_category: bool = True,
-    ) -> list[int]:
+    def add_entries(self, bank: str, entries: Iterable[EntryIn], **options: Any) -> list[int]:
         """Validate and add entries in one transaction; returns their ids, in order (FormatError names the
-        bad one). Idempotent: a value the bank already holds gives the id of the entry holding it."""
-        return [i for i, _ in self.add_entries_detail(bank, entries, actor=actor, force=force,
-                                                      strict_category=strict_category)]
+        bad one). Idempotent: a value the bank already holds gives the id of the entry holding it.
+        ``options``: ``actor``, ``force``, ``strict_category``, as ``add_entries_detail``."""
+        return [i for i, _ in self.add_entries_detail(bank, entries, **options)]
 
     def add_entries_detail(
         self,
