@@ -14,28 +14,11 @@ from typer.testing import CliRunner
 
 from haven.cli.main import app, exit_code_for
 from haven.errors import HavenError
+from haven_cli import env, run
 from haven_testdata import FORMATS_REF, PHOTOS
 
 HAVEN = [sys.executable, "-m", "haven.cli.main"]
 PDQ = "c4c8ea717e051345376f69602e6758980037f7e176337ad8e9f9bd4a8f76c88c"
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("HAVEN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{tmp_path / 'haven.db'}")
-    monkeypatch.setenv("HAVEN_ACTOR", "tester")
-    return dict(os.environ)
-
-
-def run(*args: str) -> tuple[int, str]:
-    """Invoke in-process; a HavenError gets the exit code ``haven.cli.main.main`` would give it."""
-    result = CliRunner().invoke(app, list(args))
-    if isinstance(result.exception, HavenError):
-        return exit_code_for(result.exception), result.output + result.exception.message
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
 def test_bank_commands(env: dict[str, str], tmp_path: Path) -> None:

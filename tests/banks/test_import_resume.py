@@ -123,7 +123,7 @@ def test_resume_skips_exactly_with_blank_lines_and_bad_rows(sqlite_store: BankSt
     with pytest.raises(Interrupted):
         sqlite_store.import_file("m", src, batch_size=20, on_progress=stop_after_two)
     first = sqlite_store.list_imports("m")[0]
-    assert first.status == "running" and first.rows_added == 40
+    assert first.status == "interrupted" and first.rows_added == 40  # resumable, shown as stopped
     result = sqlite_store.import_file("m", src, batch_size=20)
     assert result.resumed_from == first.records_done
     assert [e.value for e in sqlite_store.iter_entries("m")] == good

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -149,6 +149,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     with server:
         yield svc
     svc.close()
+
+
+def eventually(fn: Callable[[], Any], timeout: float = 2.0) -> Any:
+    """``fn()`` as soon as it is truthy, polled every 50 ms; its last (falsy) value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
 
 
 def wait_ready(url: str, timeout: float = 30.0) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from service_live import PHOTOS, live, service_settings, start_service, wait_ready
+from service_live import PHOTOS, eventually, live, service_settings, start_service, wait_ready
 
 from haven.hashing import hash_file
 
@@ -180,15 +180,6 @@ def _bank_with_photo(live, name: str = "test-bank") -> dict:  # type: ignore[no-
         return {"ids": r.json()["ids"], "hash": h}
 
 
-def _eventually(fn, timeout: float = 2.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
-
-
 def test_match_upload_hashes_batch_and_lookup(live) -> None:  # type: ignore[no-untyped-def]
     wait_ready(live.url)
     made = _bank_with_photo(live)
@@ -200,7 +191,7 @@ def test_match_upload_hashes_batch_and_lookup(live) -> None:  # type: ignore[no-
             x = c.post("/v1/match", files=upload())
             return len({m["signal"] for m in x.json()["matches"]}) == 2 and x
 
-        r = _eventually(both_signals)
+        r = eventually(both_signals)
         assert r, "upload did not match on both signals within 2 s"
         body = r.json()
         assert body["content_id"] == h.hashes["sha256"] and body["pdq"] == h.hashes["pdq"]
@@ -264,7 +255,7 @@ def test_bank_management(live) -> None:  # type: ignore[no-untyped-def]
         assert bank["name"] == "mgmt" and bank["entries"]["pdq"]["total"] == 1
         assert c.get(f"/v1/entries/{pdq_id}").json()["value"] == made["hash"].hashes["pdq"]
     with live.client(live.match) as m:
-        assert _eventually(
+        assert eventually(
             lambda: any(
                 x["bank"] == "mgmt"
                 for x in m.post("/v1/match/hashes", json={"pdq": made["hash"].hashes["pdq"]}).json()[
@@ -280,7 +271,7 @@ def test_bank_management(live) -> None:  # type: ignore[no-untyped-def]
             r = c.post("/v1/match/hashes", json={"pdq": made["hash"].hashes["pdq"]})
             return [m for m in r.json()["matches"] if m["bank"] == "mgmt"]
 
-        assert _eventually(lambda: not mgmt_hits()), "disabled bank still matched after 2 s"
+        assert eventually(lambda: not mgmt_hits()), "disabled bank still matched after 2 s"
     with live.client(live.writer) as c:
         c.patch("/v1/banks/mgmt", json={"enabled": True})
         assert c.delete(f"/v1/entries/{pdq_id}").status_code == 204
@@ -366,7 +357,7 @@ def test_match_by_url(url_service) -> None:  # type: ignore[no-untyped-def]
         wait_ready(url_service.url)
         _bank_with_photo(url_service, "url-bank")
         with url_service.client(url_service.match) as c:
-            r = _eventually(
+            r = eventually(
                 lambda: (
                     (x := c.post("/v1/match/url", json={"url": f"{base}/photo.jpg"})).json().get("matched")
                     and x
@@ -392,7 +383,7 @@ def test_service_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
         wait_ready(svc.url)
         made = _bank_with_photo(svc, "pg-bank")
         with svc.client(svc.match) as c:
-            r = _eventually(
+            r = eventually(
                 lambda: (
                     (
                         x := c.post(
@@ -427,7 +418,7 @@ def test_match_upload_upscaled_finds_a_drifted_thumbnail(live, tmp_path: Path) -
             x = c.post("/v1/match", files=upload(thumb, name="thumb.jpg"), data={"upscaled": "true"})
             return x.status_code == 200 and x.json()["matched"] and x
 
-        r = _eventually(upscaled_match)
+        r = eventually(upscaled_match)
         assert r, "the thumbnail did not match through its upscaled PDQ within 2 s"
         (m,) = r.json()["matches"]
         assert m["bank"] == "thumbs" and m["distance"] <= 31 and m["upscaled_to"] in (256, 384, 512, 768)

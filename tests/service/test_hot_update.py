@@ -137,7 +137,7 @@ def test_hot_update_visible_on_both_workers_within_1s(two_workers) -> None:  # t
         assert len(before) == 2
         t0 = time.monotonic()
         if via == "store":
-            (entry_id,) = store.add_entries("hot", [EntryIn(signal="pdq", value=value, category="test")])
+            (entry_id,) = store.add_entries("hot", [EntryIn(signal="pdq", value=value, category="A")])
         else:
             r = httpx.post(
                 f"{base}/v1/banks/hot/entries",

@@ -15,7 +15,10 @@ from sqlalchemy import func, select
 from haven.auth.totp import TotpParams
 from haven.banks.models import EntryRow
 
-MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+# MD5s of b"abc" and b"a": each test adds its own (a bank holds a value once; an empty file's digest is
+# refused as weak).
+MD5 = "900150983cd24fb0d6963f7d28e17f72"
+MD5_OTHER = "0cc175b9c0f1b6a831c399e269772661"
 
 
 def _entries(live) -> int:  # type: ignore[no-untyped-def]
@@ -63,7 +66,7 @@ def test_post_without_the_csrf_token_is_refused(live) -> None:  # type: ignore[n
     with _lead(live, "lead-other") as other:
         foreign_token = other.token(other.get("/ui").text)
     with _lead(live, "lead-tok") as c:
-        form = {"bank": "csrf-bank", "signal": "md5", "value": MD5}
+        form = {"bank": "csrf-bank", "signal": "md5", "value": MD5_OTHER}
         before = _entries(live)
         for extra in ({}, {"csrf_token": ""}, {"csrf_token": "x" * 43}, {"csrf_token": foreign_token}):
             r = c.post("/ui/hashes", data={**form, **extra})

@@ -126,7 +126,7 @@ class _AttackPage(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # http.server's name
         body = (f'<form method="post" action="{self.target}/ui/hashes">'
                 '<input name="bank" value="browser-xo"><input name="signal" value="md5">'
-                '<input name="value" value="d41d8cd98f00b204e9800998ecf8427e"></form>'
+                '<input name="value" value="900150983cd24fb0d6963f7d28e17f72"></form>'
                 "<script>document.forms[0].submit()</script>").encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html")

@@ -89,6 +89,20 @@ def test_bad_values_are_refused(sig: type[SignalType]) -> None:
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=ids)
+def test_weak_values_are_named(sig: type[SignalType]) -> None:
+    """``weak_value`` says why a value would match unrelated content: a byte signal's digest of zero bytes
+    (every empty file), and any value below a rated signal's quality floor; a real value is not weak."""
+    real = sig.examples()[-1]
+    assert sig.weak_value(real) is None
+    if issubclass(sig, BytesHasher):
+        reason = sig.weak_value(sig.new_digest().hexdigest())
+        assert isinstance(reason, str) and reason
+    if sig.min_quality is not None:
+        assert isinstance(sig.weak_value(real, sig.min_quality - 1), str)
+        assert sig.weak_value(real, sig.min_quality) is None
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=ids)
 def test_distance_on_examples(sig: type[SignalType]) -> None:
     a, b = sig.examples()[:2]
     assert sig.distance(a, a) == 0 and sig.matches(a, a)
@@ -142,7 +156,8 @@ def test_banked_examples_are_matched_exported_and_imported(registered: type[Sign
     examples = sig.examples()
     with BankStore(sqlite_url) as store:
         store.create_bank("battery")
-        ids_ = store.add_entries("battery", [EntryIn(sig.name, v.upper()) for v in examples])
+        # force: some examples are weak on purpose (the digests of b"" are test vectors).
+        ids_ = store.add_entries("battery", [EntryIn(sig.name, v.upper()) for v in examples], force=True)
         matcher = Matcher(store, auto_refresh=None)
         found = matcher.match_many(sig.name, examples)
         for entry_id, v, matches in zip(ids_, examples, found, strict=True):
@@ -156,7 +171,7 @@ def test_banked_examples_are_matched_exported_and_imported(registered: type[Sign
         with out.open("w", encoding="utf-8", newline="") as fh:
             assert store.export_file("battery", fh, "csv").written == len(examples)
         store.create_bank("again")
-        result = store.import_file("again", out, "csv")
+        result = store.import_file("again", out, "csv", force=True)
         assert result.rows_added == len(examples) and result.errors == 0
         assert sorted(e.value for e in store.iter_entries("again")) == sorted(examples)
 

@@ -178,6 +178,7 @@ def seed_bank(url: str, s: Seizure) -> None:
             ),
         ]
     s.near_pdq = flip_bits(hash_bytes(s.images[2]["base"], "near").hashes["pdq"], 44)
-    entries.append(EntryIn(signal="pdq", value=s.near_pdq, category="1", series="SERIES-NEAR"))
+    entries.append(EntryIn(signal="pdq", value=s.near_pdq, category="1", category_scheme="projectvic-us",
+                           series="SERIES-NEAR"))
     store.add_entries("TEST_BANK", entries)
     store.close()

@@ -32,7 +32,7 @@ def bank(sqlite_url: str) -> Iterator[MakeBank]:
         store = BankStore(sqlite_url)
         stores.append(store)
         store.create_bank("B")
-        store.add_entries("B", list(entries))
+        store.add_entries("B", list(entries), force=True)  # weak values too: some tests bank them on purpose
         return Matcher(store, auto_refresh=None)
 
     yield make
@@ -123,7 +123,8 @@ def test_analyse_statuses_groups_series_priorities(bank: MakeBank) -> None:
         _row("/s/t.txt", None, "m7", kind="other"),
     ]
     matcher = bank(
-        EntryIn("pdq", a, category="1", series="SA", victim_identified=False),
+        EntryIn("pdq", a, category="1", category_scheme="projectvic-us", series="SA",
+                victim_identified=False),
         EntryIn("md5", _md5("m9")),
         EntryIn("pdq", _flip(_flip(c, 45), 44, 100), series="SNEAR"),
     )

@@ -28,11 +28,14 @@ def test_run_bench_reports_processes_cores_and_recall_by_base_side(tmp_path: Pat
     r = run_bench(PHOTOS, 240, tmp_path, jobs=2, naive_sample=24, log=lambda _m: None)
     assert r["files"] >= 200 and r["missing_files"] == 0
     rates = r["per_file_rates_on_sample"]
-    assert set(rates) == {"naive", "haven_sequential", "haven_threads", "haven_processes"}
+    assert set(rates) == {
+        "naive", "haven_sequential", "haven_sequential_fast", "haven_threads", "haven_processes"
+    }
+    assert r["fast_decode_speedup"] > 0  # what the exact PDQ costs, measured on the same sample
     assert all(v > 0 for v in rates.values())
     assert len(r["cores_available_before_after"]) == 2
     assert all(0 < c <= 2.2 for c in r["cores_available_before_after"])
-    assert r["known_precision"] == 1.0 and r["base_side"] == 320 and not r["exact_decode"]
+    assert r["known_precision"] == 1.0 and r["base_side"] == 320 and r["exact_decode"]
     assert set(r["known_recall_resize_by_base_side"]) <= {"<200", "200-399", "400-799", ">=800"}
     # The same case analysed without the upscaled look-ups: they only ever add known files.
     plain = r["without_upscaled"]

@@ -76,7 +76,9 @@ def triage(sources: list[Path | str], out: Path, *args: str, env: dict[str, str]
     env["HAVEN_DATABASE_URL"] = f"sqlite:///{out.parent / 'banks.db'}"
     started = time.monotonic()
     proc = subprocess.Popen(
-        [HAVEN, "triage", *map(str, sources), "--out", str(out), "--json", "--no-progress", *args],
+        # No bank: these runs are about the walk, memory and time (bankless, triage needs --no-banks).
+        [HAVEN, "triage", *map(str, sources), "--out", str(out), "--json", "--no-progress", "--no-banks",
+         *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     peak, watch, done = 0, psutil.Process(proc.pid), threading.Event()
@@ -424,7 +426,7 @@ def test_a_killed_run_leaves_no_temporary_folder_after_its_rerun(tmp_path: Path)
         "HAVEN_DATABASE_URL": f"sqlite:///{tmp_path / 'banks.db'}",
     }
     out = tmp_path / "out"
-    args = [HAVEN, "triage", str(folder), "--out", str(out), "--no-progress", "-j", "2"]
+    args = [HAVEN, "triage", str(folder), "--out", str(out), "--no-progress", "--no-banks", "-j", "2"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not (out / "workers.tmp.json").exists() and proc.poll() is None and time.monotonic() < deadline:

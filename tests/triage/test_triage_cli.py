@@ -6,6 +6,8 @@ import base64
 import csv
 import io
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,10 @@ from PIL import Image
 from seizure_builder import Seizure
 from typer.testing import CliRunner
 
+from haven.banks import BankStore, EntryIn
 from haven.banks.formats import vics as vics_format
 from haven.cli.main import app, exit_code_for
-from haven.errors import HavenError
+from haven.errors import HavenError, UsageError
 
 KNOWN_FAMILIES = {0, 1}
 
@@ -215,21 +218,101 @@ def test_usage_errors_exit_2(seizure: Seizure, tmp_path: Path) -> None:
 
 
 def test_banks_option_restricts(seizure: Seizure, tmp_path: Path) -> None:
-    code, stdout = run_cli(
-        [
-            "triage",
-            *map(str, seizure.sources),
-            "--out",
-            str(tmp_path / "o"),
-            "--json",
-            "--banks",
-            "OTHER_BANK",
-            "--no-thumbnails",
-        ],
-        seizure,
-        tmp_path,
-    )
+    # The seizure's OTHER_BANK holds nothing: triaging against it alone would check nothing, so it refuses.
+    args = ["triage", *map(str, seizure.sources), "--json", "--no-thumbnails", "--no-progress"]
+    code, _ = run_cli([*args, "--out", str(tmp_path / "r"), "--banks", "OTHER_BANK"], seizure, tmp_path)
+    assert code == 2 and not (tmp_path / "r").exists()
+    # A copy of the banks where OTHER_BANK holds one unrelated value: now it runs, against that bank only.
+    db = tmp_path / "banks.db"
+    shutil.copy(seizure.bank_url.removeprefix("sqlite:///"), db)
+    with BankStore(f"sqlite:///{db}") as store:
+        store.add_entries("OTHER_BANK", [EntryIn("md5", "12" * 16)])
+    copy = Seizure(**{**seizure.__dict__, "bank_url": f"sqlite:///{db}"})
+    code, stdout = run_cli([*args, "--out", str(tmp_path / "o"), "--banks", "OTHER_BANK"], copy, tmp_path)
     assert code == 0
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["known"] == 0 and summary["series_touching_known"] == 0
     assert summary["series"] == 6  # every family is now an unknown series
+    assert summary["searched"]["banks"] == 1 and summary["searched"]["entries"] == 1
+    record = json.loads((tmp_path / "o" / "summary.json").read_text())["banks_searched"]
+    assert [b["name"] for b in record["banks"]] == ["OTHER_BANK"] and record["entries"] == {"md5": 1}
+
+
+def test_no_bank_refuses_unless_no_banks(seizure: Seizure, tmp_path: Path) -> None:
+    empty = Seizure(**{**seizure.__dict__, "bank_url": f"sqlite:///{tmp_path / 'none.db'}"})
+    args = ["triage", *map(str, seizure.sources), "--json", "--no-thumbnails", "--no-progress"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "a")],
+                                env={"HAVEN_DATABASE_URL": empty.bank_url, "HAVEN_DATA_DIR": str(tmp_path)})
+    assert isinstance(result.exception, UsageError) and exit_code_for(result.exception) == 2
+    assert "no enabled bank" in result.exception.message and "--no-banks" in result.exception.message
+    assert "haven bank import" in result.exception.message
+    code, stdout = run_cli([*args, "--out", str(tmp_path / "b"), "--no-banks"], empty, tmp_path)
+    assert code == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["known"] == 0 and summary["searched"] == {"banks": 0, "entries": 0, "seq": None}
+    out = tmp_path / "b"
+    assert json.loads((out / "summary.json").read_text())["banks_searched"]["no_banks"] is True
+    assert "No bank was searched" in (out / "report.html").read_text()
+    code, _ = run_cli([*args, "--out", str(tmp_path / "c"), "--no-banks", "--banks", "TEST_BANK"], seizure,
+                      tmp_path)
+    assert code == 2
+
+
+def test_run_log_case_db_and_report_record_the_banks_searched(triaged: tuple[Path, dict]) -> None:
+    out, summary = triaged
+    start, *_, end = (json.loads(line) for line in (out / "run.log").read_text().splitlines())
+    expected = {"banks": [{"entries": {}, "name": "OTHER_BANK"},
+                          {"entries": {"md5": 2, "pdq": 3}, "name": "TEST_BANK"}],
+                "entries": {"md5": 2, "pdq": 3}, "no_banks": False}
+    for record in (start["banks"], end["banks"]):
+        assert {k: record[k] for k in expected} == expected
+        assert record["seq"] > 0 and len(record["store_id"]) == 32
+    with sqlite3.connect(out / "case.db") as db:
+        (meta,) = db.execute("SELECT value FROM meta WHERE key = 'banks_searched'").fetchone()
+    assert json.loads(meta) == end["banks"]
+    assert summary["searched"] == {"banks": 2, "entries": 5, "seq": end["banks"]["seq"]}
+    report = (out / "report.html").read_text()
+    assert "Banks searched" in report and "TEST_BANK" in report and "md5 2, pdq 3" in report
+    assert f"change {end['banks']['seq']}" in report
+
+
+def test_sources_count_archive_members(triaged: tuple[Path, dict], seizure: Seizure) -> None:
+    out, _ = triaged
+    sources = {Path(s["path"]).name: s for s in json.loads((out / "summary.json").read_text())["sources"]}
+    backup = sources["backup.zip"]
+    # backup.zip holds files and a nested zip: its members are counted, the containers apart.
+    assert backup["kind"] == "archive" and backup["files"] > 1 and backup["containers"] == 2
+    assert sources["phone"]["kind"] == "folder" and sources["phone"]["files"] >= 1
+    with sqlite3.connect(out / "case.db") as db:
+        members = db.execute(
+            "SELECT count(*) FROM files f JOIN analysis a ON a.path = f.path "
+            "WHERE f.source = 1 AND a.status != 'container'"
+        ).fetchone()[0]
+    assert backup["files"] == members
+    assert f"<td>archive</td><td class=\"num\">{backup['files']}</td>" in (out / "report.html").read_text()
+
+
+def test_outputs_carry_the_exact_pdq_and_fast_cases_say_so(triaged: tuple[Path, dict], seizure: Seizure,
+                                                            tmp_path: Path) -> None:
+    from haven.hashing import hash_file
+
+    out, _ = triaged
+    rows = list(csv.DictReader(io.StringIO((out / "files.csv").read_text())))
+    photos = [r for r in rows if r["pdq"] and "!/" not in r["path"]]
+    assert photos
+    for r in photos:  # the value `haven hash` computes, bit for bit
+        assert r["pdq"] == hash_file(r["path"]).hashes["pdq"]
+    vics = json.loads((out / "vics.json").read_text())["value"][0]["Media"]
+    assert any(h["HashName"] == "PDQ" for m in vics for h in m["AlternativeHashes"])
+    fast = tmp_path / "fast"
+    code, _ = run_cli(["triage", *map(str, seizure.sources), "--out", str(fast), "--fast", "--no-progress",
+                       "--no-thumbnails"], seizure, tmp_path)
+    assert code == 0
+    header = (fast / "files.csv").read_text().splitlines()[0].split(",")
+    assert "pdq_fast" in header and "quality_fast" in header and "pdq" not in header
+    media = json.loads((fast / "vics.json").read_text())["value"][0]["Media"]
+    assert not any(h["HashName"] == "PDQ" for m in media for h in m["AlternativeHashes"])
+    # Resuming it with the other decode would mix two kinds of value in one column.
+    code, _ = run_cli(["triage", *map(str, seizure.sources), "--out", str(fast), "--no-progress"], seizure,
+                      tmp_path)
+    assert code == 2

@@ -68,3 +68,26 @@ def vics_scheme(country: str | None) -> str:
     if country and country.upper() == "US":
         return "projectvic-us"
     return "projectvic"
+
+
+def known_schemes() -> str:
+    """Every scheme with its categories, for messages: ``us-industry (A1, A2, B1, B2); uk (A, B, C); …``."""
+    return "; ".join(f"{name} ({', '.join(table)})" for name, table in SCHEMES.items())
+
+
+def category_problem(category: str | None, scheme: str | None) -> str | None:
+    """Why ``category`` (in ``scheme``, given or inferred) is not one Haven can grade, naming the known
+    schemes; None when it is graded (or there is no category)."""
+    if category is None or not category.strip():
+        return None
+    if scheme is not None and scheme.lower() not in SCHEMES:
+        return f"unknown category scheme {scheme!r}; known schemes: {known_schemes()}"
+    resolved = scheme or infer_scheme(category)
+    if resolved is None:
+        return (f"category {category!r} is in no scheme Haven can tell by itself; give its scheme "
+                f"(--scheme): {known_schemes()}")
+    table = SCHEMES[resolved.lower()]
+    if category.strip().upper() not in table:
+        return f"category {category!r} is not in scheme {resolved} ({', '.join(table)}); known schemes: " \
+            f"{known_schemes()}"
+    return None

@@ -23,7 +23,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from haven.banks.categories import infer_scheme, severity_of
+from haven.banks.categories import category_problem, infer_scheme, severity_of
 from haven.banks.models import BankRow, ChangeRow, EntryRow, ImportRow, StoreInfoRow
 from haven.banks.types import (
     DISABLING_FEEDBACK,
@@ -88,9 +88,19 @@ def active_clause() -> Any:
 
 
 def entry_row(
-    e: EntryIn, *, bank_id: int, import_id: int | None, actor: str | None, at: datetime
+    e: EntryIn,
+    *,
+    bank_id: int,
+    import_id: int | None,
+    actor: str | None,
+    at: datetime,
+    force: bool = False,
+    strict_category: bool = False,
 ) -> dict[str, Any]:
-    """Validate one ``EntryIn`` and turn it into a ``bank_entries`` row (raises FormatError)."""
+    """Validate one ``EntryIn`` and turn it into a ``bank_entries`` row (raises FormatError).
+
+    A value its signal calls weak (``SignalType.weak_value``) is refused unless ``force``; with
+    ``strict_category``, so is a category Haven cannot grade (the known schemes are listed)."""
     try:
         signal = get_signal(e.signal)
     except UsageError as exc:
@@ -100,9 +110,20 @@ def entry_row(
     quality = e.quality
     if quality is not None and not (0 <= int(quality) <= 100):
         raise FormatError(f"quality must be 0-100, got {quality!r}")
+    if not force:
+        weak = signal.weak_value(value, int(quality) if quality is not None else None)
+        if weak:
+            raise FormatError(
+                f"{signal.name} {value} not added: {weak} (to add it anyway: --force; API: force)",
+                code="weak_value",
+            )
     if e.feedback is not None and e.feedback not in FEEDBACK_VALUES:
         raise FormatError(f"unknown feedback {e.feedback!r}; use one of {', '.join(sorted(FEEDBACK_VALUES))}")
     category = e.category.strip() if e.category else None
+    if strict_category:
+        problem = category_problem(category, e.category_scheme)
+        if problem:
+            raise FormatError(problem, code="unknown_category")
     scheme = e.category_scheme or infer_scheme(category)
     return {
         "bank_id": bank_id,
@@ -374,21 +395,72 @@ class BankStore:
                 counts[signal] = {"total": int(total), "active": int(active or 0)}
         return {"entries": counts, "imports": [i.to_dict() for i in self.list_imports(name)]}
 
+    def active_counts(self) -> dict[int, dict[str, int]]:
+        """Active entries (those that can match) per bank id and signal, in one grouped query."""
+        q = (
+            select(ENTRIES.c.bank_id, ENTRIES.c.signal, func.count())
+            .where(active_clause())
+            .group_by(ENTRIES.c.bank_id, ENTRIES.c.signal)
+        )
+        counts: dict[int, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for bank_id, signal, n in conn.execute(q):
+                counts.setdefault(int(bank_id), {})[signal] = int(n)
+        return counts
+
     # -- entries ---------------------------------------------------------------------------------------
 
-    def add_entries(self, bank: str, entries: Iterable[EntryIn], *, actor: str | None = None) -> list[int]:
-        """Validate and add entries in one transaction; returns their ids (FormatError names the bad one)."""
+    def add_entries(self, bank: str, entries: Iterable[EntryIn], **options: Any) -> list[int]:
+        """Validate and add entries in one transaction; returns their ids, in order (FormatError names the
+        bad one). Idempotent: a value the bank already holds gives the id of the entry holding it.
+        ``options``: ``actor``, ``force``, ``strict_category``, as ``add_entries_detail``."""
+        return [i for i, _ in self.add_entries_detail(bank, entries, **options)]
+
+    def add_entries_detail(
+        self,
+        bank: str,
+        entries: Iterable[EntryIn],
+        *,
+        actor: str | None = None,
+        force: bool = False,
+        strict_category: bool = True,
+    ) -> list[tuple[int, bool]]:
+        """``add_entries`` saying, for each entry, ``(id, True)`` when it was added and ``(id, False)`` when
+        the bank already held its (signal, value) — then nothing is written. Weak values (an all-zero PDQ, an
+        empty file's digest) are refused unless ``force``; categories Haven cannot grade unless not
+        ``strict_category``."""
+        from haven.banks.existing import find_in_bank
+
         ts = now()
         with self.engine.begin() as conn:
             row = self._bank_row(conn, bank)
             rows = []
             for n, e in enumerate(entries, 1):
                 try:
-                    rows.append(entry_row(e, bank_id=row.id, import_id=None, actor=actor, at=ts))
+                    rows.append(entry_row(e, bank_id=row.id, import_id=None, actor=actor, at=ts, force=force,
+                                          strict_category=strict_category))
                 except FormatError as exc:
                     raise FormatError(f"entry {n}: {exc.message}", code=exc.code) from None
-            ids = self.insert_rows(conn, row.id, rows, actor=actor)
-        return ids
+            held: dict[tuple[str, str], int] = {}
+            for signal in {r["signal"] for r in rows}:
+                values = [r["value"] for r in rows if r["signal"] == signal]
+                held.update({(signal, v): i for v, i in find_in_bank(conn, row.id, signal, values).items()})
+            new: dict[tuple[str, str], dict[str, Any]] = {}
+            for r in rows:
+                key = (r["signal"], r["value"])
+                if key not in held:
+                    new.setdefault(key, r)
+            ids = self.insert_rows(conn, row.id, list(new.values()), actor=actor)
+            added = dict(zip(new, ids, strict=True))
+        out: list[tuple[int, bool]] = []
+        for r in rows:
+            key = (r["signal"], r["value"])
+            if key in held:
+                out.append((held[key], False))
+            else:
+                out.append((added[key], True))
+                held[key] = added[key]  # the same value again later in this call: already held
+        return out
 
     def insert_rows(
         self, conn: Connection, bank_id: int, rows: Sequence[dict[str, Any]], *, actor: str | None = None

@@ -195,6 +195,7 @@ class ImportResult:
     records_read: int = 0
     errors: int = 0
     warnings: int = 0
+    duplicates: int = 0  # values the bank already held (or the file held twice): not added again
     resumed_from: int = 0
     already_done: bool = False
     seconds: float = 0.0

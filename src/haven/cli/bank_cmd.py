@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from haven.banks import FORMATS, EntryIn
+from haven.banks import FORMATS, SCHEMES, BankStore, EntryIn
 from haven.cli.common import (
     command_hint,
+    deferred_interrupt,
     emit_json,
     open_matcher,
     open_store,
@@ -26,7 +30,7 @@ from haven.cli.common import (
     stdout,
     with_signal_options,
 )
-from haven.errors import FormatError, UsageError
+from haven.errors import FormatError, InputError, UsageError
 from haven.signals import all_signals, get_signal, signal_names
 
 bank_app = typer.Typer(
@@ -34,6 +38,10 @@ bank_app = typer.Typer(
 )
 
 FORMAT_HELP = f"File format: {', '.join(FORMATS)} (default: detected from the content)."
+IMPORT_STATUS = {
+    "interrupted": "interrupted (run the same import again to resume it)",
+    "failed": "failed (the file could not be read on; a new import starts from its first record)",
+}
 
 
 def actor() -> str:
@@ -145,9 +153,10 @@ def show(
     for signal, c in sorted(stats["entries"].items()):
         say(f"  {signal}: {c['total']} entries, {c['active']} active")
     for imp in stats["imports"]:
+        status = IMPORT_STATUS.get(imp["status"], imp["status"])
         say(
-            f"  import #{imp['id']} {imp['status']}: {imp['rows_added']} rows, {imp['errors']} errors "
-            f"from {imp['path']} ({imp['format']})"
+            f"  import #{imp['id']} {status}: {imp['rows_added']} rows, {imp['errors']} errors "
+            f"from {shown_path(imp['path']) if imp['path'] != '-' else '-'} ({imp['format']})"
         )
 
 
@@ -194,45 +203,95 @@ def delete(
 @bank_app.command("add")
 @with_signal_options("A {name} value to add ({description}); repeatable.")
 def add(
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Bank to add to."),
+    files: list[Path] = typer.Argument(
+        None, metavar="FILE", help="Files or folders to hash: every value each file yields is added."
+    ),
     quality: int = typer.Option(None, "--quality", help="Quality (0-100) of the perceptual values given."),
     category: str = typer.Option(None, "--category", help="Category in the source's scheme (A1, B, 1 …)."),
-    scheme: str = typer.Option(None, "--scheme", help="Category scheme: us-industry, uk, projectvic-us …"),
+    scheme: str = typer.Option(
+        None, "--scheme", help=f"Category scheme ({', '.join(SCHEMES)}; default: told by the category)."
+    ),
     series: str = typer.Option(None, "--series"),
     victim_identified: bool = typer.Option(None, "--victim-identified/--victim-not-identified"),
     note: str = typer.Option(None, "--note"),
-    json_out: bool = typer.Option(False, "--json", help="Print the new entries as JSON."),
+    force: bool = typer.Option(
+        False, "--force", help="Add weak values too (an all-zero or low-quality PDQ, an empty file's digest)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the entries as JSON (with \"added\")."),
     *,
     signal_values: dict[str, list[str]],
 ) -> None:
-    """Add hashes to a bank by hand; matchers pick them up within a second."""
+    """Add hashes to a bank: files (hashed here) or values; matchers pick them up within a second.
+
+    Adding a value the bank already holds changes nothing (its entry is shown). A category must be one
+    Haven can grade (the known schemes are listed otherwise); weak values, which would match unrelated
+    content, are refused unless --force. Exit 2 when any file could not be hashed or added.
+    """
     pairs = [(s, v) for s, values in signal_values.items() for v in values]
-    if not pairs:
-        raise UsageError(f"give at least one of {', '.join('--' + s for s in signal_names())}")
+    if not pairs and not files:
+        raise UsageError(f"give files to hash, or values with {', '.join('--' + s for s in signal_names())}")
+    fields: dict[str, Any] = {"category": category, "category_scheme": scheme, "series": series,
+              "victim_identified": victim_identified, "note": note}
     store = open_store()
-    rated = {s.name for s in all_signals() if s.min_quality is not None}
-    entries = [
-        EntryIn(
-            signal=s,
-            value=v,
-            quality=quality if s in rated else None,
-            category=category,
-            category_scheme=scheme,
-            series=series,
-            victim_identified=victim_identified,
-            note=note,
-        )
-        for s, v in pairs
-    ]
-    ids = store.add_entries(name, entries, actor=actor())
-    for e in store.get_entries(ids):
+    try:
+        failed = 0
+        if pairs:
+            rated = {s.name for s in all_signals() if s.min_quality is not None}
+            entries = [EntryIn(signal=s, value=v, quality=quality if s in rated else None, **fields)
+                       for s, v in pairs]
+            _show_added(store, store.add_entries_detail(name, entries, actor=actor(), force=force), json_out)
+        if files:
+            failed = _add_files(store, name, files, fields, force=force, json_out=json_out)
+    finally:
+        store.close()
+    if failed:
+        raise typer.Exit(2)
+
+
+def _add_files(
+    store: BankStore, bank: str, paths: list[Path], fields: dict[str, Any], *, force: bool, json_out: bool
+) -> int:
+    """Hash each file with every signal and add what it yields (one transaction per file, so a bad file
+    is reported and the others are still added); returns how many files failed."""
+    from haven.banks import entries_from_hash
+    from haven.hashing import hash_many, iter_input_files
+
+    files = list(iter_input_files(paths))
+    if not files:
+        raise UsageError(f"0 files found in {', '.join(map(str, paths))}")
+    store.get_bank(bank)  # a missing bank is one error, not one per file
+    failed = 0
+    for item in hash_many(files, jobs=os.cpu_count() or 1, max_pixels=settings().max_pixels):
+        try:
+            if isinstance(item, InputError):
+                raise item
+            entries = entries_from_hash(item, **fields)
+            done = store.add_entries_detail(bank, entries, actor=actor(), force=force)
+        except InputError as exc:
+            failed += 1
+            where = f"{exc.path}: " if exc.path and str(exc.path) not in exc.message else ""
+            stderr.print(f"[red]not added[/] {escape(where + exc.message)}", soft_wrap=True)
+            continue
+        _show_added(store, done, json_out, source=item.path)
+    return failed
+
+
+def _show_added(
+    store: BankStore, done: list[tuple[int, bool]], json_out: bool, source: str | None = None
+) -> None:
+    new = {i for i, fresh in done if fresh}
+    of = f" (from {source})" if source else ""
+    for e in store.get_entries(i for i, _ in done):
         if json_out:
-            emit_json(e.to_dict())
+            emit_json({**e.to_dict(), "added": e.id in new, **({"file": source} if source else {})})
+            continue
+        graded = f" category {e.category} (severity {e.severity})" if e.category else ""
+        what = f"{e.signal} {get_signal(e.signal).short_value(e.value)}{graded}"
+        if e.id in new:
+            say(f"added entry {e.id}: {what}{of}")
         else:
-            say(
-                f"added entry {e.id}: {e.signal} {get_signal(e.signal).short_value(e.value)}"
-                + (f" category {e.category} (severity {e.severity})" if e.category else "")
-            )
+            say(f"already in {e.bank} as entry {e.id}: {what}{of}")
 
 
 @bank_app.command("feedback")
@@ -260,23 +319,80 @@ def remove_entry(entry_id: int = typer.Argument(...)) -> None:
 @bank_app.command("import")
 def import_(
     name: str = typer.Argument(..., help="Bank to import into (must exist)."),
-    file: Path = typer.Argument(..., help="Hash-list file."),
+    file: Path = typer.Argument(..., help="Hash-list file, or - for stdin."),
     fmt: str = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
     again: bool = typer.Option(
         False, "--again", help="Import a file whose import already finished once more."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Import weak values too (all-zero or low-quality PDQ, an empty file's digest)."
     ),
     batch_size: int = typer.Option(10_000, "--batch-size", help="Rows per transaction (= checkpoint)."),
     no_index: bool = typer.Option(False, "--no-index", help="Do not update the saved PDQ index afterwards."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no per-row error lines."),
 ) -> None:
-    """Import a hash list (streaming, resumable: run it again after a crash to finish it).
+    """Import a hash list (streaming, resumable: run it again after a crash or Ctrl-C to finish it).
 
-    Malformed rows are reported with file and line and skipped. Exit 2 if any row was skipped.
+    Values the bank already holds are not added twice. Malformed rows, and weak values unless --force,
+    are reported with file and line and skipped. Exit 2 if any row was skipped.
     """
     store = open_store()
+    spool = _spool_stdin() if str(file) == "-" else None
+    source = spool or file
+    try:
+        result = _import(store, name, source, fmt, again=again, force=force, batch_size=batch_size,
+                         quiet=quiet or json_out, label="-" if spool else None)
+    finally:
+        if spool is not None:
+            spool.unlink(missing_ok=True)
+    if not no_index and result.rows_added:
+        open_matcher(store, load_saved=False).save_index()
+    shown = "stdin" if spool else str(file)
+    if json_out:
+        emit_json(result.to_dict())
+    elif result.already_done:
+        say(
+            f"{shown} was already imported into {name} (import #{result.import_id}); "
+            "pass --again to import it once more"
+        )
+    else:
+        resumed = f", resumed after record {result.resumed_from}" if result.resumed_from else ""
+        say(
+            f"imported {result.rows_added} entries into {name} from {shown} ({result.format}{resumed}): "
+            f"{result.duplicates} already in the bank, {result.errors} skipped, {result.warnings} warnings, "
+            f"{result.seconds:.1f} s"
+        )
+        for w in [m for m in result.messages if ": warning: " in m][:3]:
+            stderr.print(f"[yellow]{escape(w)}[/]", soft_wrap=True)
+    if result.errors:
+        raise typer.Exit(2)
+
+
+def _spool_stdin() -> Path:
+    """Copy stdin to a file in the data folder: an import reads its file twice (its SHA-256 names the
+    import, so the same content piped again resumes it) and measures its size."""
+    folder = settings().data_dir / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("wb", dir=folder, prefix="stdin-", suffix=".part", delete=False) as out:
+        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+    return Path(out.name)
+
+
+def _import(
+    store: BankStore,
+    name: str,
+    file: Path,
+    fmt: str | None,
+    *,
+    again: bool,
+    force: bool,
+    batch_size: int,
+    quiet: bool,
+    label: str | None,
+) -> Any:
+    """Run the import with a progress bar in bytes of the file and skipped rows printed as they come."""
     size = max(file.stat().st_size, 1) if file.is_file() else 1
-    started = time.perf_counter()
     shown = 0
 
     def on_error(err: FormatError) -> None:
@@ -285,47 +401,19 @@ def import_(
         if not quiet and shown <= 50:
             stderr.print(f"[yellow]skipped[/] {escape(err.message)}", soft_wrap=True)
 
-    with progress_bar(enabled=not quiet and not json_out) as bar:
+    with progress_bar(enabled=not quiet, unit="bytes") as bar, deferred_interrupt() as stop:
         task = bar.add_task("importing", total=size, rate="")
 
         def on_progress(records: int, rows: int, pos: int) -> None:
-            elapsed = time.perf_counter() - started
-            bar.update(
-                task, completed=min(pos, size), rate=f"{rows / elapsed:,.0f} rows/s" if elapsed else ""
-            )
+            bar.update(task, completed=min(pos, size))
 
-        result = store.import_file(
-            name,
-            file,
-            fmt,
-            actor=actor(),
-            batch_size=batch_size,
-            again=again,
-            on_progress=on_progress,
-            on_error=on_error,
-        )
+        result = store.import_file(name, file, fmt, actor=actor(), batch_size=batch_size, again=again,
+                                   force=force, label=label, should_stop=stop, on_progress=on_progress,
+                                   on_error=on_error)
         bar.update(task, completed=size)
-    if not no_index and result.rows_added:
-        open_matcher(store, load_saved=False).save_index()
-    if json_out:
-        emit_json(result.to_dict())
-    elif result.already_done:
-        say(
-            f"{file} was already imported into {name} (import #{result.import_id}); "
-            "pass --again to import it once more"
-        )
-    else:
-        if shown > 50 and not quiet:
-            stderr.print(f"… {shown - 50} more skipped rows")
-        resumed = f", resumed after record {result.resumed_from}" if result.resumed_from else ""
-        say(
-            f"imported {result.rows_added} entries into {name} from {file} ({result.format}{resumed}): "
-            f"{result.errors} skipped, {result.warnings} warnings, {result.seconds:.1f} s"
-        )
-        for w in [m for m in result.messages if ": warning: " in m][:3]:
-            stderr.print(f"[yellow]{escape(w)}[/]", soft_wrap=True)
-    if result.errors:
-        raise typer.Exit(2)
+    if shown > 50 and not quiet:
+        stderr.print(f"… {shown - 50} more skipped rows")
+    return result
 
 
 @bank_app.command("export")

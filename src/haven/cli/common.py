@@ -3,14 +3,17 @@ progress bars."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import os
 import shlex
 import shutil
+import signal
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +21,13 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
 from haven.config import Settings
@@ -36,25 +41,89 @@ stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatt
 stderr = Console(stderr=True, highlight=False)
 
 
-def emit_json(obj: Any) -> None:
-    """One JSON object on one line of stdout, flushed (other tools read these as they come)."""
-    sys.stdout.write(json.dumps(obj, separators=(", ", ": "), ensure_ascii=False) + "\n")
+def write_line(text: str, bar: Progress | None = None) -> None:
+    """One line of results on stdout, flushed, while ``bar`` (if any) runs on stderr: printed above the bar
+    when both go to the same terminal, else straight to stdout (a pipe or a file gets only the lines)."""
+    if bar is not None and bar.live.is_started and bar.console.is_terminal and sys.stdout.isatty():
+        bar.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        return
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
-def progress_bar(*, enabled: bool) -> Progress:
-    """A progress bar on stderr with count, rate and ETA; invisible when ``enabled`` is False."""
+def emit_json(obj: Any, bar: Progress | None = None) -> None:
+    """One JSON object on one line of stdout, flushed (other tools read these as they come)."""
+    write_line(json.dumps(obj, separators=(", ", ": "), ensure_ascii=False), bar)
+
+
+class StreamTable:
+    """A table printed a row at a time, as results come, instead of all at the end of a long run.
+
+    Column widths are fixed up front from what is known before the first result (the paths, each
+    signal's value length); a cell wider than its column pushes the rest of its row out, never cut."""
+
+    def __init__(self, columns: list[tuple[str, int]], bar: Progress | None = None) -> None:
+        self.widths = [max(w, len(name)) for name, w in columns]
+        self.bar = bar
+        self.rows = 0
+        self._write([name for name, _ in columns])
+
+    def _write(self, cells: list[str]) -> None:
+        # Pad every cell but the last; a short row (an error's) leaves the later columns out.
+        widths = self.widths[: len(cells) - 1] + [0]
+        text = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+        write_line(text.rstrip(), self.bar)
+
+    def row(self, *cells: object) -> None:
+        self.rows += 1
+        self._write(["" if c is None else str(c) for c in cells])
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[Callable[[], bool]]:
+    """Catch Ctrl-C as a flag the work checks at a safe point (between records, outside a database
+    transaction) instead of an exception anywhere; a second Ctrl-C stops at once."""
+    pressed = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal pressed
+        if pressed:
+            raise KeyboardInterrupt
+        pressed = True
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def progress_bar(*, enabled: bool, unit: str = "count") -> Progress:
+    """A progress bar on stderr with count, rate and ETA; invisible when ``enabled`` is False. ``unit``
+    ``"bytes"`` shows one unit throughout: bytes done of the total, and bytes per second.
+
+    Results go through ``write_line`` (not a redirected ``sys.stdout``: with stdout piped and stderr a
+    terminal, the redirect would send them to stderr)."""
+    counts = (
+        (DownloadColumn(), TransferSpeedColumn())
+        if unit == "bytes"
+        else (MofNCompleteColumn(), TextColumn("{task.fields[rate]}"))
+    )
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
+        *counts,
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
         console=stderr,
         disable=not enabled,
         transient=False,
+        redirect_stdout=False,
+        redirect_stderr=False,
     )
 
 
@@ -108,10 +177,16 @@ def with_signal_options(help_text: str) -> Callable[[Callable[..., None]], Calla
             return fn(*args, signal_values={n: v for n, v in values.items() if v}, **kwargs)
 
         params = [p for p in inspect.signature(fn).parameters.values() if p.name != "signal_values"]
-        extra = [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, annotation=list[str],
-                                   default=typer.Option(None, f"--{s.name}", help=help_text.format(
-                                       name=s.name, description=s.description)))
-                 for s in all_signals()]
+        extra = [
+            inspect.Parameter(
+                s.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=list[str],
+                default=typer.Option(None, f"--{s.name}", metavar="VALUE",
+                                     help=help_text.format(name=s.name, description=s.description)),
+            )
+            for s in all_signals()
+        ]
         wrapper.__signature__ = inspect.Signature([*params, *extra])  # type: ignore[attr-defined]
         return wrapper
 
@@ -119,13 +194,16 @@ def with_signal_options(help_text: str) -> Callable[[Callable[..., None]], Calla
 
 
 def shown_path(path: str | Path) -> str:
-    """``path`` as a person should see it: relative to the current folder when it is inside it (output that
-    is copied into docs or tickets never carries the machine's own folders)."""
+    """``path`` as a person should see it: relative to the current folder when it is inside it or next to it
+    (output that is copied into docs or tickets never carries the machine's own folders)."""
     p = Path(path)
+    here = Path.cwd().resolve()
     try:
-        return str(p.resolve().relative_to(Path.cwd().resolve())) or "."
+        return str(p.resolve().relative_to(here)) or "."
     except ValueError:
-        return str(path)
+        pass
+    rel = os.path.relpath(p.resolve(), here)  # a neighbour of the current folder (../shared/…) reads well too
+    return rel if rel.split(os.sep)[:3].count("..") <= 2 else str(path)
 
 
 def command_hint(*args: str) -> str:

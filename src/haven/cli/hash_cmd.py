@@ -7,10 +7,9 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from haven.cli.common import emit_json, progress_bar, settings, stderr, stdout
-from haven.errors import InputError
+from haven.cli.common import StreamTable, emit_json, progress_bar, settings, stderr
+from haven.errors import InputError, UsageError
 from haven.hashing import HashResult, algorithm_names, hash_many, iter_input_files, parse_algorithms
 from haven.signals import get_signal
 
@@ -26,7 +25,7 @@ def table_columns(algorithms: tuple[str, ...]) -> list[tuple[str, str | None]]:
 
 
 def hash_command(
-    paths: list[Path] = typer.Argument(..., help="Files or folders (searched recursively)."),
+    paths: list[Path] = typer.Argument(..., metavar="PATH", help="Files or folders (searched recursively)."),
     fast: bool = typer.Option(
         False,
         "--fast",
@@ -39,7 +38,9 @@ def hash_command(
     progress: bool = typer.Option(False, "--progress", help="Show the progress bar even with --json."),
     summary: bool = typer.Option(False, "--summary", help="Print only a summary, not a row per file."),
     max_pixels: int = typer.Option(None, "--max-pixels", help="Refuse images with more pixels (bomb guard)."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Threads (default: one per core)."),
+    jobs: int = typer.Option(
+        0, "--jobs", "-j", help="Threads (auto: one per core).", show_default="auto"
+    ),
     frame_interval: float = typer.Option(
         1.0, "--vpdq-interval", "--frame-interval", min=0.0,
         help="Videos: seconds between sampled frames (0: every frame)."),
@@ -54,17 +55,26 @@ def hash_command(
     """
     algorithms = parse_algorithms(algo)
     files = list(iter_input_files(paths))
+    if not files:
+        raise UsageError(f"0 files found in {', '.join(map(str, paths))}")
     jobs = jobs or os.cpu_count() or 1
     show_bar = (progress or not json_out) and len(files) > 1
     columns = table_columns(algorithms)
-    headers = [h for sig, q in columns for h in ((sig, "q") if q else (sig,))]
-    table = Table("path", *headers, "error", box=None, pad_edge=False) if not (json_out or summary) else None
+    widths: list[tuple[str, int]] = []  # each value column as wide as its signal's values
+    for sig, q in columns:
+        widths.append((sig, get_signal(sig).max_length))
+        if q:
+            widths.append(("q", 3))
     ok = failed = 0
     errors_by_code: dict[str, int] = {}
     problems: list[str] = []
     started = time.perf_counter()
     with progress_bar(enabled=show_bar) as bar:
         task = bar.add_task("hashing", total=len(files), rate="")
+        table = None
+        if not (json_out or summary):  # rows are printed as files are hashed
+            path_width = min(max(len(str(f)) for f in files), 80)
+            table = StreamTable([("path", path_width), *widths, ("error", 0)], bar)
         for item in hash_many(
             files,
             jobs=jobs,
@@ -79,17 +89,17 @@ def hash_command(
                 failed += 1
                 errors_by_code[item.code] = errors_by_code.get(item.code, 0) + 1
                 if json_out:
-                    emit_json({"path": item.path, "error": {"code": item.code, "message": item.message}})
+                    emit_json({"path": item.path, "error": {"code": item.code, "message": item.message}}, bar)
                 else:
                     if table is not None:
-                        table.add_row(item.path or "", *([""] * len(headers)), item.code)
+                        table.row(item.path or "", *([""] * len(widths)), item.code)
                     problems.append(f"{item.code}: {item.message}")
             else:
                 ok += 1
                 if reference_out is not None:
                     _write_reference_files(reference_out, item)
                 if json_out:
-                    emit_json(item.to_dict())
+                    emit_json(item.to_dict(), bar)
                 elif table is not None:
                     cells = [
                         c
@@ -100,12 +110,10 @@ def hash_command(
                             else (item.get(sig) or "",)
                         )
                     ]
-                    table.add_row(item.path, *cells, "")
+                    table.row(item.path, *cells)
             elapsed = time.perf_counter() - started
             bar.update(task, advance=1, rate=f"{(ok + failed) / elapsed:.0f} files/s" if elapsed > 0 else "")
     elapsed = time.perf_counter() - started
-    if table is not None:
-        stdout.print(table)
     for line in problems:
         stderr.print(line, markup=False)
     if summary or (not json_out and len(files) > 1):

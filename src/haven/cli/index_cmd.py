@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,9 +12,16 @@ from rich.table import Table
 from haven.cli.common import emit_json, stderr, stdout
 from haven.errors import FormatError, UsageError
 from haven.index import DEFAULT_THRESHOLD, HammingIndex, pdq_hex_to_array
+from haven.signals import PdqSignal
 
 index_app = typer.Typer(
     help="Build, query and inspect exact PDQ Hamming indexes (files).", no_args_is_help=True
+)
+
+
+INPUT_FORMAT = (
+    "one hash per line: an integer id, a comma or spaces, then the PDQ as 64 hex digits "
+    "(e.g. '17,1473f7c5…550c'); no header; blank lines and '#' comments are skipped"
 )
 
 
@@ -31,7 +37,11 @@ def _read_pairs(source: Path) -> tuple[np.ndarray, list[str]]:
                 continue
             parts = line.replace(",", " ").split()
             if len(parts) != 2 or not parts[0].lstrip("-").isdigit():
-                raise FormatError(f"{source}:{lineno}: want 'id,pdq_hex'")
+                raise FormatError(f"want {INPUT_FORMAT}; got {line[:80]!r}", path=source, line=lineno)
+            try:
+                PdqSignal.validate(parts[1])
+            except FormatError as exc:
+                raise FormatError(exc.message, path=source, line=lineno) from None
             ids.append(int(parts[0]))
             values.append(parts[1])
     return np.array(ids, np.int64), values
@@ -39,10 +49,15 @@ def _read_pairs(source: Path) -> tuple[np.ndarray, list[str]]:
 
 def build_command(
     output: Path = typer.Argument(..., help="Index file to write (atomically)."),
-    source: Path = typer.Argument(..., help="Text file of 'id,pdq_hex' lines ('-' = stdin)."),
+    source: Path = typer.Argument(..., help="Text file of 'id,pdq_hex' lines, no header ('-' = stdin)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
-    """Build an index file from id,pdq_hex lines."""
+    """Build an index file from 'id,pdq_hex' lines: an integer id and a 64-hex PDQ each, no header.
+
+    The ids are yours (a bank's entry ids, row numbers …): queries answer with them. Blank lines and
+    '#' comments are skipped; '17 1473f7c5…' (spaces) works too. Banks need no index file: `haven bank
+    import` keeps their index; this is for standalone PDQ lists.
+    """
     ids, values = _read_pairs(source)
     idx = HammingIndex()
     idx.add(ids, pdq_hex_to_array(values))
@@ -56,7 +71,7 @@ def build_command(
 
 def query_command(
     index: Path = typer.Argument(..., help="Index file."),
-    hashes: list[str] = typer.Argument(..., help="PDQ hashes (64 hex digits)."),
+    hashes: list[str] = typer.Argument(..., metavar="PDQ", help="PDQ hashes (64 hex digits)."),
     threshold: int = typer.Option(DEFAULT_THRESHOLD, "--threshold", "-t", help="Largest Hamming distance."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per query."),
 ) -> None:
@@ -85,13 +100,23 @@ def stats_command(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show an index file's size, layout and metadata."""
+    """Show an index file's size, layout and metadata (a table; --json for everything as JSON)."""
     idx = HammingIndex.open(index, verify=verify)
     stats = {**idx.stats(), "meta": idx.meta, "bytes": index.stat().st_size}
     if json_out:
         emit_json(stats)
-    else:
-        stdout.print(json.dumps(stats, indent=2))
+        return
+    stdout.print(f"{index}: {stats['count']:,} hashes, {stats['bytes']:,} bytes"
+                 + (", verified" if verify else ""), markup=False)
+    table = Table("segment", "rows", "deleted", "table widths (bits)", box=None, pad_edge=False)
+    for k, seg in enumerate(stats["segments"], 1):
+        widths = ", ".join(map(str, seg["widths"])) or "-"
+        table.add_row(str(k), f"{seg['rows']:,}", f"{seg['dead']:,}", widths)
+    if stats["buffer_rows"]:
+        table.add_row("buffer", f"{stats['buffer_rows']:,}", "", "")
+    stdout.print(table)
+    for key, value in sorted(stats["meta"].items()):
+        stdout.print(f"  {key}: {value}", markup=False)
 
 
 def bench_index_command(

@@ -12,6 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
+from haven.cli.commands import EXIT_INTERRUPTED, INTERRUPTED, use_haven_classes
 from haven.errors import HavenError, InputError, NotFoundError, UsageError
 
 EXIT_OK, EXIT_MATCH, EXIT_INPUT, EXIT_FAILURE = 0, 1, 2, 3
@@ -58,18 +59,24 @@ bench_app = typer.Typer(
 app.add_typer(bench_app, name="bench")
 
 
+def _print_version(value: bool) -> None:
+    """``haven --version``: an eager option, so it answers before a subcommand is asked for."""
+    if value:
+        from haven import __version__
+
+        typer.echo(f"haven {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print Haven's version and exit.", is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", help="Print Haven's version and exit.", is_eager=True, callback=_print_version
+    ),
 ) -> None:
     from haven.cli.common import load_settings
 
     load_settings()  # the one read of the environment for this invocation
-    if version:
-        from haven import __version__
-
-        typer.echo(__version__)
-        raise typer.Exit(0)
 
 
 for _name in SUBCOMMAND_MODULES:
@@ -80,6 +87,7 @@ for _name in SUBCOMMAND_MODULES:
             raise
         continue
     _module.register(app, bench_app)
+use_haven_classes(app)
 
 
 def exit_code_for(exc: HavenError) -> int:
@@ -95,9 +103,9 @@ def main() -> None:
     except HavenError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
         sys.exit(exit_code_for(exc))
-    except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted")
-        sys.exit(130)
+    except KeyboardInterrupt:  # outside a command (while the app is built)
+        Console(stderr=True).print(INTERRUPTED)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,43 @@
-"""``haven match``: hash files and match them against every enabled bank."""
+"""``haven match``: match files (hashed here) or hash values given on the command line or stdin against
+the enabled banks — and refuse, rather than answer "no match", when there is nothing to search."""
 
 from __future__ import annotations
 
 import os
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.progress import Progress
 
-from haven.cli.common import emit_json, open_matcher, open_store, progress_bar, settings, stderr, stdout
-from haven.errors import InputError
+from haven.cli.common import (
+    StreamTable,
+    emit_json,
+    open_matcher,
+    open_store,
+    progress_bar,
+    settings,
+    stderr,
+    with_signal_options,
+)
+from haven.errors import FormatError, InputError, UsageError
 from haven.hashing import hash_many, iter_input_files
-from haven.matching import Match, Matcher
-from haven.signals import get_signal
+from haven.matching import Coverage, Match, Matcher
+from haven.signals import all_signals, get_signal
 
 
+@with_signal_options(
+    "A {name} value to match ({description}); repeatable; '-' reads one per line from stdin."
+)
 def match_command(
-    paths: list[Path] = typer.Argument(..., help="Files or folders (searched recursively)."),
+    paths: list[Path] = typer.Argument(
+        None, metavar="PATH", help="Files or folders (searched recursively); or give values with --<signal>."
+    ),
+    banks: str = typer.Option(
+        None, "--banks", help="Comma-separated bank names to search (default: every enabled bank)."
+    ),
     fast: bool = typer.Option(
         False, "--fast", help="Decode large JPEGs at reduced size, videos without the deblocking filter "
         "(faster, a few PDQ bits off)."
@@ -28,9 +48,16 @@ def match_command(
         "-t",
         help="PDQ distance threshold for every bank (default: each bank's own, 31).",
     ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON object per file per line."),
+    dihedral: bool = typer.Option(
+        False,
+        "--dihedral",
+        help="Also look up each image's 8 rotations and flips (mirrored, rotated copies).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per file (or value) per line."),
     progress: bool = typer.Option(False, "--progress", help="Show the progress bar even with --json."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Hashing threads (default: one per core)."),
+    jobs: int = typer.Option(
+        0, "--jobs", "-j", help="Hashing threads (auto: one per core).", show_default="auto"
+    ),
     upscaled: bool = typer.Option(
         False,
         "--upscaled",
@@ -40,33 +67,57 @@ def match_command(
     frame_interval: float = typer.Option(
         1.0, "--vpdq-interval", "--frame-interval", min=0.0,
         help="Videos: seconds between sampled frames (0: every frame)."),
+    *,
+    signal_values: dict[str, list[str]],
 ) -> None:
-    """Hash each file (PDQ of images, vPDQ of videos, MD5/SHA-1/SHA-256) and match it against all
-    enabled banks.
+    """Match files, or hash values, against the enabled banks.
 
-    PDQ matches within the threshold, digests exactly; a video by the share of its frames found in a
-    banked video or the banked video's found in it (query_pct, compared_pct; each bank's rule). A PDQ hash
-    with quality below 50 is still matched but flagged ("low_quality": true). Exit 1 when any file matched
-    (even if others failed), else 2 when any file could not be hashed, else 0.
+    Files are hashed with every signal (PDQ of images, vPDQ of videos, MD5/SHA-1/SHA-256); values are
+    given as --pdq HEX, --md5 HEX … (repeatable; '-' reads one value per line from stdin). PDQ matches
+    within the threshold, digests exactly; a video by the share of its frames found in a banked video or
+    the banked video's found in it (query_pct, compared_pct; each bank's rule). A PDQ hash with quality
+    below 50 is still matched but flagged ("low_quality": true). With no enabled bank (or none of those
+    named in --banks), or no entries to search, nothing is checked: exit 2 saying so. Exit 1 when
+    anything matched (even if others failed), else 2 when any input could not be hashed or read, else 0.
     """
     if threshold is not None and not 0 <= threshold <= 128:
-        from haven.errors import UsageError
-
         raise UsageError("--threshold must be 0-128")
+    if paths and signal_values:
+        raise UsageError("give files or --<signal> values, not both")
+    if not paths and not signal_values:
+        options = ", ".join(f"--{s.name}" for s in all_signals())
+        raise UsageError(f"give files or folders to match, or values with {options}")
+    if dihedral and not paths:
+        raise UsageError("--dihedral needs files: the rotations of an image are hashed from its pixels")
+    values = _read_values(signal_values) if signal_values else {}
+    names = [b.strip() for b in banks.split(",") if b.strip()] if banks else None
     store = open_store()
     try:
-        matched, _clean, failed = _match_all(
-            open_matcher(store),
-            paths,
-            fast=fast,
-            threshold=threshold,
-            json_out=json_out,
-            progress=progress,
-            jobs=jobs,
-            upscaled=upscaled,
-            max_pixels=settings().max_pixels,
-            frame_interval=frame_interval,
-        )
+        matcher = open_matcher(store, banks=names)
+        coverage = matcher.coverage()
+        problem = coverage.problem(values or None)
+        if problem:
+            raise UsageError(f"nothing to match against: {problem}")
+        if values:
+            matched, failed = _match_values(
+                matcher, values, threshold=threshold, json_out=json_out, coverage=coverage
+            )
+        else:
+            matched, _clean, failed = _match_files(
+                matcher,
+                paths,
+                fast=fast,
+                threshold=threshold,
+                json_out=json_out,
+                progress=progress,
+                jobs=jobs,
+                upscaled=upscaled,
+                dihedral=dihedral,
+                max_pixels=settings().max_pixels,
+                coverage=coverage,
+                frame_interval=frame_interval,
+            )
+        stderr.print(coverage.describe(), markup=False, soft_wrap=True)
     finally:
         store.close()  # its connection pool: a PostgreSQL connection left to the garbage collector warns
     if matched:
@@ -75,7 +126,83 @@ def match_command(
         raise typer.Exit(2)
 
 
-def _match_all(
+def _lines(stream: Iterator[str]) -> Iterator[str]:
+    for line in stream:
+        text = line.strip()
+        if text and not text.startswith("#"):
+            yield text
+
+
+def _read_values(signal_values: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The values per signal, ``-`` replaced by stdin's lines (one signal may read stdin)."""
+    from_stdin = [s for s, vs in signal_values.items() if "-" in vs]
+    if len(from_stdin) > 1:
+        raise UsageError(
+            f"only one option can read stdin ('-'), got {', '.join('--' + s for s in from_stdin)}"
+        )
+    out: dict[str, list[str]] = {}
+    for signal, given in signal_values.items():
+        for v in given:
+            out.setdefault(signal, []).extend(_lines(sys.stdin) if v == "-" else [v])
+    if not any(out.values()):
+        raise UsageError("no values on stdin")
+    return out
+
+
+def _match_values(
+    matcher: Matcher,
+    values: dict[str, list[str]],
+    *,
+    threshold: int | None,
+    json_out: bool,
+    coverage: Coverage,
+) -> tuple[int, int]:
+    """Match each value by its signal (one batch per signal), printing in input order; (matched, bad)."""
+    matched = failed = 0
+    width = max(len(v) for vs in values.values() for v in vs)
+    table = None if json_out else _table("value", width, coverage)
+    for signal, given in values.items():
+        sig = get_signal(signal)
+        canonical: dict[int, str] = {}
+        errors: dict[int, FormatError] = {}
+        for k, v in enumerate(given):
+            try:
+                canonical[k] = sig.validate(v)
+            except FormatError as exc:
+                errors[k] = exc
+        found = dict(
+            zip(
+                canonical,
+                matcher.match_many(signal, list(canonical.values()), threshold=threshold),
+                strict=True,
+            )
+        )
+        for k, v in enumerate(given):
+            if k in errors:
+                failed += 1
+                err = {"code": errors[k].code, "message": errors[k].message}
+                if json_out:
+                    emit_json({"signal": signal, "value": v, "error": err})
+                else:
+                    assert table is not None
+                    table.row(v, f"error: {errors[k].message}")
+                continue
+            matches = found[k]
+            matched += bool(matches)
+            if json_out:
+                emit_json(
+                    {"signal": signal, "value": canonical[k], "matches": [m.to_dict() for m in matches]}
+                )
+            else:
+                assert table is not None
+                _rows(table, canonical[k], matches, "")
+    if not json_out:
+        total = sum(len(vs) for vs in values.values())
+        stderr.print(f"{matched} matched, {total - matched - failed} no match, {failed} not valid")
+    return matched, failed
+
+
+def _match_files(
     matcher: Matcher,
     paths: list[Path],
     *,
@@ -85,31 +212,32 @@ def _match_all(
     progress: bool,
     jobs: int,
     upscaled: bool,
+    dihedral: bool,
     max_pixels: int,
+    coverage: Coverage,
     frame_interval: float = 1.0,
 ) -> tuple[int, int, int]:
-    """Hash and match every file, printing as it goes; ``(matched, no match, failed)`` counts."""
+    """Hash and match every file, printing each as it is done; ``(matched, no match, failed)`` counts."""
     files = list(iter_input_files(paths))
+    if not files:
+        raise UsageError(f"0 files found in {', '.join(map(str, paths))}")
     jobs = jobs or os.cpu_count() or 1
-    table = None
-    if not json_out:
-        table = Table(box=None, pad_edge=False)
-        table.add_column("path", overflow="fold")
-        for col in ("result", "bank", "signal", "distance", "category", "entry"):
-            table.add_column(col, no_wrap=True)
     matched = failed = clean = 0
     started = time.perf_counter()
     with progress_bar(enabled=(progress or not json_out) and len(files) > 1) as bar:
         task = bar.add_task("matching", total=len(files), rate="")
-        for item in hash_many(files, jobs=jobs, fast=fast, upscaled=upscaled, max_pixels=max_pixels,
-                              frame_interval=frame_interval, video_limits=settings().video_limits()):
+        table = None if json_out else _table("path", max(len(str(f)) for f in files), coverage, bar)
+        for item in hash_many(
+            files, jobs=jobs, fast=fast, upscaled=upscaled, dihedral=dihedral, max_pixels=max_pixels,
+            frame_interval=frame_interval, video_limits=settings().video_limits(),
+        ):
             if isinstance(item, InputError):
                 failed += 1
                 if json_out:
-                    emit_json({"path": item.path, "error": item.to_dict()})
+                    emit_json({"path": item.path, "error": item.to_dict()}, bar)
                 else:
                     assert table is not None
-                    table.add_row(item.path or "", f"error: {item.code}", "", "", "", "", "")
+                    table.row(item.path or "", f"error: {item.code}")
             else:
                 matches = matcher.match_result(item, threshold=threshold)
                 low = item.low_quality()
@@ -119,37 +247,53 @@ def _match_all(
                     obj = {"path": item.path, **item.values(), "matches": [m.to_dict() for m in matches]}
                     if low:
                         obj["low_quality"] = True
-                    emit_json(obj)
+                    emit_json(obj, bar)
                 else:
                     assert table is not None
-                    _add_rows(table, item.path, matches, " (low quality)" if low else "")
+                    _rows(table, item.path, matches, " (low quality)" if low else "")
             elapsed = time.perf_counter() - started
             bar.update(
                 task, advance=1, rate=f"{(matched + clean + failed) / elapsed:.0f} files/s" if elapsed else ""
             )
-    if table is not None:
-        stdout.print(table)
+    if not json_out:
         stderr.print(
             f"{matched} matched, {clean} no match, {failed} failed in {time.perf_counter() - started:.1f} s"
         )
     return matched, clean, failed
 
 
-def _add_rows(table: Table, path: str, matches: list[Match], flag: str) -> None:
+def _table(label: str, width: int, coverage: Coverage, bar: Progress | None = None) -> StreamTable:
+    """The streamed table: the input's column (``width`` wide, at most 80), then the result columns, sized
+    from the banks searched and the signals."""
+    return StreamTable(
+        [
+            (label, min(width, 80)),
+            ("result", len("no match")),
+            ("bank", max((len(b.name) for b in coverage.banks), default=4)),
+            ("signal", max(len(s.name) for s in all_signals() if s.in_tables)),
+            ("distance", 8),
+            ("category", len("A (severity 4)")),
+            ("entry", 0),
+        ],
+        bar,
+    )
+
+
+def _rows(table: StreamTable, label: str, matches: list[Match], flag: str) -> None:
     if not matches:
-        table.add_row(path, "no match" + flag, "", "", "", "", "")
+        table.row(label, "no match" + flag)
     for k, m in enumerate(matches):
         via = f" ({get_signal(m.signal).variant_text(m.variant)})" if m.variant is not None else ""
         if m.detail and "query_pct" in m.detail:  # a frame-set match: how much of each side was found
             via += f" (query {m.detail['query_pct']:g}%, banked {m.detail['compared_pct']:g}%)"
-        table.add_row(
-            path if k == 0 else "",
+        table.row(
+            label if k == 0 else "",
             "MATCH" + flag,
             m.bank,
             m.signal,
             f"{m.distance}{via}",
             f"{m.category} (severity {m.severity})" if m.category else "",
-            str(m.entry_id),
+            m.entry_id,
         )
 
 

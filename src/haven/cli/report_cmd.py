@@ -163,7 +163,9 @@ def show_command(
 
 @report_app.command("validate")
 def validate_command(
-    files: list[Path] = typer.Argument(..., help="XML documents (<report>, <fileDetails> …) to check."),
+    files: list[Path] = typer.Argument(
+        ..., metavar="FILE", help="XML documents (<report>, <fileDetails> …) to check."
+    ),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per file."),
 ) -> None:
     """Check XML against NCMEC's XSD, parsed safely. Exit 0 if all are valid, 2 if any is not (naming the

@@ -33,10 +33,18 @@ def parse_size(text: str) -> int:
 
 
 def triage_command(
-    sources: list[Path] = typer.Argument(..., help="Folders, zip/tar archives, raw or E01 disk images."),
+    sources: list[Path] = typer.Argument(
+        ..., metavar="SOURCE", help="Folders, zip/tar archives, raw or E01 disk images."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; rerun into it to resume)."),
     banks: str = typer.Option(
         None, "--banks", help="Comma-separated bank names (default: all enabled banks)."
+    ),
+    no_banks: bool = typer.Option(
+        False,
+        "--no-banks",
+        help="Triage without any bank (nothing is matched: every image is 'unknown'); without it, triage "
+        "refuses to run when no enabled bank holds entries.",
     ),
     json_out: bool = typer.Option(
         False, "--json", help="Print the summary as one JSON object (the last line)."
@@ -45,7 +53,11 @@ def triage_command(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: on a TTY)."
     ),
     jobs: int = typer.Option(
-        0, "--jobs", "-j", help="Worker processes for the per-file work (default: one per core; 1: none)."
+        0,
+        "--jobs",
+        "-j",
+        help="Worker processes for the per-file work (auto: one per core; 1: none).",
+        show_default="auto",
     ),
     match_threshold: int = typer.Option(
         PDQ_MATCH_THRESHOLD, "--threshold", help="PDQ distance to a bank entry for 'known'."
@@ -68,9 +80,14 @@ def triage_command(
         True, "--thumbnails/--no-thumbnails", help="Blurred series thumbnails in the report."
     ),
     case_number: str = typer.Option(None, "--case-number", help="Case number written into the VICS export."),
-    exact_decode: bool = typer.Option(
-        False, "--exact-decode", help="Full JPEG decode for PDQ (slower; default fast path)."
+    fast: bool = typer.Option(
+        False,
+        "--fast",
+        help="Decode big JPEGs at reduced size for PDQ: faster, but the values are a few bits off what "
+        "`haven hash` and other tools compute, so files.csv names them pdq_fast and vics.json leaves them "
+        "out (default: the exact decode).",
     ),
+    exact_decode: bool = typer.Option(False, "--exact-decode", hidden=True, help="The default now."),
     frame_interval: float = typer.Option(
         1.0, "--vpdq-interval", "--frame-interval", min=0.0,
         help="Videos: seconds between sampled frames (0: every frame)."),
@@ -84,8 +101,10 @@ def triage_command(
     """Triage a seizure: hash every file, match the banks, group duplicates and series, rank the rest.
 
     Writes case.db, files.csv, problems.csv, vics.json, report.html, summary.json and run.log into
-    --out. Exit 0 when the run completed (even with per-file errors, which are reported), 2 on a
-    usage error.
+    --out; run.log, case.db, summary.json and report.html record the banks searched (names, entries
+    per signal, change-log position). With no enabled bank holding entries (or none of those named),
+    triage refuses to run unless --no-banks. Exit 0 when the run completed (even with per-file
+    errors, which are reported), 2 on a usage error, 130 when interrupted (rerun to resume).
     """
     for name, t in (
         ("--threshold", match_threshold),
@@ -98,14 +117,27 @@ def triage_command(
         raise UsageError("--series-threshold must be at least --dup-threshold")
     if max_depth < 0:
         raise UsageError("--max-depth must be 0 or more")
+    if fast and exact_decode:
+        raise UsageError("--fast and --exact-decode contradict each other (the exact decode is the default)")
     names = [b.strip() for b in banks.split(",") if b.strip()] if banks else None
+    if no_banks and names:
+        raise UsageError("--banks and --no-banks contradict each other")
     store = open_store()
-    matcher = open_matcher(store, banks=names, load_saved=False)
+    matcher = None
+    if not no_banks:
+        matcher = open_matcher(store, banks=names, load_saved=False)
+        problem = matcher.coverage().problem()
+        if problem:
+            store.close()
+            raise UsageError(
+                f"nothing to match against: {problem}; or pass --no-banks to triage without matching "
+                "(every image is then 'unknown': not checked)"
+            )
     opts = TriageOptions(
         out=out,
         jobs=jobs,
         max_pixels=settings().max_pixels,
-        fast=not exact_decode,
+        fast=fast,
         thumbnails=thumbnails,
         case_number=case_number,
         banks=sorted(names) if names else None,
@@ -141,6 +173,14 @@ def triage_command(
         f"groups; {summary['series']} series ({summary['series_touching_known']} touching known); "
         f"{summary['errors']} errors, {summary['warnings']} warnings"
     )
+    searched = summary["searched"]
+    if searched["seq"] is None:
+        stdout.print("no bank searched (--no-banks): 'unknown' means not checked")
+    else:
+        stdout.print(
+            f"searched {searched['banks']} bank(s), {searched['entries']} entries, at change "
+            f"{searched['seq']} (names and counts in run.log and report.html)"
+        )
     stdout.print(f"outputs in {summary['out']}: report.html, files.csv, vics.json, case.db, run.log")
     if summary["errors"]:
         stderr.print(f"{summary['errors']} files could not be processed; see problems.csv")
@@ -157,7 +197,11 @@ def bench_triage_command(
         Path("../shared/data/photos"), "--photos", help="Benign photos to derive it from."
     ),
     jobs: int = typer.Option(
-        0, "--jobs", "-j", help="Triage worker processes and generator processes (default: one per core)."
+        0,
+        "--jobs",
+        "-j",
+        help="Triage worker processes and generator processes (auto: one per core).",
+        show_default="auto",
     ),
     naive_sample: int = typer.Option(
         1000,
@@ -169,10 +213,8 @@ def bench_triage_command(
         "--base-side",
         help="Longest side of the base images in pixels (never upscaled past the photo; 320 = earlier runs).",
     ),
-    exact_decode: bool = typer.Option(
-        False,
-        "--exact-decode",
-        help="Triage with the full JPEG decode for PDQ (as `haven triage --exact-decode`).",
+    fast: bool = typer.Option(
+        False, "--fast", help="Triage with the fast decode for PDQ (as `haven triage --fast`)."
     ),
     keep: Path = typer.Option(
         None, "--keep", help="Generate into this folder and keep it (default: temp, deleted)."
@@ -213,7 +255,7 @@ def bench_triage_command(
                 jobs=jobs,
                 naive_sample=naive_sample,
                 base_side=base_side,
-                exact_decode=exact_decode,
+                exact_decode=not fast,
                 progress=report,
                 log=stderr.print,
             )
@@ -232,7 +274,7 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
         f"({s['jobs']} workers); generation {s['generated_seconds']} s (not counted)"
     )
     stdout.print(
-        f"  PDQ decode: {'exact' if s['exact_decode'] else 'fast path'}; "
+        f"  PDQ decode: {'exact' if s['exact_decode'] else 'fast (--fast)'}; "
         f"bases: --base-side {s['base_side']}, "
         "longest side min/25%/50%/75%/max "
         f"{'/'.join(map(str, s['base_longest_side_quartiles']))} px; {s['generated_mib']} MiB generated"
@@ -251,6 +293,10 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
         f"{r['haven_sequential']} ({s['per_file_speedup_sequential']}x), {s['jobs']} threads "
         f"{r['haven_threads']} ({s['per_file_speedup_threads']}x), {s['jobs']} processes "
         f"{r['haven_processes']} ({s['per_file_speedup_processes']}x) files/s"
+    )
+    stdout.print(
+        f"  what the exact decode costs, same sample, sequential: exact {r['haven_sequential']}, fast "
+        f"{r['haven_sequential_fast']} files/s: the fast decode is {s['fast_decode_speedup']}x"
     )
     stdout.print(
         f"  worker processes vs sequential: {s['process_scaling_vs_sequential']}x "

@@ -32,6 +32,7 @@ from haven.banks.types import Entry
 from haven.errors import NotFoundError, UsageError
 from haven.hashing import HashResult, hash_file
 from haven.index.frames import FrameSetIndex
+from haven.matching.coverage import BankSearched, Coverage
 from haven.matching.indexes import BankIndexes, Shard
 from haven.matching.match import Match, sort_matches
 from haven.signals import FrameSetMatch, FrameSetSignal, LookupKind, SignalType, Variant, get_signal
@@ -69,6 +70,7 @@ class Matcher:
         self.indexes = BankIndexes(store, Path(index_dir) if index_dir is not None else None, shard)
         self.indexes.load(load_saved=load_saved)
         self._last_refresh = 0.0
+        self._coverage: Coverage | None = None
         self.refresh()
 
     def _check_banks(self, banks: Iterable[str] | None) -> set[str] | None:
@@ -101,6 +103,28 @@ class Matcher:
     def _maybe_refresh(self) -> None:
         if self.auto_refresh is not None and time.monotonic() - self._last_refresh >= self.auto_refresh:
             self.refresh()
+
+    def coverage(self, *, cached: bool = False) -> Coverage:
+        """What a match searches now: the enabled banks (of those this matcher is limited to), their active
+        entries per signal read from the database, and the change-log position this matcher is at.
+
+        ``cached``: the last count, if there is one, even when the banks have changed since (no database
+        read: what a request path on an event loop wants; a refresh thread keeps it current)."""
+        if cached and self._coverage is not None:
+            return self._coverage
+        if self._coverage is not None and self._coverage.seq == self.seq:
+            return self._coverage
+        seq = self.seq
+        banks = self.store.list_banks()
+        counts = self.store.active_counts()
+        wanted = [b for b in banks if self.only is None or b.name in self.only]
+        self._coverage = Coverage(
+            banks=tuple(BankSearched(b.name, counts.get(b.id, {})) for b in wanted if b.enabled),
+            seq=seq,
+            store_id=self.indexes.store_id,
+            disabled=tuple(b.name for b in wanted if not b.enabled) if self.only is not None else (),
+        )
+        return self._coverage
 
     def save_index(self) -> Path:
         """Write the in-memory indexes and their manifest atomically; returns the manifest path."""

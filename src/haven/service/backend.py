@@ -12,14 +12,17 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from haven.errors import NotReadyError
 from haven.hashing import HashResult
+from haven.matching.coverage import Coverage
 from haven.service import metrics
 from haven.service.settings import ServiceSettings
+from haven.signals import signal_names
 
 log = logging.getLogger("haven.service")
+COUNT_INTERVAL = 5.0  # seconds between recounts of the banks' entries while they change
 
 
 #: PDQ queries up to this radius run on the event loop (on 1M stored hashes: ~70 µs at 31, ~2 ms at 64).
@@ -41,6 +44,7 @@ class MatchBackend:
         self._thread: threading.Thread | None = None
         self.load_error: str | None = None
         self.last_refresh = 0.0
+        self._counted = 0.0  # monotonic time of the last count of the banks' entries (``coverage``)
 
     @property
     def ready(self) -> bool:
@@ -64,6 +68,8 @@ class MatchBackend:
             # The Matcher is thread-safe; this thread refreshes it, so requests never pay for a refresh.
             matcher = self._matcher_cls(self.store, index_dir=self.settings.base.data_dir / "index",
                                         auto_refresh=None)
+            matcher.coverage()  # the first count, before any request asks what is searched
+            self._counted = time.monotonic()
             self.matcher = matcher
             self.last_refresh = time.monotonic()
             metrics.READY.set(1)
@@ -86,7 +92,17 @@ class MatchBackend:
         if changed:
             metrics.REFRESHES.inc()
             metrics.REFRESH_CHANGES.inc(changed)
+        # Recount the banks' entries when they changed, at most every COUNT_INTERVAL seconds (a grouped
+        # count over the entries table; a bulk import moves the change log many times a second).
+        stale = matcher.coverage(cached=True).seq != matcher.seq
+        if stale and self.last_refresh - self._counted >= COUNT_INTERVAL:
+            matcher.coverage()
+            self._counted = self.last_refresh
         return changed
+
+    def coverage(self) -> Coverage:
+        """What a match searches now, as last counted (no database read: safe on the event loop)."""
+        return cast(Coverage, self._require().coverage(cached=True))
 
     def _require(self) -> Any:
         if self.matcher is None:
@@ -114,12 +130,16 @@ class MatchBackend:
         return list(matcher.match_result(result, threshold=threshold))
 
 
-def match_payload(hashes: Mapping[str, Any], matches: list[Any], limit: int) -> dict[str, Any]:
+def match_payload(
+    hashes: Mapping[str, Any], matches: list[Any], limit: int, coverage: Coverage
+) -> dict[str, Any]:
     """The response object: the hash fields, then the nearest ``limit`` of ``matches`` (sorted by the
-    matcher) as ``haven match --json`` prints them, and whether more were found."""
+    matcher) as ``haven match --json`` prints them, whether more were found, and ``searched``: how many
+    banks and entries (of the query's signals) were searched, at which change."""
     out = {k: v for k, v in hashes.items() if v is not None}
     out["matched"] = bool(matches)
     out["matches"] = [m.to_dict() for m in matches[:limit]]
     out["limit_reached"] = len(matches) > limit
+    out["searched"] = coverage.summary(s for s in hashes if s in signal_names())
     return out
 

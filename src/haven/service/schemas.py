@@ -73,6 +73,15 @@ class MatchOut(BaseModel):
     )
 
 
+class Searched(BaseModel):
+    """What the match searched: the enabled banks, their active entries of the query's signals, and the
+    change-log position the counts were read at (counted again within seconds of a change)."""
+
+    banks: int
+    entries: int
+    seq: int
+
+
 class VerdictOut(BaseModel):
     """What the rules decided for a match (present only when a rule fired)."""
 
@@ -91,7 +100,7 @@ MatchResult = create_model(
     __doc__="Hash values of the query (or the upload) and the bank entries they matched.",
     **{"matched": (bool, ...), "matches": (list[MatchOut], ...),
        "limit_reached": (bool, Field(False, description=LIMIT_REACHED_TEXT)),
-       "content_id": (str | None, None),
+       "searched": (Searched, ...), "content_id": (str | None, None),
        "verdict": (VerdictOut | None, None),
        **{s.name: (str | None, None) for s in all_signals()}, **_quality_fields()},
 )
@@ -159,10 +168,15 @@ class EntryIn(BaseModel):
 class EntriesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     entries: list[EntryIn] = Field(..., min_length=1, max_length=10_000)
+    force: bool = Field(
+        False,
+        description="Also add weak values, which match unrelated content (all-zero PDQ, empty-file MD5)",
+    )
 
 
 class EntriesAdded(BaseModel):
-    ids: list[int]
+    ids: list[int] = Field(..., description="Each entry's id, in order (a value the bank held: that entry's)")
+    added: int = Field(..., description="How many are new (adding a value the bank holds changes nothing)")
 
 
 class Problem(BaseModel):

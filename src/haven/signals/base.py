@@ -227,6 +227,16 @@ class SignalType(ABC):
         """A few valid canonical values, for the test battery and docs."""
         return []
 
+    @classmethod
+    def weak_value(cls, value: str, quality: int | None = None) -> str | None:
+        """Why the canonical ``value`` would make a poor bank entry — it would match unrelated content —
+        or None. Bank adds and imports refuse such values unless forced. Here: a quality under the
+        signal's floor; signals add their own degenerate values."""
+        floor = cls.min_quality
+        if floor is not None and quality is not None and quality < floor:
+            return f"its quality {quality} is below the {cls.name} floor of {floor} (a near-blank input)"
+        return None
+
     # -- how values appear in outputs (`haven hash --json`, match objects) -------------------------------
 
     @classmethod
@@ -300,6 +310,14 @@ class BytesHasher:
     def new_digest(cls) -> Any:
         """A fresh object with ``update(bytes)`` and ``hexdigest()`` (hashlib's protocol)."""
         raise NotImplementedError
+
+    @classmethod
+    def weak_value(cls, value: str, quality: int | None = None) -> str | None:
+        """The digest of zero bytes matches every empty file, whatever was banked."""
+        if value == cls.new_digest().hexdigest():
+            return "it is the digest of an empty file"
+        reason: str | None = super().weak_value(value, quality)  # type: ignore[misc]
+        return reason
 
 
 class ImageHasher:

@@ -56,6 +56,12 @@ class PdqSignal(ImageHasher, SignalType):
         return (int(a, 16) ^ int(b, 16)).bit_count()
 
     @classmethod
+    def weak_value(cls, value: str, quality: int | None = None) -> str | None:
+        if value.strip("0") == "" or value.strip("f") == "":
+            return "every bit is the same: the PDQ of a flat image, which matches any other flat image"
+        return super().weak_value(value, quality)
+
+    @classmethod
     def make_index(cls) -> SignalIndex:
         from haven.index import PdqSignalIndex  # the exact multi-index Hamming index
 

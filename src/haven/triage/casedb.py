@@ -26,9 +26,10 @@ from haven.signals import (
     all_signals,
 )
 
-SCHEMA_VERSION = "5"  # 3: one column per signal (and per signal quality), variants as JSON;
+SCHEMA_VERSION = "6"  # 3: one column per signal (and per signal quality), variants as JSON;
 # 4: evidence paths escape '#' in member names and bytes that are not UTF-8 ("%FF"), and number duplicates;
 # 5: video signals (vPDQ) have columns too
+# 6: the image decode is recorded (meta ``image_decode``; exact by default, where 5 hashed with the fast one)
 
 #: Which signals triage's analysis leans on: near-duplicates and series are PDQ distances (in bits of
 #: 256), identical copies share an MD5 (what VICS keys media by), and the court record uses SHA-256.
@@ -248,6 +249,19 @@ class CaseDB:
                 "choose a new --out folder"
             )
         return True
+
+    def claim_decode(self, decode: str) -> None:
+        """Bind the case to its image decode (``exact`` or ``fast``): a resumed run must hash the rest the
+        same way, or one column would hold values of two kinds."""
+        stored = self.get_meta("image_decode")
+        if stored is None:
+            self.set_meta("image_decode", decode)
+        elif stored != decode:
+            flag = "--fast" if stored == "fast" else "no --fast"
+            raise UsageError(
+                f"{self.path.parent} holds a case hashed with the {stored} image decode; resume it with "
+                f"{flag}, or choose a new --out folder"
+            )
 
     # --- per-file rows ----------------------------------------------------------------------
     def done_paths(self) -> set[str]:

@@ -1,6 +1,7 @@
 """Per-file work, run in worker processes: the digests of every file, the image signals of images
-(PDQ on the fast path, with the upscaled look-up values of small images), the video signals of videos
-(vPDQ, from the file or the member's bytes, within ``Work.video``'s limits), EXIF leads, and what a
+(PDQ, exact unless the run asked for the fast decode, with the upscaled look-up values of small images),
+the video signals of videos (vPDQ, from the file or the member's bytes, within ``Work.video``'s limits),
+EXIF leads, and what a
 file hides after its image.
 
 ``process_batch`` is what a worker runs: a list of entries (a folder's file by path, which the
@@ -42,7 +43,7 @@ class WorkerHook(Protocol):
 class Work:
     """How the per-file work is done, and the memory it may use (from the run's ``MemoryPlan``)."""
 
-    fast: bool = True
+    fast: bool = False  # decode big JPEGs at reduced size: faster, image hashes a few bits off the exact ones
     max_pixels: int = DEFAULT_MAX_PIXELS
     hold_bytes: int = 512 * MiB  # the biggest image read whole to be decoded; bigger ones get digests only
     decode_bytes: int | None = None  # an image whose decoding takes more (estimated) is refused

@@ -63,6 +63,7 @@ def render_report(
     version: str,
     thumbnails: bool = True,
     limits: Limits = Limits(),
+    banks: dict[str, Any] | None = None,
 ) -> str:
     """The report as one HTML string."""
     env = Environment(
@@ -107,6 +108,7 @@ def render_report(
     return env.get_template("report.html").render(
         summary=summary,
         sources=sources,
+        banks=banks or {"banks": [], "entries": {}, "seq": None, "no_banks": True},
         case_id=case_id,
         version=version,
         thresholds=analysis.thresholds,

@@ -47,7 +47,9 @@ class TriageOptions:
     limits: Limits = field(default_factory=Limits)
     jobs: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
-    fast: bool = True
+    # The exact decode by default: files.csv and vics.json carry values other tools recompute. With the
+    # fast decode (big JPEGs decoded at reduced size) the image signals' columns say ``_fast``.
+    fast: bool = False
     thumbnails: bool = True
     case_number: str | None = None
     batch_rows: int = 500
@@ -190,8 +192,20 @@ def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progr
     return written
 
 
-def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, Any]]:
-    """For the court record: each source's SHA-256 (a file's own; a folder's over its sorted file list)."""
+def source_manifest(
+    sources: list[str], rows: list[FileRow], containers: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """For the court record: each source's SHA-256 (a file's own; a folder's over its sorted file list),
+    its bytes, and how many files triage looked at in it — an archive's or disk image's members, a
+    folder's files and the members of the archives in it — and how many ``containers`` it opened."""
+    containers = containers or set()
+    looked_at: dict[int, int] = {}
+    opened: dict[int, int] = {}
+    for r in rows:
+        if r.path in containers:
+            opened[r.source] = opened.get(r.source, 0) + 1
+        else:
+            looked_at[r.source] = looked_at.get(r.source, 0) + 1
     out = []
     for idx, src in enumerate(sources):
         top = [r for r in rows if r.source == idx and r.depth == 0]
@@ -208,7 +222,8 @@ def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, A
                 {
                     "path": display(src),
                     "kind": "folder",
-                    "files": len(top),
+                    "files": looked_at.get(idx, 0),
+                    "containers": opened.get(idx, 0),
                     "bytes": sum(r.size or 0 for r in top),
                     "sha256": h.hexdigest(),
                     "sha256_of": "sorted lines 'relative path<TAB>sha256<TAB>size'",
@@ -219,8 +234,10 @@ def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, A
             out.append(
                 {
                     "path": display(src),
-                    "kind": "file",
-                    "files": 1,
+                    # The container's kind ("archive" …) when it was opened, else "file" (as before).
+                    "kind": (own.kind or "container") if own and own.path in containers else "file",
+                    "files": looked_at.get(idx, 0),
+                    "containers": opened.get(idx, 0),
                     "bytes": own.size if own else None,
                     "sha256": own.get(SHA256) if own else None,
                 }
@@ -231,22 +248,26 @@ def source_manifest(sources: list[str], rows: list[FileRow]) -> list[dict[str, A
 def finish(
     sources: list[str], db: CaseDB, matcher: Matcher | None, opts: TriageOptions
 ) -> tuple[Analysis, dict[str, Any], list[dict[str, Any]]]:
-    """Analyse the stored rows and write every output file (atomically)."""
+    """Analyse the stored rows against the banks as they are now (recorded in case.db, summary.json and
+    report.html) and write every output file (atomically)."""
     rows = list(db.files())
+    searched = banks_searched(matcher)
+    db.set_meta("banks_searched", json.dumps(searched, sort_keys=True))
     analysis = analyse(
         rows, db.problems(), matcher, opts.thresholds, threads=opts.jobs or os.cpu_count() or 1
     )
     summary = analysis.summary()
-    manifest = source_manifest(sources, rows)
+    manifest = source_manifest(sources, rows, {f.row.path for f in analysis.files if f.status == "container"})
     _store_analysis(db, analysis)
     shown = [display(s) for s in sources]  # valid UTF-8 whatever bytes the source names hold
     cid = case_id(shown)
     out = opts.out
     version = _version()
-    _atomic_write(out / "files.csv", files_csv(analysis, db.signals))
+    _atomic_write(out / "files.csv", files_csv(analysis, db.signals, fast=opts.fast))
     _atomic_write(out / "problems.csv", problems_csv(analysis))
     _atomic_write(
-        out / "vics.json", vics_json(analysis, sources=shown, case_number=opts.case_number, version=version)
+        out / "vics.json",
+        vics_json(analysis, sources=shown, case_number=opts.case_number, version=version, fast=opts.fast),
     )
     _atomic_write(
         out / "report.html",
@@ -258,13 +279,24 @@ def finish(
             version=version,
             thumbnails=opts.thumbnails,
             limits=opts.limits,
+            banks=searched,
         ),
     )
     _atomic_write(
         out / "summary.json",
-        json.dumps({**summary, "case_id": cid, "sources": manifest}, indent=1, sort_keys=True) + "\n",
+        json.dumps({**summary, "case_id": cid, "sources": manifest, "banks_searched": searched}, indent=1,
+                   sort_keys=True) + "\n",
     )
     return analysis, summary, manifest
+
+
+def banks_searched(matcher: Matcher | None) -> dict[str, Any]:
+    """What the known/unknown verdicts rest on: the banks searched (names, active entries per signal) and
+    the change-log position, read after bringing the matcher up to date; or that no bank was searched."""
+    if matcher is None:
+        return {"banks": [], "entries": {}, "seq": None, "store_id": None, "no_banks": True}
+    matcher.refresh()
+    return {**matcher.coverage().to_dict(), "no_banks": False}
 
 
 def _store_analysis(db: CaseDB, a: Analysis) -> None:
@@ -352,6 +384,7 @@ def run_triage(
     db = CaseDB(out / "case.db")
     try:
         resumed = db.claim(abs_sources)
+        db.claim_decode("fast" if opts.fast else "exact")
         stale = remove_stale_temp_folder(out)
         started = time.monotonic()
         _log(
@@ -365,7 +398,7 @@ def run_triage(
                 "argv": sys.argv,
                 "sources": abs_sources,
                 "resumed": resumed,
-                "banks": opts.banks,
+                "banks": banks_searched(matcher),
                 "thresholds": opts.thresholds.__dict__,
                 "limits": opts.limits.__dict__,
                 "memory": plan.describe(),
@@ -385,10 +418,14 @@ def run_triage(
                 "seconds_hashing": round(hashed - started, 3),
                 "seconds_analysis": round(ended - hashed, 3),
                 "summary": summary,
+                "banks": json.loads(db.get_meta("banks_searched") or "null"),
                 "sources": manifest,
                 "outputs_sha256": outputs,
             },
         )
-        return {**summary, "out": str(out)}
+        searched = json.loads(db.get_meta("banks_searched") or "{}")
+        entries = sum(searched.get("entries", {}).values())
+        short = {"banks": len(searched.get("banks", [])), "entries": entries, "seq": searched.get("seq")}
+        return {**summary, "searched": short, "out": str(out)}
     finally:
         db.close()

@@ -38,7 +38,7 @@ class WriteStats:
 
 
 class Format(Protocol):
-    """What each format module offers (``haven_csv``, ``pytx``, ``hma``, ``vics``)."""
+    """What each format module offers (``haven_csv``, ``pytx``, ``hma``, ``vics``, ``hash_json``)."""
 
     name: str
     description: str

@@ -12,18 +12,19 @@ hasher-matcher-actioner/src/OpenMediaMatch/blueprints/curation.py.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from haven.banks.formats.base import Record, WriteStats
-from haven.banks.formats.jsonstream import ArrayStream
+from haven.banks.formats.jsonstream import ArrayStream, json_values
 from haven.banks.types import Entry, EntryIn
 from haven.errors import FormatError
 from haven.signals import aliases, get_signal
 
 name = "hma"
-description = "HMA bank content objects, one JSON object per line"
+description = "HMA bank content objects: JSON Lines, pretty-printed objects or a JSON array"
 
 
 def to_haven() -> dict[str, str]:
@@ -86,20 +87,10 @@ def read(stream: IO[str], path: str) -> Iterator[Record | FormatError]:
         for line, obj in arr.items():
             yield _record(line, obj, path)
         return
-    line = skipped_lines
-    pending = first
-    for raw in stream:
-        line += 1
-        text = pending + raw if pending else raw
-        pending = ""
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield FormatError(f"invalid JSON: {exc.msg}", path=path, line=line)
-            continue
-        yield _record(line, obj, path)
+    # JSON Lines, or objects pretty-printed over several lines (as HMA's API returns one).
+    rest_of_line = stream.readline() if first else ""
+    for item in json_values(itertools.chain([first + rest_of_line], stream), path, first_line=skipped_lines):
+        yield item if isinstance(item, FormatError) else _record(*item, path)
 
 
 def write(entries: Iterable[Entry], out: IO[str], *, bank: str) -> WriteStats:

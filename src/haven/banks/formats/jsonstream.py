@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from haven.errors import FormatError
@@ -105,3 +105,43 @@ class ArrayStream:
             line = self.line
             self._advance(end)
             yield line, value
+
+
+MAX_VALUE = 1 << 20  # one JSON value spread over lines larger than this is refused
+
+
+def json_values(
+    stream: Iterable[str], path: str, *, first_line: int = 0
+) -> Iterator[tuple[int, Any] | FormatError]:
+    """``(line, value)`` for each JSON value of a stream of them — JSON Lines, or pretty-printed values one
+    after another — or a ``FormatError`` naming the line a bad value starts on, after which reading goes on
+    at the next line (so one bad line costs only itself). Line numbers count from ``first_line`` + 1."""
+    replay: list[tuple[int, str]] = []  # lines to read again after a bad value that spanned several
+    pending: list[tuple[int, str]] = []
+    lines = ((first_line + n, raw) for n, raw in enumerate(stream, 1))
+    while True:
+        if replay:
+            line, raw = replay.pop(0)
+        else:
+            nxt = next(lines, None)
+            if nxt is None:
+                break
+            line, raw = nxt
+        if not pending and not raw.strip():
+            continue
+        pending.append((line, raw))
+        text = "".join(r for _, r in pending)
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # Cut short at the end of what was read: a value spread over several lines; read on.
+            if exc.pos >= len(text.rstrip()) and len(text) < MAX_VALUE:
+                continue
+            yield FormatError(f"invalid JSON: {exc.msg}", path=path, line=pending[0][0])
+            replay = pending[1:] + replay
+            pending = []
+            continue
+        yield pending[0][0], value
+        pending = []
+    if pending:
+        yield FormatError("the file ends inside a JSON value", path=path, line=pending[0][0])

@@ -85,7 +85,8 @@ def add_entries(
 
     allowed = {f.name for f in fields(CoreEntryIn)}
     entries = [CoreEntryIn(**{k: v for k, v in e.model_dump().items() if k in allowed}) for e in body.entries]
-    return {"ids": backend.store.add_entries(name, entries, actor=_actor(key))}
+    done = backend.store.add_entries_detail(name, entries, actor=_actor(key), force=body.force)
+    return {"ids": [i for i, _ in done], "added": sum(new for _, new in done)}
 
 
 @router.get("/entries/{entry_id}", summary="Show one bank entry", responses=ERRORS)

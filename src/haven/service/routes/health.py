@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -40,8 +42,12 @@ def readyz(request: Request) -> JSONResponse:
     # Saturation is reported, not failed on: a worker whose fetch slots are full still matches hashes,
     # and taking it out of rotation would only move the load to the next one.
     load = state.load()
-    body = {"status": "ready" if ok else "not_ready", "checks": checks, "load": load,
-            "saturated": sorted(name for name, v in load.items() if v["saturated"])}
+    body: dict[str, Any] = {"status": "ready" if ok else "not_ready", "checks": checks, "load": load,
+                            "saturated": sorted(name for name, v in load.items() if v["saturated"])}
+    if backend is not None and backend.ready:
+        # What a match searches now: counts only (no bank names: this route needs no key).
+        cov = backend.coverage()
+        body["searched"] = {"banks": len(cov.banks), "entries": cov.per_signal(), "seq": cov.seq}
     return JSONResponse(body, status_code=200 if ok else 503)
 
 

@@ -89,7 +89,7 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
     hashes = _hashes(q)
     matches = backend.match_hashes(hashes, threshold=q.threshold)
     _count("hashes", matches)
-    payload = match_payload(hashes, matches, q.limit)
+    payload = match_payload(hashes, matches, q.limit, backend.coverage())
     if q.content_id:
         payload["content_id"] = q.content_id
     _run_rules(state, payload, "hashes", key)
@@ -139,7 +139,7 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes | Pa
     result = await hash_in_thread(data, label, state, upscaled=upscaled)
     matches = await run_in_threadpool(backend.match_result, result, threshold)
     _count(kind, matches)
-    payload = match_payload(result.to_dict(), matches, limit)
+    payload = match_payload(result.to_dict(), matches, limit, backend.coverage())
     payload["content_id"] = content_id or result.get("sha256")
     if extra:
         payload.update(extra)
