@@ -174,9 +174,11 @@ class AuditLog:
         limit: int | None = None,
         newest_first: bool = False,
         event_prefix: str | None = None,
+        session: Session | None = None,
     ) -> list[Entry]:
         """Entries matching every filter given, oldest first (or newest first). ``event_prefix`` keeps one
-        surface's events (``portal.``)."""
+        surface's events (``portal.``); with ``session`` they are read in that transaction (its own
+        uncommitted entries included)."""
         q = select(AuditEntry).where(AuditEntry.seq > since_seq)
         if event:
             q = q.where(AuditEntry.event == event)
@@ -189,11 +191,15 @@ class AuditLog:
         q = q.order_by(AuditEntry.seq.desc() if newest_first else AuditEntry.seq)
         if limit:
             q = q.limit(limit)
+
+        def read(s: Session) -> list[Entry]:
+            return [Entry(e.seq, e.at, e.event, e.actor, e.target, _loads(e.detail), e.prev_hash, e.hash)
+                    for e in s.scalars(q)]
+
+        if session is not None:
+            return read(session)
         with self.sessions() as s:
-            return [
-                Entry(e.seq, e.at, e.event, e.actor, e.target, _loads(e.detail), e.prev_hash, e.hash)
-                for e in s.scalars(q)
-            ]
+            return read(s)
 
     @_db_errors
     def head(self) -> Anchor | None:

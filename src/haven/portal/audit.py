@@ -34,4 +34,4 @@ def record(
 
 def entries(db: Session, *, target: str | None = None, limit: int = 200) -> list[Entry]:
     """The portal's entries, newest first, optionally for one target."""
-    return _log(db).entries(target=target, event_prefix=PREFIX, limit=limit, newest_first=True)
+    return _log(db).entries(target=target, event_prefix=PREFIX, limit=limit, newest_first=True, session=db)
