@@ -8,8 +8,10 @@ transaction, before it commits: the page is rolled back and fetched again) and `
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -19,8 +21,46 @@ from haven.errors import ConflictError
 from haven.exchanges.apply import apply_page
 from haven.exchanges.clients import ClientSettings, make_client
 from haven.exchanges.store import EXCHANGES, ExchangeStore
-from haven.exchanges.types import ExchangeClient, FetchResult
+from haven.exchanges.types import ExchangeClient, FetchResult, Page
 from haven.faults import FAULTS
+
+_END = object()
+
+
+def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
+    """``pages`` read ``depth`` ahead in a thread, so the next page downloads and parses while this one is
+    applied. Only reading runs ahead: pages are still applied, and their checkpoints committed, in order."""
+    box: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        box.put(page, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            box.put(exc)
+
+    thread = threading.Thread(target=run, name="exchange-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _stamp(store: ExchangeStore, exchange_id: int, **values: object) -> None:
@@ -54,7 +94,7 @@ def fetch(
     pages_done = ex.pages
     _stamp(store, ex.id, fetch_started_at=datetime.now(UTC), last_status="running", last_error=None)
     try:
-        for page in client.pages(checkpoint):
+        for page in prefetched(client.pages(checkpoint)):
             if should_stop is not None and should_stop():
                 raise KeyboardInterrupt
             result.errors += len(page.problems)

@@ -13,6 +13,7 @@ path. Feedback: ``PUT {base}/v2/entries/{member}/{id}/{TYPE}/feedback`` with a `
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,7 +21,6 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 import httpx
-from lxml import etree
 
 from haven.banks.categories import SCHEMES
 from haven.errors import FormatError, RemoteError, RemoteRejectedError, UsageError
@@ -49,34 +49,23 @@ def iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime(DATE)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_time(text: str | None) -> datetime | None:
+    """An NCMEC timestamp (``2017-10-24T15:00:00Z``, milliseconds optional) as a UTC datetime."""
     if not text:
         return None
-    text = text.strip().replace(".000Z", "Z")
     try:
-        return datetime.strptime(text, DATE).replace(tzinfo=UTC)
+        return datetime.fromisoformat(text.strip()).astimezone(UTC)
     except ValueError:
         return None
 
 
 def _local(el: Any) -> str:
-    return str(etree.QName(el).localname)
+    tag = el.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
-def _child(el: Any, name: str) -> Any:
-    for c in el:
-        if isinstance(c.tag, str) and _local(c) == name:
-            return c
-    return None
-
-
-def _text(el: Any, name: str) -> str | None:
-    c = _child(el, name)
-    return c.text.strip() if c is not None and c.text else None
-
-
-def _feedback(entry: Any) -> list[dict[str, Any]]:
-    fb = _child(entry, "feedback")
+def _feedback(fb: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if fb is None:
         return out
@@ -103,49 +92,49 @@ def parse_entries(data: bytes) -> tuple[list[Update], str]:
     root = parse_xml(data, max_bytes=MAX_PAGE_BYTES)
     if _local(root) != "queryResult":
         raise RemoteError(f"NCMEC sent <{_local(root)}> where <queryResult> was expected")
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
     updates: list[Update] = []
     for group in root:
-        if not isinstance(group.tag, str) or _local(group) not in ("images", "videos"):
+        if _local(group) not in ("images", "videos"):
             continue
         for entry in group:
-            if not isinstance(entry.tag, str):
-                continue
             tag = _local(entry)
+            if not tag:
+                continue  # a comment
             deleted = tag.startswith("deleted")
             kind = tag[len("deleted") :].lower() if deleted else tag
-            member_el = _child(entry, "member")
+            member_el = entry.find(f"{ns}member")
             member_id = member_el.get("id") if member_el is not None else None
-            entry_id = _text(entry, "id")
-            if entry_id is None or member_id is None:
+            entry_id = (entry.findtext(f"{ns}id") or "").strip()
+            if not entry_id or member_id is None:
                 raise RemoteError(f"NCMEC <{tag}> without <id> or <member id=…>")
-            classification = _text(entry, "classification")
+            classification = (entry.findtext(f"{ns}classification") or "").strip() or None
             signals: list[tuple[str, str]] = []
-            fps = _child(entry, "fingerprints")
-            for fp in fps if fps is not None else []:
-                if not isinstance(fp.tag, str):
-                    continue
-                signal = SIGNALS.get(kind, {}).get(_local(fp).lower())
+            fps = entry.find(f"{ns}fingerprints")
+            names = SIGNALS.get(kind, {})
+            for fp in fps if fps is not None else ():
+                signal = names.get(_local(fp).lower())
                 if signal and fp.text and fp.text.strip():
                     signals.append((signal, fp.text.strip()))
+            fb = entry.find(f"{ns}feedback")
             updates.append(
                 Update(
                     upstream_id=f"{member_id}/{entry_id}",
                     signals=signals,
                     deleted=deleted,
-                    member=member_id if member_el is None else f"{member_id} {member_el.text or ''}".strip(),
+                    member=f"{member_id} {member_el.text or ''}".strip(),
                     classification=classification,
                     scheme="us-industry"
                     if classification and classification.upper() in SCHEMES["us-industry"]
                     else None,
                     status="deleted" if deleted else kind,
-                    upstream_at=parse_time(_text(entry, "timestamp")),
-                    feedback=_feedback(entry) or None,
+                    upstream_at=parse_time(entry.findtext(f"{ns}timestamp")),
+                    feedback=_feedback(fb) or None if fb is not None and len(fb) else None,
                     extra={"member_id": member_id, "entry_id": entry_id, "kind": kind},
                 )
             )
-    paging = _child(root, "paging")
-    nxt = _text(paging, "next") if paging is not None else None
-    return updates, nxt or ""
+    nxt = root.findtext(f"{ns}paging/{ns}next")
+    return updates, (nxt or "").strip()
 
 
 class NcmecHashClient(HttpClient):
@@ -238,8 +227,10 @@ class NcmecHashClient(HttpClient):
             vote = "<affirmative/>"
         else:
             vote = f"<negative><reasonIds><guid>{escape(self._reason(fp_type))}</guid></reasonIds></negative>"
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n'
-                f'<feedbackSubmission xmlns="{NS}">{vote}</feedbackSubmission>')
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<feedbackSubmission xmlns="{NS}">{vote}</feedbackSubmission>'
+        )
         # PUT replaces this member's feedback on the fingerprint: sending it twice is harmless, so retried.
         resp = self.request(
             "PUT",
