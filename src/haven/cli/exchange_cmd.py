@@ -4,8 +4,10 @@ and ``haven bench exchange``."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -32,10 +34,16 @@ def _ring(required: bool = False) -> Any:
         return None
 
 
-def _xstore(*, ring_required: bool = False) -> Any:
+@contextlib.contextmanager
+def _xstore(*, ring_required: bool = False) -> Iterator[Any]:
+    """The exchange store on the configured database, closed (its pool too) when the command ends."""
     from haven.exchanges import ExchangeStore
 
-    return ExchangeStore(open_store(), _ring(ring_required))
+    banks = open_store()
+    try:
+        yield ExchangeStore(banks, _ring(ring_required))
+    finally:
+        banks.close()
 
 
 def _client_settings() -> Any:
@@ -102,39 +110,39 @@ def add_command(
             creds.update(_pairs(lines, "credential line"))
     if username:
         creds["username"] = username
-    xs = _xstore(ring_required=bool(creds))
-    ex = xs.add(
-        name,
-        type_,
-        bank,
-        options=opts,
-        credentials=creds,
-        interval_seconds=_duration(interval),
-        actor=actor(),
-    )
-    if json_out:
-        emit_json(ex.to_dict())
-    else:
-        say(
-            f"exchange {ex.name} ({ex.type}) added, feeding bank {ex.bank} every {interval}; "
-            f"fetch it now with: haven exchange fetch {ex.name}"
+    with _xstore(ring_required=bool(creds)) as xs:
+        ex = xs.add(
+            name,
+            type_,
+            bank,
+            options=opts,
+            credentials=creds,
+            interval_seconds=_duration(interval),
+            actor=actor(),
         )
+        if json_out:
+            emit_json(ex.to_dict())
+        else:
+            say(
+                f"exchange {ex.name} ({ex.type}) added, feeding bank {ex.bank} every {interval}; "
+                f"fetch it now with: haven exchange fetch {ex.name}"
+            )
 
 
 @exchange_app.command("list")
 def list_command(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Every exchange with its bank, schedule and last fetch."""
-    xs = _xstore()
-    for ex in xs.list():
-        if json_out:
-            emit_json(ex.to_dict())
-            continue
-        state = "enabled" if ex.enabled else "disabled"
-        last = ex.fetch_finished_at.isoformat(timespec="seconds") if ex.fetch_finished_at else "never"
-        say(
-            f"{ex.name}  {ex.type}  bank {ex.bank}  {state}  every {ex.interval_seconds}s  "
-            f"last fetch {last} ({ex.last_status or '-'})"
-        )
+    with _xstore() as xs:
+        for ex in xs.list():
+            if json_out:
+                emit_json(ex.to_dict())
+                continue
+            state = "enabled" if ex.enabled else "disabled"
+            last = ex.fetch_finished_at.isoformat(timespec="seconds") if ex.fetch_finished_at else "never"
+            say(
+                f"{ex.name}  {ex.type}  bank {ex.bank}  {state}  every {ex.interval_seconds}s  "
+                f"last fetch {last} ({ex.last_status or '-'})"
+            )
 
 
 @exchange_app.command("show")
@@ -144,30 +152,34 @@ def show_command(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """One exchange: options (never its credentials), checkpoint, counts, last error, items."""
-    xs = _xstore()
-    ex = xs.get(name)
-    counts = xs.counts(name)
-    listed = xs.items(name, limit=items) if items else []
-    if json_out:
-        emit_json({**ex.to_dict(), "counts": counts, "items": listed})
-        return
-    say(
-        f"exchange {ex.name}: {ex.type}, bank {ex.bank}, {'enabled' if ex.enabled else 'disabled'}, "
-        f"every {ex.interval_seconds}s"
-    )
-    say(f"  options: {ex.options}  credentials: {'sealed' if ex.has_credentials else 'none'}")
-    say(f"  checkpoint: {ex.checkpoint}  pages applied: {ex.pages}  updates applied: {ex.applied}")
-    say(
-        f"  last fetch: {ex.last_status or 'never'}"
-        + (f", finished {ex.fetch_finished_at.isoformat(timespec='seconds')}" if ex.fetch_finished_at else "")
-        + (f"; error: {ex.last_error}" if ex.last_error else "")
-    )
-    say("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    for it in listed:
+    with _xstore() as xs:
+        ex = xs.get(name)
+        counts = xs.counts(name)
+        listed = xs.items(name, limit=items) if items else []
+        if json_out:
+            emit_json({**ex.to_dict(), "counts": counts, "items": listed})
+            return
         say(
-            f"  {it['upstream_id']}  {it['signal']} {it['value']}  entry {it['entry_id']}  "
-            f"{it['classification'] or ''} {it['status'] or ''}".rstrip()
+            f"exchange {ex.name}: {ex.type}, bank {ex.bank}, {'enabled' if ex.enabled else 'disabled'}, "
+            f"every {ex.interval_seconds}s"
         )
+        say(f"  options: {ex.options}  credentials: {'sealed' if ex.has_credentials else 'none'}")
+        say(f"  checkpoint: {ex.checkpoint}  pages applied: {ex.pages}  updates applied: {ex.applied}")
+        say(
+            f"  last fetch: {ex.last_status or 'never'}"
+            + (
+                f", finished {ex.fetch_finished_at.isoformat(timespec='seconds')}"
+                if ex.fetch_finished_at
+                else ""
+            )
+            + (f"; error: {ex.last_error}" if ex.last_error else "")
+        )
+        say("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        for it in listed:
+            say(
+                f"  {it['upstream_id']}  {it['signal']} {it['value']}  entry {it['entry_id']}  "
+                f"{it['classification'] or ''} {it['status'] or ''}".rstrip()
+            )
 
 
 @exchange_app.command("fetch")
@@ -178,37 +190,37 @@ def fetch_command(
     """Fetch now: from each exchange's checkpoint to the upstream's present; Ctrl-C or a crash resumes."""
     from haven.exchanges import feedback, fetch
 
-    xs = _xstore()
-    names = [name] if name else [ex.name for ex in xs.list() if ex.enabled]
-    failed = False
-    for n in names:
-        with deferred_interrupt() as stop:
-            try:
-                result = fetch(xs, n, settings=_client_settings(), should_stop=stop)
-            except UsageError:
-                raise
-            except Exception as exc:
-                if name:
+    with _xstore() as xs:
+        names = [name] if name else [ex.name for ex in xs.list() if ex.enabled]
+        failed = False
+        for n in names:
+            with deferred_interrupt() as stop:
+                try:
+                    result = fetch(xs, n, settings=_client_settings(), should_stop=stop)
+                except UsageError:
                     raise
-                failed = True
-                stderr.print(f"{n}: {getattr(exc, 'message', exc)}", markup=False)
-                continue
-        if json_out:
-            emit_json(result.to_dict())
-        elif result.unchanged:
-            say(f"{n}: unchanged since the last fetch")
-        else:
-            say(
-                f"{n}: {result.pages} page(s); {result.added} added, {result.linked} already held, "
-                f"{result.changed} changed, {result.tombstones} tombstones "
-                f"({result.removed} entries removed), "
-                f"{result.errors} refused" + (" (resumed)" if result.resumed else "")
-            )
-            for msg in result.messages[:10]:
-                stderr.print(f"  {msg}", markup=False)
-    feedback.collect(xs)
-    if failed:
-        raise typer.Exit(3)
+                except Exception as exc:
+                    if name:
+                        raise
+                    failed = True
+                    stderr.print(f"{n}: {getattr(exc, 'message', exc)}", markup=False)
+                    continue
+            if json_out:
+                emit_json(result.to_dict())
+            elif result.unchanged:
+                say(f"{n}: unchanged since the last fetch")
+            else:
+                say(
+                    f"{n}: {result.pages} page(s); {result.added} added, {result.linked} already held, "
+                    f"{result.changed} changed, {result.tombstones} tombstones "
+                    f"({result.removed} entries removed), "
+                    f"{result.errors} refused" + (" (resumed)" if result.resumed else "")
+                )
+                for msg in result.messages[:10]:
+                    stderr.print(f"  {msg}", markup=False)
+        feedback.collect(xs)
+        if failed:
+            raise typer.Exit(3)
 
 
 @exchange_app.command("feedback")
@@ -220,22 +232,24 @@ def feedback_command(
     """The feedback outbox: bank feedback on exchange entries, queued and sent as each exchange's own call."""
     from haven.exchanges import feedback
 
-    xs = _xstore()
-    feedback.collect(xs)
-    if send:
-        counts = feedback.send(xs, settings=_client_settings(), exchange=name)
-        if not json_out:
-            say("sent: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing pending"))
-    for row in xs.feedback(name):
-        if json_out:
-            emit_json(row)
-        else:
-            say(
-                f"#{row['id']} {row['exchange']} entry {row['entry_id']} "
-                f"({row['upstream_id']}, {row['signal']}): "
-                f"{row['opinion']} by {row['actor'] or '-'} → {row['status']} after {row['tries']} tries"
-                + (f": {row['last_error']}" if row["last_error"] else "")
-            )
+    with _xstore() as xs:
+        feedback.collect(xs)
+        if send:
+            counts = feedback.send(xs, settings=_client_settings(), exchange=name)
+            if not json_out:
+                say(
+                    "sent: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing pending")
+                )
+        for row in xs.feedback(name):
+            if json_out:
+                emit_json(row)
+            else:
+                say(
+                    f"#{row['id']} {row['exchange']} entry {row['entry_id']} "
+                    f"({row['upstream_id']}, {row['signal']}): "
+                    f"{row['opinion']} by {row['actor'] or '-'} → {row['status']} after {row['tries']} tries"
+                    + (f": {row['last_error']}" if row["last_error"] else "")
+                )
 
 
 @exchange_app.command("set")
@@ -254,33 +268,37 @@ def set_command(
 
     from haven.exchanges.store import EXCHANGES, OPTIONS
 
-    xs = _xstore(ring_required=credentials_stdin)
-    ex = xs.get(name)
-    opts = {**ex.options, **_pairs(option, "--option")}
-    unknown = sorted(set(opts) - set(OPTIONS[ex.type]))
-    if unknown:
-        raise UsageError(f"{ex.type} exchanges take no option {', '.join(unknown)}")
-    values: dict[str, Any] = {"options": json.dumps(opts, sort_keys=True)}
-    if interval:
-        values["interval_seconds"] = _duration(interval)
-    with xs.engine.begin() as conn:
-        conn.execute(update(EXCHANGES).where(EXCHANGES.c.id == ex.id).values(**values))
-    if credentials_stdin:
-        xs.set_credentials(name, _pairs([ln for ln in sys.stdin.read().splitlines() if ln.strip()], "line"))
-    say(f"exchange {name} updated")
+    with _xstore(ring_required=credentials_stdin) as xs:
+        ex = xs.get(name)
+        opts = {**ex.options, **_pairs(option, "--option")}
+        unknown = sorted(set(opts) - set(OPTIONS[ex.type]))
+        if unknown:
+            raise UsageError(f"{ex.type} exchanges take no option {', '.join(unknown)}")
+        values: dict[str, Any] = {"options": json.dumps(opts, sort_keys=True)}
+        if interval:
+            values["interval_seconds"] = _duration(interval)
+        with xs.engine.begin() as conn:
+            conn.execute(update(EXCHANGES).where(EXCHANGES.c.id == ex.id).values(**values))
+        if credentials_stdin:
+            xs.set_credentials(
+                name, _pairs([ln for ln in sys.stdin.read().splitlines() if ln.strip()], "line")
+            )
+        say(f"exchange {name} updated")
 
 
 @exchange_app.command("disable")
 def disable_command(name: str = typer.Argument(...)) -> None:
     """Stop scheduled fetches (its entries keep matching)."""
-    _xstore().set_enabled(name, False)
+    with _xstore() as xs:
+        xs.set_enabled(name, False)
     say(f"exchange {name} disabled")
 
 
 @exchange_app.command("enable")
 def enable_command(name: str = typer.Argument(...)) -> None:
     """Resume scheduled fetches."""
-    _xstore().set_enabled(name, True)
+    with _xstore() as xs:
+        xs.set_enabled(name, True)
     say(f"exchange {name} enabled")
 
 
@@ -292,7 +310,8 @@ def remove_command(
     ),
 ) -> None:
     """Delete an exchange, its provenance records and feedback outbox (entries stay unless --purge)."""
-    removed = _xstore().remove(name, purge=purge, actor=actor())
+    with _xstore() as xs:
+        removed = xs.remove(name, purge=purge, actor=actor())
     say(f"exchange {name} removed" + (f"; {removed} bank entries removed" if purge else ""))
 
 

@@ -1,0 +1,109 @@
+"""The ``file`` exchange through the CLI, on SQLite and PostgreSQL: after ``haven exchange add … --type file``
+and ``haven exchange fetch``, the bank holds exactly the file's signals; after lines are removed and added
+and the fetch is run again, exactly the new file's; a URL source goes through the SSRF guard."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from haven_cli import env, run  # noqa: F401 - env is a fixture
+
+from haven.banks import BankStore
+
+
+def _values(n: int, tag: str) -> list[tuple[str, str]]:
+    """(pytx type, value) lines: PDQ and MD5 strings derived from a tag (not hashes of any media)."""
+    out = []
+    for i in range(n):
+        raw = f"{tag}:{i}".encode()
+        out.append(("pdq", hashlib.sha256(raw).hexdigest()) if i % 2 else ("video_md5", hashlib.md5(raw).hexdigest()))
+    return out
+
+
+def _write(path: Path, lines: list[tuple[str, str]]) -> None:
+    path.write_text("".join(f"{t} {v}\n" for t, v in lines), encoding="utf-8")
+
+
+def _expected(lines: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    return {("md5" if t == "video_md5" else t, v) for t, v in lines}
+
+
+def _bank(url: str, name: str) -> set[tuple[str, str]]:
+    store = BankStore(url)
+    try:
+        return {(e.signal, e.value) for e in store.iter_entries(name)}
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def db(env: dict[str, str], db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
+    monkeypatch.setenv("HAVEN_DATABASE_URL", db_url)
+    return db_url
+
+
+def test_file_exchange_bank_equals_the_file(db: str, tmp_path: Path) -> None:
+    path = tmp_path / "shared-list.txt"
+    first = _values(40, "a")
+    _write(path, [*first, ("not_a_type", "zzz")])
+    code, out = run("exchange", "add", "shared", "--type", "file", "--source", str(path), "--bank", "shared-bank")
+    assert code == 0, out
+    code, out = run("exchange", "fetch", "shared")
+    assert code == 0, out
+    assert "40 added" in out and "1 refused" in out
+    assert _bank(db, "shared-bank") == _expected(first)
+
+    second = first[5:] + _values(7, "b")  # 5 lines removed, 7 added
+    _write(path, second)
+    code, out = run("exchange", "fetch", "shared")
+    assert code == 0, out
+    assert "7 added" in out and "5 tombstones (5 entries removed)" in out
+    assert _bank(db, "shared-bank") == _expected(second)
+
+    code, out = run("exchange", "fetch", "shared")
+    assert code == 0 and "unchanged" in out
+    code, out = run("exchange", "show", "shared", "--json")
+    assert code == 0 and '"items": 42' in out and '"tombstones": 5' in out
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a: object, **kw: object) -> None:
+            super().__init__(*a, directory=str(root), **kw)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+def test_file_exchange_from_a_url_goes_through_the_ssrf_guard(
+    env: dict[str, str], sqlite_url: str, web: tuple[str, Path], monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    monkeypatch.setenv("HAVEN_DATABASE_URL", sqlite_url)
+    base, root = web
+    lines = _values(12, "url")
+    _write(root / "list.txt", lines)
+    code, out = run("exchange", "add", "web", "--type", "file", "--source", f"{base}/list.txt", "--bank", "web")
+    assert code == 0, out
+    code, out = run("exchange", "fetch", "web")
+    assert code != 0 and "127.0.0.1" in out  # a loopback address is refused like any internal one
+    assert _bank(sqlite_url, "web") == set()
+    monkeypatch.setenv("HAVEN_FETCH_ALLOW", "127.0.0.1/32")  # the test-only exemption
+    code, out = run("exchange", "fetch", "web")
+    assert code == 0, out
+    assert _bank(sqlite_url, "web") == _expected(lines)
