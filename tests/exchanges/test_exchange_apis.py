@@ -106,8 +106,12 @@ def test_4xx_is_not_retried_and_the_fetch_resumes(sqlite_url: str) -> None:
 def test_false_positive_feedback_reaches_the_mock(setup: Setup) -> None:
     s = setup
     fetch(s.xs, s.name, client=s.client())
-    value = next(v for i in range(len(s.mock.data.ts)) for sig, v in s.mock.data.signals(i) if sig != "md5"
-                 or s.mock.kind != "ncmec")
+    value = next(
+        v
+        for i in range(len(s.mock.data.ts))
+        for sig, v in s.mock.data.signals(i)
+        if sig != "md5" or s.mock.kind != "ncmec"
+    )
     entry = next(e for e in s.banks.iter_entries(s.bank) if e.value == value)
     s.banks.set_feedback(entry.id, "false_positive", actor="reviewer")
     assert feedback.collect(s.xs) == 1

@@ -17,9 +17,14 @@ from exchange_helpers import MASTER_KEY, make_setup
 from haven.faults import CRASH_EXIT
 
 
-def _haven(args: list[str], env: dict[str, str], crash: str | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "haven.faults", crash, "--", "haven"] if crash else [
-        sys.executable, "-m", "haven.cli.main"]
+def _haven(
+    args: list[str], env: dict[str, str], crash: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    cmd = (
+        [sys.executable, "-m", "haven.faults", crash, "--", "haven"]
+        if crash
+        else [sys.executable, "-m", "haven.cli.main"]
+    )
     return subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -27,8 +32,13 @@ def _haven(args: list[str], env: dict[str, str], crash: str | None = None) -> su
 def test_killed_fetch_resumes_exactly_once(db_url: str, tmp_path: Path, point: str) -> None:
     s = make_setup(db_url, "ncmec", count=200, page_size=40)  # 5 pages
     s.clock.now = 4_000_000_000  # the subprocess reads the real clock: every mock record is in its past
-    env = {**os.environ, "HAVEN_DATA_DIR": str(tmp_path / "data"), "HAVEN_DATABASE_URL": db_url,
-           "HAVEN_MASTER_KEY": MASTER_KEY, "HAVEN_EXCHANGE_RETRIES": "0"}
+    env = {
+        **os.environ,
+        "HAVEN_DATA_DIR": str(tmp_path / "data"),
+        "HAVEN_DATABASE_URL": db_url,
+        "HAVEN_MASTER_KEY": MASTER_KEY,
+        "HAVEN_EXCHANGE_RETRIES": "0",
+    }
     try:
         s.mock.data.ts = [1_700_000_000] * len(s.mock.data.ts)
         s.mock.data.version += 1

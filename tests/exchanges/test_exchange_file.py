@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from haven_cli import env, run  # noqa: F401 - env is a fixture
 
 from haven.banks import BankStore
+from haven_cli import env, run
 
 
 def _values(n: int, tag: str) -> list[tuple[str, str]]:
@@ -21,7 +21,9 @@ def _values(n: int, tag: str) -> list[tuple[str, str]]:
     out = []
     for i in range(n):
         raw = f"{tag}:{i}".encode()
-        out.append(("pdq", hashlib.sha256(raw).hexdigest()) if i % 2 else ("video_md5", hashlib.md5(raw).hexdigest()))
+        out.append(
+            ("pdq", hashlib.sha256(raw).hexdigest()) if i % 2 else ("video_md5", hashlib.md5(raw).hexdigest())
+        )
     return out
 
 
@@ -42,7 +44,7 @@ def _bank(url: str, name: str) -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def db(env: dict[str, str], db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
+def db(env: dict[str, str], db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("HAVEN_DATABASE_URL", db_url)
     return db_url
 
@@ -51,7 +53,9 @@ def test_file_exchange_bank_equals_the_file(db: str, tmp_path: Path) -> None:
     path = tmp_path / "shared-list.txt"
     first = _values(40, "a")
     _write(path, [*first, ("not_a_type", "zzz")])
-    code, out = run("exchange", "add", "shared", "--type", "file", "--source", str(path), "--bank", "shared-bank")
+    code, out = run(
+        "exchange", "add", "shared", "--type", "file", "--source", str(path), "--bank", "shared-bank"
+    )
     assert code == 0, out
     code, out = run("exchange", "fetch", "shared")
     assert code == 0, out
@@ -92,13 +96,15 @@ def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_file_exchange_from_a_url_goes_through_the_ssrf_guard(
-    env: dict[str, str], sqlite_url: str, web: tuple[str, Path], monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    env: dict[str, str], sqlite_url: str, web: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HAVEN_DATABASE_URL", sqlite_url)
     base, root = web
     lines = _values(12, "url")
     _write(root / "list.txt", lines)
-    code, out = run("exchange", "add", "web", "--type", "file", "--source", f"{base}/list.txt", "--bank", "web")
+    code, out = run(
+        "exchange", "add", "web", "--type", "file", "--source", f"{base}/list.txt", "--bank", "web"
+    )
     assert code == 0, out
     code, out = run("exchange", "fetch", "web")
     assert code != 0 and "127.0.0.1" in out  # a loopback address is refused like any internal one

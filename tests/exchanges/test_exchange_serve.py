@@ -13,14 +13,14 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
-from service_live import ServeProcess, eventually, serve_process  # noqa: E402
+from service_live import ServeProcess, eventually, serve_process
 
-from haven.banks import BankStore  # noqa: E402
-from haven.config import Settings  # noqa: E402
-from haven.exchanges import ExchangeStore, fetch  # noqa: E402
-from haven.exchanges.clients import ClientSettings  # noqa: E402
-from haven.exchanges.mock import MockExchange  # noqa: E402
-from haven.secrets import KeyRing, create_key_file  # noqa: E402
+from haven.banks import BankStore
+from haven.config import Settings
+from haven.exchanges import ExchangeStore, fetch
+from haven.exchanges.clients import ClientSettings
+from haven.exchanges.mock import MockExchange
+from haven.secrets import KeyRing, create_key_file
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProc
 
 
 def _matched(proc: ServeProcess, md5: str) -> bool:
-    r = httpx.post(f"{proc.url}/v1/match/hashes", json={"md5": md5},
-                   headers={"Authorization": f"Bearer {proc.match}"}, timeout=10)
+    r = httpx.post(
+        f"{proc.url}/v1/match/hashes",
+        json={"md5": md5},
+        headers={"Authorization": f"Bearer {proc.match}"},
+        timeout=10,
+    )
     assert r.status_code == 200, r.text
     return bool(r.json()["matched"])
 
@@ -52,8 +56,13 @@ def test_a_deleted_hash_stops_matching_within_a_second(served: tuple[ServeProces
     proc, xs = served
     with MockExchange("ncmec", count=120, page_size=50, seed="manual") as mock:
         # Disabled: only this test fetches it (the service's schedule leaves it alone).
-        xs.add("manual", "ncmec", "manual-bank", options={"url": mock.url, "lag": 0},
-               credentials=mock.credentials)
+        xs.add(
+            "manual",
+            "ncmec",
+            "manual-bank",
+            options={"url": mock.url, "lag": 0},
+            credentials=mock.credentials,
+        )
         xs.set_enabled("manual", False)
         cs = ClientSettings(timeout=5)
         fetch(xs, "manual", settings=cs)
@@ -70,18 +79,26 @@ def test_a_deleted_hash_stops_matching_within_a_second(served: tuple[ServeProces
         assert time.monotonic() - t0 < 1.0
 
 
-def test_the_service_fetches_due_exchanges_on_its_schedule(served: tuple[ServeProcess, ExchangeStore]) -> None:
+def test_the_service_fetches_due_exchanges_on_its_schedule(
+    served: tuple[ServeProcess, ExchangeStore],
+) -> None:
     proc, xs = served
     with MockExchange("ncmec", count=80, page_size=50, seed="auto") as mock:
-        xs.add("auto", "ncmec", "auto-bank", options={"url": mock.url, "lag": 0}, credentials=mock.credentials,
-               interval_seconds=1)
+        xs.add(
+            "auto",
+            "ncmec",
+            "auto-bank",
+            options={"url": mock.url, "lag": 0},
+            credentials=mock.credentials,
+            interval_seconds=1,
+        )
         live = mock.data.live()
         md5 = next(v for s, v in sorted(live) if s == "md5")
-        assert eventually(lambda: _matched(proc, md5), timeout=20.0), (proc.log.read_text()[-2000:])
+        assert eventually(lambda: _matched(proc, md5), timeout=20.0), proc.log.read_text()[-2000:]
         i = next(k for k in range(len(mock.data.ts)) if ("md5", md5) in mock.data.signals(k))
         mock.data.deleted.add(i)
         mock.data.ts[i] = int(time.time())
         mock.data.version += 1
-        assert eventually(lambda: not _matched(proc, md5), timeout=20.0), (proc.log.read_text()[-2000:])
+        assert eventually(lambda: not _matched(proc, md5), timeout=20.0), proc.log.read_text()[-2000:]
         ex = xs.get("auto")
         assert ex.last_status == "ok" and ex.pages >= 3

@@ -133,7 +133,7 @@ def add_command(
 def list_command(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Every exchange with its bank, schedule and last fetch."""
     with _xstore() as xs:
-        for ex in xs.list():
+        for ex in xs.exchanges():
             if json_out:
                 emit_json(ex.to_dict())
                 continue
@@ -191,7 +191,7 @@ def fetch_command(
     from haven.exchanges import feedback, fetch
 
     with _xstore() as xs:
-        names = [name] if name else [ex.name for ex in xs.list() if ex.enabled]
+        names = [name] if name else [ex.name for ex in xs.exchanges() if ex.enabled]
         failed = False
         for n in names:
             with deferred_interrupt() as stop:

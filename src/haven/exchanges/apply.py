@@ -185,12 +185,12 @@ def apply_page(
     have = _existing(conn, exchange_id, list(latest))
     if page.snapshot:
         # The page is the whole list: every live item it does not name is a tombstone.
-        for r in conn.execute(
+        for live in conn.execute(
             select(ITEMS).where(ITEMS.c.exchange_id == exchange_id, ITEMS.c.deleted.is_(False))
         ):
-            if r.upstream_id not in latest:
-                have.setdefault(r.upstream_id, {})[r.signal] = dict(r._mapping)
-                latest[r.upstream_id] = Update(r.upstream_id, deleted=True)
+            if live.upstream_id not in latest:
+                have.setdefault(live.upstream_id, {})[live.signal] = dict(live._mapping)
+                latest[live.upstream_id] = Update(live.upstream_id, deleted=True)
 
     updates: list[dict[str, Any]] = []  # item rows to rewrite (by id)
     releases: list[int | None] = []  # entry ids whose items went away

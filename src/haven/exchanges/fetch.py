@@ -153,7 +153,7 @@ def due(store: ExchangeStore, now: datetime | None = None) -> list[str]:
     and those whose last fetch stopped halfway."""
     now = now or datetime.now(UTC)
     out = []
-    for ex in store.list():
+    for ex in store.exchanges():
         if not ex.enabled:
             continue
         last = ex.fetch_started_at

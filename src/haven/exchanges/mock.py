@@ -327,7 +327,8 @@ class _Ncmec(_Api):
             keys = d.in_range(lo, hi)
             start, size = int(q.get("start", 1)), int(q.get("size", self.page_size))
             chunk = keys[start - 1 : start - 1 + size]
-            images, videos = [], []
+            images: list[str] = []
+            videos: list[str] = []
             for i in chunk:
                 (videos if d.is_video(i) else images).append(self._entry(i))
             parts = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>', f'<queryResult xmlns="{NS}">']
@@ -404,7 +405,7 @@ class _StopNcii(_Api):
             size = int(q.get("pageSize", self.page_size))
             chunk = keys[offset : offset + size]
             more = offset + size < len(keys)
-            records = []
+            records: list[dict[str, Any]] = []
             for i in chunk:
                 video = d.is_video(i)
                 records.append(

@@ -97,7 +97,7 @@ class ExchangeStore:
             raise NotFoundError(f"no exchange named {name!r} (list them: haven exchange list)")
         return self._exchange(row, row.bank_name)
 
-    def list(self) -> list[Exchange]:
+    def exchanges(self) -> list[Exchange]:
         with self.engine.connect() as conn:
             rows = conn.execute(self._query().order_by(EXCHANGES.c.name)).all()
         return [self._exchange(r, r.bank_name) for r in rows]
@@ -281,7 +281,7 @@ class ExchangeStore:
             dead = conn.execute(
                 select(func.count()).where(ITEMS.c.exchange_id == ex.id, ITEMS.c.deleted.is_(True))
             ).scalar_one()
-            fb = dict(
+            fb: dict[str, int] = dict(
                 conn.execute(
                     select(FEEDBACK.c.status, func.count())
                     .where(FEEDBACK.c.exchange_id == ex.id)

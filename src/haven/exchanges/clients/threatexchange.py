@@ -110,7 +110,7 @@ class ThreatExchangeClient(HttpClient):
             if descriptors and descriptors[0].get("owner")
             else None,
             status=r.get("status"),
-            upstream_at=datetime.fromtimestamp(int(ts), UTC) if str(ts or "").isdigit() else None,
+            upstream_at=datetime.fromtimestamp(int(str(ts)), UTC) if str(ts or "").isdigit() else None,
             feedback={"tags": tags} if tags else None,
             extra={"descriptor_id": str(descriptors[0]["id"])}
             if descriptors and "id" in descriptors[0]
