@@ -248,7 +248,7 @@ def feedback_command(
                     f"#{row['id']} {row['exchange']} entry {row['entry_id']} "
                     f"({row['upstream_id']}, {row['signal']}): "
                     f"{row['opinion']} by {row['actor'] or '-'} → {row['status']} after {row['tries']} tries"
-                    + (f": {row['last_error']}" if row["last_error"] else "")
+                    + (f": {row['result']}" if row["result"] else "")
                 )
 
 

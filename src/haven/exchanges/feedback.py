@@ -122,7 +122,7 @@ def send(
             if client is None:
                 client = opened[r.name] = make_client(store.get(r.name), store.credentials(r.name), settings)
             status, error = _deliver(client, r)
-            values: dict[str, Any] = {"status": status, "tries": FEEDBACK.c.tries + 1, "last_error": error}
+            values: dict[str, Any] = {"status": status, "tries": FEEDBACK.c.tries + 1, "result": error}
             if status == "sent":
                 values["sent_at"] = datetime.now(UTC)
             if status == "pending" and r.tries + 1 >= MAX_TRIES:
@@ -141,7 +141,7 @@ def send(
 
 
 def _deliver(client: ExchangeClient, r: Any) -> tuple[str, str | None]:
-    """``(status, error or upstream answer)`` for one outbox row."""
+    """``(status, the upstream's answer or the error)`` for one outbox row."""
     if not client.supports_feedback:
         return "unsupported", f"{client.type} exchanges take no feedback"
     target = FeedbackTarget(

@@ -347,7 +347,7 @@ class ExchangeStore:
                     "actor": r.actor,
                     "status": r.status,
                     "tries": r.tries,
-                    "last_error": r.last_error,
+                    "result": r.result,
                     "created_at": _iso(r.created_at),
                     "sent_at": _iso(r.sent_at),
                 }

@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(200), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("tries", sa.Integer, nullable=False),
-        sa.Column("last_error", sa.Text, nullable=True),
+        sa.Column("result", sa.Text, nullable=True),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("sent_at", TS, nullable=True),
         sa.UniqueConstraint("item_id", "change_seq", name="uq_exchange_feedback_change"),
