@@ -130,7 +130,7 @@ def parse_entries(data: bytes) -> tuple[list[Update], str]:
                     status="deleted" if deleted else kind,
                     upstream_at=parse_time(entry.findtext(f"{ns}timestamp")),
                     feedback=_feedback(fb) or None if fb is not None and len(fb) else None,
-                    extra={"member_id": member_id, "entry_id": entry_id, "kind": kind},
+                    # The feedback call's member and entry ids are the upstream id's two halves.
                 )
             )
     nxt = root.findtext(f"{ns}paging/{ns}next")
@@ -222,7 +222,7 @@ class NcmecHashClient(HttpClient):
         fp_type = FEEDBACK_TYPES.get(target.signal)
         if fp_type is None:
             raise NotImplementedError(f"NCMEC takes no feedback on {target.signal}")
-        member, entry = target.extra.get("member_id"), target.extra.get("entry_id")
+        member, _, entry = target.upstream_id.partition("/")
         if opinion == "positive":
             vote = "<affirmative/>"
         else:
