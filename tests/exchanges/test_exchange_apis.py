@@ -133,3 +133,32 @@ def test_false_positive_feedback_reaches_the_mock(setup: Setup) -> None:
     assert feedback.send(s.xs, clients={s.name: s.client()}) == {"failed": 1}
     assert len(s.mock.data.feedback) == 1
     assert feedback.send(s.xs, clients={s.name: s.client()}) == {}  # nothing pending: not tried again
+
+
+def test_due_exchanges(sqlite_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from haven.exchanges import due
+
+    s = make_setup(sqlite_url, "ncmec", count=120, page_size=40)
+    try:
+        assert due(s.xs) == ["ex"]  # never fetched
+        fetch(s.xs, s.name, client=s.client())
+        now = datetime.now(UTC)
+        assert due(s.xs, now) == []  # fetched; the interval (1 h) has not passed
+        assert due(s.xs, now + timedelta(hours=1, seconds=1)) == ["ex"]
+        s.xs.set_enabled("ex", False)
+        assert due(s.xs, now + timedelta(days=1)) == []  # disabled: never scheduled
+        s.xs.set_enabled("ex", True)
+        # A fetch that failed halfway is resumed after a short pause, not at every tick.
+        s.clock.tick()
+        s.mock.data.mutate(add=100)
+        s.clock.tick()
+        s.mock.inject("http_400", skip=1)
+        with pytest.raises(RemoteRejectedError):
+            fetch(s.xs, s.name, client=s.client())
+        now = datetime.now(UTC)
+        assert due(s.xs, now) == []
+        assert due(s.xs, now + timedelta(minutes=5, seconds=1)) == ["ex"]
+    finally:
+        s.close()

@@ -150,14 +150,21 @@ def fetch(
 
 def due(store: ExchangeStore, now: datetime | None = None) -> list[str]:
     """The enabled exchanges whose interval has passed since their last fetch started (or never fetched),
-    and those whose last fetch stopped halfway."""
+    and those whose last fetch stopped halfway (after a short pause)."""
     now = now or datetime.now(UTC)
     out = []
     for ex in store.exchanges():
         if not ex.enabled:
             continue
         last = ex.fetch_started_at
-        partial = bool(ex.checkpoint and ex.checkpoint.get("partial")) and ex.last_status != "running"
+        # A fetch that stopped halfway is resumed at once; one queued or running is left alone (a crashed
+        # process's "running" gives way to the interval below).
+        # A failing upstream is tried again after min(interval, 5 min), not at every tick.
+        stopped = ex.last_status in ("failed", "interrupted") and (
+            ex.fetch_finished_at is None
+            or (now - ex.fetch_finished_at).total_seconds() >= min(ex.interval_seconds, 300)
+        )
+        partial = bool(ex.checkpoint and ex.checkpoint.get("partial")) and stopped
         if last is None or partial or (now - last).total_seconds() >= ex.interval_seconds:
             out.append(ex.name)
     return out
