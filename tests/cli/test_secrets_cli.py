@@ -59,7 +59,8 @@ def test_every_registered_kind_is_resealed(tmp_path: Path, monkeypatch: pytest.M
     rotated = json.loads(out.splitlines()[0])
     assert rotated["resealed"] == {"exchange-credentials": 1, "ncmec-credentials": 1, "totp-secrets": 1,
                                    "vault-and-actions": 0}
-    assert ExchangeStore(banks, KeyRing.load(settings)).credentials("nc") == {"username": "u", "password": "p"}
+    opened = ExchangeStore(banks, KeyRing.load(settings)).credentials("nc")
+    assert opened == {"username": "u", "password": "p"}
     banks.close()
     ring = KeyRing.load(settings)
     with sessions() as s:
