@@ -93,6 +93,10 @@ def add_command(
 ) -> None:
     """Configure an exchange; credentials are sealed with the master key ring (`haven secrets init`)."""
     opts: dict[str, Any] = _pairs(option, "--option")
+    if source and not source.startswith(("http://", "https://")):
+        from pathlib import Path
+
+        source = str(Path(source).resolve())  # the service fetches it from another folder
     for key, value in (
         ("source", source),
         ("url", url),
