@@ -129,6 +129,7 @@ _SQLITE_INSERT = (
 
 
 _row_tuple = operator.itemgetter(*_INSERT_KEYS)
+_PG_COPY = f"COPY exchange_items ({', '.join(_INSERT_KEYS)}) FROM STDIN"
 
 
 def _sqlite_time(ts: datetime | None, cache: dict[datetime, str]) -> str | None:
@@ -142,6 +143,13 @@ def _sqlite_time(ts: datetime | None, cache: dict[datetime, str]) -> str | None:
 def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> None:
     # On SQLite the driver's own executemany is several times faster than SQLAlchemy's per-row parameters
     # (the same reason BankStore inserts entries that way); elsewhere SQLAlchemy batches the rows itself.
+    if conn.dialect.name == "postgresql":
+        # COPY, as BankStore does for entries: many times faster than INSERT for a page of rows.
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(_PG_COPY) as copy:  # type: ignore[union-attr]
+            for r in rows:
+                copy.write_row(_row_tuple(r))
+        return
     if conn.dialect.name != "sqlite":
         conn.execute(insert(ITEMS), rows)
         return
@@ -175,14 +183,21 @@ def apply_page(
     held: BankValues,
     result: FetchResult,
     at: datetime | None = None,
+    seen: set[str] | None = None,
 ) -> None:
-    """Apply one page in ``conn``'s transaction (see the module docstring); counts go to ``result``."""
+    """Apply one page in ``conn``'s transaction (see the module docstring); counts go to ``result``.
+
+    ``seen``: given when the exchange had no items when the fetch began (a first load): then only upstream
+    ids already applied in this fetch can have items, so the others are not looked up (the set grows here)."""
     ts = at or datetime.now(UTC)
     actor = actor_of(exchange)
     latest: dict[str, Update] = {}
     for u in page.updates:
         latest[u.upstream_id] = u  # within a page the last state of a record wins
-    have = _existing(conn, exchange_id, list(latest))
+    lookup = list(latest) if seen is None else [uid for uid in latest if uid in seen]
+    have = _existing(conn, exchange_id, lookup) if lookup else {}
+    if seen is not None:
+        seen.update(latest)
     if page.snapshot:
         # The page is the whole list: every live item it does not name is a tombstone.
         for live in conn.execute(

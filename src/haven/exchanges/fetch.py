@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from haven.banks.existing import BankValues
 from haven.errors import ConflictError
 from haven.exchanges.apply import apply_page
 from haven.exchanges.clients import ClientSettings, make_client
-from haven.exchanges.store import EXCHANGES, ExchangeStore
+from haven.exchanges.store import EXCHANGES, ITEMS, ExchangeStore
 from haven.exchanges.types import ExchangeClient, FetchResult, Page
 from haven.faults import FAULTS
 
@@ -91,6 +91,11 @@ def fetch(
     with store.engine.connect() as conn:
         bank_id = int(conn.execute(select(EXCHANGES.c.bank_id).where(EXCHANGES.c.id == ex.id)).scalar_one())
     held = BankValues(bank_id)
+    with store.engine.connect() as conn:
+        first_load = (
+            conn.execute(select(ITEMS.c.id).where(ITEMS.c.exchange_id == ex.id).limit(1)).first() is None
+        )
+    seen: set[str] | None = set() if first_load else None
     pages_done = ex.pages
     _stamp(store, ex.id, fetch_started_at=datetime.now(UTC), last_status="running", last_error=None)
     try:
@@ -126,6 +131,7 @@ def fetch(
                     page=page,
                     held=held,
                     result=result,
+                    seen=seen,
                 )
                 FAULTS.reach("exchange_page_applied")
             FAULTS.reach("exchange_page_committed")
@@ -134,6 +140,10 @@ def fetch(
             if on_page is not None:
                 on_page(result)
         result.unchanged = ex.type == "file" and result.pages == 0
+        if store.engine.dialect.name == "postgresql" and result.added > 10_000:
+            # Fresh planner statistics after a big load: later look-ups by upstream id use the index.
+            with store.engine.begin() as conn:
+                conn.execute(text("ANALYZE exchange_items"))
         result.seconds = time.perf_counter() - started
         _stamp(store, ex.id, fetch_finished_at=datetime.now(UTC), last_status="ok", last_error=None)
     except BaseException as exc:
