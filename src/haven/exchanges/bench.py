@@ -94,9 +94,9 @@ def run_bench(entries: int, database: str | None = None) -> dict[str, Any]:
                     options={"url": mock_url, "lag": 0},
                     credentials=DEFAULT_CREDENTIALS["ncmec"],
                 )
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 result = fetch(xs, name, settings=ClientSettings(timeout=120))
-                ex_seconds = time.perf_counter() - t0
+                ex_seconds, ex_cpu = time.perf_counter() - t0, time.process_time() - c0
             live = sorted(MockData("ncmec", records).live())  # the same generated set, computed here
             ex_entries = sum(
                 v["total"] for v in banks.bank_stats(f"bench-exchange-{tag}")["entries"].values()
@@ -108,9 +108,9 @@ def run_bench(entries: int, database: str | None = None) -> dict[str, Any]:
                 w.writerows(live)
             bank2 = f"bench-import-{tag}"
             banks.create_bank(bank2)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             imported = banks.import_file(bank2, path, "csv")
-            im_seconds = time.perf_counter() - t0
+            im_seconds, im_cpu = time.perf_counter() - t0, time.process_time() - c0
         finally:
             banks.close()
     ex_rate = ex_entries / ex_seconds if ex_seconds else 0.0
@@ -126,4 +126,9 @@ def run_bench(entries: int, database: str | None = None) -> dict[str, Any]:
         "import_seconds": im_seconds,
         "import_rate": im_rate,
         "ratio": ex_rate / im_rate if im_rate else 0.0,
+        # CPU seconds of this process (the mock's are its own): less sensitive to a shared box's load.
+        "exchange_cpu": ex_cpu,
+        "import_cpu": im_cpu,
+        "cpu_ratio": (ex_entries / ex_cpu) / (imported.rows_added / im_cpu) if ex_cpu and im_cpu else 0.0,
+        "load": os.getloadavg()[0],
     }

@@ -13,7 +13,7 @@ TYPES = ("ncmec", "stopncii", "threatexchange", "file")
 OPINION_OF_FEEDBACK = {"false_positive": "negative", "disputed": "negative", "confirmed": "positive"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Update:
     """One upstream record at its newest state: its fingerprints, or a tombstone (``deleted``).
 

@@ -87,36 +87,53 @@ def _feedback(fb: Any) -> list[dict[str, Any]]:
     return out
 
 
+_US = frozenset(SCHEMES["us-industry"])
+_ENTRY_TAGS = {
+    "image": (False, "image"),
+    "video": (False, "video"),
+    "deletedImage": (True, "image"),
+    "deletedVideo": (True, "video"),
+}
+
+
 def parse_entries(data: bytes) -> tuple[list[Update], str]:
     """A ``queryResult`` page → (updates, the next page's path or "")."""
     root = parse_xml(data, max_bytes=MAX_PAGE_BYTES)
     if _local(root) != "queryResult":
         raise RemoteError(f"NCMEC sent <{_local(root)}> where <queryResult> was expected")
     ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    # Tags compared whole (namespace included): one dict look-up per element instead of string surgery.
+    entry_tags = {f"{ns}{k}": v for k, v in _ENTRY_TAGS.items()}
+    fp_names = {kind: {f"{ns}{k}": v for k, v in names.items()} for kind, names in SIGNALS.items()}
+    t_member, t_id, t_class, t_fps, t_fb, t_time = (
+        f"{ns}{t}" for t in ("member", "id", "classification", "fingerprints", "feedback", "timestamp")
+    )
     updates: list[Update] = []
     for group in root:
         if _local(group) not in ("images", "videos"):
             continue
         for entry in group:
-            tag = _local(entry)
-            if not tag:
-                continue  # a comment
-            deleted = tag.startswith("deleted")
-            kind = tag[len("deleted") :].lower() if deleted else tag
-            member_el = entry.find(f"{ns}member")
+            what = entry_tags.get(entry.tag)
+            if what is None:
+                continue  # a comment, or an element this client does not know
+            deleted, kind = what
+            member_el = entry.find(t_member)
             member_id = member_el.get("id") if member_el is not None else None
-            entry_id = (entry.findtext(f"{ns}id") or "").strip()
+            entry_id = (entry.findtext(t_id) or "").strip()
             if not entry_id or member_id is None:
-                raise RemoteError(f"NCMEC <{tag}> without <id> or <member id=…>")
-            classification = (entry.findtext(f"{ns}classification") or "").strip() or None
+                raise RemoteError(f"NCMEC <{_local(entry)}> without <id> or <member id=…>")
+            classification = (entry.findtext(t_class) or "").strip() or None
             signals: list[tuple[str, str]] = []
-            fps = entry.find(f"{ns}fingerprints")
-            names = SIGNALS.get(kind, {})
-            for fp in fps if fps is not None else ():
-                signal = names.get(_local(fp).lower())
-                if signal and fp.text and fp.text.strip():
-                    signals.append((signal, fp.text.strip()))
-            fb = entry.find(f"{ns}feedback")
+            fps = entry.find(t_fps)
+            if fps is not None:
+                names = fp_names[kind]
+                for fp in fps:
+                    signal = names.get(fp.tag)
+                    if signal is not None and fp.text:
+                        value = fp.text.strip()
+                        if value:
+                            signals.append((signal, value))
+            fb = entry.find(t_fb)
             updates.append(
                 Update(
                     upstream_id=f"{member_id}/{entry_id}",
@@ -124,12 +141,10 @@ def parse_entries(data: bytes) -> tuple[list[Update], str]:
                     deleted=deleted,
                     member=f"{member_id} {member_el.text or ''}".strip(),
                     classification=classification,
-                    scheme="us-industry"
-                    if classification and classification.upper() in SCHEMES["us-industry"]
-                    else None,
+                    scheme="us-industry" if classification and classification.upper() in _US else None,
                     status="deleted" if deleted else kind,
-                    upstream_at=parse_time(entry.findtext(f"{ns}timestamp")),
-                    feedback=_feedback(fb) or None if fb is not None and len(fb) else None,
+                    upstream_at=parse_time(entry.findtext(t_time)),
+                    feedback=(_feedback(fb) or None) if fb is not None and len(fb) else None,
                     # The feedback call's member and entry ids are the upstream id's two halves.
                 )
             )
