@@ -4,35 +4,85 @@ periodic ``exchange.tick``)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
-from service_live import ServeProcess, eventually, serve_process
+from service_live import ServeProcess, eventually, free_port, stop_process, wait_ready
 
+from conftest import _pg_create, _pg_drop, _pg_url
+from haven.auth.keys import KeyStore
 from haven.banks import BankStore
 from haven.config import Settings
 from haven.exchanges import ExchangeStore, fetch
 from haven.exchanges.clients import ClientSettings
 from haven.exchanges.mock import MockExchange
 from haven.secrets import KeyRing, create_key_file
+from haven.store.db import upgrade_database
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProcess, ExchangeStore]]:
-    data = tmp_path_factory.mktemp("xserve") / "data"
-    key_file = data.parent / "data-config" / "master.key"
+@contextmanager
+def _serve(data: Path, url: str, key_file: Path) -> Iterator[ServeProcess]:
+    """``haven serve`` on ``url`` (SQLite or PostgreSQL), scheduling exchange ticks every second."""
+    upgrade_database(url)
+    keys = KeyStore(url)
+    admin = keys.create("admin", ["admin"])[1]
+    match = keys.create("matcher", ["match"])[1]
+    keys.close()
+    port = free_port()
+    env = {
+        **os.environ,
+        "HAVEN_DATA_DIR": str(data),
+        "HAVEN_DATABASE_URL": url,
+        "HAVEN_MASTER_KEY_FILE": str(key_file),
+        "HAVEN_REFRESH_INTERVAL": "0.25",
+        "HAVEN_EXCHANGE_TICK": "1",
+    }
+    data.mkdir(parents=True, exist_ok=True)
+    log = data / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "haven.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, timeout=60)
+        yield ServeProcess(base, port, proc, data, admin, match, log)
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServeProcess, ExchangeStore]]:
+    root = tmp_path_factory.mktemp("xserve")
+    key_file = root / "config" / "master.key"
     create_key_file(key_file)
-    with serve_process(data, env={"HAVEN_EXCHANGE_TICK": "1"}) as proc:
-        banks = BankStore(f"sqlite:///{data / 'haven.db'}")
-        xs = ExchangeStore(banks, KeyRing.load(Settings(data_dir=data, master_key_file=key_file)))
-        yield proc, xs
-        banks.close()
+    pg = _pg_create() if request.param == "postgres" else None
+    url = _pg_url(pg) if pg else f"sqlite:///{root / 'haven.db'}"
+    try:
+        with _serve(root / "data", url, key_file) as proc:
+            banks = BankStore(url)
+            xs = ExchangeStore(
+                banks, KeyRing.load(Settings(data_dir=root / "data", master_key_file=key_file))
+            )
+            yield proc, xs
+            banks.close()
+    finally:
+        if pg:
+            _pg_drop(pg)
 
 
 def _matched(proc: ServeProcess, md5: str) -> bool:
