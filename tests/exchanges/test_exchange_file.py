@@ -74,6 +74,19 @@ def test_file_exchange_bank_equals_the_file(db: str, tmp_path: Path) -> None:
     code, out = run("exchange", "show", "shared", "--json")
     assert code == 0 and '"items": 42' in out and '"tombstones": 5' in out
 
+    assert run("exchange", "set", "shared", "--interval", "2h")[0] == 0
+    assert run("exchange", "disable", "shared")[0] == 0
+    code, out = run("exchange", "list")
+    assert code == 0 and "shared  file  bank shared-bank  disabled  every 7200s" in out
+    code, out = run("exchange", "fetch")  # every enabled exchange: none
+    assert code == 0 and "shared" not in out
+    assert run("exchange", "enable", "shared")[0] == 0
+    code, out = run("exchange", "remove", "shared", "--purge")
+    assert code == 0 and "42 bank entries removed" in out
+    assert _bank(db, "shared-bank") == set()
+    code, out = run("exchange", "show", "shared")
+    assert code == 2 and "no exchange named 'shared'" in out
+
 
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
