@@ -126,3 +126,41 @@ def test_file_exchange_from_a_url_goes_through_the_ssrf_guard(
     code, out = run("exchange", "fetch", "web")
     assert code == 0, out
     assert _bank(sqlite_url, "web") == _expected(lines)
+
+
+def test_a_tombstone_never_removes_what_someone_else_keeps(db_url: str, tmp_path: Path) -> None:
+    """Two exchanges feeding one bank share a value; a person added another by hand. A line gone from one file
+    removes the entry only when nothing else keeps it."""
+    from haven.banks import EntryIn
+    from haven.exchanges import ExchangeStore, fetch
+
+    banks = BankStore(db_url)
+    try:
+        xs = ExchangeStore(banks)
+        shared, mine, by_hand = _values(3, "overlap")
+        banks.create_bank("b")
+        (hand_id,) = banks.add_entries(
+            "b",
+            [EntryIn(signal="md5" if by_hand[0] == "video_md5" else by_hand[0], value=by_hand[1])],
+            actor="analyst",
+        )
+        a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+        _write(a, [shared, mine, by_hand])
+        _write(b, [shared])
+        xs.add("a", "file", "b", options={"source": str(a)})
+        xs.add("b", "file", "b", options={"source": str(b)})
+        first = fetch(xs, "a")
+        assert (first.added, first.linked) == (2, 1)  # the hand-added value is linked, not added again
+        assert fetch(xs, "b").linked == 1
+        _write(a, [])  # every line gone from a
+        gone = fetch(xs, "a")
+        assert (
+            gone.tombstones == 3 and gone.removed == 1
+        )  # only `mine`: b keeps `shared`, a person added the other
+        assert _bank(db_url, "b") == _expected([shared, by_hand])
+        assert banks.get_entry(hand_id).created_by == "analyst"
+        _write(b, [])
+        assert fetch(xs, "b").removed == 1
+        assert _bank(db_url, "b") == _expected([by_hand])
+    finally:
+        banks.close()
