@@ -264,9 +264,10 @@ def test_bank_add_hash_with_note(writer: Hma) -> None:
     got = writer.get(f"/c/bank/TEST_BANK_HASH_NOTE/content/{r.json()['id']}").json()
     assert got["note"] == "Hash from campaign ABC"
     # HMA's own test banks an all-zero PDQ; Haven refuses such a weak value unless told to (?force=true)
-    weak = writer.post("/c/bank/TEST_BANK_HASH_NOTE/signal", json={"pdq": "0" * 64})
+    zero = {"pdq": "0" * 64}
+    weak = writer.post("/c/bank/TEST_BANK_HASH_NOTE/signal", json=zero)
     assert weak.status_code == 400 and "not added" in only_message(weak)
-    forced = writer.post("/c/bank/TEST_BANK_HASH_NOTE/signal", params={"force": "true"}, json={"pdq": "0" * 64})
+    forced = writer.post("/c/bank/TEST_BANK_HASH_NOTE/signal", params={"force": "true"}, json=zero)
     assert forced.status_code == 200
     for body in ({}, {"no_such_type": "abc"}, {"pdq": "banana"}):
         r = writer.post("/c/bank/TEST_BANK_HASH_NOTE/signal", json=body)
@@ -284,8 +285,8 @@ def test_content_of_several_signals(writer: Hma) -> None:
     assert r.status_code == 200 and r.json()["signals"] == {"pdq": pdq, "video_md5": md5}
     cid = r.json()["id"]
     for signal_type, value in (("pdq", pdq), ("video_md5", md5)):
-        found = eventually(lambda t=signal_type, v=value: writer.get(
-            "/m/raw_lookup", params={"signal_type": t, "signal": v, "banks": "TWO_SIGNAL_BANK"}).json()["matches"])
+        query = {"signal_type": signal_type, "signal": value, "banks": "TWO_SIGNAL_BANK"}
+        found = eventually(lambda q=query: writer.get("/m/raw_lookup", params=q).json()["matches"])
         assert found == [cid], signal_type
     assert writer.delete(f"/c/bank/TWO_SIGNAL_BANK/content/{cid}").json() == {"deleted": 1}
     left = writer.get("/m/raw_lookup", params={"signal_type": "video_md5", "signal": md5,
@@ -342,7 +343,8 @@ def test_lookup_with_bank_filter(writer: Hma, three_banks: list[int]) -> None:
         name: [{"bank_content_id": cid, "distance": "0"}]
         for name, cid in zip(("BANK_A", "BANK_B", "BANK_C"), three_banks, strict=True)}
     assert set(writer.get("/m/lookup", params={**query, "banks": "BANK_A"}).json()) == {"BANK_A"}
-    assert set(writer.get("/m/lookup", params={**query, "banks": "BANK_A,BANK_C"}).json()) == {"BANK_A", "BANK_C"}
+    two = writer.get("/m/lookup", params={**query, "banks": "BANK_A,BANK_C"}).json()
+    assert set(two) == {"BANK_A", "BANK_C"}
     assert writer.get("/m/lookup", params={**query, "banks": "NON_EXISTENT_BANK"}).json() == {}
     # no match at all: {} (test_e2e_workflow)
     assert writer.get("/m/lookup", params={"signal_type": "pdq", "signal": "5" * 64}).json() == {}
@@ -514,8 +516,9 @@ def shared_both_ways(native: httpx.Client, writer: Hma, cid: int) -> None:
     shown = native.get("/v1/banks/SHARED_BANK").json()
     assert shown["name"] == "SHARED_BANK" and shown["entries"]["pdq"]["active"] == 1
     assert native.get(f"/v1/entries/{cid}").json()["value"] == PDQ[PHOTO_1.name]
-    hit = eventually(lambda: [m for m in native.post("/v1/match/hashes", json={"pdq": PDQ[PHOTO_1.name]}).json()
-                              ["matches"] if m["bank"] == "SHARED_BANK"])
+    query = {"pdq": PDQ[PHOTO_1.name]}
+    hit = eventually(lambda: [m for m in native.post("/v1/match/hashes", json=query).json()["matches"]
+                              if m["bank"] == "SHARED_BANK"])
     assert hit and hit[0]["entry_id"] == cid
     # the reverse: a native bank (any Haven name) and its entry, through /hma
     assert native.post("/v1/banks", json={"name": "native-bank"}).status_code == 201
@@ -539,22 +542,25 @@ def test_disable_until_ts_is_honoured_everywhere(svc: LiveService, writer: Hma) 
 
 
 def disabled_everywhere(native: httpx.Client, writer: Hma, cid: int, md5: str) -> None:
+    path, query = f"/c/bank/DISABLE_BANK/content/{cid}", {"signal_type": "video_md5", "signal": md5}
 
     def seen() -> tuple[bool, bool]:
-        hma = bool(writer.get("/m/lookup", params={"signal_type": "video_md5", "signal": md5}).json())
+        hma = bool(writer.get("/m/lookup", params=query).json())
         v1 = native.post("/v1/match/hashes", json={"md5": md5}).json()["matched"]
         return hma, v1
 
+    def disable_until(ts: int) -> None:
+        assert writer.put(path, json={"disable_until_ts": ts}).status_code == 200
+
     assert seen() == (True, True)
     later = int(time.time()) + 3600
-    assert writer.put(f"/c/bank/DISABLE_BANK/content/{cid}", json={"disable_until_ts": later}).status_code == 200
+    disable_until(later)
     assert seen() == (False, False)
-    assert writer.get("/m/raw_lookup", params={"signal_type": "video_md5", "signal": md5}).json() == {"matches": []}
+    assert writer.get("/m/raw_lookup", params=query).json() == {"matches": []}
     assert native.get(f"/v1/entries/{cid}").json()["disable_until_ts"] == later
-    past = int(time.time()) - 1  # a time gone by: enabled again
-    assert writer.put(f"/c/bank/DISABLE_BANK/content/{cid}", json={"disable_until_ts": past}).status_code == 200
+    disable_until(int(time.time()) - 1)  # a time gone by: enabled again
     assert seen() == (True, True)
-    assert writer.put(f"/c/bank/DISABLE_BANK/content/{cid}", json={"disable_until_ts": 0}).status_code == 200
+    disable_until(0)
     assert seen() == (False, False)  # 0: off until changed
 
 

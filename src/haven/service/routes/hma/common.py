@@ -8,6 +8,8 @@ types hashed; a multipart upload names its content type as the file's field name
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -31,6 +33,14 @@ CONTENT_TYPES: dict[str, tuple[Input, ...]] = {"photo": (Input.IMAGE,), "video":
 def abort(status: int, message: str) -> HTTPException:
     """An error in HMA's shape (raise it)."""
     return HTTPException(status_code=status, detail=message)
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON (400 in HMA's shape when the body is not JSON)."""
+    try:
+        return await request.json()
+    except ValueError:
+        raise abort(400, "the body is not valid JSON") from None
 
 
 def signal_types() -> dict[str, str]:

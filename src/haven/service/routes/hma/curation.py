@@ -30,6 +30,7 @@ from haven.service.routes.hma.common import (
     hash_form_upload,
     hash_url,
     haven_signal,
+    json_body,
     signal_types,
 )
 from haven.service.state import get_backend, get_state, require
@@ -198,10 +199,7 @@ async def _body(request: Request) -> dict[str, Any]:
     """The JSON object a request carries ({} when it carries none; a form is read by the upload)."""
     if not request.headers.get("content-type", "").startswith("application/json"):
         return {}
-    try:
-        data = await request.json()
-    except ValueError:
-        raise abort(400, "the body is not valid JSON") from None
+    data = await json_body(request)
     if not isinstance(data, dict):
         raise abort(400, "this endpoint expects a json object payload")
     return data

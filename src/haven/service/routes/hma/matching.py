@@ -25,6 +25,7 @@ from haven.service.routes.hma.common import (
     hash_form_upload,
     hash_url,
     haven_signal,
+    json_body,
     signal_types,
 )
 from haven.service.state import get_backend, get_state, require
@@ -44,6 +45,10 @@ def _find(backend: MatchBackend, hma_type: str, value: str, coin: float | None,
           banks: set[str] | None) -> list[Any]:
     """The native look-up of one HMA signal, restricted to ``banks`` (400 for an invalid value)."""
     signal = haven_signal(hma_type)
+    try:
+        value = get_signal(signal).validate(value)
+    except HavenError as exc:
+        raise abort(400, f"invalid signal: {exc.message}") from None
     matches = backend.match_hashes({signal: value}, coin=coin)
     return [m for m in matches if banks is None or m.bank in banks]
 
@@ -154,7 +159,7 @@ async def index_status(signal_type: str | None = Query(None, max_length=64), _k:
 
 @router.post("/compare", summary="Distance between two values of a signal type (HMA)")
 async def compare(request: Request, _k: ApiKey = Depends(_MATCH)) -> dict[str, Any]:
-    body = await request.json()
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise abort(400, "Request input was not a dict")
     out: dict[str, Any] = {}
