@@ -329,6 +329,11 @@ def test_raw_lookup_with_bank_filter(writer: Hma, three_banks: list[int]) -> Non
     r = writer.get("/m/raw_lookup", params={**query, "include_distance": "true", "banks": "BANK_A,BANK_B"})
     assert r.json() == {"matches": [{"bank_content_id": three_banks[0], "distance": "0"},
                                     {"bank_content_id": three_banks[1], "distance": "0"}]}
+    # the lean path (fastpath.py) and the FastAPI route (which takes "yes", a spelling the lean path leaves
+    # to it) answer alike
+    routed = writer.get("/m/raw_lookup",
+                        params={**query, "include_distance": "yes", "banks": "BANK_A,BANK_B"})
+    assert routed.json() == r.json()
     # the specimen 9 bits away is within PDQ's threshold: its distance, as HMA writes it (a string)
     near = writer.get("/m/raw_lookup", params={"signal": SPECIMEN_2, "signal_type": "pdq",
                                                "include_distance": "true", "banks": "BANK_C"})

@@ -84,20 +84,22 @@ async def _run(backend: MatchBackend, hma_type: str, work: Any) -> Any:
     return await run_in_threadpool(work)
 
 
+def raw_lookup_payload(backend: MatchBackend, signal_type: str, signal: str, banks: str | None,
+                       include_distance: bool) -> dict[str, Any]:
+    """HMA's raw look-up answer (also served by the lean path, ``haven.service.fastpath``)."""
+    found = _by_content(_find(backend, signal_type, signal, None, _banks(banks)))
+    if include_distance:
+        return {"matches": [{"bank_content_id": cid, "distance": str(m.distance)} for cid, m in found]}
+    return {"matches": [cid for cid, _ in found]}
+
+
 @router.get("/raw_lookup", summary="Content ids whose signal matches (HMA)")
 async def raw_lookup(request: Request, signal_type: str = Query(..., max_length=64),
                      signal: str = Query(..., max_length=2_000_000), banks: str | None = Query(None),
                      include_distance: bool = Query(False), _k: ApiKey = Depends(_MATCH),
                      backend: MatchBackend = Depends(get_backend)) -> JSONResponse:
-    wanted = _banks(banks)
-
-    def work() -> dict[str, Any]:
-        found = _by_content(_find(backend, signal_type, signal, None, wanted))
-        if include_distance:
-            return {"matches": [{"bank_content_id": cid, "distance": str(m.distance)} for cid, m in found]}
-        return {"matches": [cid for cid, _ in found]}
-
-    return JSONResponse(await _run(backend, signal_type, work))
+    return JSONResponse(await _run(backend, signal_type, lambda: raw_lookup_payload(
+        backend, signal_type, signal, banks, include_distance)))
 
 
 @router.get("/lookup", summary="Matches by bank for a hash, or for the media at a URL (HMA)")
