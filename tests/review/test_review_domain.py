@@ -168,3 +168,21 @@ def test_item_view_shows_entries_context_and_earlier_decisions(cons: Console) ->
     assert view.context["kind"] == "upload" and view.context["name"] == "upload.jpg"
     assert [(e["decision"], e["classification"]) for e in view.earlier] == [("confirm", "B1")]
     assert not view.revealed and view.blur == 10
+
+
+def test_manual_escalation_goes_before_known_content_and_is_routed(cons: Console) -> None:
+    from review_helpers import actor as staff
+
+    known = cons.enqueue(photo(8).read_bytes(), severity=4)
+    with cons.service.begin() as s:
+        save_queue(s, "found", roles=["reviewer"], now=cons.clock())
+        add_route(s, "found", {"known": False})
+    data = photo(9).read_bytes()
+    item = cons.service.submit(staff(7, "mo", "reviewer"), data, name="found.jpg", media_type="image/jpeg",
+                               note="reported by a user")
+    task = cons.queue.get(item)
+    assert task.queue == "found" and not task.known and task.vault_item_id is not None
+    assert cons.vault.read(task.vault_item_id, actor="test", purpose="test") == data
+    assert cons.service.next_item(ANA).item.id == item  # unknown before the severity-4 known item
+    assert cons.service.next_item(BEN).item.id == known
+    assert cons.audit.entries(event="review.submit")[0].target == f"review:{item}"
