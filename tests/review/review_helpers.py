@@ -85,31 +85,76 @@ class Console:
         self.banks.close()
         self.engine.dispose()
 
-    def bank_entry(self, bank: str, data: bytes, category: str = "A1", severity_scheme: str = "us-industry") -> int:
+    def bank_entry(
+        self, bank: str, data: bytes, category: str = "A1", severity_scheme: str = "us-industry"
+    ) -> int:
         if bank not in {b.name for b in self.banks.list_banks()}:
             self.banks.create_bank(bank, source="test")
         md5 = hashlib.md5(data).hexdigest()
-        ids = self.banks.add_entries(bank, [EntryIn(signal="md5", value=md5, category=category,
-                                                   category_scheme=severity_scheme)], actor="test")
+        ids = self.banks.add_entries(
+            bank,
+            [EntryIn(signal="md5", value=md5, category=category, category_scheme=severity_scheme)],
+            actor="test",
+        )
         return ids[0] if ids else self.banks.lookup_digest("md5", md5, only_active=False)[0].id
 
-    def enqueue(self, data: bytes, *, bank: str = "ncmec", category: str = "A1", severity: int | None = 3,
-                queue: str | None = None, known: bool = True, name: str = "upload.jpg",
-                media_type: str = "image/jpeg") -> int:
+    def enqueue(
+        self,
+        data: bytes,
+        *,
+        bank: str = "ncmec",
+        category: str = "A1",
+        severity: int | None = 3,
+        queue: str | None = None,
+        known: bool = True,
+        name: str = "upload.jpg",
+        media_type: str = "image/jpeg",
+    ) -> int:
         """An item as the ``review`` action makes it: content in the vault, matches in the payload."""
         sha = hashlib.sha256(data).hexdigest()
         entry = self.bank_entry(bank, data, category) if known else None
-        item = self.vault.put(data, name=name, media_type=media_type, context={"upload": {"user": "u-1"}},
-                              actor="rule:test", source_key=f"sha256:{sha}")
-        matches = [{"bank": bank, "signal": "md5", "distance": 0, "category": category,
-                    "category_scheme": "us-industry", "severity": severity, "entry_id": entry,
-                    "value": hashlib.md5(data).hexdigest()}] if known else []
-        payload = {"hashes": {"sha256": sha, "md5": hashlib.md5(data).hexdigest()}, "matches": matches,
-                   "name": name, "content_type": media_type, "content_id": f"c-{sha[:8]}",
-                   "context": {"kind": "upload", "received_at": self.clock().isoformat()}}
-        return self.queue.add(queue=queue or self.service.route(matches, known=known), priority=severity or 0,
-                              severity=severity, known=known, content_id=payload["content_id"], sha256=sha,
-                              vault_item_id=int(item.id), payload=payload)
+        item = self.vault.put(
+            data,
+            name=name,
+            media_type=media_type,
+            context={"upload": {"user": "u-1"}},
+            actor="rule:test",
+            source_key=f"sha256:{sha}",
+        )
+        matches = (
+            [
+                {
+                    "bank": bank,
+                    "signal": "md5",
+                    "distance": 0,
+                    "category": category,
+                    "category_scheme": "us-industry",
+                    "severity": severity,
+                    "entry_id": entry,
+                    "value": hashlib.md5(data).hexdigest(),
+                }
+            ]
+            if known
+            else []
+        )
+        payload = {
+            "hashes": {"sha256": sha, "md5": hashlib.md5(data).hexdigest()},
+            "matches": matches,
+            "name": name,
+            "content_type": media_type,
+            "content_id": f"c-{sha[:8]}",
+            "context": {"kind": "upload", "received_at": self.clock().isoformat()},
+        }
+        return self.queue.add(
+            queue=queue or self.service.route(matches, known=known),
+            priority=severity or 0,
+            severity=severity,
+            known=known,
+            content_id=payload["content_id"],
+            sha256=sha,
+            vault_item_id=int(item.id),
+            payload=payload,
+        )
 
 
 def console(url: str, tmp: Path) -> Console:
@@ -121,8 +166,11 @@ def console(url: str, tmp: Path) -> Console:
     vault = Vault(engine, ring, LocalBlobStore(tmp / "vault"), audit, clock=clock)
     queue = ReviewQueue(engine, clock=clock)
     banks = BankStore(url)
-    reports = ReportService(url, settings=settings, reporting=ReportingSettings(), file_source=vault, keyring=ring)
-    service = ReviewService(engine, audit, queue, vault=lambda: vault, reports=lambda: reports,
-                            banks=lambda: banks, clock=clock)
+    reports = ReportService(
+        url, settings=settings, reporting=ReportingSettings(), file_source=vault, keyring=ring
+    )
+    service = ReviewService(
+        engine, audit, queue, vault=lambda: vault, reports=lambda: reports, banks=lambda: banks, clock=clock
+    )
     service.configure(actor(99, "root", "admin"), {"reporter": REPORTER})
     return Console(url, engine, clock, audit, vault, queue, banks, reports, service)

@@ -60,8 +60,9 @@ def upload_matches(svc: LiveService, photos: list[Path], *, want: int, timeout: 
 
 
 def bank(svc: LiveService, name: str, photos: list[Path], category: str) -> None:
-    entries = [{"signal": "md5", "value": hash_file(p, ("md5",)).get("md5"), "category": category}
-               for p in photos]
+    entries = [
+        {"signal": "md5", "value": hash_file(p, ("md5",)).get("md5"), "category": category} for p in photos
+    ]
     with svc.client(svc.writer) as c:
         assert c.post("/v1/banks", json={"name": name, "source": "test"}).status_code == 201
         assert c.post(f"/v1/banks/{name}/entries", json={"entries": entries}).status_code == 201
@@ -71,8 +72,12 @@ def bank(svc: LiveService, name: str, photos: list[Path], category: str) -> None
 def review_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("review")
     settings = service_settings(tmp)
-    settings = replace(settings, runtime=RuntimeSettings(
-        actions=ActionSettings(job_lease_seconds=5), vault=VaultSettings(vault_dir=tmp / "vault")))
+    settings = replace(
+        settings,
+        runtime=RuntimeSettings(
+            actions=ActionSettings(job_lease_seconds=5), vault=VaultSettings(vault_dir=tmp / "vault")
+        ),
+    )
     server, svc = start_service(settings)
     with server:
         review: Any = svc.app.state.review  # type: ignore[attr-defined]
@@ -82,8 +87,12 @@ def review_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServic
         review.configure(admin, {"reporter": REPORTER})
         with svc.client(svc.admin) as c:
             assert c.put("/v1/rulesets/platform", json={"mode": "all"}).status_code == 200
-            rule = {"name": "to-review", "ruleset": "platform",
-                    "when": {"banks": ["ncmec", "partner"]}, "actions": ["review"]}
+            rule = {
+                "name": "to-review",
+                "ruleset": "platform",
+                "when": {"banks": ["ncmec", "partner"]},
+                "actions": ["review"],
+            }
             assert c.post("/v1/rules", json=rule).status_code == 201
         yield svc
     svc.close()

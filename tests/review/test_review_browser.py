@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from review_helpers import blur_ratio, is_grayscale
-from review_live import PASSWORD, PHOTOS, bank, fresh_code, review_live, upload_matches  # noqa: F401
+from review_live import PASSWORD, PHOTOS, bank, fresh_code, review_live, upload_matches
 from service_live import LiveService
 
 from haven.auth.actor import Actor
@@ -51,7 +51,7 @@ def _sign_in(page, url: str, name: str, secret: bytes | None) -> None:  # type: 
     assert page.url == f"{url}/review", page.url
 
 
-def test_review_with_blurred_previews_reveal_confirm_lease_and_cap(review_live: LiveService) -> None:  # noqa: F811
+def test_review_with_blurred_previews_reveal_confirm_lease_and_cap(review_live: LiveService) -> None:
     svc = review_live
     url = svc.url
     originals = {hashlib.sha256(p.read_bytes()).hexdigest(): p.read_bytes() for p in PHOTOS[10:14]}
@@ -64,12 +64,19 @@ def test_review_with_blurred_previews_reveal_confirm_lease_and_cap(review_live: 
     reviews = svc.app.state.haven.runtime.reviews  # type: ignore[attr-defined]
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
         ana = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
         images: list[tuple[str, str, bytes]] = []
-        ana.on("response", lambda r: images.append((r.url, r.headers.get("content-type", ""), r.body()))
-               if r.request.resource_type == "image" else None)
+        ana.on(
+            "response",
+            lambda r: (
+                images.append((r.url, r.headers.get("content-type", ""), r.body()))
+                if r.request.resource_type == "image"
+                else None
+            ),
+        )
 
         # 1. sign in with TOTP, take the next item
         _sign_in(ana, url, "ana", ana_secret)
@@ -107,8 +114,11 @@ def test_review_with_blurred_previews_reveal_confirm_lease_and_cap(review_live: 
         ana.wait_for_load_state("networkidle")
         revealed = [b for u, _, b in images if "/original" in u]
         assert revealed and revealed[0] == originals[sha]
-        reveal = [e for e in svc.app.state.haven.runtime.audit.entries(event="review.reveal")
-                  if e.target == f"review:{item}"]  # type: ignore[attr-defined]
+        reveal = [
+            e
+            for e in svc.app.state.haven.runtime.audit.entries(event="review.reveal")
+            if e.target == f"review:{item}"
+        ]  # type: ignore[attr-defined]
         assert reveal and reveal[0].detail["reason"] == "preview too blurred to tell the category"
 
         # 4. confirm with the keyboard (2 = A2, c = confirm): the report draft and the audit entries

@@ -8,7 +8,6 @@ import threading
 
 import pytest
 from review_helpers import Console, actor, photo
-
 from sqlalchemy import text
 
 from haven.errors import ConflictError, PermissionDeniedError, UsageError
@@ -106,12 +105,17 @@ def test_confirm_drafts_report_with_vault_file_and_audits(cons: Console) -> None
 
     assert report["files"][0]["sha256"] == hashlib.sha256(data).hexdigest()
     with cons.engine.connect() as conn:
-        case = json.loads(conn.execute(text("SELECT case_json FROM reports WHERE id = :i"),
-                                       {"i": detail["report"]}).scalar_one())
+        case = json.loads(
+            conn.execute(
+                text("SELECT case_json FROM reports WHERE id = :i"), {"i": detail["report"]}
+            ).scalar_one()
+        )
     assert case["files"][0]["classification"] == "A2" and case["reporter"]["email"] == "safety@example.org"
     assert cons.vault.info(detail["vault_item"]).report_id == detail["report"]
-    assert any(r["kind"] == "review" and r["data"]["classification"] == "A2"
-               for r in cons.vault.context(detail["vault_item"], actor="test"))
+    assert any(
+        r["kind"] == "review" and r["data"]["classification"] == "A2"
+        for r in cons.vault.context(detail["vault_item"], actor="test")
+    )
     entries = cons.audit.entries(target=f"review:{item}")
     assert [e.event for e in entries] == ["review.lease", "review.confirm"]
     assert entries[-1].detail["classification"] == "A2" and entries[-1].detail["report"] == detail["report"]
@@ -160,8 +164,13 @@ def test_item_view_shows_entries_context_and_earlier_decisions(cons: Console) ->
     first = cons.enqueue(data)
     cons.service.next_item(ANA)
     cons.service.decide(ANA, first, "confirm", classification="B1")
-    again = cons.queue.add(queue="default", sha256=cons.queue.get(first).sha256, vault_item_id=cons.queue.get(
-        first).vault_item_id, payload=cons.queue.get(first).payload, content_id="again")
+    again = cons.queue.add(
+        queue="default",
+        sha256=cons.queue.get(first).sha256,
+        vault_item_id=cons.queue.get(first).vault_item_id,
+        payload=cons.queue.get(first).payload,
+        content_id="again",
+    )
     cons.service.next_item(BEN)
     view = cons.service.view(BEN, again)
     assert view.matches[0]["entry"]["bank"] == "ncmec" and view.matches[0]["entry"]["created_by"] == "test"
@@ -178,8 +187,9 @@ def test_manual_escalation_goes_before_known_content_and_is_routed(cons: Console
         save_queue(s, "found", roles=["reviewer"], now=cons.clock())
         add_route(s, "found", {"known": False})
     data = photo(9).read_bytes()
-    item = cons.service.submit(staff(7, "mo", "reviewer"), data, name="found.jpg", media_type="image/jpeg",
-                               note="reported by a user")
+    item = cons.service.submit(
+        staff(7, "mo", "reviewer"), data, name="found.jpg", media_type="image/jpeg", note="reported by a user"
+    )
     task = cons.queue.get(item)
     assert task.queue == "found" and not task.known and task.vault_item_id is not None
     assert cons.vault.read(task.vault_item_id, actor="test", purpose="test") == data

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from review_live import PASSWORD, PHOTOS, ReviewClient, bank, fresh_code, review_live, upload_matches  # noqa: F401
+from review_live import PASSWORD, PHOTOS, ReviewClient, bank, fresh_code, review_live, upload_matches
 from service_live import LiveService
 from sqlalchemy import text
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
-def svc(review_live: LiveService) -> LiveService:  # noqa: F811
+def svc(review_live: LiveService) -> LiveService:
     review = review_live.app.state.review  # type: ignore[attr-defined]
     with review.begin() as s:
         save_queue(s, "partner", roles=["lead"], users=["rita"], now=datetime.now(UTC))
@@ -30,8 +30,12 @@ def svc(review_live: LiveService) -> LiveService:  # noqa: F811
     bank(review_live, "ncmec", PHOTOS[:4], "A1")
     bank(review_live, "partner", PHOTOS[4:6], "B2")
     upload_matches(review_live, PHOTOS[:6], want=6)
-    for name, roles, totp in (("rita", ["reviewer"], False), ("rob", ["reviewer"], False),
-                              ("lena", ["lead"], True), ("adam", ["admin"], True)):
+    for name, roles, totp in (
+        ("rita", ["reviewer"], False),
+        ("rob", ["reviewer"], False),
+        ("lena", ["lead"], True),
+        ("adam", ["admin"], True),
+    ):
         secret = review_live.user(name, *roles, totp=totp)
         review_live.secrets = getattr(review_live, "secrets", {})  # type: ignore[attr-defined]
         review_live.secrets[name] = secret  # type: ignore[attr-defined]
@@ -54,7 +58,13 @@ def test_routing_sent_partner_matches_to_their_queue(svc: LiveService) -> None:
 
 def test_reviewer_cannot_reach_admin_pages_or_other_queues(svc: LiveService) -> None:
     with client(svc, "rob") as rob:
-        for path in ("/review/admin", "/review/stats", "/review/stats.csv", "/review/team", "/review/metrics"):
+        for path in (
+            "/review/admin",
+            "/review/stats",
+            "/review/stats.csv",
+            "/review/team",
+            "/review/metrics",
+        ):
             assert rob.get(path).status_code == 403, path
         home = rob.get("/review").text
         assert "partner" not in home and "escalations" not in home
@@ -70,7 +80,9 @@ def test_csrf_refused(svc: LiveService) -> None:
     with client(svc, "rob") as rob:
         assert rob.post("/review/next", data={}).status_code == 403  # no token
         token = rob.token(rob.get("/review").text)
-        other = rob.post("/review/next", data={"csrf_token": token}, headers={"Origin": "https://evil.example"})
+        other = rob.post(
+            "/review/next", data={"csrf_token": token}, headers={"Origin": "https://evil.example"}
+        )
         assert other.status_code == 403
         assert rob.post("/review/break", data={"csrf_token": "x" * 43}).status_code == 403
 
@@ -88,9 +100,13 @@ def test_session_expiry_sends_back_to_sign_in(svc: LiveService) -> None:
     with client(svc, "rob") as rob:
         assert rob.get("/review").status_code == 200
         with svc.auth.engine.begin() as conn:
-            conn.execute(text("UPDATE auth_sessions SET expires_at = :t WHERE ended_at IS NULL AND user_id = "
-                              "(SELECT id FROM auth_users WHERE username = 'rob')"),
-                         {"t": datetime.now(UTC) - timedelta(seconds=1)})
+            conn.execute(
+                text(
+                    "UPDATE auth_sessions SET expires_at = :t WHERE ended_at IS NULL AND user_id = "
+                    "(SELECT id FROM auth_users WHERE username = 'rob')"
+                ),
+                {"t": datetime.now(UTC) - timedelta(seconds=1)},
+            )
         r = rob.get("/review")
         assert r.status_code == 303 and r.headers["location"] == "/review/login"
 
@@ -120,8 +136,12 @@ def test_leases_and_reveals_are_enforced_per_request(svc: LiveService) -> None:
         got = rita.submit("/review", "/review/next", {"queue": "default"})
         hers = int(got.headers["location"].rsplit("/", 1)[1])
         assert hers != item
-        assert rita.submit(f"/review/items/{hers}", f"/review/items/{hers}/decide", {"decision": "skip"}
-                           ).status_code == 303
+        assert (
+            rita.submit(
+                f"/review/items/{hers}", f"/review/items/{hers}/decide", {"decision": "skip"}
+            ).status_code
+            == 303
+        )
         r = rob.submit(f"/review/items/{item}", f"/review/items/{item}/reveal", {"reason": "hm"})
         assert r.status_code == 400  # a reason of a few words
         rob.submit(f"/review/items/{item}", f"/review/items/{item}/reveal", {"reason": "need the detail"})
@@ -139,22 +159,33 @@ def test_leases_and_reveals_are_enforced_per_request(svc: LiveService) -> None:
 def test_dashboard_numbers_equal_direct_counts(svc: LiveService) -> None:
     with client(svc, "rita") as rita:
         for decision in ("false_positive", "confirm", "escalate"):
-            r = rita.submit("/review", "/review/next", {"queue": "partner" if decision == "false_positive"
-                                                          else "default"})
+            r = rita.submit(
+                "/review", "/review/next", {"queue": "partner" if decision == "false_positive" else "default"}
+            )
             item = int(r.headers["location"].rsplit("/", 1)[1])
             data = {"decision": decision, "classification": "B1"}
-            assert rita.submit(f"/review/items/{item}", f"/review/items/{item}/decide", data).status_code == 303
+            assert (
+                rita.submit(f"/review/items/{item}", f"/review/items/{item}/decide", data).status_code == 303
+            )
     with client(svc, "lena") as lena:
         page = lena.get("/review/stats")
         assert page.status_code == 200 and "<svg" in page.text
         rows = list(csv.DictReader(io.StringIO(lena.get("/review/stats.csv").text)))
         prom = lena.get("/review/metrics").text
     with svc.auth.engine.connect() as conn:
-        decisions = dict(conn.execute(text("SELECT decision, COUNT(*) FROM review_decisions GROUP BY decision")).all())
-        pending = dict(conn.execute(text("SELECT queue, COUNT(*) FROM review_queue WHERE state = 'pending' "
-                                         "GROUP BY queue")).all())
-        reports = dict(conn.execute(text("SELECT state, COUNT(*) FROM reports WHERE source LIKE 'review:%' "
-                                         "GROUP BY state")).all())
+        decisions = dict(
+            conn.execute(text("SELECT decision, COUNT(*) FROM review_decisions GROUP BY decision")).all()
+        )
+        pending = dict(
+            conn.execute(
+                text("SELECT queue, COUNT(*) FROM review_queue WHERE state = 'pending' GROUP BY queue")
+            ).all()
+        )
+        reports = dict(
+            conn.execute(
+                text("SELECT state, COUNT(*) FROM reports WHERE source LIKE 'review:%' GROUP BY state")
+            ).all()
+        )
         items = conn.execute(text("SELECT COUNT(*) FROM review_queue")).scalar_one()
     got_decisions: Counter[str] = Counter()
     for r in rows:
@@ -175,3 +206,20 @@ def test_dashboard_numbers_equal_direct_counts(svc: LiveService) -> None:
         by_key = c.get("/review/metrics").text
     for d, n in decisions.items():
         assert f'haven_review_decisions{{decision="{d}"}} {n}' in by_key
+
+
+def test_manual_escalation_upload(svc: LiveService) -> None:
+    data = PHOTOS[20].read_bytes()  # ~0.5 MB: above the 64 KiB a form may carry, so the gate checks sign-in
+    with ReviewClient(svc.url) as anon:
+        token = anon.token(anon.get("/review/login").text)
+        r = anon.post("/review/submit", data={"csrf_token": token},
+                      files={"file": ("found.jpg", data, "image/jpeg")})
+        assert r.status_code == 401  # refused by the request gate before the body is read
+    with client(svc, "rob") as rob:
+        token = rob.token(rob.get("/review").text)
+        r = rob.post("/review/submit", data={"csrf_token": token, "note": "a user's report"},
+                     files={"file": ("found.jpg", data, "image/jpeg")})
+        assert r.status_code == 303, r.text
+        item = int(r.headers["location"].rsplit("=", 1)[1])
+    task = svc.app.state.haven.runtime.reviews.get(item)  # type: ignore[attr-defined]
+    assert not task.known and task.queue == "default" and task.payload["context"]["note"] == "a user's report"

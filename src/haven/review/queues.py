@@ -61,8 +61,15 @@ def queues_for(s: Session, actor: Actor) -> list[Queue]:
     return [q for q in list_queues(s) if q.admits(actor)]
 
 
-def save_queue(s: Session, name: str, *, roles: Sequence[str], users: Sequence[str] = (),
-               description: str = "", now: datetime) -> Queue:
+def save_queue(
+    s: Session,
+    name: str,
+    *,
+    roles: Sequence[str],
+    users: Sequence[str] = (),
+    description: str = "",
+    now: datetime,
+) -> Queue:
     """Create or change a queue (the caller commits)."""
     if not NAME.match(name):
         raise UsageError(f"queue name {name!r}: lower-case letters, digits, '_', '.', '-' (up to 100)")

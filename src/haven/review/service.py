@@ -589,6 +589,12 @@ class ReviewService:
                 continue
         return {"entries": done}
 
+    def report(self, report_id: int) -> dict[str, Any] | None:
+        """A report draft's summary (state, files), or None where reporting is not configured."""
+        if self._reports is None:
+            return None
+        return dict(self._reports().get(report_id))
+
     def take_break(self, actor: Actor) -> None:
         with self.begin() as s:
             exposure.take_break(s, actor.id, self.now())

@@ -67,15 +67,19 @@ def compute(s: Session, now: datetime, days: int = 30) -> Stats:
     start = (now.astimezone(UTC) - timedelta(days=days - 1)).date()
     since = datetime(start.year, start.month, start.day, tzinfo=UTC)
     st = Stats(days=[(start + timedelta(days=i)).isoformat() for i in range(days)], since=since)
-    for enq, payload in s.execute(select(ReviewItem.enqueued_at, ReviewItem.payload)
-                                  .where(ReviewItem.enqueued_at >= since)):
+    for enq, payload in s.execute(
+        select(ReviewItem.enqueued_at, ReviewItem.payload).where(ReviewItem.enqueued_at >= since)
+    ):
         day = _aware(enq).date().isoformat()
-        pairs = {(str(m.get("bank") or "?"), str(m.get("category") or "none"))
-                 for m in (payload or {}).get("matches") or []}
+        pairs = {
+            (str(m.get("bank") or "?"), str(m.get("category") or "none"))
+            for m in (payload or {}).get("matches") or []
+        }
         for bank, cat in pairs:
             st.matches[(day, bank, cat)] += 1
-    for at, decision, banks in s.execute(select(DecisionRow.at, DecisionRow.decision, DecisionRow.banks)
-                                         .where(DecisionRow.at >= since)):
+    for at, decision, banks in s.execute(
+        select(DecisionRow.at, DecisionRow.decision, DecisionRow.banks).where(DecisionRow.at >= since)
+    ):
         st.decisions[(_aware(at).date().isoformat(), decision)] += 1
         if decision in ("confirm", "false_positive"):
             for bank in banks or []:
@@ -91,11 +95,14 @@ def compute(s: Session, now: datetime, days: int = 30) -> Stats:
     except ImportError:  # reporting not in this build
         pass
     waiting: dict[str, list[float]] = {}
-    for queue, enq in s.execute(select(ReviewItem.queue, ReviewItem.enqueued_at)
-                                .where(ReviewItem.state == "pending")):
+    for queue, enq in s.execute(
+        select(ReviewItem.queue, ReviewItem.enqueued_at).where(ReviewItem.state == "pending")
+    ):
         waiting.setdefault(queue, []).append((now - _aware(enq)).total_seconds())
-    st.queues = {q: {"pending": len(a), "oldest_seconds": max(a), "median_seconds": median(a)}
-                 for q, a in sorted(waiting.items())}
+    st.queues = {
+        q: {"pending": len(a), "oldest_seconds": max(a), "median_seconds": median(a)}
+        for q, a in sorted(waiting.items())
+    }
     return st
 
 
@@ -141,18 +148,36 @@ def to_prometheus(st: Stats) -> str:
             lines.append(f"{name}{{{text}}} {value:g}" if text else f"{name} {value:g}")
 
     window = f"over the last {len(st.days)} days"
-    family("haven_review_matches", f"Items sent to review by bank and category, {window}",
-           [({"bank": b, "category": c}, n) for b, c, n in st.bank_categories()])
-    family("haven_review_decisions", f"Review decisions by kind, {window}",
-           [({"decision": d}, n) for d, n in sorted(st.decision_totals().items())])
-    family("haven_review_false_positive_rate", f"False positives over confirmed plus false positives, {window}",
-           [({"bank": b}, r) for b in sorted(st.per_bank) if (r := st.fp_rate(b)) is not None])
-    family("haven_review_reports", "CyberTipline reports drafted from the review console, by state",
-           [({"state": k}, n) for k, n in sorted(st.reports.items())])
-    family("haven_review_queue_pending", "Items waiting in each review queue",
-           [({"queue": q}, a["pending"]) for q, a in st.queues.items()])
-    family("haven_review_queue_oldest_seconds", "Age of the oldest waiting item in each review queue",
-           [({"queue": q}, round(a["oldest_seconds"])) for q, a in st.queues.items()])
+    family(
+        "haven_review_matches",
+        f"Items sent to review by bank and category, {window}",
+        [({"bank": b, "category": c}, n) for b, c, n in st.bank_categories()],
+    )
+    family(
+        "haven_review_decisions",
+        f"Review decisions by kind, {window}",
+        [({"decision": d}, n) for d, n in sorted(st.decision_totals().items())],
+    )
+    family(
+        "haven_review_false_positive_rate",
+        f"False positives over confirmed plus false positives, {window}",
+        [({"bank": b}, r) for b in sorted(st.per_bank) if (r := st.fp_rate(b)) is not None],
+    )
+    family(
+        "haven_review_reports",
+        "CyberTipline reports drafted from the review console, by state",
+        [({"state": k}, n) for k, n in sorted(st.reports.items())],
+    )
+    family(
+        "haven_review_queue_pending",
+        "Items waiting in each review queue",
+        [({"queue": q}, a["pending"]) for q, a in st.queues.items()],
+    )
+    family(
+        "haven_review_queue_oldest_seconds",
+        "Age of the oldest waiting item in each review queue",
+        [({"queue": q}, round(a["oldest_seconds"])) for q, a in st.queues.items()],
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -167,10 +192,14 @@ def svg_bars(values: list[int], labels: list[str], *, title: str, width: int = 6
     bars = []
     for i, (v, lab) in enumerate(zip(values, labels, strict=True)):
         h = (height - 20) * v / top
-        bars.append(f'<rect x="{i * bw + 1:.1f}" y="{height - 14 - h:.1f}" width="{max(bw - 2, 1):.1f}" '
-                    f'height="{h:.1f}"><title>{escape(lab)}: {v}</title></rect>')
-    return (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
-            f'<text x="0" y="10">{escape(title)} (max {top})</text>{"".join(bars)}'
-            f'<text x="0" y="{height - 2}">{escape(labels[0] if labels else "")}</text>'
-            f'<text x="{width}" y="{height - 2}" text-anchor="end">{escape(labels[-1] if labels else "")}</text>'
-            "</svg>")
+        bars.append(
+            f'<rect x="{i * bw + 1:.1f}" y="{height - 14 - h:.1f}" width="{max(bw - 2, 1):.1f}" '
+            f'height="{h:.1f}"><title>{escape(lab)}: {v}</title></rect>'
+        )
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
+        f'<text x="0" y="10">{escape(title)} (max {top})</text>{"".join(bars)}'
+        f'<text x="0" y="{height - 2}">{escape(labels[0] if labels else "")}</text>'
+        f'<text x="{width}" y="{height - 2}" text-anchor="end">{escape(labels[-1] if labels else "")}</text>'
+        "</svg>"
+    )

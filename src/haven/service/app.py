@@ -136,7 +136,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)
     from haven.portal.web.site import web as portal_web
 
-    surfaces = {f"{surface.prefix}/": _signed_in(surface) for surface in (ui.web, portal_web)}
+    from haven.review.web.site import web as review_web
+
+    surfaces = {f"{surface.prefix}/": _signed_in(surface) for surface in (ui.web, portal_web, review_web)}
     app.add_middleware(RequestGate, authenticate=keys.authenticate, surfaces=surfaces,
                        upload_limit=settings.max_upload_bytes, timeout=settings.upload_timeout,
                        budget=state.body_budget)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, File, Form, Request, UploadFile
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from haven.auth.actor import Actor
 from haven.auth.web import get_auth, harden
-from haven.errors import AuthError, PermissionDeniedError, UsageError
+from haven.errors import PermissionDeniedError, UsageError
 from haven.review import stats as stats_mod
 from haven.review.queues import add_route, delete_route, list_queues, list_routes, save_queue
 from haven.review.web.site import ADMINS, LEADS, PREFIX, REVIEWERS, get_review, page, router, web
@@ -28,27 +28,44 @@ def _go(url: str) -> Response:
 
 
 def _image(data: bytes, media_type: str) -> Response:
-    return harden(Response(data, media_type=media_type,
-                           headers={"Cache-Control": "no-store", "Content-Disposition": "inline"}))
+    return harden(
+        Response(
+            data,
+            media_type=media_type,
+            headers={"Cache-Control": "no-store", "Content-Disposition": "inline"},
+        )
+    )
 
 
 @router.get("")
-async def home(request: Request, stop: str | None = None,
-               actor: Actor = Depends(web.require(*REVIEWERS))) -> Response:
+async def home(
+    request: Request, stop: str | None = None, actor: Actor = Depends(web.require(*REVIEWERS))
+) -> Response:
     svc = get_review(request)
     queues = await run_in_threadpool(svc.queues, actor)
     today = await run_in_threadpool(svc.today, actor)
     cfg = await run_in_threadpool(svc.config)
     blur = await run_in_threadpool(svc.blur_of, actor)
     held = await run_in_threadpool(svc.reviews.held_by, actor.label)
-    return await page(request, "home.html", queues=queues, today=today, cfg=cfg, blur=blur, held=held,
-                      stop=STOP_TEXT.get(stop or ""), stop_kind=stop, is_lead=actor.has_role(*LEADS),
-                      is_admin=actor.has_role(*ADMINS))
+    return await page(
+        request,
+        "home.html",
+        queues=queues,
+        today=today,
+        cfg=cfg,
+        blur=blur,
+        held=held,
+        stop=STOP_TEXT.get(stop or ""),
+        stop_kind=stop,
+        is_lead=actor.has_role(*LEADS),
+        is_admin=actor.has_role(*ADMINS),
+    )
 
 
 @router.post("/next")
-async def take_next(request: Request, queue: str = Form("", max_length=100),
-                    actor: Actor = Depends(web.require(*REVIEWERS))) -> Response:
+async def take_next(
+    request: Request, queue: str = Form("", max_length=100), actor: Actor = Depends(web.require(*REVIEWERS))
+) -> Response:
     got = await run_in_threadpool(get_review(request).next_item, actor, queue or None)
     if got.item is None:
         return _go(f"{PREFIX}?stop={got.reason}")
@@ -62,8 +79,9 @@ async def take_break(request: Request, actor: Actor = Depends(web.require(*REVIE
 
 
 @router.post("/blur")
-async def set_blur(request: Request, blur: int = Form(...),
-                   actor: Actor = Depends(web.require(*REVIEWERS))) -> Response:
+async def set_blur(
+    request: Request, blur: int = Form(...), actor: Actor = Depends(web.require(*REVIEWERS))
+) -> Response:
     await run_in_threadpool(get_review(request).set_blur, actor, blur)
     return _go(PREFIX)
 
@@ -75,42 +93,62 @@ async def item(request: Request, item_id: int, actor: Actor = Depends(web.requir
 
 
 @router.get("/items/{item_id}/preview")
-async def preview(request: Request, item_id: int, actor: Actor = Depends(web.require(*REVIEWERS))) -> Response:
+async def preview(
+    request: Request, item_id: int, actor: Actor = Depends(web.require(*REVIEWERS))
+) -> Response:
     got = await run_in_threadpool(get_review(request).preview, actor, item_id)
     return _image(got.data, got.media_type)
 
 
 @router.post("/items/{item_id}/reveal")
-async def reveal(request: Request, item_id: int, reason: str = Form(..., max_length=2000),
-                 actor: Actor = Depends(web.require(*REVIEWERS))) -> Response:
+async def reveal(
+    request: Request,
+    item_id: int,
+    reason: str = Form(..., max_length=2000),
+    actor: Actor = Depends(web.require(*REVIEWERS)),
+) -> Response:
     await run_in_threadpool(get_review(request).reveal, actor, item_id, reason)
     return _go(f"{PREFIX}/items/{item_id}")
 
 
 @router.get("/items/{item_id}/original")
-async def original(request: Request, item_id: int, actor: Actor = Depends(web.require(*REVIEWERS))) -> Response:
+async def original(
+    request: Request, item_id: int, actor: Actor = Depends(web.require(*REVIEWERS))
+) -> Response:
     got = await run_in_threadpool(get_review(request).original, actor, item_id)
     return _image(got.data, got.media_type)
 
 
 @router.post("/items/{item_id}/comment")
-async def comment(request: Request, item_id: int, text: str = Form(..., max_length=4000),
-                  actor: Actor = Depends(web.require(*REVIEWERS))) -> Response:
+async def comment(
+    request: Request,
+    item_id: int,
+    text: str = Form(..., max_length=4000),
+    actor: Actor = Depends(web.require(*REVIEWERS)),
+) -> Response:
     await run_in_threadpool(get_review(request).comment, actor, item_id, text)
     return _go(f"{PREFIX}/items/{item_id}")
 
 
 @router.post("/items/{item_id}/decide")
-async def decide(request: Request, item_id: int, decision: str = Form(..., max_length=20),
-                 classification: str = Form("", max_length=4), note: str = Form("", max_length=4000),
-                 actor: Actor = Depends(web.require(*REVIEWERS))) -> Response:
-    await run_in_threadpool(get_review(request).decide, actor, item_id, decision,
-                            classification=classification or None, note=note)
+async def decide(
+    request: Request,
+    item_id: int,
+    decision: str = Form(..., max_length=20),
+    classification: str = Form("", max_length=4),
+    note: str = Form("", max_length=4000),
+    actor: Actor = Depends(web.require(*REVIEWERS)),
+) -> Response:
+    await run_in_threadpool(
+        get_review(request).decide, actor, item_id, decision, classification=classification or None, note=note
+    )
     return _go(f"{PREFIX}/decided/{item_id}")
 
 
 @router.get("/decided/{item_id}")
-async def decided(request: Request, item_id: int, actor: Actor = Depends(web.require(*REVIEWERS))) -> Response:
+async def decided(
+    request: Request, item_id: int, actor: Actor = Depends(web.require(*REVIEWERS))
+) -> Response:
     """What became of a decision: the decision, the report draft it made, its audit entries. For the one
     who decided and for leads."""
     svc = get_review(request)
@@ -119,10 +157,11 @@ async def decided(request: Request, item_id: int, actor: Actor = Depends(web.req
         raise PermissionDeniedError("you did not decide on this item")
     last = decisions[-1]
     report = None
-    if last["detail"].get("report") and svc._reports is not None:
-        report = await run_in_threadpool(svc._reports().get, int(last["detail"]["report"]))
-    targets = [f"review:{item_id}"] + ([f"vault:{last['detail']['vault_item']}"]
-                                       if last["detail"].get("vault_item") else [])
+    if last["detail"].get("report"):
+        report = await run_in_threadpool(svc.report, int(last["detail"]["report"]))
+    targets = [f"review:{item_id}"] + (
+        [f"vault:{last['detail']['vault_item']}"] if last["detail"].get("vault_item") else []
+    )
 
     def entries() -> list:  # type: ignore[type-arg]
         out = []
@@ -149,22 +188,33 @@ def _stats(request: Request, days: int):  # type: ignore[no-untyped-def]
 
 
 @router.get("/stats")
-async def dashboard(request: Request, days: int = 30, actor: Actor = Depends(web.require(*LEADS))) -> Response:
+async def dashboard(
+    request: Request, days: int = 30, actor: Actor = Depends(web.require(*LEADS))
+) -> Response:
     days = max(1, min(days, 366))
     st = await run_in_threadpool(_stats, request, days)
     totals = st.decision_totals()
-    charts = [stats_mod.svg_bars(st.daily(st.decisions, d), st.days, title=f"decisions: {d}")
-              for d in sorted(totals)]
+    charts = [
+        stats_mod.svg_bars(st.daily(st.decisions, d), st.days, title=f"decisions: {d}")
+        for d in sorted(totals)
+    ]
     matches_daily = [sum(n for (day, _, _), n in st.matches.items() if day == d) for d in st.days]
     charts.insert(0, stats_mod.svg_bars(matches_daily, st.days, title="items sent to review"))
     return await page(request, "stats.html", st=st, totals=totals, charts=charts, days=days)
 
 
 @router.get("/stats.csv")
-async def stats_csv(request: Request, days: int = 30, actor: Actor = Depends(web.require(*LEADS))) -> Response:
+async def stats_csv(
+    request: Request, days: int = 30, actor: Actor = Depends(web.require(*LEADS))
+) -> Response:
     st = await run_in_threadpool(_stats, request, max(1, min(days, 366)))
-    return harden(PlainTextResponse(stats_mod.to_csv(st), media_type="text/csv",
-                                    headers={"Content-Disposition": "attachment; filename=review-stats.csv"}))
+    return harden(
+        PlainTextResponse(
+            stats_mod.to_csv(st),
+            media_type="text/csv",
+            headers={"Content-Disposition": "attachment; filename=review-stats.csv"},
+        )
+    )
 
 
 @router.get("/metrics")
@@ -176,12 +226,23 @@ async def metrics(request: Request) -> Response:
         if not ("review" in key.scopes or "admin" in key.scopes):
             raise PermissionDeniedError("this key lacks the review scope")
     else:
-        try:
-            await web.require(*LEADS)(request)
-        except AuthError:
-            raise
+        await web.require(*LEADS)(request)
     st = await run_in_threadpool(_stats, request, 30)
     return PlainTextResponse(stats_mod.to_prometheus(st), media_type="text/plain; version=0.0.4")
+
+
+@router.post("/submit")
+async def submit(request: Request, file: UploadFile = File(...), note: str = Form("", max_length=2000),
+                 actor: Actor = Depends(web.require(*REVIEWERS))) -> Response:
+    """Manual escalation: content found outside the matcher (a user report, a moderator's find) goes into
+    the vault and a routed queue, ahead of known content."""
+    from haven.service.routes.hashing import read_upload
+    from haven.service.state import get_state
+
+    data = await read_upload(file, get_state(request).settings)
+    item_id = await run_in_threadpool(get_review(request).submit, actor, data, name=file.filename or "upload",
+                                      media_type=file.content_type or "application/octet-stream", note=note)
+    return _go(f"{PREFIX}?submitted={item_id}")
 
 
 @router.get("/admin")
@@ -194,8 +255,14 @@ async def admin(request: Request, actor: Actor = Depends(web.require(*ADMINS))) 
 
     queues, routes = await run_in_threadpool(load)
     cfg = await run_in_threadpool(svc.config)
-    return await page(request, "admin.html", queues=queues, routes=routes, cfg=cfg,
-                      reporter=json.dumps(cfg.reporter, indent=1))
+    return await page(
+        request,
+        "admin.html",
+        queues=queues,
+        routes=routes,
+        cfg=cfg,
+        reporter=json.dumps(cfg.reporter, indent=1),
+    )
 
 
 def _audited(request: Request, actor: Actor, event: str, detail: dict) -> None:  # type: ignore[type-arg]
@@ -203,16 +270,26 @@ def _audited(request: Request, actor: Actor, event: str, detail: dict) -> None: 
 
 
 @router.post("/admin/queues")
-async def admin_queue(request: Request, name: str = Form(..., max_length=100),
-                      roles: str = Form("", max_length=200), users: str = Form("", max_length=2000),
-                      description: str = Form("", max_length=400),
-                      actor: Actor = Depends(web.require(*ADMINS))) -> Response:
+async def admin_queue(
+    request: Request,
+    name: str = Form(..., max_length=100),
+    roles: str = Form("", max_length=200),
+    users: str = Form("", max_length=2000),
+    description: str = Form("", max_length=400),
+    actor: Actor = Depends(web.require(*ADMINS)),
+) -> Response:
     svc = get_review(request)
 
     def save() -> None:
         with svc.begin() as s:
-            save_queue(s, name.strip(), roles=[r.strip() for r in roles.split(",") if r.strip()],
-                       users=users.split(","), description=description, now=svc.now())
+            save_queue(
+                s,
+                name.strip(),
+                roles=[r.strip() for r in roles.split(",") if r.strip()],
+                users=users.split(","),
+                description=description,
+                now=svc.now(),
+            )
         _audited(request, actor, "review.queue", {"queue": name, "roles": roles, "users": users})
 
     await run_in_threadpool(save)
@@ -220,9 +297,13 @@ async def admin_queue(request: Request, name: str = Form(..., max_length=100),
 
 
 @router.post("/admin/routes")
-async def admin_route(request: Request, queue: str = Form(..., max_length=100),
-                      when: str = Form(..., max_length=2000), position: str = Form("", max_length=6),
-                      actor: Actor = Depends(web.require(*ADMINS))) -> Response:
+async def admin_route(
+    request: Request,
+    queue: str = Form(..., max_length=100),
+    when: str = Form(..., max_length=2000),
+    position: str = Form("", max_length=6),
+    actor: Actor = Depends(web.require(*ADMINS)),
+) -> Response:
     svc = get_review(request)
     try:
         conditions = json.loads(when)
@@ -241,8 +322,9 @@ async def admin_route(request: Request, queue: str = Form(..., max_length=100),
 
 
 @router.post("/admin/routes/{route_id}/delete")
-async def admin_route_delete(request: Request, route_id: int,
-                             actor: Actor = Depends(web.require(*ADMINS))) -> Response:
+async def admin_route_delete(
+    request: Request, route_id: int, actor: Actor = Depends(web.require(*ADMINS))
+) -> Response:
     svc = get_review(request)
 
     def remove() -> None:
@@ -258,8 +340,16 @@ async def admin_route_delete(request: Request, route_id: int,
 async def admin_settings(request: Request, actor: Actor = Depends(web.require(*ADMINS))) -> Response:
     form = await request.form()
     changes: dict = {}  # type: ignore[type-arg]
-    for key in ("blur_min", "blur_max", "blur_default", "daily_cap", "break_after", "lease_minutes",
-                "idle_minutes", "skip_hours"):
+    for key in (
+        "blur_min",
+        "blur_max",
+        "blur_default",
+        "daily_cap",
+        "break_after",
+        "lease_minutes",
+        "idle_minutes",
+        "skip_hours",
+    ):
         value = form.get(key)
         if isinstance(value, str) and value.strip():
             try:
