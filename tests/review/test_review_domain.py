@@ -196,3 +196,19 @@ def test_manual_escalation_goes_before_known_content_and_is_routed(cons: Console
     assert cons.service.next_item(ANA).item.id == item  # unknown before the severity-4 known item
     assert cons.service.next_item(BEN).item.id == known
     assert cons.audit.entries(event="review.submit")[0].target == f"review:{item}"
+
+
+def test_review_branch_downgrades_and_upgrades_again(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from haven.store.db import alembic_config, make_engine, upgrade_database
+
+    command.downgrade(alembic_config(db_url), "review@0000_base")
+    engine = make_engine(db_url)
+    assert "review_queues" not in inspect(engine).get_table_names()
+    upgrade_database(db_url)
+    with engine.connect() as conn:
+        names = [r[0] for r in conn.execute(text("SELECT name FROM review_queues ORDER BY name"))]
+    engine.dispose()
+    assert names == ["default", "escalations"]
