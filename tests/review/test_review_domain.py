@@ -212,3 +212,24 @@ def test_review_branch_downgrades_and_upgrades_again(db_url: str) -> None:
         names = [r[0] for r in conn.execute(text("SELECT name FROM review_queues ORDER BY name"))]
     engine.dispose()
     assert names == ["default", "escalations"]
+
+
+def test_one_reviewer_asking_at_once_gets_one_item_counted_once(cons: Console) -> None:
+    for n in range(4):
+        cons.enqueue(photo(n).read_bytes())
+    got: list[int] = []
+
+    def ask() -> None:
+        r = cons.service.next_item(ANA)
+        if r.item is not None:
+            got.append(r.item.id)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 4 and len(set(got)) == 1  # a double click, two tabs: the same one item
+    held = [t for t in cons.queue.items() if t.lease_owner == ANA.label]
+    assert [t.id for t in held] == got[:1]
+    assert cons.service.today(ANA).items_seen == 1

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from haven.review.config import ReviewConfig
@@ -37,30 +38,48 @@ class Exposure:
         return self.active_seconds // 60
 
 
+def _insert_missing(s: Session, model: type[Any], values: dict[str, Any]) -> None:
+    """Insert a counter row unless it exists: ``ON CONFLICT DO NOTHING``, so two requests creating the first
+    row of a day at once both go on (PostgreSQL waits for the other's commit; SQLite has one writer)."""
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        s.execute(pg_insert(model).values(**values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        s.execute(sqlite_insert(model).values(**values).on_conflict_do_nothing())
+
+
 def _row(s: Session, user_id: int, username: str, now: datetime) -> ExposureRow:
     day = day_of(now)
     row = s.get(ExposureRow, (user_id, day))
     if row is None:
-        row = ExposureRow(
-            user_id=user_id,
-            day=day,
-            username=username,
-            items_seen=0,
-            reveals=0,
-            active_seconds=0,
-            last_activity_at=None,
+        _insert_missing(
+            s,
+            ExposureRow,
+            {
+                "user_id": user_id,
+                "day": day,
+                "username": username,
+                "items_seen": 0,
+                "reveals": 0,
+                "active_seconds": 0,
+                "last_activity_at": None,
+            },
         )
-        s.add(row)
-        s.flush()
+        row = s.get(ExposureRow, (user_id, day))
+        assert row is not None
     return row
 
 
 def prefs(s: Session, user_id: int) -> PrefsRow:
     row = s.get(PrefsRow, user_id)
     if row is None:
-        row = PrefsRow(user_id=user_id, blur=None, run_items=0)
-        s.add(row)
-        s.flush()
+        _insert_missing(s, PrefsRow, {"user_id": user_id, "blur": None, "run_items": 0})
+        row = s.get(PrefsRow, user_id)
+        assert row is not None
     return row
 
 
@@ -92,13 +111,17 @@ def stop_reason(s: Session, user_id: int, username: str, now: datetime, cfg: Rev
     return None
 
 
-def count_item(s: Session, user_id: int, username: str, now: datetime, cfg: ReviewConfig) -> None:
-    row = touch(s, user_id, username, now, cfg)
-    row.items_seen += 1
+def count_item(s: Session, user_id: int, username: str, now: datetime, cfg: ReviewConfig) -> int:
+    """Count one item handed out; returns today's count after it. The increments are done by the database
+    (``items_seen = items_seen + 1``), so two requests at once never count as one."""
+    touch(s, user_id, username, now, cfg)
+    key = (ExposureRow.user_id == user_id) & (ExposureRow.day == day_of(now))
+    s.execute(update(ExposureRow).where(key).values(items_seen=ExposureRow.items_seen + 1))
     p = prefs(s, user_id)
     if p.run_items == 0:
         p.run_started_at = now
-    p.run_items += 1
+    s.execute(update(PrefsRow).where(PrefsRow.user_id == user_id).values(run_items=PrefsRow.run_items + 1))
+    return int(s.scalar(select(ExposureRow.items_seen).where(key)) or 0)
 
 
 def count_reveal(s: Session, user_id: int, username: str, now: datetime, cfg: ReviewConfig) -> None:

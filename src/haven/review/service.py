@@ -218,8 +218,18 @@ class ReviewService:
         )
         if task is None:
             return Next(None, "empty")
+        # Two requests of one reviewer at once (a double click, two tabs) may each have leased an item, or
+        # together passed the cap: the database's own counts decide, and the extra lease is given back.
+        held = self.reviews.held_by(actor.label)
+        if held is not None and held.id != task.id:
+            self.reviews.release(task.id, actor.label)
+            return Next(held)
         with self.begin() as s:
-            exposure.count_item(s, actor.id, actor.name, self.now(), cfg)
+            seen = exposure.count_item(s, actor.id, actor.name, self.now(), cfg)
+            if cfg.daily_cap and seen > cfg.daily_cap:
+                s.rollback()
+                self.reviews.release(task.id, actor.label)
+                return Next(None, "cap")
             self.audit.record(
                 "review.lease", actor.label, f"review:{task.id}", {"queue": task.queue}, session=s
             )

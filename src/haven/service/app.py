@@ -135,7 +135,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # Outermost last: metrics → security headers → request gate → lean match path → FastAPI.
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)
     from haven.portal.web.site import web as portal_web
-
     from haven.review.web.site import web as review_web
 
     surfaces = {f"{surface.prefix}/": _signed_in(surface) for surface in (ui.web, portal_web, review_web)}
