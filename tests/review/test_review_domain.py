@@ -10,7 +10,7 @@ import pytest
 from review_helpers import Console, actor, photo
 from sqlalchemy import text
 
-from haven.errors import ConflictError, PermissionDeniedError, UsageError
+from haven.errors import ConflictError, NotFoundError, PermissionDeniedError, UsageError
 from haven.review.queues import add_route, save_queue
 
 ANA = actor(1, "ana", "reviewer")
@@ -233,3 +233,16 @@ def test_one_reviewer_asking_at_once_gets_one_item_counted_once(cons: Console) -
     held = [t for t in cons.queue.items() if t.lease_owner == ANA.label]
     assert [t.id for t in held] == got[:1]
     assert cons.service.today(ANA).items_seen == 1
+
+
+def test_a_hash_only_item_is_decided_without_content(cons: Console) -> None:
+    item = cons.queue.add(queue="default", payload={"matches": [{"bank": "ncmec", "signal": "md5"}]},
+                          content_id="hash-only")
+    cons.service.next_item(ANA)
+    assert cons.service.view(ANA, item).kind == "none"
+    with pytest.raises(NotFoundError):
+        cons.service.preview(ANA, item)
+    with pytest.raises(UsageError):  # a report needs the content
+        cons.service.decide(ANA, item, "confirm", classification="A1")
+    cons.service.decide(ANA, item, "false_positive")
+    assert cons.queue.get(item).decision == "false_positive"

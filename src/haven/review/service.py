@@ -262,7 +262,10 @@ class ReviewService:
             revealed = self._revealed(s, actor, task, cfg)
         info = self._vault().info(task.vault_item_id) if task.vault_item_id is not None else None
         declared = getattr(info, "media_type", None) or task.payload.get("content_type")
-        kind = previews.media_kind(b"", declared) if declared else "other"
+        if task.vault_item_id is None:
+            kind = "none"  # a hash-only match: there is no content to show
+        else:
+            kind = previews.media_kind(b"", declared) if declared else "other"
         matches = self._matches(task.payload.get("matches") or [])
         context = {k: task.payload.get(k) for k in ("name", "content_type", "content_id")}
         context.update(task.payload.get("context") or {})
