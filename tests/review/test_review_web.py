@@ -16,7 +16,10 @@ from review_live import PASSWORD, PHOTOS, ReviewClient, bank, fresh_code, review
 from service_live import LiveService
 from sqlalchemy import text
 
+from haven.auth.actor import Actor
 from haven.review.queues import add_route, save_queue
+
+ADMIN = Actor(kind="user", id=0, name="setup", realm="staff", roles=("admin",))
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -212,14 +215,63 @@ def test_manual_escalation_upload(svc: LiveService) -> None:
     data = PHOTOS[20].read_bytes()  # ~0.5 MB: above the 64 KiB a form may carry, so the gate checks sign-in
     with ReviewClient(svc.url) as anon:
         token = anon.token(anon.get("/review/login").text)
-        r = anon.post("/review/submit", data={"csrf_token": token},
-                      files={"file": ("found.jpg", data, "image/jpeg")})
+        r = anon.post(
+            "/review/submit", data={"csrf_token": token}, files={"file": ("found.jpg", data, "image/jpeg")}
+        )
         assert r.status_code == 401  # refused by the request gate before the body is read
     with client(svc, "rob") as rob:
         token = rob.token(rob.get("/review").text)
-        r = rob.post("/review/submit", data={"csrf_token": token, "note": "a user's report"},
-                     files={"file": ("found.jpg", data, "image/jpeg")})
+        r = rob.post(
+            "/review/submit",
+            data={"csrf_token": token, "note": "a user's report"},
+            files={"file": ("found.jpg", data, "image/jpeg")},
+        )
         assert r.status_code == 303, r.text
         item = int(r.headers["location"].rsplit("=", 1)[1])
     task = svc.app.state.haven.runtime.reviews.get(item)  # type: ignore[attr-defined]
     assert not task.known and task.queue == "default" and task.payload["context"]["note"] == "a user's report"
+
+
+def test_admin_sets_queues_routes_and_wellness_bounds(svc: LiveService) -> None:
+    review = svc.app.state.review  # type: ignore[attr-defined]
+    with client(svc, "adam") as adam:
+        assert adam.get("/review/admin").status_code == 200
+        r = adam.submit(
+            "/review/admin",
+            "/review/admin/queues",
+            {"name": "video", "roles": "reviewer", "description": "videos"},
+        )
+        assert r.status_code == 303
+        r = adam.submit(
+            "/review/admin", "/review/admin/routes", {"queue": "video", "when": '{"signal": "vpdq"}'}
+        )
+        assert r.status_code == 303
+        r = adam.submit("/review/admin", "/review/admin/routes", {"queue": "video", "when": '{"colour": 1}'})
+        assert r.status_code == 400 and "colour" in r.text
+        r = adam.submit(
+            "/review/admin",
+            "/review/admin/settings",
+            {
+                "blur_min": "8",
+                "blur_max": "20",
+                "blur_default": "12",
+                "daily_cap": "150",
+                "break_after": "20",
+                "action_quarantine": "on",
+                "action_report": "on",
+            },
+        )
+        assert r.status_code == 303
+        r = adam.submit("/review/admin", "/review/admin/settings", {"blur_min": "30"})
+        assert r.status_code == 400  # min above max
+    cfg = review.config()
+    assert (cfg.blur_min, cfg.blur_max, cfg.blur_default) == (8, 20, 12)
+    assert review.route([{"bank": "x", "signal": "vpdq"}]) == "video"
+    events = [e.event for e in review.audit.entries(event_prefix="review.")]
+    assert {"review.queue", "review.route", "review.config"} <= set(events)
+    with client(svc, "rob") as rob:
+        home = rob.get("/review").text
+        assert "between 8 and 20" in home and "video" in home
+        r = rob.submit("/review", "/review/blur", {"blur": "6"})
+        assert r.status_code == 400  # below the admin's minimum
+    review.configure(ADMIN, {"blur_min": 4, "blur_max": 24, "blur_default": 10})
