@@ -246,3 +246,14 @@ def test_a_hash_only_item_is_decided_without_content(cons: Console) -> None:
         cons.service.decide(ANA, item, "confirm", classification="A1")
     cons.service.decide(ANA, item, "false_positive")
     assert cons.queue.get(item).decision == "false_positive"
+
+
+def test_opening_the_item_renews_its_lease(cons: Console) -> None:
+    item = cons.enqueue(photo(9).read_bytes())
+    cons.service.next_item(ANA)
+    cons.clock.advance(minutes=8)
+    assert cons.service.view(ANA, item).lease_seconds == 600
+    cons.clock.advance(minutes=8)  # 16 minutes after the lease began: still ana's
+    assert cons.service.next_item(BEN).reason == "empty"
+    cons.clock.advance(minutes=3)
+    assert cons.service.next_item(BEN).item.id == item

@@ -246,9 +246,14 @@ class ReviewService:
 
     # -- showing -----------------------------------------------------------------------------------------
     def view(self, actor: Actor, item_id: int) -> ItemView:
-        task = self._held(actor, item_id)
+        """The item page's content; opening it renews the reviewer's lease (a full ``lease_minutes`` from
+        now), so a lease runs out only when the page is left alone that long."""
+        self._held(actor, item_id)
         with self.sessions() as s:
             cfg = load_config(s)
+        self.reviews.renew(item_id, actor.label, lease=timedelta(minutes=cfg.lease_minutes))
+        task = self.reviews.get(item_id)
+        with self.sessions() as s:
             queue = get_queue(s, task.queue)
             blur = cfg.clamp_blur(exposure.prefs(s, actor.id).blur)
             s.rollback()
