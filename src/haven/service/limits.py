@@ -55,6 +55,7 @@ ROUTE_BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int | None], ...] = (
     ("POST", re.compile(r"/v1/(hash|match)"), None),
     ("POST", re.compile(r"/v1/banks/[^/]+/import"), None),
     ("POST", re.compile(r"/ui/match"), None),
+    ("POST", re.compile(r"/review/submit"), None),  # manual escalation: one file
     ("POST", re.compile(r"/portal/library/(new|[^/]+/versions)"), PORTAL_PDF_BYTES + MULTIPART_SLACK),
     ("POST", re.compile(r"/portal/.+"), 1 * MiB),  # case studies, discussions: long text, no files
     ("POST", re.compile(r"/v1/match/url"), 16 * KiB),  # one URL
