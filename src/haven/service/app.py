@@ -110,9 +110,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.haven = state
     install_error_handlers(app)
 
-    from haven.service.routes import banks, docs, hashing, health, match, rules, ui
+    from haven.service.routes import banks, docs, hashing, health, hma, match, rules, ui
 
-    for module in (health, hashing, match, banks, rules, ui):
+    for module in (health, hashing, match, banks, rules, hma, ui):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)
