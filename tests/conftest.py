@@ -147,6 +147,31 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``db_url`` shared by one test module (for a module's one live server): a fresh migrated SQLite file,
+    then a fresh migrated PostgreSQL database."""
+    if request.param == "sqlite":
+        import sqlite3
+
+        path = tmp_path_factory.mktemp("module-db") / "haven.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        with sqlite3.connect(path) as conn:
+            conn.execute(_NEW_STORE_ID, (uuid.uuid4().hex,))
+        conn.close()
+        yield f"sqlite:///{path}"
+        return
+    import psycopg
+
+    name = _pg_create(template=request.getfixturevalue("_postgres_template"))
+    with psycopg.connect(_libpq(_pg_url(name)), autocommit=True) as pg:
+        pg.execute(_NEW_STORE_ID.replace("?", "%s"), (uuid.uuid4().hex,))
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_drop(name)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def empty_db_url(request: pytest.FixtureRequest) -> str:
     """Run the test on an empty SQLite and an empty PostgreSQL database (for migration tests)."""

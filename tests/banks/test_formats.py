@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,8 @@ def test_hma_jsonl(store: BankStore, tmp_path: Path) -> None:
     assert (res.errors, res.rows_added, res.warnings) == (0, 4, 1)  # tmk_pdqf is not supported → warning
     a, b, c, d = store.iter_entries("hma")
     assert (a.signal, a.note, a.item) == ("pdq", "fictional example", "hma:1")
+    # the object's disable_until_ts is kept as the entry's (HMA's 0: disabled until changed)
+    assert (a.disable_until_ts, b.disable_until_ts) == (0, None) and not a.matches_at(time.time())
     assert a.extra["hma"]["metadata"]["content_id"] == "example-123"
     assert (b.item, c.item, c.signal, d.signal, d.item) == ("hma:2", "hma:2", "md5", "vpdq", "hma:2")
     assert d.value.endswith(",100,c0a3efc9a963f0a91e9a62392afc65013ba5421f529aafb9af4fa013157467e2,123.000")

@@ -33,13 +33,31 @@ def test_loadgen_counts_what_the_server_answers(live) -> None:  # type: ignore[n
     assert "invalid_request" in result["non_200_samples"][0]
 
 
+def test_loadgen_gets(live) -> None:  # type: ignore[no-untyped-def]
+    """GET requests (the HMA scenario): every answer counted, a refused one among them."""
+    from haven.service.loadgen import run
+
+    wait_ready(live.url)
+    _, secret = live.keys.create("loadgen-get", ["match"], rate_limit=0)
+    u = urlsplit(live.url)
+    ok = f"/hma/m/raw_lookup?signal_type=pdq&signal={secrets.token_hex(32)}"
+    bad = "/hma/m/raw_lookup?signal_type=pdq&signal=nope"
+    spec = {"host": u.hostname, "port": u.port, "method": "GET",
+            "headers": {"Authorization": f"Bearer {secret}"}, "paths": [ok, ok, ok, bad], "concurrency": 2,
+            "duration": 1.0, "warmup": 0.2}
+    result = asyncio.run(run(spec))
+    assert result["requests"] > 10 and set(result["statuses"]) == {"200", "400"}
+    assert abs(result["statuses"]["200"] / result["requests"] - 0.75) < 0.1
+    assert "message" in result["non_200_samples"][0]
+
+
 @pytest.mark.slow
 def test_bench_service_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from haven.service.bench import run_service_bench
 
     report = run_service_bench(n=5000, duration=2, concurrency=4, upload_concurrency=2, workers=2,
                                photos=PHOTOS, max_photos=10, log=lambda m: None, keep=tmp_path / "b")
-    for scenario in ("hash_match", "upload_match"):
+    for scenario in ("hash_match", "hma_raw_lookup", "upload_match"):
         r = report[scenario]
         assert r["requests"] > 0 and set(r["statuses"]) == {"200"}, r
         assert r["server_cpu_ms_per_request"] > 0

@@ -395,8 +395,15 @@ class ActionEngine:
         matches = event.get("matches") or []
         severity = max((m["severity"] for m in matches if m.get("severity") is not None), default=None)
         priority = params.get("priority")
+        queue = params.get("queue")
+        if not queue:  # the review console's routing rules (first match wins, else "default")
+            from haven.review.queues import route_item
+            from haven.review.routing import Facts
+
+            with self.sessions() as s:
+                queue = route_item(s, Facts.of(matches, known=True))
         review_id = self.reviews.add(
-            queue=str(params.get("queue") or "default"),
+            queue=str(queue),
             priority=int(priority if priority is not None else (severity or 0)),
             severity=severity,
             known=True,

@@ -124,15 +124,23 @@ class ReviewQueue:
                 return int(existing)
 
     def lease_next(
-        self, owner: str, *, queues: Sequence[str] = ("default",), lease: timedelta = timedelta(minutes=5)
+        self,
+        owner: str,
+        *,
+        queues: Sequence[str] = ("default",),
+        lease: timedelta = timedelta(minutes=5),
+        exclude: Sequence[int] = (),
     ) -> ReviewTask | None:
-        """Claim the most urgent free item of ``queues`` for ``owner`` until the lease ends."""
+        """Claim the most urgent free item of ``queues`` for ``owner`` until the lease ends (never one of
+        ``exclude``: the items this reviewer skipped)."""
         now = self.now()
         free = and_(
             ReviewItem.queue.in_(list(queues)),
             ReviewItem.state == "pending",
             or_(ReviewItem.lease_until.is_(None), ReviewItem.lease_until < now),
         )
+        if exclude:
+            free = and_(free, ReviewItem.id.not_in(list(exclude)))
         pick = (
             select(ReviewItem.id)
             .where(free)
@@ -182,6 +190,28 @@ class ReviewQueue:
             row = self._held(s, item_id, owner)
             row.state, row.decision, row.decided_by, row.decided_at = "done", decision, owner, self.now()
             row.lease_owner, row.lease_until = None, None
+            s.commit()
+
+    def held_by(self, owner: str) -> ReviewTask | None:
+        """The pending item ``owner`` holds a live lease on, if any."""
+        q = (
+            select(ReviewItem)
+            .where(ReviewItem.lease_owner == owner, ReviewItem.state == "pending",
+                   ReviewItem.lease_until >= self.now())
+            .order_by(ReviewItem.id)
+            .limit(1)
+        )
+        with self.sessions() as s:
+            row = s.scalars(q).first()
+            return _task(row) if row is not None else None
+
+    def move(self, item_id: int, owner: str, queue: str, *, priority: int | None = None) -> None:
+        """Send an item held by ``owner`` to another queue (escalation), freeing its lease."""
+        with self.sessions() as s:
+            row = self._held(s, item_id, owner)
+            row.queue, row.lease_owner, row.lease_until = queue, None, None
+            if priority is not None:
+                row.priority = priority
             s.commit()
 
     def get(self, item_id: int) -> ReviewTask:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -75,12 +76,43 @@ def import_file(
     if p.is_dir():
         raise FileAccessError("is a directory, not a file", path=p, code="is_directory")
     forced = fmt is not None
-    name = label or str(p)
     fmt = (fmt or detect_format(p, label=label)).lower()
-    module = get_format(fmt)
-    digest = file_sha256(p)
     started = time.perf_counter()
+    begun = _begin(store, bank, p, size, fmt, label=label, actor=actor, again=again)
+    if isinstance(begun, ImportResult):
+        return begun
+    bank_id, import_id, skip = begun
+    run = _ImportRun(
+        store,
+        ImportResult(import_id=import_id, bank=bank, path=label or str(p), format=fmt, resumed_from=skip),
+        p,
+        bank_id,
+        skip,
+        forced=forced,
+        actor=actor,
+        batch_size=batch_size,
+        force=force,
+        hooks=_Hooks(should_stop, on_progress, on_error, on_warning),
+    )
+    run.run(get_format(fmt))
+    run.result.seconds = time.perf_counter() - started
+    return run.result
 
+
+def _begin(
+    store: BankStore,
+    bank: str,
+    p: Path,
+    size: int,
+    fmt: str,
+    *,
+    label: str | None,
+    actor: str | None,
+    again: bool,
+) -> ImportResult | tuple[int, int, int]:
+    """Open the import of ``p``'s content into ``bank``: ``(bank id, import id, records to skip)`` for a new
+    or resumed import, or the result of a finished one that need not run again."""
+    digest = file_sha256(p)
     with store.engine.begin() as conn:
         bank_row = conn.execute(select(BANKS).where(BANKS.c.name == bank)).first()
         if bank_row is None:
@@ -95,7 +127,7 @@ def import_file(
             return ImportResult(
                 import_id=prior.id,
                 bank=bank,
-                path=name,
+                path=label or str(p),
                 format=fmt,
                 rows_added=0,
                 records_read=0,
@@ -104,53 +136,176 @@ def import_file(
                 already_done=True,
             )
         if prior is not None and prior.status in ("running", "interrupted"):
-            import_id, skip = prior.id, int(prior.records_done)
-            conn.execute(update(IMPORTS).where(IMPORTS.c.id == import_id).values(status="running"))
-        else:
-            import_id = conn.execute(
-                insert(IMPORTS)
-                .values(
-                    bank_id=bank_row.id,
-                    path=label or str(p.resolve()),
-                    size=size,
-                    sha256=digest,
-                    format=fmt,
-                    status="running",
-                    records_done=0,
-                    rows_added=0,
-                    errors=0,
-                    warnings=0,
-                    started_at=now(),
-                    actor=actor,
+            conn.execute(update(IMPORTS).where(IMPORTS.c.id == prior.id).values(status="running"))
+            return bank_row.id, prior.id, int(prior.records_done)
+        import_id = conn.execute(
+            insert(IMPORTS)
+            .values(
+                bank_id=bank_row.id,
+                path=label or str(p.resolve()),
+                size=size,
+                sha256=digest,
+                format=fmt,
+                status="running",
+                records_done=0,
+                rows_added=0,
+                errors=0,
+                warnings=0,
+                started_at=now(),
+                actor=actor,
+            )
+            .returning(IMPORTS.c.id)
+        ).scalar_one()
+        return bank_row.id, import_id, 0
+
+
+@dataclass
+class _Hooks:
+    """The caller's callbacks (see ``import_file``)."""
+
+    should_stop: Callable[[], bool] | None
+    on_progress: Callable[[int, int, int], None] | None
+    on_error: Callable[[FormatError], None] | None
+    on_warning: Callable[[str], None] | None
+
+
+class _ImportRun:
+    """One run of an opened import: reads the records after the checkpoint and commits them in batches,
+    each batch with the checkpoint that covers it."""
+
+    def __init__(
+        self,
+        store: BankStore,
+        result: ImportResult,
+        path: Path,
+        bank_id: int,
+        skip: int,
+        *,
+        forced: bool,
+        actor: str | None,
+        batch_size: int,
+        force: bool,
+        hooks: _Hooks,
+    ) -> None:
+        self.store, self.result, self.path, self.bank_id, self.skip = store, result, path, bank_id, skip
+        self.forced, self.actor, self.force, self.hooks = forced, actor, force, hooks
+        self.batch_size = batch_size
+        self.name = result.path
+        self.held = BankValues(bank_id)
+        self.records = self.committed = skip  # records read / covered by the committed checkpoint
+        self.rows: list[dict[str, Any]] = []
+        self.batch_errors = self.batch_warnings = 0
+        self.good = 0  # records that gave at least one row, in this run
+        self.stopped = False  # set once the import has been stopped with a --format hint
+        self.at = now()
+        self.bytes_pos: Callable[[], int] = lambda: 0
+
+    def run(self, module: Any) -> None:
+        """Read and commit the rest of the file; marks the import failed (unreadable file) or interrupted
+        (anything else: running it again resumes it) when it stops early."""
+        try:
+            with open_text(self.path) as stream:
+                self.bytes_pos = lambda: _tell(stream)
+                self._read(module, stream)
+        except ConflictError:
+            raise  # another process runs this import: its status is its own
+        except FormatError:
+            _stop(self.store, self.result.import_id, "failed")  # running it again would not help
+            raise
+        except BaseException:
+            # Ctrl-C, a lost database, a crash: name as interrupted (running it again resumes it).
+            _stop(self.store, self.result.import_id, "interrupted")
+            raise
+
+    def _read(self, module: Any, stream: Any) -> None:
+        # Records before the checkpoint were committed by an earlier, interrupted run: skip them
+        # (unparsed where the reader supports it, which the big-file CSV reader does).
+        fast_skip = "skip" in inspect.signature(module.read).parameters
+        extra = {"skip": self.skip} if fast_skip else {}
+        reader = module.read(stream, self.name, **extra)
+        try:
+            for n, item in enumerate(reader, self.skip if fast_skip else 0):
+                if n < self.skip:
+                    continue
+                if self.hooks.should_stop is not None and self.hooks.should_stop():
+                    raise KeyboardInterrupt
+                self._take(item)
+                if len(self.rows) >= self.batch_size:
+                    self._flush(final=False)
+        except UnicodeDecodeError as exc:
+            self._flush(final=False)  # keep what was read before the break (resumable like a kill)
+            raise FormatError(
+                f"not UTF-8 text near record {self.records + 1}: {exc.reason}", path=self.name
+            ) from None
+        except FormatError as exc:
+            self._flush(final=False)
+            hint = self._wrong_format_hint()
+            if hint and not self.stopped:
+                self.stopped = True
+                raise FormatError(f"{exc.message}; {hint}", code=exc.code) from None
+            raise
+        self._flush(final=True)
+
+    def _take(self, item: Record | FormatError) -> None:
+        """One record: its rows, its warnings, or its error."""
+        self.records += 1
+        self.result.records_read += 1
+        if isinstance(item, FormatError):
+            self._bad(item)
+            return
+        for w in item.warnings:
+            self.batch_warnings += 1
+            self.result.warnings += 1
+            self._note(f"{self.name}: warning: {w}")
+            if self.hooks.on_warning is not None:
+                self.hooks.on_warning(f"{self.name}: {w}")
+        before = len(self.rows)
+        for e in item.entries:
+            try:
+                self.rows.append(
+                    entry_row(e, bank_id=self.bank_id, import_id=self.result.import_id, actor=self.actor,
+                              at=self.at, force=self.force)
                 )
-                .returning(IMPORTS.c.id)
-            ).scalar_one()
-            skip = 0
+            except FormatError as exc:
+                self._bad(FormatError(exc.message, path=self.name, line=item.line, code=exc.code))
+        self.good += len(self.rows) > before
 
-    result = ImportResult(import_id=import_id, bank=bank, path=name, format=fmt, resumed_from=skip)
-    held = BankValues(bank_row.id)
-    records = skip
-    rows: list[dict[str, Any]] = []
-    batch_errors = batch_warnings = 0
-    good = 0  # records that gave at least one row, in this run
-    stopped: list[str] = []  # set once the import has been stopped with a --format hint
-    ts = now()
+    def _note(self, msg: str) -> None:
+        if len(self.result.messages) < MAX_MESSAGES:
+            self.result.messages.append(msg)
 
-    def note(msg: str) -> None:
-        if len(result.messages) < MAX_MESSAGES:
-            result.messages.append(msg)
+    def _wrong_format_hint(self) -> str | None:
+        """Under an explicit format that nothing has been read with yet: the format the file looks like."""
+        if self.forced and self.good == 0 and self.skip == 0:
+            return _format_hint(self.path, self.result.format)
+        return None
 
-    committed = skip
+    def _bad(self, err: FormatError) -> None:
+        self.batch_errors += 1
+        self.result.errors += 1
+        self._note(err.message)
+        if self.hooks.on_error is not None:
+            self.hooks.on_error(err)
+        if self.result.errors == WRONG_FORMAT_AFTER:
+            hint = self._wrong_format_hint()
+            if hint:
+                self.stopped = True
+                raise FormatError(
+                    f"the first {WRONG_FORMAT_AFTER} records of {self.name} are not valid "
+                    f"{self.result.format}; {hint}",
+                    path=self.path,
+                )
 
-    def flush(final: bool) -> None:
-        nonlocal rows, batch_errors, batch_warnings, committed
-        with store.engine.begin() as conn:
-            new = _new_rows(conn, held, rows)
+    def _flush(self, final: bool) -> None:
+        """Commit the batch's new rows with the checkpoint that covers them, in one transaction."""
+        import_id = self.result.import_id
+        with self.store.engine.begin() as conn:
+            new = _new_rows(conn, self.held, self.rows)
             values = {
-                "records_done": records,
+                "records_done": self.records,
                 "rows_added": IMPORTS.c.rows_added + len(new),
-                "errors": IMPORTS.c.errors + batch_errors,
-                "warnings": IMPORTS.c.warnings + batch_warnings,
+                "errors": IMPORTS.c.errors + self.batch_errors,
+                "warnings": IMPORTS.c.warnings + self.batch_warnings,
             }
             if final:
                 values.update(status="done", finished_at=now())
@@ -160,109 +315,31 @@ def import_file(
                 update(IMPORTS)
                 .where(
                     IMPORTS.c.id == import_id,
-                    IMPORTS.c.records_done == committed,
+                    IMPORTS.c.records_done == self.committed,
                     IMPORTS.c.status == "running",
                 )
                 .values(**values)
             ).rowcount
             if moved != 1:
-                raise ConflictError(f"import #{import_id} of {name} is being run by another process")
-            ids = store.insert_rows(conn, bank_row.id, new, actor=actor)
+                raise ConflictError(f"import #{import_id} of {self.name} is being run by another process")
+            ids = self.store.insert_rows(conn, self.bank_id, new, actor=self.actor)
             for signal, (signal_values, signal_ids) in _by_signal(new, ids).items():
-                held.added(conn, signal, signal_values, signal_ids)
-        committed = records
-        result.rows_added += len(new)
-        result.duplicates += len(rows) - len(new)
-        rows = []
-        batch_errors = batch_warnings = 0
-        if on_progress is not None:
-            on_progress(records, result.rows_added, bytes_pos())
+                self.held.added(conn, signal, signal_values, signal_ids)
+        self.committed = self.records
+        self.result.rows_added += len(new)
+        self.result.duplicates += len(self.rows) - len(new)
+        self.rows = []
+        self.batch_errors = self.batch_warnings = 0
+        if self.hooks.on_progress is not None:
+            self.hooks.on_progress(self.records, self.result.rows_added, self.bytes_pos())
 
-    def bad(err: FormatError) -> None:
-        nonlocal batch_errors
-        batch_errors += 1
-        result.errors += 1
-        note(err.message)
-        if on_error is not None:
-            on_error(err)
-        if forced and good == 0 and result.errors == WRONG_FORMAT_AFTER and skip == 0:
-            hint = _format_hint(p, fmt)
-            if hint:
-                stopped.append("failed")
-                raise FormatError(
-                    f"the first {WRONG_FORMAT_AFTER} records of {name} are not valid {fmt}; {hint}", path=p
-                )
 
+def _tell(stream: Any) -> int:
+    """Bytes of the file read so far (0 where the stream cannot tell)."""
     try:
-        with open_text(p) as stream:
-
-            def bytes_pos() -> int:
-                try:
-                    return int(stream.buffer.tell())  # type: ignore[attr-defined]
-                except (OSError, ValueError):
-                    return 0
-
-            # Records before the checkpoint were committed by an earlier, interrupted run: skip them
-            # (unparsed where the reader supports it, which the big-file CSV reader does).
-            fast_skip = "skip" in inspect.signature(module.read).parameters
-            if fast_skip:
-                reader = cast(Any, module).read(stream, name, skip=skip)
-            else:
-                reader = module.read(stream, name)
-            try:
-                for n, item in enumerate(reader, skip if fast_skip else 0):
-                    if n < skip:
-                        continue
-                    if should_stop is not None and should_stop():
-                        raise KeyboardInterrupt
-                    records += 1
-                    result.records_read += 1
-                    if isinstance(item, FormatError):
-                        bad(item)
-                        continue
-                    assert isinstance(item, Record)
-                    for w in item.warnings:
-                        batch_warnings += 1
-                        result.warnings += 1
-                        note(f"{name}: warning: {w}")
-                        if on_warning is not None:
-                            on_warning(f"{name}: {w}")
-                    before = len(rows)
-                    for e in item.entries:
-                        try:
-                            rows.append(
-                                entry_row(e, bank_id=bank_row.id, import_id=import_id, actor=actor, at=ts,
-                                          force=force)
-                            )
-                        except FormatError as exc:
-                            bad(FormatError(exc.message, path=name, line=item.line, code=exc.code))
-                    good += len(rows) > before
-                    if len(rows) >= batch_size:
-                        flush(final=False)
-            except UnicodeDecodeError as exc:
-                flush(final=False)  # keep what was read before the break (resumable like a kill)
-                raise FormatError(
-                    f"not UTF-8 text near record {records + 1}: {exc.reason}", path=name
-                ) from None
-            except FormatError as exc:
-                flush(final=False)
-                hint = _format_hint(p, fmt) if forced and good == 0 and skip == 0 else None
-                if hint and not stopped:
-                    stopped.append("failed")
-                    raise FormatError(f"{exc.message}; {hint}", code=exc.code) from None
-                raise
-            flush(final=True)
-    except ConflictError:
-        raise  # another process runs this import: its status is its own
-    except FormatError:
-        _stop(store, import_id, "failed")  # the file cannot be read on: running it again would not help
-        raise
-    except BaseException:
-        # Ctrl-C, a lost database, a crash: name as interrupted (running it again resumes it).
-        _stop(store, import_id, "interrupted")
-        raise
-    result.seconds = time.perf_counter() - started
-    return result
+        return int(stream.buffer.tell())
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def _stop(store: BankStore, import_id: int, status: str) -> None:

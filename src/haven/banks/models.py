@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haven.store.db import Base
@@ -29,6 +29,8 @@ class BankRow(Base):
     source: Mapped[str | None] = mapped_column(String(200))
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     thresholds: Mapped[str] = mapped_column(Text, nullable=False, default="{}")  # JSON {signal: int}
+    # The share (0-1) of look-ups that may use the bank, to roll a list out (HMA's matching_enabled_ratio).
+    enabled_ratio: Mapped[float] = mapped_column(Float, nullable=False, default=1.0, server_default="1.0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     created_by: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
@@ -54,6 +56,8 @@ class EntryRow(Base):
     note: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[str | None] = mapped_column(Text)  # JSON: source-format fields kept for lossless export
     feedback: Mapped[str | None] = mapped_column(String(32))
+    # No match until this Unix time (HMA's disable_until_ts: 0 = off until changed, 1 or NULL = on).
+    disable_until_ts: Mapped[int | None] = mapped_column(BigInteger)
     feedback_by: Mapped[str | None] = mapped_column(String(200))
     feedback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     import_id: Mapped[int | None] = mapped_column(ForeignKey("bank_imports.id", ondelete="SET NULL"))
@@ -62,6 +66,7 @@ class EntryRow(Base):
 
     __table_args__ = (
         Index("ix_bank_entries_bank", "bank_id", "id"),
+        Index("ix_bank_entries_item", "item"),  # a content's entries (haven.banks.content)
         # Exact look-ups go through this index; distance and frame signals are searched in memory
         # instead, so leaving them out keeps their bulk imports fast (and their long values out of a B-tree).
         Index(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import operator
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -26,7 +27,9 @@ from sqlalchemy.exc import IntegrityError
 from haven.banks.categories import category_problem, infer_scheme, severity_of
 from haven.banks.models import BankRow, ChangeRow, EntryRow, ImportRow, StoreInfoRow
 from haven.banks.types import (
+    DISABLED_TS,
     DISABLING_FEEDBACK,
+    ENABLED_TS,
     FEEDBACK_VALUES,
     Bank,
     Change,
@@ -66,6 +69,7 @@ _ROW_KEYS = (
     "import_id",
     "created_at",
     "created_by",
+    "disable_until_ts",
 )
 _SQLITE_INSERT = (
     f"INSERT INTO bank_entries ({', '.join(_ROW_KEYS)}) VALUES ({', '.join('?' for _ in _ROW_KEYS)})"
@@ -85,6 +89,13 @@ _DIGEST_CHUNK = 500  # values per IN (...) query: well under SQLite's and Postgr
 def active_clause() -> Any:
     """SQL condition: the entry has no disabling feedback."""
     return or_(ENTRIES.c.feedback.is_(None), ENTRIES.c.feedback.notin_(sorted(DISABLING_FEEDBACK)))
+
+
+def enabled_at_clause(now: float) -> Any:
+    """SQL condition: the entry is not disabled at Unix time ``now`` (``disable_until_ts``; the in-memory
+    indexes hold such entries, the time is checked when a match reads its rows)."""
+    until = ENTRIES.c.disable_until_ts
+    return or_(until.is_(None), until == ENABLED_TS, and_(until != DISABLED_TS, until <= int(now)))
 
 
 def entry_row(
@@ -145,7 +156,17 @@ def entry_row(
         "import_id": import_id,
         "created_at": at,
         "created_by": actor,
+        "disable_until_ts": check_disable_until(e.disable_until_ts),
     }
+
+
+def check_disable_until(ts: Any) -> int | None:
+    """A ``disable_until_ts`` as stored: None, or a whole number of seconds ≥ 0 (FormatError otherwise)."""
+    if ts is None:
+        return None
+    if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
+        raise FormatError(f"disable_until_ts must be a non-negative whole number of seconds, got {ts!r}")
+    return ts
 
 
 class BankStore:
@@ -203,6 +224,7 @@ class BankStore:
             description=row.description,
             source=row.source,
             enabled=bool(row.enabled),
+            enabled_ratio=float(row.enabled_ratio if row.enabled_ratio is not None else 1.0),
             thresholds=json.loads(row.thresholds or "{}"),
             created_at=utc(row.created_at),
             created_by=row.created_by,
@@ -233,6 +255,7 @@ class BankStore:
             import_id=row.import_id,
             created_at=utc(row.created_at),
             created_by=row.created_by,
+            disable_until_ts=row.disable_until_ts,
         )
 
     @staticmethod
@@ -298,11 +321,14 @@ class BankStore:
         description: str | None = None,
         thresholds: dict[str, int] | None = None,
         enabled: bool = True,
+        enabled_ratio: float = 1.0,
         actor: str | None = None,
     ) -> Bank:
         """Create a bank; ConflictError when the name is taken."""
         if not BANK_NAME.match(name or ""):
             raise UsageError(f"bad bank name {name!r}: use 1-100 letters, digits, '_', '.', '-'")
+        if not 0.0 <= float(enabled_ratio) <= 1.0:
+            raise UsageError(f"enabled_ratio must be 0-1, got {enabled_ratio!r}")
         th = self._check_thresholds(thresholds)
         ts = now()
         try:
@@ -314,6 +340,7 @@ class BankStore:
                         source=source,
                         description=description,
                         enabled=enabled,
+                        enabled_ratio=float(enabled_ratio),
                         thresholds=json.dumps(th, sort_keys=True),
                         created_at=ts,
                         created_by=actor,
@@ -348,10 +375,23 @@ class BankStore:
         description: str | None = None,
         thresholds: dict[str, int] | None = None,
         enabled: bool | None = None,
+        enabled_ratio: float | None = None,
+        new_name: str | None = None,
         actor: str | None = None,
     ) -> Bank:
-        """Change a bank's settings (only the arguments given); logged for matchers."""
+        """Change a bank's settings (only the arguments given); logged for matchers. ``enabled_ratio``: the
+        share of sampled look-ups (HMA's ``/m/lookup``) that use the bank, 0-1; ``new_name`` renames it
+        (ConflictError when taken)."""
         values: dict[str, Any] = {"updated_at": now(), "updated_by": actor}
+        if enabled_ratio is not None:
+            ratio = float(enabled_ratio)
+            if not 0.0 <= ratio <= 1.0:
+                raise UsageError(f"enabled_ratio must be 0-1, got {enabled_ratio!r}")
+            values["enabled_ratio"] = ratio
+        if new_name is not None and new_name != name:
+            if not BANK_NAME.match(new_name):
+                raise UsageError(f"bad bank name {new_name!r}: use 1-100 letters, digits, '_', '.', '-'")
+            values["name"] = new_name
         if source is not None:
             values["source"] = source
         if description is not None:
@@ -364,9 +404,12 @@ class BankStore:
                 merged = json.loads(row.thresholds or "{}")
                 merged.update(self._check_thresholds(thresholds))
                 values["thresholds"] = json.dumps(merged, sort_keys=True)
-            conn.execute(update(BANKS).where(BANKS.c.id == row.id).values(**values))
+            try:
+                conn.execute(update(BANKS).where(BANKS.c.id == row.id).values(**values))
+            except IntegrityError:
+                raise ConflictError(f"a bank named {values.get('name')!r} already exists") from None
             self._log(conn, "bank", row.id, detail="update", actor=actor)
-        return self.get_bank(name)
+        return self.get_bank(values.get("name", name))
 
     def set_enabled(self, name: str, enabled: bool, *, actor: str | None = None) -> Bank:
         """Enable or disable matching against a whole bank."""
@@ -539,6 +582,21 @@ class BankStore:
                 out.extend(self._entry(r, r.bank_name) for r in conn.execute(q))
         return out
 
+    def find_entries(self, bank: str, *, ids: Iterable[int] = (), items: Iterable[str] = ()) -> list[Entry]:
+        """A bank's entries whose id is one of ``ids`` or whose ``item`` is one of ``items``, in id order
+        (NotFoundError when there is no such bank)."""
+        ids, items = sorted({int(i) for i in ids}), sorted(set(items))
+        with self.engine.connect() as conn:
+            row = self._bank_row(conn, bank)
+            if not ids and not items:
+                return []
+            q = (
+                select(ENTRIES)
+                .where(ENTRIES.c.bank_id == row.id, or_(ENTRIES.c.id.in_(ids), ENTRIES.c.item.in_(items)))
+                .order_by(ENTRIES.c.id)
+            )
+            return [self._entry(r, row.name) for r in conn.execute(q)]
+
     def iter_entries(self, bank: str, *, batch: int = 5000) -> Iterator[Entry]:
         """Every entry of a bank in id order, read in keyset pages (bounded memory)."""
         with self.engine.connect() as conn:
@@ -566,6 +624,44 @@ class BankStore:
                 raise NotFoundError(f"no bank entry with id {entry_id}")
             conn.execute(delete(ENTRIES).where(ENTRIES.c.id == entry_id))
             self._log(conn, "sync", row.bank_id, entry_id, entry_id, detail="remove", actor=actor)
+
+    def remove_entries(self, ids: Iterable[int], *, actor: str | None = None) -> int:
+        """Delete entries by id (missing ids are skipped); returns how many were deleted."""
+        wanted = sorted({int(i) for i in ids})
+        removed = 0
+        with self.engine.begin() as conn:
+            for k in range(0, len(wanted), _DIGEST_CHUNK):
+                chunk = wanted[k : k + _DIGEST_CHUNK]
+                q = select(ENTRIES.c.id, ENTRIES.c.bank_id).where(ENTRIES.c.id.in_(chunk))
+                rows = conn.execute(q).all()
+                if not rows:
+                    continue
+                conn.execute(delete(ENTRIES).where(ENTRIES.c.id.in_([r.id for r in rows])))
+                removed += len(rows)
+                for r in rows:
+                    self._log(conn, "sync", r.bank_id, r.id, r.id, detail="remove", actor=actor)
+        return removed
+
+    def update_entries(self, ids: Iterable[int], *, actor: str | None = None, **fields: Any) -> None:
+        """Set ``note``, ``item``, ``extra`` (a dict) or ``disable_until_ts`` (see ``Entry.matches_at``) on
+        entries by id; logged for matchers. A field left out is left alone; None clears it."""
+        allowed = {"note", "item", "extra", "disable_until_ts"}
+        unknown = sorted(set(fields) - allowed)
+        if unknown:
+            raise UsageError(f"entries have no settable field {', '.join(unknown)}")
+        values = dict(fields)
+        if "extra" in values:
+            values["extra"] = dumps_extra(values["extra"])
+        if "disable_until_ts" in values:
+            values["disable_until_ts"] = check_disable_until(values["disable_until_ts"])
+        wanted = sorted({int(i) for i in ids})
+        if not wanted or not values:
+            return
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(ENTRIES.c.id, ENTRIES.c.bank_id).where(ENTRIES.c.id.in_(wanted))).all()
+            conn.execute(update(ENTRIES).where(ENTRIES.c.id.in_([r.id for r in rows])).values(**values))
+            for r in rows:
+                self._log(conn, "sync", r.bank_id, r.id, r.id, detail="update", actor=actor)
 
     def set_feedback(self, entry_id: int, opinion: str | None, *, actor: str | None = None) -> Entry:
         """Record an opinion on an entry; ``false_positive``/``disputed`` stop it matching, ``None``
@@ -621,7 +717,7 @@ class BankStore:
                     )
                 )
                 if only_active:
-                    q = q.where(BANKS.c.enabled.is_(True), active_clause())
+                    q = q.where(BANKS.c.enabled.is_(True), active_clause(), enabled_at_clause(time.time()))
                 for r in conn.execute(q.order_by(ENTRIES.c.id)):
                     out.setdefault(r.value, []).append(self._entry(r, r.bank_name))
         return out

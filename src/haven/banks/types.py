@@ -11,6 +11,15 @@ from typing import Any, overload
 DISABLING_FEEDBACK = frozenset({"false_positive", "disputed"})
 #: Every accepted opinion; ``None`` clears it.
 FEEDBACK_VALUES = frozenset({"confirmed", *DISABLING_FEEDBACK})
+#: ``disable_until_ts`` magic values (HMA's): 0 keeps an entry off until it is changed, 1 (or none) is on.
+DISABLED_TS, ENABLED_TS = 0, 1
+
+
+def disabled_at(disable_until_ts: int | None, now: float) -> bool:
+    """Whether an entry with this ``disable_until_ts`` is switched off at Unix time ``now``."""
+    if disable_until_ts is None or disable_until_ts == ENABLED_TS:
+        return False
+    return disable_until_ts == DISABLED_TS or disable_until_ts > now
 
 
 @overload
@@ -43,6 +52,7 @@ class EntryIn:
     item: str | None = None
     feedback: str | None = None
     extra: dict[str, Any] | None = None
+    disable_until_ts: int | None = None
 
 
 def entries_from_hash(result: Any, **fields: Any) -> list[EntryIn]:
@@ -65,6 +75,7 @@ class Bank:
     created_by: str | None
     updated_at: datetime
     updated_by: str | None
+    enabled_ratio: float = 1.0  # the share of look-ups that use the bank (HMA's matching_enabled_ratio)
 
     def threshold(self, signal: str) -> int:
         """This bank's match threshold for ``signal`` (the signal's default when not set)."""
@@ -80,6 +91,7 @@ class Bank:
             "description": self.description,
             "source": self.source,
             "enabled": self.enabled,
+            "enabled_ratio": self.enabled_ratio,
             "thresholds": self.thresholds,
             "created_at": _iso(self.created_at),
             "created_by": self.created_by,
@@ -110,11 +122,16 @@ class Entry:
     import_id: int | None = None
     created_at: datetime | None = None
     created_by: str | None = None
+    disable_until_ts: int | None = None
 
     @property
     def active(self) -> bool:
         """False when feedback (false positive, disputed) has switched the entry off for matching."""
         return self.feedback not in DISABLING_FEEDBACK
+
+    def matches_at(self, now: float) -> bool:
+        """Whether the entry can match at Unix time ``now``: active, and not disabled until later."""
+        return self.active and not disabled_at(self.disable_until_ts, now)
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -137,6 +154,7 @@ class Entry:
                 "feedback_by",
                 "import_id",
                 "created_by",
+                "disable_until_ts",
             )
         }
         d["feedback_at"] = _iso(self.feedback_at)

@@ -202,8 +202,10 @@ def shown_path(path: str | Path) -> str:
         return str(p.resolve().relative_to(here)) or "."
     except ValueError:
         pass
-    rel = os.path.relpath(p.resolve(), here)  # a neighbour of the current folder (../shared/…) reads well too
-    return rel if rel.split(os.sep)[:3].count("..") <= 2 else str(path)
+    # A neighbour of the current folder (../shared/…) reads well too; anything further away is shown as
+    # given (``../../tmp/x`` would depend on where the checkout lies).
+    rel = os.path.relpath(p.resolve(), here)
+    return rel if rel.split(os.sep)[:2].count("..") <= 1 else str(path)
 
 
 def command_hint(*args: str) -> str:

@@ -241,7 +241,8 @@ def bench_service_command(
         box=None,
         pad_edge=False,
     )
-    for name, r in (("hash match (PDQ)", h), ("image upload match", u)):
+    hma = report["hma_raw_lookup"]
+    for name, r in (("hash match (PDQ)", h), ("HMA raw_lookup (PDQ)", hma), ("image upload match", u)):
         table.add_row(
             name,
             f"{r['rps']:,.0f}",
@@ -264,6 +265,10 @@ def bench_service_command(
         f"peer: Matcher.match_hashes in-process, one thread, no HTTP: "
         f"{report['inprocess_match_per_s']:,.0f} queries/s; HTTP / in-process = "
         f"{report['http_vs_inprocess_match']:.2f}×"
+    )
+    stdout.print(
+        f"peer: the same PDQ values through HMA's GET /hma/m/raw_lookup: {hma['rps']:,.0f} req/s = "
+        f"{report['hma_vs_native']:.2f}× the native POST /v1/match/hashes"
     )
     a = report["app_paths"]
     stdout.print(

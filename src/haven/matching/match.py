@@ -30,6 +30,7 @@ class Match:
     category_scheme: str | None = None
     variant: Variant | None = None
     detail: Mapping[str, Any] | None = None
+    item: str | None = None  # the entry's media group (``haven.banks.content``); not part of the output
 
     @classmethod
     def from_entry(cls, entry: Entry, distance: int, variant: Variant | None = None,
@@ -37,7 +38,7 @@ class Match:
         return cls(bank=entry.bank, signal=entry.signal, value=entry.value, distance=distance,
                    category=entry.category, severity=entry.severity, entry_id=entry.id, series=entry.series,
                    victim_identified=entry.victim_identified, category_scheme=entry.category_scheme,
-                   variant=variant, detail=detail)
+                   variant=variant, detail=detail, item=entry.item)
 
     def to_dict(self) -> dict[str, Any]:
         """The match object of ``haven match --json`` and the API (variant members only when set, in the

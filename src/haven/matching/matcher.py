@@ -205,25 +205,47 @@ class Matcher:
         return self.only is None or entry.bank in self.only
 
     def _entries(self, ids: set[int]) -> dict[int, Entry]:
-        """Current rows for hit ids; only active entries of enabled banks (guards against refresh lag)."""
+        """Current rows for hit ids; only entries that can match now (active, not disabled until later:
+        ``Entry.matches_at``) of enabled banks (guards against refresh lag)."""
         if not ids:
             return {}
         enabled = self.indexes.enabled_bank_ids()
+        now = time.time()
         return {
             e.id: e
             for e in self.store.get_entries(ids)
-            if e.active and e.bank_id in enabled and self._wanted(e)
+            if e.matches_at(now) and e.bank_id in enabled and self._wanted(e)
         }
 
     # -- whole queries -----------------------------------------------------------------------------------
 
-    def match_hashes(self, hashes: Mapping[str, str | None], *, threshold: int | None = None) -> list[Match]:
-        """Match ``{"pdq": hex, "md5": hex, …}``: each value by its signal's look-up."""
+    def match_hashes(self, hashes: Mapping[str, str | None], *, threshold: int | None = None,
+                     coin: float | None = None) -> list[Match]:
+        """Match ``{"pdq": hex, "md5": hex, …}``: each value by its signal's look-up; with ``coin``, only
+        the banks that sample it (``sampled``)."""
         matches: list[Match] = []
         for signal, value in hashes.items():
             if value:
                 matches.extend(self.match_many(signal, [value], threshold=threshold)[0])
-        return sort_matches(matches)
+        return sort_matches(self.sampled(matches, coin))
+
+    def sampled(self, matches: Iterable[Match], coin: float | None) -> list[Match]:
+        """The matches from banks whose ``enabled_ratio`` is at least ``coin`` (0-1), a look-up's draw: a bank
+        at ratio 0.25 answers a quarter of sampled look-ups (HMA's ``matching_enabled_ratio``); every match
+        when ``coin`` is None."""
+        if coin is None:
+            return list(matches)
+        ratios = {b.name: b.enabled_ratio for b in list(self.indexes.banks.values())}  # a snapshot
+        kept = []
+        for m in matches:
+            if m.bank not in ratios:  # a bank newer than the last refresh (its digests are already matched)
+                try:
+                    ratios[m.bank] = self.store.get_bank(m.bank).enabled_ratio
+                except NotFoundError:
+                    continue
+            if ratios[m.bank] >= coin:
+                kept.append(m)
+        return kept
 
     def match_results(
         self, results: Sequence[Hashed], *, threshold: int | None = None, threads: int = 1

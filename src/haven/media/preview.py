@@ -38,19 +38,22 @@ def data_url(jpeg: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
-def blurred_strip(frames: list[Any], *, side: int, radius: float, quality: int = 60) -> bytes | None:
+def blurred_strip(frames: list[Any], *, side: int, radius: float, quality: int = 60,
+                  grayscale: bool = False) -> bytes | None:
     """A JPEG of a video's frames (``H×W×3`` RGB arrays) side by side, each shrunk to ``side`` px and
-    blurred with ``radius`` like an image's preview; None when there is none or it cannot be made."""
+    blurred with ``radius`` like an image's preview (no blur at radius 0); None when there is none or it
+    cannot be made."""
+    mode = "L" if grayscale else "RGB"
     try:
         tiles = []
         for rgb in frames:
-            im = Image.fromarray(rgb).convert("RGB")
+            im = Image.fromarray(rgb).convert(mode)
             im.thumbnail((side, side))
-            tiles.append(im.filter(ImageFilter.GaussianBlur(radius)))
+            tiles.append(im.filter(ImageFilter.GaussianBlur(radius)) if radius > 0 else im)
         if not tiles:
             return None
         width = sum(t.width for t in tiles) + 2 * (len(tiles) - 1)
-        strip = Image.new("RGB", (width, max(t.height for t in tiles)), (255, 255, 255))
+        strip = Image.new(mode, (width, max(t.height for t in tiles)), 255 if grayscale else (255, 255, 255))
         x = 0
         for t in tiles:
             strip.paste(t, (x, 0))

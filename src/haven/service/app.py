@@ -110,9 +110,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.haven = state
     install_error_handlers(app)
 
-    from haven.service.routes import banks, docs, hashing, health, match, rules, ui
+    from haven.service.routes import banks, docs, hashing, health, hma, match, rules, ui
 
-    for module in (health, hashing, match, banks, rules, ui):
+    for module in (health, hashing, match, banks, rules, hma, ui):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)
@@ -127,18 +127,39 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     mount_portal(app, auth, PortalSettings(base=settings.base, auth=settings.auth, smtp=settings.smtp,
                                            min_cell=settings.portal_min_cell, migrate=False))
+    if runtime is not None:
+        from haven.review.web import mount_review
+
+        mount_review(app, auth, review_service(runtime, backend))
     docs.mount(app)
     # Outermost last: metrics → security headers → request gate → lean match path → FastAPI.
     app.add_middleware(FastMatchMiddleware, fastapi_app=app)
     from haven.portal.web.site import web as portal_web
+    from haven.review.web.site import web as review_web
 
-    surfaces = {f"{surface.prefix}/": _signed_in(surface) for surface in (ui.web, portal_web)}
+    surfaces = {f"{surface.prefix}/": _signed_in(surface) for surface in (ui.web, portal_web, review_web)}
     app.add_middleware(RequestGate, authenticate=keys.authenticate, surfaces=surfaces,
                        upload_limit=settings.max_upload_bytes, timeout=settings.upload_timeout,
                        budget=state.body_budget)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware)
     return app
+
+
+def review_service(runtime: Any, backend: Any) -> Any:
+    """The review console over this worker's runtime: its audit log, review queue, vault, report drafts
+    (one ``ReportService``, made on first use) and the banks (false-positive feedback)."""
+    from haven.review import ReviewService
+
+    reports: dict[str, Any] = {}
+
+    def report_service() -> Any:
+        if "service" not in reports:
+            reports["service"] = runtime.report_service()
+        return reports["service"]
+
+    return ReviewService(runtime.engine, runtime.audit, runtime.reviews, vault=runtime.vault,
+                         reports=report_service, banks=lambda: backend.store, clock=runtime.clock)
 
 
 def _signed_in(surface: WebAuth) -> Callable[[dict[str, Any]], Awaitable[bool]]:

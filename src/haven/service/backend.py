@@ -119,10 +119,11 @@ class MatchBackend:
         banks = list(matcher.indexes.banks.values()) if matcher is not None else []
         return all(b.threshold("pdq") <= INLINE_THRESHOLD_MAX for b in banks)
 
-    def match_hashes(self, hashes: Mapping[str, str], threshold: int | None = None) -> list[Any]:
-        """Bank hits for ``{signal: value}``."""
+    def match_hashes(self, hashes: Mapping[str, str], threshold: int | None = None,
+                     coin: float | None = None) -> list[Any]:
+        """Bank hits for ``{signal: value}`` (``coin``: a sampled look-up's draw, ``Matcher.sampled``)."""
         matcher = self._require()
-        return list(matcher.match_hashes(hashes, threshold=threshold))
+        return list(matcher.match_hashes(hashes, threshold=threshold, coin=coin))
 
     def match_result(self, result: HashResult, threshold: int | None = None) -> list[Any]:
         """Bank hits for a hashed upload."""

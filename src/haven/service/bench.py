@@ -1,6 +1,7 @@
 """``haven bench service``: N stored PDQ hashes, a real ``haven serve`` process, and a load generator
-in a second process over loopback; reports requests/s and p50/p99 for hash matching and for
-image-upload matching, next to the CLI's own hashing rate on the same photos in the same run.
+in a second process over loopback; reports requests/s and p50/p99 for hash matching (the native
+``POST /v1/match/hashes`` and HMA's ``GET /hma/m/raw_lookup`` on the same values) and for image-upload
+matching, next to the CLI's own hashing rate on the same photos in the same run.
 """
 
 from __future__ import annotations
@@ -295,7 +296,7 @@ def run_service_bench(
 
         # Hash matching: 10 % near-duplicates of stored hashes (hits), 90 % random (misses).
         rng = np.random.default_rng(7)
-        bodies = []
+        bodies, values = [], []
         for i in range(2000):
             if i % 10 == 0 and known:
                 value = bytearray(bytes.fromhex(known[(i // 10) % len(known)].hashes["pdq"]))
@@ -304,6 +305,7 @@ def run_service_bench(
                 pdq = value.hex()
             else:
                 pdq = secrets.token_hex(32)
+            values.append(pdq)
             bodies.append(base64.b64encode(json.dumps({"pdq": pdq}).encode()).decode())
         spec = {
             "host": "127.0.0.1",
@@ -319,6 +321,13 @@ def run_service_bench(
         log(f"hash matching: {concurrency} connections for {duration:g} s …")
         pids = _worker_pids(proc.pid)
         report["hash_match"] = _load(spec, data, pids)
+        # The same values through HMA's API (routes/hma): what a client written for HMA gets.
+        hma_spec = {"host": "127.0.0.1", "port": port, "method": "GET", "headers": headers,
+                    "paths": [f"/hma/m/raw_lookup?signal_type=pdq&signal={v}" for v in values],
+                    "concurrency": concurrency, "duration": duration, "warmup": 2.0}
+        log(f"hash matching through /hma/m/raw_lookup: {concurrency} connections for {duration:g} s …")
+        report["hma_raw_lookup"] = _load(hma_spec, data, pids)
+        report["hma_vs_native"] = round(report["hma_raw_lookup"]["rps"] / report["hash_match"]["rps"], 2)
 
         boundary = "havenbenchboundary7d1c"
         up = [base64.b64encode(_multipart(f.name, f.read_bytes(), boundary)).decode() for f in files]

@@ -55,15 +55,19 @@ ROUTE_BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int | None], ...] = (
     ("POST", re.compile(r"/v1/(hash|match)"), None),
     ("POST", re.compile(r"/v1/banks/[^/]+/import"), None),
     ("POST", re.compile(r"/ui/match"), None),
+    ("POST", re.compile(r"/review/submit"), None),  # manual escalation: one file
     ("POST", re.compile(r"/portal/library/(new|[^/]+/versions)"), PORTAL_PDF_BYTES + MULTIPART_SLACK),
     ("POST", re.compile(r"/portal/.+"), 1 * MiB),  # case studies, discussions: long text, no files
     ("POST", re.compile(r"/v1/match/url"), 16 * KiB),  # one URL
     ("POST", re.compile(r"/v1/match/hashes"), HASH_QUERY_BYTES),  # one query (a video's vPDQ: its frames)
     ("POST", re.compile(r"/v1/match/hashes/batch"), max(2 * MiB, HASH_QUERY_BYTES)),  # 1,000 queries
     ("POST", re.compile(r"/v1/banks/[^/]+/entries"), 16 * MiB),  # 10,000 entries
+    # HMA's API (routes/hma): uploads, and one content's signals
+    ("POST", re.compile(r"/hma/(h/hash|m/lookup|c/bank/[^/]+/content)"), None),
+    ("POST", re.compile(r"/hma/c/bank/[^/]+/signal"), HASH_QUERY_BYTES),
 )
 #: Paths whose routes all need an API key.
-KEY_PREFIXES = ("/v1/",)
+KEY_PREFIXES = ("/v1/", "/hma/")
 KEY_PATHS = frozenset({"/metrics"})
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -156,7 +160,7 @@ class RequestGate:
                     if path.startswith(prefix) and not await signed_in(scope):
                         raise AuthError(f"sign in at {prefix.rstrip('/')} first")
         except HavenError as exc:
-            response = error_response(exc)
+            response = error_response(exc, path)
             if _has_body(headers):
                 response.headers["connection"] = "close"
             await response(scope, receive, send)

@@ -4,7 +4,8 @@ Python interpreter with the server. Requests are pre-encoded; only status and Co
 parsed, which keeps the client cheap enough to measure the server rather than itself.
 
 SPEC: {"host", "port", "path", "headers": {...}, "bodies": [base64 …], "content_type",
-       "concurrency", "duration", "warmup"}. Prints one JSON object with counts and latencies.
+       "concurrency", "duration", "warmup"}, or for GET requests {"method": "GET", "paths": [path?query …]}
+       in place of path, bodies and content_type. Prints one JSON object with counts and latencies.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from typing import Any
 
 
 def _requests(spec: dict[str, Any]) -> list[bytes]:
+    if spec.get("method", "POST") == "GET":
+        extra = "".join(f"{k}: {v}\r\n" for k, v in spec.get("headers", {}).items())
+        return [f"GET {path} HTTP/1.1\r\nHost: {spec['host']}:{spec['port']}\r\n{extra}\r\n".encode()
+                for path in spec["paths"]]
     head = [f"POST {spec['path']} HTTP/1.1", f"Host: {spec['host']}:{spec['port']}",
             f"Content-Type: {spec['content_type']}"]
     head += [f"{k}: {v}" for k, v in spec.get("headers", {}).items()]

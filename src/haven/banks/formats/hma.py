@@ -50,6 +50,9 @@ def _record(line: int, obj: Any, path: str) -> Record | FormatError:
     keep = {k: v for k, v in obj.items() if k not in ("signals", "note")}
     note = obj.get("note")
     item = f"hma:{obj['id']}" if "id" in obj else None
+    until = obj.get("disable_until_ts")  # enforced in matching (Entry.matches_at), kept for the export too
+    if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 0):
+        return FormatError(f"disable_until_ts {until!r} is not a Unix time", path=path, line=line)
     entries, warnings = [], []
     for stype, value in signals.items():
         if stype not in to_haven():
@@ -64,6 +67,7 @@ def _record(line: int, obj: Any, path: str) -> Record | FormatError:
                 note=note if isinstance(note, str) else None,
                 item=item,
                 extra={"hma": keep} if keep else None,
+                disable_until_ts=until,
             )
         )
     if not entries:
