@@ -269,7 +269,9 @@ class SealedData:
 
 #: Modules that register their sealed data when imported: a new kind of secret adds one line here and one
 #: ``register_sealed`` call in its module.
-PROVIDERS = ("haven.reporting.credentials", "haven.auth.sealed", "haven.evidence.sealed")
+PROVIDERS = (
+    "haven.reporting.credentials", "haven.auth.sealed", "haven.evidence.sealed", "haven.exchanges.sealed",
+)
 _SEALED: dict[str, SealedData] = {}
 
 

@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 from haven.auth.core import Auth
 from haven.auth.models import UserRow
 from haven.auth.users import totp_context
+from haven.banks import BankStore
 from haven.config import Settings
 from haven.errors import HavenError
+from haven.exchanges import ExchangeStore
 from haven.reporting.credentials import Credentials, CredentialStore
 from haven.secrets import KeyRing, sealed_data
 from haven.store.db import make_engine, make_session_factory, upgrade_database
@@ -48,11 +50,18 @@ def test_every_registered_kind_is_resealed(tmp_path: Path, monkeypatch: pytest.M
     sessions = make_session_factory(engine)
     with sessions.begin() as s:
         CredentialStore(first).save(s, "test", Credentials("u", "p"))
+    banks = BankStore(settings.resolved_database_url)
+    ExchangeStore(banks, first).add("nc", "ncmec", "nc", options={"url": "https://example.org"},
+                                    credentials={"username": "u", "password": "p"})
 
     code, out = _secrets(monkeypatch, settings, "rotate", "--json")
     assert code == 0, out
     rotated = json.loads(out.splitlines()[0])
-    assert rotated["resealed"] == {"ncmec-credentials": 1, "totp-secrets": 1, "vault-and-actions": 0}
+    assert rotated["resealed"] == {"exchange-credentials": 1, "ncmec-credentials": 1, "totp-secrets": 1,
+                                   "vault-and-actions": 0}
+    opened = ExchangeStore(banks, KeyRing.load(settings)).credentials("nc")
+    assert opened == {"username": "u", "password": "p"}
+    banks.close()
     ring = KeyRing.load(settings)
     with sessions() as s:
         blob = s.scalar(select(UserRow.totp_secret).where(UserRow.id == user.id))
@@ -62,6 +71,6 @@ def test_every_registered_kind_is_resealed(tmp_path: Path, monkeypatch: pytest.M
     assert code == 0, out
     status = json.loads(_secrets(monkeypatch, settings, "status", "--json")[1].splitlines()[0])
     current = ring.current_id
-    assert status["usage"] == {"ncmec-credentials": {current: 1}, "totp-secrets": {current: 1},
-                               "vault-and-actions": {}}
+    assert status["usage"] == {"exchange-credentials": {current: 1}, "ncmec-credentials": {current: 1},
+                               "totp-secrets": {current: 1}, "vault-and-actions": {}}
     engine.dispose()

@@ -37,9 +37,11 @@ class RuntimeSettings:
     vault: VaultSettings | None = None  # None: VaultSettings.defaults(the base settings)
     reporting: Any = None  # haven.reporting.settings.ReportingSettings, for the report-draft action
     create_master_key: bool = False  # dev mode (make run): create a master key file on first use
+    exchanges: Any = None  # haven.exchanges.settings.ExchangeSettings: the scheduled exchange fetches
 
     @classmethod
     def from_env(cls, base: Settings, *, dev: bool = False) -> RuntimeSettings:
+        from haven.exchanges.settings import ExchangeSettings
         from haven.reporting.settings import ReportingSettings
 
         return cls(
@@ -47,6 +49,7 @@ class RuntimeSettings:
             vault=VaultSettings.from_env(base),
             reporting=ReportingSettings.from_env(),
             create_master_key=dev,
+            exchanges=ExchangeSettings.from_env(),
         )
 
 
@@ -205,6 +208,11 @@ def build_runtime(
     if actions.anchor_file is not None:
         queue.register("audit.anchor", rt.anchor, max_retries=3)
         queue.every(actions.anchor_interval, "audit.anchor")
+    from haven.exchanges.jobs import register_jobs
+    from haven.exchanges.settings import ExchangeSettings
+
+    url = engine.url.render_as_string(hide_password=False)
+    register_jobs(queue, url, ring, rs.exchanges or ExchangeSettings())
     return rt
 
 

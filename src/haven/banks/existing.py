@@ -100,17 +100,26 @@ class BankValues:
 
     def held(self, conn: Connection, signal: str, values: Sequence[str]) -> set[str]:
         """Those of the canonical ``values`` the bank already holds (stored before or added since)."""
+        return set(self.held_ids(conn, signal, values))
+
+    def held_ids(self, conn: Connection, signal: str, values: Sequence[str]) -> dict[str, int]:
+        """``{value: entry id}`` for those of the canonical ``values`` the bank holds (the oldest entry); an
+        entry deleted since it was seen no longer counts (each hit is confirmed by id)."""
         if not values:
-            return set()
+            return {}
         hits = self._signal(conn, signal).candidates(_keys(values))
         if not hits:
-            return set()
+            return {}
         ids = sorted({i for _, i in hits})
         stored: dict[int, str] = {}
         for lo in range(0, len(ids), _CHUNK):
             q = select(ENTRIES.c.id, ENTRIES.c.value).where(ENTRIES.c.id.in_(ids[lo : lo + _CHUNK]))
             stored.update({int(i): v for i, v in conn.execute(q)})
-        return {values[pos] for pos, i in hits if stored.get(i) == values[pos]}
+        out: dict[str, int] = {}
+        for pos, i in sorted(hits, key=lambda h: h[1]):
+            if stored.get(i) == values[pos]:
+                out.setdefault(values[pos], i)
+        return out
 
     def added(self, conn: Connection, signal: str, values: Sequence[str], ids: Sequence[int]) -> None:
         """Record rows just inserted (their values and ids), so later batches see them (call ``held`` for

@@ -1,16 +1,15 @@
 """HTTP client for NCMEC's CyberTipline reporting API (``/status /submit /upload /fileinfo /finish
 /retract``).
 
-Retry policy: only network failures and HTTP 5xx are retried, with capped exponential backoff and
-jitter. A validation or authentication failure is never retried. For the two calls that are not
-idempotent (``/submit`` opens a new report, ``/upload`` adds a file) a failure *after the request may
-have reached the server* (read timeout, dropped connection) is not retried here either: it raises
-``OutcomeUnknownError`` and the state machine decides (see ``haven.reporting.machine``).
+Retry policy: Haven's one policy (``haven.httpretry``): only network failures and HTTP 5xx are retried,
+with capped exponential backoff and jitter. A validation or authentication failure is never retried. For
+the two calls that are not idempotent (``/submit`` opens a new report, ``/upload`` adds a file) a failure
+*after the request may have reached the server* (read timeout, dropped connection) is not retried here
+either: it raises ``OutcomeUnknownError`` and the state machine decides (see ``haven.reporting.machine``).
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from haven.errors import AuthError, FormatError, RemoteError, RemoteRejectedError, UsageError
+from haven.httpretry import OutcomeUnknownError as OutcomeUnknownError  # re-exported: its home was here
+from haven.httpretry import RetryPolicy, send
 from haven.reporting.credentials import Credentials
 from haven.reporting.safexml import parse_xml
 
@@ -36,12 +37,6 @@ AUTH_CODES = {2000, 3000, 3100, 3300}
 REPORT_NOT_FOUND = 5001
 ALREADY_RETRACTED = 5101
 ALREADY_FINISHED = 5102
-
-
-class OutcomeUnknownError(RemoteError):
-    """A non-idempotent call failed after it may have reached the server: it may or may not have applied."""
-
-    code = "outcome_unknown"
 
 
 class NcmecRejectedError(RemoteRejectedError):
@@ -137,9 +132,7 @@ class NcmecClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self._sleep = sleep
+        self.policy = RetryPolicy(retries=retries, backoff=backoff, max_backoff=max_backoff, sleep=sleep)
         self.calls: list[str] = []  # every HTTP request sent, in order ("POST /submit") — for tests and audit
         self._http = httpx.Client(
             auth=httpx.BasicAuth(credentials.username, credentials.password),
@@ -159,40 +152,23 @@ class NcmecClient:
         self.close()
 
     # -- transport with the retry policy -------------------------------------------------------------
-    def _delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
-
     def _call(
         self, method: str, path: str, *, idempotent: bool, **kwargs: object
     ) -> ReportResponse | DoneResponse:
-        url = f"{self.base_url}{path}"
-        last: str = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self._sleep(self._delay(attempt - 1))
-            files: dict[str, tuple[str, BinaryIO]] = kwargs.get("files") or {}  # type: ignore[assignment]
+        files: dict[str, tuple[str, BinaryIO]] = kwargs.get("files") or {}  # type: ignore[assignment]
+
+        def rewind(attempt: int, last: str) -> None:
             for value in files.values():
                 stream = value[1]
                 if attempt and not stream.seekable():
                     raise RemoteError(f"{last} (not retried: the upload stream cannot be rewound)")
                 if stream.seekable():
                     stream.seek(0)  # a retried upload re-sends the file from the start
-            self.calls.append(f"{method} {path}")
-            try:
-                resp = self._http.request(method, url, **kwargs)  # type: ignore[arg-type]
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                last = f"cannot connect to {self.base_url}: {exc.__class__.__name__}: {exc}"
-                continue  # the request never reached the server: always safe to retry
-            except httpx.TransportError as exc:
-                last = f"{method} {path}: {exc.__class__.__name__}: {exc or 'connection lost'}"
-                if not idempotent:
-                    raise OutcomeUnknownError(f"{last} (the server may have applied it)") from None
-                continue
-            if resp.status_code >= 500:
-                last = f"{method} {path}: HTTP {resp.status_code} {_short(resp)}"
-                continue
-            return self._result(method, path, resp)
-        raise RemoteError(f"{last} (gave up after {self.retries + 1} tries)")
+
+        resp = send(self._http, method, f"{self.base_url}{path}", policy=self.policy, idempotent=idempotent,
+                    label=f"{method} {path}", base=self.base_url, before_try=rewind, calls=self.calls,
+                    **kwargs)
+        return self._result(method, path, resp)
 
     def _result(self, method: str, path: str, resp: httpx.Response) -> ReportResponse | DoneResponse:
         parsed: ReportResponse | DoneResponse | None
@@ -295,7 +271,3 @@ def _describe(parsed: ReportResponse | DoneResponse | None) -> str:
         return ""
     desc = getattr(parsed, "description", "")
     return f"responseCode {parsed.response_code}" + (f": {desc}" if desc else "")
-
-
-def _short(resp: httpx.Response) -> str:
-    return resp.text[:200].replace("\n", " ") if resp.content else ""
