@@ -18,7 +18,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
 from service_live import ServeProcess, eventually, free_port, stop_process, wait_ready
 
-from conftest import _pg_create, _pg_drop, _pg_url
 from haven.auth.keys import KeyStore
 from haven.banks import BankStore
 from haven.config import Settings
@@ -63,26 +62,19 @@ def _serve(data: Path, url: str, key_file: Path) -> Iterator[ServeProcess]:
         stop_process(proc)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module")
 def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    module_db_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServeProcess, ExchangeStore]]:
+    """A live ``haven serve`` on a fresh SQLite file, then a fresh PostgreSQL database (``module_db_url``)."""
     root = tmp_path_factory.mktemp("xserve")
     key_file = root / "config" / "master.key"
     create_key_file(key_file)
-    pg = _pg_create() if request.param == "postgres" else None
-    url = _pg_url(pg) if pg else f"sqlite:///{root / 'haven.db'}"
-    try:
-        with _serve(root / "data", url, key_file) as proc:
-            banks = BankStore(url)
-            xs = ExchangeStore(
-                banks, KeyRing.load(Settings(data_dir=root / "data", master_key_file=key_file))
-            )
-            yield proc, xs
-            banks.close()
-    finally:
-        if pg:
-            _pg_drop(pg)
+    with _serve(root / "data", module_db_url, key_file) as proc:
+        banks = BankStore(module_db_url)
+        xs = ExchangeStore(banks, KeyRing.load(Settings(data_dir=root / "data", master_key_file=key_file)))
+        yield proc, xs
+        banks.close()
 
 
 def _matched(proc: ServeProcess, md5: str) -> bool:
