@@ -42,6 +42,7 @@ SUBCOMMAND_MODULES = [
     "haven.cli.vault_cmd",
     "haven.cli.secrets_cmd",
     "haven.cli.spark_cmd",
+    "haven.cli.eval_cmd",
 ]
 
 app = typer.Typer(
