@@ -24,6 +24,8 @@ def eval_command(
     methods: str = typer.Option(None, "--methods", help="Comma-separated methods (default: all)."),
     transforms: str = typer.Option(None, "--transforms", help="Comma-separated transforms (default: all)."),
     threshold: int = typer.Option(31, "--threshold", "-t", min=0, max=128, help="PDQ distance threshold."),
+    max_side: int = typer.Option(
+        1024, "--max-side", min=0, help="Reduce larger photos to this longest side first (0: as they are)."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Threads (auto: one per core).", show_default="auto"),
 ) -> None:
     """Measure matching robustness: recall per transform and method, and the false-match rate.
@@ -35,7 +37,8 @@ def eval_command(
     use. Exit 0 (a measurement, not a test).
     """
     from haven.eval import METHODS, TRANSFORMS, photo_files, run_eval
-    from haven.eval.report import defaults, plot as draw, text_table
+    from haven.eval.report import defaults, text_table
+    from haven.eval.report import plot as draw
 
     folder = photos if photos is not None else _find_default()
     if not folder.is_dir():
@@ -51,7 +54,7 @@ def eval_command(
             stderr.print(f"hashed {done}/{total} photos", markup=False)
 
     result = run_eval(files, methods=chosen_m, transforms=chosen_t, threshold=threshold,
-                      jobs=jobs or os.cpu_count() or 1, progress=progress)
+                      jobs=jobs or os.cpu_count() or 1, progress=progress, max_side=max_side or None)
     result.defaults = defaults()
     if plot is not None:
         draw(result, plot)

@@ -17,7 +17,13 @@ import numpy as np
 
 from haven.hashing.ladder import upscaled_pdq
 from haven.hashing.pdq import pdq_from_pixels
-from haven.hashing.variants import crop_values, equalized_value, pixel_dihedral, rotation_values, trimmed_value
+from haven.hashing.variants import (
+    crop_values,
+    equalized_value,
+    pixel_dihedral,
+    rotation_values,
+    trimmed_value,
+)
 
 Family = Callable[[np.ndarray], dict[str, str]]
 

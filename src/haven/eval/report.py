@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from haven.eval.methods import METHODS
 from haven.eval.run import EvalResult
 from haven.eval.transforms import PHOTOMETRIC
 
@@ -16,6 +17,7 @@ GOALS: tuple[tuple[tuple[str, ...], float], ...] = (
     (PHOTOMETRIC, 0.98),
 )
 MAX_FALSE_MATCH_RATE = 1e-4
+BASELINE = METHODS[0].name  # plain PDQ
 PLOTTED = ("pdq", "pdq+dihedral", "pdq+upscaled", "haven")
 
 
@@ -26,9 +28,10 @@ def defaults() -> dict[str, Any]:
 
     return {
         "haven match": {"dihedral": QUERY_DEFAULTS.dihedral, "upscaled": QUERY_DEFAULTS.upscaled,
-                        "robust (no borders, equalised, small images' flips from pixels)": QUERY_DEFAULTS.robust},
+                        "robust": QUERY_DEFAULTS.robust},
         "haven bank add": {"variants": BANK_DEFAULTS.bank_variants, "crops": list(variants.CROPS),
-                           "rotations": list(variants.ROTATIONS), "rotations cut": list(variants.ROTATE_CROPS),
+                           "rotations": list(variants.ROTATIONS),
+                           "rotations cut": list(variants.ROTATE_CROPS),
                            "no borders": True, "equalised": True},
     }
 
@@ -42,14 +45,15 @@ def goal_lines(result: EvalResult, method: str = "haven") -> list[str]:
             if t not in names:
                 continue
             r = result.row(method, t)
-            base = result.row("pdq", t).recall if any(x.method == "pdq" for x in result.rows) else None
+            base = result.row(BASELINE, t).recall if any(x.method == BASELINE for x in result.rows) else None
             ok = "met " if r.recall >= least else "MISS"
-            was = f" (pdq {100 * base:.1f} %)" if base is not None else ""
+            was = f" ({BASELINE} {100 * base:.1f} %)" if base is not None else ""
             lines.append(f"  {ok} {t}: {method} {100 * r.recall:.1f} % ≥ {100 * least:.0f} %?{was}")
     false, pairs = result.overall_fmr(method)
     rate = false / pairs if pairs else 0.0
     ok = "met " if rate <= MAX_FALSE_MATCH_RATE else "MISS"
-    lines.append(f"  {ok} false-match rate: {method} {false}/{pairs:,} = {rate:.2e} ≤ {MAX_FALSE_MATCH_RATE:.0e}?")
+    lines.append(f"  {ok} false-match rate: {method} {false}/{pairs:,} = {rate:.2e} "
+                 f"≤ {MAX_FALSE_MATCH_RATE:.0e}?")
     return lines
 
 
@@ -59,7 +63,8 @@ def text_table(result: EvalResult) -> str:
     transforms = list(dict.fromkeys(r.transform for r in result.rows))
     width = max(len(t) for t in transforms) + 2
     cols = [max(len(m), 6) + 2 for m in methods]
-    out = [f"recall at PDQ distance ≤ {result.threshold} over {len(result.photos)} photos "
+    size = f", reduced to {result.max_side} px" if result.max_side else ""
+    out = [f"recall at PDQ distance ≤ {result.threshold} over {len(result.photos)} photos{size} "
            f"(* = false matches on that row)",
            "transform".ljust(width) + "".join(m.rjust(c) for m, c in zip(methods, cols, strict=True))]
     for t in transforms:
@@ -72,11 +77,12 @@ def text_table(result: EvalResult) -> str:
     out.append("false matches over all rows (pairs of different photos), and what each method costs")
     out.append(f"{'method':16}{'false':>7}{'pairs':>11}{'rate':>10}{'values/entry':>14}{'values/query':>14}"
                f"{'query ms':>10}{'entry ms':>10}{'lookup µs':>11}")
-    for c in result.costs:
-        false, pairs = result.overall_fmr(c.method)
-        out.append(f"{c.method:16}{false:>7}{pairs:>11,}{false / pairs if pairs else 0:>10.1e}"
-                   f"{c.values_per_entry:>14.2f}{c.values_per_query:>14.2f}{c.hash_ms_per_query:>10.1f}"
-                   f"{c.hash_ms_per_entry:>10.1f}{c.lookup_us_per_query:>11.1f}")
+    for cost in result.costs:
+        false, pairs = result.overall_fmr(cost.method)
+        out.append(f"{cost.method:16}{false:>7}{pairs:>11,}{false / pairs if pairs else 0:>10.1e}"
+                   f"{cost.values_per_entry:>14.2f}{cost.values_per_query:>14.2f}"
+                   f"{cost.hash_ms_per_query:>10.1f}{cost.hash_ms_per_entry:>10.1f}"
+                   f"{cost.lookup_us_per_query:>11.1f}")
     if any(r.method == "haven" for r in result.rows):
         out += ["", "goals (haven's defaults against plain PDQ, same run):", *goal_lines(result)]
     out += ["", "defaults on: " + "; ".join(
@@ -97,7 +103,7 @@ def plot(result: EvalResult, path: Path) -> None:
 
     methods = [m for m in PLOTTED if any(r.method == m for r in result.rows)] or \
         list(dict.fromkeys(r.method for r in result.rows))
-    transforms = [t for t in dict.fromkeys(r.transform for r in result.rows)]
+    transforms = list(dict.fromkeys(r.transform for r in result.rows))
     fig, ax = plt.subplots(figsize=(9, 0.32 * len(transforms) * max(1, len(methods) / 3) + 1.5))
     h = 0.8 / len(methods)
     for k, m in enumerate(methods):

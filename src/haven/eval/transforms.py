@@ -71,9 +71,10 @@ def pad(frac: float, fill: str) -> Fn:
         w, h = img.size
         dx, dy = round(w * frac), round(h * frac)
         size = (w + 2 * dx, h + 2 * dy)
-        if fill == "blur":
-            canvas = img.resize(size, Image.Resampling.BILINEAR).filter(
-                ImageFilter.GaussianBlur(max(size) / 40))
+        if fill == "blur":  # blurred at 1/8 size (the same look, a fraction of the cost), then enlarged
+            small = img.resize((max(1, size[0] // 8), max(1, size[1] // 8)), Image.Resampling.BILINEAR)
+            canvas = small.filter(ImageFilter.GaussianBlur(max(size) / 320)).resize(
+                size, Image.Resampling.BILINEAR)
         else:
             canvas = Image.new("RGB", size, (0, 0, 0) if fill == "black" else (255, 255, 255))
         canvas.paste(img, (dx, dy))
@@ -163,7 +164,8 @@ def overlay_text(img: Image.Image) -> Image.Image:
         font: ImageFont.ImageFont | ImageFont.FreeTypeFont = ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has no sized default font
         font = ImageFont.load_default()
-    draw.text((round(w * 0.05), top + round(h * 0.02)), "shared @someone 2026", fill=(0, 0, 0, 200), font=font)
+    draw.text((round(w * 0.05), top + round(h * 0.02)), "shared @someone 2026", fill=(0, 0, 0, 200),
+              font=font)
     return Image.alpha_composite(base, layer).convert("RGB")
 
 

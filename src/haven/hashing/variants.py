@@ -90,7 +90,7 @@ def rotation_values(pixels: np.ndarray, angles: tuple[float, ...] = ROTATIONS,
     if min(pixels.shape[:2]) < 16:
         return {}
     img = Image.fromarray(pixels)
-    if max(img.size) > ROTATE_SIDE:  # PDQ keeps a 64×64 grid: a reduced copy rotates at a fraction of the cost
+    if max(img.size) > ROTATE_SIDE:  # PDQ keeps a 64×64 grid: a reduced copy rotates for a fraction of it
         img = img.reduce(-(-max(img.size) // ROTATE_SIDE))
     out: dict[str, str] = {}
     black = 0 if img.mode == "L" else (0, 0, 0)
@@ -137,7 +137,8 @@ def pixel_dihedral(pixels: np.ndarray) -> dict[str, str]:
     a = pixels
     moved = {
         "rot90": np.rot90(a), "rot180": a[::-1, ::-1], "rot270": np.rot90(a, -1), "flipx": a[::-1],
-        "flipy": a[:, ::-1], "flipplus1": np.swapaxes(a, 0, 1), "flipminus1": np.swapaxes(a[::-1, ::-1], 0, 1),
+        "flipy": a[:, ::-1], "flipplus1": np.swapaxes(a, 0, 1),
+        "flipminus1": np.swapaxes(a[::-1, ::-1], 0, 1),
     }
     return {k: _pdq(v)[0] for k, v in moved.items()}
 

@@ -160,7 +160,8 @@ class BankIndexes:
     def _add_variant_rows(self, bank_id: int, lo: int | None, hi: int | None,
                           signals: list[str] | None = None) -> None:
         """Add the stored variants of the bank's active entries (ids ``lo..hi``) to its variant indexes."""
-        wanted = [s for s in (self.variant_signals if signals is None else signals) if s in self.variant_signals]
+        wanted = [s for s in (self.variant_signals if signals is None else signals)
+                  if s in self.variant_signals]
         if not wanted:
             return
         pending: dict[str, tuple[list[int], list[str]]] = {}

@@ -45,7 +45,6 @@ from haven.signals import (
     get_signal,
 )
 
-
 #: What a query image is hashed with by default (``haven match``, ``Matcher.match_file``; ``haven eval``
 #: measures each step): its 8 rotations and flips, its value without borders and after equalisation, and
 #: a small image's upscaled values as fallbacks.
