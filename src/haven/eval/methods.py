@@ -22,7 +22,7 @@ from haven.hashing.variants import (
     equalized_value,
     pixel_dihedral,
     rotation_values,
-    trimmed_value,
+    trimmed_values,
 )
 
 Family = Callable[[np.ndarray], dict[str, str]]
@@ -38,8 +38,7 @@ def _dihedral(pixels: np.ndarray) -> dict[str, str]:
 
 
 def _trim(pixels: np.ndarray) -> dict[str, str]:
-    v = trimmed_value(pixels)
-    return {} if v is None else {"borders": v}
+    return trimmed_values(pixels)
 
 
 def _pixel_dihedral(pixels: np.ndarray) -> dict[str, str]:

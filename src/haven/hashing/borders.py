@@ -9,7 +9,7 @@ box is hashed as an extra look-up value.
 How: the image is reduced to grey at about ``WORK_SIDE`` px, and each row's (and column's) *detail* is
 the mean absolute difference between neighbouring pixels along it. A border row has little:
 a flat bar has none, a blurred fill a fraction of the picture's. From each side, rows are cut while their
-detail is under ``RATIO`` × the median detail of the middle rows (and under ``FLAT`` grey levels, for a
+detail is under ``RATIO`` × the 75th percentile of the rows' detail (and under ``FLAT`` grey levels, for a
 flat bar on a flat picture), then the same for columns inside what is left, twice over (bars on the
 sides change the rows' detail). A border is found only when a cut removes at least ``MIN_CUT`` of a side and
 leaves at least ``MIN_KEEP`` of each dimension; once one side is cut, every side is cut by what it
@@ -25,7 +25,9 @@ import numpy as np
 from PIL import Image
 
 WORK_SIDE = 256  # longest side the detail profile is computed at
-RATIO = 0.1  # a blurred border row's detail is under this share of the rows' 75th percentile
+RATIO = 0.3  # a blurred border row's detail is under this share of the rows' 75th percentile
+#: ``border_boxes``' cuts: bars only (no detail rule), then bars and low-detail fills.
+RATIOS = (0.0, RATIO)
 FLAT_RANGE = 8.0  # a bar's row: its 5th-95th percentile of grey within this many levels
 MIN_CUT = 0.02  # a side is cut only when at least this share of the dimension goes
 MIN_KEEP = 0.2  # never keep less than this share of a dimension
@@ -64,13 +66,13 @@ def _run(mask: np.ndarray) -> int:
     return int(np.argmin(mask)) if not mask.all() else len(mask)
 
 
-def _cut(g: np.ndarray) -> tuple[int, int]:
+def _cut(g: np.ndarray, ratio: float) -> tuple[int, int]:
     """Rows to cut from the start and from the end of ``g``: a run of flat rows (bars, of any levels),
     else a run of rows with next to no detail (a blurred fill)."""
     flat = _flat(g)
     profile = _detail(g)
     n = len(profile)
-    low = profile < RATIO * float(np.percentile(profile, 75))
+    low = profile < ratio * float(np.percentile(profile, 75))
     out = []
     for f, lo_ in ((flat, low), (flat[::-1], low[::-1])):
         k = _run(f)
@@ -84,7 +86,7 @@ def _cut(g: np.ndarray) -> tuple[int, int]:
     return out[0], out[1]
 
 
-def border_box(pixels: np.ndarray) -> Box | None:
+def border_box(pixels: np.ndarray, ratio: float = RATIO) -> Box | None:
     """The box of the picture inside the borders of ``pixels`` (H×W×3 or H×W uint8), in pixels of the
     image, or None when no border was found (or the image is too small to tell)."""
     height, width = pixels.shape[:2]
@@ -96,12 +98,12 @@ def border_box(pixels: np.ndarray) -> Box | None:
         inner = g[top:bottom, left:right]
         if min(inner.shape) < 8:
             return None
-        a, b = _cut(inner)
+        a, b = _cut(inner, ratio)
         top, bottom = top + a, bottom - b
         inner = g[top:bottom, left:right]
         if min(inner.shape) < 8:
             return None
-        a, b = _cut(inner.T)
+        a, b = _cut(inner.T, ratio)
         left, right = left + a, right - b
     rows, cols = g.shape
     # A border is found when some side loses at least MIN_CUT; then every side is cut by what it found
@@ -116,10 +118,22 @@ def border_box(pixels: np.ndarray) -> Box | None:
     return l_, t, r_, b_
 
 
-def trim_borders(pixels: np.ndarray) -> np.ndarray | None:
+def trim_borders(pixels: np.ndarray, ratio: float = RATIO) -> np.ndarray | None:
     """``pixels`` without their borders (a view), or None when there are none (``border_box``)."""
-    box = border_box(pixels)
+    box = border_box(pixels, ratio)
     if box is None:
         return None
     left, top, right, bottom = box
     return pixels[top:bottom, left:right]
+
+
+def border_boxes(pixels: np.ndarray) -> list[Box]:
+    """The distinct boxes found with each of ``RATIOS``: flat bars alone (what a black, white or letterbox
+    border is: cut the same way on every copy), and bars with low-detail fills (blurred borders, a
+    screenshot's captions; looser, so a second value)."""
+    out: list[Box] = []
+    for ratio in RATIOS:
+        box = border_box(pixels, ratio)
+        if box is not None and box not in out:
+            out.append(box)
+    return out

@@ -3,7 +3,7 @@
 - *bank side* (``bank_variants``): hashes of systematic crops, of small rotations and of the picture
   without its borders, stored beside a bank entry, so a query that was cropped, rotated or framed lands
   near one of them and the match reports the entry;
-- *query side* (``trimmed_value``, ``pixel_dihedral``): the hash of the query without its borders, and
+- *query side* (``trimmed_values``, ``pixel_dihedral``): the hash of the query without its borders, and
   for a small image the hashes of its rotated and flipped pixels;
 - *both sides* (``equalized_value``): the hash of the picture after histogram equalisation, which
   undoes a global brightness curve (gamma, contrast) before PDQ sees it.
@@ -20,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from haven.hashing.borders import trim_borders
+from haven.hashing.borders import border_box, border_boxes
 from haven.hashing.pdq import pdq_from_pixels
 
 #: Centred crops: the share cut from every side.
-CROPS = (0.03, 0.06, 0.09)
+CROPS = (0.02, 0.04, 0.06, 0.08, 0.10)
 #: One-sided crops: the share cut from the sides named (l, t, r, b).
 SIDE_CROPS: tuple[tuple[float, str], ...] = ()
 #: Rotations (degrees, counter-clockwise), same canvas, black corners.
@@ -104,14 +104,17 @@ def rotation_values(pixels: np.ndarray, angles: tuple[float, ...] = ROTATIONS,
     return out
 
 
-def trimmed_value(pixels: np.ndarray) -> str | None:
-    """PDQ of ``pixels`` without their borders (``haven.hashing.borders``), None when there are none
+def trimmed_values(pixels: np.ndarray) -> dict[str, str]:
+    """``{key: pdq}`` of ``pixels`` without their borders (``haven.hashing.borders.border_boxes``): key
+    ``"bars"`` for flat bars cut, ``"fill"`` for bars and low-detail fills cut; empty when there are none
     or the rest is too flat to hash."""
-    inner = trim_borders(pixels)
-    if inner is None:
-        return None
-    value, quality = _pdq(inner)
-    return value if quality >= MIN_QUALITY else None
+    out: dict[str, str] = {}
+    for box in border_boxes(pixels):
+        left, top, right, bottom = box
+        value, quality = _pdq(pixels[top:bottom, left:right])
+        if quality >= MIN_QUALITY and value not in out.values():
+            out["bars" if not out and box == border_box(pixels, 0.0) else "fill"] = value
+    return out
 
 
 def equalized_value(pixels: np.ndarray) -> str | None:
@@ -152,9 +155,7 @@ def bank_variants(pixels: np.ndarray, *, crops: bool = True, rotations: bool = T
         if e is not None:
             out.append((EQUALIZED, "histogram", e))
     if trim:
-        t = trimmed_value(pixels)
-        if t is not None:
-            out.append((TRIM, "borders", t))
+        out += [(TRIM, k, v) for k, v in trimmed_values(pixels).items()]
     if crops:
         out += [(CROP, k, v) for k, v in crop_values(pixels).items()]
     if rotations:

@@ -130,13 +130,11 @@ class PdqSignal(ImageHasher, SignalType):
 def _robust_variants(pixels: Any, value: str, dihedral: bool) -> list[Variant]:
     """The query-side values of ``HashOptions.robust`` (``haven.hashing.variants``), those that differ
     from the hash itself."""
-    from haven.hashing.variants import EQUALIZED, TRIM, equalized_value, pixel_dihedral, trimmed_value
+    from haven.hashing.variants import EQUALIZED, TRIM, equalized_value, pixel_dihedral, trimmed_values
 
-    out = []
-    for family, key, v in ((TRIM, "borders", trimmed_value(pixels)),
-                           (EQUALIZED, "histogram", equalized_value(pixels))):
-        if v is not None and v != value:
-            out.append(Variant(family, key, v))
+    found = [(TRIM, k, v) for k, v in trimmed_values(pixels).items()]
+    found.append((EQUALIZED, "histogram", equalized_value(pixels)))
+    out = [Variant(family, key, v) for family, key, v in found if v is not None and v != value]
     if dihedral:
         out += [Variant(PIXEL_DIHEDRAL, k, v) for k, v in pixel_dihedral(pixels).items()]
     return out
