@@ -132,7 +132,7 @@ def _robust_variants(pixels: Any, value: str, dihedral: bool) -> list[Variant]:
     from the hash itself."""
     from haven.hashing.variants import EQUALIZED, TRIM, equalized_value, pixel_dihedral, trimmed_values
 
-    found = [(TRIM, k, v) for k, v in trimmed_values(pixels).items()]
+    found: list[tuple[str, str, str | None]] = [(TRIM, k, v) for k, v in trimmed_values(pixels).items()]
     found.append((EQUALIZED, "histogram", equalized_value(pixels)))
     out = [Variant(family, key, v) for family, key, v in found if v is not None and v != value]
     if dihedral:
