@@ -102,13 +102,13 @@ class BankIndexes:
         self.indexes = indexes
         self.seq = int(manifest["seq"])
         self.banks = {b.id: b for b in self.store.list_banks()}
-        for bank_id in self.banks:  # stored variants are never saved: read from the database
-            self._add_variant_rows(bank_id, None, None)
         # Signals the manifest does not cover (an index that is never saved, a signal plug-in installed
         # since) are read from the database; the change log after ``seq`` is replayed over them, harmlessly.
         rest = [s for s in self.signals if s not in manifest.get("signals", [])]
+        saved = [s for s in self.signals if s not in rest]
         for bank_id in self.banks:
             self._add_rows(bank_id, None, None, rest)
+            self._add_variant_rows(bank_id, None, None, saved)  # stored variants are never saved
         self.loaded_from = str(path)
         return True
 
