@@ -42,8 +42,9 @@ def test_flips_hashed_from_pixels_beat_pdqs_derived_ones(result: EvalResult) -> 
     assert recall(result, "pixel-dihedral", "flip_h") >= recall(result, "pdq+dihedral", "flip_h")
 
 
-def test_equalised_values_never_lose_a_brightness_change(result: EvalResult) -> None:
+def test_equalised_and_toned_values_never_lose_a_brightness_change(result: EvalResult) -> None:
     assert recall(result, "equalized", "gamma_0.5") >= recall(result, "pdq", "gamma_0.5")
+    assert recall(result, "bank-tones", "gamma_0.5") >= recall(result, "pdq", "gamma_0.5")
 
 
 def test_havens_defaults_keep_every_improvement(result: EvalResult) -> None:

@@ -22,6 +22,7 @@ from haven.hashing.variants import (
     equalized_value,
     pixel_dihedral,
     rotation_values,
+    tone_values,
     trimmed_values,
 )
 
@@ -60,6 +61,7 @@ BANK_FAMILIES: dict[str, Family] = {
     "crop": crop_values,
     "rotate": rotation_values,
     "equalized": _equalized,
+    "tone": tone_values,
 }
 QUERY_FAMILIES: dict[str, Family] = {
     "orig": _orig,
@@ -93,8 +95,10 @@ METHODS: tuple[Method, ...] = (
            query=("orig", "dihedral", "pixel_dihedral")),
     Method("equalized", "histogram-equalised hash on both sides", bank=("orig", "equalized"),
            query=("orig", "equalized")),
+    Method("bank-tones", "bank entries also hold the picture under gamma 1.5 and 0.67",
+           bank=("orig", "tone")),
     Method("haven", "Haven's defaults: all of the above together",
-           bank=("orig", "trim", "crop", "rotate", "equalized"),
+           bank=("orig", "trim", "crop", "rotate", "equalized", "tone"),
            query=("orig", "dihedral", "pixel_dihedral", "trim", "equalized"), fallback=("upscaled",)),
 )
 

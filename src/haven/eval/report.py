@@ -31,7 +31,7 @@ def defaults() -> dict[str, Any]:
                         "robust": QUERY_DEFAULTS.robust},
         "haven bank add": {"variants": BANK_DEFAULTS.bank_variants, "crops": list(variants.CROPS),
                            "rotations": list(variants.ROTATIONS),
-                           "rotations cut": list(variants.ROTATE_CROPS),
+                           "rotations cut": list(variants.ROTATE_CROPS), "gammas": list(variants.TONES),
                            "no borders": True, "equalised": True},
     }
 

@@ -5,6 +5,7 @@
   near one of them and the match reports the entry;
 - *query side* (``trimmed_values``, ``pixel_dihedral``): the hash of the query without its borders, and
   for a small image the hashes of its rotated and flipped pixels;
+- *bank side* also (``tone_values``): the picture under a darker and a lighter brightness curve;
 - *both sides* (``equalized_value``): the hash of the picture after histogram equalisation, which
   undoes a global brightness curve (gamma, contrast) before PDQ sees it.
 
@@ -31,6 +32,8 @@ SIDE_CROPS: tuple[tuple[float, str], ...] = ()
 ROTATIONS = (-5.0, -2.5, 2.5, 5.0)
 #: Rotations (degrees) cut to the inner box without corners (a straightened photo).
 ROTATE_CROPS = (-5.0, -2.5, 2.5, 5.0)
+#: Brightness curves (gamma) the banked picture is also hashed under: a darker and a lighter one.
+TONES = (1.5, 0.67)
 #: Pictures are rotated at most this size (longest side; larger ones are reduced first).
 ROTATE_SIDE = 512
 MIN_QUALITY = 50
@@ -41,6 +44,7 @@ PIXEL_DIHEDRAL_SIDE = 1024
 
 TRIM = "trim"
 EQUALIZED = "equalized"
+TONE = "tone"
 CROP = "crop"
 ROTATE = "rotate"
 
@@ -117,6 +121,20 @@ def trimmed_values(pixels: np.ndarray) -> dict[str, str]:
     return out
 
 
+def tone_values(pixels: np.ndarray, gammas: tuple[float, ...] = TONES) -> dict[str, str]:
+    """``{key: pdq}`` of the picture under each brightness curve ``v → 255·(v/255)^g`` (key ``"g1.5"``):
+    a strong curve crushes shadows or highlights past what equalisation can restore."""
+    if min(pixels.shape[:2]) < 5:
+        return {}
+    out: dict[str, str] = {}
+    for g in gammas:
+        lut = np.round(255 * (np.arange(256) / 255) ** g).astype(np.uint8)
+        value, quality = _pdq(lut[pixels])
+        if quality >= MIN_QUALITY:
+            out[f"g{g:g}"] = value
+    return out
+
+
 def equalized_value(pixels: np.ndarray) -> str | None:
     """PDQ of ``pixels`` after histogram equalisation of their luma (PDQ hashes luma only, so the
     grey equalised image is enough): a monotone brightness curve leaves it nearly unchanged."""
@@ -147,7 +165,7 @@ def pixel_dihedral(pixels: np.ndarray) -> dict[str, str]:
 
 
 def bank_variants(pixels: np.ndarray, *, crops: bool = True, rotations: bool = True, trim: bool = True,
-                  equalized: bool = True) -> list[tuple[str, str, str]]:
+                  equalized: bool = True, tones: bool = True) -> list[tuple[str, str, str]]:
     """``(family, key, pdq)`` of the bank-side variants of one picture (duplicates left out)."""
     out: list[tuple[str, str, str]] = []
     if equalized:
@@ -156,6 +174,8 @@ def bank_variants(pixels: np.ndarray, *, crops: bool = True, rotations: bool = T
             out.append((EQUALIZED, "histogram", e))
     if trim:
         out += [(TRIM, k, v) for k, v in trimmed_values(pixels).items()]
+    if tones:
+        out += [(TONE, k, v) for k, v in tone_values(pixels).items()]
     if crops:
         out += [(CROP, k, v) for k, v in crop_values(pixels).items()]
     if rotations:
