@@ -10,7 +10,7 @@ from haven.eval import METHODS, TRANSFORMS, EvalResult, photo_files, run_eval
 from haven.eval.report import MAX_FALSE_MATCH_RATE
 from haven_testdata import PHOTOS
 
-TRANSFORMS_USED = ("crop_5", "pad_20_black", "pad_20_blur", "rotate_4", "gamma_0.5", "flip_h")
+TRANSFORMS_USED = ("crop_5", "pad_20_black", "pad_20_blur", "rotate_4", "gamma_2", "flip_h")
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +39,12 @@ def test_improvement_raises_recall_on_its_transform(result: EvalResult, method: 
 
 def test_flips_hashed_from_pixels_beat_pdqs_derived_ones(result: EvalResult) -> None:
     assert recall(result, "pixel-dihedral", "flip_h") == 1.0
-    assert recall(result, "pixel-dihedral", "flip_h") >= recall(result, "pdq+dihedral", "flip_h")
+    assert recall(result, "pdq+dihedral", "flip_h") < 1.0  # a small photo among the ten: derived flips drift
 
 
-def test_equalised_and_toned_values_never_lose_a_brightness_change(result: EvalResult) -> None:
-    assert recall(result, "equalized", "gamma_0.5") >= recall(result, "pdq", "gamma_0.5")
-    assert recall(result, "bank-tones", "gamma_0.5") >= recall(result, "pdq", "gamma_0.5")
+def test_equalised_and_toned_values_raise_recall_under_a_strong_curve(result: EvalResult) -> None:
+    assert recall(result, "equalized", "gamma_2") > recall(result, "pdq", "gamma_2")
+    assert recall(result, "bank-tones", "gamma_2") > recall(result, "pdq", "gamma_2")
 
 
 def test_havens_defaults_keep_every_improvement(result: EvalResult) -> None:
