@@ -276,9 +276,9 @@ def test_match_file_upscaled_finds_a_drifted_thumbnail(
     store.create_bank("p")
     store.add_entries("p", [EntryIn("pdq", original, quality=100)])
     m = matcher_factory()
-    _, plain = m.match_file(thumb)
+    _, plain = m.match_file(thumb, upscaled=False, dihedral=False, robust=False)
     assert plain == []
-    result, found = m.match_file(thumb, upscaled=True)
+    result, found = m.match_file(thumb, upscaled=True, dihedral=False, robust=False)
     assert [x.signal for x in found] == ["pdq"] and found[0].distance <= 31
     assert found[0].variant is not None and found[0].to_dict()["upscaled_to"] in {
         int(v.key) for v in result.variants["pdq"]
@@ -295,13 +295,14 @@ def test_haven_match_upscaled_option(store: BankStore, db_url: str, photos: Path
     store.create_bank("p")
     store.add_entries("p", [EntryIn("pdq", original, quality=100)])
     env = {"HAVEN_DATABASE_URL": db_url, "HAVEN_DATA_DIR": str(tmp_path / "data")}
-    plain = CliRunner().invoke(app, ["match", str(thumb), "--json"], env=env)
+    only = ["--plain", "--no-dihedral"]  # the upscaled values alone (the defaults add the other steps)
+    plain = CliRunner().invoke(app, ["match", str(thumb), "--json", "--no-upscaled", *only], env=env)
     assert plain.exit_code == 0 and json.loads(plain.stdout.splitlines()[-1])["matches"] == []
-    up = CliRunner().invoke(app, ["match", str(thumb), "--json", "--upscaled"], env=env)
+    up = CliRunner().invoke(app, ["match", str(thumb), "--json", "--upscaled", *only], env=env)
     assert up.exit_code == 1, up.stdout
     (m,) = json.loads(up.stdout.splitlines()[-1])["matches"]
     assert m["signal"] == "pdq" and m["distance"] <= 31 and m["upscaled_to"] in (256, 384, 512, 768)
-    table = CliRunner().invoke(app, ["match", str(thumb), "--upscaled"], env=env)
+    table = CliRunner().invoke(app, ["match", str(thumb), "--upscaled", *only], env=env)
     assert table.exit_code == 1 and "upscaled to" in table.stdout
 
 

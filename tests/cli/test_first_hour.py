@@ -126,11 +126,13 @@ def test_match_dihedral_finds_a_mirrored_copy(env: dict[str, str], tmp_path: Pat
     mirrored = tmp_path / "mirrored.jpg"
     with Image.open(PHOTO) as im:
         im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored, quality=95)
-    code, out = run("match", "--json", str(mirrored))
+    code, out = run("match", "--json", "--no-dihedral", str(mirrored))
     assert code == 0 and lines(out)[0]["matches"] == []
-    code, out = run("match", "--json", "--dihedral", str(mirrored))
-    (m,) = lines(out)[0]["matches"]
-    assert code == 1 and m["signal"] == "pdq" and m["variant"].startswith("dihedral:")
+    for args in (["--dihedral"], []):  # (on by default)
+        code, out = run("match", "--json", *args, str(mirrored))
+        (m,) = lines(out)[0]["matches"]
+        assert code == 1 and m["signal"] == "pdq"
+        assert m["variant"].split(":")[0] in {"dihedral", "pixel_dihedral"}
     assert run("match", "--dihedral", "--pdq", ZERO_PDQ)[0] == 2  # rotations need pixels
 
 

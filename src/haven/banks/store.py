@@ -38,6 +38,7 @@ from haven.banks.types import (
     ImportRecord,
     dumps_extra,
     loads_extra,
+    stored_variants,
     utc,
 )
 from haven.errors import ConflictError, FormatError, NotFoundError, UsageError
@@ -747,6 +748,40 @@ class BankStore:
             if not rows:
                 return
             yield from ((r[0], r[1], r[2]) for r in rows)
+            last = rows[-1][0]
+
+    def active_variant_values(
+        self, bank_id: int, signals: Sequence[str], lo: int | None = None, hi: int | None = None
+    ) -> Iterator[tuple[int, str, list[str]]]:
+        """``(id, signal, values)`` of the stored variants (``types.stored_variants``) of a bank's active
+        entries of ``signals`` that have any (optionally only ids ``lo..hi``), in id order, in pages."""
+        last = (lo - 1) if lo is not None else 0
+        while True:
+            q = (
+                select(ENTRIES.c.id, ENTRIES.c.signal, ENTRIES.c.extra)
+                .where(
+                    ENTRIES.c.bank_id == bank_id,
+                    ENTRIES.c.signal.in_(list(signals)),
+                    ENTRIES.c.id > last,
+                    ENTRIES.c.extra.is_not(None),
+                    active_clause(),
+                )
+                .order_by(ENTRIES.c.id)
+                .limit(20_000)
+            )
+            if hi is not None:
+                q = q.where(ENTRIES.c.id <= hi)
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            for r in rows:
+                try:
+                    values = list(stored_variants(loads_extra(r[2])).values())
+                except ValueError:
+                    continue  # extra that is not JSON: no variants
+                if values:
+                    yield r[0], r[1], values
             last = rows[-1][0]
 
     # -- imports ---------------------------------------------------------------------------------------

@@ -55,12 +55,31 @@ class EntryIn:
     disable_until_ts: int | None = None
 
 
+#: Key in an entry's ``extra`` of the values stored beside it (``Variant.stored``: crops, rotations …
+#: of the banked picture), ``{"family:key": value}``; a query matching one of them matches the entry.
+VARIANTS_KEY = "variants"
+
+
 def entries_from_hash(result: Any, **fields: Any) -> list[EntryIn]:
-    """One entry per value a hashed file carries (a ``HashResult``: ``hashes`` and ``quality`` by signal),
-    each with the same ``fields`` (category, note, item …)."""
-    return [
-        EntryIn(signal=s, value=v, quality=result.quality.get(s), **fields) for s, v in result.hashes.items()
-    ]
+    """One entry per value a hashed file carries (a ``HashResult``: ``hashes``, ``quality`` and
+    ``variants`` by signal), each with the same ``fields`` (category, note, item …). A signal's stored
+    variants go into its entry's ``extra`` under ``VARIANTS_KEY``."""
+    out = []
+    for s, v in result.hashes.items():
+        stored = {x.label: x.value for x in getattr(result, "variants", {}).get(s, ()) if x.stored}
+        entry = EntryIn(signal=s, value=v, quality=result.quality.get(s), **fields)
+        if stored:
+            entry.extra = {**(entry.extra or {}), VARIANTS_KEY: stored}
+        out.append(entry)
+    return out
+
+
+def stored_variants(extra: dict[str, Any] | None) -> dict[str, str]:
+    """The stored variants an entry's ``extra`` holds (``{"family:key": value}``; empty when none)."""
+    found = (extra or {}).get(VARIANTS_KEY)
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): v for k, v in found.items() if isinstance(v, str)}
 
 
 @dataclass

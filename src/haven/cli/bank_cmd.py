@@ -31,6 +31,7 @@ from haven.cli.common import (
     with_signal_options,
 )
 from haven.errors import FormatError, InputError, UsageError
+from haven.matching.matcher import BANK_DEFAULTS
 from haven.signals import all_signals, get_signal, signal_names
 
 bank_app = typer.Typer(
@@ -219,6 +220,10 @@ def add(
         False, "--force", help="Add weak values too (an all-zero or low-quality PDQ, an empty file's digest)."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the entries as JSON (with \"added\")."),
+    variants: bool = typer.Option(
+        BANK_DEFAULTS.bank_variants, "--variants/--no-variants",
+        help="Images: also store PDQ values of crops, small rotations, the picture without borders and "
+        "equalised with each entry, so cropped, rotated or framed copies match it (haven eval)."),
     *,
     signal_values: dict[str, list[str]],
 ) -> None:
@@ -242,7 +247,7 @@ def add(
                        for s, v in pairs]
             _show_added(store, store.add_entries_detail(name, entries, actor=actor(), force=force), json_out)
         if files:
-            failed = _add_files(store, name, files, fields, force=force, json_out=json_out)
+            failed = _add_files(store, name, files, fields, force=force, json_out=json_out, variants=variants)
     finally:
         store.close()
     if failed:
@@ -250,7 +255,8 @@ def add(
 
 
 def _add_files(
-    store: BankStore, bank: str, paths: list[Path], fields: dict[str, Any], *, force: bool, json_out: bool
+    store: BankStore, bank: str, paths: list[Path], fields: dict[str, Any], *, force: bool, json_out: bool,
+    variants: bool = BANK_DEFAULTS.bank_variants,
 ) -> int:
     """Hash each file with every signal and add what it yields (one transaction per file, so a bad file
     is reported and the others are still added); returns how many files failed."""
@@ -262,7 +268,8 @@ def _add_files(
         raise UsageError(f"0 files found in {', '.join(map(str, paths))}")
     store.get_bank(bank)  # a missing bank is one error, not one per file
     failed = 0
-    for item in hash_many(files, jobs=os.cpu_count() or 1, max_pixels=settings().max_pixels):
+    for item in hash_many(files, jobs=os.cpu_count() or 1, max_pixels=settings().max_pixels,
+                          bank_variants=variants):
         try:
             if isinstance(item, InputError):
                 raise item

@@ -43,6 +43,7 @@ SUBCOMMAND_MODULES = [
     "haven.cli.secrets_cmd",
     "haven.cli.spark_cmd",
     "haven.cli.exchange_cmd",
+    "haven.cli.eval_cmd",
 ]
 
 app = typer.Typer(

@@ -25,6 +25,7 @@ from haven.cli.common import (
 from haven.errors import FormatError, InputError, UsageError
 from haven.hashing import hash_many, iter_input_files
 from haven.matching import Coverage, Match, Matcher
+from haven.matching.matcher import QUERY_DEFAULTS
 from haven.signals import all_signals, get_signal
 
 
@@ -48,10 +49,17 @@ def match_command(
         "-t",
         help="PDQ distance threshold for every bank (default: each bank's own, 31).",
     ),
-    dihedral: bool = typer.Option(
-        False,
-        "--dihedral",
-        help="Also look up each image's 8 rotations and flips (mirrored, rotated copies).",
+    dihedral: bool | None = typer.Option(
+        None,
+        "--dihedral/--no-dihedral",
+        help="Also look up each image's 8 rotations and flips (mirrored, rotated copies) [default: on].",
+        show_default=False,
+    ),
+    robust: bool = typer.Option(
+        QUERY_DEFAULTS.robust,
+        "--robust/--plain",
+        help="Also look up each image without its borders and after equalisation (haven eval measures "
+        "both); --plain looks up the file's own PDQ (and --dihedral/--upscaled) only.",
     ),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per file (or value) per line."),
     progress: bool = typer.Option(False, "--progress", help="Show the progress bar even with --json."),
@@ -59,8 +67,8 @@ def match_command(
         0, "--jobs", "-j", help="Hashing threads (auto: one per core).", show_default="auto"
     ),
     upscaled: bool = typer.Option(
-        False,
-        "--upscaled",
+        QUERY_DEFAULTS.upscaled,
+        "--upscaled/--no-upscaled",
         help="Images under 768 px whose PDQ matches nothing: also look up their PDQ as if upscaled "
         "(PDQ drifts on thumbnails; a match says upscaled_to).",
     ),
@@ -89,6 +97,7 @@ def match_command(
         raise UsageError(f"give files or folders to match, or values with {options}")
     if dihedral and not paths:
         raise UsageError("--dihedral needs files: the rotations of an image are hashed from its pixels")
+    dihedral = QUERY_DEFAULTS.dihedral if dihedral is None else dihedral
     values = _read_values(signal_values) if signal_values else {}
     names = [b.strip() for b in banks.split(",") if b.strip()] if banks else None
     store = open_store()
@@ -113,6 +122,7 @@ def match_command(
                 jobs=jobs,
                 upscaled=upscaled,
                 dihedral=dihedral,
+                robust=robust,
                 max_pixels=settings().max_pixels,
                 coverage=coverage,
                 frame_interval=frame_interval,
@@ -213,6 +223,7 @@ def _match_files(
     jobs: int,
     upscaled: bool,
     dihedral: bool,
+    robust: bool,
     max_pixels: int,
     coverage: Coverage,
     frame_interval: float = 1.0,
@@ -228,7 +239,8 @@ def _match_files(
         task = bar.add_task("matching", total=len(files), rate="")
         table = None if json_out else _table("path", max(len(str(f)) for f in files), coverage, bar)
         for item in hash_many(
-            files, jobs=jobs, fast=fast, upscaled=upscaled, dihedral=dihedral, max_pixels=max_pixels,
+            files, jobs=jobs, fast=fast, upscaled=upscaled, dihedral=dihedral, robust=robust,
+            max_pixels=max_pixels,
             frame_interval=frame_interval, video_limits=settings().video_limits(),
         ):
             if isinstance(item, InputError):

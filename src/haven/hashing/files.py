@@ -136,6 +136,8 @@ def hash_file(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     frame_interval: float = 1.0,
     video_limits: VideoLimits | None = None,
+    robust: bool = False,
+    bank_variants: bool = False,
 ) -> HashResult:
     """Hash a file on disk with ``algorithms`` (default: every signal). Raises an ``InputError``
     subclass naming the file on any problem.
@@ -143,12 +145,14 @@ def hash_file(
     Byte signals stream the file (bounded memory for any size); image signals decode it once; video
     signals sample a frame every ``frame_interval`` seconds (0: every frame) within ``video_limits``.
     ``fast`` lets a large JPEG decode at reduced size, and a video without its deblocking filter (a few
-    bits off); ``dihedral`` and ``upscaled`` add look-up variants (``HashOptions``).
+    bits off); ``dihedral``, ``upscaled`` and ``robust`` add look-up variants, ``bank_variants`` the
+    values a bank entry stores beside its hash (``HashOptions``).
     """
     path = Path(path)
     label = str(path)
     st = _check_regular_file(path)
-    options = HashOptions(dihedral=dihedral, upscaled=upscaled, frame_interval=frame_interval)
+    options = HashOptions(dihedral=dihedral, upscaled=upscaled, frame_interval=frame_interval, robust=robust,
+                          bank_variants=bank_variants)
     try:
         with open(path, "rb") as fh:
             return _hash_stream(fh, label, st.st_size, algorithms, fast, options, max_pixels, max_file_bytes,
@@ -176,6 +180,8 @@ def hash_bytes(
     max_decode_bytes: int | None = None,
     frame_interval: float = 1.0,
     video_limits: VideoLimits | None = None,
+    robust: bool = False,
+    bank_variants: bool = False,
 ) -> HashResult:
     """``hash_file`` for bytes already in memory (an upload, an archive member).
 
@@ -183,7 +189,8 @@ def hash_bytes(
     (``decode.decode_cost``, from its header) with an ``ImageTooLargeError``.
     """
     return _hash_stream(io.BytesIO(data), label, len(data), algorithms, fast,
-                        HashOptions(dihedral=dihedral, upscaled=upscaled, frame_interval=frame_interval),
+                        HashOptions(dihedral=dihedral, upscaled=upscaled, frame_interval=frame_interval,
+                                    robust=robust, bank_variants=bank_variants),
                         max_pixels, max_file_bytes, max_decode_bytes, video_limits=video_limits)
 
 

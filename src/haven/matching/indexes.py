@@ -6,6 +6,11 @@ looked up exactly, kept in step with the database through the store's change log
 writes each persistable index and a manifest (with the store id and seq) atomically under
 ``index_dir``; a new ``BankIndexes`` maps them and catches up from the log.
 
+An entry may store *variants* beside its value (``banks.types.stored_variants``: crops, rotations … of a
+banked picture). They are held in a second index per (bank, signal), under ids ``entry × VARIANT_SLOTS +
+k`` (k = 1, 2 …), so a hit names its entry; they are rebuilt from the database at each start (never saved)
+and follow the entry through the change log (gone when it is removed or switched off).
+
 A *shard* ``(k, n)`` holds only the entries whose id % n == k: a bank too big for one process's memory
 is searched as n shards, each by its own process (``haven.spark``), and the union of their hits is the
 whole bank's. A saved manifest names its shard, so one shard's files are never taken for another's.
@@ -35,6 +40,8 @@ INDEX_FILE = re.compile(
 _BATCH = 100_000
 
 Shard = tuple[int, int]  # (k, n): the entries whose id % n == k
+#: Index ids of stored variants: entry id × VARIANT_SLOTS + k, k in 1..VARIANT_SLOTS - 1.
+VARIANT_SLOTS = 64
 
 
 def indexed_signals() -> list[str]:
@@ -55,6 +62,10 @@ class BankIndexes:
         self.refresh_lock = threading.RLock()  # one refresh / save at a time; matches never wait for it
         self.banks: dict[int, Bank] = {}
         self.indexes: dict[tuple[int, str], SignalIndex] = {}
+        # Stored variants: their index and how many each entry has, per (bank, signal).
+        self.variant_indexes: dict[tuple[int, str], SignalIndex] = {}
+        self._variant_count: dict[tuple[int, str], dict[int, int]] = {}
+        self.variant_signals = [s for s in self.signals if get_signal(s).lookup is LookupKind.DISTANCE]
         self.seq = 0
         self.store_id = store.store_id()
         self.loaded_from = "database"
@@ -94,8 +105,10 @@ class BankIndexes:
         # Signals the manifest does not cover (an index that is never saved, a signal plug-in installed
         # since) are read from the database; the change log after ``seq`` is replayed over them, harmlessly.
         rest = [s for s in self.signals if s not in manifest.get("signals", [])]
+        saved = [s for s in self.signals if s not in rest]
         for bank_id in self.banks:
             self._add_rows(bank_id, None, None, rest)
+            self._add_variant_rows(bank_id, None, None, saved)  # stored variants are never saved
         self.loaded_from = str(path)
         return True
 
@@ -104,6 +117,7 @@ class BankIndexes:
         self.seq = self.store.last_seq()
         self.banks = {b.id: b for b in self.store.list_banks()}
         self.indexes = {}
+        self.variant_indexes, self._variant_count = {}, {}
         for bank_id in self.banks:
             self._add_rows(bank_id, None, None)
 
@@ -140,7 +154,41 @@ class BankIndexes:
                     flush(signal)
         for signal in list(pending):
             flush(signal)
+        self._add_variant_rows(bank_id, lo, hi, signals)
         return {s: np.concatenate(parts) for s, parts in present.items()}
+
+    def _add_variant_rows(self, bank_id: int, lo: int | None, hi: int | None,
+                          signals: list[str] | None = None) -> None:
+        """Add the stored variants of the bank's active entries (ids ``lo..hi``) to its variant indexes."""
+        wanted = [s for s in (self.variant_signals if signals is None else signals)
+                  if s in self.variant_signals]
+        if not wanted:
+            return
+        pending: dict[str, tuple[list[int], list[str]]] = {}
+        for entry_id, signal, values in self.store.active_variant_values(bank_id, wanted, lo, hi):
+            if self.shard is not None and entry_id % self.shard[1] != self.shard[0]:
+                continue
+            sig = get_signal(signal)
+            good = [v for v in values if sig.is_canonical(v)][: VARIANT_SLOTS - 1]
+            if not good:
+                continue
+            ids, vals = pending.setdefault(signal, ([], []))
+            ids += [entry_id * VARIANT_SLOTS + k for k in range(1, len(good) + 1)]
+            vals += good
+            with self._lock:
+                self._variant_count.setdefault((bank_id, signal), {})[entry_id] = len(good)
+        for signal, (ids, vals) in pending.items():
+            with self._lock:
+                index = self.variant_indexes.get((bank_id, signal))
+                if index is None:
+                    index = self.variant_indexes[(bank_id, signal)] = get_signal(signal).make_index()
+            index.add(np.asarray(ids, np.int64), vals)
+
+    def variant_index(self, bank_id: int, signal: str) -> SignalIndex | None:
+        """The index of the stored variants of a bank's entries of ``signal`` (None when there are none)."""
+        with self._lock:
+            index = self.variant_indexes.get((bank_id, signal))
+        return index if index is not None and len(index) else None
 
     # -- keeping in step ---------------------------------------------------------------------------------
 
@@ -160,6 +208,9 @@ class BankIndexes:
                                 self.banks.pop(c.bank_id, None)
                                 for key in [k for k in self.indexes if k[0] == c.bank_id]:
                                     del self.indexes[key]
+                                for key in [k for k in self.variant_indexes if k[0] == c.bank_id]:
+                                    del self.variant_indexes[key]
+                                    self._variant_count.pop(key, None)
                             else:
                                 self.banks[bank.id] = bank
                     elif c.op == "sync" and c.lo is not None and c.hi is not None:
@@ -182,6 +233,18 @@ class BankIndexes:
             gone = np.setdiff1d(span, present.get(signal, np.zeros(0, np.int64)), assume_unique=True)
             if len(gone):
                 index.remove(gone)
+                self._remove_variants(bank_id, signal, gone)
+
+    def _remove_variants(self, bank_id: int, signal: str, gone: np.ndarray) -> None:
+        """Drop the stored variants of entries ``gone`` (no longer active entries of ``signal``)."""
+        with self._lock:
+            counts = self._variant_count.get((bank_id, signal))
+            index = self.variant_indexes.get((bank_id, signal))
+        if not counts or index is None:
+            return
+        ids = [e * VARIANT_SLOTS + k for e in gone.tolist() for k in range(1, counts.pop(e, 0) + 1)]
+        if ids:
+            index.remove(np.asarray(ids, np.int64))
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -205,7 +268,12 @@ class BankIndexes:
             for (b, sig), ix in self.indexes.items():
                 name = self.banks[b].name if b in self.banks else str(b)
                 banks.setdefault(name, {})[sig] = len(ix)
-            return {"seq": self.seq, "loaded_from": self.loaded_from, "banks": banks}
+            variants: dict[str, dict[str, int]] = {}
+            for (b, sig), ix in self.variant_indexes.items():
+                name = self.banks[b].name if b in self.banks else str(b)
+                variants.setdefault(name, {})[sig] = len(ix)
+            return {"seq": self.seq, "loaded_from": self.loaded_from, "banks": banks,
+                    "stored_variants": variants}
 
     # -- saving ------------------------------------------------------------------------------------------
 

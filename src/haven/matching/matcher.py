@@ -28,14 +28,30 @@ from typing import Any, Protocol, cast
 import numpy as np
 
 from haven.banks.store import BankStore
-from haven.banks.types import Entry
+from haven.banks.types import Entry, stored_variants
 from haven.errors import NotFoundError, UsageError
 from haven.hashing import HashResult, hash_file
 from haven.index.frames import FrameSetIndex
 from haven.matching.coverage import BankSearched, Coverage
-from haven.matching.indexes import BankIndexes, Shard
+from haven.matching.indexes import VARIANT_SLOTS, BankIndexes, Shard
 from haven.matching.match import Match, sort_matches
-from haven.signals import FrameSetMatch, FrameSetSignal, LookupKind, SignalType, Variant, get_signal
+from haven.signals import (
+    FrameSetMatch,
+    FrameSetSignal,
+    HashOptions,
+    LookupKind,
+    SignalType,
+    Variant,
+    get_signal,
+)
+
+#: What a query image is hashed with by default (``haven match``, ``Matcher.match_file``; ``haven eval``
+#: measures each step): its 8 rotations and flips, its value without borders and after equalisation, and
+#: a small image's upscaled values as fallbacks.
+QUERY_DEFAULTS = HashOptions(dihedral=True, upscaled=True, robust=True)
+#: What a banked image stores beside its hash by default (``haven bank add``): crops, rotations, no borders,
+#: equalised (``haven.hashing.variants``).
+BANK_DEFAULTS = HashOptions(bank_variants=True)
 
 
 class Hashed(Protocol):
@@ -167,6 +183,7 @@ class Matcher:
         if threshold is not None and not 0 <= threshold <= sig.max_threshold:
             raise UsageError(f"{sig.name} threshold must be 0-{sig.max_threshold}, got {threshold}")
         hits: list[dict[int, int]] = [{} for _ in values]
+        via: list[dict[int, tuple[int, int]]] = [{} for _ in values]  # entry → (distance, slot) by a variant
         for bank, index in self.indexes.targets(sig.name):
             if self.only is not None and bank.name not in self.only:
                 continue
@@ -175,10 +192,23 @@ class Matcher:
             rows = np.repeat(np.arange(len(values)), counts)  # one pass over the hits, not over every query
             for k, i, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
                 hits[k][i] = d
-        entries = self._entries({i for h in hits for i in h})
-        return [
-            sort_matches(Match.from_entry(entries[i], d) for i, d in h.items() if i in entries) for h in hits
-        ]
+            stored = self.indexes.variant_index(bank.id, sig.name)
+            if stored is None:
+                continue
+            counts, ids, dists = stored.query_flat(values, t, threads=threads)
+            rows = np.repeat(np.arange(len(values)), counts)
+            for k, i, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
+                entry, slot = divmod(i, VARIANT_SLOTS)
+                if entry not in hits[k] and (entry not in via[k] or d < via[k][entry][0]):
+                    via[k][entry] = (d, slot)
+        entries = self._entries({i for h in hits for i in h} | {i for h in via for i in h})
+        out = []
+        for h, v in zip(hits, via, strict=True):
+            found = [Match.from_entry(entries[i], d) for i, d in h.items() if i in entries]
+            found += [Match.from_entry(entries[i], d, variant=_stored_variant(entries[i], slot))
+                      for i, (d, slot) in v.items() if i in entries and i not in h]
+            out.append(sort_matches(found))
+        return out
 
     def _by_frames(
         self, sig: type[SignalType], values: Sequence[str], threshold: int | None, threads: int
@@ -258,7 +288,7 @@ class Matcher:
             results,
             threshold,
             threads,
-            lambda r, s: (v for v in r.variants.get(s, ()) if not v.fallback),
+            lambda r, s: (v for v in r.variants.get(s, ()) if not v.fallback and not v.stored),
             per_input,
         )
         # Fallbacks only for the (input, signal) pairs that nothing matched.
@@ -266,7 +296,8 @@ class Matcher:
             results,
             threshold,
             threads,
-            lambda r, s: (v for v in r.variants.get(s, ()) if v.fallback and (id(r), s) not in direct),
+            lambda r, s: (v for v in r.variants.get(s, ())
+                          if v.fallback and not v.stored and (id(r), s) not in direct),
             per_input,
             main=False,
         )
@@ -318,11 +349,22 @@ class Matcher:
         return self.match_results([result], threshold=threshold)[0]
 
     def match_file(
-        self, path: str | Path, *, fast: bool = False, upscaled: bool = False, threshold: int | None = None
+        self, path: str | Path, *, fast: bool = False, upscaled: bool = QUERY_DEFAULTS.upscaled,
+        threshold: int | None = None, dihedral: bool = QUERY_DEFAULTS.dihedral,
+        robust: bool = QUERY_DEFAULTS.robust,
     ) -> tuple[HashResult, list[Match]]:
-        """Hash one file with every signal and match it; InputError if it cannot be hashed."""
-        result = hash_file(path, fast=fast, upscaled=upscaled)
+        """Hash one file with every signal and match it (the query-side defaults: ``QUERY_DEFAULTS``);
+        InputError if it cannot be hashed."""
+        result = hash_file(path, fast=fast, upscaled=upscaled, dihedral=dihedral, robust=robust)
         return result, self.match_result(result, threshold=threshold)
+
+
+def _stored_variant(entry: Entry, slot: int) -> Variant:
+    """The stored variant in ``slot`` (1, 2 …) of ``entry`` (its ``extra``), as a ``Variant``."""
+    items = list(stored_variants(entry.extra).items())
+    label, value = items[slot - 1] if 0 < slot <= len(items) else ("stored:?", "")
+    family, _, key = label.partition(":")
+    return Variant(family, key, value, stored=True)
 
 
 def merge_shard_matches(parts: Iterable[Sequence[Match]]) -> list[Match]:

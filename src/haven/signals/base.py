@@ -62,6 +62,9 @@ class Variant:
     key: str
     value: str
     fallback: bool = False
+    #: Stored beside a bank entry (a crop or rotation of the banked picture: ``HashOptions.bank_variants``)
+    #: and matched in its place; never looked up as a query value.
+    stored: bool = False
 
     @property
     def label(self) -> str:
@@ -75,6 +78,8 @@ class HashOptions:
     dihedral: bool = False  # the 8 rotations and flips, as extra look-up values
     upscaled: bool = False  # a small image's value as if upscaled (look-up fallbacks)
     frame_interval: float = 1.0  # video: seconds between sampled frames (0: every frame)
+    robust: bool = False  # query side: the value without borders, after equalisation, exact flips
+    bank_variants: bool = False  # bank side: values of crops, rotations … stored with the entry
 
 
 @dataclass(frozen=True)

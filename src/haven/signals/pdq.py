@@ -1,9 +1,12 @@
 """PDQ: Meta's 256-bit perceptual image hash, compared by Hamming distance.
 
 Hashes come from the bit-exact kernel (``haven.hashing.pdq``); look-ups from the exact multi-index
-Hamming index (``haven.index``). Two kinds of variants are offered as extra look-up values: the 8
-rotations and flips (``dihedral``), and a small image's hash as if upscaled (``upscaled``,
-``haven.hashing.ladder``), a fallback looked up only when the image's own hash matched nothing.
+Hamming index (``haven.index``). Variants offered as extra look-up values: the 8 rotations and flips
+(``dihedral``; for a small image also hashed from moved pixels when ``robust``), a small image's hash as
+if upscaled (``upscaled``, ``haven.hashing.ladder``), a fallback looked up only when the image's own hash
+matched nothing, and with ``robust`` the hash without borders and after equalisation
+(``haven.hashing.variants``). ``bank_variants`` adds the values a bank entry stores beside its hash
+(crops, rotations, no borders, equalised), which a query then matches in the entry's place.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ PDQ_MATCH_THRESHOLD = 31
 PDQ_MIN_QUALITY = 50
 DIHEDRAL = "dihedral"
 UPSCALED = "upscaled"
+PIXEL_DIHEDRAL = "pixel_dihedral"
 
 
 class PdqSignal(ImageHasher, SignalType):
@@ -71,6 +75,7 @@ class PdqSignal(ImageHasher, SignalType):
     def hash_image(cls, image: DecodedImage, options: HashOptions) -> SignalHash:
         from haven.hashing.ladder import upscaled_pdq
         from haven.hashing.pdq import pdq_from_pixels
+        from haven.hashing.variants import bank_variants
 
         pdq = pdq_from_pixels(image.pixels, dihedral=options.dihedral)
         variants = [Variant(DIHEDRAL, name, value) for name, value in (pdq.dihedral or {}).items()
@@ -78,6 +83,11 @@ class PdqSignal(ImageHasher, SignalType):
         if options.upscaled and image.full_size:  # (a JPEG decoded at reduced size is never upscaled)
             variants += [Variant(UPSCALED, str(side), value, fallback=True)
                          for side, value in upscaled_pdq(image.pixels).items()]
+        if options.robust:
+            variants += _robust_variants(image.pixels, pdq.hash, options.dihedral)
+        if options.bank_variants:
+            variants += [Variant(family, key, value, stored=True)
+                         for family, key, value in bank_variants(image.pixels) if value != pdq.hash]
         return SignalHash(pdq.hash, pdq.quality, tuple(variants))
 
     @classmethod
@@ -96,12 +106,16 @@ class PdqSignal(ImageHasher, SignalType):
     def variant_match_fields(cls, variant: Variant) -> dict[str, Any]:
         if variant.family == UPSCALED:
             return {"upscaled_to": int(variant.key)}
+        if variant.stored:
+            return {"bank_variant": variant.label}
         return {"variant": variant.label}
 
     @classmethod
     def variant_text(cls, variant: Variant) -> str:
         if variant.family == UPSCALED:
             return f"upscaled to {variant.key} px"
+        if variant.stored:
+            return f"via the entry's {variant.label} variant"
         return f"{variant.key} variant"
 
     @classmethod
@@ -111,3 +125,16 @@ class PdqSignal(ImageHasher, SignalType):
             "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22",
             "f8f8f0cee0f4a84f0637022a038f67f0b36e26d596621e1d33e6b39c4e9c9b22",
         ]
+
+
+def _robust_variants(pixels: Any, value: str, dihedral: bool) -> list[Variant]:
+    """The query-side values of ``HashOptions.robust`` (``haven.hashing.variants``), those that differ
+    from the hash itself."""
+    from haven.hashing.variants import EQUALIZED, TRIM, equalized_value, pixel_dihedral, trimmed_values
+
+    found: list[tuple[str, str, str | None]] = [(TRIM, k, v) for k, v in trimmed_values(pixels).items()]
+    found.append((EQUALIZED, "histogram", equalized_value(pixels)))
+    out = [Variant(family, key, v) for family, key, v in found if v is not None and v != value]
+    if dihedral:
+        out += [Variant(PIXEL_DIHEDRAL, k, v) for k, v in pixel_dihedral(pixels).items()]
+    return out

@@ -27,6 +27,7 @@ from haven.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS
 from haven.errors import InputError
 from haven.hashing import HashResult, hash_bytes, hash_file
 from haven.matching import Match, Matcher, Shard
+from haven.matching.matcher import QUERY_DEFAULTS
 from haven.media import Entry, Limits, Problem, walk
 from haven.signals import Input, all_signals
 
@@ -67,6 +68,8 @@ class ScanConfig:
     shards: int = 1
     fast: bool = True
     upscaled: bool = True
+    dihedral: bool = QUERY_DEFAULTS.dihedral  # the query-side defaults of `haven match` (haven eval)
+    robust: bool = QUERY_DEFAULTS.robust
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     limits: Limits = field(default_factory=Limits)
@@ -76,6 +79,8 @@ class ScanConfig:
         return {
             "fast": self.fast,
             "upscaled": self.upscaled,
+            "dihedral": self.dihedral,
+            "robust": self.robust,
             "max_pixels": self.max_pixels,
             "max_file_bytes": self.max_file_bytes,
         }

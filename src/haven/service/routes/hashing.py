@@ -95,7 +95,7 @@ async def decode_in_thread(data: bytes | Path, label: str, state: ServiceState, 
 
 
 async def hash_in_thread(data: bytes | Path, label: str, state: ServiceState, *,
-                         upscaled: bool = False) -> HashResult:
+                         upscaled: bool = False, dihedral: bool = False, robust: bool = False) -> HashResult:
     """Hash an upload (bytes, or a saved upload) off the event loop (``decode_in_thread``); ``upscaled``:
     with a small image's upscaled PDQ values, hashing/ladder.py. A video's decoding stops itself at the
     upload time limit (the thread cannot be stopped from outside)."""
@@ -103,7 +103,8 @@ async def hash_in_thread(data: bytes | Path, label: str, state: ServiceState, *,
     video = VideoLimits(max_pixels=settings.max_upload_pixels, max_wall_seconds=settings.upload_timeout)
 
     def work() -> HashResult:
-        options = {"upscaled": upscaled, "max_pixels": settings.max_upload_pixels,
+        options = {"upscaled": upscaled, "dihedral": dihedral, "robust": robust,
+                   "max_pixels": settings.max_upload_pixels,
                    "max_file_bytes": settings.max_upload_bytes, "video_limits": video}
         if isinstance(data, Path):
             result = hash_file(data, **options)  # type: ignore[arg-type]

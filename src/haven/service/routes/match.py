@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path as PathLike
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from haven.auth.keys import ApiKey
 from haven.errors import UsageError
+from haven.matching.matcher import QUERY_DEFAULTS
 from haven.service import metrics
 from haven.service.backend import MatchBackend, match_payload
 from haven.service.jsonbody import OffLoopJSONRoute
@@ -136,10 +138,15 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes | Pa
                        kind: str, threshold: int | None, limit: int, content_id: str | None, key: ApiKey,
                        extra: dict[str, Any] | None = None, upscaled: bool = False) -> dict[str, Any]:
     state = get_state(request)
-    result = await hash_in_thread(data, label, state, upscaled=upscaled)
+    # The query-side defaults of `haven match` (haven eval: rotations, flips, no borders, equalised) are
+    # looked up; the response shows the values the caller asked for (the upscaled ones), as before.
+    result = await hash_in_thread(data, label, state, upscaled=upscaled, dihedral=QUERY_DEFAULTS.dihedral,
+                                  robust=QUERY_DEFAULTS.robust)
     matches = await run_in_threadpool(backend.match_result, result, threshold)
     _count(kind, matches)
-    payload = match_payload(result.to_dict(), matches, limit, backend.coverage())
+    shown = replace(result, variants={s: tuple(v for v in vs if v.fallback)
+                                      for s, vs in result.variants.items()})
+    payload = match_payload(shown.to_dict(), matches, limit, backend.coverage())
     payload["content_id"] = content_id or result.get("sha256")
     if extra:
         payload.update(extra)
