@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from haven.loopback import LoopbackServer
 from haven.signals import get_signal
 
 TYPES = ("ncmec", "stopncii", "threatexchange")
@@ -535,8 +536,11 @@ class _Server(ThreadingHTTPServer):
         super().__init__(addr, _Handler)
 
 
-class MockExchange:
+class MockExchange(LoopbackServer):
     """One mock API on 127.0.0.1 (``port`` 0: any free port); start it, or use it as a context manager."""
+
+    thread_name = "exchange-mock"
+    _server: _Server
 
     def __init__(
         self,
@@ -559,11 +563,6 @@ class MockExchange:
         api_cls = {"ncmec": _Ncmec, "stopncii": _StopNcii, "threatexchange": _ThreatExchange}[kind]
         api = api_cls(self.data, self.credentials, size, lambda: self.root)
         self._server = _Server(("127.0.0.1", port), self.data, api, verbose)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
 
     @property
     def root(self) -> str:
@@ -573,24 +572,6 @@ class MockExchange:
     def url(self) -> str:
         """The base URL to give the exchange (``--url``)."""
         return {"ncmec": self.root, "stopncii": f"{self.root}/v1", "threatexchange": self.root}[self.kind]
-
-    def start(self) -> MockExchange:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="exchange-mock", daemon=True)
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> MockExchange:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def inject(self, fault: str, *, step: str = "fetch", **kwargs: Any) -> None:
         if fault not in FAULTS:

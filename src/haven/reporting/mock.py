@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
 from haven.errors import FormatError
+from haven.loopback import LoopbackServer
 from haven.reporting.safexml import parse_xml
 from haven.reporting.schema import XSD_PATH, schema_errors
 
@@ -397,8 +398,10 @@ class _Server(ThreadingHTTPServer):
         super().__init__(addr, _Handler)
 
 
-class MockNcmec:
+class MockNcmec(LoopbackServer):
     """The conformance server; ``start()`` serves in a background thread, ``serve_forever()`` in this one."""
+
+    thread_name = "ncmec-mock"
 
     def __init__(
         self,
@@ -413,34 +416,11 @@ class MockNcmec:
             raise ValueError("the mock binds to loopback only")
         self.state = MockState(users or {"haven": "haven-test-password"}, expire_after)
         self._server = _Server((host, port), self.state, verbose)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
         """Base URL to give the client (``…/ispws``)."""
         return f"http://127.0.0.1:{self.port}{PREFIX}"
-
-    def start(self) -> MockNcmec:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ncmec-mock", daemon=True)
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> MockNcmec:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def inject(self, step: str, fault: str, **kwargs: Any) -> None:
         """Queue a fault (same as ``POST /_mock/faults``)."""
