@@ -728,60 +728,60 @@ class BankStore:
     ) -> Iterator[tuple[int, str, str]]:
         """``(id, signal, value)`` of a bank's active entries of ``signals`` (optionally only ids
         ``lo..hi``), in id order, read in pages (bounded memory)."""
-        last = (lo - 1) if lo is not None else 0
-        while True:
-            q = (
-                select(ENTRIES.c.id, ENTRIES.c.signal, ENTRIES.c.value)
-                .where(
-                    ENTRIES.c.bank_id == bank_id,
-                    ENTRIES.c.signal.in_(list(signals)),
-                    ENTRIES.c.id > last,
-                    active_clause(),
-                )
-                .order_by(ENTRIES.c.id)
-                .limit(50_000)
-            )
-            if hi is not None:
-                q = q.where(ENTRIES.c.id <= hi)
-            with self.engine.connect() as conn:
-                rows = conn.execute(q).all()
-            if not rows:
-                return
-            yield from ((r[0], r[1], r[2]) for r in rows)
-            last = rows[-1][0]
+        for r in self._active_pages(ENTRIES.c.value, bank_id, signals, lo, hi, page=50_000):
+            yield r[0], r[1], r[2]
 
     def active_variant_values(
         self, bank_id: int, signals: Sequence[str], lo: int | None = None, hi: int | None = None
     ) -> Iterator[tuple[int, str, list[str]]]:
         """``(id, signal, values)`` of the stored variants (``types.stored_variants``) of a bank's active
         entries of ``signals`` that have any (optionally only ids ``lo..hi``), in id order, in pages."""
+        rows = self._active_pages(
+            ENTRIES.c.extra, bank_id, signals, lo, hi, page=20_000, where=ENTRIES.c.extra.is_not(None)
+        )
+        for r in rows:
+            try:
+                values = list(stored_variants(loads_extra(r[2])).values())
+            except ValueError:
+                continue  # extra that is not JSON: no variants
+            if values:
+                yield r[0], r[1], values
+
+    def _active_pages(
+        self,
+        column: Any,
+        bank_id: int,
+        signals: Sequence[str],
+        lo: int | None,
+        hi: int | None,
+        *,
+        page: int,
+        where: Any = None,
+    ) -> Iterator[Any]:
+        """``(id, signal, column)`` rows of a bank's active entries of ``signals`` in id order, ``page`` rows
+        per query on a connection of its own (a caller may take its time between pages)."""
         last = (lo - 1) if lo is not None else 0
         while True:
             q = (
-                select(ENTRIES.c.id, ENTRIES.c.signal, ENTRIES.c.extra)
+                select(ENTRIES.c.id, ENTRIES.c.signal, column)
                 .where(
                     ENTRIES.c.bank_id == bank_id,
                     ENTRIES.c.signal.in_(list(signals)),
                     ENTRIES.c.id > last,
-                    ENTRIES.c.extra.is_not(None),
                     active_clause(),
                 )
                 .order_by(ENTRIES.c.id)
-                .limit(20_000)
+                .limit(page)
             )
+            if where is not None:
+                q = q.where(where)
             if hi is not None:
                 q = q.where(ENTRIES.c.id <= hi)
             with self.engine.connect() as conn:
                 rows = conn.execute(q).all()
             if not rows:
                 return
-            for r in rows:
-                try:
-                    values = list(stored_variants(loads_extra(r[2])).values())
-                except ValueError:
-                    continue  # extra that is not JSON: no variants
-                if values:
-                    yield r[0], r[1], values
+            yield from rows
             last = rows[-1][0]
 
     # -- imports ---------------------------------------------------------------------------------------
