@@ -38,7 +38,12 @@ def first_hour() -> list[Step]:
 
 
 def mask(text: str, data_dir: str) -> str:
-    return SECONDS.sub("N s", TMP.sub("<data>", text.replace(data_dir, "<data>"))).rstrip()
+    """``text`` with the run's data folder as ``<data>``: its full path, or the relative one that ``haven``
+    shows when the checkout lies next to it (``../tmp.X`` from ``/tmp/checkout``)."""
+    near = os.path.relpath(data_dir, REPO)
+    for form in (data_dir, near):
+        text = text.replace(form, "<data>")
+    return SECONDS.sub("N s", TMP.sub("<data>", text)).rstrip()
 
 
 def test_first_hour_runs_as_written(tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ def test_match_streams_rows_and_ctrl_c_says_how_to_resume(env: dict[str, str], t
     assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and INTERRUPTED in err
+    assert proc.returncode == 130 and INTERRUPTED in err, (proc.returncode, err[-3000:])
     assert len(out.splitlines()) < 59  # stopped part way
 
 
@@ -277,7 +277,7 @@ def test_ctrl_c_interrupts_an_import_the_same_command_resumes(env: dict[str, str
     assert proc.poll() is None, "the import ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and INTERRUPTED in err
+    assert proc.returncode == 130 and INTERRUPTED in err, (proc.returncode, err[-3000:])
     code, out = run("bank", "show", "b")
     assert "interrupted (run the same import again to resume it)" in out
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
