@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import inspect
 import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -58,6 +62,36 @@ def _help_records(cmd: Any, ctx: Any, formatter: Any) -> None:
             formatter.write_dl(opts)
 
 
+_CTRL_C = threading.Event()
+
+
+def _on_ctrl_c(signum: int, frame: Any) -> None:
+    _CTRL_C.set()
+    raise KeyboardInterrupt
+
+
+def check_interrupt() -> None:
+    """Raise ``KeyboardInterrupt`` when Ctrl-C was pressed during this command. Long loops call it between
+    items: Python drops an interrupt that lands in a finaliser (``Exception ignored in …``), and the run
+    would otherwise go on to the end."""
+    if _CTRL_C.is_set():
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _ctrl_c_noted() -> Iterator[None]:
+    """While a command runs (in the main thread), Ctrl-C is also noted for ``check_interrupt``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _CTRL_C.clear()
+    previous = signal.signal(signal.SIGINT, _on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _interrupted() -> typer.Exit:
     from haven.cli.common import stderr
 
@@ -84,7 +118,8 @@ class HavenCommand(TyperCommand):
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            with _ctrl_c_noted():
+                return super().invoke(ctx)
         except KeyboardInterrupt:
             raise _interrupted() from None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
+from haven.cli.commands import check_interrupt
 from haven.cli.common import (
     StreamTable,
     emit_json,
@@ -243,6 +244,7 @@ def _match_files(
             max_pixels=max_pixels,
             frame_interval=frame_interval, video_limits=settings().video_limits(),
         ):
+            check_interrupt()
             if isinstance(item, InputError):
                 failed += 1
                 if json_out:
