@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from haven.eval.transforms import BY_NAME
-from haven.hashing.borders import border_box, trim_borders
+from haven.hashing.borders import border_box, border_boxes, trim_borders
 
 
 def textured(w: int = 400, h: int = 300, seed: int = 1) -> Image.Image:
@@ -42,3 +42,19 @@ def test_trim_returns_the_inner_pixels_or_none() -> None:
     framed = np.asarray(BY_NAME["pad_20_black"].apply(Image.fromarray(pic)))
     inner = trim_borders(framed)
     assert inner is not None and abs(inner.shape[0] - 300) <= 12 and abs(inner.shape[1] - 400) <= 12
+
+
+def test_a_centred_fill_is_not_confused_with_a_plain_sky_at_one_edge() -> None:
+    """A picture whose top third is a smooth sky, on a blurred fill: cut side by side, the sky is taken
+    for border; the centred cut (each pair of sides cut by the smaller) finds the picture."""
+    pic = np.asarray(textured()).copy()
+    sky = np.linspace(150, 190, 100)[:, None, None] + np.zeros((1, 400, 3))
+    pic[:100] = sky.astype(np.uint8)
+    framed = np.asarray(BY_NAME["pad_20_blur"].apply(Image.fromarray(pic)))
+    fh, fw = framed.shape[:2]
+    want = ((fw - 400) // 2, (fh - 300) // 2, (fw - 400) // 2 + 400, (fh - 300) // 2 + 300)
+    side_by_side = border_box(framed)
+    assert side_by_side is not None and side_by_side[1] - want[1] > 30  # the sky went with the border
+    centred = border_box(framed, centred=True)
+    assert centred is not None and all(abs(a - b) <= 6 for a, b in zip(centred, want, strict=True)), centred
+    assert centred in border_boxes(framed)

@@ -15,6 +15,9 @@ sides change the rows' detail). A border is found only when a cut removes at lea
 leaves at least ``MIN_KEEP`` of each dimension; once one side is cut, every side is cut by what it
 found, so a picture's own thin margin is cut alike whether or not a border was added around it.
 
+A third cut (``centred``) takes each pair of opposite sides by the smaller of its two cuts: a picture
+centred on a blurred copy of itself (what phone apps do) keeps its own plain sky at one edge.
+
 The box is a hint for extra look-up values, never the file's own hash: a picture with a plain sky at its
 top edge is "trimmed" too, which costs one more value looked up, not a missed match.
 """
@@ -26,8 +29,8 @@ from PIL import Image
 
 WORK_SIDE = 256  # longest side the detail profile is computed at
 RATIO = 0.3  # a blurred border row's detail is under this share of the rows' 75th percentile
-#: ``border_boxes``' cuts: bars only (no detail rule), then bars and low-detail fills.
-RATIOS = (0.0, RATIO)
+#: ``border_boxes``' cuts: bars only (no detail rule), bars and low-detail fills, and the same centred.
+CUTS = ((0.0, False), (RATIO, False), (RATIO, True))
 FLAT_RANGE = 8.0  # a bar's row: its 5th-95th percentile of grey within this many levels
 MIN_CUT = 0.02  # a side is cut only when at least this share of the dimension goes
 MIN_KEEP = 0.2  # never keep less than this share of a dimension
@@ -86,9 +89,11 @@ def _cut(g: np.ndarray, ratio: float) -> tuple[int, int]:
     return out[0], out[1]
 
 
-def border_box(pixels: np.ndarray, ratio: float = RATIO) -> Box | None:
+def border_box(pixels: np.ndarray, ratio: float = RATIO, *, centred: bool = False) -> Box | None:
     """The box of the picture inside the borders of ``pixels`` (H×W×3 or H×W uint8), in pixels of the
-    image, or None when no border was found (or the image is too small to tell)."""
+    image, or None when no border was found (or the image is too small to tell). ``centred``: the border is
+    as wide on opposite sides (a picture centred on a fill, as phone apps do), so each pair of sides is cut
+    by the smaller of its two cuts — a plain sky at one edge of the picture is not taken for border."""
     height, width = pixels.shape[:2]
     if min(height, width) < 32:
         return None
@@ -99,11 +104,15 @@ def border_box(pixels: np.ndarray, ratio: float = RATIO) -> Box | None:
         if min(inner.shape) < 8:
             return None
         a, b = _cut(inner, ratio)
+        if centred:
+            a = b = min(a, b)
         top, bottom = top + a, bottom - b
         inner = g[top:bottom, left:right]
         if min(inner.shape) < 8:
             return None
         a, b = _cut(inner.T, ratio)
+        if centred:
+            a = b = min(a, b)
         left, right = left + a, right - b
     rows, cols = g.shape
     # A border is found when some side loses at least MIN_CUT; then every side is cut by what it found
@@ -128,12 +137,13 @@ def trim_borders(pixels: np.ndarray, ratio: float = RATIO) -> np.ndarray | None:
 
 
 def border_boxes(pixels: np.ndarray) -> list[Box]:
-    """The distinct boxes found with each of ``RATIOS``: flat bars alone (what a black, white or letterbox
-    border is: cut the same way on every copy), and bars with low-detail fills (blurred borders, a
-    screenshot's captions; looser, so a second value)."""
+    """The distinct boxes found with each of ``CUTS``: flat bars alone (what a black, white or letterbox
+    border is: cut the same way on every copy), bars with low-detail fills (blurred borders, a
+    screenshot's captions; looser, so a second value), and that cut alike on opposite sides (a picture
+    centred on a blurred copy of itself, whose own plain sky or wall at one edge is not border)."""
     out: list[Box] = []
-    for ratio in RATIOS:
-        box = border_box(pixels, ratio)
+    for ratio, centred in CUTS:
+        box = border_box(pixels, ratio, centred=centred)
         if box is not None and box not in out:
             out.append(box)
     return out

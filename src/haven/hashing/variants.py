@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from haven.hashing.borders import border_box, border_boxes
+from haven.hashing.borders import CUTS, border_box
 from haven.hashing.pdq import pdq_from_pixels
 
 #: Centred crops: the share cut from every side.
@@ -109,15 +109,18 @@ def rotation_values(pixels: np.ndarray, angles: tuple[float, ...] = ROTATIONS,
 
 
 def trimmed_values(pixels: np.ndarray) -> dict[str, str]:
-    """``{key: pdq}`` of ``pixels`` without their borders (``haven.hashing.borders.border_boxes``): key
-    ``"bars"`` for flat bars cut, ``"fill"`` for bars and low-detail fills cut; empty when there are none
-    or the rest is too flat to hash."""
+    """``{key: pdq}`` of ``pixels`` without their borders (``haven.hashing.borders.CUTS``): key ``"bars"``
+    for flat bars cut, ``"fill"`` for bars and low-detail fills cut, ``"centred"`` for the same cut alike
+    on opposite sides; a value only once; empty when there are no borders or the rest is too flat."""
     out: dict[str, str] = {}
-    for box in border_boxes(pixels):
+    for key, (ratio, centred) in zip(("bars", "fill", "centred"), CUTS, strict=True):
+        box = border_box(pixels, ratio, centred=centred)
+        if box is None:
+            continue
         left, top, right, bottom = box
         value, quality = _pdq(pixels[top:bottom, left:right])
         if quality >= MIN_QUALITY and value not in out.values():
-            out["bars" if not out and box == border_box(pixels, 0.0) else "fill"] = value
+            out[key] = value
     return out
 
 
