@@ -98,6 +98,18 @@ def test_a_video_with_no_usable_frame_matches_nothing_and_divides_by_nothing() -
     assert index.match([flat], FrameRule()) == [[]]
 
 
+def test_no_frame_in_common_never_matches_even_at_zero_percent() -> None:
+    """Found by the property test below: at 0 % the percentages alone would match two unrelated videos
+    (0 ≥ 0), which the index, finding no frame in common, never offers."""
+    a, b = f"0,100,{'0' * 64},0.000", f"0,100,{'f' * 64},0.000"
+    loose = FrameRule(distance=31, quality=0, query_pct=0, compared_pct=0)
+    assert not compare(VpdqSignal.frames(a), VpdqSignal.frames(b), loose, PdqSignal.distance).matched
+    assert compare(VpdqSignal.frames(a), VpdqSignal.frames(a), loose, PdqSignal.distance).matched
+    index = FrameSetIndex(VpdqSignal.frames, PdqSignal.make_index)
+    index.add([1], [b])
+    assert index.match([a], loose) == [[]]
+
+
 HEX = st.integers(min_value=0, max_value=2**256 - 1)
 
 

@@ -98,7 +98,8 @@ def usable(frames: Iterable[Frame], quality: int) -> list[str]:
 def percentages(
     query_matched: int, query_frames: int, compared_matched: int, compared_frames: int, rule: FrameRule
 ) -> FrameSetMatch:
-    """Steps 3 and 4 from the counts."""
+    """Steps 3 and 4 from the counts. Two videos with no frame in common never match, whatever the
+    percentages asked for (a bank set to 0 % would otherwise match every video against every other)."""
     q = 100.0 * query_matched / query_frames if query_frames else 0.0
     c = 100.0 * compared_matched / compared_frames if compared_frames else 0.0
     return FrameSetMatch(
@@ -108,7 +109,7 @@ def percentages(
         compared_matched,
         query_frames,
         compared_frames,
-        bool(query_frames and compared_frames) and rule.decide(q, c),
+        bool(query_frames and compared_frames and query_matched) and rule.decide(q, c),
     )
 
 
