@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from http.server import ThreadingHTTPServer
-from typing import Self
+from typing import Protocol, Self, TypeVar
 
 
 class LoopbackServer:
@@ -36,3 +36,31 @@ class LoopbackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class QueuedFault(Protocol):
+    """A fault injected into a mock: which step it hits, how many matching calls it lets through first
+    (``skip``) and how many it fails (``times``)."""
+
+    step: str
+    skip: int
+    times: int
+
+
+_F = TypeVar("_F", bound=QueuedFault)
+
+
+def take_fault(faults: list[_F], step: str) -> _F | None:
+    """The fault the next call of ``step`` meets, or None: the first queued for that step lets ``skip``
+    calls through, then fails ``times`` calls and leaves the queue (the caller holds its lock)."""
+    for f in faults:
+        if f.step != step:
+            continue
+        if f.skip > 0:
+            f.skip -= 1
+            return None
+        f.times -= 1
+        if f.times <= 0:
+            faults.remove(f)
+        return f
+    return None

@@ -6,7 +6,6 @@ sign-in session's id)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from haven.auth.models import SessionRow, UserRow
 from haven.auth.users import pending_totp_context, totp_context
 from haven.config import Settings
 from haven.secrets import KeyRing, SealedData, register_sealed
-from haven.store.db import make_engine, make_session_factory
+from haven.store.db import in_transaction
 
 
 def _blobs(s: Session) -> list[tuple[Any, str, bytes]]:
@@ -29,20 +28,11 @@ def _blobs(s: Session) -> list[tuple[Any, str, bytes]]:
     return found
 
 
-def _in_database(settings: Settings, work: Callable[[Session], Any]) -> Any:
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        with make_session_factory(engine).begin() as s:
-            return work(s)
-    finally:
-        engine.dispose()
-
-
 def _usage(ring: KeyRing, settings: Settings) -> dict[str, int]:
     def work(s: Session) -> dict[str, int]:
         return dict(Counter(ring.sealed_with(getattr(row, attr)) for row, attr, _ in _blobs(s)))
 
-    counts: dict[str, int] = _in_database(settings, work)
+    counts: dict[str, int] = in_transaction(settings.resolved_database_url, work)
     return counts
 
 
@@ -57,7 +47,7 @@ def _reseal(ring: KeyRing, settings: Settings) -> int:
                 changed += 1
         return changed
 
-    return int(_in_database(settings, work))
+    return int(in_transaction(settings.resolved_database_url, work))
 
 
 register_sealed(SealedData(name="totp-secrets", usage=_usage, reseal=_reseal))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from haven.config import Settings
 from haven.secrets import KeyRing, SealedData, register_sealed
-from haven.store.db import make_engine, make_session_factory
+from haven.store.db import in_transaction
 
 
 class _Blob:
@@ -72,18 +72,9 @@ def _blobs(s: Session) -> Iterator[_Blob]:
                 )
 
 
-def _in_database(settings: Settings, work: Callable[[Session], Any]) -> Any:
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        with make_session_factory(engine).begin() as s:
-            return work(s)
-    finally:
-        engine.dispose()
-
-
 def _usage(ring: KeyRing, settings: Settings) -> dict[str, int]:
-    counts: dict[str, int] = _in_database(
-        settings, lambda s: dict(Counter(ring.sealed_with(b.value) for b in _blobs(s)))
+    counts: dict[str, int] = in_transaction(
+        settings.resolved_database_url, lambda s: dict(Counter(ring.sealed_with(b.value) for b in _blobs(s)))
     )
     return counts
 
@@ -98,7 +89,7 @@ def _reseal(ring: KeyRing, settings: Settings) -> int:
                 changed += 1
         return changed
 
-    return int(_in_database(settings, work))
+    return int(in_transaction(settings.resolved_database_url, work))
 
 
 register_sealed(SealedData(name="vault-and-actions", usage=_usage, reseal=_reseal))

@@ -108,21 +108,7 @@ def release_entries(
     return len(doomed)
 
 
-_INSERT_KEYS = (
-    "exchange_id",
-    "upstream_id",
-    "signal",
-    "value",
-    "entry_id",
-    "deleted",
-    "member",
-    "classification",
-    "status",
-    "upstream_at",
-    "upstream_feedback",
-    "extra",
-    "updated_at",
-)
+_INSERT_KEYS = ("exchange_id", "upstream_id", "signal", *_ITEM_COLUMNS)
 _SQLITE_INSERT = (
     f"INSERT INTO exchange_items ({', '.join(_INSERT_KEYS)}) VALUES ({', '.join('?' for _ in _INSERT_KEYS)})"
 )

@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from haven.loopback import LoopbackServer
+from haven.loopback import LoopbackServer, take_fault
 from haven.signals import get_signal
 
 TYPES = ("ncmec", "stopncii", "threatexchange")
@@ -173,17 +173,7 @@ class MockData:
 
     def take_fault(self, step: str) -> Fault | None:
         with self.lock:
-            for f in self.faults:
-                if f.step != step:
-                    continue
-                if f.skip > 0:
-                    f.skip -= 1
-                    return None
-                f.times -= 1
-                if f.times <= 0:
-                    self.faults.remove(f)
-                return f
-        return None
+            return take_fault(self.faults, step)
 
 
 class _Reply(Exception):

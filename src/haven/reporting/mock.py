@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
 from haven.errors import FormatError
-from haven.loopback import LoopbackServer
+from haven.loopback import LoopbackServer, take_fault
 from haven.reporting.safexml import parse_xml
 from haven.reporting.schema import XSD_PATH, schema_errors
 
@@ -109,17 +109,7 @@ class MockState:
 
     def take_fault(self, step: str) -> Fault | None:
         with self.lock:
-            for f in self.faults:
-                if f.step != step:
-                    continue
-                if f.skip > 0:
-                    f.skip -= 1
-                    return None
-                f.times -= 1
-                if f.times <= 0:
-                    self.faults.remove(f)
-                return f
-        return None
+            return take_fault(self.faults, step)
 
     def expire(self) -> None:
         if self.expire_after is None:

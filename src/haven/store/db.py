@@ -48,6 +48,20 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+_T = TypeVar("_T")
+
+
+def in_transaction(url: str, work: Callable[[Session], _T]) -> _T:
+    """``work(session)`` in one transaction on a short-lived engine for ``url`` (a command's one-off pass
+    over a table, as ``haven secrets`` does), the engine disposed afterwards."""
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine).begin() as s:
+            return work(s)
+    finally:
+        engine.dispose()
+
+
 def alembic_config(url: str):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 
@@ -69,9 +83,6 @@ def upgrade_database(url: str, revision: str = "heads") -> None:
         command.upgrade(alembic_config(url), revision)
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot migrate the database: {exc.__class__.__name__}: {exc}") from exc
-
-
-_T = TypeVar("_T")
 
 
 def storage_errors(what: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
