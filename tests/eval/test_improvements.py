@@ -10,7 +10,7 @@ from haven.eval import METHODS, TRANSFORMS, EvalResult, photo_files, run_eval
 from haven.eval.report import MAX_FALSE_MATCH_RATE
 from haven_testdata import PHOTOS
 
-TRANSFORMS_USED = ("crop_5", "pad_20_black", "pad_20_blur", "rotate_4", "gamma_2", "flip_h")
+TRANSFORMS_USED = ("crop_5", "pad_20_black", "pad_20_blur", "rotate_4", "gamma_2", "flip_h", "overlay_text")
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,11 @@ def test_flips_hashed_from_pixels_beat_pdqs_derived_ones(result: EvalResult) -> 
 def test_equalised_and_toned_values_raise_recall_under_a_strong_curve(result: EvalResult) -> None:
     assert recall(result, "equalized", "gamma_2") > recall(result, "pdq", "gamma_2")
     assert recall(result, "bank-tones", "gamma_2") > recall(result, "pdq", "gamma_2")
+
+
+def test_halves_find_a_picture_under_a_caption_banner(result: EvalResult) -> None:
+    assert recall(result, "pdq", "overlay_text") < 0.9  # the banner moves the whole-picture hash
+    assert recall(result, "halves", "overlay_text") >= 0.9
 
 
 def test_havens_defaults_keep_every_improvement(result: EvalResult) -> None:

@@ -71,3 +71,25 @@ def test_no_variants_stores_the_hash_alone(env: dict, tmp_path: Path) -> None:
     pdq = next(json.loads(line) for line in out.splitlines() if '"signal": "pdq"' in line)
     assert not (pdq.get("extra") or {}).get("variants")
     assert not [m for m in matches(str(copies(tmp_path)["crop_5"])) if m["signal"] == "pdq"]
+
+
+CAPTIONED = PHOTOS / "0062.jpg"  # a caption banner moves its whole-picture PDQ 64 bits at 800 px
+
+
+@pytest.mark.skipif(not CAPTIONED.is_file(), reason="no shared photos")
+def test_a_caption_over_the_lower_part_is_found_through_the_untouched_half(env: dict, tmp_path: Path) -> None:
+    img = Image.open(CAPTIONED).convert("RGB")
+    img.thumbnail((800, 800))
+    original, captioned = tmp_path / "original.png", tmp_path / "captioned.png"
+    img.save(original)
+    BY_NAME["overlay_text"].apply(img).save(captioned)
+    assert run("bank", "create", "b")[0] == 0
+    code, out = run("bank", "add", "b", str(original), "--json")
+    assert code == 0, out
+    pdq = next(json.loads(line) for line in out.splitlines() if '"signal": "pdq"' in line)
+    assert "half:top" in pdq["extra"]["variants"]
+    found = [m for m in matches(str(captioned)) if m["signal"] == "pdq"]
+    assert [m["entry_id"] for m in found] == [pdq["id"]]
+    assert "half" in (found[0].get("bank_variant") or found[0].get("variant") or ""), found[0]
+    assert not [m for m in matches("--plain", "--no-dihedral", "--no-upscaled", str(captioned))
+                if m["signal"] == "pdq"]

@@ -20,6 +20,7 @@ from haven.hashing.pdq import pdq_from_pixels
 from haven.hashing.variants import (
     crop_values,
     equalized_value,
+    half_values,
     pixel_dihedral,
     rotation_values,
     tone_values,
@@ -62,6 +63,7 @@ BANK_FAMILIES: dict[str, Family] = {
     "rotate": rotation_values,
     "equalized": _equalized,
     "tone": tone_values,
+    "half": half_values,
 }
 QUERY_FAMILIES: dict[str, Family] = {
     "orig": _orig,
@@ -70,6 +72,7 @@ QUERY_FAMILIES: dict[str, Family] = {
     "pixel_dihedral": _pixel_dihedral,
     "equalized": _equalized,
     "upscaled": _upscaled,
+    "half": half_values,
 }
 
 
@@ -97,9 +100,11 @@ METHODS: tuple[Method, ...] = (
            query=("orig", "equalized")),
     Method("bank-tones", "bank entries also hold the picture under gamma 1.5 and 0.67",
            bank=("orig", "tone")),
+    Method("halves", "each half of the picture hashed on its own, on both sides", bank=("orig", "half"),
+           query=("orig", "half")),
     Method("haven", "Haven's defaults: all of the above together",
-           bank=("orig", "trim", "crop", "rotate", "equalized", "tone"),
-           query=("orig", "dihedral", "pixel_dihedral", "trim", "equalized"), fallback=("upscaled",)),
+           bank=("orig", "trim", "crop", "rotate", "equalized", "tone", "half"),
+           query=("orig", "dihedral", "pixel_dihedral", "trim", "equalized", "half"), fallback=("upscaled",)),
 )
 
 BY_NAME = {m.name: m for m in METHODS}

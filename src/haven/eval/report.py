@@ -32,7 +32,8 @@ def defaults() -> dict[str, Any]:
         "haven bank add": {"variants": BANK_DEFAULTS.bank_variants, "crops": list(variants.CROPS),
                            "rotations": list(variants.ROTATIONS),
                            "rotations cut": list(variants.ROTATE_CROPS), "gammas": list(variants.TONES),
-                           "no borders": True, "equalised": True},
+                           "no borders": True, "equalised": True,
+                           "halves": [h[0] for h in variants.HALVES]},
     }
 
 

@@ -7,7 +7,9 @@
   for a small image the hashes of its rotated and flipped pixels;
 - *bank side* also (``tone_values``): the picture under a darker and a lighter brightness curve;
 - *both sides* (``equalized_value``): the hash of the picture after histogram equalisation, which
-  undoes a global brightness curve (gamma, contrast) before PDQ sees it.
+  undoes a global brightness curve (gamma, contrast) before PDQ sees it;
+- *both sides* (``half_values``): the hashes of each half of the picture (top, bottom, left, right), so
+  a caption, banner or watermark laid over one part leaves the other half's value unchanged.
 
 PDQ hashes the whole frame, so a 5 % crop on every side moves it ~70 bits (0 % recall at 31), a 4°
 rotation with black corners ~60. A stored crop or rotation of the banked picture is a frame much
@@ -42,7 +44,12 @@ MIN_QUALITY = 50
 #: values, derived from one hash, are off by up to ~30 bits on small images).
 PIXEL_DIHEDRAL_SIDE = 1024
 
+#: Halves: (key, top, bottom, left, right) as shares of the height and width.
+HALVES = (("top", 0.0, 0.5, 0.0, 1.0), ("bottom", 0.5, 1.0, 0.0, 1.0),
+          ("left", 0.0, 1.0, 0.0, 0.5), ("right", 0.0, 1.0, 0.5, 1.0))
+
 TRIM = "trim"
+HALF = "half"
 EQUALIZED = "equalized"
 TONE = "tone"
 CROP = "crop"
@@ -124,6 +131,23 @@ def trimmed_values(pixels: np.ndarray) -> dict[str, str]:
     return out
 
 
+def half_values(pixels: np.ndarray) -> dict[str, str]:
+    """``{key: pdq}`` of each half of the picture (``HALVES``; key ``"top"``…), each hashed on its own:
+    an overlay on one part (a caption across the lower third, a logo in a corner) changes the whole
+    picture's hash but not the hash of a half it does not reach. Flat halves (quality under
+    ``MIN_QUALITY``: a plain sky) are left out: they would match any other flat half."""
+    height, width = pixels.shape[:2]
+    if min(height, width) < 32:
+        return {}
+    out: dict[str, str] = {}
+    for key, top, bottom, left, right in HALVES:
+        part = pixels[round(height * top):round(height * bottom), round(width * left):round(width * right)]
+        value, quality = _pdq(part)
+        if quality >= MIN_QUALITY:
+            out[key] = value
+    return out
+
+
 def tone_values(pixels: np.ndarray, gammas: tuple[float, ...] = TONES) -> dict[str, str]:
     """``{key: pdq}`` of the picture under each brightness curve ``v → 255·(v/255)^g`` (key ``"g1.5"``):
     a strong curve crushes shadows or highlights past what equalisation can restore."""
@@ -167,8 +191,10 @@ def pixel_dihedral(pixels: np.ndarray) -> dict[str, str]:
     return {k: _pdq(v)[0] for k, v in moved.items()}
 
 
-def bank_variants(pixels: np.ndarray, *, crops: bool = True, rotations: bool = True, trim: bool = True,
-                  equalized: bool = True, tones: bool = True) -> list[tuple[str, str, str]]:
+def bank_variants(
+    pixels: np.ndarray, *, crops: bool = True, rotations: bool = True, trim: bool = True,
+    equalized: bool = True, tones: bool = True, halves: bool = True,
+) -> list[tuple[str, str, str]]:
     """``(family, key, pdq)`` of the bank-side variants of one picture (duplicates left out)."""
     out: list[tuple[str, str, str]] = []
     if equalized:
@@ -179,6 +205,8 @@ def bank_variants(pixels: np.ndarray, *, crops: bool = True, rotations: bool = T
         out += [(TRIM, k, v) for k, v in trimmed_values(pixels).items()]
     if tones:
         out += [(TONE, k, v) for k, v in tone_values(pixels).items()]
+    if halves:
+        out += [(HALF, k, v) for k, v in half_values(pixels).items()]
     if crops:
         out += [(CROP, k, v) for k, v in crop_values(pixels).items()]
     if rotations:

@@ -46,11 +46,11 @@ from haven.signals import (
 )
 
 #: What a query image is hashed with by default (``haven match``, ``Matcher.match_file``; ``haven eval``
-#: measures each step): its 8 rotations and flips, its value without borders and after equalisation, and
-#: a small image's upscaled values as fallbacks.
+#: measures each step): its 8 rotations and flips, its value without borders, after equalisation and of
+#: each half, and a small image's upscaled values as fallbacks.
 QUERY_DEFAULTS = HashOptions(dihedral=True, upscaled=True, robust=True)
 #: What a banked image stores beside its hash by default (``haven bank add``): crops, rotations, no borders,
-#: equalised (``haven.hashing.variants``).
+#: equalised, tones, halves (``haven.hashing.variants``).
 BANK_DEFAULTS = HashOptions(bank_variants=True)
 
 

@@ -78,7 +78,7 @@ class HashOptions:
     dihedral: bool = False  # the 8 rotations and flips, as extra look-up values
     upscaled: bool = False  # a small image's value as if upscaled (look-up fallbacks)
     frame_interval: float = 1.0  # video: seconds between sampled frames (0: every frame)
-    robust: bool = False  # query side: the value without borders, after equalisation, exact flips
+    robust: bool = False  # query side: the value without borders, equalised, of each half; exact flips
     bank_variants: bool = False  # bank side: values of crops, rotations … stored with the entry
 
 

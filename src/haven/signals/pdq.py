@@ -4,9 +4,9 @@ Hashes come from the bit-exact kernel (``haven.hashing.pdq``); look-ups from the
 Hamming index (``haven.index``). Variants offered as extra look-up values: the 8 rotations and flips
 (``dihedral``; for a small image also hashed from moved pixels when ``robust``), a small image's hash as
 if upscaled (``upscaled``, ``haven.hashing.ladder``), a fallback looked up only when the image's own hash
-matched nothing, and with ``robust`` the hash without borders and after equalisation
+matched nothing, and with ``robust`` the hash without borders, after equalisation and of each half
 (``haven.hashing.variants``). ``bank_variants`` adds the values a bank entry stores beside its hash
-(crops, rotations, no borders, equalised), which a query then matches in the entry's place.
+(crops, rotations, no borders, equalised, tones, halves), which a query then matches in the entry's place.
 """
 
 from __future__ import annotations
@@ -130,10 +130,19 @@ class PdqSignal(ImageHasher, SignalType):
 def _robust_variants(pixels: Any, value: str, dihedral: bool) -> list[Variant]:
     """The query-side values of ``HashOptions.robust`` (``haven.hashing.variants``), those that differ
     from the hash itself."""
-    from haven.hashing.variants import EQUALIZED, TRIM, equalized_value, pixel_dihedral, trimmed_values
+    from haven.hashing.variants import (
+        EQUALIZED,
+        HALF,
+        TRIM,
+        equalized_value,
+        half_values,
+        pixel_dihedral,
+        trimmed_values,
+    )
 
     found: list[tuple[str, str, str | None]] = [(TRIM, k, v) for k, v in trimmed_values(pixels).items()]
     found.append((EQUALIZED, "histogram", equalized_value(pixels)))
+    found += [(HALF, k, v) for k, v in half_values(pixels).items()]
     out = [Variant(family, key, v) for family, key, v in found if v is not None and v != value]
     if dihedral:
         out += [Variant(PIXEL_DIHEDRAL, k, v) for k, v in pixel_dihedral(pixels).items()]
