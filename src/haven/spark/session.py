@@ -8,6 +8,13 @@ from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
 
+#: JVM options of a local session's JVM (the driver, which runs the executor too). Haven's work is in the
+#: Python workers; the JVM only moves rows and writes Parquet, and its optimising JIT compiler (C2) kept
+#: compiling through whole scans (~7 ms of CPU a file, an eighth of a scan's CPU, taken from the Python
+#: workers on a small machine). The quick compiler alone (C1) halved the JVM's CPU and its row work was
+#: no slower (docs/scale.md, "The JVM's share").
+LOCAL_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+
 
 def build_session(
     master: str | None = None,
@@ -18,8 +25,9 @@ def build_session(
 ) -> SparkSession:
     """Start (or join) a SparkSession. Under ``spark-submit`` the master comes from its command line.
 
-    On a local master the driver and the web UI listen on 127.0.0.1 only, and the Python workers run
-    this interpreter (the one Haven is installed in); on a cluster both are the cluster's settings
+    On a local master the driver and the web UI listen on 127.0.0.1 only, the Python workers run this
+    interpreter (the one Haven is installed in) and the JVM compiles with C1 only (``LOCAL_JAVA_OPTIONS``,
+    when it is started here); on a cluster all three are the cluster's settings
     (``spark.pyspark.python``, an archive of the environment: docs/scale.md).
     """
     builder = SparkSession.builder.appName(app_name)
@@ -36,6 +44,7 @@ def build_session(
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.pyspark.python", sys.executable)
             .config("spark.pyspark.driver.python", sys.executable)
+            .config("spark.driver.extraJavaOptions", LOCAL_JAVA_OPTIONS)  # conf below may replace it
         )
     builder = (
         builder.config("spark.ui.showConsoleProgress", "false")  # Haven prints its own progress
