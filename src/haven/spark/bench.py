@@ -144,8 +144,7 @@ def run_bench(
                 str(work / f"out-{n}"),
                 config,
                 index_dir=work / "data" / "index",
-                files_per_task=8,
-            )
+            )  # the scan's own task size (`haven spark scan --files-per-task`, 16)
         finally:
             spark.stop()
         result[f"spark_local_{n}"] = {
