@@ -266,7 +266,8 @@ def run_actions_bench(
             "drained_after_s": round(drained, 1) if drained is not None else None,
             "drain_waited_s": round(drain_s, 1),
             "done_per_s": (
-                round(by_status.get("done", 0) / drain_s, 1) if worker == "after" and drain_s else None
+                # from the worker's start (its imports included) to the empty queue or the --drain limit
+                round(by_status.get("done", 0) / drain_s, 1) if worker == "after" and drain > 0 else None
             ),
             "vault_blobs": sum(1 for p in (data / "vault").rglob("*.content")),
         }
