@@ -263,6 +263,9 @@ class DatabaseConsumer(Consumer):
             # Only our own claim: if our lease ran out and another worker took the message, it is theirs now.
             s.execute(delete(JobMessage).where(JobMessage.id == row_id, JobMessage.lease_owner == self.owner))
             s.commit()
+        # A slot of the prefetch is free: wake the consumer, which waits while it holds its fill (else every
+        # fill of a busy worker costs a poll interval, and a backlog drains at prefetch ÷ interval jobs/s).
+        self.broker.wake()
 
     def ack(self, message: Any) -> None:
         self._finish(message)
