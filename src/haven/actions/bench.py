@@ -140,6 +140,7 @@ def run_actions_bench(
     }
     receiver = WebhookReceiver(SECRET).start()
     proc = worker_proc = None
+    serve_log: Any = None
     key_env = {
         "HAVEN_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
         "HAVEN_EMBEDDED_WORKER": "1" if worker == "embedded" else "0",
@@ -285,6 +286,8 @@ def run_actions_bench(
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if serve_log is not None:
+            serve_log.close()
         receiver.stop()
         for k, v in old_env.items():
             if v is None:
