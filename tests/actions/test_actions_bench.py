@@ -14,8 +14,10 @@ from haven_testdata import PHOTOS
 def test_bench_actions_end_to_end(tmp_path: Path) -> None:
     from haven.actions.bench import run_actions_bench
 
-    r = run_actions_bench(photos=PHOTOS, max_photos=3, duration=1, concurrency=2, side=256, log=lambda m: None,
-                          rounds=1, keep=tmp_path / "b", drain=90)
+    r = run_actions_bench(
+        photos=PHOTOS, max_photos=3, duration=1, concurrency=2, side=256, log=lambda m: None, rounds=1,
+        keep=tmp_path / "b", drain=90,
+    )
     assert r["worker"] == "after" and r["off"]["rps"] > 0 and r["on"]["rps"] > 0
     assert set(r["off"]["statuses"]) == set(r["on"]["statuses"]) == {"200"}
     a = r["actions"]
