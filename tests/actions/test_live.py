@@ -151,6 +151,10 @@ def test_every_action_through_the_service(live: LiveService) -> None:
             "webhook",
             "webhook",
         ]
+        # the match record, written in the rules' transaction, holds the same verdict
+        with live.client(live.match) as c:
+            recorded = c.get(f"/v1/matches/{result['content_id']}").json()["result"]
+        assert recorded["verdict"] == verdict
         runs = wait_runs(live, 7)
         took = time.monotonic() - started
         by = {(r["rule"], r["action"]): r for r in runs}

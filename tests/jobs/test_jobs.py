@@ -67,6 +67,21 @@ def test_runs_jobs_in_order_of_arrival(engine: Engine) -> None:
     assert q.pending() == 0
 
 
+def test_a_busy_worker_does_not_wait_out_the_poll_between_jobs(engine: Engine) -> None:
+    # A consumer holding its fill (prefetch = 2 × threads) waits for a free slot; a finished job must wake
+    # it, or every fill of 4 costs a wait (the worker's 0.25 s timeout: 80 jobs would take ≥ 4.75 s).
+    q = JobQueue.from_url("", engine, poll_seconds=1.0)
+    done: list[int] = []
+    q.register("note", done.append)
+    for i in range(80):
+        q.enqueue("note", i)
+    started = time.monotonic()
+    with q.worker(threads=2, schedule=False):
+        q.join(timeout=60)
+    assert sorted(done) == list(range(80))
+    assert time.monotonic() - started < 2.5
+
+
 def test_retries_then_dead_letter_with_error(engine: Engine) -> None:
     q = JobQueue.from_url("db", engine, poll_seconds=0.05)
     tries: list[int] = []

@@ -3,10 +3,15 @@ same run, on the same ``haven serve`` process.
 
 Every upload is distinct content (the photos, downscaled to a typical upload size, each with its own
 trailing bytes after the JPEG end marker: the same picture and PDQ, a new SHA-256), so with rules on
-every request really records and queues a quarantine and a webhook — nothing is skipped as a repeat. The
-service's embedded job worker runs the actions in the same process meanwhile, as ``make run`` does, and a
-loopback receiver takes the webhooks; after the "on" phase the bench waits for the queue to drain and
-checks that every quarantine and delivery happened.
+every request really records and queues a quarantine and a webhook — nothing is skipped as a repeat.
+
+What is timed is the upload path: by default (``after``) no job worker runs while uploads are timed, so
+the ratio is what recording and queueing the actions costs an upload, which is the claim of issue 14 (the
+actions themselves run on the job queue, on whatever workers a deployment gives them). A ``haven worker``
+then drains the queue, for a bounded time, and the bench counts what was done — every quarantine and
+every webhook (signature checked) — so a run also shows that what was queued really happens.
+``embedded`` and ``separate`` time the uploads with the actions running on the same cores at once (on a
+small box that measures the sharing of the CPU between uploads and actions as much as the upload path).
 """
 
 from __future__ import annotations
@@ -96,13 +101,16 @@ def run_actions_bench(
     concurrency: int,
     side: int,
     log: Log,
-    worker: str = "embedded",
+    worker: str = "after",
     rounds: int = 2,
     keep: Path | None = None,
+    drain: float = 120.0,
 ) -> dict[str, Any]:
-    """``worker``: ``embedded`` (the service's own worker runs the actions during the uploads, as in
-    ``make run``), ``separate`` (a ``haven worker`` process beside it, on the same cores), or ``after``
-    (no worker during the uploads: the upload path alone; a worker drains the queue afterwards)."""
+    """``worker``: ``after`` (no worker during the timed uploads: the upload path alone; a worker drains
+    the queue afterwards), ``embedded`` (the service's own worker runs the actions during the uploads, as
+    in ``make run``) or ``separate`` (a ``haven worker`` process beside it, on the same cores). ``drain``:
+    the most seconds to wait, after the last phase, for the queue to empty (what is left is reported as
+    pending); 0 waits not at all."""
     if worker not in WORKER_MODES:
         raise UsageError(f"--worker must be one of {', '.join(WORKER_MODES)}")
     import httpx
@@ -128,9 +136,11 @@ def run_actions_bench(
         "concurrency": concurrency,
         "worker": worker,
         "rounds": rounds,
+        "drain_limit_s": drain,
     }
     receiver = WebhookReceiver(SECRET).start()
     proc = worker_proc = None
+    serve_log: Any = None
     key_env = {
         "HAVEN_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
         "HAVEN_EMBEDDED_WORKER": "1" if worker == "embedded" else "0",
@@ -158,7 +168,8 @@ def run_actions_bench(
         keys.close()
         port = _free_port()
         serve_log = (data / "serve.log").open("ab")
-        proc = _start_server(data, port, 1, serve_log)
+        # The same master key for the service and the worker: the worker opens what the service sealed.
+        proc = _start_server(data, port, 1, serve_log, master_key=key_env["HAVEN_MASTER_KEY"])
         _wait_ready(port, 1, proc)
         if worker == "separate":
             worker_proc = _start_worker(data, serve_log)
@@ -200,7 +211,6 @@ def run_actions_bench(
 
             offs, ons, on_slices = [], [], []
             on_bodies: list[bytes] = []
-            queued0 = time.perf_counter()
             # Off and on alternate, so drift in what else the host runs falls on both alike.
             for n in range(rounds):
                 log(
@@ -215,22 +225,24 @@ def run_actions_bench(
                     on_slices = [on_bodies[i * per : (i + 1) * per] for i in range(rounds)]
                 switch(True)
                 log(f"round {n + 1}/{rounds}: rules on (quarantine + webhook), {duration:g} s of uploads")
-                if n == 0:
-                    queued0 = time.perf_counter()
                 ons.append(phase(on_slices[n]))
                 switch(False)
             sent = sum(p["requests"] for p in ons) * (duration + 1.0) / duration  # warm-ups ran actions too
             if worker == "after":
                 worker_proc = _start_worker(data, serve_log)
-            log("waiting for the job queue to drain")
+            # Not timed as part of the ratio: the drain shows that the queued actions happen, at what rate.
+            log(f"waiting (at most {drain:g} s) for the job queue to drain")
             drained = None
-            deadline = time.perf_counter() + 900
-            while time.perf_counter() < deadline:
+            drain0 = time.perf_counter()
+            while True:
                 runs = admin.get("/v1/actions/runs", params={"status": "pending", "limit": 1}).json()["runs"]
                 if not runs:
-                    drained = time.perf_counter() - queued0
+                    drained = time.perf_counter() - drain0
+                    break
+                if time.perf_counter() - drain0 >= drain:
                     break
                 time.sleep(0.5)
+            drain_s = time.perf_counter() - drain0
         off, on = _combine(offs), _combine(ons)
         from sqlalchemy import create_engine, text
 
@@ -253,6 +265,11 @@ def run_actions_bench(
             "webhooks_received": receiver.count,
             "signatures_ok": all(d.signature_ok for d in receiver.deliveries),
             "drained_after_s": round(drained, 1) if drained is not None else None,
+            "drain_waited_s": round(drain_s, 1),
+            "done_per_s": (
+                # from the worker's start (its imports included) to the empty queue or the --drain limit
+                round(by_status.get("done", 0) / drain_s, 1) if worker == "after" and drain > 0 else None
+            ),
             "vault_blobs": sum(1 for p in (data / "vault").rglob("*.content")),
         }
         return report
@@ -269,6 +286,8 @@ def run_actions_bench(
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if serve_log is not None:
+            serve_log.close()
         receiver.stop()
         for k, v in old_env.items():
             if v is None:

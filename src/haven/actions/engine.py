@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import httpx
 import sqlalchemy
-from sqlalchemy import Engine, Table, delete, select, update
+from sqlalchemy import Connection, Engine, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from haven.actions.models import ActionRun, StagedContent
@@ -31,7 +31,7 @@ from haven.actions.store import RuleStore
 from haven.actions.webhook import deliver
 from haven.audit import AuditLog
 from haven.errors import FormatError, IntegrityError, NotFoundError, RemoteRejectedError, UsageError
-from haven.jobs import DeadLetter, JobQueue, current_try
+from haven.jobs import DeadLetter, Job, JobQueue, current_try
 from haven.signals import signal_names
 from haven.store.db import make_session_factory
 
@@ -138,6 +138,16 @@ class ActionEngine:
         self._vault: Any = None
         self._reports: Any = None
         self._client: httpx.Client | None = None
+        runs = cast(Table, ActionRun.__table__)  # Core, not the ORM: this is the upload path
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        # Built once and executed with a list of rows (a .values(rows) statement compiles anew each time,
+        # which costs more than the insert itself); "do nothing" on a repeat of (content, rule, action).
+        self._insert_runs = (
+            dialect.insert(runs)
+            .on_conflict_do_nothing(index_elements=["content_key", "rule_id", "action_key"])
+            .returning(runs.c.id, runs.c.action, runs.c.params, sort_by_parameter_order=True)
+        )
+        self._insert_staged = sqlalchemy.insert(cast(Table, StagedContent.__table__))
 
     @property
     def vault(self) -> Any:
@@ -192,8 +202,12 @@ class ActionEngine:
         rules, modes = self.rules.active()
         return fired_rules(rules, modes, matches, content_type)
 
-    def on_match(self, event: MatchEvent) -> Verdict | None:
-        """Decide and record the actions for one match result; None when no rule fires."""
+    def on_match(
+        self, event: MatchEvent, *, also: Callable[[Connection, Verdict], None] | None = None
+    ) -> Verdict | None:
+        """Decide and record the actions for one match result; None when no rule fires. ``also`` runs in the
+        same transaction once the verdict is known (the service writes its match record there), so a
+        matched upload with rules on commits once, as one with rules off does."""
         if not event.matches:
             return None
         fired = self.evaluate(event.matches, event.content_type)
@@ -237,35 +251,31 @@ class ActionEngine:
             }
             for rule, i, a in planned
         ]
-        table = cast(Table, ActionRun.__table__)  # Core, not the ORM: this is the upload path
-        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
-        # One cached statement, executed with a list of rows (a .values(rows) statement compiles anew each
-        # time, which costs more than the insert itself).
-        stmt = insert.on_conflict_do_nothing(
-            index_elements=["content_key", "rule_id", "action_key"]
-        ).returning(table.c.id, table.c.action, table.c.params, sort_by_parameter_order=True)
-        started, later = [], []
-        # One transaction: the staged bytes, the runs and (database broker) their jobs commit together or
-        # not at all, with a single commit on the upload path.
+        started: list[dict[str, Any]] = []
+        jobs: list[Job] = []
+        # One transaction: the staged bytes, the runs, (database broker) their jobs and whatever ``also``
+        # writes commit together or not at all, with a single commit on the upload path.
         with self.engine.begin() as conn:
-            created = [r for r in conn.execute(stmt, rows).all() if r is not None]
+            created = [r for r in conn.execute(self._insert_runs, rows).all() if r is not None]
             if staged is not None and any(kind in NEEDS_CONTENT for _, kind, _ in created):
-                conn.execute(
-                    sqlalchemy.insert(cast(Table, StagedContent.__table__)), [staged]
-                )  # else a repeat: the first upload had them
+                conn.execute(self._insert_staged, [staged])  # else a repeat: the first upload had them
             for run_id, kind, params in created:
                 if kind not in QUEUED:
                     continue
                 tries = params.get("max_tries") if kind == "webhook" else None
-                if self.queue.transactional:
-                    self.queue.enqueue_in(conn, JOB_PREFIX + kind, run_id, max_tries=tries)
-                else:
-                    later.append((kind, run_id, tries))
+                jobs.append(Job(JOB_PREFIX + kind, (run_id,), max_tries=tries))
                 started.append({"run": run_id, "action": kind})
-        self.queue.wake()
-        for kind, run_id, tries in later:  # Redis / RabbitMQ; a lost enqueue is re-sent by the sweep
-            self.queue.enqueue(JOB_PREFIX + kind, run_id, max_tries=tries)
-        return Verdict("block" if block else "allow", [r.name for r in fired], deterrence, started)
+            if self.queue.transactional:
+                self.queue.enqueue_all_in(conn, jobs)  # one statement for all of them
+            verdict = Verdict("block" if block else "allow", [r.name for r in fired], deterrence, started)
+            if also is not None:
+                also(conn, verdict)
+        if self.queue.transactional:
+            self.queue.wake()
+        else:  # Redis / RabbitMQ, after the commit; a lost enqueue is re-sent by the sweep
+            for job in jobs:
+                self.queue.enqueue(job.name, *job.args, max_tries=job.max_tries)
+        return verdict
 
     # -- the job side ----------------------------------------------------------------------------------
     def run(self, run_id: int) -> None:

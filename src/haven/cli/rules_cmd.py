@@ -242,11 +242,14 @@ def bench_actions_command(
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="Connections uploading at once."),
     side: int = typer.Option(512, "--side", min=64, help="Longest side of the uploads (px)."),
     worker: str = typer.Option(
-        "embedded",
+        "after",
         "--worker",
-        help="embedded (the service runs the actions meanwhile), "
-        "separate (a `haven worker` beside it) or after "
-        "(the upload path alone; the queue drains afterwards).",
+        help="after (the upload path alone: no worker while uploads are timed; a `haven worker` drains "
+        "the queue afterwards), embedded (the service runs the actions meanwhile, on the same cores) or "
+        "separate (a `haven worker` beside it, on the same cores).",
+    ),
+    drain: float = typer.Option(
+        120.0, "--drain", min=0, help="Most seconds to wait for the queue to drain after the uploads."
     ),
     keep: Path = typer.Option(None, "--keep", help="Keep the data folder here (serve.log, database, vault)."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -264,6 +267,7 @@ def bench_actions_command(
         worker=worker,
         rounds=rounds,
         keep=keep,
+        drain=drain,
     )
     if json_out:
         emit_json(r)
@@ -281,8 +285,14 @@ def bench_actions_command(
     a = r["actions"]
     stdout.print(
         f"actions: {a['done']} done, {a['dead']} dead, {a['webhooks_received']} webhooks received "
-        f"(signatures ok: {a['signatures_ok']}), {a['vault_blobs']} items in the vault; queue drained "
-        f"{a['drained_after_s']} s after the 'on' phase began"
+        f"(signatures ok: {a['signatures_ok']}), {a['vault_blobs']} items in the vault, {a['pending']} "
+        f"pending; "
+        + (
+            f"queue drained in {a['drained_after_s']} s"
+            if a["drained_after_s"] is not None
+            else f"queue not drained after {a['drain_waited_s']} s (--drain)"
+        )
+        + (f" ({a['done_per_s']} actions/s)" if a["done_per_s"] is not None else "")
     )
 
 

@@ -10,6 +10,6 @@ queue.dead_letters()                                          # failed every try
 """
 
 from haven.jobs.deadletters import DeadLetter
-from haven.jobs.queue import JobQueue, JobWorker, current_try
+from haven.jobs.queue import Job, JobQueue, JobWorker, current_try
 
-__all__ = ["DeadLetter", "JobQueue", "JobWorker", "current_try"]
+__all__ = ["DeadLetter", "Job", "JobQueue", "JobWorker", "current_try"]

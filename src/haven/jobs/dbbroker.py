@@ -64,6 +64,7 @@ class DatabaseBroker(Broker):
         self.poll_seconds = poll_seconds
         self.queues: dict[str, bool] = {}
         self.wakeup = threading.Condition()
+        self._insert = insert(cast(Table, JobMessage.__table__))
 
     # -- Broker ----------------------------------------------------------------------------------------
     def declare_queue(self, queue_name: str) -> None:
@@ -97,12 +98,19 @@ class DatabaseBroker(Broker):
     def add_to(self, s: Session | Connection, message: Message[Any], available: int | None = None) -> None:
         """Add ``message`` to the caller's transaction: it is queued if, and when, that commits (a
         transactional outbox: the job exists exactly when the change that asked for it does)."""
-        if message.queue_name not in self.queues:
-            raise QueueNotFound(message.queue_name)  # type: ignore[no-untyped-call]
+        self.add_all_to(s, [message], available)
+
+    def add_all_to(
+        self, s: Session | Connection, messages: list[Message[Any]], available: int | None = None
+    ) -> None:
+        """``add_to`` for several messages, in one insert statement."""
+        for message in messages:
+            if message.queue_name not in self.queues:
+                raise QueueNotFound(message.queue_name)  # type: ignore[no-untyped-call]
         now = current_millis()
         conn = s.connection() if isinstance(s, Session) else s
         conn.execute(
-            insert(cast(Table, JobMessage.__table__)),
+            self._insert,
             [
                 {
                     "queue": message.queue_name,
@@ -113,6 +121,7 @@ class DatabaseBroker(Broker):
                     "available_at": available if available is not None else now,
                     "deliveries": 0,
                 }
+                for message in messages
             ],
         )
 
@@ -254,6 +263,9 @@ class DatabaseConsumer(Consumer):
             # Only our own claim: if our lease ran out and another worker took the message, it is theirs now.
             s.execute(delete(JobMessage).where(JobMessage.id == row_id, JobMessage.lease_owner == self.owner))
             s.commit()
+        # A slot of the prefetch is free: wake the consumer, which waits while it holds its fill (else every
+        # fill of a busy worker costs a poll interval, and a backlog drains at prefetch ÷ interval jobs/s).
+        self.broker.wake()
 
     def ack(self, message: Any) -> None:
         self._finish(message)

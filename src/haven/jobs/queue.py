@@ -50,6 +50,15 @@ def current_try() -> int:
 
 
 @dataclass(frozen=True)
+class Job:
+    """One job to queue: its name, arguments and (optionally) its own number of tries."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    max_tries: int | None = None
+
+
+@dataclass(frozen=True)
 class _Periodic:
     name: str
     job: str
@@ -161,10 +170,7 @@ class JobQueue:
     ) -> str:
         """Put one job on the queue (durably, before returning); returns its message id. ``max_tries``
         overrides the handler's number of tries for this one job."""
-        options = {"max_retries": max_tries - 1} if max_tries is not None else {}
-        message: Message[Any] = Message(
-            queue_name=self.queue_name, actor_name=name, args=args, kwargs=kwargs, options=options
-        )
+        message = self._message(name, args, kwargs, max_tries)
         self.broker.enqueue(message, delay=int(delay * 1000) if delay else None)
         return message.message_id
 
@@ -183,14 +189,27 @@ class JobQueue:
     ) -> str:
         """Queue a job as part of ``session``'s transaction (database broker only: see ``transactional``);
         call ``wake()`` after the commit."""
+        message = self._message(name, args, kwargs, max_tries)
+        self._outbox().add_to(session, message)
+        return message.message_id
+
+    def enqueue_all_in(self, session: Session | Connection, jobs: list[Job]) -> list[str]:
+        """``enqueue_in`` for several jobs at once, with one insert statement; returns their message ids."""
+        messages = [self._message(j.name, j.args, {}, j.max_tries) for j in jobs]
+        if messages:
+            self._outbox().add_all_to(session, messages)
+        return [m.message_id for m in messages]
+
+    def _outbox(self) -> DatabaseBroker:
         if not isinstance(self.broker, DatabaseBroker):
             raise UsageError(f"the {self.backend} broker cannot queue jobs inside a database transaction")
+        return self.broker
+
+    def _message(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], max_tries: int | None
+    ) -> Message[Any]:
         options = {"max_retries": max_tries - 1} if max_tries is not None else {}
-        message: Message[Any] = Message(
-            queue_name=self.queue_name, actor_name=name, args=args, kwargs=kwargs, options=options
-        )
-        self.broker.add_to(session, message)
-        return message.message_id
+        return Message(queue_name=self.queue_name, actor_name=name, args=args, kwargs=kwargs, options=options)
 
     def wake(self) -> None:
         if isinstance(self.broker, DatabaseBroker):

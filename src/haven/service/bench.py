@@ -55,12 +55,14 @@ def seed_random_pdq(store: Any, bank: str, n: int, *, log: Log, chunk: int = 200
     return time.perf_counter() - started
 
 
-def _start_server(data: Path, port: int, workers: int, log_file: Any) -> subprocess.Popen[bytes]:
+def _start_server(data: Path, port: int, workers: int, log_file: Any,
+                  master_key: str | None = None) -> subprocess.Popen[bytes]:
     from haven.secrets import encode_key, new_key
 
-    # A throw-away master key: the benchmark's server keeps no secret, and must not touch the user's key file.
+    # A throw-away master key (unless the caller shares one with its own worker processes): the benchmark's
+    # server keeps no secret, and must not touch the user's key file.
     env = {**os.environ, "HAVEN_DATA_DIR": str(data), "HAVEN_DATABASE_URL": "", "HAVEN_RATE_LIMIT": "0",
-           "HAVEN_RECORD_MATCHES": "0", "HAVEN_MASTER_KEY": encode_key(new_key())}
+           "HAVEN_RECORD_MATCHES": "0", "HAVEN_MASTER_KEY": master_key or encode_key(new_key())}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     cmd = [sys.executable, "-m", "haven.cli.main", "serve", "--port", str(port), "--workers", str(workers),
            "--log-level", "warning"]

@@ -8,26 +8,45 @@ writes under the same id never replaces this key's.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, Table, insert, select
 
 from haven.errors import NotFoundError
 from haven.service.models import MatchRecordRow
 from haven.store.db import make_session_factory
+
+_INSERT = insert(cast(Table, MatchRecordRow.__table__))
 
 
 class RecordStore:
     """Append and fetch match records (content id = SHA-256 of an upload, or the caller's own id)."""
 
     def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._session = make_session_factory(engine)
 
     def save(self, content_id: str, kind: str, result: dict[str, Any], *, key_id: int) -> None:
         """Store one result for ``key_id``."""
-        with self._session.begin() as s:
-            s.add(MatchRecordRow(content_id=content_id, kind=kind, key_id=key_id,
-                                 created_at=datetime.now(UTC), result=result))
+        with self._engine.begin() as conn:
+            self.save_in(conn, content_id, kind, result, key_id=key_id)
+
+    @staticmethod
+    def save_in(conn: Connection, content_id: str, kind: str, result: dict[str, Any], *, key_id: int) -> None:
+        """``save`` as part of the caller's transaction (a matched upload's rules and its record commit
+        together)."""
+        conn.execute(
+            _INSERT,
+            [
+                {
+                    "content_id": content_id,
+                    "kind": kind,
+                    "key_id": key_id,
+                    "created_at": datetime.now(UTC),
+                    "result": result,
+                }
+            ],
+        )
 
     def latest(self, content_id: str, *, key_id: int) -> dict[str, Any]:
         """The newest record ``key_id`` made for ``content_id``; raises ``NotFoundError``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path as PathLike
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -37,6 +37,11 @@ from haven.service.schemas import (
 )
 from haven.service.state import ServiceState, get_backend, get_state, require
 from haven.signals import LookupKind, get_signal, signal_names
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from haven.actions.engine import Verdict
 
 router = APIRouter(prefix="/v1", tags=["matching"], route_class=OffLoopJSONRoute)
 
@@ -70,9 +75,11 @@ def _record(
 
 def _run_rules(state: ServiceState, payload: dict[str, Any], kind: str, key: ApiKey, *,
                content: bytes | None = None, name: str | None = None, url: str | None = None) -> None:
-    """Run the rules on a match (block / deterrence answered here, the rest queued) and put the verdict in
-    the response; a match that fires no rule gets no ``verdict``."""
+    """Run the rules on a match (block / deterrence answered here, the rest queued), put the verdict in the
+    response and record the match; a match that fires no rule gets no ``verdict``. When rules fire, the
+    record is written in the rules' transaction: one commit per upload, as with no rules."""
     if state.runtime is None or not payload.get("matched"):
+        _record(state, payload.get("content_id"), kind, payload, key)
         return
     from haven.actions.engine import match_event
     from haven.media.sniff import sniff
@@ -82,9 +89,16 @@ def _run_rules(state: ServiceState, payload: dict[str, Any], kind: str, key: Api
         context["url"] = url
     event = match_event(payload, content=content, name=name, context=context,
                         content_type=sniff(content[:64]) if content else None)
-    verdict = state.runtime.actions.on_match(event)
-    if verdict is not None:
+    content_id = payload.get("content_id")
+    recording = bool(content_id and state.settings.record_matches)
+
+    def verdict_and_record(conn: Connection, verdict: Verdict) -> None:
         payload["verdict"] = verdict.to_dict()
+        if recording:
+            state.records.save_in(conn, str(content_id), kind, payload, key_id=key.id)
+
+    if state.runtime.actions.on_match(event, also=verdict_and_record) is None:
+        _record(state, content_id, kind, payload, key)
 
 
 def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: ApiKey) -> dict[str, Any]:
@@ -95,8 +109,6 @@ def _match_one(state: ServiceState, backend: MatchBackend, q: HashQuery, key: Ap
     if q.content_id:
         payload["content_id"] = q.content_id
     _run_rules(state, payload, "hashes", key)
-    if q.content_id:
-        _record(state, q.content_id, "hashes", payload, key)
     return payload
 
 
@@ -157,7 +169,6 @@ async def _match_bytes(request: Request, backend: MatchBackend, data: bytes | Pa
             # A saved upload is read for the actions (quarantine keeps its bytes) while it still exists.
             content = data.read_bytes() if isinstance(data, PathLike) else data
             _run_rules(state, payload, kind, key, content=content, name=label, url=url)
-            _record(state, payload["content_id"], kind, payload, key)
 
         await run_in_threadpool(rules_then_record)
     else:
