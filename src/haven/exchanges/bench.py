@@ -5,7 +5,7 @@ same run on the same database engine. The goal is a ratio of at least 0.5: the A
 than a file import.
 
 The file lists the entries in the order the mock serves them, as a list downloaded from the same source
-would: both sides then insert the same values in the same order. (Sorted by value, the file would let the
+would: both sides then receive the same values in the same order. (Sorted by value, the file would let the
 importer append to the bank's digest index instead of writing all over it: an import of 300 k entries on
 SQLite wrote 118 MB instead of 594 MB and used 4.7 instead of 5.2 CPU seconds, an advantage no API client
 has.)
