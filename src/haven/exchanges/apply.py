@@ -18,8 +18,7 @@ killed anywhere resumes from the last committed page, and every update is applie
 from __future__ import annotations
 
 import json
-import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,38 +111,45 @@ _INSERT_KEYS = ("exchange_id", "upstream_id", "signal", *_ITEM_COLUMNS)
 _SQLITE_INSERT = (
     f"INSERT INTO exchange_items ({', '.join(_INSERT_KEYS)}) VALUES ({', '.join('?' for _ in _INSERT_KEYS)})"
 )
-
-
-_row_tuple = operator.itemgetter(*_INSERT_KEYS)
 _PG_COPY = f"COPY exchange_items ({', '.join(_INSERT_KEYS)}) FROM STDIN"
 
 
-def _sqlite_time(ts: datetime | None, cache: dict[datetime, str]) -> str | None:
-    if ts is None:
-        return None
-    if ts not in cache:
-        cache[ts] = ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite form
-    return cache[ts]
+def _sqlite_time(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite form
 
 
-def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def _insert_items(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert new items, given as tuples in ``_INSERT_KEYS`` order (times already in ``_time_form``)."""
     # On SQLite the driver's own executemany is several times faster than SQLAlchemy's per-row parameters
-    # (the same reason BankStore inserts entries that way); elsewhere SQLAlchemy batches the rows itself.
-    if conn.dialect.name == "postgresql":
-        # COPY, as BankStore does for entries: many times faster than INSERT for a page of rows.
+    # (the same reason BankStore inserts entries that way); on PostgreSQL COPY, as BankStore does for
+    # entries; elsewhere SQLAlchemy batches the rows itself.
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_SQLITE_INSERT, rows)
+    elif conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
         with raw.cursor() as cur, cur.copy(_PG_COPY) as copy:  # type: ignore[union-attr]
             for r in rows:
-                copy.write_row(_row_tuple(r))
-        return
+                copy.write_row(r)
+    else:
+        conn.execute(insert(ITEMS), [dict(zip(_INSERT_KEYS, r, strict=True)) for r in rows])
+
+
+def _time_form(conn: Connection) -> Callable[[datetime | None], Any]:
+    """How a timestamp goes into ``_insert_items``' tuples on ``conn``: SQLAlchemy's text form on SQLite
+    (memoised: a page's records share a few timestamps), the datetime itself elsewhere."""
     if conn.dialect.name != "sqlite":
-        conn.execute(insert(ITEMS), rows)
-        return
+        return lambda ts: ts
     cache: dict[datetime, str] = {}
-    for r in rows:
-        r["upstream_at"] = _sqlite_time(r["upstream_at"], cache)
-        r["updated_at"] = _sqlite_time(r["updated_at"], cache)
-    conn.exec_driver_sql(_SQLITE_INSERT, list(map(_row_tuple, rows)))
+
+    def form(ts: datetime | None) -> str | None:
+        if ts is None:
+            return None
+        text = cache.get(ts)
+        if text is None:
+            text = cache[ts] = _sqlite_time(ts)
+        return text
+
+    return form
 
 
 def _existing(conn: Connection, exchange_id: int, upstream_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -195,6 +201,7 @@ def apply_page(
 
     updates: list[dict[str, Any]] = []  # item rows to rewrite (by id)
     releases: list[int | None] = []  # entry ids whose items went away
+    # New values: (entry row, the item it replaces or None, the record's item fields, upstream id).
     pending: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any], str]] = []
     categories: dict[tuple[str | None, str | None], list[int]] = {}
 
@@ -209,12 +216,12 @@ def apply_page(
             result.tombstones += 1
 
     for uid, u in latest.items():
-        old = have.get(uid, {})
+        old = have.get(uid)
         if u.deleted:
-            for r in old.values():
+            for r in (old or {}).values():
                 tombstone(r)
             continue
-        meta = {
+        meta: dict[str, Any] = {
             "member": u.member,
             "classification": u.classification,
             "status": u.status,
@@ -240,6 +247,10 @@ def apply_page(
                 note(f"{uid}: {signal} {value[:80]}: {exc.message}")
                 continue
             wanted[row["signal"]] = row
+        if not old:  # a record new to this exchange (every record of a first load): only new items
+            for row in wanted.values():
+                pending.append((row, None, meta, uid))
+            continue
         for signal, r in old.items():
             if signal not in wanted:
                 tombstone(r)
@@ -263,12 +274,10 @@ def apply_page(
     by_signal: dict[str, list[dict[str, Any]]] = {}
     for row, _, _, _ in pending:
         by_signal.setdefault(row["signal"], []).append(row)
-    entry_of: dict[tuple[str, str], int] = {}
+    entry_of: dict[str, dict[str, int]] = {}  # signal → value → entry id
     for signal, rows in by_signal.items():
-        values = [r["value"] for r in rows]
-        found = held.held_ids(conn, signal, values)
-        entry_of.update({(signal, v): i for v, i in found.items()})
-        result.linked += sum(1 for v in values if v in found)
+        found = held.held_ids(conn, signal, [r["value"] for r in rows])
+        result.linked += sum(1 for r in rows if r["value"] in found)
         new: dict[str, dict[str, Any]] = {}
         for r in rows:
             if r["value"] not in found:
@@ -276,25 +285,34 @@ def apply_page(
         if new:
             ids = banks.insert_rows(conn, bank_id, list(new.values()), actor=actor)
             held.added(conn, signal, list(new), ids)
-            entry_of.update({(signal, v): i for v, i in zip(new, ids, strict=True)})
+            found.update(zip(new, ids, strict=True))
             result.added += len(ids)
+        entry_of[signal] = found
 
-    inserts: list[dict[str, Any]] = []
+    form = _time_form(conn)
+    stamp = form(ts)
+    inserts: list[tuple[Any, ...]] = []
     for row, r, meta, uid in pending:
-        entry_id = entry_of[(row["signal"], row["value"])]
+        entry_id = entry_of[row["signal"]][row["value"]]
         if r is not None:
             updates.append({**r, **meta, "value": row["value"], "entry_id": entry_id, "deleted": False})
         else:
             inserts.append(
-                {
-                    "exchange_id": exchange_id,
-                    "upstream_id": uid,
-                    "signal": row["signal"],
-                    "value": row["value"],
-                    "entry_id": entry_id,
-                    "deleted": False,
-                    **meta,
-                }
+                (
+                    exchange_id,
+                    uid,
+                    row["signal"],
+                    row["value"],
+                    entry_id,
+                    False,
+                    meta["member"],
+                    meta["classification"],
+                    meta["status"],
+                    form(meta["upstream_at"]),
+                    meta["upstream_feedback"],
+                    meta["extra"],
+                    stamp,
+                )
             )
     if inserts:
         _insert_items(conn, inserts)

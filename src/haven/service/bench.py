@@ -89,7 +89,7 @@ def _wait_ready(port: int, workers: int, proc: subprocess.Popen[bytes], timeout:
     return time.perf_counter() - started
 
 
-def _cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds used so far by these processes (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
@@ -110,10 +110,10 @@ def _worker_pids(parent: int) -> list[int]:
 def _load(spec: dict[str, Any], tmp: Path, pids: list[int] | None = None) -> dict[str, Any]:
     path = tmp / f"load-{uuid.uuid4().hex[:8]}.json"
     path.write_text(json.dumps(spec))
-    cpu0 = _cpu_seconds(pids or [])
+    cpu0 = cpu_seconds(pids or [])
     out = subprocess.run([sys.executable, "-m", "haven.service.loadgen", str(path)], capture_output=True,
                          text=True, timeout=spec["duration"] + spec.get("warmup", 1) + 120)
-    cpu = _cpu_seconds(pids or []) - cpu0
+    cpu = cpu_seconds(pids or []) - cpu0
     if out.returncode != 0:
         raise UsageError(f"load generator failed: {out.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(out.stdout)

@@ -96,6 +96,14 @@ _ENTRY_TAGS = {
 }
 
 
+#: An entry's children that the client reads, by local name → their slot in ``_fields``' list.
+_FIELDS = ("member", "id", "classification", "fingerprints", "feedback", "timestamp")
+
+
+def _text(el: Any) -> str:
+    return (el.text or "").strip() if el is not None else ""
+
+
 def parse_entries(data: bytes) -> tuple[list[Update], str]:
     """A ``queryResult`` page → (updates, the next page's path or "")."""
     root = parse_xml(data, max_bytes=MAX_PAGE_BYTES)
@@ -105,35 +113,38 @@ def parse_entries(data: bytes) -> tuple[list[Update], str]:
     # Tags compared whole (namespace included): one dict look-up per element instead of string surgery.
     entry_tags = {f"{ns}{k}": v for k, v in _ENTRY_TAGS.items()}
     fp_names = {kind: {f"{ns}{k}": v for k, v in names.items()} for kind, names in SIGNALS.items()}
-    t_member, t_id, t_class, t_fps, t_fb, t_time = (
-        f"{ns}{t}" for t in ("member", "id", "classification", "fingerprints", "feedback", "timestamp")
-    )
+    slot_of = {f"{ns}{t}": i for i, t in enumerate(_FIELDS)}
+    groups = (f"{ns}images", f"{ns}videos")
     updates: list[Update] = []
     for group in root:
-        if _local(group) not in ("images", "videos"):
+        if group.tag not in groups:
             continue
         for entry in group:
             what = entry_tags.get(entry.tag)
             if what is None:
                 continue  # a comment, or an element this client does not know
             deleted, kind = what
-            member_el = entry.find(t_member)
+            # One pass over the entry's children (the first of each name counts, as ``find`` would).
+            found: list[Any] = [None] * len(_FIELDS)
+            for child in entry:
+                i = slot_of.get(child.tag)
+                if i is not None and found[i] is None:
+                    found[i] = child
+            member_el, id_el, class_el, fps, fb, time_el = found
             member_id = member_el.get("id") if member_el is not None else None
-            entry_id = (entry.findtext(t_id) or "").strip()
+            entry_id = _text(id_el)
             if not entry_id or member_id is None:
                 raise RemoteError(f"NCMEC <{_local(entry)}> without <id> or <member id=…>")
-            classification = (entry.findtext(t_class) or "").strip() or None
+            classification = _text(class_el) or None
             signals: list[tuple[str, str]] = []
-            fps = entry.find(t_fps)
             if fps is not None:
                 names = fp_names[kind]
                 for fp in fps:
                     signal = names.get(fp.tag)
-                    if signal is not None and fp.text:
-                        value = fp.text.strip()
+                    if signal is not None:
+                        value = _text(fp)
                         if value:
                             signals.append((signal, value))
-            fb = entry.find(t_fb)
             updates.append(
                 Update(
                     upstream_id=f"{member_id}/{entry_id}",
@@ -143,7 +154,7 @@ def parse_entries(data: bytes) -> tuple[list[Update], str]:
                     classification=classification,
                     scheme="us-industry" if classification and classification.upper() in _US else None,
                     status="deleted" if deleted else kind,
-                    upstream_at=parse_time(entry.findtext(t_time)),
+                    upstream_at=parse_time(time_el.text if time_el is not None else None),
                     feedback=(_feedback(fb) or None) if fb is not None and len(fb) else None,
                     # The feedback call's member and entry ids are the upstream id's two halves.
                 )
