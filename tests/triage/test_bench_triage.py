@@ -29,9 +29,11 @@ def test_run_bench_reports_processes_cores_and_recall_by_base_side(tmp_path: Pat
     assert r["files"] >= 200 and r["missing_files"] == 0
     rates = r["per_file_rates_on_sample"]
     assert set(rates) == {
-        "naive", "haven_sequential", "haven_sequential_fast", "haven_threads", "haven_processes"
+        "naive", "haven_sequential", "haven_sequential_fast", "haven_sequential_robust", "haven_threads",
+        "haven_processes",
     }
     assert r["fast_decode_speedup"] > 0  # what the exact PDQ costs, measured on the same sample
+    assert r["robust_cost"] > 1  # --robust hashes each image several more times
     assert all(v > 0 for v in rates.values())
     assert len(r["cores_available_before_after"]) == 2
     assert all(0 < c <= 2.2 for c in r["cores_available_before_after"])

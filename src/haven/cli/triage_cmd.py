@@ -75,6 +75,13 @@ def triage_command(
         "--upscaled/--no-upscaled",
         help="Also look up images under 768 px by their PDQ as if upscaled (PDQ drifts on thumbnails).",
     ),
+    robust: bool = typer.Option(
+        False,
+        "--robust/--plain",
+        help="Also look up each image's flips, its value without borders, equalised and of each half, as "
+        "`haven match` does (framed, mirrored, captioned copies of banked pictures); 4-12x the per-file "
+        "work, so off by default (--plain hashes each image once).",
+    ),
     max_depth: int = typer.Option(3, "--max-depth", help="Containers opened inside containers."),
     thumbnails: bool = typer.Option(
         True, "--thumbnails/--no-thumbnails", help="Blurred series thumbnails in the report."
@@ -138,6 +145,7 @@ def triage_command(
         jobs=jobs,
         max_pixels=settings().max_pixels,
         fast=fast,
+        robust=robust,
         thumbnails=thumbnails,
         case_number=case_number,
         banks=sorted(names) if names else None,
@@ -297,6 +305,10 @@ def _print_bench(s: dict[str, Any], json_out: bool) -> None:
     stdout.print(
         f"  what the exact decode costs, same sample, sequential: exact {r['haven_sequential']}, fast "
         f"{r['haven_sequential_fast']} files/s: the fast decode is {s['fast_decode_speedup']}x"
+    )
+    stdout.print(
+        f"  what --robust costs, same sample, sequential: default {r['haven_sequential']}, --robust "
+        f"{r['haven_sequential_robust']} files/s: --robust costs {s['robust_cost']}x the time"
     )
     stdout.print(
         f"  worker processes vs sequential: {s['process_scaling_vs_sequential']}x "

@@ -169,7 +169,8 @@ class _Query:
 def _query(row: FileRow, comparable: bool, t: Thresholds) -> _Query:
     """The row's values, less the PDQ of an image that is not comparable (flat, or failed to decode)."""
     hashes = {s: v for s, v in row.hashes.items() if s != PDQ or comparable}
-    variants = {s: vs for s, vs in row.variants.items() if t.upscaled and s in hashes}
+    variants = {s: tuple(v for v in vs if t.upscaled or v.family != UPSCALED)
+                for s, vs in row.variants.items() if s in hashes}
     return _Query(hashes, variants)
 
 
@@ -427,6 +428,9 @@ def _priority(f: FileResult, series: Series | None) -> tuple[int, list[str]]:
                 f"small image ({f.row.width}x{f.row.height}): matched by its PDQ as if upscaled to "
                 f"{f.upscaled_side} px (distance {f.hits[0].distance})"
             )
+        elif f.hits and all(h.variant is not None for h in f.hits):  # only through variants: say which
+            labels = sorted({h.variant.label for h in f.hits if h.variant is not None})
+            reasons.append(f"matched through a variant of the picture: {', '.join(labels)}")
         score = 10
         if not any(v is True for v in victim):
             score += 10

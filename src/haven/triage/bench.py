@@ -275,8 +275,9 @@ def cores_available(jobs: int, seconds: float = 1.0) -> float:
 def per_file_rates(paths: list[str], jobs: int, rounds: int = 2) -> dict[str, float]:
     """Files/s on the same sample, interleaved rounds, best kept: the naive loop (PIL + pdqhash + MD5,
     sequential) against Haven's per-file work (MD5/SHA-1/SHA-256, type, PDQ, EXIF) sequential (with the
-    exact decode, and with the fast one: what the exact PDQ costs), on
-    ``jobs`` threads (the old design, kept for comparison) and on ``jobs`` worker processes exactly
+    exact decode; with the fast one: what the exact PDQ costs; with ``--robust``: what the query-side
+    values cost), on ``jobs`` threads (the old design, kept for comparison) and on ``jobs``
+    worker processes exactly
     as triage runs it (``FileWorkers``, batches of 32). The process pool is started and warmed up
     once before the rounds; its start-up time is reported separately (``process_pool_start_s``)."""
     import time
@@ -307,6 +308,10 @@ def per_file_rates(paths: list[str], jobs: int, rounds: int = 2) -> dict[str, fl
         for b in batches:
             process_batch(b, Work(fast=True))  # `haven triage --fast`
 
+    def haven_seq_robust() -> None:
+        for b in batches:
+            process_batch(b, Work(robust=True))  # `haven triage --robust`: what the query-side values cost
+
     def haven_threads() -> None:
         with ThreadPoolExecutor(jobs) as pool:
             list(pool.map(lambda e: process_entry(e, 0), entries))
@@ -328,6 +333,7 @@ def per_file_rates(paths: list[str], jobs: int, rounds: int = 2) -> dict[str, fl
                 ("naive", naive),
                 ("haven_sequential", haven_seq),
                 ("haven_sequential_fast", haven_seq_fast),
+                ("haven_sequential_robust", haven_seq_robust),
                 ("haven_threads", haven_threads),
                 ("haven_processes", haven_processes),
             ):
@@ -449,6 +455,7 @@ def run_bench(
         "cores_available_before_after": list(cores),
         "per_file_speedup_sequential": round(rates["haven_sequential"] / naive, 2),
         "fast_decode_speedup": round(rates["haven_sequential_fast"] / rates["haven_sequential"], 2),
+        "robust_cost": round(rates["haven_sequential"] / rates["haven_sequential_robust"], 2),
         "per_file_speedup_threads": round(rates["haven_threads"] / naive, 2),
         "per_file_speedup_processes": round(rates["haven_processes"] / naive, 2),
         "process_scaling_vs_sequential": round(rates["haven_processes"] / rates["haven_sequential"], 2),

@@ -24,6 +24,7 @@ from haven.config import DEFAULT_MAX_PIXELS
 from haven.errors import DecodeError, InputError
 from haven.hashing import HashResult, hash_bytes, hash_file
 from haven.hashing.video import VideoLimits
+from haven.matching.matcher import QUERY_DEFAULTS
 from haven.media import Entry, sniff
 from haven.media.imagefile import image_end, png_pixels_only
 from haven.media.items import os_error_text
@@ -44,6 +45,7 @@ class Work:
     """How the per-file work is done, and the memory it may use (from the run's ``MemoryPlan``)."""
 
     fast: bool = False  # decode big JPEGs at reduced size: faster, image hashes a few bits off the exact ones
+    robust: bool = False  # images also carry `haven match`'s query-side values (flips, …): `--robust`
     max_pixels: int = DEFAULT_MAX_PIXELS
     hold_bytes: int = 512 * MiB  # the biggest image read whole to be decoded; bigger ones get digests only
     decode_bytes: int | None = None  # an image whose decoding takes more (estimated) is refused
@@ -123,6 +125,8 @@ def _hash_image(
             images,
             fast=work.fast,
             upscaled=True,
+            dihedral=work.robust and QUERY_DEFAULTS.dihedral,  # as `haven match` does, when asked
+            robust=work.robust,
             max_pixels=work.max_pixels,
             max_decode_bytes=work.decode_bytes,
         )

@@ -50,6 +50,12 @@ class TriageOptions:
     # The exact decode by default: files.csv and vics.json carry values other tools recompute. With the
     # fast decode (big JPEGs decoded at reduced size) the image signals' columns say ``_fast``.
     fast: bool = False
+    # With ``robust`` (--robust) images also carry `haven match`'s query-side values (their flips, their
+    # value without borders, equalised and of each half: haven eval), so a framed, mirrored or captioned
+    # copy of a banked picture is known. Off by default: it costs 12x the per-file work on 320-px
+    # pictures, 4x on 2,048-px ones (`haven bench triage`, docs/triage.md). The banks' stored variants
+    # are matched either way.
+    robust: bool = False
     thumbnails: bool = True
     case_number: str | None = None
     batch_rows: int = 500
@@ -118,6 +124,7 @@ def collect(sources: list[str], db: CaseDB, opts: TriageOptions, progress: Progr
     limits = replace(opts.limits, max_member_bytes=plan.hold_bytes)
     work = Work(
         fast=opts.fast,
+        robust=opts.robust,
         max_pixels=opts.max_pixels,
         hold_bytes=plan.hold_bytes,
         decode_bytes=plan.decode_bytes,
