@@ -43,6 +43,7 @@ from haven.banks.types import (
 )
 from haven.errors import ConflictError, FormatError, NotFoundError, UsageError
 from haven.signals import LookupKind, get_signal
+from haven.store.db import sqlite_time
 
 BANKS = cast(Table, BankRow.__table__)
 ENTRIES = cast(Table, EntryRow.__table__)
@@ -551,7 +552,7 @@ class BankStore:
         def stamp(ts: datetime) -> str:
             key = id(ts)
             if key not in stamps:
-                stamps[key] = ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                stamps[key] = sqlite_time(ts)
             return stamps[key]
 
         for r in rows:

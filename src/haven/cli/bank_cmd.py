@@ -501,7 +501,7 @@ def bench_import_command(
     import tempfile
     from datetime import UTC, datetime
 
-    from haven.store.db import upgrade_database
+    from haven.store.db import sqlite_time, upgrade_database
 
     with tempfile.TemporaryDirectory(prefix="haven-bench-import-") as tmp:
         src = Path(tmp) / "pdq.csv"
@@ -533,7 +533,7 @@ def bench_import_command(
             "VALUES ('bench', 1, '{}', '2024-01-01 00:00:00', '2024-01-01 00:00:00')"
         )
         conn.commit()
-        now_s = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        now_s = sqlite_time(datetime.now(UTC))
         t0, c0 = time.perf_counter(), time.process_time()
         with src.open(newline="") as f:
             reader = csv.reader(f)

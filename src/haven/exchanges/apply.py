@@ -32,6 +32,7 @@ from haven.banks.types import EntryIn
 from haven.errors import FormatError
 from haven.exchanges.store import ENTRIES, ITEMS
 from haven.exchanges.types import FetchResult, Page, Update
+from haven.store.db import sqlite_time
 
 _CHUNK = 500
 _RUN_GAP = 1000  # removed ids closer than this share one change-log row (the matcher re-reads the span)
@@ -114,10 +115,6 @@ _SQLITE_INSERT = (
 _PG_COPY = f"COPY exchange_items ({', '.join(_INSERT_KEYS)}) FROM STDIN"
 
 
-def _sqlite_time(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite form
-
-
 def _insert_items(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert new items, given as tuples in ``_INSERT_KEYS`` order (times already in ``_time_form``)."""
     # On SQLite the driver's own executemany is several times faster than SQLAlchemy's per-row parameters
@@ -146,7 +143,7 @@ def _time_form(conn: Connection) -> Callable[[datetime | None], Any]:
             return None
         text = cache.get(ts)
         if text is None:
-            text = cache[ts] = _sqlite_time(ts)
+            text = cache[ts] = sqlite_time(ts)
         return text
 
     return form

@@ -38,9 +38,11 @@ def seed_random_pdq(store: Any, bank: str, n: int, *, log: Log, chunk: int = 200
     """Insert ``n`` random PDQ entries with one bulk INSERT per chunk (no per-row Python objects)."""
     from sqlalchemy import text
 
+    from haven.store.db import sqlite_time
+
     bank_id = store.get_bank(bank).id
     rng = np.random.default_rng(20261126)
-    at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    at = sqlite_time(datetime.now(UTC))
     started = time.perf_counter()
     done = 0
     sql = text("INSERT INTO bank_entries (bank_id, signal, value, created_at) VALUES (:b, 'pdq', :v, :t)")
