@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from haven.actions.review_queue import UNKNOWN_BOOST, ReviewQueue, ReviewTask
 from haven.audit import AuditLog
 from haven.auth.actor import Actor
+from haven.banks.types import utc
 from haven.errors import ConflictError, NotFoundError, PermissionDeniedError, UsageError
 from haven.review import exposure, previews
 from haven.review.config import CLASSIFICATIONS, ReviewConfig, load_config, save_config
@@ -56,9 +57,6 @@ class ItemView:
     facts: Facts
     extra: dict[str, Any] = field(default_factory=dict)
 
-
-def _aware(v: datetime) -> datetime:
-    return v.replace(tzinfo=UTC) if v.tzinfo is None else v
 
 
 class ReviewService:
@@ -259,7 +257,7 @@ class ReviewService:
             s.rollback()
             earlier = self._earlier(s, task)
             comments = [
-                {"actor": c.actor, "text": c.text, "at": _aware(c.at)}
+                {"actor": c.actor, "text": c.text, "at": utc(c.at)}
                 for c in s.scalars(
                     select(CommentRow).where(CommentRow.item_id == task.id).order_by(CommentRow.id)
                 )
@@ -325,7 +323,7 @@ class ReviewService:
                 "decision": r.decision,
                 "classification": r.classification,
                 "actor": r.actor,
-                "at": _aware(r.at),
+                "at": utc(r.at),
                 "note": r.note,
             }
             for r in rows
@@ -634,7 +632,7 @@ class ReviewService:
                     "classification": r.classification,
                     "actor": r.actor,
                     "detail": r.detail,
-                    "at": _aware(r.at),
+                    "at": utc(r.at),
                 }
                 for r in s.scalars(
                     select(DecisionRow).where(DecisionRow.item_id == item_id).order_by(DecisionRow.id)

@@ -20,11 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from haven.actions.models import ReviewItem
+from haven.banks.types import utc
 from haven.review.models import DecisionRow
-
-
-def _aware(v: datetime) -> datetime:
-    return v.replace(tzinfo=UTC) if v.tzinfo is None else v
 
 
 @dataclass
@@ -70,7 +67,7 @@ def compute(s: Session, now: datetime, days: int = 30) -> Stats:
     for enq, payload in s.execute(
         select(ReviewItem.enqueued_at, ReviewItem.payload).where(ReviewItem.enqueued_at >= since)
     ):
-        day = _aware(enq).date().isoformat()
+        day = utc(enq).date().isoformat()
         pairs = {
             (str(m.get("bank") or "?"), str(m.get("category") or "none"))
             for m in (payload or {}).get("matches") or []
@@ -80,7 +77,7 @@ def compute(s: Session, now: datetime, days: int = 30) -> Stats:
     for at, decision, banks in s.execute(
         select(DecisionRow.at, DecisionRow.decision, DecisionRow.banks).where(DecisionRow.at >= since)
     ):
-        st.decisions[(_aware(at).date().isoformat(), decision)] += 1
+        st.decisions[(utc(at).date().isoformat(), decision)] += 1
         if decision in ("confirm", "false_positive"):
             for bank in banks or []:
                 st.per_bank.setdefault(bank, {"confirm": 0, "false_positive": 0})[decision] += 1
@@ -90,15 +87,15 @@ def compute(s: Session, now: datetime, days: int = 30) -> Stats:
         for state, source, updated in s.execute(select(Report.state, Report.source, Report.updated_at)):
             if str(source).startswith("review:"):
                 st.reports[state] += 1
-            if state == "finished" and updated is not None and _aware(updated) >= since:
-                st.reports_filed[_aware(updated).date().isoformat()] += 1
+            if state == "finished" and updated is not None and utc(updated) >= since:
+                st.reports_filed[utc(updated).date().isoformat()] += 1
     except ImportError:  # reporting not in this build
         pass
     waiting: dict[str, list[float]] = {}
     for queue, enq in s.execute(
         select(ReviewItem.queue, ReviewItem.enqueued_at).where(ReviewItem.state == "pending")
     ):
-        waiting.setdefault(queue, []).append((now - _aware(enq)).total_seconds())
+        waiting.setdefault(queue, []).append((now - utc(enq)).total_seconds())
     st.queues = {
         q: {"pending": len(a), "oldest_seconds": max(a), "median_seconds": median(a)}
         for q, a in sorted(waiting.items())
