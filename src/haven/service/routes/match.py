@@ -67,10 +67,17 @@ def _count(kind: str, matches: list[Any]) -> None:
 
 
 def _record(
-    state: ServiceState, content_id: str | None, kind: str, payload: dict[str, Any], key: ApiKey
+    state: ServiceState, content_id: str | None, kind: str, payload: dict[str, Any], key: ApiKey,
+    conn: Connection | None = None,
 ) -> None:
-    if content_id and state.settings.record_matches:
+    """Record the match when the service keeps records and it has a content id: in ``conn``'s transaction
+    when given, else in one of its own."""
+    if not (content_id and state.settings.record_matches):
+        return
+    if conn is None:
         state.records.save(content_id, kind, payload, key_id=key.id)
+    else:
+        state.records.save_in(conn, content_id, kind, payload, key_id=key.id)
 
 
 def _run_rules(state: ServiceState, payload: dict[str, Any], kind: str, key: ApiKey, *,
@@ -90,12 +97,10 @@ def _run_rules(state: ServiceState, payload: dict[str, Any], kind: str, key: Api
     event = match_event(payload, content=content, name=name, context=context,
                         content_type=sniff(content[:64]) if content else None)
     content_id = payload.get("content_id")
-    recording = bool(content_id and state.settings.record_matches)
 
     def verdict_and_record(conn: Connection, verdict: Verdict) -> None:
         payload["verdict"] = verdict.to_dict()
-        if recording:
-            state.records.save_in(conn, str(content_id), kind, payload, key_id=key.id)
+        _record(state, content_id, kind, payload, key, conn)
 
     if state.runtime.actions.on_match(event, also=verdict_and_record) is None:
         _record(state, content_id, kind, payload, key)
