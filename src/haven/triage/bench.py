@@ -276,10 +276,9 @@ def per_file_rates(paths: list[str], jobs: int, rounds: int = 2) -> dict[str, fl
     """Files/s on the same sample, interleaved rounds, best kept: the naive loop (PIL + pdqhash + MD5,
     sequential) against Haven's per-file work (MD5/SHA-1/SHA-256, type, PDQ, EXIF) sequential (with the
     exact decode; with the fast one: what the exact PDQ costs; with ``--robust``: what the query-side
-    values cost), on ``jobs`` threads (the old design, kept for comparison) and on ``jobs``
-    worker processes exactly
-    as triage runs it (``FileWorkers``, batches of 32). The process pool is started and warmed up
-    once before the rounds; its start-up time is reported separately (``process_pool_start_s``)."""
+    values cost), on ``jobs`` threads (the old design, kept for comparison) and on ``jobs`` worker
+    processes exactly as triage runs it (``FileWorkers``, batches of 32). The process pool is started and
+    warmed up once before the rounds; its start-up time is reported separately (``process_pool_start_s``)."""
     import time
     from concurrent.futures import ThreadPoolExecutor
 
